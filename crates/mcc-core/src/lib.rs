@@ -1,0 +1,8 @@
+//! mcc's library: the cluster model, the engine provider, and the cluster
+//! operations built from them. The `mcc` binary only parses and prints.
+
+pub mod error;
+pub mod model;
+pub mod provider;
+
+pub use error::{Error, Result};

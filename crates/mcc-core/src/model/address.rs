@@ -1,0 +1,146 @@
+//! Address plans: which subnet a cluster uses and which address each node gets.
+//!
+//! Every node has a static address derived from its index: the gateway takes
+//! the first host address, the front-end the second, worker `i` the
+//! `(2 + i)`-th. The last quarter of the subnet is left to the engine for
+//! dynamic addresses (containers a user attaches by hand), so they never
+//! collide with a node added later.
+
+use std::net::Ipv4Addr;
+
+use super::cidr::Ipv4Cidr;
+use super::names::{NodeId, Role};
+
+const FIRST_NODE_OFFSET: u64 = 2;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct AddressPlan {
+    pub subnet: Ipv4Cidr,
+    pub gateway: Ipv4Addr,
+    /// Range the engine hands dynamic addresses from, if the subnet is
+    /// large enough to spare one.
+    pub ip_range: Option<Ipv4Cidr>,
+}
+
+impl AddressPlan {
+    pub fn new(subnet: Ipv4Cidr) -> Result<Self, String> {
+        if subnet.prefix() > 29 {
+            return Err(format!(
+                "subnet {subnet} is too small for a cluster: use a /29 or larger, e.g. /24"
+            ));
+        }
+        let gateway = subnet.nth(1).expect("a /29 has a first host");
+        let ip_range = (subnet.prefix() <= 28)
+            .then(|| subnet.subnet(subnet.prefix() + 2, 3))
+            .flatten();
+        Ok(Self {
+            subnet,
+            gateway,
+            ip_range,
+        })
+    }
+
+    /// Offset past the last static address.
+    fn static_end(&self) -> u64 {
+        match self.ip_range {
+            Some(r) => self.subnet.offset_of(r.network()).expect("range inside subnet"),
+            None => self.subnet.size() - 1,
+        }
+    }
+
+    /// Largest number of workers this plan can address.
+    pub fn max_workers(&self) -> u32 {
+        let slots = self.static_end().saturating_sub(FIRST_NODE_OFFSET);
+        u32::try_from(slots.saturating_sub(1)).unwrap_or(u32::MAX)
+    }
+
+    /// The static address of a node, or `None` if its index does not fit.
+    pub fn ip(&self, node: NodeId) -> Option<Ipv4Addr> {
+        let index = match node.role {
+            Role::Frontend => 0,
+            Role::Worker => u64::from(node.index),
+        };
+        let offset = FIRST_NODE_OFFSET + index;
+        (offset < self.static_end())
+            .then(|| self.subnet.nth(offset))
+            .flatten()
+    }
+
+    /// Which node owns a static address, if any.
+    pub fn node_of(&self, ip: Ipv4Addr) -> Option<NodeId> {
+        let offset = self.subnet.offset_of(ip)?;
+        if offset < FIRST_NODE_OFFSET || offset >= self.static_end() {
+            return None;
+        }
+        let index = u32::try_from(offset - FIRST_NODE_OFFSET).ok()?;
+        Some(if index == 0 {
+            NodeId::FRONTEND
+        } else {
+            NodeId::worker(index)
+        })
+    }
+}
+
+/// Subnets mcc picks from when the user gives none: /20 blocks of the
+/// private ranges the engine itself uses for its networks, skipping the
+/// default bridge's 172.17.0.0/16.
+pub fn subnet_candidates() -> impl Iterator<Item = Ipv4Cidr> {
+    let b172: Ipv4Cidr = Ipv4Cidr::new(Ipv4Addr::new(172, 16, 0, 0), 12).expect("valid");
+    let b192: Ipv4Cidr = Ipv4Cidr::new(Ipv4Addr::new(192, 168, 0, 0), 16).expect("valid");
+    let docker0: Ipv4Cidr = Ipv4Cidr::new(Ipv4Addr::new(172, 17, 0, 0), 16).expect("valid");
+    (0..256)
+        .filter_map(move |i| b172.subnet(20, i))
+        .chain((0..16).filter_map(move |i| b192.subnet(20, i)))
+        .filter(move |c| !c.overlaps(&docker0))
+}
+
+/// First candidate subnet that overlaps none of `taken`.
+pub fn pick_subnet(taken: &[Ipv4Cidr]) -> Option<Ipv4Cidr> {
+    subnet_candidates().find(|c| !taken.iter().any(|t| t.overlaps(c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn plan(s: &str) -> AddressPlan {
+        AddressPlan::new(s.parse().unwrap()).unwrap()
+    }
+
+    #[test]
+    fn addresses_follow_indices() {
+        let p = plan("10.10.0.0/24");
+        assert_eq!(p.gateway, Ipv4Addr::new(10, 10, 0, 1));
+        assert_eq!(p.ip(NodeId::FRONTEND), Some(Ipv4Addr::new(10, 10, 0, 2)));
+        assert_eq!(p.ip(NodeId::worker(1)), Some(Ipv4Addr::new(10, 10, 0, 3)));
+        assert_eq!(p.ip_range, Some("10.10.0.192/26".parse().unwrap()));
+        assert_eq!(p.max_workers(), 189);
+        assert_eq!(p.ip(NodeId::worker(189)), Some(Ipv4Addr::new(10, 10, 0, 191)));
+        assert_eq!(p.ip(NodeId::worker(190)), None);
+        for n in [NodeId::FRONTEND, NodeId::worker(1), NodeId::worker(189)] {
+            assert_eq!(p.node_of(p.ip(n).unwrap()), Some(n));
+        }
+        assert_eq!(p.node_of(p.gateway), None);
+    }
+
+    #[test]
+    fn small_subnets() {
+        let p = plan("10.0.0.0/29");
+        assert_eq!(p.ip_range, None);
+        // .0 network, .1 gateway, .2 front-end, .3-.6 workers, .7 broadcast
+        assert_eq!(p.max_workers(), 4);
+        assert!(AddressPlan::new("10.0.0.0/30".parse().unwrap()).is_err());
+        assert_eq!(plan("10.0.0.0/28").max_workers(), 9);
+    }
+
+    #[test]
+    fn picks_a_free_subnet() {
+        let first = pick_subnet(&[]).unwrap();
+        assert_eq!(first.to_string(), "172.16.0.0/20");
+        let taken = ["172.16.0.0/16".parse().unwrap(), "172.18.0.0/16".parse().unwrap()];
+        assert_eq!(pick_subnet(&taken).unwrap().to_string(), "172.19.0.0/20");
+        assert!(subnet_candidates().all(|c| !c.overlaps(&"172.17.0.0/16".parse().unwrap())));
+        let everything: Ipv4Cidr = "0.0.0.0/0".parse().unwrap();
+        assert_eq!(pick_subnet(&[everything]), None);
+    }
+}

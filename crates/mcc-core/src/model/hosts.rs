@@ -1,0 +1,52 @@
+//! The `/etc/hosts` every node of a cluster shares.
+
+use std::net::Ipv4Addr;
+
+use super::names::{ClusterName, NodeId};
+
+/// Renders the hosts file for a cluster's nodes: each node under its
+/// hostname and its container name, front-end first, workers in order.
+pub fn render_hosts(cluster: &ClusterName, nodes: &[(NodeId, Ipv4Addr)]) -> String {
+    let mut nodes = nodes.to_vec();
+    nodes.sort();
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# Written by mcc for cluster {cluster}; rewritten whenever its nodes change.\n"
+    ));
+    out.push_str("127.0.0.1\tlocalhost\n");
+    out.push_str("::1\tlocalhost ip6-localhost ip6-loopback\n");
+    for (node, ip) in nodes {
+        out.push_str(&format!(
+            "{ip}\t{} {}\n",
+            node.hostname(),
+            cluster.container(node)
+        ));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn renders_every_node_in_order() {
+        let c: ClusterName = "lab".parse().unwrap();
+        let hosts = render_hosts(
+            &c,
+            &[
+                (NodeId::worker(2), Ipv4Addr::new(10, 0, 0, 4)),
+                (NodeId::FRONTEND, Ipv4Addr::new(10, 0, 0, 2)),
+                (NodeId::worker(1), Ipv4Addr::new(10, 0, 0, 3)),
+            ],
+        );
+        let lines: Vec<&str> = hosts.lines().collect();
+        assert!(lines[0].starts_with("# Written by mcc for cluster lab"));
+        assert_eq!(lines[1], "127.0.0.1\tlocalhost");
+        assert_eq!(lines[3], "10.0.0.2\tfrontend lab-frontend");
+        assert_eq!(lines[4], "10.0.0.3\tnode01 lab-node01");
+        assert_eq!(lines[5], "10.0.0.4\tnode02 lab-node02");
+        assert_eq!(lines.len(), 6);
+        assert!(hosts.ends_with('\n'));
+    }
+}

@@ -1,0 +1,16 @@
+//! The cluster model: names, specs, address plans, hosts files. Pure; no I/O
+//! besides reading a cluster file or checking a context folder.
+
+pub mod address;
+pub mod cidr;
+pub mod hosts;
+pub mod image;
+pub mod names;
+pub mod record;
+pub mod spec;
+
+pub use address::AddressPlan;
+pub use cidr::Ipv4Cidr;
+pub use names::{labels, ClusterName, NodeId, Role, SCHEMA_VERSION};
+pub use record::ClusterRecord;
+pub use spec::{ClusterSpec, Device, SpecInput, META_MOUNT};

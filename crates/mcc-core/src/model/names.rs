@@ -1,0 +1,255 @@
+//! Names of clusters, nodes and the engine objects that carry them.
+//!
+//! Every name mcc gives an engine object is a pure function of the cluster
+//! name and the node's role and index, so that a plan can be computed (and
+//! tested) before anything exists, and objects can be found again by name
+//! as well as by label.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// Label keys carried by every object mcc creates.
+pub mod labels {
+    /// The cluster an object belongs to.
+    pub const CLUSTER: &str = "mcc.cluster";
+    /// `frontend`, `worker`, `meta` on containers; `meta`, `data` on volumes.
+    pub const ROLE: &str = "mcc.role";
+    /// A worker's index (1 for node01); 0 for the front-end.
+    pub const INDEX: &str = "mcc.index";
+    /// Version of this label schema, so later versions can read old clusters.
+    pub const SCHEMA: &str = "mcc.schema";
+    /// On the meta container: the cluster record as JSON.
+    pub const RECORD: &str = "mcc.record";
+    /// On the meta container: who is creating the cluster (host/pid/start).
+    pub const CREATOR: &str = "mcc.creator";
+    /// On data volumes: the device name.
+    pub const DEVICE: &str = "mcc.device";
+}
+
+/// The label schema written by this version.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// Longest cluster name: the longest container name, `<cluster>-frontend`
+/// or `<cluster>-node1234`, must still be a DNS label (63 bytes), because
+/// container names resolve as hosts on the cluster network.
+pub const MAX_CLUSTER_NAME: usize = 63 - "-frontend".len();
+
+/// A validated cluster name: a DNS label short enough for node suffixes.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClusterName(String);
+
+impl ClusterName {
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// Name of the cluster's network.
+    pub fn network(&self) -> String {
+        format!("{}-net", self.0)
+    }
+
+    /// Name of the container that claims the name and holds the cluster's
+    /// record; it is created first and never started.
+    pub fn meta_container(&self) -> String {
+        format!("{}-mcc", self.0)
+    }
+
+    /// Name of the volume holding hosts file, context, logs and shared files.
+    pub fn meta_volume(&self) -> String {
+        format!("{}-mcc", self.0)
+    }
+
+    /// Name of the shared volume of a device (`home` → `<cluster>-home`).
+    pub fn device_volume(&self, device: &str) -> String {
+        format!("{}-{device}", self.0)
+    }
+
+    pub fn container(&self, node: NodeId) -> String {
+        format!("{}-{}", self.0, node.hostname())
+    }
+
+    /// A fresh name for a user who gave none.
+    pub fn generate() -> ClusterName {
+        use std::time::{SystemTime, UNIX_EPOCH};
+        const WORDS: [&str; 12] = [
+            "amber", "birch", "cedar", "delta", "ember", "fjord", "gale", "heron", "iris",
+            "juniper", "kestrel", "lumen",
+        ];
+        let nanos = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map(|d| d.as_nanos())
+            .unwrap_or_default();
+        let seed = nanos ^ (u128::from(std::process::id()) << 32);
+        let word = WORDS[(seed % WORDS.len() as u128) as usize];
+        ClusterName(format!("{word}-{:04x}", (seed >> 8) & 0xffff))
+    }
+}
+
+impl FromStr for ClusterName {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let hint = "use lower-case letters, digits and '-', starting with a letter and ending \
+                    with a letter or digit, e.g. 'lab' or 'slurm-1'";
+        if s.is_empty() {
+            return Err(format!("cluster name is empty; {hint}"));
+        }
+        if s.len() > MAX_CLUSTER_NAME {
+            return Err(format!(
+                "cluster name '{s}' is {} characters long; at most {MAX_CLUSTER_NAME} fit, \
+                 because '{s}-frontend' must be a valid hostname (63 characters)",
+                s.len()
+            ));
+        }
+        let ok_chars = s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        let first_ok = s.as_bytes()[0].is_ascii_lowercase();
+        let last_ok = s.as_bytes()[s.len() - 1] != b'-';
+        if !(ok_chars && first_ok && last_ok) {
+            return Err(format!("cluster name '{s}' is not a DNS label; {hint}"));
+        }
+        Ok(ClusterName(s.to_string()))
+    }
+}
+
+impl fmt::Display for ClusterName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The part a node plays in its cluster.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Role {
+    Frontend,
+    Worker,
+}
+
+impl Role {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Role::Frontend => "frontend",
+            Role::Worker => "worker",
+        }
+    }
+
+    /// The context folder directory holding this role's scripts.
+    pub fn context_dir(&self) -> &'static str {
+        match self {
+            Role::Frontend => "frontend",
+            Role::Worker => "workers",
+        }
+    }
+}
+
+impl FromStr for Role {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "frontend" => Ok(Role::Frontend),
+            "worker" => Ok(Role::Worker),
+            other => Err(format!("unknown role '{other}'")),
+        }
+    }
+}
+
+/// A node of a cluster: the front-end (index 0) or worker `index` (1-based).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId {
+    pub role: Role,
+    pub index: u32,
+}
+
+impl NodeId {
+    pub const FRONTEND: NodeId = NodeId {
+        role: Role::Frontend,
+        index: 0,
+    };
+
+    pub fn worker(index: u32) -> NodeId {
+        debug_assert!(index >= 1, "workers are numbered from 1");
+        NodeId {
+            role: Role::Worker,
+            index,
+        }
+    }
+
+    /// `frontend`, `node01`, `node02`, …, `node100`.
+    pub fn hostname(&self) -> String {
+        match self.role {
+            Role::Frontend => "frontend".to_string(),
+            Role::Worker => format!("node{:02}", self.index),
+        }
+    }
+
+    /// Parses a hostname as printed by [`NodeId::hostname`]; `node1` and
+    /// `node001` are accepted for `node01`.
+    pub fn parse_hostname(s: &str) -> Option<NodeId> {
+        if s == "frontend" {
+            return Some(NodeId::FRONTEND);
+        }
+        let digits = s.strip_prefix("node")?;
+        if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        let index: u32 = digits.parse().ok()?;
+        (index >= 1).then(|| NodeId::worker(index))
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hostname())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn object_names() {
+        let c: ClusterName = "lab".parse().unwrap();
+        assert_eq!(c.container(NodeId::FRONTEND), "lab-frontend");
+        assert_eq!(c.container(NodeId::worker(3)), "lab-node03");
+        assert_eq!(c.container(NodeId::worker(120)), "lab-node120");
+        assert_eq!(c.network(), "lab-net");
+        assert_eq!(c.meta_container(), "lab-mcc");
+        assert_eq!(c.device_volume("home"), "lab-home");
+    }
+
+    #[test]
+    fn cluster_name_rules() {
+        for good in ["a", "lab", "slurm-1", "x9", &"a".repeat(MAX_CLUSTER_NAME)] {
+            assert!(good.parse::<ClusterName>().is_ok(), "{good}");
+        }
+        for bad in ["", "Lab", "1lab", "lab-", "-lab", "la_b", "la.b", "lab cluster", "ünï"] {
+            let err = bad.parse::<ClusterName>().unwrap_err();
+            assert!(err.contains("cluster name"), "{err}");
+        }
+        let long = "a".repeat(MAX_CLUSTER_NAME + 1);
+        let err = long.parse::<ClusterName>().unwrap_err();
+        assert!(err.contains("at most 54"), "{err}");
+    }
+
+    #[test]
+    fn generated_names_are_valid() {
+        for _ in 0..20 {
+            let n = ClusterName::generate();
+            assert!(n.as_str().parse::<ClusterName>().is_ok(), "{n}");
+        }
+    }
+
+    #[test]
+    fn hostnames_round_trip() {
+        for n in [NodeId::FRONTEND, NodeId::worker(1), NodeId::worker(42), NodeId::worker(1234)] {
+            assert_eq!(NodeId::parse_hostname(&n.hostname()), Some(n));
+        }
+        assert_eq!(NodeId::parse_hostname("node1"), Some(NodeId::worker(1)));
+        assert_eq!(NodeId::parse_hostname("node0"), None);
+        assert_eq!(NodeId::parse_hostname("node"), None);
+        assert_eq!(NodeId::parse_hostname("nodex"), None);
+        assert_eq!(NodeId::parse_hostname("worker1"), None);
+    }
+}

@@ -1,0 +1,79 @@
+//! The cluster record: what a cluster was made with, kept as a JSON label on
+//! its meta container so that `addnode` months later builds identical nodes
+//! without any file outside the engine.
+
+use serde::{Deserialize, Serialize};
+
+use super::address::AddressPlan;
+use super::cidr::Ipv4Cidr;
+use super::spec::{ClusterSpec, Device};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub struct ClusterRecord {
+    pub frontend_image: String,
+    pub worker_image: String,
+    pub subnet: Ipv4Cidr,
+    pub devices: Vec<Device>,
+    #[serde(default)]
+    pub env: Vec<(String, String)>,
+    #[serde(default)]
+    pub privileged: bool,
+    /// Whether a context folder was shipped to `/opt/mcc/context`.
+    #[serde(default)]
+    pub context: bool,
+    /// Data volumes that existed before the cluster (kept from an earlier
+    /// one); a failed create or `gc` leaves them alone.
+    #[serde(default)]
+    pub reused_volumes: Vec<String>,
+    /// Seconds since the epoch when the cluster was created.
+    pub created: u64,
+}
+
+impl ClusterRecord {
+    pub fn new(spec: &ClusterSpec, subnet: Ipv4Cidr, reused_volumes: Vec<String>) -> Self {
+        let created = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs())
+            .unwrap_or_default();
+        Self {
+            frontend_image: spec.frontend_image.clone(),
+            worker_image: spec.worker_image.clone(),
+            subnet,
+            devices: spec.devices.clone(),
+            env: spec.env.clone(),
+            privileged: spec.privileged,
+            context: spec.context.is_some(),
+            reused_volumes,
+            created,
+        }
+    }
+
+    pub fn plan(&self) -> AddressPlan {
+        AddressPlan::new(self.subnet).expect("a recorded subnet was validated when recorded")
+    }
+
+    pub fn to_label(&self) -> String {
+        serde_json::to_string(self).expect("a record serializes")
+    }
+
+    pub fn from_label(s: &str) -> Result<Self, String> {
+        serde_json::from_str(s).map_err(|e| format!("unreadable cluster record: {e}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A record written by schema 1 must still load: this text is what
+    /// version 0.1 put in the `mcc.record` label.
+    #[test]
+    fn schema_1_record_still_loads() {
+        let old = r#"{"frontend-image":"debian:bookworm","worker-image":"debian:bookworm","subnet":"172.16.0.0/20","devices":[{"name":"home","path":"/home"}],"env":[["A","1"]],"privileged":false,"context":true,"reused-volumes":[],"created":1795300000}"#;
+        let r = ClusterRecord::from_label(old).unwrap();
+        assert_eq!(r.subnet.to_string(), "172.16.0.0/20");
+        assert_eq!(r.devices[0].path, "/home");
+        assert_eq!(ClusterRecord::from_label(&r.to_label()).unwrap(), r);
+    }
+}

@@ -1,0 +1,470 @@
+//! What a user asks for (flags and the YAML cluster file) and its validation.
+//!
+//! [`SpecInput`] is the raw request, as parsed from a file or from flags;
+//! [`SpecInput::validate`] turns it into a [`ClusterSpec`] or an error that
+//! names the bad value and how to fix it. Nothing here touches the engine.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::address::AddressPlan;
+use super::cidr::Ipv4Cidr;
+use super::image::validate_image_ref;
+use super::names::ClusterName;
+
+/// Where every node sees the meta volume: hosts file, context, logs, shared files.
+pub const META_MOUNT: &str = "/opt/mcc";
+
+/// A request for a cluster, from a YAML file or flags. Field names are the
+/// flags' names, so `--front-end-image` is `front-end-image:` in the file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SpecInput {
+    pub name: Option<String>,
+    pub image: Option<String>,
+    pub front_end_image: Option<String>,
+    pub working_node_image: Option<String>,
+    pub nodes: Option<u32>,
+    pub context_folder: Option<PathBuf>,
+    pub devices: Option<Vec<String>>,
+    pub subnet: Option<String>,
+    pub privileged: Option<bool>,
+    pub env: Option<EnvInput>,
+}
+
+/// Environment in a cluster file: a map (`FOO: bar`) or a list (`- FOO=bar`).
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum EnvInput {
+    Map(BTreeMap<String, Scalar>),
+    List(Vec<String>),
+}
+
+/// A YAML scalar taken as text, so `PORT: 8080` means "8080".
+#[derive(Clone, Debug, Deserialize)]
+#[serde(untagged)]
+pub enum Scalar {
+    Text(String),
+    Int(i64),
+    Float(f64),
+    Bool(bool),
+}
+
+impl Scalar {
+    fn into_text(self) -> String {
+        match self {
+            Scalar::Text(s) => s,
+            Scalar::Int(i) => i.to_string(),
+            Scalar::Float(f) => f.to_string(),
+            Scalar::Bool(b) => b.to_string(),
+        }
+    }
+}
+
+/// A shared folder: one volume, mounted at `path` on every node.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Device {
+    pub name: String,
+    pub path: String,
+}
+
+/// A validated request for a cluster.
+#[derive(Clone, Debug, PartialEq)]
+pub struct ClusterSpec {
+    pub name: ClusterName,
+    /// True when the user gave no name and one was generated.
+    pub name_generated: bool,
+    pub frontend_image: String,
+    pub worker_image: String,
+    pub nodes: u32,
+    pub context: Option<PathBuf>,
+    pub devices: Vec<Device>,
+    pub subnet: Option<Ipv4Cidr>,
+    pub privileged: bool,
+    pub env: Vec<(String, String)>,
+}
+
+impl SpecInput {
+    /// Reads a cluster file. Relative context folders are taken relative
+    /// to the file's directory.
+    pub fn from_file(path: &Path) -> Result<SpecInput, String> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            format!(
+                "cannot read cluster file '{}': {e}; check the path given to -f",
+                path.display()
+            )
+        })?;
+        let mut input = Self::from_yaml(&text)
+            .map_err(|e| format!("cluster file '{}': {e}", path.display()))?;
+        if let (Some(ctx), Some(dir)) = (&input.context_folder, path.parent()) {
+            if ctx.is_relative() {
+                input.context_folder = Some(dir.join(ctx));
+            }
+        }
+        Ok(input)
+    }
+
+    pub fn from_yaml(text: &str) -> Result<SpecInput, String> {
+        if text.trim().is_empty() {
+            return Ok(SpecInput::default());
+        }
+        serde_yaml::from_str(text).map_err(|e| {
+            let msg = e.to_string();
+            if msg.contains("unknown field") {
+                format!("{msg} (fields are the create flags without '--', e.g. 'working-node-image')")
+            } else if msg.contains("did not match any variant of untagged enum EnvInput") {
+                format!("{msg}: env must be a map (FOO: bar) or a list of 'FOO=bar' strings")
+            } else {
+                msg
+            }
+        })
+    }
+
+    /// `self` with every field that `flags` sets taken from `flags`;
+    /// environment variables are merged, the flags' values winning.
+    pub fn overridden_by(self, flags: SpecInput) -> Result<SpecInput, String> {
+        let env = match (self.env, flags.env) {
+            (Some(base), Some(over)) => {
+                let mut merged = env_pairs(base)?;
+                for (k, v) in env_pairs(over)? {
+                    merged.retain(|(bk, _)| *bk != k);
+                    merged.push((k, v));
+                }
+                Some(EnvInput::List(
+                    merged.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                ))
+            }
+            (base, over) => over.or(base),
+        };
+        Ok(SpecInput {
+            name: flags.name.or(self.name),
+            image: flags.image.or(self.image),
+            front_end_image: flags.front_end_image.or(self.front_end_image),
+            working_node_image: flags.working_node_image.or(self.working_node_image),
+            nodes: flags.nodes.or(self.nodes),
+            context_folder: flags.context_folder.or(self.context_folder),
+            devices: flags.devices.or(self.devices),
+            subnet: flags.subnet.or(self.subnet),
+            privileged: flags.privileged.or(self.privileged),
+            env,
+        })
+    }
+
+    pub fn validate(self) -> Result<ClusterSpec, String> {
+        let (name, name_generated) = match self.name {
+            Some(n) => (n.parse::<ClusterName>()?, false),
+            None => (ClusterName::generate(), true),
+        };
+        let frontend_image = self
+            .front_end_image
+            .or_else(|| self.image.clone())
+            .ok_or("no image given: use --image IMG for every node, or --front-end-image IMG \
+                    and --working-node-image IMG")?;
+        let worker_image = self
+            .working_node_image
+            .or(self.image)
+            .unwrap_or_else(|| frontend_image.clone());
+        validate_image_ref(&frontend_image)?;
+        validate_image_ref(&worker_image)?;
+
+        let nodes = self.nodes.unwrap_or(0);
+
+        let context = match self.context_folder {
+            None => None,
+            Some(dir) => Some(validate_context_folder(&dir)?),
+        };
+
+        let mut devices: Vec<Device> = Vec::new();
+        for d in self.devices.unwrap_or_default() {
+            let dev = parse_device(&d)?;
+            if let Some(other) = devices.iter().find(|o| o.name == dev.name || o.path == dev.path) {
+                return Err(format!(
+                    "device '{d}' clashes with '{}:{}': each device needs its own name and path",
+                    other.name, other.path
+                ));
+            }
+            devices.push(dev);
+        }
+
+        let subnet = match self.subnet {
+            None => None,
+            Some(s) => {
+                let cidr: Ipv4Cidr = s.parse().map_err(|e| format!("--subnet: {e}"))?;
+                let plan = AddressPlan::new(cidr)?;
+                if nodes > plan.max_workers() {
+                    return Err(format!(
+                        "subnet {cidr} holds at most {} workers besides the front-end, not {nodes}; \
+                         use a larger subnet (e.g. a /{}) or fewer nodes",
+                        plan.max_workers(),
+                        cidr.prefix().saturating_sub(2).max(8)
+                    ));
+                }
+                Some(cidr)
+            }
+        };
+        if subnet.is_none() && nodes > 3000 {
+            return Err(format!(
+                "--nodes {nodes} is more than the 3000 workers of the subnet mcc picks; \
+                 give a larger --subnet"
+            ));
+        }
+
+        let env = match self.env {
+            None => Vec::new(),
+            Some(e) => env_pairs(e)?,
+        };
+
+        Ok(ClusterSpec {
+            name,
+            name_generated,
+            frontend_image,
+            worker_image,
+            nodes,
+            context,
+            devices,
+            subnet,
+            privileged: self.privileged.unwrap_or(false),
+            env,
+        })
+    }
+}
+
+fn env_pairs(env: EnvInput) -> Result<Vec<(String, String)>, String> {
+    let pairs: Vec<(String, String)> = match env {
+        EnvInput::Map(m) => m.into_iter().map(|(k, v)| (k, v.into_text())).collect(),
+        EnvInput::List(list) => list
+            .into_iter()
+            .map(|kv| parse_env(&kv))
+            .collect::<Result<_, _>>()?,
+    };
+    for (k, _) in &pairs {
+        validate_env_key(k)?;
+    }
+    Ok(pairs)
+}
+
+/// Parses `K=V` from `--env`.
+pub fn parse_env(kv: &str) -> Result<(String, String), String> {
+    let (k, v) = kv
+        .split_once('=')
+        .ok_or_else(|| format!("--env '{kv}' has no '='; write --env {kv}=VALUE"))?;
+    validate_env_key(k)?;
+    Ok((k.to_string(), v.to_string()))
+}
+
+fn validate_env_key(k: &str) -> Result<(), String> {
+    let ok = !k.is_empty()
+        && !k.as_bytes()[0].is_ascii_digit()
+        && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_');
+    if !ok {
+        return Err(format!(
+            "environment variable name '{k}' is not valid: use letters, digits and '_', \
+             not starting with a digit"
+        ));
+    }
+    if k.starts_with("MCC_") {
+        return Err(format!(
+            "environment variable '{k}': names starting with MCC_ are set by mcc itself"
+        ));
+    }
+    Ok(())
+}
+
+/// Parses `NAME[:PATH]`; `home` alone means `/home`, any NAME alone `/NAME`.
+pub fn parse_device(s: &str) -> Result<Device, String> {
+    let (name, path) = match s.split_once(':') {
+        Some((n, p)) => (n, p.to_string()),
+        None => (s, format!("/{s}")),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 20
+        && name.as_bytes()[0].is_ascii_lowercase()
+        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+    if !name_ok {
+        return Err(format!(
+            "device '{s}': the name '{name}' must be 1-20 lower-case letters and digits, \
+             starting with a letter, e.g. --device home or --device scratch:/scratch"
+        ));
+    }
+    if name == "mcc" {
+        return Err(format!("device '{s}': the name 'mcc' is reserved for mcc's own volume"));
+    }
+    if !path.starts_with('/') {
+        return Err(format!(
+            "device '{s}': the path '{path}' is not absolute; write e.g. --device {name}:/{path}"
+        ));
+    }
+    let reserved = path == "/"
+        || path.split('/').any(|c| c == ".." || c == ".")
+        || path == "/etc/hosts"
+        || path == META_MOUNT
+        || path.starts_with(&format!("{META_MOUNT}/"))
+        || ["/proc", "/sys", "/dev"]
+            .iter()
+            .any(|p| path == *p || path.starts_with(&format!("{p}/")));
+    if reserved {
+        return Err(format!(
+            "device '{s}': '{path}' cannot hold a shared folder; pick a path such as /home or /data"
+        ));
+    }
+    let path = path.trim_end_matches('/').to_string();
+    Ok(Device {
+        name: name.to_string(),
+        path,
+    })
+}
+
+fn validate_context_folder(dir: &Path) -> Result<PathBuf, String> {
+    let meta = std::fs::metadata(dir).map_err(|e| {
+        format!("context folder '{}' cannot be read: {e}", dir.display())
+    })?;
+    if !meta.is_dir() {
+        return Err(format!(
+            "context folder '{}' is not a directory; give a folder holding all/, frontend/ \
+             and/or workers/ with scripts",
+            dir.display()
+        ));
+    }
+    let known = ["all", "frontend", "workers", "on-change"];
+    if !known.iter().any(|k| dir.join(k).is_dir()) {
+        return Err(format!(
+            "context folder '{}' has none of all/, frontend/, workers/: put the scripts for \
+             every node in all/, the front-end's in frontend/ and the workers' in workers/",
+            dir.display()
+        ));
+    }
+    std::fs::canonicalize(dir).map_err(|e| format!("context folder '{}': {e}", dir.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn base() -> SpecInput {
+        SpecInput {
+            name: Some("lab".into()),
+            image: Some("debian:bookworm".into()),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn minimal_spec() {
+        let s = base().validate().unwrap();
+        assert_eq!(s.name.as_str(), "lab");
+        assert_eq!(s.frontend_image, "debian:bookworm");
+        assert_eq!(s.worker_image, "debian:bookworm");
+        assert_eq!(s.nodes, 0);
+        assert!(!s.name_generated);
+    }
+
+    #[test]
+    fn generated_name_and_image_roles() {
+        let s = SpecInput {
+            front_end_image: Some("fe:1".into()),
+            working_node_image: Some("wk:1".into()),
+            nodes: Some(2),
+            ..Default::default()
+        }
+        .validate()
+        .unwrap();
+        assert!(s.name_generated);
+        assert_eq!((s.frontend_image.as_str(), s.worker_image.as_str()), ("fe:1", "wk:1"));
+        let err = SpecInput::default().validate().unwrap_err();
+        assert!(err.contains("--image"), "{err}");
+    }
+
+    #[test]
+    fn devices() {
+        assert_eq!(parse_device("home").unwrap(), Device { name: "home".into(), path: "/home".into() });
+        assert_eq!(
+            parse_device("data:/srv/data/").unwrap(),
+            Device { name: "data".into(), path: "/srv/data".into() }
+        );
+        for bad in ["data:srv", "Home", "a-b", "mcc", "x:/", "x:/opt/mcc/y", "x:/a/../b", "x:/proc", ""] {
+            let err = parse_device(bad).unwrap_err();
+            assert!(err.contains(&format!("'{bad}'")), "{bad}: {err}");
+        }
+        let err = SpecInput { devices: Some(vec!["home".into(), "h2:/home".into()]), ..base() }
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("clashes"), "{err}");
+    }
+
+    #[test]
+    fn env() {
+        assert_eq!(parse_env("A=b=c").unwrap(), ("A".into(), "b=c".into()));
+        assert_eq!(parse_env("A=").unwrap(), ("A".into(), "".into()));
+        assert!(parse_env("A").unwrap_err().contains("has no '='"));
+        assert!(parse_env("1A=x").unwrap_err().contains("not valid"));
+        assert!(parse_env("MCC_ROLE=x").unwrap_err().contains("set by mcc"));
+    }
+
+    #[test]
+    fn subnet_capacity() {
+        let err = SpecInput { subnet: Some("10.0.0.0/28".into()), nodes: Some(10), ..base() }
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("at most 9 workers"), "{err}");
+        assert!(SpecInput { subnet: Some("10.0.0.0/28".into()), nodes: Some(9), ..base() }
+            .validate()
+            .is_ok());
+        let err = SpecInput { subnet: Some("10.0.0.0/33".into()), ..base() }.validate().unwrap_err();
+        assert!(err.contains("--subnet"), "{err}");
+    }
+
+    #[test]
+    fn yaml_file_fields_and_types() {
+        let y = "name: lab\nimage: debian:bookworm\nnodes: 3\ndevices: [home, 'scratch:/scratch']\n\
+                 env:\n  PORT: 8080\n  MODE: fast\nprivileged: false\nsubnet: 10.9.0.0/24\n";
+        let s = SpecInput::from_yaml(y).unwrap().validate().unwrap();
+        assert_eq!(s.nodes, 3);
+        assert_eq!(s.devices.len(), 2);
+        assert_eq!(s.env, vec![("MODE".into(), "fast".into()), ("PORT".into(), "8080".into())]);
+        assert_eq!(s.subnet.unwrap().to_string(), "10.9.0.0/24");
+
+        let err = SpecInput::from_yaml("name: lab\nnode: 3\n").unwrap_err();
+        assert!(err.contains("unknown field `node`"), "{err}");
+        let err = SpecInput::from_yaml("nodes: three\n").unwrap_err();
+        assert!(err.contains("nodes"), "{err}");
+        let err = SpecInput::from_yaml("nodes: [1\n").unwrap_err();
+        assert!(!err.is_empty());
+        let err = SpecInput::from_yaml("env: 5\n").unwrap_err();
+        assert!(err.contains("env must be"), "{err}");
+    }
+
+    #[test]
+    fn flags_override_file() {
+        let file = SpecInput::from_yaml("name: a\nimage: x\nnodes: 2\nenv: [A=1, B=2]\n").unwrap();
+        let flags = SpecInput {
+            nodes: Some(5),
+            env: Some(EnvInput::List(vec!["B=3".into()])),
+            ..Default::default()
+        };
+        let s = file.overridden_by(flags).unwrap().validate().unwrap();
+        assert_eq!(s.name.as_str(), "a");
+        assert_eq!(s.nodes, 5);
+        assert_eq!(s.env, vec![("A".into(), "1".into()), ("B".into(), "3".into())]);
+    }
+
+    #[test]
+    fn context_folder_checks() {
+        let dir = std::env::temp_dir().join(format!("mcc-spec-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let err = SpecInput { context_folder: Some(dir.clone()), ..base() }.validate().unwrap_err();
+        assert!(err.contains("none of all/"), "{err}");
+        std::fs::create_dir_all(dir.join("all")).unwrap();
+        assert!(SpecInput { context_folder: Some(dir.clone()), ..base() }.validate().is_ok());
+        let file = dir.join("all/x.sh");
+        std::fs::write(&file, "true").unwrap();
+        let err = SpecInput { context_folder: Some(file), ..base() }.validate().unwrap_err();
+        assert!(err.contains("not a directory"), "{err}");
+        let err = SpecInput { context_folder: Some(dir.join("nope")), ..base() }
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("cannot be read"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -1,0 +1,549 @@
+//! The Docker Engine API through bollard. Podman's Docker-compatible socket
+//! (`DOCKER_HOST=unix:///run/podman/podman.sock`) goes through the same code.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use async_trait::async_trait;
+use bollard::errors::Error as BollardError;
+use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
+use bollard::models::{
+    ContainerCreateBody, ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings,
+    HostConfig, Ipam, IpamConfig, Mount as DockerMount, MountType, MountVolumeOptions,
+    NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
+    VolumeCreateRequest,
+};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
+    ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
+    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+};
+use bollard::{body_full, container::LogOutput, Docker};
+use futures_util::{StreamExt, TryStreamExt};
+
+use super::{
+    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, ExecSpec, ImageInfo, Labels,
+    Mount, NetworkInfo, NetworkSpec, Provider, VolumeInfo,
+};
+use crate::error::{Error, Result};
+use crate::model::Ipv4Cidr;
+
+pub struct DockerProvider {
+    docker: Docker,
+    host: String,
+}
+
+impl DockerProvider {
+    /// Connects to the engine named by `DOCKER_HOST`, or the local socket,
+    /// and agrees on an API version both sides speak.
+    pub async fn connect() -> Result<DockerProvider> {
+        let host = std::env::var("DOCKER_HOST")
+            .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
+        let no_engine = |reason: String| Error::NoEngine {
+            host: host.clone(),
+            reason,
+            hint: "start the engine (e.g. `sudo systemctl start docker`, or `sudo dockerd &`), \
+                   or point DOCKER_HOST at a running one (Podman: \
+                   DOCKER_HOST=unix:///run/podman/podman.sock after `systemctl start podman.socket`)"
+                .to_string(),
+        };
+        let docker = Docker::connect_with_defaults().map_err(|e| no_engine(e.to_string()))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| no_engine(e.to_string()))?;
+        docker.ping().await.map_err(|e| no_engine(e.to_string()))?;
+        Ok(DockerProvider { docker, host })
+    }
+}
+
+/// Maps bollard's errors onto mcc's, keeping the engine's own message.
+fn map_err(op: impl Into<String>) -> impl FnOnce(BollardError) -> Error {
+    let op = op.into();
+    move |e| match e {
+        BollardError::DockerResponseServerError {
+            status_code,
+            message,
+        } => match status_code {
+            404 => Error::NotFound(format!("{op}: {message}")),
+            409 => Error::Conflict(format!("{op}: {message}")),
+            _ => Error::Engine {
+                op,
+                status: Some(status_code),
+                message: explain(&message),
+            },
+        },
+        other => Error::engine(op, other),
+    }
+}
+
+/// Adds what a user can do about engine messages that are known to puzzle.
+fn explain(message: &str) -> String {
+    if message.contains("unable to apply caps") || message.contains("operation not permitted") {
+        format!(
+            "{message}\n  the engine refused the container's privileges: this host's kernel does \
+             not allow them (e.g. --privileged inside a VM or an unprivileged engine); try \
+             without --privileged"
+        )
+    } else {
+        message.to_string()
+    }
+}
+
+fn state_of(s: Option<ContainerSummaryStateEnum>) -> ContainerState {
+    match s {
+        Some(ContainerSummaryStateEnum::CREATED) => ContainerState::Created,
+        Some(ContainerSummaryStateEnum::RUNNING) => ContainerState::Running,
+        Some(ContainerSummaryStateEnum::PAUSED) => ContainerState::Paused,
+        Some(ContainerSummaryStateEnum::RESTARTING) => ContainerState::Restarting,
+        Some(ContainerSummaryStateEnum::EXITED) => ContainerState::Exited,
+        Some(ContainerSummaryStateEnum::DEAD) => ContainerState::Dead,
+        Some(ContainerSummaryStateEnum::REMOVING) => ContainerState::Removing,
+        other => ContainerState::Unknown(format!("{other:?}").to_lowercase()),
+    }
+}
+
+fn label_filter(label: &str, value: Option<&str>) -> HashMap<String, Vec<String>> {
+    let f = match value {
+        Some(v) => format!("{label}={v}"),
+        None => label.to_string(),
+    };
+    HashMap::from([("label".to_string(), vec![f])])
+}
+
+#[async_trait]
+impl Provider for DockerProvider {
+    fn endpoint(&self) -> String {
+        self.host.clone()
+    }
+
+    async fn image(&self, image: &str) -> Result<Option<ImageInfo>> {
+        match self.docker.inspect_image(image).await {
+            Ok(i) => {
+                let cfg = i.config.unwrap_or_default();
+                Ok(Some(ImageInfo {
+                    entrypoint: cfg.entrypoint.unwrap_or_default(),
+                    cmd: cfg.cmd.unwrap_or_default(),
+                }))
+            }
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(map_err(format!("inspecting image {image}"))(e)),
+        }
+    }
+
+    async fn pull(&self, image: &str, progress: &(dyn Fn(String) + Send + Sync)) -> Result<()> {
+        let opts = CreateImageOptionsBuilder::default().from_image(image).build();
+        let mut stream = self.docker.create_image(Some(opts), None, None);
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| {
+                Error::Failed(format!(
+                    "image '{image}' is not present and cannot be pulled: {e}; check the name, \
+                     or build/load it locally first (docker build / docker load)"
+                ))
+            })?;
+            let mut line = String::new();
+            if let Some(id) = info.id {
+                line.push_str(&id);
+                line.push_str(": ");
+            }
+            line.push_str(info.status.as_deref().unwrap_or(""));
+            if let Some(d) = info.progress_detail {
+                if let (Some(cur), Some(total)) = (d.current, d.total) {
+                    if total > 0 {
+                        line.push_str(&format!(" {}%", cur * 100 / total));
+                    }
+                }
+            }
+            progress(line);
+        }
+        Ok(())
+    }
+
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<()> {
+        let req = NetworkCreateRequest {
+            name: spec.name.clone(),
+            driver: Some("bridge".into()),
+            attachable: Some(true),
+            ipam: Some(Ipam {
+                driver: Some("default".into()),
+                config: Some(vec![IpamConfig {
+                    subnet: Some(spec.subnet.to_string()),
+                    gateway: Some(spec.gateway.to_string()),
+                    ip_range: spec.ip_range.map(|r| r.to_string()),
+                    ..Default::default()
+                }]),
+                options: None,
+            }),
+            labels: Some(spec.labels.clone()),
+            ..Default::default()
+        };
+        self.docker
+            .create_network(req)
+            .await
+            .map(|_| ())
+            .map_err(map_err(format!("creating network {} ({})", spec.name, spec.subnet)))
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<bool> {
+        match self.docker.remove_network(name).await {
+            Ok(()) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(map_err(format!("removing network {name}"))(e)),
+        }
+    }
+
+    async fn networks(&self, label: Option<(&str, &str)>) -> Result<Vec<NetworkInfo>> {
+        let mut b = ListNetworksOptionsBuilder::default();
+        if let Some((k, v)) = label {
+            b = b.filters(&label_filter(k, Some(v)));
+        }
+        let list = self
+            .docker
+            .list_networks(Some(b.build()))
+            .await
+            .map_err(map_err("listing networks"))?;
+        Ok(list
+            .into_iter()
+            .map(|n| NetworkInfo {
+                name: n.name.unwrap_or_default(),
+                subnets: n
+                    .ipam
+                    .and_then(|i| i.config)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|c| c.subnet?.parse::<Ipv4Cidr>().ok())
+                    .collect(),
+                labels: n.labels.unwrap_or_default(),
+            })
+            .collect())
+    }
+
+    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo> {
+        let v = self
+            .docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(name.to_string()),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            })
+            .await
+            .map_err(map_err(format!("creating volume {name}")))?;
+        Ok(VolumeInfo {
+            name: v.name,
+            mountpoint: v.mountpoint,
+            labels: v.labels,
+        })
+    }
+
+    async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>> {
+        match self.docker.inspect_volume(name).await {
+            Ok(v) => Ok(Some(VolumeInfo {
+                name: v.name,
+                mountpoint: v.mountpoint,
+                labels: v.labels,
+            })),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(map_err(format!("inspecting volume {name}"))(e)),
+        }
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<bool> {
+        match self.docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+            Ok(()) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(map_err(format!("removing volume {name}"))(e)),
+        }
+    }
+
+    async fn volumes(&self, label: Option<(&str, &str)>) -> Result<Vec<VolumeInfo>> {
+        let mut b = ListVolumesOptionsBuilder::default();
+        if let Some((k, v)) = label {
+            b = b.filters(&label_filter(k, Some(v)));
+        }
+        let list = self
+            .docker
+            .list_volumes(Some(b.build()))
+            .await
+            .map_err(map_err("listing volumes"))?;
+        Ok(list
+            .volumes
+            .unwrap_or_default()
+            .into_iter()
+            .map(|v| VolumeInfo {
+                name: v.name,
+                mountpoint: v.mountpoint,
+                labels: v.labels,
+            })
+            .collect())
+    }
+
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+        let mut binds = Vec::new();
+        let mut mounts = Vec::new();
+        for m in &spec.mounts {
+            match m {
+                // A bind through `Binds` rather than `Mounts`: the engine
+                // then accepts a file as source (our /etc/hosts).
+                Mount::Bind {
+                    source,
+                    target,
+                    read_only,
+                } => binds.push(format!(
+                    "{source}:{target}{}",
+                    if *read_only { ":ro" } else { "" }
+                )),
+                Mount::Volume {
+                    name,
+                    target,
+                    labels,
+                } => mounts.push(DockerMount {
+                    typ: Some(MountType::VOLUME),
+                    source: Some(name.clone()),
+                    target: Some(target.clone()),
+                    volume_options: Some(MountVolumeOptions {
+                        labels: Some(labels.clone()),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                }),
+            }
+        }
+        let (network_mode, networking_config) = match &spec.network {
+            None => (None, None),
+            Some((net, ip, aliases)) => (
+                Some(net.clone()),
+                Some(NetworkingConfig {
+                    endpoints_config: Some(HashMap::from([(
+                        net.clone(),
+                        EndpointSettings {
+                            ipam_config: ip.map(|ip| EndpointIpamConfig {
+                                ipv4_address: Some(ip.to_string()),
+                                ..Default::default()
+                            }),
+                            aliases: Some(aliases.clone()),
+                            ..Default::default()
+                        },
+                    )])),
+                }),
+            ),
+        };
+        let host_config = HostConfig {
+            binds: (!binds.is_empty()).then_some(binds),
+            mounts: (!mounts.is_empty()).then_some(mounts),
+            network_mode,
+            privileged: Some(spec.privileged),
+            restart_policy: spec.restart_unless_stopped.then(|| RestartPolicy {
+                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+                maximum_retry_count: None,
+            }),
+            init: None,
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            hostname: spec.hostname.clone(),
+            image: Some(spec.image.clone()),
+            cmd: spec.cmd.clone(),
+            env: Some(spec.env.clone()),
+            labels: Some(spec.labels.clone()),
+            host_config: Some(host_config),
+            networking_config,
+            ..Default::default()
+        };
+        let opts = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let r = self
+            .docker
+            .create_container(Some(opts), body)
+            .await
+            .map_err(map_err(format!("creating container {}", spec.name)))?;
+        Ok(r.id)
+    }
+
+    async fn start_container(&self, name: &str) -> Result<()> {
+        self.docker
+            .start_container(name, None)
+            .await
+            .map_err(map_err(format!("starting container {name}")))
+    }
+
+    async fn stop_container(&self, name: &str, timeout_secs: i64) -> Result<()> {
+        let opts = StopContainerOptionsBuilder::default()
+            .t(timeout_secs as i32)
+            .build();
+        match self.docker.stop_container(name, Some(opts)).await {
+            Ok(()) => Ok(()),
+            // 304: already stopped
+            Err(BollardError::DockerResponseServerError {
+                status_code: 304, ..
+            }) => Ok(()),
+            Err(e) => Err(map_err(format!("stopping container {name}"))(e)),
+        }
+    }
+
+    async fn remove_container(&self, name: &str) -> Result<bool> {
+        let opts = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(name, Some(opts)).await {
+            Ok(()) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            // 409 "removal already in progress": someone else is removing it
+            Err(BollardError::DockerResponseServerError {
+                status_code: 409,
+                message,
+            }) if message.contains("already in progress") => Ok(true),
+            Err(e) => Err(map_err(format!("removing container {name}"))(e)),
+        }
+    }
+
+    async fn containers(&self, label: &str, value: Option<&str>) -> Result<Vec<ContainerInfo>> {
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&label_filter(label, value))
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(map_err("listing containers"))?;
+        Ok(list
+            .into_iter()
+            .map(|c| {
+                let addresses = c
+                    .network_settings
+                    .and_then(|n| n.networks)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .filter_map(|(net, ep)| {
+                        let ip = ep
+                            .ip_address
+                            .filter(|s| !s.is_empty())
+                            .or_else(|| ep.ipam_config.and_then(|i| i.ipv4_address))?;
+                        Some((net, ip.parse::<Ipv4Addr>().ok()?))
+                    })
+                    .collect();
+                ContainerInfo {
+                    id: c.id.unwrap_or_default(),
+                    name: c
+                        .names
+                        .and_then(|n| n.into_iter().next())
+                        .map(|n| n.trim_start_matches('/').to_string())
+                        .unwrap_or_default(),
+                    image: c.image.unwrap_or_default(),
+                    state: state_of(c.state),
+                    labels: c.labels.unwrap_or_default(),
+                    addresses,
+                }
+            })
+            .collect())
+    }
+
+    async fn exec_attach(&self, container: &str, spec: &ExecSpec) -> Result<Attached> {
+        let op = format!("running {:?} in {container}", spec.cmd);
+        let created = self
+            .docker
+            .create_exec(
+                container,
+                CreateExecOptions::<String> {
+                    attach_stdin: Some(spec.stdin),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    tty: Some(spec.tty),
+                    env: Some(spec.env.clone()),
+                    cmd: Some(spec.cmd.clone()),
+                    working_dir: spec.workdir.clone(),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(map_err(op.clone()))?;
+        let started = self
+            .docker
+            .start_exec(
+                &created.id,
+                Some(StartExecOptions {
+                    detach: false,
+                    tty: spec.tty,
+                    output_capacity: None,
+                }),
+            )
+            .await
+            .map_err(map_err(op.clone()))?;
+        match started {
+            StartExecResults::Attached { output, input } => Ok(Attached {
+                id: created.id,
+                output: Box::pin(output.map_err(move |e| map_err(op.clone())(e)).map_ok(|o| match o {
+                    LogOutput::StdErr { message } => Chunk::Stderr(message.to_vec()),
+                    LogOutput::StdOut { message }
+                    | LogOutput::Console { message }
+                    | LogOutput::StdIn { message } => Chunk::Stdout(message.to_vec()),
+                })),
+                input,
+            }),
+            StartExecResults::Detached => Err(Error::engine(op, "the engine detached the process")),
+        }
+    }
+
+    async fn exec_exit_code(&self, exec_id: &str) -> Result<i64> {
+        // The output stream can end a moment before the engine records the
+        // exit code; wait for it briefly.
+        for _ in 0..200 {
+            let i = self
+                .docker
+                .inspect_exec(exec_id)
+                .await
+                .map_err(map_err("inspecting exec"))?;
+            if i.running != Some(true) {
+                return Ok(i.exit_code.unwrap_or(-1));
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        Err(Error::engine("inspecting exec", "the process did not finish"))
+    }
+
+    async fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
+        self.docker
+            .resize_exec(
+                exec_id,
+                ResizeExecOptions {
+                    height: rows,
+                    width: cols,
+                },
+            )
+            .await
+            .map_err(map_err("resizing terminal"))
+    }
+
+    async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()> {
+        let opts = UploadToContainerOptionsBuilder::default().path(dir).build();
+        self.docker
+            .upload_to_container(container, Some(opts), body_full(tar.into()))
+            .await
+            .map_err(map_err(format!("copying files into {container}:{dir}")))
+    }
+
+    async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>> {
+        let opts = DownloadFromContainerOptionsBuilder::default()
+            .path(path)
+            .build();
+        let mut stream = self.docker.download_from_container(container, Some(opts));
+        let mut out = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(map_err(format!("copying {container}:{path}")))?;
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,212 @@
+//! The container engine as mcc sees it: a narrow trait, and its Docker
+//! implementation (which also drives Podman's Docker-compatible socket).
+//!
+//! This is the only module that talks to an engine. Everything it returns
+//! is mcc's own types, so the cluster logic can run against a fake in tests.
+
+mod docker;
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::pin::Pin;
+
+use async_trait::async_trait;
+use futures_util::Stream;
+use tokio::io::AsyncWrite;
+
+pub use docker::DockerProvider;
+
+use crate::error::Result;
+use crate::model::Ipv4Cidr;
+
+pub type Labels = HashMap<String, String>;
+
+/// What an image runs when a container gives no command.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ImageInfo {
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+}
+
+#[derive(Clone, Debug)]
+pub struct NetworkSpec {
+    pub name: String,
+    pub subnet: Ipv4Cidr,
+    pub gateway: Ipv4Addr,
+    pub ip_range: Option<Ipv4Cidr>,
+    pub labels: Labels,
+}
+
+#[derive(Clone, Debug)]
+pub struct NetworkInfo {
+    pub name: String,
+    pub subnets: Vec<Ipv4Cidr>,
+    pub labels: Labels,
+}
+
+#[derive(Clone, Debug)]
+pub struct VolumeInfo {
+    pub name: String,
+    /// Where the volume's data lives on the engine's host.
+    pub mountpoint: String,
+    pub labels: Labels,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Mount {
+    /// A named volume; created with `labels` if it does not exist yet.
+    Volume {
+        name: String,
+        target: String,
+        labels: Labels,
+    },
+    /// A path of the engine's host.
+    Bind {
+        source: String,
+        target: String,
+        read_only: bool,
+    },
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ContainerSpec {
+    pub name: String,
+    pub hostname: Option<String>,
+    pub image: String,
+    /// Replaces the image's command; `None` keeps it.
+    pub cmd: Option<Vec<String>>,
+    pub env: Vec<String>,
+    pub labels: Labels,
+    /// Network to join, with a static address and DNS aliases.
+    pub network: Option<(String, Option<Ipv4Addr>, Vec<String>)>,
+    pub mounts: Vec<Mount>,
+    pub privileged: bool,
+    /// Restart with the engine unless stopped by the user.
+    pub restart_unless_stopped: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ContainerState {
+    Created,
+    Running,
+    Paused,
+    Restarting,
+    Exited,
+    Dead,
+    Removing,
+    Unknown(String),
+}
+
+impl ContainerState {
+    pub fn as_str(&self) -> &str {
+        match self {
+            ContainerState::Created => "created",
+            ContainerState::Running => "running",
+            ContainerState::Paused => "paused",
+            ContainerState::Restarting => "restarting",
+            ContainerState::Exited => "exited",
+            ContainerState::Dead => "dead",
+            ContainerState::Removing => "removing",
+            ContainerState::Unknown(s) => s,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ContainerInfo {
+    pub id: String,
+    pub name: String,
+    pub image: String,
+    pub state: ContainerState,
+    pub labels: Labels,
+    /// Address on each network, by network name.
+    pub addresses: HashMap<String, Ipv4Addr>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct ExecSpec {
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub workdir: Option<String>,
+    pub tty: bool,
+    pub stdin: bool,
+}
+
+/// A piece of a process's output.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Chunk {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+}
+
+pub type OutputStream = Pin<Box<dyn Stream<Item = Result<Chunk>> + Send>>;
+pub type InputSink = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// A process started in a container, with its streams.
+pub struct Attached {
+    pub id: String,
+    pub output: OutputStream,
+    pub input: InputSink,
+}
+
+/// The engine operations mcc needs; deliberately few.
+#[async_trait]
+pub trait Provider: Send + Sync {
+    /// Where the engine is and which version answers, e.g. for errors.
+    fn endpoint(&self) -> String;
+
+    /// `None` when the image is not present locally.
+    async fn image(&self, image: &str) -> Result<Option<ImageInfo>>;
+    /// Pulls an image, reporting progress lines.
+    async fn pull(&self, image: &str, progress: &(dyn Fn(String) + Send + Sync)) -> Result<()>;
+
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<()>;
+    /// `Ok(false)` when there was no such network.
+    async fn remove_network(&self, name: &str) -> Result<bool>;
+    /// Every network, or those carrying `label=value` when given.
+    async fn networks(&self, label: Option<(&str, &str)>) -> Result<Vec<NetworkInfo>>;
+
+    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo>;
+    async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>>;
+    async fn remove_volume(&self, name: &str) -> Result<bool>;
+    async fn volumes(&self, label: Option<(&str, &str)>) -> Result<Vec<VolumeInfo>>;
+
+    /// Creates a container; a name in use is [`crate::Error::Conflict`].
+    async fn create_container(&self, spec: &ContainerSpec) -> Result<String>;
+    async fn start_container(&self, name: &str) -> Result<()>;
+    async fn stop_container(&self, name: &str, timeout_secs: i64) -> Result<()>;
+    /// Removes a container, running or not, with its anonymous volumes.
+    async fn remove_container(&self, name: &str) -> Result<bool>;
+    /// Every container (running or not) carrying `label=value`, or the label at all.
+    async fn containers(&self, label: &str, value: Option<&str>) -> Result<Vec<ContainerInfo>>;
+
+    /// Starts a process in a running container with its streams attached.
+    async fn exec_attach(&self, container: &str, spec: &ExecSpec) -> Result<Attached>;
+    /// Exit code of a finished exec.
+    async fn exec_exit_code(&self, exec_id: &str) -> Result<i64>;
+    async fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()>;
+
+    /// Extracts a tar archive into directory `dir` of a container (running or not).
+    async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()>;
+    /// A tar archive of `path` in a container (running or not).
+    async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>>;
+}
+
+/// Runs a command to completion, collecting stdout and stderr together.
+pub async fn exec_collect(
+    provider: &dyn Provider,
+    container: &str,
+    spec: &ExecSpec,
+) -> Result<(i64, Vec<u8>)> {
+    use futures_util::StreamExt;
+    let mut attached = provider.exec_attach(container, spec).await?;
+    drop(attached.input);
+    let mut out = Vec::new();
+    while let Some(chunk) = attached.output.next().await {
+        match chunk? {
+            Chunk::Stdout(b) | Chunk::Stderr(b) => out.extend_from_slice(&b),
+        }
+    }
+    let code = provider.exec_exit_code(&attached.id).await?;
+    Ok((code, out))
+}
