@@ -86,7 +86,14 @@ impl Error {
     }
 
     pub fn is_not_found(&self) -> bool {
-        matches!(self, Error::NotFound(_)) || matches!(self, Error::Engine { status: Some(404), .. })
+        matches!(self, Error::NotFound(_))
+            || matches!(
+                self,
+                Error::Engine {
+                    status: Some(404),
+                    ..
+                }
+            )
     }
 
     /// Wraps `self` with a failed cleanup, keeping both messages.

@@ -6,3 +6,5 @@ pub mod model;
 pub mod provider;
 
 pub use error::{Error, Result};
+pub mod cluster;
+pub mod context;

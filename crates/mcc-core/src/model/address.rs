@@ -43,7 +43,10 @@ impl AddressPlan {
     /// Offset past the last static address.
     fn static_end(&self) -> u64 {
         match self.ip_range {
-            Some(r) => self.subnet.offset_of(r.network()).expect("range inside subnet"),
+            Some(r) => self
+                .subnet
+                .offset_of(r.network())
+                .expect("range inside subnet"),
             None => self.subnet.size() - 1,
         }
     }
@@ -115,7 +118,10 @@ mod tests {
         assert_eq!(p.ip(NodeId::worker(1)), Some(Ipv4Addr::new(10, 10, 0, 3)));
         assert_eq!(p.ip_range, Some("10.10.0.192/26".parse().unwrap()));
         assert_eq!(p.max_workers(), 189);
-        assert_eq!(p.ip(NodeId::worker(189)), Some(Ipv4Addr::new(10, 10, 0, 191)));
+        assert_eq!(
+            p.ip(NodeId::worker(189)),
+            Some(Ipv4Addr::new(10, 10, 0, 191))
+        );
         assert_eq!(p.ip(NodeId::worker(190)), None);
         for n in [NodeId::FRONTEND, NodeId::worker(1), NodeId::worker(189)] {
             assert_eq!(p.node_of(p.ip(n).unwrap()), Some(n));
@@ -137,7 +143,10 @@ mod tests {
     fn picks_a_free_subnet() {
         let first = pick_subnet(&[]).unwrap();
         assert_eq!(first.to_string(), "172.16.0.0/20");
-        let taken = ["172.16.0.0/16".parse().unwrap(), "172.18.0.0/16".parse().unwrap()];
+        let taken = [
+            "172.16.0.0/16".parse().unwrap(),
+            "172.18.0.0/16".parse().unwrap(),
+        ];
         assert_eq!(pick_subnet(&taken).unwrap().to_string(), "172.19.0.0/20");
         assert!(subnet_candidates().all(|c| !c.overlaps(&"172.17.0.0/16".parse().unwrap())));
         let everything: Ipv4Cidr = "0.0.0.0/0".parse().unwrap();

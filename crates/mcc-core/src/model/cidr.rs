@@ -108,11 +108,10 @@ impl FromStr for Ipv4Cidr {
         let addr: Ipv4Addr = addr
             .parse()
             .map_err(|_| format!("'{addr}' in '{s}' is not an IPv4 address"))?;
-        let prefix: u8 = prefix
-            .parse()
-            .ok()
-            .filter(|p| *p <= 32)
-            .ok_or_else(|| format!("'{prefix}' in '{s}' is not a prefix length from 0 to 32"))?;
+        let prefix: u8 =
+            prefix.parse().ok().filter(|p| *p <= 32).ok_or_else(|| {
+                format!("'{prefix}' in '{s}' is not a prefix length from 0 to 32")
+            })?;
         Ipv4Cidr::new(addr, prefix)
     }
 }
@@ -148,12 +147,22 @@ mod tests {
     fn parses_and_prints() {
         assert_eq!(c("10.1.0.0/16").to_string(), "10.1.0.0/16");
         assert_eq!(c("0.0.0.0/0").size(), 1 << 32);
-        assert_eq!(c("192.168.1.0/24").broadcast(), Ipv4Addr::new(192, 168, 1, 255));
+        assert_eq!(
+            c("192.168.1.0/24").broadcast(),
+            Ipv4Addr::new(192, 168, 1, 255)
+        );
     }
 
     #[test]
     fn rejects_malformed() {
-        for bad in ["10.0.0.0", "10.0.0/24", "10.0.0.0/33", "10.0.0.1/24", "x/8", "10.0.0.0/-1"] {
+        for bad in [
+            "10.0.0.0",
+            "10.0.0/24",
+            "10.0.0.0/33",
+            "10.0.0.1/24",
+            "x/8",
+            "10.0.0.0/-1",
+        ] {
             assert!(bad.parse::<Ipv4Cidr>().is_err(), "{bad} should not parse");
         }
         let err = "10.0.0.1/24".parse::<Ipv4Cidr>().unwrap_err();
@@ -177,6 +186,9 @@ mod tests {
         assert_eq!(n.subnet(8, 0), None);
         assert_eq!(c("10.0.0.0/24").nth(2), Some(Ipv4Addr::new(10, 0, 0, 2)));
         assert_eq!(c("10.0.0.0/24").nth(256), None);
-        assert_eq!(c("10.0.0.0/24").offset_of(Ipv4Addr::new(10, 0, 0, 9)), Some(9));
+        assert_eq!(
+            c("10.0.0.0/24").offset_of(Ipv4Addr::new(10, 0, 0, 9)),
+            Some(9)
+        );
     }
 }

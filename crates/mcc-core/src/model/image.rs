@@ -24,7 +24,9 @@ pub fn validate_image_ref(image: &str) -> Result<(), String> {
             return bad("the digest after '@' has no 'algorithm:' part");
         };
         if algo.is_empty()
-            || !algo.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
+            || !algo
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"+._-".contains(&b))
             || hex.len() < 32
             || !hex.bytes().all(|b| b.is_ascii_hexdigit())
         {
@@ -44,7 +46,9 @@ pub fn validate_image_ref(image: &str) -> Result<(), String> {
         let first_ok = tag.as_bytes()[0].is_ascii_alphanumeric() || tag.as_bytes()[0] == b'_';
         if tag.len() > 128
             || !first_ok
-            || !tag.bytes().all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+            || !tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
         {
             return bad(&format!("the tag '{tag}' is not valid"));
         }
@@ -54,13 +58,19 @@ pub fn validate_image_ref(image: &str) -> Result<(), String> {
     }
     let mut parts: Vec<&str> = name.split('/').collect();
     // A first part with '.', ':' or "localhost" is a registry host.
-    if parts.len() > 1 && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost") {
+    if parts.len() > 1
+        && (parts[0].contains('.') || parts[0].contains(':') || parts[0] == "localhost")
+    {
         let host = parts.remove(0);
         let (h, port) = match host.split_once(':') {
             Some((h, p)) => (h, Some(p)),
             None => (host, None),
         };
-        if h.is_empty() || !h.bytes().all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b)) {
+        if h.is_empty()
+            || !h
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-.".contains(&b))
+        {
             return bad(&format!("the registry '{host}' is not a host name"));
         }
         if let Some(p) = port {
@@ -133,8 +143,20 @@ mod tests {
     #[test]
     fn rejects_malformed_references() {
         for bad in [
-            "", "ubuntu:", "Ubuntu", "deb ian", "-x", "x-", "a//b", "x:tag:more", "x:.tag",
-            "x@sha256", "x@sha256:zz", "host:port/x", "a___b", "images:alpine/3.4",
+            "",
+            "ubuntu:",
+            "Ubuntu",
+            "deb ian",
+            "-x",
+            "x-",
+            "a//b",
+            "x:tag:more",
+            "x:.tag",
+            "x@sha256",
+            "x@sha256:zz",
+            "host:port/x",
+            "a___b",
+            "images:alpine/3.4",
         ] {
             let err = validate_image_ref(bad).unwrap_err();
             assert!(err.contains(&format!("'{bad}'")), "{err}");

@@ -224,7 +224,17 @@ mod tests {
         for good in ["a", "lab", "slurm-1", "x9", &"a".repeat(MAX_CLUSTER_NAME)] {
             assert!(good.parse::<ClusterName>().is_ok(), "{good}");
         }
-        for bad in ["", "Lab", "1lab", "lab-", "-lab", "la_b", "la.b", "lab cluster", "ünï"] {
+        for bad in [
+            "",
+            "Lab",
+            "1lab",
+            "lab-",
+            "-lab",
+            "la_b",
+            "la.b",
+            "lab cluster",
+            "ünï",
+        ] {
             let err = bad.parse::<ClusterName>().unwrap_err();
             assert!(err.contains("cluster name"), "{err}");
         }
@@ -243,7 +253,12 @@ mod tests {
 
     #[test]
     fn hostnames_round_trip() {
-        for n in [NodeId::FRONTEND, NodeId::worker(1), NodeId::worker(42), NodeId::worker(1234)] {
+        for n in [
+            NodeId::FRONTEND,
+            NodeId::worker(1),
+            NodeId::worker(42),
+            NodeId::worker(1234),
+        ] {
             assert_eq!(NodeId::parse_hostname(&n.hostname()), Some(n));
         }
         assert_eq!(NodeId::parse_hostname("node1"), Some(NodeId::worker(1)));

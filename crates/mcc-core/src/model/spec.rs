@@ -113,7 +113,9 @@ impl SpecInput {
         serde_yaml::from_str(text).map_err(|e| {
             let msg = e.to_string();
             if msg.contains("unknown field") {
-                format!("{msg} (fields are the create flags without '--', e.g. 'working-node-image')")
+                format!(
+                    "{msg} (fields are the create flags without '--', e.g. 'working-node-image')"
+                )
             } else if msg.contains("did not match any variant of untagged enum EnvInput") {
                 format!("{msg}: env must be a map (FOO: bar) or a list of 'FOO=bar' strings")
             } else {
@@ -133,7 +135,10 @@ impl SpecInput {
                     merged.push((k, v));
                 }
                 Some(EnvInput::List(
-                    merged.into_iter().map(|(k, v)| format!("{k}={v}")).collect(),
+                    merged
+                        .into_iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect(),
                 ))
             }
             (base, over) => over.or(base),
@@ -157,11 +162,10 @@ impl SpecInput {
             Some(n) => (n.parse::<ClusterName>()?, false),
             None => (ClusterName::generate(), true),
         };
-        let frontend_image = self
-            .front_end_image
-            .or_else(|| self.image.clone())
-            .ok_or("no image given: use --image IMG for every node, or --front-end-image IMG \
-                    and --working-node-image IMG")?;
+        let frontend_image = self.front_end_image.or_else(|| self.image.clone()).ok_or(
+            "no image given: use --image IMG for every node, or --front-end-image IMG \
+                    and --working-node-image IMG",
+        )?;
         let worker_image = self
             .working_node_image
             .or(self.image)
@@ -179,7 +183,10 @@ impl SpecInput {
         let mut devices: Vec<Device> = Vec::new();
         for d in self.devices.unwrap_or_default() {
             let dev = parse_device(&d)?;
-            if let Some(other) = devices.iter().find(|o| o.name == dev.name || o.path == dev.path) {
+            if let Some(other) = devices
+                .iter()
+                .find(|o| o.name == dev.name || o.path == dev.path)
+            {
                 return Err(format!(
                     "device '{d}' clashes with '{}:{}': each device needs its own name and path",
                     other.name, other.path
@@ -281,7 +288,9 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
     let name_ok = !name.is_empty()
         && name.len() <= 20
         && name.as_bytes()[0].is_ascii_lowercase()
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit());
     if !name_ok {
         return Err(format!(
             "device '{s}': the name '{name}' must be 1-20 lower-case letters and digits, \
@@ -289,7 +298,9 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
         ));
     }
     if name == "mcc" {
-        return Err(format!("device '{s}': the name 'mcc' is reserved for mcc's own volume"));
+        return Err(format!(
+            "device '{s}': the name 'mcc' is reserved for mcc's own volume"
+        ));
     }
     if !path.starts_with('/') {
         return Err(format!(
@@ -317,9 +328,8 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
 }
 
 fn validate_context_folder(dir: &Path) -> Result<PathBuf, String> {
-    let meta = std::fs::metadata(dir).map_err(|e| {
-        format!("context folder '{}' cannot be read: {e}", dir.display())
-    })?;
+    let meta = std::fs::metadata(dir)
+        .map_err(|e| format!("context folder '{}' cannot be read: {e}", dir.display()))?;
     if !meta.is_dir() {
         return Err(format!(
             "context folder '{}' is not a directory; give a folder holding all/, frontend/ \
@@ -371,25 +381,50 @@ mod tests {
         .validate()
         .unwrap();
         assert!(s.name_generated);
-        assert_eq!((s.frontend_image.as_str(), s.worker_image.as_str()), ("fe:1", "wk:1"));
+        assert_eq!(
+            (s.frontend_image.as_str(), s.worker_image.as_str()),
+            ("fe:1", "wk:1")
+        );
         let err = SpecInput::default().validate().unwrap_err();
         assert!(err.contains("--image"), "{err}");
     }
 
     #[test]
     fn devices() {
-        assert_eq!(parse_device("home").unwrap(), Device { name: "home".into(), path: "/home".into() });
+        assert_eq!(
+            parse_device("home").unwrap(),
+            Device {
+                name: "home".into(),
+                path: "/home".into()
+            }
+        );
         assert_eq!(
             parse_device("data:/srv/data/").unwrap(),
-            Device { name: "data".into(), path: "/srv/data".into() }
+            Device {
+                name: "data".into(),
+                path: "/srv/data".into()
+            }
         );
-        for bad in ["data:srv", "Home", "a-b", "mcc", "x:/", "x:/opt/mcc/y", "x:/a/../b", "x:/proc", ""] {
+        for bad in [
+            "data:srv",
+            "Home",
+            "a-b",
+            "mcc",
+            "x:/",
+            "x:/opt/mcc/y",
+            "x:/a/../b",
+            "x:/proc",
+            "",
+        ] {
             let err = parse_device(bad).unwrap_err();
             assert!(err.contains(&format!("'{bad}'")), "{bad}: {err}");
         }
-        let err = SpecInput { devices: Some(vec!["home".into(), "h2:/home".into()]), ..base() }
-            .validate()
-            .unwrap_err();
+        let err = SpecInput {
+            devices: Some(vec!["home".into(), "h2:/home".into()]),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.contains("clashes"), "{err}");
     }
 
@@ -404,25 +439,45 @@ mod tests {
 
     #[test]
     fn subnet_capacity() {
-        let err = SpecInput { subnet: Some("10.0.0.0/28".into()), nodes: Some(10), ..base() }
-            .validate()
-            .unwrap_err();
+        let err = SpecInput {
+            subnet: Some("10.0.0.0/28".into()),
+            nodes: Some(10),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.contains("at most 9 workers"), "{err}");
-        assert!(SpecInput { subnet: Some("10.0.0.0/28".into()), nodes: Some(9), ..base() }
-            .validate()
-            .is_ok());
-        let err = SpecInput { subnet: Some("10.0.0.0/33".into()), ..base() }.validate().unwrap_err();
+        assert!(SpecInput {
+            subnet: Some("10.0.0.0/28".into()),
+            nodes: Some(9),
+            ..base()
+        }
+        .validate()
+        .is_ok());
+        let err = SpecInput {
+            subnet: Some("10.0.0.0/33".into()),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.contains("--subnet"), "{err}");
     }
 
     #[test]
     fn yaml_file_fields_and_types() {
-        let y = "name: lab\nimage: debian:bookworm\nnodes: 3\ndevices: [home, 'scratch:/scratch']\n\
+        let y =
+            "name: lab\nimage: debian:bookworm\nnodes: 3\ndevices: [home, 'scratch:/scratch']\n\
                  env:\n  PORT: 8080\n  MODE: fast\nprivileged: false\nsubnet: 10.9.0.0/24\n";
         let s = SpecInput::from_yaml(y).unwrap().validate().unwrap();
         assert_eq!(s.nodes, 3);
         assert_eq!(s.devices.len(), 2);
-        assert_eq!(s.env, vec![("MODE".into(), "fast".into()), ("PORT".into(), "8080".into())]);
+        assert_eq!(
+            s.env,
+            vec![
+                ("MODE".into(), "fast".into()),
+                ("PORT".into(), "8080".into())
+            ]
+        );
         assert_eq!(s.subnet.unwrap().to_string(), "10.9.0.0/24");
 
         let err = SpecInput::from_yaml("name: lab\nnode: 3\n").unwrap_err();
@@ -446,24 +501,45 @@ mod tests {
         let s = file.overridden_by(flags).unwrap().validate().unwrap();
         assert_eq!(s.name.as_str(), "a");
         assert_eq!(s.nodes, 5);
-        assert_eq!(s.env, vec![("A".into(), "1".into()), ("B".into(), "3".into())]);
+        assert_eq!(
+            s.env,
+            vec![("A".into(), "1".into()), ("B".into(), "3".into())]
+        );
     }
 
     #[test]
     fn context_folder_checks() {
         let dir = std::env::temp_dir().join(format!("mcc-spec-test-{}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let err = SpecInput { context_folder: Some(dir.clone()), ..base() }.validate().unwrap_err();
+        let err = SpecInput {
+            context_folder: Some(dir.clone()),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.contains("none of all/"), "{err}");
         std::fs::create_dir_all(dir.join("all")).unwrap();
-        assert!(SpecInput { context_folder: Some(dir.clone()), ..base() }.validate().is_ok());
+        assert!(SpecInput {
+            context_folder: Some(dir.clone()),
+            ..base()
+        }
+        .validate()
+        .is_ok());
         let file = dir.join("all/x.sh");
         std::fs::write(&file, "true").unwrap();
-        let err = SpecInput { context_folder: Some(file), ..base() }.validate().unwrap_err();
+        let err = SpecInput {
+            context_folder: Some(file),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.contains("not a directory"), "{err}");
-        let err = SpecInput { context_folder: Some(dir.join("nope")), ..base() }
-            .validate()
-            .unwrap_err();
+        let err = SpecInput {
+            context_folder: Some(dir.join("nope")),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
         assert!(err.contains("cannot be read"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }

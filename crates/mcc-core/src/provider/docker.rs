@@ -39,13 +39,15 @@ impl DockerProvider {
     pub async fn connect() -> Result<DockerProvider> {
         let host = std::env::var("DOCKER_HOST")
             .unwrap_or_else(|_| "unix:///var/run/docker.sock".to_string());
-        let no_engine = |reason: String| Error::NoEngine {
+        let no_engine = |reason: String| {
+            Error::NoEngine {
             host: host.clone(),
             reason,
             hint: "start the engine (e.g. `sudo systemctl start docker`, or `sudo dockerd &`), \
                    or point DOCKER_HOST at a running one (Podman: \
                    DOCKER_HOST=unix:///run/podman/podman.sock after `systemctl start podman.socket`)"
                 .to_string(),
+        }
         };
         let docker = Docker::connect_with_defaults().map_err(|e| no_engine(e.to_string()))?;
         let docker = docker
@@ -134,7 +136,9 @@ impl Provider for DockerProvider {
     }
 
     async fn pull(&self, image: &str, progress: &(dyn Fn(String) + Send + Sync)) -> Result<()> {
-        let opts = CreateImageOptionsBuilder::default().from_image(image).build();
+        let opts = CreateImageOptionsBuilder::default()
+            .from_image(image)
+            .build();
         let mut stream = self.docker.create_image(Some(opts), None, None);
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| {
@@ -183,7 +187,10 @@ impl Provider for DockerProvider {
             .create_network(req)
             .await
             .map(|_| ())
-            .map_err(map_err(format!("creating network {} ({})", spec.name, spec.subnet)))
+            .map_err(map_err(format!(
+                "creating network {} ({})",
+                spec.name, spec.subnet
+            )))
     }
 
     async fn remove_network(&self, name: &str) -> Result<bool> {
@@ -254,7 +261,11 @@ impl Provider for DockerProvider {
     }
 
     async fn remove_volume(&self, name: &str) -> Result<bool> {
-        match self.docker.remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>).await {
+        match self
+            .docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
             Ok(()) => Ok(true),
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
@@ -340,7 +351,7 @@ impl Provider for DockerProvider {
             mounts: (!mounts.is_empty()).then_some(mounts),
             network_mode,
             privileged: Some(spec.privileged),
-            restart_policy: spec.restart_unless_stopped.then(|| RestartPolicy {
+            restart_policy: spec.restart_unless_stopped.then_some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 maximum_retry_count: None,
             }),
@@ -484,12 +495,14 @@ impl Provider for DockerProvider {
         match started {
             StartExecResults::Attached { output, input } => Ok(Attached {
                 id: created.id,
-                output: Box::pin(output.map_err(move |e| map_err(op.clone())(e)).map_ok(|o| match o {
-                    LogOutput::StdErr { message } => Chunk::Stderr(message.to_vec()),
-                    LogOutput::StdOut { message }
-                    | LogOutput::Console { message }
-                    | LogOutput::StdIn { message } => Chunk::Stdout(message.to_vec()),
-                })),
+                output: Box::pin(output.map_err(move |e| map_err(op.clone())(e)).map_ok(
+                    |o| match o {
+                        LogOutput::StdErr { message } => Chunk::Stderr(message.to_vec()),
+                        LogOutput::StdOut { message }
+                        | LogOutput::Console { message }
+                        | LogOutput::StdIn { message } => Chunk::Stdout(message.to_vec()),
+                    },
+                )),
                 input,
             }),
             StartExecResults::Detached => Err(Error::engine(op, "the engine detached the process")),
@@ -510,7 +523,10 @@ impl Provider for DockerProvider {
             }
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
         }
-        Err(Error::engine("inspecting exec", "the process did not finish"))
+        Err(Error::engine(
+            "inspecting exec",
+            "the process did not finish",
+        ))
     }
 
     async fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()> {

@@ -1,0 +1,278 @@
+//! `create`: validate, plan, claim the name, provision, contextualize; on
+//! any failure or interruption, remove everything made (unless asked not to).
+
+use std::collections::HashMap;
+
+use tokio_util::sync::CancellationToken;
+
+use super::nodes::{base_labels, data_volume_labels, meta_volume_labels};
+use super::parallel::{first_error, run_all};
+use super::query::ClusterView;
+use super::{creator, Clusters};
+use crate::context;
+use crate::error::{Error, Result};
+use crate::model::address::pick_subnet;
+use crate::model::{labels, AddressPlan, ClusterRecord, ClusterSpec, Ipv4Cidr, NodeId, META_MOUNT};
+use crate::provider::{ContainerSpec, Mount, NetworkSpec};
+
+#[derive(Clone, Debug, Default)]
+pub struct CreateOptions {
+    /// Leave what was made in place when the create fails, for debugging.
+    pub keep_on_failure: bool,
+}
+
+impl Clusters {
+    pub async fn create(
+        &self,
+        spec: &ClusterSpec,
+        opts: &CreateOptions,
+        cancel: &CancellationToken,
+    ) -> Result<ClusterView> {
+        let name = &spec.name;
+
+        // Everything that can be refused is checked before anything is made.
+        let existing = self.load(name).await?;
+        if existing.meta.is_some() || !existing.nodes.is_empty() {
+            return Err(Error::Conflict(format!(
+                "cluster '{name}' already exists; delete it with `mcc delete {name}` or choose \
+                 another --name"
+            )));
+        }
+        let images = self
+            .ensure_images(&[&spec.frontend_image, &spec.worker_image])
+            .await?;
+        let networks = self.provider.networks(None).await?;
+        if let Some(n) = networks.iter().find(|n| n.name == name.network()) {
+            if n.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "a network named '{}' exists and is not mcc's; remove it or choose another --name",
+                    n.name
+                )));
+            }
+        }
+        let taken: Vec<(String, Ipv4Cidr)> = networks
+            .iter()
+            .filter(|n| n.name != name.network())
+            .flat_map(|n| n.subnets.iter().map(move |s| (n.name.clone(), *s)))
+            .chain(
+                host_routes()
+                    .into_iter()
+                    .map(|s| ("(a route of this host)".to_string(), s)),
+            )
+            .collect();
+        let subnet = match spec.subnet {
+            Some(s) => {
+                if let Some((net, other)) = taken.iter().find(|(_, t)| t.overlaps(&s)) {
+                    return Err(Error::Invalid(format!(
+                        "subnet {s} overlaps {other} of network '{net}'; choose another --subnet \
+                         or leave it out and mcc picks a free one"
+                    )));
+                }
+                s
+            }
+            None => {
+                let cidrs: Vec<Ipv4Cidr> = taken.iter().map(|(_, s)| *s).collect();
+                pick_subnet(&cidrs).ok_or_else(|| {
+                    Error::Failed(
+                        "no free private subnet left for the cluster network; give one \
+                                   with --subnet"
+                            .to_string(),
+                    )
+                })?
+            }
+        };
+        let mut reused = Vec::new();
+        for d in &spec.devices {
+            let vol = name.device_volume(&d.name);
+            if let Some(v) = self.provider.volume(&vol).await? {
+                if v.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str()) {
+                    return Err(Error::Invalid(format!(
+                        "volume '{vol}' exists and does not belong to cluster '{name}'; remove it \
+                         or rename the device"
+                    )));
+                }
+                self.reporter.note(&format!(
+                    "reusing volume {vol} (kept from an earlier cluster '{name}')"
+                ));
+                reused.push(vol);
+            }
+        }
+        let record = ClusterRecord::new(spec, subnet, reused);
+
+        // A leftover meta volume (from a killed create that gc has not
+        // cleaned) would carry stale logs and shared files.
+        if self.provider.volume(&name.meta_volume()).await?.is_some() {
+            let _ = self.provider.remove_volume(&name.meta_volume()).await;
+        }
+
+        // The claim: container names are unique on the engine, so of two
+        // creates of one name exactly one gets past this line. The loser
+        // has made nothing and removes nothing.
+        self.claim(spec, &record).await?;
+
+        let made = self.provision(spec, &record, &images, cancel).await;
+        match made {
+            Ok(()) => self.inspect(name).await,
+            Err(e) if opts.keep_on_failure => {
+                self.reporter.note(&format!(
+                    "keeping what was made of cluster '{name}' (--keep-on-failure); remove it \
+                     with `mcc delete {name}`"
+                ));
+                Err(e)
+            }
+            Err(e) => {
+                self.reporter
+                    .begin(&format!("Removing what was made of '{name}'"), 0);
+                let cleanup = self
+                    .remove_objects(name, &record.reused_volumes, false)
+                    .await;
+                self.reporter.end(cleanup.is_ok());
+                Err(e.with_cleanup(cleanup.err()))
+            }
+        }
+    }
+
+    async fn claim(&self, spec: &ClusterSpec, record: &ClusterRecord) -> Result<()> {
+        let name = &spec.name;
+        let mut l = base_labels(name);
+        l.insert(labels::ROLE.into(), "meta".into());
+        l.insert(labels::RECORD.into(), record.to_label());
+        l.insert(labels::CREATOR.into(), creator::current());
+        let meta = ContainerSpec {
+            name: name.meta_container(),
+            image: spec.frontend_image.clone(),
+            // never started: it holds the record and gives access to the
+            // meta volume while every node is stopped
+            cmd: Some(vec!["true".into()]),
+            labels: l,
+            mounts: vec![Mount::Volume {
+                name: name.meta_volume(),
+                target: META_MOUNT.into(),
+                labels: meta_volume_labels(name),
+            }],
+            ..Default::default()
+        };
+        match self.provider.create_container(&meta).await {
+            Ok(_) => Ok(()),
+            Err(Error::Conflict(_)) => Err(Error::Conflict(format!(
+                "cluster '{name}' already exists or is being created by another mcc \
+                 (container {} is taken); choose another --name",
+                name.meta_container()
+            ))),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn provision(
+        &self,
+        spec: &ClusterSpec,
+        record: &ClusterRecord,
+        images: &HashMap<String, crate::provider::ImageInfo>,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let name = &spec.name;
+        let plan = AddressPlan::new(record.subnet)?;
+        self.reporter
+            .begin("Creating network and volumes", 1 + spec.devices.len());
+        let net = NetworkSpec {
+            name: name.network(),
+            subnet: plan.subnet,
+            gateway: plan.gateway,
+            ip_range: plan.ip_range,
+            labels: base_labels(name),
+        };
+        // the network and the volumes at once
+        let mut jobs: Vec<Option<&crate::model::Device>> = vec![None];
+        jobs.extend(
+            spec.devices
+                .iter()
+                .filter(|d| !record.reused_volumes.contains(&name.device_volume(&d.name)))
+                .map(Some),
+        );
+        let made = run_all(jobs, 8, cancel, |job| {
+            let net = &net;
+            async move {
+                match job {
+                    None => self.provider.create_network(net).await?,
+                    Some(d) => {
+                        self.provider
+                            .create_volume(
+                                &name.device_volume(&d.name),
+                                &data_volume_labels(name, &d.name),
+                            )
+                            .await?;
+                    }
+                }
+                self.reporter
+                    .advance(job.map_or("network", |d| d.name.as_str()));
+                Ok(())
+            }
+        })
+        .await;
+        let made = first_error(made);
+        self.reporter.end(made.is_ok());
+        made.map_err(|e| match e {
+            Error::Engine { message, .. } if message.contains("overlap") => Error::Failed(format!(
+                "subnet {} was taken by another network meanwhile ({message}); try again, or \
+                 give a free --subnet",
+                plan.subnet
+            )),
+            e => e,
+        })?;
+
+        let meta_volume = self
+            .provider
+            .volume(&name.meta_volume())
+            .await?
+            .ok_or_else(|| {
+                Error::Failed(format!(
+                    "volume {} vanished during the create",
+                    name.meta_volume()
+                ))
+            })?;
+        let all: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
+            .chain((1..=spec.nodes).map(NodeId::worker))
+            .collect();
+        let workers: Vec<NodeId> = all[1..].to_vec();
+        let hosts = super::nodes::hosts_for(name, record, &all)?;
+        let archive = context::meta_archive(&hosts, spec.context.as_deref())?;
+        self.provider
+            .upload(&name.meta_container(), META_MOUNT, archive)
+            .await?;
+        if cancel.is_cancelled() {
+            return Err(Error::Interrupted);
+        }
+
+        self.create_nodes(name, record, images, &meta_volume.mountpoint, &all, cancel)
+            .await?;
+        if spec.context.is_some() {
+            self.contextualize(name, &all, &workers, cancel).await?;
+        }
+        Ok(())
+    }
+}
+
+/// IPv4 routes of this machine (when the engine is local, its networks must
+/// not shadow them). Empty when they cannot be read.
+fn host_routes() -> Vec<Ipv4Cidr> {
+    let Ok(text) = std::fs::read_to_string("/proc/net/route") else {
+        return Vec::new();
+    };
+    text.lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (iface, dest, mask) = (f.first()?, f.get(1)?, f.get(7)?);
+            // the engine's own bridges are covered by its network list
+            if iface.starts_with("docker") || iface.starts_with("br-") {
+                return None;
+            }
+            let dest = u32::from_str_radix(dest, 16).ok()?.swap_bytes();
+            let mask = u32::from_str_radix(mask, 16).ok()?.swap_bytes();
+            if mask == 0 {
+                return None; // the default route covers everything
+            }
+            Ipv4Cidr::new(dest.into(), mask.count_ones() as u8).ok()
+        })
+        .collect()
+}

@@ -1,0 +1,193 @@
+//! Cluster operations as steps over a [`Provider`]: create, add and remove
+//! nodes, start, stop, delete, garbage-collect, query, run commands.
+//!
+//! The engine's labelled objects are the only state: every operation starts
+//! by reading them ([`Clusters::load`]) and nothing is kept elsewhere.
+
+mod create;
+mod creator;
+mod delete;
+mod exec;
+mod gc;
+mod lifecycle;
+mod membership;
+mod nodes;
+pub mod parallel;
+mod query;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+pub use create::CreateOptions;
+pub use delete::DeleteReport;
+pub use exec::{ExecReport, OutputLine, Target};
+pub use gc::{GcAction, GcReport};
+pub use membership::Removal;
+pub use query::{ClusterStatus, ClusterView, NodeView};
+
+use crate::error::{Error, Result};
+use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role};
+use crate::provider::{ContainerInfo, ContainerState, Provider};
+
+/// Where progress goes: a terminal display, plain lines, or nowhere.
+pub trait Reporter: Send + Sync {
+    /// A step begins; `total` is how many items it has (0: unknown).
+    fn begin(&self, title: &str, total: usize);
+    /// One item of the current step is done.
+    fn advance(&self, item: &str);
+    /// The current step ends.
+    fn end(&self, ok: bool);
+    /// A message for the user outside any step.
+    fn note(&self, message: &str);
+}
+
+/// A reporter that reports nothing.
+pub struct Silent;
+
+impl Reporter for Silent {
+    fn begin(&self, _: &str, _: usize) {}
+    fn advance(&self, _: &str) {}
+    fn end(&self, _: bool) {}
+    fn note(&self, _: &str) {}
+}
+
+/// Entry point of every cluster operation.
+#[derive(Clone)]
+pub struct Clusters {
+    provider: Arc<dyn Provider>,
+    reporter: Arc<dyn Reporter>,
+}
+
+/// A node container as found on the engine.
+#[derive(Clone, Debug)]
+pub(crate) struct NodeContainer {
+    pub node: NodeId,
+    pub info: ContainerInfo,
+}
+
+impl NodeContainer {
+    pub fn running(&self) -> bool {
+        self.info.state == ContainerState::Running
+    }
+}
+
+/// What the engine holds of one cluster.
+#[derive(Clone, Debug)]
+pub(crate) struct Loaded {
+    pub name: ClusterName,
+    pub meta: Option<ContainerInfo>,
+    pub record: Option<ClusterRecord>,
+    /// Front-end first, then workers by index.
+    pub nodes: Vec<NodeContainer>,
+}
+
+impl Loaded {
+    pub fn workers(&self) -> Vec<NodeId> {
+        self.nodes
+            .iter()
+            .map(|n| n.node)
+            .filter(|n| n.role == Role::Worker)
+            .collect()
+    }
+
+    pub fn record(&self) -> Result<&ClusterRecord> {
+        self.record.as_ref().ok_or_else(|| {
+            Error::Failed(format!(
+                "cluster '{}' is incomplete: its record container {} is missing; \
+                 remove what is left with `mcc delete {}` or `mcc gc`",
+                self.name,
+                self.name.meta_container(),
+                self.name
+            ))
+        })
+    }
+
+    pub fn node(&self, node: NodeId) -> Option<&NodeContainer> {
+        self.nodes.iter().find(|n| n.node == node)
+    }
+}
+
+impl Clusters {
+    pub fn new(provider: Arc<dyn Provider>, reporter: Arc<dyn Reporter>) -> Self {
+        Self { provider, reporter }
+    }
+
+    pub fn provider(&self) -> &dyn Provider {
+        self.provider.as_ref()
+    }
+
+    /// Reads one cluster from the engine's labels.
+    pub(crate) async fn load(&self, name: &ClusterName) -> Result<Loaded> {
+        let containers = self
+            .provider
+            .containers(labels::CLUSTER, Some(name.as_str()))
+            .await?;
+        Ok(group(name.clone(), containers))
+    }
+
+    /// Like [`Clusters::load`], but a cluster with no objects is an error.
+    pub(crate) async fn load_existing(&self, name: &ClusterName) -> Result<Loaded> {
+        let loaded = self.load(name).await?;
+        if loaded.meta.is_none() && loaded.nodes.is_empty() {
+            return Err(Error::NotFound(format!(
+                "cluster '{name}' does not exist; `mcc list` shows the clusters there are"
+            )));
+        }
+        Ok(loaded)
+    }
+
+    /// Every cluster with at least one labelled container, by name.
+    pub(crate) async fn load_all(&self) -> Result<Vec<Loaded>> {
+        let containers = self.provider.containers(labels::CLUSTER, None).await?;
+        let mut by_cluster: HashMap<String, Vec<ContainerInfo>> = HashMap::new();
+        for c in containers {
+            if let Some(n) = c.labels.get(labels::CLUSTER) {
+                by_cluster.entry(n.clone()).or_default().push(c);
+            }
+        }
+        let mut out: Vec<Loaded> = by_cluster
+            .into_iter()
+            .filter_map(|(n, cs)| Some(group(n.parse().ok()?, cs)))
+            .collect();
+        out.sort_by(|a, b| a.name.cmp(&b.name));
+        Ok(out)
+    }
+}
+
+fn group(name: ClusterName, containers: Vec<ContainerInfo>) -> Loaded {
+    let mut meta = None;
+    let mut nodes = Vec::new();
+    for c in containers {
+        match c.labels.get(labels::ROLE).map(String::as_str) {
+            Some("meta") => meta = Some(c),
+            Some(role) => {
+                let Ok(role) = role.parse::<Role>() else {
+                    continue;
+                };
+                let index = c
+                    .labels
+                    .get(labels::INDEX)
+                    .and_then(|i| i.parse::<u32>().ok())
+                    .unwrap_or(0);
+                let node = match role {
+                    Role::Frontend => NodeId::FRONTEND,
+                    Role::Worker if index >= 1 => NodeId::worker(index),
+                    Role::Worker => continue,
+                };
+                nodes.push(NodeContainer { node, info: c });
+            }
+            None => {}
+        }
+    }
+    nodes.sort_by_key(|n| n.node);
+    let record = meta
+        .as_ref()
+        .and_then(|m| m.labels.get(labels::RECORD))
+        .and_then(|r| ClusterRecord::from_label(r).ok());
+    Loaded {
+        name,
+        meta,
+        record,
+        nodes,
+    }
+}

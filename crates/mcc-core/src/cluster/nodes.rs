@@ -1,0 +1,357 @@
+//! Building, starting and contextualizing node containers; keeping the
+//! shared hosts file current. Shared by create and addnode.
+
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+
+use tokio_util::sync::CancellationToken;
+
+use super::parallel::{first_error, run_all, PARALLELISM};
+use super::{Clusters, Loaded};
+use crate::context;
+use crate::error::{Error, Result};
+use crate::model::hosts::render_hosts;
+use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role, META_MOUNT, SCHEMA_VERSION};
+use crate::provider::{exec_collect, ContainerSpec, ExecSpec, ImageInfo, Labels, Mount};
+
+/// Keeps a node running when its image would only start a shell and exit.
+/// It exits at once on SIGTERM, so `stop` does not wait for the timeout.
+const KEEPALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
+
+/// Whether an image, run without a command, would exit at once: no
+/// entrypoint and a shell (or nothing) as its command, as base images have.
+pub fn needs_keepalive(image: &ImageInfo) -> bool {
+    if !image.entrypoint.is_empty() {
+        return false;
+    }
+    match image.cmd.first() {
+        None => true,
+        Some(cmd) => {
+            let base = cmd.rsplit('/').next().unwrap_or(cmd);
+            matches!(
+                base,
+                "sh" | "bash" | "ash" | "dash" | "zsh" | "ksh" | "fish"
+            )
+        }
+    }
+}
+
+pub(crate) fn base_labels(name: &ClusterName) -> Labels {
+    HashMap::from([
+        (labels::CLUSTER.to_string(), name.to_string()),
+        (labels::SCHEMA.to_string(), SCHEMA_VERSION.to_string()),
+    ])
+}
+
+pub(crate) fn meta_volume_labels(name: &ClusterName) -> Labels {
+    let mut l = base_labels(name);
+    l.insert(labels::ROLE.into(), "meta".into());
+    l
+}
+
+pub(crate) fn data_volume_labels(name: &ClusterName, device: &str) -> Labels {
+    let mut l = base_labels(name);
+    l.insert(labels::ROLE.into(), "data".into());
+    l.insert(labels::DEVICE.into(), device.into());
+    l
+}
+
+/// The container of one node.
+pub(crate) fn node_spec(
+    name: &ClusterName,
+    node: NodeId,
+    record: &ClusterRecord,
+    image: &ImageInfo,
+    meta_mountpoint: &str,
+) -> ContainerSpec {
+    let plan = record.plan();
+    let mut l = base_labels(name);
+    l.insert(labels::ROLE.into(), node.role.as_str().into());
+    l.insert(labels::INDEX.into(), node.index.to_string());
+    let mut env: Vec<String> = record.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    env.push(format!("MCC_CLUSTER={name}"));
+    env.push(format!("MCC_ROLE={}", node.role.as_str()));
+    env.push(format!("MCC_NODE={}", node.hostname()));
+    let mut mounts = vec![
+        Mount::Volume {
+            name: name.meta_volume(),
+            target: META_MOUNT.into(),
+            labels: meta_volume_labels(name),
+        },
+        // One file for the whole cluster, rewritten in place: every node
+        // sees a change at once, and it survives restarts (the engine
+        // would regenerate its own /etc/hosts).
+        Mount::Bind {
+            source: format!("{meta_mountpoint}/hosts"),
+            target: "/etc/hosts".into(),
+            read_only: true,
+        },
+    ];
+    for d in &record.devices {
+        mounts.push(Mount::Volume {
+            name: name.device_volume(&d.name),
+            target: d.path.clone(),
+            labels: data_volume_labels(name, &d.name),
+        });
+    }
+    let image_name = match node.role {
+        Role::Frontend => &record.frontend_image,
+        Role::Worker => &record.worker_image,
+    };
+    ContainerSpec {
+        name: name.container(node),
+        hostname: Some(node.hostname()),
+        image: image_name.clone(),
+        cmd: needs_keepalive(image).then(|| vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
+        env,
+        labels: l,
+        network: Some((
+            name.network(),
+            plan.ip(node),
+            vec![node.hostname(), name.container(node)],
+        )),
+        mounts,
+        privileged: record.privileged,
+        // Nodes come back with the engine, as machines come back after a
+        // power cut; a node the user stopped stays stopped.
+        restart_unless_stopped: true,
+    }
+}
+
+/// The hosts file for a set of nodes of a cluster.
+pub(crate) fn hosts_for(
+    name: &ClusterName,
+    record: &ClusterRecord,
+    nodes: &[NodeId],
+) -> Result<String> {
+    let plan = record.plan();
+    let entries: Vec<(NodeId, Ipv4Addr)> = nodes
+        .iter()
+        .map(|n| {
+            plan.ip(*n).map(|ip| (*n, ip)).ok_or_else(|| {
+                Error::Failed(format!(
+                    "node {n} has no address in subnet {}",
+                    record.subnet
+                ))
+            })
+        })
+        .collect::<Result<_>>()?;
+    Ok(render_hosts(name, &entries))
+}
+
+impl Clusters {
+    /// Rewrites the cluster's hosts file for `nodes`. With a node running,
+    /// the file is rewritten in place from inside it, so every node's
+    /// bind mount sees the change; with none running, through the meta
+    /// container (the nodes bind the new file when they start).
+    pub(crate) async fn write_hosts(&self, loaded: &Loaded, nodes: &[NodeId]) -> Result<()> {
+        let record = loaded.record()?;
+        let content = hosts_for(&loaded.name, record, nodes)?;
+        let target = format!("{META_MOUNT}/hosts");
+        if let Some(n) = loaded.nodes.iter().find(|n| n.running()) {
+            let spec = ExecSpec {
+                cmd: vec![
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    // fixed script; the content is a positional argument
+                    "printf '%s' \"$1\" > \"$2\"".into(),
+                    "mcc-write-hosts".into(),
+                    content,
+                    target,
+                ],
+                ..Default::default()
+            };
+            let (code, out) = exec_collect(self.provider(), &n.info.name, &spec).await?;
+            if code != 0 {
+                return Err(Error::Failed(format!(
+                    "rewriting the hosts file from {} failed (exit {code}): {}",
+                    n.info.name,
+                    String::from_utf8_lossy(&out).trim()
+                )));
+            }
+            Ok(())
+        } else {
+            let meta = loaded.name.meta_container();
+            self.provider
+                .upload(&meta, META_MOUNT, context::hosts_archive(&content)?)
+                .await
+        }
+    }
+
+    /// Creates and starts nodes, bounded, joining every task.
+    pub(crate) async fn create_nodes(
+        &self,
+        name: &ClusterName,
+        record: &ClusterRecord,
+        images: &HashMap<String, ImageInfo>,
+        meta_mountpoint: &str,
+        nodes: &[NodeId],
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        self.reporter
+            .begin("Creating and starting nodes", nodes.len());
+        let results = run_all(nodes.to_vec(), PARALLELISM, cancel, |node| async move {
+            let image_name = match node.role {
+                Role::Frontend => &record.frontend_image,
+                Role::Worker => &record.worker_image,
+            };
+            let image = images.get(image_name).cloned().unwrap_or_default();
+            let spec = node_spec(name, node, record, &image, meta_mountpoint);
+            self.provider.create_container(&spec).await?;
+            self.provider.start_container(&spec.name).await?;
+            self.reporter.advance(&node.hostname());
+            Ok(())
+        })
+        .await;
+        let r = first_error(results).map(|_| ());
+        self.reporter.end(r.is_ok());
+        r
+    }
+
+    /// Runs the creation phases of the context: the front-end first (when
+    /// among `nodes`), then the workers in parallel.
+    pub(crate) async fn contextualize(
+        &self,
+        name: &ClusterName,
+        nodes: &[NodeId],
+        all_workers: &[NodeId],
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        self.reporter.begin("Running context scripts", nodes.len());
+        let run = |node: NodeId| async move {
+            let env = context::script_env(name.as_str(), node, all_workers);
+            let phases = context::creation_phases(node.role);
+            context::run_phases(self.provider(), &name.container(node), node, env, &phases).await?;
+            self.reporter.advance(&node.hostname());
+            Ok(())
+        };
+        let mut r = Ok(());
+        if nodes.contains(&NodeId::FRONTEND) {
+            r = if cancel.is_cancelled() {
+                Err(Error::Interrupted)
+            } else {
+                run(NodeId::FRONTEND).await
+            };
+        }
+        if r.is_ok() {
+            let workers: Vec<NodeId> = nodes
+                .iter()
+                .copied()
+                .filter(|n| n.role == Role::Worker)
+                .collect();
+            r = first_error(run_all(workers, PARALLELISM, cancel, run).await).map(|_| ());
+        }
+        self.reporter.end(r.is_ok());
+        r
+    }
+
+    /// Makes sure each image is present, pulling the missing ones, and
+    /// returns what each runs by default.
+    pub(crate) async fn ensure_images(
+        &self,
+        images: &[&str],
+    ) -> Result<HashMap<String, ImageInfo>> {
+        let mut out = HashMap::new();
+        for image in images {
+            if out.contains_key(*image) {
+                continue;
+            }
+            let info = match self.provider.image(image).await? {
+                Some(i) => i,
+                None => {
+                    self.reporter.begin(&format!("Pulling image {image}"), 0);
+                    let reporter = self.reporter.clone();
+                    let pulled = self
+                        .provider
+                        .pull(image, &move |line: String| reporter.advance(&line))
+                        .await;
+                    self.reporter.end(pulled.is_ok());
+                    pulled?;
+                    self.provider.image(image).await?.ok_or_else(|| {
+                        Error::Failed(format!("image '{image}' is still missing after pulling it"))
+                    })?
+                }
+            };
+            out.insert(image.to_string(), info);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::{Device, Ipv4Cidr};
+
+    fn record() -> ClusterRecord {
+        ClusterRecord {
+            frontend_image: "fe:1".into(),
+            worker_image: "wk:1".into(),
+            subnet: "10.5.0.0/24".parse::<Ipv4Cidr>().unwrap(),
+            devices: vec![Device {
+                name: "home".into(),
+                path: "/home".into(),
+            }],
+            env: vec![("A".into(), "1".into())],
+            privileged: false,
+            context: true,
+            reused_volumes: vec![],
+            created: 0,
+        }
+    }
+
+    #[test]
+    fn keepalive_only_for_shell_images() {
+        let img = |ep: &[&str], cmd: &[&str]| ImageInfo {
+            entrypoint: ep.iter().map(|s| s.to_string()).collect(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(needs_keepalive(&img(&[], &[])));
+        assert!(needs_keepalive(&img(&[], &["/bin/sh"])));
+        assert!(needs_keepalive(&img(&[], &["bash"])));
+        assert!(!needs_keepalive(&img(&[], &["/sbin/init"])));
+        assert!(!needs_keepalive(&img(&["dockerd-entrypoint.sh"], &[])));
+    }
+
+    #[test]
+    fn worker_spec() {
+        let name: ClusterName = "lab".parse().unwrap();
+        let s = node_spec(
+            &name,
+            NodeId::worker(2),
+            &record(),
+            &ImageInfo::default(),
+            "/v/lab-mcc/_data",
+        );
+        assert_eq!(s.name, "lab-node02");
+        assert_eq!(s.hostname.as_deref(), Some("node02"));
+        assert_eq!(s.image, "wk:1");
+        assert_eq!(s.labels[labels::CLUSTER], "lab");
+        assert_eq!(s.labels[labels::ROLE], "worker");
+        assert_eq!(s.labels[labels::INDEX], "2");
+        assert_eq!(s.labels[labels::SCHEMA], SCHEMA_VERSION);
+        let (net, ip, aliases) = s.network.clone().unwrap();
+        assert_eq!(net, "lab-net");
+        assert_eq!(ip, Some(Ipv4Addr::new(10, 5, 0, 4)));
+        assert_eq!(aliases, vec!["node02", "lab-node02"]);
+        assert!(s.mounts.contains(&Mount::Bind {
+            source: "/v/lab-mcc/_data/hosts".into(),
+            target: "/etc/hosts".into(),
+            read_only: true
+        }));
+        assert!(s.mounts.iter().any(|m| matches!(m, Mount::Volume { name, target, .. } if name == "lab-home" && target == "/home")));
+        assert!(s.env.contains(&"A=1".to_string()));
+        assert!(s.env.contains(&"MCC_NODE=node02".to_string()));
+        assert!(s.cmd.is_some(), "a plain image gets the keep-alive");
+        assert!(s.restart_unless_stopped);
+    }
+
+    #[test]
+    fn hosts_follow_membership() {
+        let name: ClusterName = "lab".parse().unwrap();
+        let h = hosts_for(&name, &record(), &[NodeId::FRONTEND, NodeId::worker(3)]).unwrap();
+        assert!(h.contains("10.5.0.2\tfrontend lab-frontend\n"));
+        assert!(h.contains("10.5.0.5\tnode03 lab-node03\n"));
+        assert!(!h.contains("node01"));
+    }
+}

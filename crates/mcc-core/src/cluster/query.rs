@@ -1,0 +1,140 @@
+//! `list` and `inspect`: views of clusters built from the engine's labels.
+
+use std::net::Ipv4Addr;
+
+use serde::Serialize;
+
+use super::{Clusters, Loaded};
+use crate::error::Result;
+use crate::model::{ClusterName, Role};
+use crate::provider::ContainerState;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ClusterStatus {
+    /// Every node is running.
+    Running,
+    /// No node is running.
+    Stopped,
+    /// Some nodes are running.
+    Degraded,
+    /// The record or the front-end is missing: a create or delete was cut short.
+    Incomplete,
+}
+
+impl ClusterStatus {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ClusterStatus::Running => "running",
+            ClusterStatus::Stopped => "stopped",
+            ClusterStatus::Degraded => "degraded",
+            ClusterStatus::Incomplete => "incomplete",
+        }
+    }
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct NodeView {
+    /// The node's hostname: `frontend`, `node01`, …
+    pub name: String,
+    pub role: String,
+    pub index: u32,
+    pub container: String,
+    pub hostname: String,
+    pub ip: Option<Ipv4Addr>,
+    pub state: String,
+    pub image: String,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct ClusterView {
+    pub name: String,
+    pub status: ClusterStatus,
+    pub network: String,
+    pub subnet: Option<String>,
+    pub frontend_image: Option<String>,
+    pub worker_image: Option<String>,
+    /// Number of workers.
+    pub workers: usize,
+    pub running: usize,
+    pub devices: Vec<String>,
+    pub created: Option<u64>,
+    pub nodes: Vec<NodeView>,
+}
+
+impl From<&Loaded> for ClusterView {
+    fn from(l: &Loaded) -> Self {
+        let plan = l.record.as_ref().map(|r| r.plan());
+        let nodes: Vec<NodeView> = l
+            .nodes
+            .iter()
+            .map(|n| NodeView {
+                name: n.node.hostname(),
+                role: n.node.role.as_str().to_string(),
+                index: n.node.index,
+                container: n.info.name.clone(),
+                hostname: n.node.hostname(),
+                ip: n
+                    .info
+                    .addresses
+                    .get(&l.name.network())
+                    .copied()
+                    .or_else(|| plan.and_then(|p| p.ip(n.node))),
+                state: n.info.state.as_str().to_string(),
+                image: n.info.image.clone(),
+            })
+            .collect();
+        let running = l
+            .nodes
+            .iter()
+            .filter(|n| n.info.state == ContainerState::Running)
+            .count();
+        let has_frontend = l.nodes.iter().any(|n| n.node.role == Role::Frontend);
+        let status = if l.record.is_none() || !has_frontend {
+            ClusterStatus::Incomplete
+        } else if running == l.nodes.len() {
+            ClusterStatus::Running
+        } else if running == 0 {
+            ClusterStatus::Stopped
+        } else {
+            ClusterStatus::Degraded
+        };
+        ClusterView {
+            name: l.name.to_string(),
+            status,
+            network: l.name.network(),
+            subnet: l.record.as_ref().map(|r| r.subnet.to_string()),
+            frontend_image: l.record.as_ref().map(|r| r.frontend_image.clone()),
+            worker_image: l.record.as_ref().map(|r| r.worker_image.clone()),
+            workers: l.workers().len(),
+            running,
+            devices: l
+                .record
+                .as_ref()
+                .map(|r| {
+                    r.devices
+                        .iter()
+                        .map(|d| format!("{}:{}", d.name, d.path))
+                        .collect()
+                })
+                .unwrap_or_default(),
+            created: l.record.as_ref().map(|r| r.created),
+            nodes,
+        }
+    }
+}
+
+impl Clusters {
+    pub async fn list(&self) -> Result<Vec<ClusterView>> {
+        Ok(self
+            .load_all()
+            .await?
+            .iter()
+            .map(ClusterView::from)
+            .collect())
+    }
+
+    pub async fn inspect(&self, name: &ClusterName) -> Result<ClusterView> {
+        Ok(ClusterView::from(&self.load_existing(name).await?))
+    }
+}

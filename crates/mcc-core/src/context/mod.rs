@@ -1,0 +1,245 @@
+//! Contextualization: shipping a context folder into a cluster and running
+//! its scripts on the nodes.
+//!
+//! Everything lives on the cluster's meta volume, mounted at `/opt/mcc` on
+//! every node: `hosts` (bound onto `/etc/hosts`), `bin/run-context` (the
+//! runner), `context/` (the user's folder), `shared/` (a directory every
+//! node can write) and `logs/<node>.log` (what the scripts printed).
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::model::{NodeId, Role, META_MOUNT};
+use crate::provider::{exec_collect, ExecSpec, Provider};
+
+const RUNNER: &str = include_str!("runner.sh");
+const FAILED_MARKER: &str = "mcc-context-failed\t";
+
+/// The tar archive that seeds a cluster's meta volume.
+pub fn meta_archive(hosts: &str, context: Option<&Path>) -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    b.mode(tar::HeaderMode::Deterministic);
+    let io = |e: std::io::Error| Error::Failed(format!("packing the context folder: {e}"));
+    append_file(&mut b, "hosts", hosts.as_bytes(), 0o644).map_err(io)?;
+    append_file(&mut b, "bin/run-context", RUNNER.as_bytes(), 0o755).map_err(io)?;
+    for (dir, mode) in [("shared", 0o1777), ("logs", 0o755), ("context", 0o755)] {
+        append_dir(&mut b, dir, mode).map_err(io)?;
+    }
+    if let Some(ctx) = context {
+        b.follow_symlinks(true);
+        b.append_dir_all("context", ctx).map_err(|e| {
+            Error::Failed(format!("packing context folder '{}': {e}", ctx.display()))
+        })?;
+    }
+    b.into_inner().map_err(io)
+}
+
+/// A tar archive holding just the hosts file.
+pub fn hosts_archive(hosts: &str) -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    let io = |e: std::io::Error| Error::Failed(format!("packing the hosts file: {e}"));
+    append_file(&mut b, "hosts", hosts.as_bytes(), 0o644).map_err(io)?;
+    b.into_inner().map_err(io)
+}
+
+fn append_file(
+    b: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    data: &[u8],
+    mode: u32,
+) -> std::io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(data.len() as u64);
+    h.set_mode(mode);
+    h.set_entry_type(tar::EntryType::Regular);
+    h.set_mtime(now());
+    h.set_cksum();
+    b.append_data(&mut h, path, data)
+}
+
+fn append_dir(b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) -> std::io::Result<()> {
+    let mut h = tar::Header::new_gnu();
+    h.set_size(0);
+    h.set_mode(mode);
+    h.set_entry_type(tar::EntryType::Directory);
+    h.set_mtime(now());
+    h.set_cksum();
+    b.append_data(&mut h, path, std::io::empty())
+}
+
+fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// The environment context scripts get.
+pub fn script_env(cluster: &str, node: NodeId, workers: &[NodeId]) -> Vec<String> {
+    let nodes: Vec<String> = workers.iter().map(NodeId::hostname).collect();
+    vec![
+        format!("MCC_CLUSTER={cluster}"),
+        format!("MCC_ROLE={}", node.role.as_str()),
+        format!("MCC_NODE={}", node.hostname()),
+        format!("MCC_NODES={}", nodes.join(" ")),
+        format!("MCC_FRONTEND={}", NodeId::FRONTEND.hostname()),
+        format!("MCC_SHARED={META_MOUNT}/shared"),
+        format!("MCC_CONTEXT={META_MOUNT}/context"),
+    ]
+}
+
+/// The phases a node runs when it is created: `all`, then its role's.
+pub fn creation_phases(role: Role) -> Vec<&'static str> {
+    vec!["all", role.context_dir()]
+}
+
+/// Runs the given phases of the context on one node; a failing script
+/// becomes [`Error::ScriptFailed`] with its name, exit code and last lines.
+pub async fn run_phases(
+    provider: &dyn Provider,
+    container: &str,
+    node: NodeId,
+    env: Vec<String>,
+    phases: &[&str],
+) -> Result<()> {
+    let mut cmd = vec![
+        "/bin/sh".to_string(),
+        format!("{META_MOUNT}/bin/run-context"),
+    ];
+    cmd.extend(phases.iter().map(|p| p.to_string()));
+    let spec = ExecSpec {
+        cmd,
+        env,
+        ..Default::default()
+    };
+    let (code, out) = exec_collect(provider, container, &spec)
+        .await
+        .map_err(|e| {
+            Error::Failed(format!(
+                "cannot run the context on {}: {e} (the image needs /bin/sh)",
+                node.hostname()
+            ))
+        })?;
+    if code == 0 {
+        return Ok(());
+    }
+    let text = String::from_utf8_lossy(&out);
+    Err(parse_failure(&node.hostname(), code, &text))
+}
+
+fn parse_failure(node: &str, code: i64, text: &str) -> Error {
+    match text.find(FAILED_MARKER) {
+        Some(at) => {
+            let rest = &text[at + FAILED_MARKER.len()..];
+            let (first, tail) = rest.split_once('\n').unwrap_or((rest, ""));
+            let (script, code_text) = first.split_once('\t').unwrap_or((first, ""));
+            Error::ScriptFailed {
+                node: node.to_string(),
+                script: script.to_string(),
+                code: code_text.trim().parse().unwrap_or(code),
+                tail: tail.trim_end().to_string(),
+            }
+        }
+        None => Error::ScriptFailed {
+            node: node.to_string(),
+            script: "(runner)".to_string(),
+            code,
+            tail: text.trim_end().to_string(),
+        },
+    }
+}
+
+/// Splits a tar of `/opt/mcc/logs` into `(node, text)` pairs, by node name.
+pub fn logs_from_archive(tar_bytes: &[u8]) -> Result<Vec<(String, String)>> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(tar_bytes);
+    let entries = archive
+        .entries()
+        .map_err(|e| Error::Failed(format!("reading logs: {e}")))?;
+    for entry in entries {
+        let mut entry = entry.map_err(|e| Error::Failed(format!("reading logs: {e}")))?;
+        let path = entry.path().map(|p| p.into_owned()).unwrap_or_default();
+        let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
+            continue;
+        };
+        let Some(node) = file.strip_suffix(".log") else {
+            continue;
+        };
+        if node.starts_with('.') {
+            continue;
+        }
+        let mut text = String::new();
+        std::io::Read::read_to_string(&mut entry, &mut text)
+            .map_err(|e| Error::Failed(format!("reading log of {node}: {e}")))?;
+        out.push((node.to_string(), text));
+    }
+    out.sort_by_key(|(n, _)| NodeId::parse_hostname(n));
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn failure_report_is_parsed() {
+        let out = "noise\nmcc-context-failed\tworkers/20-slurm\t3\nline a\nline b\n";
+        match parse_failure("node02", 3, out) {
+            Error::ScriptFailed {
+                node,
+                script,
+                code,
+                tail,
+            } => {
+                assert_eq!(node, "node02");
+                assert_eq!(script, "workers/20-slurm");
+                assert_eq!(code, 3);
+                assert_eq!(tail, "line a\nline b");
+            }
+            other => panic!("{other:?}"),
+        }
+        let e = parse_failure("frontend", 127, "sh: not found\n");
+        assert!(e.to_string().contains("exit code 127"), "{e}");
+        assert!(e.to_string().contains("sh: not found"), "{e}");
+    }
+
+    #[test]
+    fn env_names_the_cluster() {
+        let env = script_env(
+            "lab",
+            NodeId::worker(2),
+            &[NodeId::worker(1), NodeId::worker(2)],
+        );
+        assert!(env.contains(&"MCC_ROLE=worker".to_string()));
+        assert!(env.contains(&"MCC_NODE=node02".to_string()));
+        assert!(env.contains(&"MCC_NODES=node01 node02".to_string()));
+        assert!(env.contains(&"MCC_FRONTEND=frontend".to_string()));
+    }
+
+    #[test]
+    fn archive_holds_hosts_runner_and_context() {
+        let dir = std::env::temp_dir().join(format!("mcc-ctx-test-{}", std::process::id()));
+        std::fs::create_dir_all(dir.join("all")).unwrap();
+        std::fs::write(dir.join("all/10-x"), "echo hi\n").unwrap();
+        let bytes = meta_archive("127.0.0.1 localhost\n", Some(&dir)).unwrap();
+        let mut names: Vec<String> = tar::Archive::new(bytes.as_slice())
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        for want in [
+            "hosts",
+            "bin/run-context",
+            "context/all/10-x",
+            "shared",
+            "logs",
+        ] {
+            assert!(
+                names.iter().any(|n| n.trim_end_matches('/') == want),
+                "{want} in {names:?}"
+            );
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

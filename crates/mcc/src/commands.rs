@@ -1,0 +1,430 @@
+//! One function per command: call the library, print the result.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use clap::CommandFactory;
+use mcc_core::cluster::{
+    ClusterView, Clusters, CreateOptions, GcAction, OutputLine, Removal, Reporter, Silent, Target,
+};
+use mcc_core::model::spec::parse_env;
+use mcc_core::model::{ClusterName, NodeId, SpecInput};
+use mcc_core::provider::DockerProvider;
+use mcc_core::{Error, Result};
+use tokio_util::sync::CancellationToken;
+
+use crate::cli::{Command, CreateArgs, Output};
+use crate::progress::Progress;
+use crate::table;
+
+/// Runs a command and returns the process exit code.
+pub async fn run(command: Command) -> u8 {
+    match dispatch(command).await {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("mcc: error: {e}");
+            e.exit_code() as u8
+        }
+    }
+}
+
+async fn connect(reporter: Arc<dyn Reporter>) -> Result<Clusters> {
+    let provider = DockerProvider::connect().await?;
+    Ok(Clusters::new(Arc::new(provider), reporter))
+}
+
+fn cluster_name(s: &str) -> Result<ClusterName> {
+    s.parse().map_err(Error::Invalid)
+}
+
+fn node_name(s: &str) -> Result<NodeId> {
+    NodeId::parse_hostname(s).ok_or_else(|| {
+        Error::Invalid(format!(
+            "'{s}' is not a node name; nodes are frontend, node01, node02, …"
+        ))
+    })
+}
+
+fn json<T: serde::Serialize>(value: &T) {
+    println!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serializable")
+    );
+}
+
+/// A token cancelled by the first Ctrl-C; a second one quits at once.
+fn interrupt_token() -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!(
+                "\nmcc: interrupted: cleaning up (Ctrl-C again quits at once; `mcc gc` removes \
+                 what is left)"
+            );
+            t.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                std::process::exit(130);
+            }
+        }
+    });
+    token
+}
+
+async fn dispatch(command: Command) -> Result<u8> {
+    match command {
+        Command::Create(args) => create(args).await,
+        Command::List { output } => {
+            let clusters = connect(Arc::new(Silent)).await?;
+            let list = clusters.list().await?;
+            match output {
+                Output::Json => json(&list),
+                Output::Text if list.is_empty() => {
+                    eprintln!("no clusters; create one with `mcc create --image IMAGE --nodes N`")
+                }
+                Output::Text => print!("{}", list_table(&list)),
+            }
+            Ok(0)
+        }
+        Command::Inspect { cluster, output } => {
+            let name = cluster_name(&cluster)?;
+            let view = connect(Arc::new(Silent)).await?.inspect(&name).await?;
+            match output {
+                Output::Json => json(&view),
+                Output::Text => print_view(&view),
+            }
+            Ok(0)
+        }
+        Command::Addnode {
+            cluster,
+            count,
+            output,
+        } => {
+            let name = cluster_name(&cluster)?;
+            let clusters = connect(Arc::new(Progress::new())).await?;
+            let added = clusters.add_nodes(&name, count, &interrupt_token()).await?;
+            match output {
+                Output::Json => json(&added),
+                Output::Text => {
+                    let names: Vec<String> = added.iter().map(|n| n.name.clone()).collect();
+                    println!("added {} to cluster {name}", names.join(", "));
+                }
+            }
+            Ok(0)
+        }
+        Command::Delnode {
+            cluster,
+            nodes,
+            count,
+        } => {
+            let name = cluster_name(&cluster)?;
+            let removal = match count {
+                Some(k) => Removal::Count(k),
+                None => Removal::Nodes(nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?),
+            };
+            let clusters = connect(Arc::new(Progress::new())).await?;
+            let view = clusters.remove_nodes(&name, &removal).await?;
+            println!("cluster {name} now has {} workers", view.workers);
+            Ok(0)
+        }
+        Command::Delete {
+            clusters: names,
+            keep_volumes,
+        } => {
+            let names: Vec<ClusterName> = names
+                .iter()
+                .map(|n| cluster_name(n))
+                .collect::<Result<_>>()?;
+            let clusters = connect(Arc::new(Silent)).await?;
+            let mut failed = false;
+            for name in names {
+                match clusters.delete(&name, keep_volumes).await {
+                    Ok(r) if !r.existed => {
+                        println!("cluster {name} does not exist; nothing to delete")
+                    }
+                    Ok(r) => {
+                        println!(
+                            "deleted cluster {name}: {} containers, {} networks, {} volumes",
+                            r.containers.len(),
+                            r.networks.len(),
+                            r.volumes.len()
+                        );
+                        if !r.kept_volumes.is_empty() {
+                            println!("  kept volumes: {}", r.kept_volumes.join(", "));
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("mcc: error: {e}");
+                        failed = true;
+                    }
+                }
+            }
+            Ok(u8::from(failed))
+        }
+        Command::Enter {
+            cluster,
+            node,
+            command,
+        } => {
+            let name = cluster_name(&cluster)?;
+            let node = node
+                .as_deref()
+                .map(node_name)
+                .transpose()?
+                .unwrap_or(NodeId::FRONTEND);
+            let clusters = connect(Arc::new(Silent)).await?;
+            crate::enter::enter(&clusters, &name, node, command).await
+        }
+        Command::Exec {
+            cluster,
+            on,
+            command,
+        } => exec(&cluster, &on, &command).await,
+        Command::Start { cluster } => {
+            let name = cluster_name(&cluster)?;
+            let view = connect(Arc::new(Progress::new()))
+                .await?
+                .start(&name)
+                .await?;
+            println!(
+                "cluster {name}: {} of {} nodes running",
+                view.running,
+                view.nodes.len()
+            );
+            Ok(0)
+        }
+        Command::Stop { cluster } => {
+            let name = cluster_name(&cluster)?;
+            let view = connect(Arc::new(Progress::new()))
+                .await?
+                .stop(&name)
+                .await?;
+            println!("cluster {name}: stopped ({} nodes)", view.nodes.len());
+            Ok(0)
+        }
+        Command::Logs { cluster, node } => {
+            let name = cluster_name(&cluster)?;
+            let node = node.as_deref().map(node_name).transpose()?;
+            let logs = connect(Arc::new(Silent)).await?.logs(&name, node).await?;
+            if logs.is_empty() {
+                eprintln!("no context logs for {name} (was it created with --context-folder?)");
+            }
+            let several = logs.len() > 1 || node.is_none();
+            for (host, text) in logs {
+                if several {
+                    println!("===== {host} =====");
+                }
+                print!("{text}");
+            }
+            Ok(0)
+        }
+        Command::Gc { volumes, output } => {
+            let report = connect(Arc::new(Silent)).await?.gc(volumes).await?;
+            if output == Output::Json {
+                json(&report);
+                return Ok(0);
+            }
+            if report.actions.is_empty() {
+                println!("nothing to collect");
+            }
+            for a in &report.actions {
+                match a {
+                    GcAction::Removed(r) => println!(
+                        "removed leftovers of cluster {}: {} containers, {} networks, {} volumes",
+                        r.name,
+                        r.containers.len(),
+                        r.networks.len(),
+                        r.volumes.len()
+                    ),
+                    GcAction::InProgress { name } => {
+                        println!("left cluster {name} alone: an mcc process is still creating it")
+                    }
+                }
+            }
+            if !report.kept_volumes.is_empty() {
+                println!(
+                    "kept volumes of deleted clusters (remove with `mcc gc --volumes`): {}",
+                    report.kept_volumes.join(", ")
+                );
+            }
+            Ok(0)
+        }
+        Command::Completions { shell } => {
+            let mut cmd = crate::cli::Cli::command();
+            clap_complete::generate(shell, &mut cmd, "mcc", &mut std::io::stdout());
+            Ok(0)
+        }
+    }
+}
+
+async fn create(args: CreateArgs) -> Result<u8> {
+    let file = match &args.file {
+        Some(path) => SpecInput::from_file(path)?,
+        None => SpecInput::default(),
+    };
+    let env = if args.env.is_empty() {
+        None
+    } else {
+        for kv in &args.env {
+            parse_env(kv)?;
+        }
+        Some(mcc_core::model::spec::EnvInput::List(args.env.clone()))
+    };
+    let flags = SpecInput {
+        name: args.name,
+        image: args.image,
+        front_end_image: args.front_end_image,
+        working_node_image: args.working_node_image,
+        nodes: args.nodes,
+        context_folder: args.context_folder,
+        devices: (!args.devices.is_empty()).then_some(args.devices),
+        subnet: args.subnet,
+        privileged: args.privileged.then_some(true),
+        env,
+    };
+    let spec = file.overridden_by(flags)?.validate()?;
+    let progress = Arc::new(Progress::new());
+    let clusters = connect(progress.clone()).await?;
+    if spec.name_generated {
+        progress.note(&format!("cluster name: {}", spec.name));
+    }
+    eprintln!(
+        "Creating cluster {} (front-end + {} workers)",
+        spec.name, spec.nodes
+    );
+    let opts = CreateOptions {
+        keep_on_failure: args.keep_on_failure,
+    };
+    let started = std::time::Instant::now();
+    let view = clusters.create(&spec, &opts, &interrupt_token()).await?;
+    match args.output {
+        Output::Json => json(&view),
+        Output::Text => {
+            eprintln!(
+                "Cluster {} is ready in {:.1}s. Try: mcc enter {}   ·   mcc exec {} -- hostname",
+                view.name,
+                started.elapsed().as_secs_f64(),
+                view.name,
+                view.name
+            );
+            print_view(&view);
+        }
+    }
+    if args.enter_cluster {
+        return crate::enter::enter(&clusters, &spec.name, NodeId::FRONTEND, Vec::new()).await;
+    }
+    Ok(0)
+}
+
+async fn exec(cluster: &str, on: &str, command: &[String]) -> Result<u8> {
+    let name = cluster_name(cluster)?;
+    let target: Target = on.parse().map_err(Error::Invalid)?;
+    let clusters = connect(Arc::new(Silent)).await?;
+    let width = match &target {
+        Target::Nodes(n) => n.iter().map(|n| n.hostname().len()).max().unwrap_or(8),
+        _ => 8,
+    };
+    let print = move |l: OutputLine<'_>| {
+        if l.stderr {
+            eprintln!("{:width$} | {}", l.node, l.text);
+        } else {
+            println!("{:width$} | {}", l.node, l.text);
+        }
+    };
+    let report = clusters.exec(&name, &target, command, &print).await?;
+    let failed = report.failed();
+    if failed.is_empty() {
+        if report.results.len() > 1 {
+            eprintln!("ok on {} nodes", report.results.len());
+        }
+        return Ok(0);
+    }
+    let what: Vec<String> = failed
+        .iter()
+        .map(|(n, r)| match r {
+            Ok(code) => format!("{n} (exit {code})"),
+            Err(e) => format!("{n} ({e})"),
+        })
+        .collect();
+    eprintln!(
+        "failed on {} of {} nodes: {}",
+        failed.len(),
+        report.results.len(),
+        what.join(", ")
+    );
+    Ok(1)
+}
+
+fn age(created: Option<u64>) -> String {
+    let Some(c) = created else { return "-".into() };
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(c);
+    let s = now.saturating_sub(c);
+    match s {
+        0..=59 => format!("{s}s ago"),
+        60..=3599 => format!("{}m ago", s / 60),
+        3600..=86399 => format!("{}h ago", s / 3600),
+        _ => format!("{}d ago", s / 86400),
+    }
+}
+
+fn list_table(list: &[ClusterView]) -> String {
+    let rows: Vec<Vec<String>> = list
+        .iter()
+        .map(|c| {
+            vec![
+                c.name.clone(),
+                c.status.as_str().to_string(),
+                format!("1+{}", c.workers),
+                format!("{}/{}", c.running, c.nodes.len()),
+                c.subnet.clone().unwrap_or_else(|| "-".into()),
+                c.worker_image.clone().unwrap_or_else(|| "-".into()),
+                age(c.created),
+            ]
+        })
+        .collect();
+    table::render(
+        &[
+            "NAME", "STATUS", "NODES", "RUNNING", "SUBNET", "IMAGE", "CREATED",
+        ],
+        &rows,
+    )
+}
+
+fn print_view(v: &ClusterView) {
+    println!(
+        "cluster {}  status {}  network {} {}  devices {}",
+        v.name,
+        v.status.as_str(),
+        v.network,
+        v.subnet.as_deref().unwrap_or("-"),
+        if v.devices.is_empty() {
+            "-".to_string()
+        } else {
+            v.devices.join(",")
+        }
+    );
+    let rows: Vec<Vec<String>> = v
+        .nodes
+        .iter()
+        .map(|n| {
+            vec![
+                n.name.clone(),
+                n.role.clone(),
+                n.container.clone(),
+                n.ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
+                n.state.clone(),
+                n.image.clone(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        table::render(
+            &["NODE", "ROLE", "CONTAINER", "IP", "STATE", "IMAGE"],
+            &rows
+        )
+    );
+}

@@ -1,0 +1,115 @@
+//! Progress on stderr: a spinner per step on a terminal, plain lines
+//! otherwise (CI logs, pipes). Each step ends with ✓ or ✗ and its time.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use indicatif::{ProgressBar, ProgressStyle};
+use mcc_core::cluster::Reporter;
+
+struct Step {
+    title: String,
+    total: usize,
+    done: usize,
+    started: Instant,
+    bar: Option<ProgressBar>,
+}
+
+pub struct Progress {
+    tty: bool,
+    step: Mutex<Option<Step>>,
+}
+
+impl Progress {
+    pub fn new() -> Self {
+        Self {
+            tty: std::io::stderr().is_terminal(),
+            step: Mutex::new(None),
+        }
+    }
+}
+
+impl Reporter for Progress {
+    fn begin(&self, title: &str, total: usize) {
+        let mut step = self.step.lock().unwrap();
+        if let Some(old) = step.take() {
+            finish(old, true);
+        }
+        let bar = if self.tty {
+            let b = ProgressBar::new_spinner();
+            b.set_style(
+                ProgressStyle::with_template(" {spinner} {msg}")
+                    .expect("valid template")
+                    .tick_chars("⠋⠙⠹⠸⠼⠴⠦⠧⠇⠏ "),
+            );
+            b.enable_steady_tick(Duration::from_millis(80));
+            b.set_message(counted(title, 0, total));
+            Some(b)
+        } else {
+            eprintln!("   {title}…");
+            None
+        };
+        *step = Some(Step {
+            title: title.to_string(),
+            total,
+            done: 0,
+            started: Instant::now(),
+            bar,
+        });
+    }
+
+    fn advance(&self, item: &str) {
+        let mut step = self.step.lock().unwrap();
+        if let Some(s) = step.as_mut() {
+            s.done += 1;
+            if let Some(b) = &s.bar {
+                if s.total == 0 {
+                    b.set_message(format!("{} {item}", s.title));
+                } else {
+                    b.set_message(counted(&s.title, s.done, s.total));
+                }
+            }
+        }
+    }
+
+    fn end(&self, ok: bool) {
+        if let Some(s) = self.step.lock().unwrap().take() {
+            finish(s, ok);
+        }
+    }
+
+    fn note(&self, message: &str) {
+        let step = self.step.lock().unwrap();
+        match step.as_ref().and_then(|s| s.bar.as_ref()) {
+            Some(b) => b.println(format!("   {message}")),
+            None => eprintln!("   {message}"),
+        }
+    }
+}
+
+fn counted(title: &str, done: usize, total: usize) -> String {
+    if total == 0 {
+        title.to_string()
+    } else {
+        format!("{title} ({done}/{total})")
+    }
+}
+
+fn finish(s: Step, ok: bool) {
+    let mark = if ok { "✓" } else { "✗" };
+    let what = if s.total > 0 {
+        format!("{} ({})", s.title, s.total)
+    } else {
+        s.title.clone()
+    };
+    if let Some(b) = s.bar {
+        b.finish_and_clear();
+    }
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        " {mark} {what} {:.2}s",
+        s.started.elapsed().as_secs_f64()
+    );
+}
