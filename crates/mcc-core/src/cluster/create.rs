@@ -97,13 +97,7 @@ impl Clusters {
                 reused.push(vol);
             }
         }
-        let record = ClusterRecord::new(spec, subnet, reused);
-
-        // A leftover meta volume (from a killed create that gc has not
-        // cleaned) would carry stale logs and shared files.
-        if self.provider.volume(&name.meta_volume()).await?.is_some() {
-            let _ = self.provider.remove_volume(&name.meta_volume()).await;
-        }
+        let record = ClusterRecord::new(spec, subnet, name.new_meta_volume(), reused);
 
         // The claim: container names are unique on the engine, so of two
         // creates of one name exactly one gets past this line. The loser
@@ -146,7 +140,7 @@ impl Clusters {
             cmd: Some(vec!["true".into()]),
             labels: l,
             mounts: vec![Mount::Volume {
-                name: name.meta_volume(),
+                name: record.meta_volume.clone(),
                 target: META_MOUNT.into(),
                 labels: meta_volume_labels(name),
             }],
@@ -220,16 +214,7 @@ impl Clusters {
             e => e,
         })?;
 
-        let meta_volume = self
-            .provider
-            .volume(&name.meta_volume())
-            .await?
-            .ok_or_else(|| {
-                Error::Failed(format!(
-                    "volume {} vanished during the create",
-                    name.meta_volume()
-                ))
-            })?;
+        let meta_volume = self.meta_volume(name, record).await?;
         let all: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
             .chain((1..=spec.nodes).map(NodeId::worker))
             .collect();
@@ -248,7 +233,10 @@ impl Clusters {
         if spec.context.is_some() {
             self.contextualize(name, &all, &workers, cancel).await?;
         }
-        Ok(())
+        if cancel.is_cancelled() {
+            return Err(Error::Interrupted);
+        }
+        self.mark_ready(name).await
     }
 }
 

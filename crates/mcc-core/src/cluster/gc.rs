@@ -1,9 +1,9 @@
 //! `gc`: remove what interrupted operations left behind, found by label.
 //!
 //! A cluster is healthy when its record container, its front-end and its
-//! network all exist; gc never touches one. A cluster missing any of them
-//! is a leftover (a create or delete killed half-way), unless the mcc
-//! process creating it is still running. Data volumes of clusters that are
+//! network all exist and its create finished (it wrote its ready marker);
+//! gc never touches one. Any other cluster is a leftover (a create or
+//! delete killed half-way), unless the mcc process creating it still runs. Data volumes of clusters that are
 //! gone entirely were kept on purpose (`delete --keep-volumes`): gc only
 //! lists them, unless asked to remove them too.
 
@@ -58,15 +58,20 @@ impl Clusters {
                 n.name == name.network()
                     && n.labels.get(labels::CLUSTER).map(String::as_str) == Some(name.as_str())
             });
+            let creating = loaded
+                .meta
+                .as_ref()
+                .and_then(|m| m.labels.get(labels::CREATOR))
+                .is_some_and(|c| creator::alive(c));
             if loaded.meta.is_some() && has_frontend && has_network {
-                continue;
+                // complete in structure; healthy unless its create was cut
+                // short after making everything (killed before the end)
+                if creating || self.is_ready(&name).await? {
+                    continue;
+                }
             }
             let r = match &loaded.meta {
-                Some(meta) => {
-                    let creating = meta
-                        .labels
-                        .get(labels::CREATOR)
-                        .is_some_and(|c| creator::alive(c));
+                Some(_) => {
                     if creating {
                         report.actions.push(GcAction::InProgress {
                             name: name.to_string(),

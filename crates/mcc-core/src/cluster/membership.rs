@@ -52,16 +52,7 @@ impl Clusters {
             i += 1;
         }
         let images = self.ensure_images(&[&record.worker_image]).await?;
-        let meta_volume = self
-            .provider
-            .volume(&name.meta_volume())
-            .await?
-            .ok_or_else(|| {
-                Error::Failed(format!(
-                    "volume {} of cluster '{name}' is missing; the cluster cannot grow",
-                    name.meta_volume()
-                ))
-            })?;
+        let meta_volume = self.meta_volume(name, &record).await?;
         let mut after = existing.clone();
         after.extend(&new);
         after.sort();

@@ -74,7 +74,7 @@ pub(crate) fn node_spec(
     env.push(format!("MCC_NODE={}", node.hostname()));
     let mut mounts = vec![
         Mount::Volume {
-            name: name.meta_volume(),
+            name: record.meta_volume.clone(),
             target: META_MOUNT.into(),
             labels: meta_volume_labels(name),
         },
@@ -139,7 +139,51 @@ pub(crate) fn hosts_for(
     Ok(render_hosts(name, &entries))
 }
 
+/// File on the meta volume written when a create has finished: a cluster
+/// without it, whose creator is gone, was cut short.
+const READY_MARKER: &str = "ready";
+
 impl Clusters {
+    /// The cluster's meta volume, which must exist.
+    pub(crate) async fn meta_volume(
+        &self,
+        name: &ClusterName,
+        record: &ClusterRecord,
+    ) -> Result<crate::provider::VolumeInfo> {
+        self.provider
+            .volume(&record.meta_volume)
+            .await?
+            .ok_or_else(|| {
+                Error::Failed(format!(
+                    "volume {} of cluster '{name}' is missing; delete the cluster with \
+                     `mcc delete {name}`",
+                    record.meta_volume
+                ))
+            })
+    }
+
+    /// Records that the cluster's create finished.
+    pub(crate) async fn mark_ready(&self, name: &ClusterName) -> Result<()> {
+        let stamp = format!("{}\n", crate::context::now());
+        self.provider
+            .upload(
+                &name.meta_container(),
+                META_MOUNT,
+                context::file_archive(READY_MARKER, &stamp)?,
+            )
+            .await
+    }
+
+    /// Whether the cluster's create finished.
+    pub(crate) async fn is_ready(&self, name: &ClusterName) -> Result<bool> {
+        let path = format!("{META_MOUNT}/{READY_MARKER}");
+        match self.provider.download(&name.meta_container(), &path).await {
+            Ok(_) => Ok(true),
+            Err(e) if e.is_not_found() => Ok(false),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Rewrites the cluster's hosts file for `nodes`. With a node running,
     /// the file is rewritten in place from inside it, so every node's
     /// bind mount sees the change; with none running, through the meta
@@ -173,7 +217,7 @@ impl Clusters {
         } else {
             let meta = loaded.name.meta_container();
             self.provider
-                .upload(&meta, META_MOUNT, context::hosts_archive(&content)?)
+                .upload(&meta, META_MOUNT, context::file_archive("hosts", &content)?)
                 .await
         }
     }
@@ -288,6 +332,7 @@ mod tests {
             frontend_image: "fe:1".into(),
             worker_image: "wk:1".into(),
             subnet: "10.5.0.0/24".parse::<Ipv4Cidr>().unwrap(),
+            meta_volume: "lab-mcc.1".into(),
             devices: vec![Device {
                 name: "home".into(),
                 path: "/home".into(),

@@ -34,11 +34,11 @@ pub fn meta_archive(hosts: &str, context: Option<&Path>) -> Result<Vec<u8>> {
     b.into_inner().map_err(io)
 }
 
-/// A tar archive holding just the hosts file.
-pub fn hosts_archive(hosts: &str) -> Result<Vec<u8>> {
+/// A tar archive holding one file.
+pub fn file_archive(name: &str, content: &str) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
-    let io = |e: std::io::Error| Error::Failed(format!("packing the hosts file: {e}"));
-    append_file(&mut b, "hosts", hosts.as_bytes(), 0o644).map_err(io)?;
+    let io = |e: std::io::Error| Error::Failed(format!("packing {name}: {e}"));
+    append_file(&mut b, name, content.as_bytes(), 0o644).map_err(io)?;
     b.into_inner().map_err(io)
 }
 
@@ -67,7 +67,7 @@ fn append_dir(b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) -> std::io::
     b.append_data(&mut h, path, std::io::empty())
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())

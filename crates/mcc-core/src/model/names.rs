@@ -54,9 +54,21 @@ impl ClusterName {
         format!("{}-mcc", self.0)
     }
 
-    /// Name of the volume holding hosts file, context, logs and shared files.
-    pub fn meta_volume(&self) -> String {
-        format!("{}-mcc", self.0)
+    /// A fresh name for the volume holding hosts file, context, logs and
+    /// shared files. Each create gets its own (the record names it), so a
+    /// leftover of a killed create never leaks stale files into a new
+    /// cluster and needs no removal racing a concurrent create. The '.'
+    /// cannot occur in cluster or device names, so it collides with neither.
+    pub fn new_meta_volume(&self) -> String {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.subsec_nanos())
+            .unwrap_or_default();
+        format!(
+            "{}-mcc.{:08x}",
+            self.0,
+            nanos ^ std::process::id().rotate_left(16)
+        )
     }
 
     /// Name of the shared volume of a device (`home` → `<cluster>-home`).
@@ -216,6 +228,7 @@ mod tests {
         assert_eq!(c.container(NodeId::worker(120)), "lab-node120");
         assert_eq!(c.network(), "lab-net");
         assert_eq!(c.meta_container(), "lab-mcc");
+        assert!(c.new_meta_volume().starts_with("lab-mcc."));
         assert_eq!(c.device_volume("home"), "lab-home");
     }
 

@@ -14,6 +14,8 @@ pub struct ClusterRecord {
     pub frontend_image: String,
     pub worker_image: String,
     pub subnet: Ipv4Cidr,
+    /// The volume mounted at /opt/mcc on every node.
+    pub meta_volume: String,
     pub devices: Vec<Device>,
     #[serde(default)]
     pub env: Vec<(String, String)>,
@@ -31,7 +33,12 @@ pub struct ClusterRecord {
 }
 
 impl ClusterRecord {
-    pub fn new(spec: &ClusterSpec, subnet: Ipv4Cidr, reused_volumes: Vec<String>) -> Self {
+    pub fn new(
+        spec: &ClusterSpec,
+        subnet: Ipv4Cidr,
+        meta_volume: String,
+        reused_volumes: Vec<String>,
+    ) -> Self {
         let created = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
@@ -40,6 +47,7 @@ impl ClusterRecord {
             frontend_image: spec.frontend_image.clone(),
             worker_image: spec.worker_image.clone(),
             subnet,
+            meta_volume,
             devices: spec.devices.clone(),
             env: spec.env.clone(),
             privileged: spec.privileged,
@@ -70,7 +78,7 @@ mod tests {
     /// version 0.1 put in the `mcc.record` label.
     #[test]
     fn schema_1_record_still_loads() {
-        let old = r#"{"frontend-image":"debian:bookworm","worker-image":"debian:bookworm","subnet":"172.16.0.0/20","devices":[{"name":"home","path":"/home"}],"env":[["A","1"]],"privileged":false,"context":true,"reused-volumes":[],"created":1795300000}"#;
+        let old = r#"{"frontend-image":"debian:bookworm","worker-image":"debian:bookworm","subnet":"172.16.0.0/20","meta-volume":"lab-mcc.0000abcd","devices":[{"name":"home","path":"/home"}],"env":[["A","1"]],"privileged":false,"context":true,"reused-volumes":[],"created":1795300000}"#;
         let r = ClusterRecord::from_label(old).unwrap();
         assert_eq!(r.subnet.to_string(), "172.16.0.0/20");
         assert_eq!(r.devices[0].path, "/home");
