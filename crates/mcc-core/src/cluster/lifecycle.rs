@@ -1,5 +1,7 @@
 //! `start` and `stop`: every node of a cluster at once.
 
+use std::future::Future;
+
 use tokio_util::sync::CancellationToken;
 
 use super::parallel::{first_error, run_all, PARALLELISM};
@@ -13,49 +15,49 @@ pub const STOP_TIMEOUT_SECS: i64 = 10;
 
 impl Clusters {
     pub async fn start(&self, name: &ClusterName) -> Result<ClusterView> {
-        let loaded = self.load_existing(name).await?;
-        loaded.record()?;
-        let todo: Vec<String> = loaded
-            .nodes
-            .iter()
-            .filter(|n| !n.running())
-            .map(|n| n.info.name.clone())
-            .collect();
-        self.reporter.begin("Starting nodes", todo.len());
-        let r = first_error(
-            run_all(
-                todo,
-                PARALLELISM,
-                &CancellationToken::new(),
-                |c| async move {
-                    self.provider.start_container(&c).await?;
-                    self.reporter.advance(&c);
-                    Ok(())
-                },
-            )
-            .await,
-        );
-        self.reporter.end(r.is_ok());
-        r?;
-        self.inspect(name).await
+        self.load_existing(name).await?.record()?;
+        self.each_node(name, "Starting nodes", false, |c| async move {
+            self.provider.start_container(&c).await
+        })
+        .await
     }
 
     pub async fn stop(&self, name: &ClusterName) -> Result<ClusterView> {
+        self.each_node(name, "Stopping nodes", true, |c| async move {
+            self.provider.stop_container(&c, STOP_TIMEOUT_SECS).await
+        })
+        .await
+    }
+
+    /// Applies `action` to every node container whose running state is
+    /// `running`, in parallel, then shows the cluster.
+    async fn each_node<F, Fut>(
+        &self,
+        name: &ClusterName,
+        title: &str,
+        running: bool,
+        action: F,
+    ) -> Result<ClusterView>
+    where
+        F: Fn(String) -> Fut,
+        Fut: Future<Output = Result<()>>,
+    {
         let loaded = self.load_existing(name).await?;
         let todo: Vec<String> = loaded
             .nodes
             .iter()
-            .filter(|n| n.running())
+            .filter(|n| n.running() == running)
             .map(|n| n.info.name.clone())
             .collect();
-        self.reporter.begin("Stopping nodes", todo.len());
+        self.reporter.begin(title, todo.len());
+        let action = &action;
         let r = first_error(
             run_all(
                 todo,
                 PARALLELISM,
                 &CancellationToken::new(),
                 |c| async move {
-                    self.provider.stop_container(&c, STOP_TIMEOUT_SECS).await?;
+                    action(c.clone()).await?;
                     self.reporter.advance(&c);
                     Ok(())
                 },
