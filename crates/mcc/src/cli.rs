@@ -45,8 +45,9 @@ pub enum Command {
         Context folder: all/* run on every node, then frontend/* on the front-end or workers/*\n\
         on workers, in name order; the front-end finishes before the workers start. Scripts\n\
         get MCC_CLUSTER, MCC_ROLE, MCC_NODE, MCC_NODES (workers), MCC_FRONTEND and MCC_SHARED\n\
-        (a folder every node shares). Their output: `mcc logs CLUSTER`.")]
-    Create(CreateArgs),
+        (a folder every node shares). Their output: `mcc logs CLUSTER`. Scripts in on-change/\n\
+        run on every node after the create and whenever nodes are added, removed or recreated.")]
+    Create(Box<CreateArgs>),
     /// List clusters
     #[command(
         alias = "ls",
@@ -86,6 +87,19 @@ pub enum Command {
         /// Remove this many workers, highest-numbered first
         #[arg(long, short = 'c')]
         count: Option<u32>,
+        /// Keep the nodes' --persist volumes for a later addnode
+        #[arg(long)]
+        keep_state: bool,
+    },
+    /// Make nodes again with the same name, address and persisted data
+    #[command(after_help = "Examples:\n  mcc recreate lab node02\n  \
+                            mcc recreate lab frontend node01\n\n\
+                            Also brings back a node whose container was removed behind mcc's back.\n\
+                            The node's context runs again, then the on-change hooks on every node.")]
+    Recreate {
+        cluster: String,
+        #[arg(required = true)]
+        nodes: Vec<String>,
     },
     /// Delete clusters: containers, network and volumes
     #[command(
@@ -179,8 +193,41 @@ pub struct CreateArgs {
     #[arg(long = "device", value_name = "NAME[:PATH]")]
     pub devices: Vec<String>,
     /// Subnet of the cluster network, e.g. 10.42.0.0/24 (default: a free one)
-    #[arg(long)]
+    #[arg(long, help_heading = "Addressing")]
     pub subnet: Option<String>,
+    /// Gateway address (default: the subnet's first address)
+    #[arg(long, help_heading = "Addressing")]
+    pub gateway: Option<String>,
+    /// Fixed address of a node, NODE=IP, e.g. node01=10.42.0.11 (repeatable)
+    #[arg(long = "ip", value_name = "NODE=IP", help_heading = "Addressing")]
+    pub ips: Vec<String>,
+    /// DNS domain: hostnames become node01.DOMAIN (short names resolve too)
+    #[arg(long, help_heading = "Addressing")]
+    pub domain: Option<String>,
+    /// DNS server of the nodes (repeatable)
+    #[arg(long, value_name = "IP", help_heading = "Addressing")]
+    pub dns: Vec<String>,
+    /// DNS search domain of the nodes (repeatable)
+    #[arg(long, value_name = "DOMAIN", help_heading = "Addressing")]
+    pub dns_search: Vec<String>,
+    /// Extra /etc/hosts entry NAME:IP on every node (repeatable)
+    #[arg(long = "add-host", value_name = "NAME:IP", help_heading = "Addressing")]
+    pub add_hosts: Vec<String>,
+    /// Network driver: bridge (default) or macvlan (nodes on a host interface's segment)
+    #[arg(long, value_name = "DRIVER", help_heading = "Addressing")]
+    pub network_driver: Option<String>,
+    /// Host interface of a macvlan network, e.g. eth1
+    #[arg(long, value_name = "IFACE", help_heading = "Addressing")]
+    pub parent: Option<String>,
+    /// Run systemd as PID 1 in every node; create waits until it is running
+    #[arg(long, help_heading = "Nodes")]
+    pub systemd: bool,
+    /// Mount the host's /lib/modules read-only in every node
+    #[arg(long, help_heading = "Nodes")]
+    pub mount_modules: bool,
+    /// Keep PATH in a volume of each node, across recreation (repeatable), e.g. /var
+    #[arg(long, value_name = "PATH", help_heading = "Nodes")]
+    pub persist: Vec<String>,
     /// Run nodes privileged (the engine may refuse)
     #[arg(long)]
     pub privileged: bool,

@@ -73,7 +73,7 @@ fn interrupt_token() -> CancellationToken {
 
 async fn dispatch(command: Command) -> Result<u8> {
     match command {
-        Command::Create(args) => create(args).await,
+        Command::Create(args) => create(*args).await,
         Command::List { output } => {
             let clusters = connect(Arc::new(Silent)).await?;
             let list = clusters.list().await?;
@@ -112,10 +112,19 @@ async fn dispatch(command: Command) -> Result<u8> {
             }
             Ok(0)
         }
+        Command::Recreate { cluster, nodes } => {
+            let name = cluster_name(&cluster)?;
+            let nodes: Vec<NodeId> = nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?;
+            let clusters = connect(Arc::new(Progress::new())).await?;
+            let view = clusters.recreate(&name, &nodes, &interrupt_token()).await?;
+            print_view(&view);
+            Ok(0)
+        }
         Command::Delnode {
             cluster,
             nodes,
             count,
+            keep_state,
         } => {
             let name = cluster_name(&cluster)?;
             let removal = match count {
@@ -123,7 +132,7 @@ async fn dispatch(command: Command) -> Result<u8> {
                 None => Removal::Nodes(nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?),
             };
             let clusters = connect(Arc::new(Progress::new())).await?;
-            let view = clusters.remove_nodes(&name, &removal).await?;
+            let view = clusters.remove_nodes(&name, &removal, keep_state).await?;
             println!("cluster {name} now has {} workers", view.workers);
             Ok(0)
         }
@@ -270,7 +279,33 @@ async fn create(args: CreateArgs) -> Result<u8> {
         }
         Some(mcc_core::model::spec::EnvInput::List(args.env.clone()))
     };
+    let mut node = std::collections::BTreeMap::new();
+    for kv in &args.ips {
+        let (n, ip) = kv.split_once('=').ok_or_else(|| {
+            Error::Invalid(format!(
+                "--ip '{kv}' has no '='; write --ip node01=10.42.0.11"
+            ))
+        })?;
+        node.insert(
+            n.to_string(),
+            mcc_core::model::spec::NodeInput {
+                ip: Some(ip.to_string()),
+            },
+        );
+    }
+    let list = |v: Vec<String>| (!v.is_empty()).then_some(v);
     let flags = SpecInput {
+        gateway: args.gateway,
+        domain: args.domain,
+        dns: list(args.dns),
+        dns_search: list(args.dns_search),
+        add_hosts: list(args.add_hosts),
+        network_driver: args.network_driver,
+        parent: args.parent,
+        systemd: args.systemd.then_some(true),
+        mount_modules: args.mount_modules.then_some(true),
+        persist: list(args.persist),
+        per_node: (!node.is_empty()).then_some(node),
         name: args.name,
         image: args.image,
         front_end_image: args.front_end_image,

@@ -12,7 +12,7 @@ use super::{creator, Clusters};
 use crate::context;
 use crate::error::{Error, Result};
 use crate::model::address::pick_subnet;
-use crate::model::{labels, AddressPlan, ClusterRecord, ClusterSpec, Ipv4Cidr, NodeId, META_MOUNT};
+use crate::model::{labels, ClusterRecord, ClusterSpec, Ipv4Cidr, NodeId, META_MOUNT};
 use crate::provider::{ContainerSpec, Mount, NetworkSpec};
 
 #[derive(Clone, Debug, Default)]
@@ -97,6 +97,33 @@ impl Clusters {
                 reused.push(vol);
             }
         }
+        // Volumes kept per node (--persist) by an earlier cluster of this
+        // name come back with their nodes.
+        let kept: Vec<String> = self
+            .provider
+            .volumes(Some((labels::CLUSTER, name.as_str())))
+            .await?
+            .into_iter()
+            .filter(|v| v.labels.get(labels::ROLE).map(String::as_str) == Some("persist"))
+            .map(|v| v.name)
+            .collect();
+        let planned_persist: Vec<String> = std::iter::once(NodeId::FRONTEND)
+            .chain((1..=spec.nodes).map(NodeId::worker))
+            .flat_map(|n| {
+                spec.options
+                    .persist
+                    .iter()
+                    .map(move |p| name.persist_volume(n, p))
+            })
+            .filter(|v| kept.contains(v))
+            .collect();
+        if !planned_persist.is_empty() {
+            self.reporter.note(&format!(
+                "reusing {} kept node volumes of an earlier cluster '{name}'",
+                planned_persist.len()
+            ));
+        }
+        reused.extend(kept);
         let record = ClusterRecord::new(spec, subnet, name.new_meta_volume(), reused);
 
         // The claim: container names are unique on the engine, so of two
@@ -165,11 +192,13 @@ impl Clusters {
         cancel: &CancellationToken,
     ) -> Result<()> {
         let name = &spec.name;
-        let plan = AddressPlan::new(record.subnet)?;
+        let plan = record.plan();
         self.reporter
             .begin("Creating network and volumes", 1 + spec.devices.len());
         let net = NetworkSpec {
             name: name.network(),
+            driver: record.network_driver.as_str().to_string(),
+            parent: record.parent.clone(),
             subnet: plan.subnet,
             gateway: plan.gateway,
             ip_range: plan.ip_range,
@@ -230,8 +259,12 @@ impl Clusters {
 
         self.create_nodes(name, record, images, &meta_volume.mountpoint, &all, cancel)
             .await?;
+        if record.options.systemd {
+            self.wait_systemd(name, &all, cancel).await?;
+        }
         if spec.context.is_some() {
             self.contextualize(name, &all, &workers, cancel).await?;
+            self.on_change(name, cancel).await?;
         }
         if cancel.is_cancelled() {
             return Err(Error::Interrupted);

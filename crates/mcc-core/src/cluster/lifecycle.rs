@@ -14,12 +14,22 @@ use crate::model::ClusterName;
 pub const STOP_TIMEOUT_SECS: i64 = 10;
 
 impl Clusters {
+    /// Starts every stopped node; with systemd nodes, returns once systemd
+    /// runs in each.
     pub async fn start(&self, name: &ClusterName) -> Result<ClusterView> {
-        self.load_existing(name).await?.record()?;
-        self.each_node(name, "Starting nodes", false, |c| async move {
-            self.provider.start_container(&c).await
-        })
-        .await
+        let loaded = self.load_existing(name).await?;
+        let systemd = loaded.record()?.options.systemd;
+        let view = self
+            .each_node(name, "Starting nodes", false, |c| async move {
+                self.provider.start_container(&c).await
+            })
+            .await?;
+        if systemd {
+            let nodes: Vec<_> = loaded.nodes.iter().map(|n| n.node).collect();
+            self.wait_systemd(name, &nodes, &CancellationToken::new())
+                .await?;
+        }
+        Ok(view)
     }
 
     pub async fn stop(&self, name: &ClusterName) -> Result<ClusterView> {

@@ -1,13 +1,14 @@
-//! `addnode` and `delnode`: change a cluster's workers and keep every
-//! node's hosts file current, without restarting any node.
+//! `addnode`, `delnode` and `recreate`: change a cluster's nodes and keep
+//! every node's hosts file current, without restarting any node; then run
+//! the context's on-change hooks everywhere.
 
 use tokio_util::sync::CancellationToken;
 
-use super::parallel::{run_all, PARALLELISM};
+use super::parallel::{first_error, run_all, PARALLELISM};
 use super::query::NodeView;
 use super::{ClusterView, Clusters};
 use crate::error::{Error, Result};
-use crate::model::{ClusterName, NodeId, Role};
+use crate::model::{labels, ClusterName, NodeId, Role};
 
 /// Which workers `delnode` removes.
 #[derive(Clone, Debug)]
@@ -41,54 +42,22 @@ impl Clusters {
             if !existing.contains(&n) {
                 if plan.ip(n).is_none() {
                     return Err(Error::Invalid(format!(
-                        "subnet {} of cluster '{name}' has room for {} workers; {} more do not fit",
+                        "subnet {} of cluster '{name}' has room for {} workers; {count} more do \
+                         not fit",
                         record.subnet,
                         plan.max_workers(),
-                        count
                     )));
                 }
                 new.push(n);
             }
             i += 1;
         }
-        let images = self.ensure_images(&[&record.worker_image]).await?;
-        let meta_volume = self.meta_volume(name, &record).await?;
         let mut after = existing.clone();
         after.extend(&new);
         after.sort();
-        let all_workers: Vec<NodeId> = after
-            .iter()
-            .copied()
-            .filter(|n| n.role == Role::Worker)
-            .collect();
+        plan.check_unique(&after).map_err(Error::Invalid)?;
 
-        // Names first, so the new nodes resolve everywhere from their start.
-        self.write_hosts(&loaded, &after).await?;
-        let made: Result<()> = async {
-            self.create_nodes(
-                name,
-                &record,
-                &images,
-                &meta_volume.mountpoint,
-                &new,
-                cancel,
-            )
-            .await?;
-            if record.context {
-                self.contextualize(name, &new, &all_workers, cancel).await?;
-            }
-            Ok(())
-        }
-        .await;
-        if let Err(e) = made {
-            self.reporter.begin("Removing the new nodes", new.len());
-            let cleanup = self
-                .undo_add(name, &new)
-                .await
-                .and(self.write_hosts(&loaded, &existing).await);
-            self.reporter.end(cleanup.is_ok());
-            return Err(e.with_cleanup(cleanup.err()));
-        }
+        self.grow(name, &loaded, &new, cancel).await?;
         let view = self.inspect(name).await?;
         Ok(view
             .nodes
@@ -97,20 +66,122 @@ impl Clusters {
             .collect())
     }
 
-    async fn undo_add(&self, name: &ClusterName, new: &[NodeId]) -> Result<()> {
-        let names: Vec<String> = new.iter().map(|n| name.container(*n)).collect();
+    /// Makes `nodes` (absent now) and contextualizes them; on failure
+    /// removes them, with the node volumes they made, and restores the
+    /// hosts file.
+    async fn grow(
+        &self,
+        name: &ClusterName,
+        loaded: &super::Loaded,
+        nodes: &[NodeId],
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let record = loaded.record()?.clone();
+        let before: Vec<NodeId> = loaded.nodes.iter().map(|n| n.node).collect();
+        let mut after = before.clone();
+        after.extend(nodes);
+        after.sort();
+        after.dedup();
+        let all_workers: Vec<NodeId> = after
+            .iter()
+            .copied()
+            .filter(|n| n.role == Role::Worker)
+            .collect();
+        let images = self
+            .ensure_images(&[&record.frontend_image, &record.worker_image])
+            .await?;
+        let meta_volume = self.meta_volume(name, &record).await?;
+        let kept_volumes = self.node_volumes(name, nodes).await?;
+
+        // Names first, so the new nodes resolve everywhere from their start.
+        self.write_hosts(loaded, &after).await?;
+        let made: Result<()> = async {
+            self.create_nodes(
+                name,
+                &record,
+                &images,
+                &meta_volume.mountpoint,
+                nodes,
+                cancel,
+            )
+            .await?;
+            if record.options.systemd {
+                self.wait_systemd(name, nodes, cancel).await?;
+            }
+            if record.context {
+                self.contextualize(name, nodes, &all_workers, cancel)
+                    .await?;
+            }
+            Ok(())
+        }
+        .await;
+        if let Err(e) = made {
+            self.reporter
+                .begin("Removing the nodes just made", nodes.len());
+            let cleanup = async {
+                self.remove_containers(name, nodes).await?;
+                let made_volumes: Vec<String> = self
+                    .node_volumes(name, nodes)
+                    .await?
+                    .into_iter()
+                    .filter(|v| !kept_volumes.contains(v))
+                    .collect();
+                for v in made_volumes {
+                    self.provider.remove_volume(&v).await?;
+                }
+                let now = self.load_existing(name).await?;
+                self.write_hosts(&now, &before).await
+            }
+            .await;
+            self.reporter.end(cleanup.is_ok());
+            return Err(e.with_cleanup(cleanup.err()));
+        }
+        self.on_change(name, cancel).await
+    }
+
+    /// Names of the per-node volumes (`--persist`) of these nodes.
+    async fn node_volumes(&self, name: &ClusterName, nodes: &[NodeId]) -> Result<Vec<String>> {
+        let hosts: Vec<String> = nodes.iter().map(NodeId::hostname).collect();
+        Ok(self
+            .provider
+            .volumes(Some((labels::CLUSTER, name.as_str())))
+            .await?
+            .into_iter()
+            .filter(|v| {
+                v.labels.get(labels::ROLE).map(String::as_str) == Some("persist")
+                    && v.labels
+                        .get(labels::NODE)
+                        .is_some_and(|n| hosts.contains(n))
+            })
+            .map(|v| v.name)
+            .collect())
+    }
+
+    async fn remove_containers(&self, name: &ClusterName, nodes: &[NodeId]) -> Result<()> {
+        let names: Vec<String> = nodes.iter().map(|n| name.container(*n)).collect();
         let results = run_all(
             names,
             PARALLELISM,
             &CancellationToken::new(),
-            |c| async move { self.provider.remove_container(&c).await },
+            |c| async move {
+                let r = self.provider.remove_container(&c).await;
+                self.reporter.advance(&c);
+                r
+            },
         )
         .await;
-        super::parallel::first_error(results).map(|_| ())
+        first_error(results).map(|_| ())
     }
 
     /// Removes workers and rewrites the hosts file of the nodes that stay.
-    pub async fn remove_nodes(&self, name: &ClusterName, which: &Removal) -> Result<ClusterView> {
+    /// Their per-node volumes go too, unless `keep_state`: then a later
+    /// `addnode` that gives the same number finds them again.
+    pub async fn remove_nodes(
+        &self,
+        name: &ClusterName,
+        which: &Removal,
+        keep_state: bool,
+    ) -> Result<ClusterView> {
         let loaded = self.load_existing(name).await?;
         loaded.record()?;
         let workers = loaded.workers();
@@ -148,21 +219,14 @@ impl Clusters {
             }
         };
         self.reporter.begin("Removing nodes", gone.len());
-        let names: Vec<String> = gone.iter().map(|n| name.container(*n)).collect();
-        let results = run_all(
-            names,
-            PARALLELISM,
-            &CancellationToken::new(),
-            |c| async move {
-                let r = self.provider.remove_container(&c).await;
-                self.reporter.advance(&c);
-                r
-            },
-        )
-        .await;
-        let removed = super::parallel::first_error(results);
+        let removed = self.remove_containers(name, &gone).await;
         self.reporter.end(removed.is_ok());
         removed?;
+        if !keep_state {
+            for v in self.node_volumes(name, &gone).await? {
+                self.provider.remove_volume(&v).await?;
+            }
+        }
         let remaining: Vec<NodeId> = loaded
             .nodes
             .iter()
@@ -171,6 +235,42 @@ impl Clusters {
             .collect();
         let after = self.load_existing(name).await?;
         self.write_hosts(&after, &remaining).await?;
+        self.on_change(name, &CancellationToken::new()).await?;
+        self.inspect(name).await
+    }
+
+    /// Brings nodes back as new containers with the same name, address and
+    /// per-node volumes: after a node was broken, or removed behind mcc's
+    /// back. Their context runs again, then the on-change hooks everywhere.
+    pub async fn recreate(
+        &self,
+        name: &ClusterName,
+        nodes: &[NodeId],
+        cancel: &CancellationToken,
+    ) -> Result<ClusterView> {
+        let loaded = self.load_existing(name).await?;
+        let record = loaded.record()?.clone();
+        let plan = record.plan();
+        for n in nodes {
+            if plan.ip(*n).is_none() {
+                return Err(Error::Invalid(format!(
+                    "node {n} cannot exist in cluster '{name}': subnet {} has no address for it",
+                    record.subnet
+                )));
+            }
+            if loaded.node(*n).is_none() {
+                self.reporter.note(&format!(
+                    "{n} has no container (removed behind mcc's back?): making it again"
+                ));
+            }
+        }
+        self.reporter
+            .begin("Removing the old containers", nodes.len());
+        let removed = self.remove_containers(name, nodes).await;
+        self.reporter.end(removed.is_ok());
+        removed?;
+        let now = self.load_existing(name).await?;
+        self.grow(name, &now, nodes, cancel).await?;
         self.inspect(name).await
     }
 }

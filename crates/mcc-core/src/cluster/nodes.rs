@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -12,7 +13,7 @@ use crate::context;
 use crate::error::{Error, Result};
 use crate::model::hosts::render_hosts;
 use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role, META_MOUNT, SCHEMA_VERSION};
-use crate::provider::{exec_collect, ContainerSpec, ExecSpec, ImageInfo, Labels, Mount};
+use crate::provider::{exec_collect, ContainerSpec, ExecSpec, HostFacts, ImageInfo, Labels, Mount};
 
 /// Keeps a node running when its image would only start a shell and exit.
 /// It exits at once on SIGTERM, so `stop` does not wait for the timeout.
@@ -56,6 +57,20 @@ pub(crate) fn data_volume_labels(name: &ClusterName, device: &str) -> Labels {
     l
 }
 
+pub(crate) fn persist_volume_labels(name: &ClusterName, node: NodeId, path: &str) -> Labels {
+    let mut l = base_labels(name);
+    l.insert(labels::ROLE.into(), "persist".into());
+    l.insert(labels::NODE.into(), node.hostname());
+    l.insert(labels::PATH.into(), path.into());
+    l
+}
+
+/// How long systemd may take to boot a node.
+const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Signal that makes systemd shut down cleanly (SIGTERM only re-executes it).
+const SYSTEMD_STOP_SIGNAL: &str = "SIGRTMIN+3";
+
 /// The container of one node.
 pub(crate) fn node_spec(
     name: &ClusterName,
@@ -63,8 +78,10 @@ pub(crate) fn node_spec(
     record: &ClusterRecord,
     image: &ImageInfo,
     meta_mountpoint: &str,
+    host: HostFacts,
 ) -> ContainerSpec {
     let plan = record.plan();
+    let opts = &record.options;
     let mut l = base_labels(name);
     l.insert(labels::ROLE.into(), node.role.as_str().into());
     l.insert(labels::INDEX.into(), node.index.to_string());
@@ -94,13 +111,30 @@ pub(crate) fn node_spec(
             labels: data_volume_labels(name, &d.name),
         });
     }
+    for p in &opts.persist {
+        mounts.push(Mount::Volume {
+            name: name.persist_volume(node, p),
+            target: p.clone(),
+            labels: persist_volume_labels(name, node, p),
+        });
+    }
+    if opts.mount_modules {
+        mounts.push(Mount::Bind {
+            source: "/lib/modules".into(),
+            target: "/lib/modules".into(),
+            read_only: true,
+        });
+    }
     let image_name = match node.role {
         Role::Frontend => &record.frontend_image,
         Role::Worker => &record.worker_image,
     };
-    ContainerSpec {
+    let mut spec = ContainerSpec {
         name: name.container(node),
         hostname: Some(node.hostname()),
+        domainname: opts.domain.clone(),
+        dns: opts.dns.iter().map(|d| d.to_string()).collect(),
+        dns_search: opts.dns_search.clone(),
         image: image_name.clone(),
         cmd: needs_keepalive(image).then(|| vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
         env,
@@ -115,7 +149,32 @@ pub(crate) fn node_spec(
         // Nodes come back with the engine, as machines come back after a
         // power cut; a node the user stopped stays stopped.
         restart_unless_stopped: true,
+        ..Default::default()
+    };
+    if opts.systemd {
+        spec.cmd = Some(vec!["/sbin/init".into()]);
+        spec.env.push("container=docker".into());
+        spec.tmpfs = vec!["/run".into(), "/run/lock".into()];
+        spec.stop_signal = Some(SYSTEMD_STOP_SIGNAL.into());
+        if host.cgroup_v2 {
+            // The engine mounts a private cgroup2 tree read-only unless the
+            // container is privileged (moby#42040, #46763), and systemd
+            // must write it; a private namespace keeps the host's tree
+            // out of reach, as kind does.
+            spec.private_cgroupns = true;
+            spec.privileged = true;
+        } else {
+            // cgroup v1: the host's hierarchy read-only, in the host's
+            // cgroup namespace. A private namespace with a writable mount
+            // would let systemd take the host's cgroup root.
+            spec.mounts.push(Mount::Bind {
+                source: "/sys/fs/cgroup".into(),
+                target: "/sys/fs/cgroup".into(),
+                read_only: true,
+            });
+        }
     }
+    spec
 }
 
 /// The hosts file for a set of nodes of a cluster.
@@ -136,7 +195,12 @@ pub(crate) fn hosts_for(
             })
         })
         .collect::<Result<_>>()?;
-    Ok(render_hosts(name, &entries))
+    Ok(render_hosts(
+        name,
+        &entries,
+        record.options.domain.as_deref(),
+        &record.options.add_hosts,
+    ))
 }
 
 /// File on the meta volume written when a create has finished: a cluster
@@ -232,6 +296,11 @@ impl Clusters {
         nodes: &[NodeId],
         cancel: &CancellationToken,
     ) -> Result<()> {
+        let host = if record.options.systemd {
+            self.provider.host_facts().await?
+        } else {
+            HostFacts::default()
+        };
         self.reporter
             .begin("Creating and starting nodes", nodes.len());
         let results = run_all(nodes.to_vec(), PARALLELISM, cancel, |node| async move {
@@ -240,7 +309,7 @@ impl Clusters {
                 Role::Worker => &record.worker_image,
             };
             let image = images.get(image_name).cloned().unwrap_or_default();
-            let spec = node_spec(name, node, record, &image, meta_mountpoint);
+            let spec = node_spec(name, node, record, &image, meta_mountpoint, host);
             self.provider.create_container(&spec).await?;
             self.provider.start_container(&spec.name).await?;
             self.reporter.advance(&node.hostname());
@@ -289,6 +358,141 @@ impl Clusters {
         r
     }
 
+    /// Waits until systemd in each node reports `running` or `degraded`.
+    pub(crate) async fn wait_systemd(
+        &self,
+        name: &ClusterName,
+        nodes: &[NodeId],
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        self.reporter.begin("Waiting for systemd", nodes.len());
+        let results = run_all(nodes.to_vec(), PARALLELISM, cancel, |node| async move {
+            let container = name.container(node);
+            let deadline = Instant::now() + SYSTEMD_TIMEOUT;
+            let mut state = String::new();
+            loop {
+                if cancel.is_cancelled() {
+                    return Err(Error::Interrupted);
+                }
+                let spec = ExecSpec {
+                    cmd: vec!["systemctl".into(), "is-system-running".into()],
+                    ..Default::default()
+                };
+                match exec_collect(self.provider(), &container, &spec).await {
+                    Ok((_, out)) => {
+                        state = String::from_utf8_lossy(&out).trim().to_string();
+                        if state == "running" || state == "degraded" {
+                            break;
+                        }
+                    }
+                    Err(e) if e.to_string().contains("is not running") => {
+                        return Err(Error::Failed(format!(
+                            "node {node} stopped while systemd was starting (is /sbin/init \
+                             systemd in image {}?); see `docker logs {container}`",
+                            self.image_of(name, node).await
+                        )));
+                    }
+                    Err(_) => {} // exec not possible yet: try again
+                }
+                if Instant::now() > deadline {
+                    let failed = self.failed_units(&container).await;
+                    return Err(Error::Failed(format!(
+                        "systemd on {node} did not reach running within {}s (state: {}); \
+                         failed units: {failed}",
+                        SYSTEMD_TIMEOUT.as_secs(),
+                        if state.is_empty() { "unknown" } else { &state }
+                    )));
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            self.reporter.advance(&node.hostname());
+            Ok(())
+        })
+        .await;
+        let r = first_error(results).map(|_| ());
+        self.reporter.end(r.is_ok());
+        r
+    }
+
+    async fn failed_units(&self, container: &str) -> String {
+        let spec = ExecSpec {
+            cmd: [
+                "systemctl",
+                "--failed",
+                "--no-legend",
+                "--plain",
+                "--no-pager",
+            ]
+            .map(String::from)
+            .to_vec(),
+            ..Default::default()
+        };
+        match exec_collect(self.provider(), container, &spec).await {
+            Ok((_, out)) => {
+                let units: Vec<String> = String::from_utf8_lossy(&out)
+                    .lines()
+                    .filter_map(|l| l.split_whitespace().next().map(String::from))
+                    .collect();
+                if units.is_empty() {
+                    "none (jobs still queued: `systemctl list-jobs` on the node)".into()
+                } else {
+                    units.join(", ")
+                }
+            }
+            Err(e) => format!("(cannot ask systemd: {e})"),
+        }
+    }
+
+    async fn image_of(&self, name: &ClusterName, node: NodeId) -> String {
+        match self.load(name).await {
+            Ok(l) => l
+                .node(node)
+                .map(|n| n.info.image.clone())
+                .unwrap_or_default(),
+            Err(_) => String::new(),
+        }
+    }
+
+    /// Runs the context's `on-change` scripts on every running member,
+    /// with `MCC_NODES` listing the current workers.
+    pub(crate) async fn on_change(
+        &self,
+        name: &ClusterName,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let loaded = self.load(name).await?;
+        if !loaded.record()?.on_change {
+            return Ok(());
+        }
+        let workers = loaded.workers();
+        let running: Vec<NodeId> = loaded
+            .nodes
+            .iter()
+            .filter(|n| n.running())
+            .map(|n| n.node)
+            .collect();
+        self.reporter
+            .begin("Running on-change hooks", running.len());
+        let workers = &workers;
+        let results = run_all(running, PARALLELISM, cancel, |node| async move {
+            let env = context::script_env(name.as_str(), node, workers);
+            context::run_phases(
+                self.provider(),
+                &name.container(node),
+                node,
+                env,
+                &["on-change"],
+            )
+            .await?;
+            self.reporter.advance(&node.hostname());
+            Ok(())
+        })
+        .await;
+        let r = first_error(results).map(|_| ());
+        self.reporter.end(r.is_ok());
+        r
+    }
+
     /// Makes sure each image is present, pulling the missing ones, and
     /// returns what each runs by default.
     pub(crate) async fn ensure_images(
@@ -333,6 +537,11 @@ mod tests {
             worker_image: "wk:1".into(),
             subnet: "10.5.0.0/24".parse::<Ipv4Cidr>().unwrap(),
             meta_volume: "lab-mcc.1".into(),
+            gateway: None,
+            fixed_ips: Default::default(),
+            network_driver: Default::default(),
+            parent: None,
+            options: Default::default(),
             devices: vec![Device {
                 name: "home".into(),
                 path: "/home".into(),
@@ -340,6 +549,7 @@ mod tests {
             env: vec![("A".into(), "1".into())],
             privileged: false,
             context: true,
+            on_change: false,
             reused_volumes: vec![],
             created: 0,
         }
@@ -367,6 +577,7 @@ mod tests {
             &record(),
             &ImageInfo::default(),
             "/v/lab-mcc/_data",
+            HostFacts::default(),
         );
         assert_eq!(s.name, "lab-node02");
         assert_eq!(s.hostname.as_deref(), Some("node02"));
@@ -389,6 +600,54 @@ mod tests {
         assert!(s.env.contains(&"MCC_NODE=node02".to_string()));
         assert!(s.cmd.is_some(), "a plain image gets the keep-alive");
         assert!(s.restart_unless_stopped);
+    }
+
+    #[test]
+    fn systemd_nodes_per_cgroup_version() {
+        let name: ClusterName = "lab".parse().unwrap();
+        let mut r = record();
+        r.options.systemd = true;
+        r.options.persist = vec!["/var".into()];
+        r.options.mount_modules = true;
+        let img = ImageInfo {
+            entrypoint: vec![],
+            cmd: vec!["/bin/bash".into()],
+        };
+        let v1 = node_spec(
+            &name,
+            NodeId::FRONTEND,
+            &r,
+            &img,
+            "/m",
+            HostFacts { cgroup_v2: false },
+        );
+        assert_eq!(v1.cmd, Some(vec!["/sbin/init".to_string()]));
+        assert_eq!(v1.stop_signal.as_deref(), Some("SIGRTMIN+3"));
+        assert_eq!(v1.tmpfs, vec!["/run", "/run/lock"]);
+        assert!(v1.env.contains(&"container=docker".to_string()));
+        assert!(!v1.private_cgroupns && !v1.privileged);
+        assert!(v1.mounts.contains(&Mount::Bind {
+            source: "/sys/fs/cgroup".into(),
+            target: "/sys/fs/cgroup".into(),
+            read_only: true
+        }));
+        assert!(v1.mounts.iter().any(
+            |m| matches!(m, Mount::Bind { target, read_only: true, .. } if target == "/lib/modules")
+        ));
+        assert!(v1.mounts.iter().any(|m| matches!(m, Mount::Volume { name, target, .. } if name == "lab-frontend.var" && target == "/var")));
+        let v2 = node_spec(
+            &name,
+            NodeId::FRONTEND,
+            &r,
+            &img,
+            "/m",
+            HostFacts { cgroup_v2: true },
+        );
+        assert!(v2.private_cgroupns);
+        assert!(!v2
+            .mounts
+            .iter()
+            .any(|m| matches!(m, Mount::Bind { target, .. } if target == "/sys/fs/cgroup")));
     }
 
     #[test]

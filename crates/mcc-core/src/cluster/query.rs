@@ -79,7 +79,7 @@ impl From<&Loaded> for ClusterView {
                     .addresses
                     .get(&l.name.network())
                     .copied()
-                    .or_else(|| plan.and_then(|p| p.ip(n.node))),
+                    .or_else(|| plan.as_ref().and_then(|p| p.ip(n.node))),
                 state: n.info.state.as_str().to_string(),
                 image: n.info.image.clone(),
             })

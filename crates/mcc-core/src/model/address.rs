@@ -6,6 +6,7 @@
 //! dynamic addresses (containers a user attaches by hand), so they never
 //! collide with a node added later.
 
+use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
 
 use super::cidr::Ipv4Cidr;
@@ -13,13 +14,15 @@ use super::names::{NodeId, Role};
 
 const FIRST_NODE_OFFSET: u64 = 2;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AddressPlan {
     pub subnet: Ipv4Cidr,
     pub gateway: Ipv4Addr,
     /// Range the engine hands dynamic addresses from, if the subnet is
     /// large enough to spare one.
     pub ip_range: Option<Ipv4Cidr>,
+    /// Addresses chosen by the user for some nodes.
+    pub fixed: BTreeMap<NodeId, Ipv4Addr>,
 }
 
 impl AddressPlan {
@@ -37,7 +40,71 @@ impl AddressPlan {
             subnet,
             gateway,
             ip_range,
+            fixed: BTreeMap::new(),
         })
+    }
+
+    /// A plan with the user's gateway and per-node addresses, each checked:
+    /// inside the subnet, not its network or broadcast address, outside the
+    /// dynamic range, and no two alike.
+    pub fn with_choices(
+        subnet: Ipv4Cidr,
+        gateway: Option<Ipv4Addr>,
+        fixed: &BTreeMap<NodeId, Ipv4Addr>,
+    ) -> Result<Self, String> {
+        let mut plan = Self::new(subnet)?;
+        let usable = |what: &str, ip: Ipv4Addr, plan: &AddressPlan| -> Result<(), String> {
+            if !subnet.contains(ip) {
+                return Err(format!("{what} {ip} is outside the subnet {subnet}"));
+            }
+            if ip == subnet.network() || ip == subnet.broadcast() {
+                return Err(format!(
+                    "{what} {ip} is the network or broadcast address of {subnet}"
+                ));
+            }
+            if let Some(r) = plan.ip_range.filter(|r| r.contains(ip)) {
+                return Err(format!(
+                    "{what} {ip} is in {r}, the part of {subnet} kept for addresses the engine \
+                     hands out; pick one below {}",
+                    r.network()
+                ));
+            }
+            Ok(())
+        };
+        if let Some(gw) = gateway {
+            usable("gateway", gw, &plan)?;
+            plan.gateway = gw;
+        }
+        for (node, ip) in fixed {
+            usable(&format!("address of {node}"), *ip, &plan)?;
+            if *ip == plan.gateway {
+                return Err(format!("address of {node} {ip} is the gateway's"));
+            }
+        }
+        plan.fixed = fixed.clone();
+        Ok(plan)
+    }
+
+    /// Checks that the given nodes all have an address and no two share
+    /// one (a fixed address may be another node's default one).
+    pub fn check_unique(&self, nodes: &[NodeId]) -> Result<(), String> {
+        let mut seen: BTreeMap<Ipv4Addr, NodeId> = BTreeMap::new();
+        for n in nodes {
+            let ip = self
+                .ip(*n)
+                .ok_or_else(|| format!("node {n} has no address left in subnet {}", self.subnet))?;
+            if ip == self.gateway {
+                return Err(format!(
+                    "node {n} would get {ip}, the gateway's address; give it another with an ip"
+                ));
+            }
+            if let Some(other) = seen.insert(ip, *n) {
+                return Err(format!(
+                    "nodes {other} and {n} would both get address {ip}; give one of them another"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Offset past the last static address.
@@ -59,6 +126,9 @@ impl AddressPlan {
 
     /// The static address of a node, or `None` if its index does not fit.
     pub fn ip(&self, node: NodeId) -> Option<Ipv4Addr> {
+        if let Some(ip) = self.fixed.get(&node) {
+            return Some(*ip);
+        }
         let index = match node.role {
             Role::Frontend => 0,
             Role::Worker => u64::from(node.index),
@@ -69,7 +139,7 @@ impl AddressPlan {
             .flatten()
     }
 
-    /// Which node owns a static address, if any.
+    /// Which node owns a static address by default, if any.
     pub fn node_of(&self, ip: Ipv4Addr) -> Option<NodeId> {
         let offset = self.subnet.offset_of(ip)?;
         if offset < FIRST_NODE_OFFSET || offset >= self.static_end() {
@@ -137,6 +207,46 @@ mod tests {
         assert_eq!(p.max_workers(), 4);
         assert!(AddressPlan::new("10.0.0.0/30".parse().unwrap()).is_err());
         assert_eq!(plan("10.0.0.0/28").max_workers(), 9);
+    }
+
+    #[test]
+    fn user_choices_are_checked() {
+        let subnet: Ipv4Cidr = "10.7.0.0/24".parse().unwrap();
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let fixed = BTreeMap::from([(NodeId::worker(2), ip("10.7.0.100"))]);
+        let p = AddressPlan::with_choices(subnet, Some(ip("10.7.0.254")), &fixed).unwrap_err();
+        assert!(p.contains("kept for addresses the engine"), "{p}");
+        let p = AddressPlan::with_choices(subnet, Some(ip("10.7.0.150")), &fixed).unwrap();
+        assert_eq!(p.gateway, ip("10.7.0.150"));
+        assert_eq!(p.ip(NodeId::worker(2)), Some(ip("10.7.0.100")));
+        assert_eq!(p.ip(NodeId::worker(3)), Some(ip("10.7.0.5")));
+        let nodes: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
+            .chain((1..=3).map(NodeId::worker))
+            .collect();
+        p.check_unique(&nodes).unwrap();
+
+        // node02 fixed on node05's default address
+        let clash = BTreeMap::from([(NodeId::worker(2), ip("10.7.0.7"))]);
+        let p = AddressPlan::with_choices(subnet, None, &clash).unwrap();
+        let all: Vec<NodeId> = (1..=5).map(NodeId::worker).collect();
+        let err = p.check_unique(&all).unwrap_err();
+        assert!(err.contains("node02 and node05"), "{err}");
+
+        for (bad, want) in [
+            ("10.8.0.5", "outside"),
+            ("10.7.0.0", "network or broadcast"),
+            ("10.7.0.1", "gateway"),
+        ] {
+            let f = BTreeMap::from([(NodeId::FRONTEND, ip(bad))]);
+            let err = AddressPlan::with_choices(subnet, None, &f).unwrap_err();
+            assert!(err.contains(want), "{bad}: {err}");
+        }
+        // the default gateway moved: the front-end's default address is free again
+        let p = AddressPlan::with_choices(subnet, Some(ip("10.7.0.2")), &BTreeMap::new()).unwrap();
+        assert!(p
+            .check_unique(&[NodeId::FRONTEND])
+            .unwrap_err()
+            .contains("gateway"));
     }
 
     #[test]

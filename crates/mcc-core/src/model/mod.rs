@@ -6,11 +6,13 @@ pub mod cidr;
 pub mod hosts;
 pub mod image;
 pub mod names;
+pub mod options;
 pub mod record;
 pub mod spec;
 
 pub use address::AddressPlan;
 pub use cidr::Ipv4Cidr;
 pub use names::{labels, ClusterName, NodeId, Role, SCHEMA_VERSION};
+pub use options::{NetworkDriver, NodeOptions};
 pub use record::ClusterRecord;
 pub use spec::{ClusterSpec, Device, SpecInput, META_MOUNT};

@@ -24,6 +24,10 @@ pub mod labels {
     pub const CREATOR: &str = "mcc.creator";
     /// On data volumes: the device name.
     pub const DEVICE: &str = "mcc.device";
+    /// On persisted volumes: the node's hostname.
+    pub const NODE: &str = "mcc.node";
+    /// On persisted volumes: the path kept.
+    pub const PATH: &str = "mcc.path";
 }
 
 /// The label schema written by this version.
@@ -74,6 +78,17 @@ impl ClusterName {
     /// Name of the shared volume of a device (`home` → `<cluster>-home`).
     pub fn device_volume(&self, device: &str) -> String {
         format!("{}-{device}", self.0)
+    }
+
+    /// Name of the volume keeping `path` of a node across recreation:
+    /// `lab-node01.var-lib`. The '.' keeps it apart from device volumes.
+    pub fn persist_volume(&self, node: NodeId, path: &str) -> String {
+        format!(
+            "{}-{}.{}",
+            self.0,
+            node.hostname(),
+            super::options::path_slug(path)
+        )
     }
 
     pub fn container(&self, node: NodeId) -> String {
@@ -230,6 +245,10 @@ mod tests {
         assert_eq!(c.meta_container(), "lab-mcc");
         assert!(c.new_meta_volume().starts_with("lab-mcc."));
         assert_eq!(c.device_volume("home"), "lab-home");
+        assert_eq!(
+            c.persist_volume(NodeId::worker(1), "/var/lib"),
+            "lab-node01.var-lib"
+        );
     }
 
     #[test]

@@ -2,10 +2,15 @@
 //! its meta container so that `addnode` months later builds identical nodes
 //! without any file outside the engine.
 
+use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
+
 use serde::{Deserialize, Serialize};
 
 use super::address::AddressPlan;
 use super::cidr::Ipv4Cidr;
+use super::names::NodeId;
+use super::options::{NetworkDriver, NodeOptions};
 use super::spec::{ClusterSpec, Device};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -14,6 +19,18 @@ pub struct ClusterRecord {
     pub frontend_image: String,
     pub worker_image: String,
     pub subnet: Ipv4Cidr,
+    /// The gateway when the user chose it (else the subnet's first host).
+    #[serde(default)]
+    pub gateway: Option<Ipv4Addr>,
+    /// Addresses the user chose, by hostname.
+    #[serde(default)]
+    pub fixed_ips: BTreeMap<String, Ipv4Addr>,
+    #[serde(default)]
+    pub network_driver: NetworkDriver,
+    #[serde(default)]
+    pub parent: Option<String>,
+    #[serde(default)]
+    pub options: NodeOptions,
     /// The volume mounted at /opt/mcc on every node.
     pub meta_volume: String,
     pub devices: Vec<Device>,
@@ -24,6 +41,9 @@ pub struct ClusterRecord {
     /// Whether a context folder was shipped to `/opt/mcc/context`.
     #[serde(default)]
     pub context: bool,
+    /// Whether the context has `on-change/` hooks.
+    #[serde(default)]
+    pub on_change: bool,
     /// Data volumes that existed before the cluster (kept from an earlier
     /// one); a failed create or `gc` leaves them alone.
     #[serde(default)]
@@ -47,18 +67,37 @@ impl ClusterRecord {
             frontend_image: spec.frontend_image.clone(),
             worker_image: spec.worker_image.clone(),
             subnet,
+            gateway: spec.gateway,
+            fixed_ips: spec
+                .fixed_ips
+                .iter()
+                .map(|(n, ip)| (n.hostname(), *ip))
+                .collect(),
+            network_driver: spec.network_driver,
+            parent: spec.parent.clone(),
+            options: spec.options.clone(),
             meta_volume,
             devices: spec.devices.clone(),
             env: spec.env.clone(),
             privileged: spec.privileged,
             context: spec.context.is_some(),
+            on_change: spec
+                .context
+                .as_ref()
+                .is_some_and(|c| c.join("on-change").is_dir()),
             reused_volumes,
             created,
         }
     }
 
     pub fn plan(&self) -> AddressPlan {
-        AddressPlan::new(self.subnet).expect("a recorded subnet was validated when recorded")
+        let fixed: BTreeMap<NodeId, Ipv4Addr> = self
+            .fixed_ips
+            .iter()
+            .filter_map(|(h, ip)| Some((NodeId::parse_hostname(h)?, *ip)))
+            .collect();
+        AddressPlan::with_choices(self.subnet, self.gateway, &fixed)
+            .expect("recorded addresses were validated when recorded")
     }
 
     pub fn to_label(&self) -> String {

@@ -5,6 +5,7 @@
 //! names the bad value and how to fix it. Nothing here touches the engine.
 
 use std::collections::BTreeMap;
+use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -12,7 +13,11 @@ use serde::{Deserialize, Serialize};
 use super::address::AddressPlan;
 use super::cidr::Ipv4Cidr;
 use super::image::validate_image_ref;
-use super::names::ClusterName;
+use super::names::{ClusterName, NodeId};
+use super::options::{
+    parse_add_host, parse_ipv4, validate_dns_name, validate_persist_path, NetworkDriver,
+    NodeOptions,
+};
 
 /// Where every node sees the meta volume: hosts file, context, logs, shared files.
 pub const META_MOUNT: &str = "/opt/mcc";
@@ -32,6 +37,25 @@ pub struct SpecInput {
     pub subnet: Option<String>,
     pub privileged: Option<bool>,
     pub env: Option<EnvInput>,
+    pub gateway: Option<String>,
+    pub domain: Option<String>,
+    pub dns: Option<Vec<String>>,
+    pub dns_search: Option<Vec<String>>,
+    pub add_hosts: Option<Vec<String>>,
+    pub network_driver: Option<String>,
+    pub parent: Option<String>,
+    pub systemd: Option<bool>,
+    pub mount_modules: Option<bool>,
+    pub persist: Option<Vec<String>>,
+    /// Per-node settings, by hostname: `per-node: {node01: {ip: 10.0.0.11}}`.
+    pub per_node: Option<BTreeMap<String, NodeInput>>,
+}
+
+/// Settings of one node in a cluster file.
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeInput {
+    pub ip: Option<String>,
 }
 
 /// Environment in a cluster file: a map (`FOO: bar`) or a list (`- FOO=bar`).
@@ -82,8 +106,14 @@ pub struct ClusterSpec {
     pub context: Option<PathBuf>,
     pub devices: Vec<Device>,
     pub subnet: Option<Ipv4Cidr>,
+    pub gateway: Option<Ipv4Addr>,
+    /// Addresses chosen for some nodes.
+    pub fixed_ips: BTreeMap<NodeId, Ipv4Addr>,
+    pub network_driver: NetworkDriver,
+    pub parent: Option<String>,
     pub privileged: bool,
     pub env: Vec<(String, String)>,
+    pub options: NodeOptions,
 }
 
 impl SpecInput {
@@ -143,7 +173,25 @@ impl SpecInput {
             }
             (base, over) => over.or(base),
         };
+        let per_node = match (self.per_node, flags.per_node) {
+            (Some(mut base), Some(over)) => {
+                base.extend(over);
+                Some(base)
+            }
+            (base, over) => over.or(base),
+        };
         Ok(SpecInput {
+            gateway: flags.gateway.or(self.gateway),
+            domain: flags.domain.or(self.domain),
+            dns: flags.dns.or(self.dns),
+            dns_search: flags.dns_search.or(self.dns_search),
+            add_hosts: flags.add_hosts.or(self.add_hosts),
+            network_driver: flags.network_driver.or(self.network_driver),
+            parent: flags.parent.or(self.parent),
+            systemd: flags.systemd.or(self.systemd),
+            mount_modules: flags.mount_modules.or(self.mount_modules),
+            persist: flags.persist.or(self.persist),
+            per_node,
             name: flags.name.or(self.name),
             image: flags.image.or(self.image),
             front_end_image: flags.front_end_image.or(self.front_end_image),
@@ -195,11 +243,42 @@ impl SpecInput {
             devices.push(dev);
         }
 
+        let gateway = self
+            .gateway
+            .as_deref()
+            .map(|g| parse_ipv4("--gateway", g))
+            .transpose()?;
+        let mut fixed_ips = BTreeMap::new();
+        for (host, n) in self.per_node.unwrap_or_default() {
+            let node = NodeId::parse_hostname(&host).ok_or_else(|| {
+                format!(
+                    "node '{host}' in the cluster file is not a node name (frontend, node01, …)"
+                )
+            })?;
+            if let Some(ip) = n.ip {
+                fixed_ips.insert(node, parse_ipv4(&format!("ip of {host}"), &ip)?);
+            }
+        }
         let subnet = match self.subnet {
-            None => None,
+            None => {
+                if gateway.is_some() || !fixed_ips.is_empty() {
+                    return Err(
+                        "a gateway or per-node addresses need the subnet they are in: \
+                                add --subnet CIDR"
+                            .to_string(),
+                    );
+                }
+                None
+            }
             Some(s) => {
                 let cidr: Ipv4Cidr = s.parse().map_err(|e| format!("--subnet: {e}"))?;
-                let plan = AddressPlan::new(cidr)?;
+                let plan = AddressPlan::with_choices(cidr, gateway, &fixed_ips)?;
+                let planned: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
+                    .chain((1..=nodes.min(plan.max_workers() + 1)).map(NodeId::worker))
+                    .collect();
+                if nodes <= plan.max_workers() {
+                    plan.check_unique(&planned)?;
+                }
                 if nodes > plan.max_workers() {
                     return Err(format!(
                         "subnet {cidr} holds at most {} workers besides the front-end, not {nodes}; \
@@ -223,6 +302,68 @@ impl SpecInput {
             Some(e) => env_pairs(e)?,
         };
 
+        let network_driver = match self.network_driver {
+            Some(d) => d.parse::<NetworkDriver>()?,
+            None => NetworkDriver::Bridge,
+        };
+        if let Some(p) = &self.parent {
+            if network_driver != NetworkDriver::Macvlan {
+                return Err(format!(
+                    "--parent {p} only applies to --network-driver macvlan"
+                ));
+            }
+            let ok = !p.is_empty()
+                && p.len() <= 15
+                && p.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+            if !ok {
+                return Err(format!("--parent '{p}' is not a network interface name"));
+            }
+        }
+        if let Some(d) = &self.domain {
+            validate_dns_name("--domain", d)?;
+        }
+        let dns = self
+            .dns
+            .unwrap_or_default()
+            .iter()
+            .map(|d| parse_ipv4("--dns", d))
+            .collect::<Result<Vec<_>, _>>()?;
+        let dns_search = self.dns_search.unwrap_or_default();
+        for d in &dns_search {
+            validate_dns_name("--dns-search", d)?;
+        }
+        let add_hosts = self
+            .add_hosts
+            .unwrap_or_default()
+            .iter()
+            .map(|h| parse_add_host(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut persist: Vec<String> = Vec::new();
+        for p in self.persist.unwrap_or_default() {
+            let p = validate_persist_path(&p)?;
+            if let Some(d) = devices.iter().find(|d| d.path == p) {
+                return Err(format!(
+                    "--persist {p} is also the path of device '{}'; a path is either shared or \
+                     kept per node",
+                    d.name
+                ));
+            }
+            if persist.contains(&p) {
+                return Err(format!("--persist {p} is given twice"));
+            }
+            persist.push(p);
+        }
+        let options = NodeOptions {
+            domain: self.domain,
+            dns,
+            dns_search,
+            add_hosts,
+            systemd: self.systemd.unwrap_or(false),
+            mount_modules: self.mount_modules.unwrap_or(false),
+            persist,
+        };
+
         Ok(ClusterSpec {
             name,
             name_generated,
@@ -232,8 +373,13 @@ impl SpecInput {
             context,
             devices,
             subnet,
+            gateway,
+            fixed_ips,
+            network_driver,
+            parent: self.parent,
             privileged: self.privileged.unwrap_or(false),
             env,
+            options,
         })
     }
 }
@@ -488,6 +634,58 @@ mod tests {
         assert!(!err.is_empty());
         let err = SpecInput::from_yaml("env: 5\n").unwrap_err();
         assert!(err.contains("env must be"), "{err}");
+    }
+
+    #[test]
+    fn addressing_and_node_options() {
+        let y = "name: lab\nimage: x\nnodes: 2\nsubnet: 10.3.0.0/24\ngateway: 10.3.0.100\n\
+                 per-node:\n  node02: {ip: 10.3.0.50}\ndomain: hpc.test\ndns: [10.3.0.100]\n\
+                 dns-search: [hpc.test]\nadd-hosts: ['nfs:10.3.0.200']\nsystemd: true\n\
+                 persist: [/var, /root/]\n";
+        let s = SpecInput::from_yaml(y).unwrap().validate().unwrap();
+        assert_eq!(s.gateway, Some(Ipv4Addr::new(10, 3, 0, 100)));
+        assert_eq!(s.fixed_ips[&NodeId::worker(2)], Ipv4Addr::new(10, 3, 0, 50));
+        assert_eq!(s.options.domain.as_deref(), Some("hpc.test"));
+        assert_eq!(s.options.persist, vec!["/var", "/root"]);
+        assert!(s.options.systemd);
+
+        let err = SpecInput::from_yaml("image: x\nper-node:\n  node1: {ip: 10.0.0.9}\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("add --subnet"), "{err}");
+        let err = SpecInput::from_yaml(
+            "image: x\nsubnet: 10.0.0.0/24\nper-node:\n  node01: {ip: 10.1.0.9}\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("outside the subnet"), "{err}");
+        let err = SpecInput::from_yaml(
+            "image: x\nnodes: 3\nsubnet: 10.0.0.0/24\nper-node:\n  node01: {ip: 10.0.0.4}\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("node01 and node02"), "{err}");
+        let err = SpecInput::from_yaml("image: x\nper-node:\n  node01: {address: 10.0.0.4}\n")
+            .unwrap_err();
+        assert!(err.contains("unknown field `address`"), "{err}");
+        let err = SpecInput {
+            parent: Some("eth0".into()),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("macvlan"), "{err}");
+        let err = SpecInput {
+            devices: Some(vec!["home".into()]),
+            persist: Some(vec!["/home".into()]),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("either shared or"), "{err}");
     }
 
     #[test]

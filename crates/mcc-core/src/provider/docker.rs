@@ -9,9 +9,9 @@ use bollard::errors::Error as BollardError;
 use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, StartExecResults};
 use bollard::models::{
     ContainerCreateBody, ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings,
-    HostConfig, Ipam, IpamConfig, Mount as DockerMount, MountType, MountVolumeOptions,
-    NetworkCreateRequest, NetworkingConfig, RestartPolicy, RestartPolicyNameEnum,
-    VolumeCreateRequest,
+    HostConfig, HostConfigCgroupnsModeEnum, Ipam, IpamConfig, Mount as DockerMount, MountType,
+    MountVolumeOptions, NetworkCreateRequest, NetworkingConfig, RestartPolicy,
+    RestartPolicyNameEnum, SystemInfoCgroupVersionEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
@@ -22,8 +22,8 @@ use bollard::{body_full, container::LogOutput, Docker};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
-    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, ExecSpec, ImageInfo, Labels,
-    Mount, NetworkInfo, NetworkSpec, Provider, VolumeInfo,
+    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, ExecSpec, HostFacts, ImageInfo,
+    Labels, Mount, NetworkInfo, NetworkSpec, Provider, VolumeInfo,
 };
 use crate::error::{Error, Result};
 use crate::model::Ipv4Cidr;
@@ -119,6 +119,16 @@ impl Provider for DockerProvider {
         self.host.clone()
     }
 
+    async fn host_facts(&self) -> Result<HostFacts> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(map_err("reading engine info"))?;
+        let v2 = info.cgroup_version == Some(SystemInfoCgroupVersionEnum::_2);
+        Ok(HostFacts { cgroup_v2: v2 })
+    }
+
     async fn image(&self, image: &str) -> Result<Option<ImageInfo>> {
         match self.docker.inspect_image(image).await {
             Ok(i) => {
@@ -168,7 +178,11 @@ impl Provider for DockerProvider {
     async fn create_network(&self, spec: &NetworkSpec) -> Result<()> {
         let req = NetworkCreateRequest {
             name: spec.name.clone(),
-            driver: Some("bridge".into()),
+            driver: Some(spec.driver.clone()),
+            options: spec
+                .parent
+                .as_ref()
+                .map(|p| HashMap::from([("parent".to_string(), p.clone())])),
             attachable: Some(true),
             ipam: Some(Ipam {
                 driver: Some("default".into()),
@@ -351,6 +365,17 @@ impl Provider for DockerProvider {
             mounts: (!mounts.is_empty()).then_some(mounts),
             network_mode,
             privileged: Some(spec.privileged),
+            dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
+            dns_search: (!spec.dns_search.is_empty()).then(|| spec.dns_search.clone()),
+            tmpfs: (!spec.tmpfs.is_empty()).then(|| {
+                spec.tmpfs
+                    .iter()
+                    .map(|p| (p.clone(), String::new()))
+                    .collect()
+            }),
+            cgroupns_mode: spec
+                .private_cgroupns
+                .then_some(HostConfigCgroupnsModeEnum::PRIVATE),
             restart_policy: spec.restart_unless_stopped.then_some(RestartPolicy {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 maximum_retry_count: None,
@@ -360,6 +385,8 @@ impl Provider for DockerProvider {
         };
         let body = ContainerCreateBody {
             hostname: spec.hostname.clone(),
+            domainname: spec.domainname.clone(),
+            stop_signal: spec.stop_signal.clone(),
             image: Some(spec.image.clone()),
             cmd: spec.cmd.clone(),
             env: Some(spec.env.clone()),

@@ -31,6 +31,10 @@ pub struct ImageInfo {
 #[derive(Clone, Debug)]
 pub struct NetworkSpec {
     pub name: String,
+    /// `bridge` or `macvlan`.
+    pub driver: String,
+    /// Host interface of a macvlan network.
+    pub parent: Option<String>,
     pub subnet: Ipv4Cidr,
     pub gateway: Ipv4Addr,
     pub ip_range: Option<Ipv4Cidr>,
@@ -72,6 +76,15 @@ pub enum Mount {
 pub struct ContainerSpec {
     pub name: String,
     pub hostname: Option<String>,
+    pub domainname: Option<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    /// Paths mounted as empty tmpfs.
+    pub tmpfs: Vec<String>,
+    /// Signal that stops the container (`SIGRTMIN+3` for systemd).
+    pub stop_signal: Option<String>,
+    /// A cgroup namespace of its own (the engine's default otherwise).
+    pub private_cgroupns: bool,
     pub image: String,
     /// Replaces the image's command; `None` keeps it.
     pub cmd: Option<Vec<String>>,
@@ -149,11 +162,20 @@ pub struct Attached {
     pub input: InputSink,
 }
 
+/// Facts about the engine's host that change how nodes are made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HostFacts {
+    /// The host uses the unified cgroup hierarchy (cgroup v2).
+    pub cgroup_v2: bool,
+}
+
 /// The engine operations mcc needs; deliberately few.
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// Where the engine is and which version answers, e.g. for errors.
     fn endpoint(&self) -> String;
+
+    async fn host_facts(&self) -> Result<HostFacts>;
 
     /// `None` when the image is not present locally.
     async fn image(&self, image: &str) -> Result<Option<ImageInfo>>;

@@ -1,0 +1,187 @@
+//! Node and network options beyond the basics: DNS, domain, extra hosts,
+//! systemd, persisted paths, the network driver. Each is validated here.
+
+use std::net::Ipv4Addr;
+
+use serde::{Deserialize, Serialize};
+
+/// How every node of a cluster is run; kept in the cluster record so that
+/// nodes added or recreated later are made the same way.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", default)]
+pub struct NodeOptions {
+    /// DNS domain: hostnames become `node01.<domain>`; short names resolve too.
+    pub domain: Option<String>,
+    pub dns: Vec<Ipv4Addr>,
+    pub dns_search: Vec<String>,
+    /// Extra `/etc/hosts` entries of every node.
+    pub add_hosts: Vec<(String, Ipv4Addr)>,
+    /// Run systemd as PID 1.
+    pub systemd: bool,
+    /// Mount the host's /lib/modules read-only.
+    pub mount_modules: bool,
+    /// Paths kept in one volume per node, across recreation.
+    pub persist: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkDriver {
+    #[default]
+    Bridge,
+    /// Nodes on a host interface's segment (`--parent IFACE`).
+    Macvlan,
+}
+
+impl NetworkDriver {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            NetworkDriver::Bridge => "bridge",
+            NetworkDriver::Macvlan => "macvlan",
+        }
+    }
+}
+
+impl std::str::FromStr for NetworkDriver {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "bridge" => Ok(NetworkDriver::Bridge),
+            "macvlan" => Ok(NetworkDriver::Macvlan),
+            other => Err(format!(
+                "--network-driver '{other}' is not supported; use bridge (default) or macvlan"
+            )),
+        }
+    }
+}
+
+/// A DNS name: dot-separated labels of letters, digits and '-'.
+pub fn validate_dns_name(what: &str, s: &str) -> Result<(), String> {
+    let ok = !s.is_empty()
+        && s.len() <= 253
+        && s.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} '{s}' is not a DNS name; use labels of letters, digits and '-' separated by \
+             dots, e.g. cluster.example"
+        ))
+    }
+}
+
+/// Parses `NAME:IP` from `--add-host`.
+pub fn parse_add_host(s: &str) -> Result<(String, Ipv4Addr), String> {
+    let (name, ip) = s.rsplit_once(':').ok_or_else(|| {
+        format!("--add-host '{s}' has no ':'; write --add-host NAME:IP, e.g. nfs:10.0.0.5")
+    })?;
+    validate_dns_name("--add-host name", name)?;
+    let ip = ip
+        .parse::<Ipv4Addr>()
+        .map_err(|_| format!("--add-host '{s}': '{ip}' is not an IPv4 address"))?;
+    Ok((name.to_string(), ip))
+}
+
+/// Parses an IPv4 address given to a flag.
+pub fn parse_ipv4(flag: &str, s: &str) -> Result<Ipv4Addr, String> {
+    s.parse::<Ipv4Addr>()
+        .map_err(|_| format!("{flag} '{s}' is not an IPv4 address, e.g. 10.0.0.1"))
+}
+
+/// Checks a `--persist` path: absolute, normalized, not a system mount.
+pub fn validate_persist_path(s: &str) -> Result<String, String> {
+    let bad = |why: &str| {
+        Err(format!(
+            "--persist '{s}': {why}; give a path such as /var or /root"
+        ))
+    };
+    if !s.starts_with('/') {
+        return bad("the path is not absolute");
+    }
+    let p = s.trim_end_matches('/');
+    if p.is_empty() {
+        return bad("the root cannot be persisted");
+    }
+    if p.split('/').any(|c| c == "." || c == "..") {
+        return bad("the path has '.' or '..'");
+    }
+    let reserved = [
+        "/proc",
+        "/sys",
+        "/dev",
+        "/run",
+        "/etc/hosts",
+        super::spec::META_MOUNT,
+    ];
+    if reserved
+        .iter()
+        .any(|r| p == *r || p.starts_with(&format!("{r}/")))
+    {
+        return bad("the path is managed by the engine or by mcc");
+    }
+    Ok(p.to_string())
+}
+
+/// A volume-name-safe form of a path: `/var/lib/x` → `var-lib-x`.
+pub fn path_slug(path: &str) -> String {
+    path.trim_matches('/')
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_and_hosts() {
+        assert!(validate_dns_name("--domain", "cluster.example").is_ok());
+        assert!(validate_dns_name("--domain", "a..b").is_err());
+        assert!(validate_dns_name("--domain", "-a.b").is_err());
+        assert_eq!(
+            parse_add_host("nfs:10.0.0.5").unwrap(),
+            ("nfs".to_string(), Ipv4Addr::new(10, 0, 0, 5))
+        );
+        assert!(parse_add_host("nfs").unwrap_err().contains("no ':'"));
+        assert!(parse_add_host("nfs:10.0.0")
+            .unwrap_err()
+            .contains("not an IPv4"));
+        assert!(parse_add_host("n_s:10.0.0.1")
+            .unwrap_err()
+            .contains("not a DNS name"));
+    }
+
+    #[test]
+    fn persist_paths() {
+        assert_eq!(validate_persist_path("/var/").unwrap(), "/var");
+        for bad in ["var", "/", "/proc", "/run/x", "/opt/mcc", "/a/../b"] {
+            assert!(validate_persist_path(bad).is_err(), "{bad}");
+        }
+        assert_eq!(path_slug("/var/lib/slurm"), "var-lib-slurm");
+    }
+
+    #[test]
+    fn drivers() {
+        assert_eq!(
+            "macvlan".parse::<NetworkDriver>().unwrap(),
+            NetworkDriver::Macvlan
+        );
+        assert!("overlay"
+            .parse::<NetworkDriver>()
+            .unwrap_err()
+            .contains("bridge"));
+    }
+}

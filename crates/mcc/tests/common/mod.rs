@@ -1,0 +1,583 @@
+//! Shared helpers of mcc's integration tests: they run the built `mcc`
+//! binary against the local Docker engine and check the engine's state
+//! through mcc-core's own provider (never the docker CLI).
+//!
+//! Every test owns a cluster name `it-<tag>-<pid>`; a [`Cluster`] guard
+//! removes every object labelled with it before the test starts and when
+//! it ends (pass or fail), straight through the engine API so that a bug
+//! in `mcc delete` cannot leave litter behind.
+
+#![allow(dead_code)] // each test binary uses a different subset
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::io::{Read, Write};
+use std::net::Ipv4Addr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::OnceLock;
+use std::time::{Duration, Instant};
+
+use mcc_core::model::labels;
+use mcc_core::provider::{DockerProvider, Provider};
+
+pub const BUSYBOX: &str = "mcc-test/busybox:latest";
+pub const DEBIAN: &str = "mcc-test/debian:bookworm";
+
+/// Longest an mcc command may take before the test gives up on it.
+pub const TIMEOUT: Duration = Duration::from_secs(180);
+
+// ---------------------------------------------------------------------------
+// the engine
+
+/// Runs `f` with a fresh connection to the engine, on a runtime of its own
+/// (the tests are synchronous; a connection is bound to its runtime).
+pub fn engine<T, F, Fut>(f: F) -> T
+where
+    F: FnOnce(DockerProvider) -> Fut,
+    Fut: Future<Output = T>,
+{
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime for the engine helpers");
+    rt.block_on(async move {
+        let p = DockerProvider::connect().await.unwrap_or_else(|e| {
+            panic!(
+                "no container engine answers, and these tests need one (they never skip): {e}\n\
+                 start Docker (e.g. `sudo systemctl start docker`) or set DOCKER_HOST"
+            )
+        });
+        f(p).await
+    })
+}
+
+/// Checks once per test binary that an engine answers and the test images
+/// exist; fails loudly otherwise.
+pub fn require_engine_and_images() {
+    static READY: OnceLock<Result<(), String>> = OnceLock::new();
+    let r = READY.get_or_init(|| {
+        engine(|p| async move {
+            let mut missing = Vec::new();
+            for image in [BUSYBOX, DEBIAN] {
+                match p.image(image).await {
+                    Ok(Some(_)) => {}
+                    Ok(None) => missing.push(image),
+                    Err(e) => return Err(format!("cannot inspect image {image}: {e}")),
+                }
+            }
+            if missing.is_empty() {
+                Ok(())
+            } else {
+                Err(format!(
+                    "test image(s) {} missing: run scripts/build-test-images first \
+                     (it builds them offline)",
+                    missing.join(", ")
+                ))
+            }
+        })
+    });
+    if let Err(e) = r {
+        panic!("{e}");
+    }
+}
+
+/// The engine objects labelled `mcc.cluster=<name>`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Objects {
+    pub containers: Vec<String>,
+    pub networks: Vec<String>,
+    pub volumes: Vec<String>,
+}
+
+impl Objects {
+    pub fn is_empty(&self) -> bool {
+        self.containers.is_empty() && self.networks.is_empty() && self.volumes.is_empty()
+    }
+}
+
+pub fn labelled(name: &str) -> Objects {
+    let name = name.to_string();
+    engine(|p| async move {
+        let label = Some((labels::CLUSTER, name.as_str()));
+        let mut o = Objects {
+            containers: p
+                .containers(labels::CLUSTER, Some(&name))
+                .await
+                .expect("listing containers")
+                .into_iter()
+                .map(|c| c.name)
+                .collect(),
+            networks: p
+                .networks(label)
+                .await
+                .expect("listing networks")
+                .into_iter()
+                .map(|n| n.name)
+                .collect(),
+            volumes: p
+                .volumes(label)
+                .await
+                .expect("listing volumes")
+                .into_iter()
+                .map(|v| v.name)
+                .collect(),
+        };
+        o.containers.sort();
+        o.networks.sort();
+        o.volumes.sort();
+        o
+    })
+}
+
+#[track_caller]
+pub fn assert_nothing_labelled(name: &str, context: &str) {
+    let o = labelled(name);
+    assert!(
+        o.is_empty(),
+        "{context}: objects labelled mcc.cluster={name} remain: {o:?}"
+    );
+}
+
+/// Removes every object labelled with the cluster, through the engine API.
+pub fn purge(name: &str) {
+    let name = name.to_string();
+    engine(|p| async move {
+        for _attempt in 0..3 {
+            let label = Some((labels::CLUSTER, name.as_str()));
+            let containers = p
+                .containers(labels::CLUSTER, Some(&name))
+                .await
+                .unwrap_or_default();
+            for c in &containers {
+                if let Err(e) = p.remove_container(&c.name).await {
+                    eprintln!("cleanup of {name}: removing container {}: {e}", c.name);
+                }
+            }
+            for n in p.networks(label).await.unwrap_or_default() {
+                if let Err(e) = p.remove_network(&n.name).await {
+                    eprintln!("cleanup of {name}: removing network {}: {e}", n.name);
+                }
+            }
+            for v in p.volumes(label).await.unwrap_or_default() {
+                if let Err(e) = p.remove_volume(&v.name).await {
+                    eprintln!("cleanup of {name}: removing volume {}: {e}", v.name);
+                }
+            }
+            let left = p
+                .containers(labels::CLUSTER, Some(&name))
+                .await
+                .map(|c| c.len())
+                .unwrap_or(0)
+                + p.networks(label).await.map(|n| n.len()).unwrap_or(0)
+                + p.volumes(label).await.map(|v| v.len()).unwrap_or(0);
+            if left == 0 {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        eprintln!("cleanup of {name}: some objects could not be removed");
+    })
+}
+
+// ---------------------------------------------------------------------------
+// cluster names and their guard
+
+/// A cluster name owned by one test; its objects are removed before the
+/// test and when the guard is dropped.
+pub struct Cluster {
+    pub name: String,
+}
+
+impl Cluster {
+    /// `it-<tag>-<pid>`; `tag` must be unique among the tests of a binary.
+    pub fn new(tag: &str) -> Cluster {
+        Cluster::named(format!("it-{tag}-{}", std::process::id()))
+    }
+
+    pub fn named(name: String) -> Cluster {
+        require_engine_and_images();
+        assert!(
+            name.len() <= 54 && name.parse::<mcc_core::model::ClusterName>().is_ok(),
+            "test bug: '{name}' is not a valid cluster name"
+        );
+        purge(&name);
+        Cluster { name }
+    }
+
+    pub fn n(&self) -> &str {
+        &self.name
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        purge(&self.name);
+    }
+}
+
+/// A subnet of the 10.2xx.0.0/16 block `block` that no other run of this
+/// suite uses at the same time (the third byte follows the pid).
+pub fn test_subnet(block: u8) -> String {
+    assert!((200..=255).contains(&block));
+    format!("10.{block}.{}.0/24", std::process::id() % 256)
+}
+
+/// The address mcc gives a node: gateway .1, front-end .2, worker i .(2+i).
+pub fn static_ip(subnet: &str, index: u32) -> Ipv4Addr {
+    let (net, _) = subnet.split_once('/').expect("a CIDR");
+    let net: Ipv4Addr = net.parse().expect("an IPv4 network");
+    Ipv4Addr::from(u32::from(net) + 2 + index)
+}
+
+// ---------------------------------------------------------------------------
+// running mcc
+
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mcc")
+}
+
+/// What an mcc command did.
+#[derive(Debug)]
+pub struct Out {
+    pub cmdline: String,
+    pub status: ExitStatus,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Out {
+    /// The exit code; panics if the process was killed by a signal.
+    pub fn code(&self) -> i32 {
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("{} was killed: {}", self.cmdline, self.describe()))
+    }
+
+    pub fn describe(&self) -> String {
+        format!(
+            "`{}` exited with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.cmdline, self.status, self.stdout, self.stderr
+        )
+    }
+
+    #[track_caller]
+    pub fn ok(self) -> Out {
+        assert!(self.status.success(), "{}", self.describe());
+        self
+    }
+
+    #[track_caller]
+    pub fn code_is(self, code: i32) -> Out {
+        assert_eq!(self.status.code(), Some(code), "{}", self.describe());
+        self
+    }
+
+    /// `(node, text)` for each `node | text` line of `mcc exec` on stdout.
+    pub fn node_lines(&self) -> Vec<(String, String)> {
+        node_lines(&self.stdout)
+    }
+}
+
+pub fn node_lines(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .filter_map(|l| {
+            let (node, rest) = l.split_once(" | ")?;
+            Some((node.trim().to_string(), rest.to_string()))
+        })
+        .collect()
+}
+
+/// An mcc process started in the background; killed if still running when
+/// dropped, so that a failing test never leaves one behind.
+pub struct Running {
+    pub child: Child,
+    pub cmdline: String,
+    stdout: Option<std::thread::JoinHandle<String>>,
+    stderr: Option<std::thread::JoinHandle<String>>,
+}
+
+impl Running {
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// Waits for the process (killing it after `timeout`) and collects its output.
+    pub fn wait(mut self, timeout: Duration) -> Out {
+        let deadline = Instant::now() + timeout;
+        let status = loop {
+            match self.child.try_wait().expect("waiting for mcc") {
+                Some(s) => break s,
+                None if Instant::now() > deadline => {
+                    let _ = self.child.kill();
+                    let s = self.child.wait().expect("waiting for killed mcc");
+                    let out = self.collect(s);
+                    panic!("timed out after {timeout:?}: {}", out.describe());
+                }
+                None => std::thread::sleep(Duration::from_millis(20)),
+            }
+        };
+        self.collect(status)
+    }
+
+    fn collect(&mut self, status: ExitStatus) -> Out {
+        let stdout = self.stdout.take().map(|h| h.join().unwrap_or_default());
+        let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default());
+        Out {
+            cmdline: self.cmdline.clone(),
+            status,
+            stdout: stdout.unwrap_or_default(),
+            stderr: stderr.unwrap_or_default(),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if matches!(self.child.try_wait(), Ok(None)) {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+/// How to run an mcc command.
+pub struct Mcc {
+    args: Vec<String>,
+    env: Vec<(String, String)>,
+    stdin: Option<Vec<u8>>,
+}
+
+pub fn mcc<I, S>(args: I) -> Mcc
+where
+    I: IntoIterator<Item = S>,
+    S: AsRef<str>,
+{
+    Mcc {
+        args: args.into_iter().map(|s| s.as_ref().to_string()).collect(),
+        env: Vec::new(),
+        stdin: None,
+    }
+}
+
+impl Mcc {
+    pub fn env(mut self, k: &str, v: &str) -> Mcc {
+        self.env.push((k.into(), v.into()));
+        self
+    }
+
+    pub fn stdin(mut self, data: &str) -> Mcc {
+        self.stdin = Some(data.as_bytes().to_vec());
+        self
+    }
+
+    pub fn spawn(self) -> Running {
+        let cmdline = format!("mcc {}", self.args.join(" "));
+        let mut cmd = Command::new(bin());
+        cmd.args(&self.args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .stdin(if self.stdin.is_some() {
+                Stdio::piped()
+            } else {
+                Stdio::null()
+            });
+        for (k, v) in &self.env {
+            cmd.env(k, v);
+        }
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot run {}: {e}", bin()));
+        if let Some(data) = self.stdin {
+            let mut input = child.stdin.take().expect("piped stdin");
+            std::thread::spawn(move || {
+                let _ = input.write_all(&data);
+            });
+        }
+        let mut out = child.stdout.take().expect("piped stdout");
+        let mut err = child.stderr.take().expect("piped stderr");
+        let stdout = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = out.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        });
+        let stderr = std::thread::spawn(move || {
+            let mut s = Vec::new();
+            let _ = err.read_to_end(&mut s);
+            String::from_utf8_lossy(&s).into_owned()
+        });
+        Running {
+            child,
+            cmdline,
+            stdout: Some(stdout),
+            stderr: Some(stderr),
+        }
+    }
+
+    pub fn run(self) -> Out {
+        self.spawn().wait(TIMEOUT)
+    }
+}
+
+/// `mcc create --name <cluster> ARGS…`.
+///
+/// Retries (after a pause) when the subnet mcc picked was taken meanwhile
+/// by a concurrent create. That is an mcc bug, exposed on its own by
+/// `lifecycle::concurrent_creates_of_different_clusters_all_succeed`; the
+/// retry keeps it from failing unrelated tests that run in parallel. The
+/// pause matters: the engine reserves a subnet before the network it is
+/// for shows in its list, so an immediate retry picks the same subnet again.
+pub fn try_create(c: &Cluster, args: &[&str]) -> Out {
+    let mut all = vec!["create", "--name", c.n()];
+    all.extend_from_slice(args);
+    let mut out = mcc(&all).run();
+    let jitter = u64::from(
+        c.n()
+            .bytes()
+            .fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b)),
+    );
+    for attempt in 1..=8u64 {
+        if out.status.success()
+            || !out
+                .stderr
+                .contains("was taken by another network meanwhile")
+        {
+            break;
+        }
+        eprintln!(
+            "{}: subnet race with a concurrent create (attempt {attempt}; mcc bug), retrying:\n{}",
+            c.n(),
+            out.stderr
+        );
+        std::thread::sleep(Duration::from_millis(300 * attempt + jitter * 2));
+        out = mcc(&all).run();
+    }
+    out
+}
+
+#[track_caller]
+pub fn create(c: &Cluster, args: &[&str]) -> Out {
+    try_create(c, args).ok()
+}
+
+/// `mcc inspect <cluster> --output json`.
+#[track_caller]
+pub fn inspect(c: &Cluster) -> serde_json::Value {
+    let out = mcc(["inspect", c.n(), "--output", "json"]).run().ok();
+    serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("inspect JSON does not parse: {e}\n{}", out.describe()))
+}
+
+/// `node name -> (ip, state)` from inspect JSON.
+pub fn node_table(view: &serde_json::Value) -> BTreeMap<String, (String, String)> {
+    view["nodes"]
+        .as_array()
+        .expect("nodes array")
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().expect("node name").to_string(),
+                (
+                    n["ip"].as_str().unwrap_or("-").to_string(),
+                    n["state"].as_str().expect("node state").to_string(),
+                ),
+            )
+        })
+        .collect()
+}
+
+/// `mcc exec <cluster> --on <on> -- sh -c <script>`.
+pub fn sh(c: &Cluster, on: &str, script: &str) -> Out {
+    mcc(["exec", c.n(), "--on", on, "--", "sh", "-c", script]).run()
+}
+
+/// The text each node printed for `mcc exec` (stdout lines joined).
+pub fn per_node(out: &Out) -> BTreeMap<String, String> {
+    let mut m: BTreeMap<String, String> = BTreeMap::new();
+    for (node, text) in out.node_lines() {
+        let e = m.entry(node).or_default();
+        e.push_str(&text);
+        e.push('\n');
+    }
+    m
+}
+
+/// The node entries of a hosts file: `first name -> (ip, all names)`,
+/// leaving out comments and the localhost lines.
+pub fn hosts_entries(text: &str) -> BTreeMap<String, (String, Vec<String>)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let ip = f.next()?.to_string();
+            let names: Vec<String> = f.map(str::to_string).collect();
+            if ip == "127.0.0.1" || ip == "::1" || names.is_empty() {
+                return None;
+            }
+            Some((names[0].clone(), (ip, names)))
+        })
+        .collect()
+}
+
+// ---------------------------------------------------------------------------
+// files
+
+/// A temporary directory, removed when dropped.
+pub struct TempDir {
+    pub path: PathBuf,
+}
+
+impl TempDir {
+    pub fn new(tag: &str) -> TempDir {
+        let path = std::env::temp_dir().join(format!("mcc-it-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).expect("creating a temp dir");
+        TempDir { path }
+    }
+
+    /// Writes `rel` (creating its folders) with the given mode.
+    pub fn write(&self, rel: &str, content: &str, mode: u32) -> PathBuf {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.path.join(rel);
+        std::fs::create_dir_all(p.parent().expect("a parent")).expect("mkdir");
+        std::fs::write(&p, content).expect("writing a test file");
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode)).expect("chmod");
+        p
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn arg(&self) -> String {
+        self.path.display().to_string()
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.path);
+    }
+}
+
+/// The repository's root (for examples/).
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../..")
+        .canonicalize()
+        .expect("the repository root")
+}
+
+/// Polls `cond` every 20 ms until it holds or `timeout` passes.
+pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool) {
+    let deadline = Instant::now() + timeout;
+    while !cond() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

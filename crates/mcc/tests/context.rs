@@ -1,0 +1,249 @@
+//! Context folders: scripts run at create, their environment, order and
+//! logs; a failing script; the ssh example.
+
+mod common;
+
+use common::*;
+
+/// all/ runs everywhere with MCC_* set, frontend/ runs before workers/,
+/// and `mcc logs` shows each node's output.
+#[test]
+fn context_scripts_run_in_order_with_their_environment() {
+    let c = Cluster::new("ctx");
+    let ctx = TempDir::new("ctx");
+    // executable: run directly
+    ctx.write(
+        "all/10-identity",
+        "#!/bin/sh\nset -e\n\
+         printf 'node=%s role=%s nodes=%s cluster=%s frontend=%s\\n' \
+           \"$MCC_NODE\" \"$MCC_ROLE\" \"$MCC_NODES\" \"$MCC_CLUSTER\" \"$MCC_FRONTEND\" \
+           > /etc/mcc-identity\n\
+         echo \"identity of $MCC_NODE written\"\n",
+        0o755,
+    );
+    // not executable: run with sh. It waits a little before writing so that
+    // a worker started too early would find nothing.
+    ctx.write(
+        "frontend/20-seed",
+        "set -e\nsleep 1\necho \"seed-from-$MCC_NODE\" > \"$MCC_SHARED/seed\"\n\
+         echo \"$MCC_NODE planted the seed in $MCC_SHARED\"\n",
+        0o644,
+    );
+    ctx.write(
+        "workers/20-read-seed",
+        "#!/bin/sh\nif [ ! -s \"$MCC_SHARED/seed\" ]; then echo \"no seed on $MCC_NODE\"; exit 9; fi\n\
+         cp \"$MCC_SHARED/seed\" /etc/mcc-seed\n\
+         echo \"$MCC_NODE read $(cat \"$MCC_SHARED/seed\")\"\n",
+        0o755,
+    );
+    create(
+        &c,
+        &[
+            "--image",
+            BUSYBOX,
+            "--nodes",
+            "2",
+            "--context-folder",
+            &ctx.arg(),
+        ],
+    );
+
+    let out = sh(&c, "all", "cat /etc/mcc-identity").ok();
+    let per = per_node(&out);
+    for (node, role) in [
+        ("frontend", "frontend"),
+        ("node01", "worker"),
+        ("node02", "worker"),
+    ] {
+        let want = format!(
+            "node={node} role={role} nodes=node01 node02 cluster={} frontend=frontend\n",
+            c.n()
+        );
+        assert_eq!(
+            per.get(node).map(String::as_str),
+            Some(want.as_str()),
+            "{}",
+            out.describe()
+        );
+    }
+
+    let out = sh(&c, "workers", "cat /etc/mcc-seed").ok();
+    let per = per_node(&out);
+    for node in ["node01", "node02"] {
+        assert_eq!(
+            per.get(node).map(String::as_str),
+            Some("seed-from-frontend\n"),
+            "{}",
+            out.describe()
+        );
+    }
+
+    let logs = mcc(["logs", c.n()]).run().ok();
+    let sections: Vec<&str> = logs.stdout.split("===== ").skip(1).collect();
+    assert_eq!(sections.len(), 3, "{}", logs.describe());
+    for (section, node) in sections.iter().zip(["frontend", "node01", "node02"]) {
+        assert!(
+            section.starts_with(&format!("{node} =====")),
+            "{}",
+            logs.describe()
+        );
+        assert!(
+            section.contains(&format!("identity of {node} written")),
+            "{}",
+            logs.describe()
+        );
+    }
+    assert!(
+        sections[0].contains("frontend planted the seed in /opt/mcc/shared"),
+        "{}",
+        logs.describe()
+    );
+    for (i, node) in [(1, "node01"), (2, "node02")] {
+        assert!(
+            sections[i].contains(&format!("{node} read seed-from-frontend")),
+            "{}",
+            logs.describe()
+        );
+    }
+
+    let one = mcc(["logs", c.n(), "node02"]).run().ok();
+    assert!(
+        one.stdout.contains("node02 read seed-from-frontend"),
+        "{}",
+        one.describe()
+    );
+    assert!(
+        !one.stdout.contains("node01") && !one.stdout.contains("planted"),
+        "logs of node02 show other nodes' output: {}",
+        one.describe()
+    );
+}
+
+/// A script exiting 7 fails the create (exit 1) with a message naming the
+/// node, the script, the exit code and its last line, and removes every
+/// object; with --keep-on-failure they stay until `mcc delete`.
+#[test]
+fn failing_context_script_fails_the_create_and_cleans_up() {
+    let ctx = TempDir::new("fail");
+    ctx.write(
+        "workers/10-break",
+        "#!/bin/sh\necho \"first line on $MCC_NODE\"\necho \"last words of $MCC_NODE\"\nexit 7\n",
+        0o755,
+    );
+
+    let c = Cluster::new("fail");
+    let out = try_create(
+        &c,
+        &[
+            "--image",
+            BUSYBOX,
+            "--nodes",
+            "2",
+            "--context-folder",
+            &ctx.arg(),
+        ],
+    )
+    .code_is(1);
+    let err = &out.stderr;
+    let node = ["node01", "node02"]
+        .into_iter()
+        .find(|n| err.contains(&format!("failed on {n}")))
+        .unwrap_or_else(|| panic!("the failed node is not named: {}", out.describe()));
+    assert!(err.contains("workers/10-break"), "{}", out.describe());
+    assert!(err.contains("exit code 7"), "{}", out.describe());
+    assert!(
+        err.contains(&format!("last words of {node}")),
+        "{}",
+        out.describe()
+    );
+    assert_nothing_labelled(c.n(), "after a failed create");
+
+    let k = Cluster::new("keep");
+    let out = try_create(
+        &k,
+        &[
+            "--image",
+            BUSYBOX,
+            "--nodes",
+            "2",
+            "--context-folder",
+            &ctx.arg(),
+            "--keep-on-failure",
+        ],
+    )
+    .code_is(1);
+    assert!(out.stderr.contains("exit code 7"), "{}", out.describe());
+    let kept = labelled(k.n());
+    for suffix in ["mcc", "frontend", "node01", "node02"] {
+        assert!(
+            kept.containers.contains(&format!("{}-{suffix}", k.n())),
+            "--keep-on-failure did not keep {}-{suffix}: {kept:?}",
+            k.n()
+        );
+    }
+    assert_eq!(kept.networks, vec![format!("{}-net", k.n())], "{kept:?}");
+    assert!(!kept.volumes.is_empty(), "{kept:?}");
+    let logs = mcc(["logs", k.n(), node]).run().ok();
+    assert!(
+        logs.stdout.contains(&format!("last words of {node}")),
+        "{}",
+        logs.describe()
+    );
+
+    mcc(["delete", k.n()]).run().ok();
+    assert_nothing_labelled(k.n(), "after deleting a kept cluster");
+}
+
+/// The ssh example: passwordless ssh from the front-end and between workers.
+#[test]
+fn ssh_example_connects_every_node() {
+    let c = Cluster::new("ssh");
+    let ctx = repo_root().join("examples/ssh/context");
+    create(
+        &c,
+        &[
+            "--image",
+            DEBIAN,
+            "--nodes",
+            "2",
+            "--context-folder",
+            &ctx.display().to_string(),
+        ],
+    );
+    let out = mcc([
+        "exec",
+        c.n(),
+        "--on",
+        "frontend",
+        "--",
+        "ssh",
+        "node02",
+        "hostname",
+    ])
+    .run()
+    .ok();
+    assert_eq!(
+        out.node_lines(),
+        vec![("frontend".to_string(), "node02".to_string())],
+        "{}",
+        out.describe()
+    );
+    let out = mcc([
+        "exec",
+        c.n(),
+        "--on",
+        "node01",
+        "--",
+        "ssh",
+        "node02",
+        "hostname",
+    ])
+    .run()
+    .ok();
+    assert_eq!(
+        out.node_lines(),
+        vec![("node01".to_string(), "node02".to_string())],
+        "{}",
+        out.describe()
+    );
+}

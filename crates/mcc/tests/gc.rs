@@ -1,0 +1,151 @@
+//! `mcc gc`: removes what a killed create left, never a healthy cluster nor
+//! a create still in progress. In a test binary of its own, because gc
+//! acts on every cluster of the engine (e.g. one a test keeps on purpose).
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+#[track_caller]
+fn assert_healthy(c: &Cluster, nodes: usize) {
+    let out = mcc(["list", "--output", "json"]).run().ok();
+    let list: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("list JSON: {e}: {}", out.describe()));
+    let me = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|v| v["name"] == c.n())
+        .unwrap_or_else(|| panic!("{} is no longer listed: {}", c.n(), out.describe()));
+    assert_eq!(me["status"], "running", "{me:#}");
+    assert_eq!(me["running"], nodes, "{me:#}");
+    assert_eq!(me["nodes"].as_array().map(Vec::len), Some(nodes), "{me:#}");
+    let o = labelled(c.n());
+    assert_eq!(o.containers.len(), nodes + 1, "{o:?}");
+    assert_eq!(o.networks.len(), 1, "{o:?}");
+}
+
+/// A create killed with SIGKILL leaves objects; gc removes all of them and
+/// leaves a healthy cluster alone.
+#[test]
+fn gc_removes_what_a_killed_create_left() {
+    let healthy = Cluster::new("healthy");
+    create(&healthy, &["--image", BUSYBOX, "--nodes", "2"]);
+
+    let c = Cluster::new("killed");
+    let subnet = test_subnet(212);
+    let mut run = mcc([
+        "create",
+        "--name",
+        c.n(),
+        "--image",
+        BUSYBOX,
+        "--nodes",
+        "8",
+        "--subnet",
+        &subnet,
+    ])
+    .spawn();
+    let meta = format!("{}-mcc", c.n());
+    wait_until(Duration::from_secs(60), "the record container", || {
+        assert!(run.is_running(), "the create ended before it was killed");
+        labelled(c.n()).containers.contains(&meta)
+    });
+    run.child.kill().expect("SIGKILL to mcc create");
+    let out = run.wait(Duration::from_secs(30));
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(out.status.signal(), Some(9), "{}", out.describe());
+    }
+    let left = labelled(c.n());
+    assert!(
+        !left.is_empty(),
+        "the killed create left nothing to collect (killed too late or too early?)"
+    );
+
+    let out = mcc(["gc"]).run().ok();
+    assert!(
+        out.stdout
+            .contains(&format!("removed leftovers of cluster {}", c.n())),
+        "{}",
+        out.describe()
+    );
+    assert_nothing_labelled(c.n(), &format!("after gc (left by the kill: {left:?})"));
+    assert_healthy(&healthy, 3);
+    // and a second gc has nothing of ours to do
+    let out = mcc(["gc"]).run().ok();
+    assert!(!out.stdout.contains(c.n()), "{}", out.describe());
+    assert!(!out.stdout.contains(healthy.n()), "{}", out.describe());
+    assert_healthy(&healthy, 3);
+}
+
+/// gc leaves a create in progress alone; that create then finishes.
+#[test]
+fn gc_leaves_a_create_in_progress_alone() {
+    let c = Cluster::new("slow");
+    let ctx = TempDir::new("slow");
+    // the front-end's script holds the create until the test lets it go
+    let gate = format!("/opt/mcc/shared/go-{}", c.n());
+    ctx.write(
+        "frontend/10-wait",
+        &format!(
+            "#!/bin/sh\ni=0\nwhile [ ! -e {gate} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n\
+             echo released\n"
+        ),
+        0o755,
+    );
+    let subnet = test_subnet(214);
+    let mut run = mcc([
+        "create",
+        "--name",
+        c.n(),
+        "--image",
+        BUSYBOX,
+        "--nodes",
+        "1",
+        "--subnet",
+        &subnet,
+        "--context-folder",
+        &ctx.arg(),
+    ])
+    .spawn();
+    // wait until the create runs the context (every container exists)
+    let fe = format!("{}-frontend", c.n());
+    wait_until(Duration::from_secs(60), "the front-end container", || {
+        assert!(run.is_running(), "the create ended early");
+        labelled(c.n()).containers.contains(&fe)
+    });
+    let before = labelled(c.n());
+
+    let out = mcc(["gc"]).run().ok();
+    assert!(
+        !out.stdout
+            .contains(&format!("removed leftovers of cluster {}", c.n())),
+        "gc removed a create in progress: {}",
+        out.describe()
+    );
+    assert!(run.is_running(), "the create died while gc ran");
+    let during = labelled(c.n());
+    assert!(
+        before
+            .containers
+            .iter()
+            .all(|x| during.containers.contains(x)),
+        "gc removed objects of a create in progress: before {before:?}, after {during:?}"
+    );
+
+    // release the front-end script; the create must finish well
+    let _ = mcc(["enter", c.n(), "--", "touch", &gate]).run();
+    let out = run.wait(TIMEOUT).ok();
+    assert!(out.stdout.contains(&fe), "{}", out.describe());
+    let view = inspect(&c);
+    assert_eq!(view["status"], "running", "{view:#}");
+    let logs = mcc(["logs", c.n(), "frontend"]).run().ok();
+    assert!(logs.stdout.contains("released"), "{}", logs.describe());
+
+    // finished now: still not gc's business
+    mcc(["gc"]).run().ok();
+    assert_healthy(&c, 2);
+}

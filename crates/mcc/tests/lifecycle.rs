@@ -1,0 +1,260 @@
+//! Creating and deleting whole clusters: refusals before anything is made,
+//! races between creates, Ctrl-C, kept volumes, no engine.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+
+/// A missing image fails the create before anything is made.
+#[test]
+fn missing_image_fails_before_anything_is_created() {
+    let c = Cluster::new("noimage");
+    let out = mcc([
+        "create",
+        "--name",
+        c.n(),
+        "--image",
+        "mcc-test/does-not-exist:1",
+        "--nodes",
+        "1",
+    ])
+    .run();
+    assert_ne!(out.code(), 0, "{}", out.describe());
+    assert!(
+        out.stderr.contains("mcc-test/does-not-exist:1"),
+        "the message does not name the image: {}",
+        out.describe()
+    );
+    assert_nothing_labelled(c.n(), "after a create with a missing image");
+}
+
+/// Two creates of one name at once: one wins, the other says the name is
+/// taken and removes nothing of the winner's.
+#[test]
+fn two_creates_of_one_name_at_once_make_one_cluster() {
+    let c = Cluster::new("race");
+    // its own subnet: a subnet race with other tests' creates is not what
+    // this test is about
+    let subnet = test_subnet(208);
+    let args = [
+        "create",
+        "--name",
+        c.n(),
+        "--image",
+        BUSYBOX,
+        "--nodes",
+        "2",
+        "--subnet",
+        &subnet,
+    ];
+    let a = mcc(args).spawn();
+    let b = mcc(args).spawn();
+    let (a, b) = (a.wait(TIMEOUT), b.wait(TIMEOUT));
+    let (winner, loser) = match (a.status.success(), b.status.success()) {
+        (true, false) => (a, b),
+        (false, true) => (b, a),
+        _ => panic!(
+            "exactly one create must succeed\n{}\n{}",
+            a.describe(),
+            b.describe()
+        ),
+    };
+    assert!(
+        loser.stderr.contains("already exists") || loser.stderr.contains("being created"),
+        "the loser does not say the cluster exists or is being created: {}",
+        loser.describe()
+    );
+    assert!(
+        winner.stdout.contains(&format!("{}-node02", c.n())),
+        "{}",
+        winner.describe()
+    );
+
+    let view = inspect(&c);
+    assert_eq!(view["status"], "running", "{view:#}");
+    assert_eq!(view["workers"], 2, "{view:#}");
+    assert_eq!(view["running"], 3, "{view:#}");
+    let out = mcc(["exec", c.n(), "--", "hostname"]).run().ok();
+    let per = per_node(&out);
+    for node in ["frontend", "node01", "node02"] {
+        assert_eq!(
+            per.get(node).map(String::as_str),
+            Some(format!("{node}\n").as_str()),
+            "{}",
+            out.describe()
+        );
+    }
+    sh(&c, "node02", "ping -c1 -W2 frontend && ping -c1 -W2 node01").ok();
+    let o = labelled(c.n());
+    assert_eq!(o.containers.len(), 4, "{o:?}");
+    assert_eq!(o.networks.len(), 1, "{o:?}");
+    assert_eq!(
+        o.volumes.len(),
+        1,
+        "one meta volume expected (the loser must not leave one): {o:?}"
+    );
+}
+
+/// Creates of different clusters at the same time, each letting mcc pick
+/// its subnet, all succeed (mcc must not hand them one subnet and fail).
+#[test]
+fn concurrent_creates_of_different_clusters_all_succeed() {
+    let clusters: Vec<Cluster> = (1..=3).map(|i| Cluster::new(&format!("par{i}"))).collect();
+    let running: Vec<Running> = clusters
+        .iter()
+        .map(|c| {
+            mcc([
+                "create",
+                "--name",
+                c.n(),
+                "--image",
+                BUSYBOX,
+                "--nodes",
+                "1",
+            ])
+            .spawn()
+        })
+        .collect();
+    let outs: Vec<Out> = running.into_iter().map(|r| r.wait(TIMEOUT)).collect();
+    let failed: Vec<String> = outs
+        .iter()
+        .filter(|o| !o.status.success())
+        .map(|o| o.describe())
+        .collect();
+    assert!(
+        failed.is_empty(),
+        "{} of {} concurrent creates failed:\n{}",
+        failed.len(),
+        outs.len(),
+        failed.join("\n")
+    );
+    let mut subnets: Vec<String> = clusters
+        .iter()
+        .map(|c| inspect(c)["subnet"].as_str().expect("subnet").to_string())
+        .collect();
+    subnets.sort();
+    subnets.dedup();
+    assert_eq!(subnets.len(), 3, "{subnets:?}");
+}
+
+/// delete removes everything; a nonexistent cluster is fine; kept volumes
+/// come back in a new cluster of the same name.
+#[test]
+fn delete_removes_everything_and_keep_volumes_keeps_data() {
+    let c = Cluster::new("del");
+    let home = format!("{}-home", c.n());
+    create(
+        &c,
+        &["--image", BUSYBOX, "--nodes", "1", "--device", "home"],
+    );
+    sh(&c, "node01", "echo kept-data > /home/keep.txt").ok();
+
+    let out = mcc(["delete", c.n(), "--keep-volumes"]).run().ok();
+    assert!(out.stdout.contains(&home), "{}", out.describe());
+    let o = labelled(c.n());
+    assert!(
+        o.containers.is_empty() && o.networks.is_empty(),
+        "delete --keep-volumes left containers or networks: {o:?}"
+    );
+    assert_eq!(
+        o.volumes,
+        vec![home.clone()],
+        "only the home volume must stay"
+    );
+
+    let out = try_create(
+        &c,
+        &["--image", BUSYBOX, "--nodes", "1", "--device", "home"],
+    )
+    .ok();
+    assert!(
+        out.stderr.contains(&format!("reusing volume {home}")),
+        "{}",
+        out.describe()
+    );
+    let out = sh(&c, "frontend,node01", "cat /home/keep.txt").ok();
+    let per = per_node(&out);
+    for node in ["frontend", "node01"] {
+        assert_eq!(
+            per.get(node).map(String::as_str),
+            Some("kept-data\n"),
+            "{}",
+            out.describe()
+        );
+    }
+
+    let out = mcc(["delete", c.n()]).run().ok();
+    assert!(out.stdout.contains("deleted cluster"), "{}", out.describe());
+    assert_nothing_labelled(c.n(), "after delete");
+
+    let ghost = format!("it-ghost-{}", std::process::id());
+    let out = mcc(["delete", &ghost]).run().ok();
+    assert!(
+        out.stdout.contains("does not exist") || out.stderr.contains("does not exist"),
+        "{}",
+        out.describe()
+    );
+}
+
+/// Ctrl-C during a create removes what was made.
+#[test]
+fn sigint_during_create_removes_what_was_made() {
+    let c = Cluster::new("sigint");
+    let subnet = test_subnet(213);
+    let mut run = mcc([
+        "create",
+        "--name",
+        c.n(),
+        "--image",
+        BUSYBOX,
+        "--nodes",
+        "8",
+        "--subnet",
+        &subnet,
+    ])
+    .spawn();
+    let meta = format!("{}-mcc", c.n());
+    wait_until(Duration::from_secs(60), "the record container", || {
+        assert!(
+            run.is_running(),
+            "the create ended before it was interrupted"
+        );
+        labelled(c.n()).containers.contains(&meta)
+    });
+    let pid = run.pid().to_string();
+    let kill = std::process::Command::new("kill")
+        .args(["-INT", &pid])
+        .status()
+        .expect("running kill");
+    assert!(kill.success());
+    let out = run.wait(Duration::from_secs(120));
+    assert!(
+        out.status.code().is_some(),
+        "SIGINT killed mcc instead of being handled: {}",
+        out.describe()
+    );
+    assert_ne!(out.code(), 0, "{}", out.describe());
+    assert!(out.stderr.contains("interrupted"), "{}", out.describe());
+    assert_nothing_labelled(c.n(), "after an interrupted create");
+}
+
+/// No engine: a clear error that says how to get one.
+#[test]
+fn no_engine_says_how_to_start_one() {
+    let out = mcc(["list"])
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .run();
+    assert_ne!(out.code(), 0, "{}", out.describe());
+    assert!(
+        out.stderr.contains("/nonexistent.sock"),
+        "{}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("start the engine") && out.stderr.contains("DOCKER_HOST"),
+        "no hint on starting an engine: {}",
+        out.describe()
+    );
+}
