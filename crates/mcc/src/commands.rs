@@ -359,12 +359,16 @@ async fn exec(cluster: &str, on: &str, command: &[String]) -> Result<u8> {
         Target::Nodes(n) => n.iter().map(|n| n.hostname().len()).max().unwrap_or(8),
         _ => 8,
     };
+    // Written without println!, which panics when the reader has gone
+    // (`mcc exec … | head`); output past that point is dropped.
     let print = move |l: OutputLine<'_>| {
-        if l.stderr {
-            eprintln!("{:width$} | {}", l.node, l.text);
+        use std::io::Write;
+        let line = format!("{:width$} | {}\n", l.node, l.text);
+        let _ = if l.stderr {
+            std::io::stderr().lock().write_all(line.as_bytes())
         } else {
-            println!("{:width$} | {}", l.node, l.text);
-        }
+            std::io::stdout().lock().write_all(line.as_bytes())
+        };
     };
     let report = clusters.exec(&name, &target, command, &print).await?;
     let failed = report.failed();

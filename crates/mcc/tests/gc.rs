@@ -4,9 +4,45 @@
 
 mod common;
 
+use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::*;
+
+/// gc acts on every cluster: one test's gc would collect another test's
+/// killed create before that test's own gc could report it. The tests of
+/// this file take turns.
+fn gc_turn() -> MutexGuard<'static, ()> {
+    static TURN: Mutex<()> = Mutex::new(());
+    TURN.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A context whose front-end script waits for `gate` (a file under
+/// /opt/mcc/shared) to exist, for at most a minute.
+fn gated_context(tag: &str, gate: &str) -> TempDir {
+    let ctx = TempDir::new(tag);
+    ctx.write(
+        "frontend/10-wait",
+        &format!(
+            "#!/bin/sh\ni=0\nwhile [ ! -e {gate} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n\
+             echo released\n"
+        ),
+        0o755,
+    );
+    ctx
+}
+
+/// Waits until `count` containers of the cluster run.
+fn wait_running(c: &Cluster, run: &mut Running, count: usize) {
+    wait_until(Duration::from_secs(60), "the nodes to run", || {
+        assert!(run.is_running(), "the create ended early");
+        container_states(c.n())
+            .values()
+            .filter(|s| s.as_str() == "running")
+            .count()
+            == count
+    });
+}
 
 #[track_caller]
 fn assert_healthy(c: &Cluster, nodes: usize) {
@@ -31,6 +67,7 @@ fn assert_healthy(c: &Cluster, nodes: usize) {
 /// leaves a healthy cluster alone.
 #[test]
 fn gc_removes_what_a_killed_create_left() {
+    let _turn = gc_turn();
     let healthy = Cluster::new("healthy");
     create(&healthy, &["--image", BUSYBOX, "--nodes", "2"]);
 
@@ -84,18 +121,10 @@ fn gc_removes_what_a_killed_create_left() {
 /// gc leaves a create in progress alone; that create then finishes.
 #[test]
 fn gc_leaves_a_create_in_progress_alone() {
+    let _turn = gc_turn();
     let c = Cluster::new("slow");
-    let ctx = TempDir::new("slow");
-    // the front-end's script holds the create until the test lets it go
     let gate = format!("/opt/mcc/shared/go-{}", c.n());
-    ctx.write(
-        "frontend/10-wait",
-        &format!(
-            "#!/bin/sh\ni=0\nwhile [ ! -e {gate} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n\
-             echo released\n"
-        ),
-        0o755,
-    );
+    let ctx = gated_context("slow", &gate);
     let subnet = test_subnet(214);
     let mut run = mcc([
         "create",
@@ -111,12 +140,9 @@ fn gc_leaves_a_create_in_progress_alone() {
         &ctx.arg(),
     ])
     .spawn();
-    // wait until the create runs the context (every container exists)
+    // wait until the create runs the context: every node made and running
     let fe = format!("{}-frontend", c.n());
-    wait_until(Duration::from_secs(60), "the front-end container", || {
-        assert!(run.is_running(), "the create ended early");
-        labelled(c.n()).containers.contains(&fe)
-    });
+    wait_running(&c, &mut run, 2);
     let before = labelled(c.n());
 
     let out = mcc(["gc"]).run().ok();
@@ -137,7 +163,7 @@ fn gc_leaves_a_create_in_progress_alone() {
     );
 
     // release the front-end script; the create must finish well
-    let _ = mcc(["enter", c.n(), "--", "touch", &gate]).run();
+    mcc(["enter", c.n(), "--", "touch", &gate]).run().ok();
     let out = run.wait(TIMEOUT).ok();
     assert!(out.stdout.contains(&fe), "{}", out.describe());
     let view = inspect(&c);
@@ -148,4 +174,65 @@ fn gc_leaves_a_create_in_progress_alone() {
     // finished now: still not gc's business
     mcc(["gc"]).run().ok();
     assert_healthy(&c, 2);
+}
+
+/// A create killed after every node runs (while the context runs) looks
+/// complete; gc must still see that it never finished and remove it.
+#[test]
+fn gc_removes_a_create_killed_after_its_last_node() {
+    let _turn = gc_turn();
+    let c = Cluster::new("late");
+    let gate = format!("/opt/mcc/shared/never-{}", c.n());
+    let ctx = gated_context("late", &gate);
+    let subnet = test_subnet(215);
+    let mut run = mcc([
+        "create",
+        "--name",
+        c.n(),
+        "--image",
+        BUSYBOX,
+        "--nodes",
+        "2",
+        "--subnet",
+        &subnet,
+        "--context-folder",
+        &ctx.arg(),
+    ])
+    .spawn();
+    wait_running(&c, &mut run, 3);
+    run.child.kill().expect("SIGKILL to mcc create");
+    let _ = run.wait(Duration::from_secs(30));
+    let left = labelled(c.n());
+    assert_eq!(left.containers.len(), 4, "{left:?}");
+
+    let out = mcc(["gc"]).run().ok();
+    assert!(
+        out.stdout
+            .contains(&format!("removed leftovers of cluster {}", c.n())),
+        "{}",
+        out.describe()
+    );
+    assert_nothing_labelled(c.n(), &format!("after gc (left by the kill: {left:?})"));
+}
+
+/// Volumes kept by `delete --keep-volumes` survive gc, unless `--volumes`.
+#[test]
+fn gc_keeps_kept_volumes_unless_asked() {
+    let _turn = gc_turn();
+    let c = Cluster::new("kept");
+    create(&c, &["--image", BUSYBOX, "--device", "home"]);
+    mcc(["delete", c.n(), "--keep-volumes"]).run().ok();
+    let home = format!("{}-home", c.n());
+    assert_eq!(labelled(c.n()).volumes, vec![home.clone()]);
+
+    let out = mcc(["gc"]).run().ok();
+    assert!(out.stdout.contains(&home), "{}", out.describe());
+    assert_eq!(
+        labelled(c.n()).volumes,
+        vec![home.clone()],
+        "gc without --volumes removed a kept volume"
+    );
+
+    mcc(["gc", "--volumes"]).run().ok();
+    assert_nothing_labelled(c.n(), "after gc --volumes");
 }

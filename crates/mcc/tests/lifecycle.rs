@@ -198,6 +198,48 @@ fn delete_removes_everything_and_keep_volumes_keeps_data() {
     );
 }
 
+/// A create that fails after reusing a kept volume keeps it, data included.
+#[test]
+fn failed_create_keeps_a_reused_volume() {
+    let c = Cluster::new("reuse");
+    let home = format!("{}-home", c.n());
+    create(&c, &["--image", BUSYBOX, "--device", "home"]);
+    sh(&c, "frontend", "echo precious > /home/data.txt").ok();
+    mcc(["delete", c.n(), "--keep-volumes"]).run().ok();
+
+    let ctx = TempDir::new("reuse");
+    ctx.write("all/10-fail", "echo failing on purpose\nexit 4\n", 0o644);
+    let out = try_create(
+        &c,
+        &[
+            "--image",
+            BUSYBOX,
+            "--device",
+            "home",
+            "--context-folder",
+            &ctx.arg(),
+        ],
+    )
+    .code_is(1);
+    assert!(out.stderr.contains("exit code 4"), "{}", out.describe());
+    let o = labelled(c.n());
+    assert_eq!(
+        o,
+        Objects {
+            volumes: vec![home.clone()],
+            ..Default::default()
+        },
+        "a failed create must remove what it made and keep the volume it reused"
+    );
+
+    create(&c, &["--image", BUSYBOX, "--device", "home"]);
+    let out = sh(&c, "frontend", "cat /home/data.txt").ok();
+    assert_eq!(
+        out.node_lines(),
+        vec![("frontend".into(), "precious".into())]
+    );
+}
+
 /// Ctrl-C during a create removes what was made.
 #[test]
 fn sigint_during_create_removes_what_was_made() {

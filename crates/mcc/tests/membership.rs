@@ -117,3 +117,42 @@ fn addnode_and_delnode_keep_every_hosts_file_current() {
     let view = inspect(&c);
     assert_eq!(view["status"], "running", "{view:#}");
 }
+
+/// Two `addnode` at once: every node an addnode reports as added exists
+/// afterwards, and every hosts file lists exactly the cluster's nodes. (A
+/// loser that rolls back must not remove the winner's node.)
+#[test]
+fn concurrent_addnodes_keep_every_reported_node() {
+    let c = Cluster::new("addrace");
+    create(&c, &["--image", BUSYBOX, "--nodes", "1"]);
+    let a = mcc(["addnode", c.n(), "--output", "json"]).spawn();
+    let b = mcc(["addnode", c.n(), "--output", "json"]).spawn();
+    let outs = [a.wait(TIMEOUT), b.wait(TIMEOUT)];
+    assert!(
+        outs.iter().any(|o| o.status.success()),
+        "both addnodes failed:\n{}\n{}",
+        outs[0].describe(),
+        outs[1].describe()
+    );
+
+    let view = inspect(&c);
+    let table = node_table(&view);
+    for out in outs.iter().filter(|o| o.status.success()) {
+        let added: serde_json::Value = serde_json::from_str(&out.stdout)
+            .unwrap_or_else(|e| panic!("addnode JSON: {e}: {}", out.describe()));
+        for n in added.as_array().expect("a list of nodes") {
+            let name = n["name"].as_str().expect("a node name");
+            assert!(
+                table.contains_key(name),
+                "{name} was reported added but is not in the cluster \
+                 (removed by the other addnode's rollback?)\n{}\n{}\ninspect: {view:#}",
+                outs[0].describe(),
+                outs[1].describe()
+            );
+        }
+    }
+    let nodes: Vec<&str> = table.keys().map(String::as_str).collect();
+    assert_hosts_list_exactly(&c, &nodes);
+    let states: Vec<&String> = table.values().map(|(_, s)| s).collect();
+    assert!(states.iter().all(|s| *s == "running"), "{view:#}");
+}

@@ -257,15 +257,17 @@ impl Clusters {
             return Err(Error::Interrupted);
         }
 
-        self.create_nodes(name, record, images, &meta_volume.mountpoint, &all, cancel)
-            .await?;
-        if record.options.systemd {
-            self.wait_systemd(name, &all, cancel).await?;
-        }
-        if spec.context.is_some() {
-            self.contextualize(name, &all, &workers, cancel).await?;
-            self.on_change(name, cancel).await?;
-        }
+        self.bring_up(
+            name,
+            record,
+            images,
+            &meta_volume.mountpoint,
+            &all,
+            &workers,
+            cancel,
+        )
+        .await?;
+        self.on_change(name, cancel).await?;
         if cancel.is_cancelled() {
             return Err(Error::Interrupted);
         }

@@ -95,26 +95,17 @@ impl Clusters {
 
         // Names first, so the new nodes resolve everywhere from their start.
         self.write_hosts(loaded, &after).await?;
-        let made: Result<()> = async {
-            self.create_nodes(
+        let made = self
+            .bring_up(
                 name,
                 &record,
                 &images,
                 &meta_volume.mountpoint,
                 nodes,
+                &all_workers,
                 cancel,
             )
-            .await?;
-            if record.options.systemd {
-                self.wait_systemd(name, nodes, cancel).await?;
-            }
-            if record.context {
-                self.contextualize(name, nodes, &all_workers, cancel)
-                    .await?;
-            }
-            Ok(())
-        }
-        .await;
+            .await;
         if let Err(e) = made {
             self.reporter
                 .begin("Removing the nodes just made", nodes.len());

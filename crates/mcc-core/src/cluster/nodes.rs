@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
+use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::parallel::{first_error, run_all, PARALLELISM};
@@ -286,14 +287,19 @@ impl Clusters {
         }
     }
 
-    /// Creates and starts nodes, bounded, joining every task.
-    pub(crate) async fn create_nodes(
+    /// Creates and starts nodes, waits for their systemd when they run it,
+    /// and runs the context's creation phases on them, pipelined: a
+    /// node's scripts start as soon as it is up (a worker's once the
+    /// front-end's have finished) while other nodes are still being made.
+    /// Bounded, cancellable, and every task started is joined.
+    pub(crate) async fn bring_up(
         &self,
         name: &ClusterName,
         record: &ClusterRecord,
         images: &HashMap<String, ImageInfo>,
         meta_mountpoint: &str,
         nodes: &[NodeId],
+        all_workers: &[NodeId],
         cancel: &CancellationToken,
     ) -> Result<()> {
         let host = if record.options.systemd {
@@ -301,59 +307,88 @@ impl Clusters {
         } else {
             HostFacts::default()
         };
-        self.reporter
-            .begin("Creating and starting nodes", nodes.len());
-        let results = run_all(nodes.to_vec(), PARALLELISM, cancel, |node| async move {
-            let image_name = match node.role {
-                Role::Frontend => &record.frontend_image,
-                Role::Worker => &record.worker_image,
-            };
-            let image = images.get(image_name).cloned().unwrap_or_default();
-            let spec = node_spec(name, node, record, &image, meta_mountpoint, host);
-            self.provider.create_container(&spec).await?;
-            self.provider.start_container(&spec.name).await?;
-            self.reporter.advance(&node.hostname());
-            Ok(())
-        })
-        .await;
-        let r = first_error(results).map(|_| ());
-        self.reporter.end(r.is_ok());
-        r
-    }
-
-    /// Runs the creation phases of the context: the front-end first (when
-    /// among `nodes`), then the workers in parallel.
-    pub(crate) async fn contextualize(
-        &self,
-        name: &ClusterName,
-        nodes: &[NodeId],
-        all_workers: &[NodeId],
-        cancel: &CancellationToken,
-    ) -> Result<()> {
-        self.reporter.begin("Running context scripts", nodes.len());
-        let run = |node: NodeId| async move {
-            let env = context::script_env(name.as_str(), node, all_workers);
-            let phases = context::creation_phases(node.role);
-            context::run_phases(self.provider(), &name.container(node), node, env, &phases).await?;
-            self.reporter.advance(&node.hostname());
-            Ok(())
+        let title = if record.context {
+            "Creating nodes and running their context"
+        } else {
+            "Creating and starting nodes"
         };
-        let mut r = Ok(());
-        if nodes.contains(&NodeId::FRONTEND) {
-            r = if cancel.is_cancelled() {
-                Err(Error::Interrupted)
-            } else {
-                run(NodeId::FRONTEND).await
+        self.reporter.begin(title, nodes.len());
+        let (up_tx, mut up_rx) = tokio::sync::mpsc::unbounded_channel::<NodeId>();
+
+        let make = async {
+            let results = run_all(nodes.to_vec(), PARALLELISM, cancel, |node| {
+                let up_tx = up_tx.clone();
+                async move {
+                    let image_name = match node.role {
+                        Role::Frontend => &record.frontend_image,
+                        Role::Worker => &record.worker_image,
+                    };
+                    let image = images.get(image_name).cloned().unwrap_or_default();
+                    let spec = node_spec(name, node, record, &image, meta_mountpoint, host);
+                    self.provider.create_container(&spec).await?;
+                    self.provider.start_container(&spec.name).await?;
+                    if record.options.systemd {
+                        self.wait_systemd_on(name, node, cancel).await?;
+                    }
+                    if record.context {
+                        let _ = up_tx.send(node);
+                    } else {
+                        self.reporter.advance(&node.hostname());
+                    }
+                    Ok(())
+                }
+            })
+            .await;
+            drop(up_tx);
+            first_error(results).map(|_| ())
+        };
+
+        let contextualize = async {
+            if !record.context {
+                return Ok(());
+            }
+            let run = |node: NodeId| async move {
+                if cancel.is_cancelled() {
+                    return Err(Error::Interrupted);
+                }
+                let env = context::script_env(name.as_str(), node, all_workers);
+                let phases = context::creation_phases(node.role);
+                context::run_phases(self.provider(), &name.container(node), node, env, &phases)
+                    .await?;
+                self.reporter.advance(&node.hostname());
+                Ok(())
             };
-        }
-        if r.is_ok() {
-            let workers: Vec<NodeId> = nodes
-                .iter()
-                .copied()
-                .filter(|n| n.role == Role::Worker)
-                .collect();
-            r = first_error(run_all(workers, PARALLELISM, cancel, run).await).map(|_| ());
-        }
+            // Workers that are up before the front-end's scripts are done wait.
+            let mut early = Vec::new();
+            if nodes.contains(&NodeId::FRONTEND) {
+                loop {
+                    match up_rx.recv().await {
+                        Some(NodeId::FRONTEND) => break,
+                        Some(worker) => early.push(worker),
+                        None => return Ok(()), // the front-end was not made
+                    }
+                }
+                run(NodeId::FRONTEND).await?;
+            }
+            let arriving = futures_util::stream::unfold(up_rx, |mut rx| async move {
+                rx.recv().await.map(|n| (n, rx))
+            });
+            let results: Vec<Result<()>> = futures_util::stream::iter(early)
+                .chain(arriving)
+                .map(run)
+                .buffer_unordered(PARALLELISM)
+                .collect()
+                .await;
+            first_error(results).map(|_| ())
+        };
+
+        let (made, contextualized) = tokio::join!(make, contextualize);
+        // a failure to make a node explains more than what it cut short
+        let r = match (made, contextualized) {
+            (Err(e), _) if !matches!(e, Error::Interrupted) => Err(e),
+            (_, Err(e)) => Err(e),
+            (made, Ok(())) => made,
+        };
         self.reporter.end(r.is_ok());
         r
     }
@@ -367,44 +402,7 @@ impl Clusters {
     ) -> Result<()> {
         self.reporter.begin("Waiting for systemd", nodes.len());
         let results = run_all(nodes.to_vec(), PARALLELISM, cancel, |node| async move {
-            let container = name.container(node);
-            let deadline = Instant::now() + SYSTEMD_TIMEOUT;
-            let mut state = String::new();
-            loop {
-                if cancel.is_cancelled() {
-                    return Err(Error::Interrupted);
-                }
-                let spec = ExecSpec {
-                    cmd: vec!["systemctl".into(), "is-system-running".into()],
-                    ..Default::default()
-                };
-                match exec_collect(self.provider(), &container, &spec).await {
-                    Ok((_, out)) => {
-                        state = String::from_utf8_lossy(&out).trim().to_string();
-                        if state == "running" || state == "degraded" {
-                            break;
-                        }
-                    }
-                    Err(e) if e.to_string().contains("is not running") => {
-                        return Err(Error::Failed(format!(
-                            "node {node} stopped while systemd was starting (is /sbin/init \
-                             systemd in image {}?); see `docker logs {container}`",
-                            self.image_of(name, node).await
-                        )));
-                    }
-                    Err(_) => {} // exec not possible yet: try again
-                }
-                if Instant::now() > deadline {
-                    let failed = self.failed_units(&container).await;
-                    return Err(Error::Failed(format!(
-                        "systemd on {node} did not reach running within {}s (state: {}); \
-                         failed units: {failed}",
-                        SYSTEMD_TIMEOUT.as_secs(),
-                        if state.is_empty() { "unknown" } else { &state }
-                    )));
-                }
-                tokio::time::sleep(Duration::from_millis(200)).await;
-            }
+            self.wait_systemd_on(name, node, cancel).await?;
             self.reporter.advance(&node.hostname());
             Ok(())
         })
@@ -412,6 +410,52 @@ impl Clusters {
         let r = first_error(results).map(|_| ());
         self.reporter.end(r.is_ok());
         r
+    }
+
+    async fn wait_systemd_on(
+        &self,
+        name: &ClusterName,
+        node: NodeId,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let container = name.container(node);
+        let deadline = Instant::now() + SYSTEMD_TIMEOUT;
+        let mut state = String::new();
+        loop {
+            if cancel.is_cancelled() {
+                return Err(Error::Interrupted);
+            }
+            let spec = ExecSpec {
+                cmd: vec!["systemctl".into(), "is-system-running".into()],
+                ..Default::default()
+            };
+            match exec_collect(self.provider(), &container, &spec).await {
+                Ok((_, out)) => {
+                    state = String::from_utf8_lossy(&out).trim().to_string();
+                    if state == "running" || state == "degraded" {
+                        return Ok(());
+                    }
+                }
+                Err(e) if e.to_string().contains("is not running") => {
+                    return Err(Error::Failed(format!(
+                        "node {node} stopped while systemd was starting (is /sbin/init \
+                         systemd in image {}?); see `docker logs {container}`",
+                        self.image_of(name, node).await
+                    )));
+                }
+                Err(_) => {} // exec not possible yet: try again
+            }
+            if Instant::now() > deadline {
+                let failed = self.failed_units(&container).await;
+                return Err(Error::Failed(format!(
+                    "systemd on {node} did not reach running within {}s (state: {}); \
+                     failed units: {failed}",
+                    SYSTEMD_TIMEOUT.as_secs(),
+                    if state.is_empty() { "unknown" } else { &state }
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
     }
 
     async fn failed_units(&self, container: &str) -> String {

@@ -130,6 +130,19 @@ pub fn labelled(name: &str) -> Objects {
     })
 }
 
+/// `container name -> state` of the containers labelled with the cluster.
+pub fn container_states(name: &str) -> BTreeMap<String, String> {
+    let name = name.to_string();
+    engine(|p| async move {
+        p.containers(labels::CLUSTER, Some(&name))
+            .await
+            .expect("listing containers")
+            .into_iter()
+            .map(|c| (c.name, c.state.as_str().to_string()))
+            .collect()
+    })
+}
+
 #[track_caller]
 pub fn assert_nothing_labelled(name: &str, context: &str) {
     let o = labelled(name);
