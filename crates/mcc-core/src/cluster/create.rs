@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use tokio_util::sync::CancellationToken;
 
-use super::nodes::{base_labels, data_volume_labels, meta_volume_labels};
+use super::nodes::{base_labels, data_volume_labels, meta_volume_labels, Target};
 use super::parallel::{first_error, run_all};
 use super::query::ClusterView;
 use super::{creator, Clusters};
@@ -257,16 +257,13 @@ impl Clusters {
             return Err(Error::Interrupted);
         }
 
-        self.bring_up(
+        let target = Target {
             name,
             record,
             images,
-            &meta_volume.mountpoint,
-            &all,
-            &workers,
-            cancel,
-        )
-        .await?;
+            meta_mountpoint: &meta_volume.mountpoint,
+        };
+        self.bring_up(&target, &all, &workers, cancel).await?;
         self.on_change(name, cancel).await?;
         if cancel.is_cancelled() {
             return Err(Error::Interrupted);

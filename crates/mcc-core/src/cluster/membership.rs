@@ -4,6 +4,7 @@
 
 use tokio_util::sync::CancellationToken;
 
+use super::nodes::Target;
 use super::parallel::{first_error, run_all, PARALLELISM};
 use super::query::NodeView;
 use super::{ClusterView, Clusters};
@@ -97,10 +98,12 @@ impl Clusters {
         self.write_hosts(loaded, &after).await?;
         let made = self
             .bring_up(
-                name,
-                &record,
-                &images,
-                &meta_volume.mountpoint,
+                &Target {
+                    name,
+                    record: &record,
+                    images: &images,
+                    meta_mountpoint: &meta_volume.mountpoint,
+                },
                 nodes,
                 &all_workers,
                 cancel,

@@ -66,6 +66,16 @@ pub(crate) fn persist_volume_labels(name: &ClusterName, node: NodeId, path: &str
     l
 }
 
+/// What nodes are made from: the cluster, its record, the images' defaults
+/// and where the meta volume lives on the engine's host.
+#[derive(Clone, Copy)]
+pub(crate) struct Target<'a> {
+    pub name: &'a ClusterName,
+    pub record: &'a ClusterRecord,
+    pub images: &'a HashMap<String, ImageInfo>,
+    pub meta_mountpoint: &'a str,
+}
+
 /// How long systemd may take to boot a node.
 const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(120);
 
@@ -294,14 +304,17 @@ impl Clusters {
     /// Bounded, cancellable, and every task started is joined.
     pub(crate) async fn bring_up(
         &self,
-        name: &ClusterName,
-        record: &ClusterRecord,
-        images: &HashMap<String, ImageInfo>,
-        meta_mountpoint: &str,
+        target: &Target<'_>,
         nodes: &[NodeId],
         all_workers: &[NodeId],
         cancel: &CancellationToken,
     ) -> Result<()> {
+        let Target {
+            name,
+            record,
+            images,
+            meta_mountpoint,
+        } = *target;
         let host = if record.options.systemd {
             self.provider.host_facts().await?
         } else {
