@@ -38,6 +38,18 @@ impl Clusters {
                  another --name"
             )));
         }
+        if let Some(parent) = &spec.parent {
+            // Checkable only when the engine runs here; elsewhere the engine
+            // says so (if cryptically: "invalid subinterface vlan name").
+            let local = self.provider.endpoint().starts_with("unix://");
+            let net = std::path::Path::new("/sys/class/net");
+            if local && net.is_dir() && !net.join(parent).exists() {
+                return Err(Error::Invalid(format!(
+                    "--parent {parent}: this host has no network interface of that name; \
+                     `ip link` lists them"
+                )));
+            }
+        }
         let images = self
             .ensure_images(&[&spec.frontend_image, &spec.worker_image])
             .await?;

@@ -153,9 +153,24 @@ pub fn assert_nothing_labelled(name: &str, context: &str) {
 }
 
 /// Removes every object labelled with the cluster, through the engine API.
+/// Never panics (it runs in `Drop`, maybe while a test unwinds).
 pub fn purge(name: &str) {
     let name = name.to_string();
-    engine(|p| async move {
+    let Ok(rt) = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    else {
+        eprintln!("cleanup of {name}: no tokio runtime");
+        return;
+    };
+    rt.block_on(async move {
+        let p = match DockerProvider::connect().await {
+            Ok(p) => p,
+            Err(e) => {
+                eprintln!("cleanup of {name}: no engine: {e}");
+                return;
+            }
+        };
         for _attempt in 0..3 {
             let label = Some((labels::CLUSTER, name.as_str()));
             let containers = p
