@@ -7,7 +7,11 @@ use std::time::Duration;
 
 use common::*;
 
-/// A missing image fails the create before anything is made.
+/// A missing image fails the create before anything is made. The image
+/// names a registry on a closed loopback port, so the pull mcc tries is
+/// refused here and never leaves the machine.
+const MISSING_IMAGE: &str = "localhost:1/mcc-test/does-not-exist:1";
+
 #[test]
 fn missing_image_fails_before_anything_is_created() {
     let c = Cluster::new("noimage");
@@ -16,14 +20,14 @@ fn missing_image_fails_before_anything_is_created() {
         "--name",
         c.n(),
         "--image",
-        "mcc-test/does-not-exist:1",
+        MISSING_IMAGE,
         "--nodes",
         "1",
     ])
     .run();
     assert_ne!(out.code(), 0, "{}", out.describe());
     assert!(
-        out.stderr.contains("mcc-test/does-not-exist:1"),
+        out.stderr.contains(MISSING_IMAGE),
         "the message does not name the image: {}",
         out.describe()
     );

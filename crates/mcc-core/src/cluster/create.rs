@@ -5,6 +5,7 @@ use std::collections::HashMap;
 
 use tokio_util::sync::CancellationToken;
 
+use super::lock::HostLock;
 use super::nodes::{base_labels, data_volume_labels, meta_volume_labels, Target};
 use super::parallel::{first_error, run_all};
 use super::query::ClusterView;
@@ -53,6 +54,9 @@ impl Clusters {
         let images = self
             .ensure_images(&[&spec.frontend_image, &spec.worker_image])
             .await?;
+        // Held from listing the networks until ours exists, so that creates
+        // running at once on this host do not pick the same free subnet.
+        let networks_lock = HostLock::acquire("networks").await;
         let networks = self.provider.networks(None).await?;
         if let Some(n) = networks.iter().find(|n| n.name == name.network()) {
             if n.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str()) {
@@ -143,10 +147,14 @@ impl Clusters {
         // has made nothing and removes nothing.
         self.claim(spec, &record).await?;
 
-        let made = self.provision(spec, &record, &images, cancel).await;
+        let made = self
+            .provision(spec, &record, &images, networks_lock, cancel)
+            .await;
         match made {
             Ok(()) => self.inspect(name).await,
             Err(e) if opts.keep_on_failure => {
+                // marked, so that gc does not take it for a killed create
+                let _ = self.mark_state(name, "failed").await;
                 self.reporter.note(&format!(
                     "keeping what was made of cluster '{name}' (--keep-on-failure); remove it \
                      with `mcc delete {name}`"
@@ -201,6 +209,7 @@ impl Clusters {
         spec: &ClusterSpec,
         record: &ClusterRecord,
         images: &HashMap<String, crate::provider::ImageInfo>,
+        networks_lock: Option<HostLock>,
         cancel: &CancellationToken,
     ) -> Result<()> {
         let name = &spec.name;
@@ -244,6 +253,7 @@ impl Clusters {
             }
         })
         .await;
+        drop(networks_lock);
         let made = first_error(made);
         self.reporter.end(made.is_ok());
         made.map_err(|e| match e {
@@ -280,7 +290,7 @@ impl Clusters {
         if cancel.is_cancelled() {
             return Err(Error::Interrupted);
         }
-        self.mark_ready(name).await
+        self.mark_state(name, "ready").await
     }
 }
 

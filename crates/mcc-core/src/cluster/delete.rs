@@ -24,6 +24,8 @@ impl Clusters {
     /// Deletes every object labelled with the cluster. Deleting a cluster
     /// that does not exist succeeds with `existed == false`.
     pub async fn delete(&self, name: &ClusterName, keep_volumes: bool) -> Result<DeleteReport> {
+        // So that gc finishes the job if this process is killed half-way.
+        let _ = self.mark_state(name, "deleting").await;
         self.remove_objects(name, &[], keep_volumes).await
     }
 

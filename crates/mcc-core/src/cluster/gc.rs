@@ -1,20 +1,23 @@
 //! `gc`: remove what interrupted operations left behind, found by label.
 //!
-//! A cluster is healthy when its record container, its front-end and its
-//! network all exist and its create finished (it wrote its ready marker);
-//! gc never touches one. Any other cluster is a leftover (a create or
-//! delete killed half-way), unless the mcc process creating it still runs. Data volumes of clusters that are
-//! gone entirely were kept on purpose (`delete --keep-volumes`): gc only
-//! lists them, unless asked to remove them too.
+//! A cluster whose create ended (its record container holds a `state`
+//! file: ready, or failed and kept on request) is never touched, nor one
+//! whose creating mcc process still runs. A delete marks the state first,
+//! so one killed half-way is recognized too. Any other cluster is a leftover:
+//! a create or delete killed half-way, or objects whose record container is
+//! gone. Data volumes of clusters that are gone entirely were kept on
+//! purpose (`delete --keep-volumes`): gc only lists them, unless asked to
+//! remove them too.
 
 use std::collections::BTreeSet;
 
 use serde::Serialize;
 
 use super::delete::DeleteReport;
-use super::{creator, Clusters};
+use super::nodes::CreateState;
+use super::Clusters;
 use crate::error::Result;
-use crate::model::{labels, ClusterName, Role};
+use crate::model::{labels, ClusterName};
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -38,8 +41,7 @@ impl Clusters {
         for c in self.provider.containers(labels::CLUSTER, None).await? {
             names.extend(c.labels.get(labels::CLUSTER).cloned());
         }
-        let networks = self.provider.networks(None).await?;
-        for n in &networks {
+        for n in self.provider.networks(None).await? {
             names.extend(n.labels.get(labels::CLUSTER).cloned());
         }
         for v in self.provider.volumes(None).await? {
@@ -52,39 +54,26 @@ impl Clusters {
             let Ok(name) = raw.parse::<ClusterName>() else {
                 continue;
             };
+            // read now, not with the list above: a create may have moved on
             let loaded = self.load(&name).await?;
-            let has_frontend = loaded.nodes.iter().any(|n| n.node.role == Role::Frontend);
-            let has_network = networks.iter().any(|n| {
-                n.name == name.network()
-                    && n.labels.get(labels::CLUSTER).map(String::as_str) == Some(name.as_str())
-            });
-            let creating = loaded
-                .meta
-                .as_ref()
-                .and_then(|m| m.labels.get(labels::CREATOR))
-                .is_some_and(|c| creator::alive(c));
-            if loaded.meta.is_some() && has_frontend && has_network {
-                // complete in structure; healthy unless its create was cut
-                // short after making everything (killed before the end)
-                if creating || self.is_ready(&name).await? {
-                    continue;
-                }
-            }
             let r = match &loaded.meta {
-                Some(_) => {
-                    if creating {
+                Some(_) => match self.create_state(&loaded).await? {
+                    CreateState::Ready | CreateState::Failed => continue,
+                    CreateState::InProgress => {
                         report.actions.push(GcAction::InProgress {
                             name: name.to_string(),
                         });
                         continue;
                     }
-                    let keep = loaded
-                        .record
-                        .as_ref()
-                        .map(|r| r.reused_volumes.clone())
-                        .unwrap_or_default();
-                    self.remove_objects(&name, &keep, false).await?
-                }
+                    CreateState::CutShort | CreateState::Deleting => {
+                        let keep = loaded
+                            .record
+                            .as_ref()
+                            .map(|r| r.reused_volumes.clone())
+                            .unwrap_or_default();
+                        self.remove_objects(&name, &keep, false).await?
+                    }
+                },
                 None => {
                     self.remove_objects(&name, &[], !remove_kept_volumes)
                         .await?

@@ -4,6 +4,8 @@
 
 use tokio_util::sync::CancellationToken;
 
+use super::creator;
+use super::lock::HostLock;
 use super::nodes::Target;
 use super::parallel::{first_error, run_all, PARALLELISM};
 use super::query::NodeView;
@@ -32,6 +34,7 @@ impl Clusters {
         if count == 0 {
             return Err(Error::Invalid("--count must be at least 1".into()));
         }
+        let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
         let loaded = self.load_existing(name).await?;
         let record = loaded.record()?.clone();
         let plan = record.plan();
@@ -113,9 +116,20 @@ impl Clusters {
             self.reporter
                 .begin("Removing the nodes just made", nodes.len());
             let cleanup = async {
-                self.remove_containers(name, nodes).await?;
+                // Only the nodes this process made: with a concurrent mcc
+                // elsewhere, a name conflict may mean the node is theirs.
+                let me = creator::current();
+                let now = self.load_existing(name).await?;
+                let mine: Vec<NodeId> = now
+                    .nodes
+                    .iter()
+                    .filter(|n| nodes.contains(&n.node))
+                    .filter(|n| n.info.labels.get(labels::CREATOR) == Some(&me))
+                    .map(|n| n.node)
+                    .collect();
+                self.remove_containers(name, &mine).await?;
                 let made_volumes: Vec<String> = self
-                    .node_volumes(name, nodes)
+                    .node_volumes(name, &mine)
                     .await?
                     .into_iter()
                     .filter(|v| !kept_volumes.contains(v))
@@ -124,7 +138,8 @@ impl Clusters {
                     self.provider.remove_volume(&v).await?;
                 }
                 let now = self.load_existing(name).await?;
-                self.write_hosts(&now, &before).await
+                let members: Vec<NodeId> = now.nodes.iter().map(|n| n.node).collect();
+                self.write_hosts(&now, &members).await
             }
             .await;
             self.reporter.end(cleanup.is_ok());
@@ -176,6 +191,7 @@ impl Clusters {
         which: &Removal,
         keep_state: bool,
     ) -> Result<ClusterView> {
+        let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
         let loaded = self.load_existing(name).await?;
         loaded.record()?;
         let workers = loaded.workers();
@@ -242,6 +258,7 @@ impl Clusters {
         nodes: &[NodeId],
         cancel: &CancellationToken,
     ) -> Result<ClusterView> {
+        let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
         let loaded = self.load_existing(name).await?;
         let record = loaded.record()?.clone();
         let plan = record.plan();

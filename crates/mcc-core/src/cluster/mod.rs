@@ -10,6 +10,7 @@ mod delete;
 mod exec;
 mod gc;
 mod lifecycle;
+mod lock;
 mod membership;
 mod nodes;
 pub mod parallel;
@@ -183,7 +184,11 @@ fn group(name: ClusterName, containers: Vec<ContainerInfo>) -> Loaded {
     let record = meta
         .as_ref()
         .and_then(|m| m.labels.get(labels::RECORD))
-        .and_then(|r| ClusterRecord::from_label(r).ok());
+        .and_then(|r| ClusterRecord::from_label(r).ok())
+        .map(|mut r| {
+            r.fill_defaults(&name);
+            r
+        });
     Loaded {
         name,
         meta,

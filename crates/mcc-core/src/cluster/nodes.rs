@@ -214,9 +214,24 @@ pub(crate) fn hosts_for(
     ))
 }
 
-/// File on the meta volume written when a create has finished: a cluster
-/// without it, whose creator is gone, was cut short.
-const READY_MARKER: &str = "ready";
+/// File on the meta volume written when a create has ended: `ready`, or
+/// `failed` when the user kept a failed cluster (`--keep-on-failure`). A
+/// cluster without it, whose creator is gone, was cut short.
+const STATE_FILE: &str = "state";
+
+/// How a cluster's create went, as far as the engine tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CreateState {
+    Ready,
+    /// Failed and kept on the user's request.
+    Failed,
+    /// Its creating mcc process still runs.
+    InProgress,
+    /// Neither finished nor running: killed half-way.
+    CutShort,
+    /// A delete began (and, if this is still seen later, was cut short).
+    Deleting,
+}
 
 impl Clusters {
     /// The cluster's meta volume, which must exist.
@@ -237,26 +252,46 @@ impl Clusters {
             })
     }
 
-    /// Records that the cluster's create finished.
-    pub(crate) async fn mark_ready(&self, name: &ClusterName) -> Result<()> {
-        let stamp = format!("{}\n", crate::context::now());
+    /// Records how the cluster's create ended (`ready` or `failed`).
+    pub(crate) async fn mark_state(&self, name: &ClusterName, state: &str) -> Result<()> {
         self.provider
             .upload(
                 &name.meta_container(),
                 META_MOUNT,
-                context::file_archive(READY_MARKER, &stamp)?,
+                context::file_archive(STATE_FILE, &format!("{state}\n"))?,
             )
             .await
     }
 
-    /// Whether the cluster's create finished.
-    pub(crate) async fn is_ready(&self, name: &ClusterName) -> Result<bool> {
-        let path = format!("{META_MOUNT}/{READY_MARKER}");
-        match self.provider.download(&name.meta_container(), &path).await {
-            Ok(_) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e),
-        }
+    /// How the create of a cluster with a record container went.
+    pub(crate) async fn create_state(&self, loaded: &Loaded) -> Result<CreateState> {
+        let path = format!("{META_MOUNT}/{STATE_FILE}");
+        let written = match self
+            .provider
+            .download(&loaded.name.meta_container(), &path)
+            .await
+        {
+            Ok(tar) => Some(context::single_file_text(&tar)?),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        Ok(match written.as_deref().map(str::trim) {
+            Some("failed") => CreateState::Failed,
+            Some("deleting") => CreateState::Deleting,
+            Some(_) => CreateState::Ready,
+            None => {
+                let creating = loaded
+                    .meta
+                    .as_ref()
+                    .and_then(|m| m.labels.get(labels::CREATOR))
+                    .is_some_and(|c| super::creator::alive(c));
+                if creating {
+                    CreateState::InProgress
+                } else {
+                    CreateState::CutShort
+                }
+            }
+        })
     }
 
     /// Rewrites the cluster's hosts file for `nodes`. With a node running,
@@ -327,6 +362,8 @@ impl Clusters {
         };
         self.reporter.begin(title, nodes.len());
         let (up_tx, mut up_rx) = tokio::sync::mpsc::unbounded_channel::<NodeId>();
+        let me = super::creator::current();
+        let me = &me;
 
         let make = async {
             let results = run_all(nodes.to_vec(), PARALLELISM, cancel, |node| {
@@ -337,7 +374,9 @@ impl Clusters {
                         Role::Worker => &record.worker_image,
                     };
                     let image = images.get(image_name).cloned().unwrap_or_default();
-                    let spec = node_spec(name, node, record, &image, meta_mountpoint, host);
+                    let mut spec = node_spec(name, node, record, &image, meta_mountpoint, host);
+                    // who made it: a failed addnode removes only its own nodes
+                    spec.labels.insert(labels::CREATOR.into(), me.clone());
                     self.provider.create_container(&spec).await?;
                     self.provider.start_container(&spec.name).await?;
                     if record.options.systemd {

@@ -4,6 +4,7 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
+use super::nodes::CreateState;
 use super::{Clusters, Loaded};
 use crate::error::Result;
 use crate::model::{ClusterName, Role};
@@ -18,8 +19,14 @@ pub enum ClusterStatus {
     Stopped,
     /// Some nodes are running.
     Degraded,
-    /// The record or the front-end is missing: a create or delete was cut short.
+    /// The record or the front-end is missing, or a create was cut short.
     Incomplete,
+    /// An mcc process is creating it.
+    Creating,
+    /// Its create failed and it was kept (`--keep-on-failure`).
+    Failed,
+    /// Being deleted (or a delete was cut short: `mcc gc` finishes it).
+    Deleting,
 }
 
 impl ClusterStatus {
@@ -29,6 +36,9 @@ impl ClusterStatus {
             ClusterStatus::Stopped => "stopped",
             ClusterStatus::Degraded => "degraded",
             ClusterStatus::Incomplete => "incomplete",
+            ClusterStatus::Creating => "creating",
+            ClusterStatus::Failed => "failed",
+            ClusterStatus::Deleting => "deleting",
         }
     }
 }
@@ -62,8 +72,8 @@ pub struct ClusterView {
     pub nodes: Vec<NodeView>,
 }
 
-impl From<&Loaded> for ClusterView {
-    fn from(l: &Loaded) -> Self {
+impl ClusterView {
+    fn new(l: &Loaded, state: Option<CreateState>) -> Self {
         let plan = l.record.as_ref().map(|r| r.plan());
         let nodes: Vec<NodeView> = l
             .nodes
@@ -90,7 +100,14 @@ impl From<&Loaded> for ClusterView {
             .filter(|n| n.info.state == ContainerState::Running)
             .count();
         let has_frontend = l.nodes.iter().any(|n| n.node.role == Role::Frontend);
-        let status = if l.record.is_none() || !has_frontend {
+        let status = if let Some(s) = state.filter(|s| *s != CreateState::Ready) {
+            match s {
+                CreateState::InProgress => ClusterStatus::Creating,
+                CreateState::Failed => ClusterStatus::Failed,
+                CreateState::Deleting => ClusterStatus::Deleting,
+                _ => ClusterStatus::Incomplete,
+            }
+        } else if l.record.is_none() || !has_frontend {
             ClusterStatus::Incomplete
         } else if running == l.nodes.len() {
             ClusterStatus::Running
@@ -126,15 +143,22 @@ impl From<&Loaded> for ClusterView {
 
 impl Clusters {
     pub async fn list(&self) -> Result<Vec<ClusterView>> {
-        Ok(self
-            .load_all()
-            .await?
-            .iter()
-            .map(ClusterView::from)
-            .collect())
+        let mut out = Vec::new();
+        for l in self.load_all().await? {
+            out.push(self.view(&l).await?);
+        }
+        Ok(out)
     }
 
     pub async fn inspect(&self, name: &ClusterName) -> Result<ClusterView> {
-        Ok(ClusterView::from(&self.load_existing(name).await?))
+        self.view(&self.load_existing(name).await?).await
+    }
+
+    async fn view(&self, l: &Loaded) -> Result<ClusterView> {
+        let state = match l.meta {
+            Some(_) => Some(self.create_state(l).await?),
+            None => None,
+        };
+        Ok(ClusterView::new(l, state))
     }
 }

@@ -149,6 +149,18 @@ fn parse_failure(node: &str, code: i64, text: &str) -> Error {
     }
 }
 
+/// The text of the one file in a tar archive.
+pub fn single_file_text(tar_bytes: &[u8]) -> Result<String> {
+    let mut archive = tar::Archive::new(tar_bytes);
+    let bad = |e: std::io::Error| Error::Failed(format!("reading a file of the meta volume: {e}"));
+    let mut entries = archive.entries().map_err(bad)?;
+    let mut text = String::new();
+    if let Some(entry) = entries.next() {
+        std::io::Read::read_to_string(&mut entry.map_err(bad)?, &mut text).map_err(bad)?;
+    }
+    Ok(text)
+}
+
 /// Splits a tar of `/opt/mcc/logs` into `(node, text)` pairs, by node name.
 pub fn logs_from_archive(tar_bytes: &[u8]) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();

@@ -31,7 +31,9 @@ pub struct ClusterRecord {
     pub parent: Option<String>,
     #[serde(default)]
     pub options: NodeOptions,
-    /// The volume mounted at /opt/mcc on every node.
+    /// The volume mounted at /opt/mcc on every node. Records written
+    /// before it was named per create lack it: see [`Self::fill_defaults`].
+    #[serde(default)]
     pub meta_volume: String,
     pub devices: Vec<Device>,
     #[serde(default)]
@@ -100,6 +102,13 @@ impl ClusterRecord {
             .expect("recorded addresses were validated when recorded")
     }
 
+    /// Fills what older records did not hold with what those versions used.
+    pub fn fill_defaults(&mut self, cluster: &super::names::ClusterName) {
+        if self.meta_volume.is_empty() {
+            self.meta_volume = format!("{cluster}-mcc");
+        }
+    }
+
     pub fn to_label(&self) -> String {
         serde_json::to_string(self).expect("a record serializes")
     }
@@ -115,6 +124,17 @@ mod tests {
 
     /// A record written by schema 1 must still load: this text is what
     /// version 0.1 put in the `mcc.record` label.
+    /// The first records had no meta volume name: it was `<cluster>-mcc`.
+    #[test]
+    fn record_without_meta_volume_loads() {
+        let old = r#"{"frontend-image":"debian:bookworm","worker-image":"debian:bookworm","subnet":"172.16.0.0/20","devices":[],"env":[],"privileged":false,"context":false,"reused-volumes":[],"created":1795300000}"#;
+        let mut r = ClusterRecord::from_label(old).unwrap();
+        r.fill_defaults(&"lab".parse().unwrap());
+        assert_eq!(r.meta_volume, "lab-mcc");
+        assert_eq!(r.options, NodeOptions::default());
+        assert_eq!(r.network_driver, NetworkDriver::Bridge);
+    }
+
     #[test]
     fn schema_1_record_still_loads() {
         let old = r#"{"frontend-image":"debian:bookworm","worker-image":"debian:bookworm","subnet":"172.16.0.0/20","meta-volume":"lab-mcc.0000abcd","devices":[{"name":"home","path":"/home"}],"env":[["A","1"]],"privileged":false,"context":true,"reused-volumes":[],"created":1795300000}"#;
