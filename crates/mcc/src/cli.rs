@@ -38,10 +38,13 @@ pub enum Command {
         mcc create --name lab --image debian:bookworm --nodes 3\n  \
         mcc create --name hpc --front-end-image my/fe:1 --working-node-image my/node:1 --nodes 4 \\\n      \
         --context-folder ./context --device home --device scratch:/scratch --enter-cluster\n  \
+        mcc create --name hpc --image mcc-examples/slurm:bookworm --nodes 3 --systemd \\\n      \
+        --persist /var --subnet 10.42.0.0/24 --ip node03=10.42.0.33 --domain hpc.test\n  \
         mcc create -f cluster.yaml --nodes 8        # flags override the file\n\n\
         Cluster file (YAML; the fields are the flags' names):\n  \
         name: lab\n  image: debian:bookworm\n  nodes: 3\n  context-folder: ./context\n  \
-        devices: [home, 'scratch:/scratch']\n  subnet: 10.42.0.0/24\n  env: {MODE: test}\n\n\
+        devices: [home, 'scratch:/scratch']\n  subnet: 10.42.0.0/24\n  env: {MODE: test}\n  \
+        systemd: true\n  persist: [/var]\n  per-node: {node03: {ip: 10.42.0.33}}\n\n\
         Context folder: all/* run on every node, then frontend/* on the front-end or workers/*\n\
         on workers, in name order; the front-end finishes before the workers start. Scripts\n\
         get MCC_CLUSTER, MCC_ROLE, MCC_NODE, MCC_NODES (workers), MCC_FRONTEND and MCC_SHARED\n\
@@ -175,34 +178,34 @@ pub struct CreateArgs {
     #[arg(long, short)]
     pub name: Option<String>,
     /// Image of every node
-    #[arg(long)]
+    #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
     /// Image of the front-end
-    #[arg(long)]
+    #[arg(long, value_name = "IMAGE")]
     pub front_end_image: Option<String>,
     /// Image of the workers
-    #[arg(long)]
+    #[arg(long, value_name = "IMAGE")]
     pub working_node_image: Option<String>,
     /// Number of workers (0: a front-end alone)
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub nodes: Option<u32>,
-    /// Folder of scripts run on the nodes (all/, frontend/, workers/)
-    #[arg(long)]
+    /// Folder of scripts run on the nodes (all/, frontend/, workers/, on-change/)
+    #[arg(long, value_name = "DIR")]
     pub context_folder: Option<PathBuf>,
     /// Shared folder NAME[:PATH], one volume on every node; `home` is /home (repeatable)
     #[arg(long = "device", value_name = "NAME[:PATH]")]
     pub devices: Vec<String>,
     /// Subnet of the cluster network, e.g. 10.42.0.0/24 (default: a free one)
-    #[arg(long, help_heading = "Addressing")]
+    #[arg(long, value_name = "CIDR", help_heading = "Addressing")]
     pub subnet: Option<String>,
     /// Gateway address (default: the subnet's first address)
-    #[arg(long, help_heading = "Addressing")]
+    #[arg(long, value_name = "IP", help_heading = "Addressing")]
     pub gateway: Option<String>,
     /// Fixed address of a node, NODE=IP, e.g. node01=10.42.0.11 (repeatable)
     #[arg(long = "ip", value_name = "NODE=IP", help_heading = "Addressing")]
     pub ips: Vec<String>,
     /// DNS domain: hostnames become node01.DOMAIN (short names resolve too)
-    #[arg(long, help_heading = "Addressing")]
+    #[arg(long, value_name = "DOMAIN", help_heading = "Addressing")]
     pub domain: Option<String>,
     /// DNS server of the nodes (repeatable)
     #[arg(long, value_name = "IP", help_heading = "Addressing")]
@@ -238,7 +241,7 @@ pub struct CreateArgs {
     #[arg(long)]
     pub enter_cluster: bool,
     /// Cluster file (YAML); flags override it
-    #[arg(short = 'f', long = "file")]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
     pub file: Option<PathBuf>,
     /// On failure, leave what was made in place instead of removing it
     #[arg(long)]
