@@ -37,6 +37,24 @@ fn frontend_lines(c: &Cluster, cmd: &[&str]) -> BTreeSet<String> {
         .collect()
 }
 
+/// Hostnames printed by `hostname` run with mpirun over ssh on `np` ranks,
+/// placed by the example's hostfile (one slot per worker).
+fn mpirun_hostnames(c: &Cluster, np: u32) -> BTreeSet<String> {
+    let np = np.to_string();
+    frontend_lines(
+        c,
+        &[
+            "mpirun",
+            "--allow-run-as-root",
+            "--hostfile",
+            "/etc/mcc-hostfile",
+            "-np",
+            &np,
+            "hostname",
+        ],
+    )
+}
+
 fn set(items: &[&str]) -> BTreeSet<String> {
     items.iter().map(|s| s.to_string()).collect()
 }
@@ -67,18 +85,7 @@ fn slurm_and_mpi_reach_every_worker_and_follow_addnode() {
         "srun -N 2 must print every worker"
     );
     assert_eq!(
-        frontend_lines(
-            &c,
-            &[
-                "mpirun",
-                "--allow-run-as-root",
-                "--hostfile",
-                "/etc/mcc-hostfile",
-                "-np",
-                "2",
-                "hostname"
-            ]
-        ),
+        mpirun_hostnames(&c, 2),
         set(&["node01", "node02"]),
         "mpirun over ssh must run on every worker"
     );
@@ -90,18 +97,7 @@ fn slurm_and_mpi_reach_every_worker_and_follow_addnode() {
         "the added node must take Slurm jobs"
     );
     assert_eq!(
-        frontend_lines(
-            &c,
-            &[
-                "mpirun",
-                "--allow-run-as-root",
-                "--hostfile",
-                "/etc/mcc-hostfile",
-                "-np",
-                "3",
-                "hostname"
-            ]
-        ),
+        mpirun_hostnames(&c, 3),
         set(&["node01", "node02", "node03"]),
         "the MPI hostfile must follow the added node"
     );
