@@ -286,12 +286,15 @@ async fn create(args: CreateArgs) -> Result<u8> {
                 "--ip '{kv}' has no '='; write --ip node01=10.42.0.11"
             ))
         })?;
-        node.insert(
-            n.to_string(),
-            mcc_core::model::spec::NodeInput {
-                ip: Some(ip.to_string()),
-            },
-        );
+        let given = mcc_core::model::spec::NodeInput {
+            ip: Some(ip.to_string()),
+        };
+        if let Some(first) = node.insert(n.to_string(), given) {
+            return Err(Error::Invalid(format!(
+                "--ip {n}= is given twice ({} and {ip}); give each node one address",
+                first.ip.unwrap_or_default()
+            )));
+        }
     }
     let list = |v: Vec<String>| (!v.is_empty()).then_some(v);
     let flags = SpecInput {

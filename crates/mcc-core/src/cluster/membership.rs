@@ -2,6 +2,8 @@
 //! every node's hosts file current, without restarting any node; then run
 //! the context's on-change hooks everywhere.
 
+use std::net::Ipv4Addr;
+
 use tokio_util::sync::CancellationToken;
 
 use super::creator;
@@ -39,22 +41,36 @@ impl Clusters {
         let record = loaded.record()?.clone();
         let plan = record.plan();
         let existing: Vec<NodeId> = loaded.nodes.iter().map(|n| n.node).collect();
+        // Addresses already held: the nodes', and those fixed for nodes to come.
+        let mut taken: Vec<(Ipv4Addr, NodeId)> = existing
+            .iter()
+            .filter_map(|n| Some((plan.ip(*n)?, *n)))
+            .chain(plan.fixed.iter().map(|(n, ip)| (*ip, *n)))
+            .collect();
         let mut new = Vec::new();
         let mut i = 1;
         while new.len() < count as usize {
             let n = NodeId::worker(i);
-            if !existing.contains(&n) {
-                if plan.ip(n).is_none() {
-                    return Err(Error::Invalid(format!(
-                        "subnet {} of cluster '{name}' has room for {} workers; {count} more do \
-                         not fit",
-                        record.subnet,
-                        plan.max_workers(),
-                    )));
-                }
-                new.push(n);
-            }
             i += 1;
+            if existing.contains(&n) {
+                continue;
+            }
+            let Some(ip) = plan.ip(n) else {
+                return Err(Error::Invalid(format!(
+                    "subnet {} of cluster '{name}' has room for {} workers; {count} more do \
+                     not fit",
+                    record.subnet,
+                    plan.max_workers(),
+                )));
+            };
+            if let Some((_, owner)) = taken.iter().find(|(t, owner)| *t == ip && *owner != n) {
+                self.reporter.note(&format!(
+                    "skipping {n}: its address {ip} is {owner}'s (fixed with --ip)"
+                ));
+                continue;
+            }
+            taken.push((ip, n));
+            new.push(n);
         }
         let mut after = existing.clone();
         after.extend(&new);
@@ -197,7 +213,10 @@ impl Clusters {
         let workers = loaded.workers();
         let gone: Vec<NodeId> = match which {
             Removal::Nodes(list) => {
-                for n in list {
+                let mut list = list.clone();
+                list.sort();
+                list.dedup();
+                for n in &list {
                     if n.role == Role::Frontend {
                         return Err(Error::Invalid(format!(
                             "the front-end of '{name}' cannot be removed; delete the cluster with \
@@ -216,7 +235,7 @@ impl Clusters {
                         )));
                     }
                 }
-                list.clone()
+                list
             }
             Removal::Count(k) => {
                 if *k as usize > workers.len() {
@@ -258,15 +277,24 @@ impl Clusters {
         nodes: &[NodeId],
         cancel: &CancellationToken,
     ) -> Result<ClusterView> {
+        let mut nodes = nodes.to_vec();
+        nodes.sort();
+        nodes.dedup();
+        let nodes = &nodes[..];
         let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
         let loaded = self.load_existing(name).await?;
-        let record = loaded.record()?.clone();
-        let plan = record.plan();
+        loaded.record()?;
+        let members = self.recorded_members(&loaded).await?;
         for n in nodes {
-            if plan.ip(*n).is_none() {
+            if !members.contains(n) {
                 return Err(Error::Invalid(format!(
-                    "node {n} cannot exist in cluster '{name}': subnet {} has no address for it",
-                    record.subnet
+                    "{n} is not a node of cluster '{name}' (its nodes: {}); add workers with \
+                     `mcc addnode {name}`",
+                    members
+                        .iter()
+                        .map(NodeId::hostname)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 )));
             }
             if loaded.node(*n).is_none() {

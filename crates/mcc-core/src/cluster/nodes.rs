@@ -294,6 +294,29 @@ impl Clusters {
         })
     }
 
+    /// The nodes the cluster's hosts file lists: its members, even those
+    /// whose container was removed behind mcc's back.
+    pub(crate) async fn recorded_members(&self, loaded: &Loaded) -> Result<Vec<NodeId>> {
+        let path = format!("{META_MOUNT}/hosts");
+        let tar = self
+            .provider
+            .download(&loaded.name.meta_container(), &path)
+            .await?;
+        let text = context::single_file_text(&tar)?;
+        let prefix = format!("{}-", loaded.name);
+        let mut members: Vec<NodeId> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .flat_map(|l| l.split_whitespace().skip(1))
+            .filter_map(|token| NodeId::parse_hostname(token.strip_prefix(&prefix)?))
+            .collect();
+        // a container that exists is a member too
+        members.extend(loaded.nodes.iter().map(|n| n.node));
+        members.sort();
+        members.dedup();
+        Ok(members)
+    }
+
     /// Rewrites the cluster's hosts file for `nodes`. With a node running,
     /// the file is rewritten in place from inside it, so every node's
     /// bind mount sees the change; with none running, through the meta

@@ -252,11 +252,17 @@ impl SpecInput {
         for (host, n) in self.per_node.unwrap_or_default() {
             let node = NodeId::parse_hostname(&host).ok_or_else(|| {
                 format!(
-                    "node '{host}' in the cluster file is not a node name (frontend, node01, …)"
+                    "'{host}' (given an address with --ip or per-node:) is not a node name; \
+                     nodes are frontend, node01, node02, …"
                 )
             })?;
             if let Some(ip) = n.ip {
-                fixed_ips.insert(node, parse_ipv4(&format!("ip of {host}"), &ip)?);
+                let ip = parse_ipv4(&format!("address of {host}"), &ip)?;
+                if let Some(other) = fixed_ips.insert(node, ip) {
+                    return Err(format!(
+                        "node {node} is given two addresses, {other} and {ip}; give it one"
+                    ));
+                }
             }
         }
         let subnet = match self.subnet {
@@ -273,9 +279,11 @@ impl SpecInput {
             Some(s) => {
                 let cidr: Ipv4Cidr = s.parse().map_err(|e| format!("--subnet: {e}"))?;
                 let plan = AddressPlan::with_choices(cidr, gateway, &fixed_ips)?;
-                let planned: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
+                // the nodes made now, and those given an address for later
+                let mut planned: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
                     .chain((1..=nodes.min(plan.max_workers() + 1)).map(NodeId::worker))
                     .collect();
+                planned.extend(fixed_ips.keys().filter(|n| n.index > nodes));
                 if nodes <= plan.max_workers() {
                     plan.check_unique(&planned)?;
                 }
@@ -306,6 +314,13 @@ impl SpecInput {
             Some(d) => d.parse::<NetworkDriver>()?,
             None => NetworkDriver::Bridge,
         };
+        if network_driver == NetworkDriver::Macvlan && self.parent.is_none() {
+            return Err(
+                "--network-driver macvlan needs --parent IFACE, the host interface \
+                        whose segment the nodes join (`ip link` lists them)"
+                    .to_string(),
+            );
+        }
         if let Some(p) = &self.parent {
             if network_driver != NetworkDriver::Macvlan {
                 return Err(format!(
@@ -686,6 +701,32 @@ mod tests {
         .validate()
         .unwrap_err();
         assert!(err.contains("either shared or"), "{err}");
+    }
+
+    #[test]
+    fn fixed_addresses_of_later_nodes_and_macvlan() {
+        // node03 (made later) fixed on node01's default address
+        let err = SpecInput::from_yaml(
+            "image: x\nnodes: 1\nsubnet: 10.0.0.0/24\nper-node:\n  node03: {ip: 10.0.0.3}\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("node01 and node03"), "{err}");
+        let err = SpecInput::from_yaml(
+            "image: x\nsubnet: 10.0.0.0/24\nper-node:\n  node1: {ip: 10.0.0.7}\n  node01: {ip: 10.0.0.8}\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("two addresses"), "{err}");
+        let err = SpecInput {
+            network_driver: Some("macvlan".into()),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("needs --parent"), "{err}");
     }
 
     #[test]

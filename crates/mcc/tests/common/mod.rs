@@ -609,3 +609,97 @@ pub fn wait_until(timeout: Duration, what: &str, mut cond: impl FnMut() -> bool)
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+// ---------------------------------------------------------------------------
+// node identity: addresses and volumes as the engine has them
+
+/// `container name -> address on the cluster network`, as the engine
+/// reports it (running containers only have one).
+pub fn engine_addresses(name: &str) -> BTreeMap<String, Ipv4Addr> {
+    let name = name.to_string();
+    engine(|p| async move {
+        let net = format!("{name}-net");
+        p.containers(labels::CLUSTER, Some(&name))
+            .await
+            .expect("listing containers")
+            .into_iter()
+            .filter_map(|c| c.addresses.get(&net).map(|ip| (c.name.clone(), *ip)))
+            .collect()
+    })
+}
+
+/// The cluster's `--persist` volumes: `volume name -> (mcc.node, mcc.path)`.
+pub fn persist_volumes(name: &str) -> BTreeMap<String, (String, String)> {
+    let name = name.to_string();
+    engine(|p| async move {
+        p.volumes(Some((labels::CLUSTER, name.as_str())))
+            .await
+            .expect("listing volumes")
+            .into_iter()
+            .filter(|v| v.labels.get(labels::ROLE).map(String::as_str) == Some("persist"))
+            .map(|v| {
+                let node = v.labels.get(labels::NODE).cloned().unwrap_or_default();
+                let path = v.labels.get(labels::PATH).cloned().unwrap_or_default();
+                (v.name, (node, path))
+            })
+            .collect()
+    })
+}
+
+/// Removes a container straight through the engine, as `docker rm -f`
+/// would behind mcc's back.
+pub fn remove_behind_mccs_back(container: &str) {
+    let container = container.to_string();
+    let removed = engine(|p| async move { p.remove_container(&container).await })
+        .unwrap_or_else(|e| panic!("removing a container behind mcc's back: {e}"));
+    assert!(removed, "there was no container to remove");
+}
+
+/// `GET <path>` of the engine's API on its local socket, as JSON: for what
+/// the provider does not report (a network's driver, a container's DNS
+/// servers). Needs a local engine (`DOCKER_HOST` unset or `unix://`).
+pub fn engine_get(path: &str) -> serde_json::Value {
+    use std::os::unix::net::UnixStream;
+    let host =
+        std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+    let socket = host
+        .strip_prefix("unix://")
+        .unwrap_or_else(|| panic!("these checks need a local engine socket, not {host}"));
+    let mut s = UnixStream::connect(socket)
+        .unwrap_or_else(|e| panic!("cannot connect to the engine at {socket}: {e}"));
+    s.set_read_timeout(Some(Duration::from_secs(30)))
+        .expect("a read timeout");
+    // HTTP/1.0: the engine answers with the whole body and closes
+    write!(s, "GET /v1.41{path} HTTP/1.0\r\nHost: engine\r\n\r\n").expect("a request");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("the engine's answer");
+    let raw = String::from_utf8_lossy(&raw);
+    let (head, body) = raw
+        .split_once("\r\n\r\n")
+        .unwrap_or_else(|| panic!("not an HTTP answer: {raw}"));
+    assert!(
+        head.starts_with("HTTP/1.0 200") || head.starts_with("HTTP/1.1 200"),
+        "GET {path}: {head}\n{body}"
+    );
+    serde_json::from_str(body).unwrap_or_else(|e| panic!("GET {path}: {e}: {body}"))
+}
+
+/// The `n`-th address of a subnet (0 is the network address).
+pub fn subnet_host(subnet: &str, n: u32) -> Ipv4Addr {
+    let (net, _) = subnet.split_once('/').expect("a CIDR");
+    let net: Ipv4Addr = net.parse().expect("an IPv4 network");
+    Ipv4Addr::from(u32::from(net) + n)
+}
+
+/// What each node says its addresses are: `hostname -i` and eth0's IPv4
+/// address, as `node -> "hostname-i IP\naddr IP\n"`.
+pub fn addresses_inside(c: &Cluster) -> BTreeMap<String, String> {
+    let out = sh(
+        c,
+        "all",
+        "echo \"hostname-i $(hostname -i)\"; \
+         ip -4 -o addr show dev eth0 | sed -n 's/.* inet \\([0-9.]*\\)\\/.*/addr \\1/p'",
+    )
+    .ok();
+    per_node(&out)
+}
