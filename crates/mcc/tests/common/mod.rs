@@ -451,40 +451,13 @@ impl Mcc {
     }
 }
 
-/// `mcc create --name <cluster> ARGS…`.
-///
-/// Retries (after a pause) when the subnet mcc picked was taken meanwhile
-/// by a concurrent create. That is an mcc bug, exposed on its own by
-/// `lifecycle::concurrent_creates_of_different_clusters_all_succeed`; the
-/// retry keeps it from failing unrelated tests that run in parallel. The
-/// pause matters: the engine reserves a subnet before the network it is
-/// for shows in its list, so an immediate retry picks the same subnet again.
+/// `mcc create --name <cluster> ARGS…`. No retry: creates running at
+/// once must each get a free subnet on their own
+/// (`lifecycle::concurrent_creates_of_different_clusters_all_succeed`).
 pub fn try_create(c: &Cluster, args: &[&str]) -> Out {
     let mut all = vec!["create", "--name", c.n()];
     all.extend_from_slice(args);
-    let mut out = mcc(&all).run();
-    let jitter = u64::from(
-        c.n()
-            .bytes()
-            .fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b)),
-    );
-    for attempt in 1..=8u64 {
-        if out.status.success()
-            || !out
-                .stderr
-                .contains("was taken by another network meanwhile")
-        {
-            break;
-        }
-        eprintln!(
-            "{}: subnet race with a concurrent create (attempt {attempt}; mcc bug), retrying:\n{}",
-            c.n(),
-            out.stderr
-        );
-        std::thread::sleep(Duration::from_millis(300 * attempt + jitter * 2));
-        out = mcc(&all).run();
-    }
-    out
+    mcc(&all).run()
 }
 
 #[track_caller]
