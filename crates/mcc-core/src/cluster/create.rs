@@ -271,7 +271,7 @@ impl Clusters {
             .collect();
         let workers: Vec<NodeId> = all[1..].to_vec();
         let hosts = super::nodes::hosts_for(name, record, &all)?;
-        let archive = context::meta_archive(&hosts, spec.context.as_deref())?;
+        let archive = context::meta_archive(&hosts, &workers, spec.context.as_deref())?;
         self.provider
             .upload(&name.meta_container(), META_MOUNT, archive)
             .await?;

@@ -100,6 +100,11 @@ pub(crate) fn node_spec(
     env.push(format!("MCC_CLUSTER={name}"));
     env.push(format!("MCC_ROLE={}", node.role.as_str()));
     env.push(format!("MCC_NODE={}", node.hostname()));
+    // what does not change with membership; MCC_NODES does, and comes from
+    // /opt/mcc/nodes (or an exec's own environment)
+    env.push(format!("MCC_FRONTEND={}", NodeId::FRONTEND.hostname()));
+    env.push(format!("MCC_SHARED={META_MOUNT}/shared"));
+    env.push(format!("MCC_CONTEXT={META_MOUNT}/context"));
     let mut mounts = vec![
         Mount::Volume {
             name: record.meta_volume.clone(),
@@ -184,6 +189,33 @@ pub(crate) fn node_spec(
                 read_only: true,
             });
         }
+    }
+    spec
+}
+
+/// Whether a node runs its creation phases itself at its first start, rather
+/// than through an exec from mcc: when mcc keeps it alive (its command is
+/// mcc's) and the cluster has a context.
+pub(crate) fn runs_context_at_boot(record: &ClusterRecord, image: &ImageInfo) -> bool {
+    record.context && !record.options.systemd && needs_keepalive(image)
+}
+
+/// Turns a node's spec into one whose first process runs its creation
+/// phases: `run` names this bring-up, so that workers made together with
+/// the front-end wait for the front-end's scripts of the same run.
+pub(crate) fn with_boot_run(
+    mut spec: ContainerSpec,
+    run: &str,
+    wait_frontend: bool,
+) -> ContainerSpec {
+    spec.cmd = Some(vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        context::BOOT_AND_KEEPALIVE.into(),
+    ]);
+    spec.env.push(format!("MCC_RUN={run}"));
+    if wait_frontend {
+        spec.env.push("MCC_WAIT_FRONTEND=1".into());
     }
     spec
 }
@@ -324,17 +356,24 @@ impl Clusters {
     pub(crate) async fn write_hosts(&self, loaded: &Loaded, nodes: &[NodeId]) -> Result<()> {
         let record = loaded.record()?;
         let content = hosts_for(&loaded.name, record, nodes)?;
-        let target = format!("{META_MOUNT}/hosts");
+        let workers: Vec<NodeId> = nodes
+            .iter()
+            .copied()
+            .filter(|n| n.role == Role::Worker)
+            .collect();
+        let names = context::nodes_file(&workers);
         if let Some(n) = loaded.nodes.iter().find(|n| n.running()) {
             let spec = ExecSpec {
                 cmd: vec![
                     "/bin/sh".into(),
                     "-c".into(),
-                    // fixed script; the content is a positional argument
-                    "printf '%s' \"$1\" > \"$2\"".into(),
+                    // fixed script; the contents are positional arguments
+                    "printf '%s' \"$1\" > \"$2\" && printf '%s' \"$3\" > \"$4\"".into(),
                     "mcc-write-hosts".into(),
                     content,
-                    target,
+                    format!("{META_MOUNT}/hosts"),
+                    names,
+                    format!("{META_MOUNT}/nodes"),
                 ],
                 ..Default::default()
             };
@@ -351,6 +390,9 @@ impl Clusters {
             let meta = loaded.name.meta_container();
             self.provider
                 .upload(&meta, META_MOUNT, context::file_archive("hosts", &content)?)
+                .await?;
+            self.provider
+                .upload(&meta, META_MOUNT, context::file_archive("nodes", &names)?)
                 .await
         }
     }
@@ -387,17 +429,33 @@ impl Clusters {
         let (up_tx, mut up_rx) = tokio::sync::mpsc::unbounded_channel::<NodeId>();
         let me = super::creator::current();
         let me = &me;
+        let run_id = format!("{:x}", context::now() ^ u64::from(std::process::id()) << 20);
+        let run_id = &run_id;
+        let with_frontend = nodes.contains(&NodeId::FRONTEND);
+        let image_of = |node: NodeId| {
+            let image_name = match node.role {
+                Role::Frontend => &record.frontend_image,
+                Role::Worker => &record.worker_image,
+            };
+            images.get(image_name).cloned().unwrap_or_default()
+        };
+        let boots = |node: NodeId| runs_context_at_boot(record, &image_of(node));
 
         let make = async {
             let results = run_all(nodes.to_vec(), PARALLELISM, cancel, |node| {
                 let up_tx = up_tx.clone();
                 async move {
-                    let image_name = match node.role {
-                        Role::Frontend => &record.frontend_image,
-                        Role::Worker => &record.worker_image,
-                    };
-                    let image = images.get(image_name).cloned().unwrap_or_default();
+                    let image = image_of(node);
                     let mut spec = node_spec(name, node, record, &image, meta_mountpoint, host);
+                    if record.context {
+                        // the run's id also reaches the exec'd runner (container env)
+                        spec = if boots(node) {
+                            with_boot_run(spec, run_id, with_frontend && node.role == Role::Worker)
+                        } else {
+                            spec.env.push(format!("MCC_RUN={run_id}"));
+                            spec
+                        };
+                    }
                     // who made it: a failed addnode removes only its own nodes
                     spec.labels.insert(labels::CREATOR.into(), me.clone());
                     self.provider.create_container(&spec).await?;
@@ -426,10 +484,22 @@ impl Clusters {
                 if cancel.is_cancelled() {
                     return Err(Error::Interrupted);
                 }
-                let env = context::script_env(name.as_str(), node, all_workers);
-                let phases = context::creation_phases(node.role);
-                context::run_phases(self.provider(), &name.container(node), node, env, &phases)
-                    .await?;
+                let container = name.container(node);
+                let scripts = async {
+                    if boots(node) {
+                        context::await_boot_run(self.provider(), &container, node).await
+                    } else {
+                        let env = context::script_env(name.as_str(), node, all_workers);
+                        let phases = context::creation_phases(node.role);
+                        context::run_phases(self.provider(), &container, node, env, &phases).await
+                    }
+                };
+                // a script that hangs must not hold up an interrupted create:
+                // its node is about to be removed anyway
+                tokio::select! {
+                    r = scripts => r?,
+                    _ = cancel.cancelled() => return Err(Error::Interrupted),
+                }
                 self.reporter.advance(&node.hostname());
                 Ok(())
             };

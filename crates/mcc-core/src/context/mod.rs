@@ -14,15 +14,71 @@ use crate::provider::{exec_collect, ExecSpec, Provider};
 
 const RUNNER: &str = include_str!("runner.sh");
 const FAILED_MARKER: &str = "mcc-context-failed\t";
+const END_MARKER: &str = "mcc-context-end";
+const OK_MARKER: &str = "mcc-context-ok";
+const SKIPPED_MARKER: &str = "mcc-context-skipped";
 
-/// The tar archive that seeds a cluster's meta volume.
-pub fn meta_archive(hosts: &str, context: Option<&Path>) -> Result<Vec<u8>> {
+/// The command of a node that mcc keeps alive and that runs its creation
+/// phases itself, at its first start: no exec per node, which costs the
+/// engine as much as starting a container. Fixed text: nothing from the
+/// user is in it.
+pub const BOOT_AND_KEEPALIVE: &str = "trap 'exit 0' TERM INT; \
+     [ -e /.mcc-context-done ] || sh /opt/mcc/bin/run-context --boot; \
+     while :; do sleep 3600 & wait $!; done";
+
+/// What a boot run printed so far: finished (well or not), or not yet.
+fn boot_outcome(node: &str, text: &str) -> Option<Result<()>> {
+    if text.contains(OK_MARKER) {
+        Some(Ok(()))
+    } else if text.contains(SKIPPED_MARKER) {
+        // the front-end's scripts failed; that failure is reported
+        Some(Err(Error::Interrupted))
+    } else if text.contains(FAILED_MARKER) && text.contains(END_MARKER) {
+        Some(Err(parse_failure(node, 1, text)))
+    } else {
+        None
+    }
+}
+
+/// Waits for the creation phases that a node runs at its first start
+/// (see [`BOOT_AND_KEEPALIVE`]) by following its output.
+pub async fn await_boot_run(provider: &dyn Provider, container: &str, node: NodeId) -> Result<()> {
+    use futures_util::StreamExt;
+    let host = node.hostname();
+    let mut stream = provider.follow_logs(container);
+    let mut text = String::new();
+    while let Some(chunk) = stream.next().await {
+        match chunk? {
+            crate::provider::Chunk::Stdout(b) | crate::provider::Chunk::Stderr(b) => {
+                text.push_str(&String::from_utf8_lossy(&b))
+            }
+        }
+        if let Some(outcome) = boot_outcome(&host, &text) {
+            return outcome;
+        }
+    }
+    Err(Error::Failed(format!(
+        "node {host} stopped while running its context scripts; see `docker logs {container}` \
+         and `mcc logs CLUSTER {host}`"
+    )))
+}
+
+/// The tar archive that seeds a cluster's meta volume: the hosts file,
+/// the workers' names (`nodes`, read by the runner at boot), the runner,
+/// and the context folder.
+pub fn meta_archive(hosts: &str, workers: &[NodeId], context: Option<&Path>) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     b.mode(tar::HeaderMode::Deterministic);
     let io = |e: std::io::Error| Error::Failed(format!("packing the context folder: {e}"));
     append_file(&mut b, "hosts", hosts.as_bytes(), 0o644).map_err(io)?;
+    append_file(&mut b, "nodes", nodes_file(workers).as_bytes(), 0o644).map_err(io)?;
     append_file(&mut b, "bin/run-context", RUNNER.as_bytes(), 0o755).map_err(io)?;
-    for (dir, mode) in [("shared", 0o1777), ("logs", 0o755), ("context", 0o755)] {
+    for (dir, mode) in [
+        ("shared", 0o1777),
+        ("logs", 0o755),
+        ("runs", 0o755),
+        ("context", 0o755),
+    ] {
         append_dir(&mut b, dir, mode).map_err(io)?;
     }
     if let Some(ctx) = context {
@@ -72,6 +128,12 @@ pub(crate) fn now() -> u64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default()
+}
+
+/// The `nodes` file: the workers' hostnames, space-separated (MCC_NODES).
+pub fn nodes_file(workers: &[NodeId]) -> String {
+    let names: Vec<String> = workers.iter().map(NodeId::hostname).collect();
+    format!("{}\n", names.join(" "))
 }
 
 /// The environment context scripts get.
@@ -132,6 +194,7 @@ fn parse_failure(node: &str, code: i64, text: &str) -> Error {
         Some(at) => {
             let rest = &text[at + FAILED_MARKER.len()..];
             let (first, tail) = rest.split_once('\n').unwrap_or((rest, ""));
+            let tail = tail.split(END_MARKER).next().unwrap_or(tail);
             let (script, code_text) = first.split_once('\t').unwrap_or((first, ""));
             Error::ScriptFailed {
                 node: node.to_string(),
@@ -216,6 +279,36 @@ mod tests {
     }
 
     #[test]
+    fn boot_runs_are_read_from_the_output() {
+        assert!(boot_outcome("node01", "").is_none());
+        assert!(matches!(
+            boot_outcome("node01", "mcc-context-ok\n"),
+            Some(Ok(()))
+        ));
+        assert!(matches!(
+            boot_outcome("node01", "mcc-context-skipped\n"),
+            Some(Err(Error::Interrupted))
+        ));
+        let partial = "mcc-context-failed\tall/10-x\t4\nlast words\n";
+        assert!(
+            boot_outcome("node01", partial).is_none(),
+            "wait for the end marker"
+        );
+        let done = format!("{partial}mcc-context-end\n");
+        match boot_outcome("node01", &done) {
+            Some(Err(Error::ScriptFailed {
+                script, code, tail, ..
+            })) => {
+                assert_eq!(
+                    (script.as_str(), code, tail.as_str()),
+                    ("all/10-x", 4, "last words")
+                );
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
     fn env_names_the_cluster() {
         let env = script_env(
             "lab",
@@ -233,7 +326,8 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mcc-ctx-test-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("all")).unwrap();
         std::fs::write(dir.join("all/10-x"), "echo hi\n").unwrap();
-        let bytes = meta_archive("127.0.0.1 localhost\n", Some(&dir)).unwrap();
+        let bytes =
+            meta_archive("127.0.0.1 localhost\n", &[NodeId::worker(1)], Some(&dir)).unwrap();
         let mut names: Vec<String> = tar::Archive::new(bytes.as_slice())
             .entries()
             .unwrap()
@@ -242,10 +336,12 @@ mod tests {
         names.sort();
         for want in [
             "hosts",
+            "nodes",
             "bin/run-context",
             "context/all/10-x",
             "shared",
             "logs",
+            "runs",
         ] {
             assert!(
                 names.iter().any(|n| n.trim_end_matches('/') == want),

@@ -1,17 +1,52 @@
 #!/bin/sh
 # Runs a cluster's context scripts on this node. Written by mcc into
-# /opt/mcc/bin/run-context and started by mcc as:
-#   sh /opt/mcc/bin/run-context PHASE...    (PHASE: all, frontend, workers, on-change)
+# /opt/mcc/bin/run-context. Two ways in:
+#   sh /opt/mcc/bin/run-context PHASE...   started by mcc (exec), PHASE one of
+#                                          all, frontend, workers, on-change
+#   sh /opt/mcc/bin/run-context --boot     started by the node's own first
+#                                          process when mcc keeps it alive: the
+#                                          creation phases of its role, once per
+#                                          container (marker /.mcc-context-done)
 # Scripts of each phase run in name order (byte order), executable ones
 # directly and the others with sh, from the context folder, with their
 # output appended to /opt/mcc/logs/$MCC_NODE.log. The first failing script
 # stops the run: its name, exit code and last lines are printed for mcc.
+# With MCC_RUN set, the outcome is also written to /opt/mcc/runs/$MCC_NODE
+# ("$MCC_RUN ok" or "$MCC_RUN failed"), which is how workers started with
+# MCC_WAIT_FRONTEND wait for the front-end's scripts of the same run.
 LC_ALL=C
 export LC_ALL
 logs=/opt/mcc/logs
 log="$logs/$MCC_NODE.log"
-mkdir -p "$logs"
-cd /opt/mcc/context || exit 0
+state=/opt/mcc/runs
+mkdir -p "$logs" "$state"
+
+outcome() {
+    [ -n "${MCC_RUN:-}" ] && printf '%s %s\n' "$MCC_RUN" "$1" >"$state/$MCC_NODE"
+    return 0
+}
+
+boot=
+if [ "${1:-}" = --boot ]; then
+    boot=1
+    [ -e /.mcc-context-done ] && exit 0
+    MCC_NODES=$(cat /opt/mcc/nodes 2>/dev/null)
+    export MCC_NODES
+    if [ "$MCC_ROLE" = frontend ]; then set -- all frontend; else set -- all workers; fi
+    if [ -n "${MCC_WAIT_FRONTEND:-}" ]; then
+        while :; do
+            front=$(cat "$state/frontend" 2>/dev/null)
+            [ "${front%% *}" = "$MCC_RUN" ] && break
+            sleep 0.1
+        done
+        if [ "${front#* }" != ok ]; then
+            printf 'mcc-context-skipped\n'
+            exit 1
+        fi
+    fi
+fi
+
+cd /opt/mcc/context || { outcome ok; exit 0; }
 for phase in "$@"; do
     [ -d "$phase" ] || continue
     for script in "$phase"/*; do
@@ -27,12 +62,17 @@ for phase in "$@"; do
         cat "$out" >>"$log"
         if [ "$rc" -ne 0 ]; then
             printf '<== exit code %s\n' "$rc" >>"$log"
+            outcome failed
             printf 'mcc-context-failed\t%s\t%s\n' "$script" "$rc"
             tail -n 20 "$out"
             rm -f "$out"
+            printf 'mcc-context-end\n'
             exit "$rc"
         fi
         rm -f "$out"
     done
 done
+[ -n "$boot" ] && : >/.mcc-context-done
+outcome ok
+printf 'mcc-context-ok\n'
 exit 0

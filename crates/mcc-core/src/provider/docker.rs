@@ -16,7 +16,8 @@ use bollard::models::{
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
     ListContainersOptionsBuilder, ListNetworksOptionsBuilder, ListVolumesOptionsBuilder,
-    RemoveContainerOptionsBuilder, StopContainerOptionsBuilder, UploadToContainerOptionsBuilder,
+    LogsOptionsBuilder, RemoveContainerOptionsBuilder, StopContainerOptionsBuilder,
+    UploadToContainerOptionsBuilder,
 };
 use bollard::{body_full, container::LogOutput, Docker};
 use futures_util::{StreamExt, TryStreamExt};
@@ -534,6 +535,26 @@ impl Provider for DockerProvider {
             }),
             StartExecResults::Detached => Err(Error::engine(op, "the engine detached the process")),
         }
+    }
+
+    fn follow_logs(&self, container: &str) -> super::OutputStream {
+        let opts = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let op = format!("reading the output of {container}");
+        Box::pin(
+            self.docker
+                .logs(container, Some(opts))
+                .map_err(move |e| map_err(op.clone())(e))
+                .map_ok(|o| match o {
+                    LogOutput::StdErr { message } => Chunk::Stderr(message.to_vec()),
+                    LogOutput::StdOut { message }
+                    | LogOutput::Console { message }
+                    | LogOutput::StdIn { message } => Chunk::Stdout(message.to_vec()),
+                }),
+        )
     }
 
     async fn exec_exit_code(&self, exec_id: &str) -> Result<i64> {

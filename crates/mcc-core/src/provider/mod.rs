@@ -204,6 +204,8 @@ pub trait Provider: Send + Sync {
 
     /// Starts a process in a running container with its streams attached.
     async fn exec_attach(&self, container: &str, spec: &ExecSpec) -> Result<Attached>;
+    /// A container's output from its start, following it as it comes.
+    fn follow_logs(&self, container: &str) -> OutputStream;
     /// Exit code of a finished exec.
     async fn exec_exit_code(&self, exec_id: &str) -> Result<i64>;
     async fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()>;
