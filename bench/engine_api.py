@@ -101,11 +101,22 @@ def create(api, args):
 
 
 def delete(api, args):
+    import time
+    import docker
     flt = {"label": "bench.prefix=" + args.prefix}
     ids = [c["Id"] for c in api.containers(all=True, filters=flt)]
     run_pool(args.threads, lambda cid: api.remove_container(cid, force=True), ids)
     for n in api.networks(filters=flt):
-        api.remove_network(n["Id"])
+        # the engine may still hold the endpoint of a container it has just
+        # removed ("has active endpoints"): retry briefly, as mcc does
+        for attempt in range(50):
+            try:
+                api.remove_network(n["Id"])
+                break
+            except docker.errors.APIError as e:
+                if "active endpoints" not in str(e) or attempt == 49:
+                    raise
+                time.sleep(0.05)
     for v in (api.volumes(filters=flt) or {}).get("Volumes") or []:
         api.remove_volume(v["Name"])
 

@@ -209,12 +209,24 @@ impl Provider for DockerProvider {
     }
 
     async fn remove_network(&self, name: &str) -> Result<bool> {
-        match self.docker.remove_network(name).await {
-            Ok(()) => Ok(true),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
-            Err(e) => Err(map_err(format!("removing network {name}"))(e)),
+        // Just after its containers are removed, the engine may still count
+        // their endpoints for a moment ("has active endpoints"): retry
+        // briefly before calling it a failure.
+        let mut attempts = 0;
+        loop {
+            match self.docker.remove_network(name).await {
+                Ok(()) => return Ok(true),
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => return Ok(false),
+                Err(BollardError::DockerResponseServerError { message, .. })
+                    if message.contains("active endpoints") && attempts < 50 =>
+                {
+                    attempts += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(map_err(format!("removing network {name}"))(e)),
+            }
         }
     }
 
