@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use tokio_util::sync::CancellationToken;
 
 use super::lock::HostLock;
-use super::nodes::{base_labels, data_volume_labels, meta_volume_labels, Target};
+use super::nodes::{base_labels, data_volume_labels, meta_volume_labels, Blueprint};
 use super::parallel::{first_error, run_all};
 use super::query::ClusterView;
 use super::{creator, Clusters};
@@ -279,13 +279,13 @@ impl Clusters {
             return Err(Error::Interrupted);
         }
 
-        let target = Target {
+        let blueprint = Blueprint {
             name,
             record,
             images,
             meta_mountpoint: &meta_volume.mountpoint,
         };
-        self.bring_up(&target, &all, &workers, cancel).await?;
+        self.bring_up(&blueprint, &all, &workers, cancel).await?;
         self.on_change(name, cancel).await?;
         if cancel.is_cancelled() {
             return Err(Error::Interrupted);

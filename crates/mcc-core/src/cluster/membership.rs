@@ -8,7 +8,7 @@ use tokio_util::sync::CancellationToken;
 
 use super::creator;
 use super::lock::HostLock;
-use super::nodes::Target;
+use super::nodes::Blueprint;
 use super::parallel::{first_error, run_all, PARALLELISM};
 use super::query::NodeView;
 use super::{ClusterView, Clusters};
@@ -117,7 +117,7 @@ impl Clusters {
         self.write_hosts(loaded, &after).await?;
         let made = self
             .bring_up(
-                &Target {
+                &Blueprint {
                     name,
                     record: &record,
                     images: &images,

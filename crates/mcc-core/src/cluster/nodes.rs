@@ -69,7 +69,7 @@ pub(crate) fn persist_volume_labels(name: &ClusterName, node: NodeId, path: &str
 /// What nodes are made from: the cluster, its record, the images' defaults
 /// and where the meta volume lives on the engine's host.
 #[derive(Clone, Copy)]
-pub(crate) struct Target<'a> {
+pub(crate) struct Blueprint<'a> {
     pub name: &'a ClusterName,
     pub record: &'a ClusterRecord,
     pub images: &'a HashMap<String, ImageInfo>,
@@ -404,17 +404,17 @@ impl Clusters {
     /// Bounded, cancellable, and every task started is joined.
     pub(crate) async fn bring_up(
         &self,
-        target: &Target<'_>,
+        blueprint: &Blueprint<'_>,
         nodes: &[NodeId],
         all_workers: &[NodeId],
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let Target {
+        let Blueprint {
             name,
             record,
             images,
             meta_mountpoint,
-        } = *target;
+        } = *blueprint;
         let host = if record.options.systemd {
             self.provider.host_facts().await?
         } else {
