@@ -13,7 +13,9 @@ use super::{creator, Clusters};
 use crate::context;
 use crate::error::{Error, Result};
 use crate::model::address::pick_subnet;
-use crate::model::{labels, ClusterRecord, ClusterSpec, Ipv4Cidr, NodeId, META_MOUNT};
+use crate::model::{
+    labels, ClusterRecord, ClusterSpec, Ipv4Cidr, NetworkDriver, NodeId, META_MOUNT,
+};
 use crate::provider::{ContainerSpec, Mount, NetworkSpec};
 
 #[derive(Clone, Debug, Default)]
@@ -39,10 +41,12 @@ impl Clusters {
                  another --name"
             )));
         }
+        // Whether the engine runs on this host, whose interfaces and routes
+        // mcc can then read.
+        let local = self.provider.endpoint().starts_with("unix://");
         if let Some(parent) = &spec.parent {
-            // Checkable only when the engine runs here; elsewhere the engine
-            // says so (if cryptically: "invalid subinterface vlan name").
-            let local = self.provider.endpoint().starts_with("unix://");
+            // Elsewhere the engine says so (if cryptically: "invalid
+            // subinterface vlan name").
             let net = std::path::Path::new("/sys/class/net");
             if local && net.is_dir() && !net.join(parent).exists() {
                 return Err(Error::Invalid(format!(
@@ -66,12 +70,20 @@ impl Clusters {
                 )));
             }
         }
+        // A bridge network must not shadow the host's own routes (when the
+        // engine runs here, where they can be read); a macvlan network is
+        // meant to be on a host segment, so its routes are no conflict.
+        let routes = if local && spec.network_driver == NetworkDriver::Bridge {
+            host_routes()
+        } else {
+            Vec::new()
+        };
         let taken: Vec<(String, Ipv4Cidr)> = networks
             .iter()
             .filter(|n| n.name != name.network())
             .flat_map(|n| n.subnets.iter().map(move |s| (n.name.clone(), *s)))
             .chain(
-                host_routes()
+                routes
                     .into_iter()
                     .map(|s| ("(a route of this host)".to_string(), s)),
             )
