@@ -1,0 +1,72 @@
+//! What the CLI prints for scripts and shells: JSON of create and list,
+//! completions, and the engine's refusal of --privileged said plainly.
+
+mod common;
+
+use common::*;
+
+/// `create --output json` prints the cluster on stdout (progress stays on
+/// stderr); `list --output json` has it with its status and node count.
+#[test]
+fn create_and_list_speak_json() {
+    let c = Cluster::new("json");
+    let out = create(
+        &c,
+        &["--image", BUSYBOX, "--nodes", "2", "--output", "json"],
+    );
+    let view: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("create JSON does not parse: {e}\n{}", out.describe()));
+    assert_eq!(view["name"], c.n());
+    assert_eq!(view["status"], "running", "{view:#}");
+    assert_eq!(view["workers"], 2, "{view:#}");
+    assert_eq!(view["nodes"].as_array().map(Vec::len), Some(3), "{view:#}");
+
+    let out = mcc(["list", "--output", "json"]).run().ok();
+    let list: serde_json::Value = serde_json::from_str(&out.stdout)
+        .unwrap_or_else(|e| panic!("list JSON does not parse: {e}\n{}", out.describe()));
+    let mine = list
+        .as_array()
+        .expect("a list")
+        .iter()
+        .find(|v| v["name"] == c.n())
+        .unwrap_or_else(|| panic!("{} missing from {list:#}", c.n()));
+    assert_eq!(mine["status"], "running");
+    assert_eq!(mine["running"], 3);
+}
+
+/// Completion scripts name the subcommands.
+#[test]
+fn completions_cover_the_commands() {
+    for shell in ["bash", "zsh", "fish"] {
+        let out = mcc(["completions", shell]).run().ok();
+        for cmd in ["create", "addnode", "delnode", "recreate", "gc"] {
+            assert!(
+                out.stdout.contains(cmd),
+                "{shell} completion lacks {cmd}: {}",
+                out.describe()
+            );
+        }
+    }
+    mcc(["completions", "tcsh"]).run().code_is(2);
+}
+
+/// --privileged goes to the engine. Where the engine refuses it (as this
+/// VM's kernel does), the error says so plainly and nothing is left;
+/// where it accepts, the cluster works.
+#[test]
+fn privileged_is_passed_on_or_its_refusal_explained() {
+    let c = Cluster::new("priv");
+    let out = try_create(&c, &["--image", BUSYBOX, "--nodes", "1", "--privileged"]);
+    if out.status.success() {
+        sh(&c, "all", "true").ok();
+    } else {
+        assert_eq!(out.code(), 1, "{}", out.describe());
+        assert!(
+            out.stderr.contains("refused the container's privileges")
+                && out.stderr.contains("without --privileged"),
+            "the refusal is not explained: {}",
+            out.describe()
+        );
+        assert_nothing_labelled(c.n(), "after a refused --privileged create");
+    }
+}
