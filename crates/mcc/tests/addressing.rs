@@ -52,27 +52,7 @@ fn assert_addresses(c: &Cluster, want: &BTreeMap<&str, Ipv4Addr>, when: &str) {
 /// address.
 #[track_caller]
 fn assert_all_reach(c: &Cluster, from: &[&str], ip_of: &BTreeMap<String, Ipv4Addr>, when: &str) {
-    let names: Vec<&str> = ip_of.keys().map(String::as_str).collect();
-    let script = format!(
-        "for h in {}; do \
-           if out=$(ping -c1 -W2 \"$h\" 2>&1); then \
-             echo \"ok $h $(echo \"$out\" | sed -n '1s/^PING [^ ]* (\\([0-9.]*\\)).*/\\1/p')\"; \
-           else echo \"FAIL $h\"; fi; \
-         done",
-        names.join(" ")
-    );
-    let out = sh(c, &from.join(","), &script).ok();
-    let lines = out.node_lines();
-    for node in from {
-        for (to, ip) in ip_of {
-            let want = format!("ok {to} {ip}");
-            assert!(
-                lines.iter().any(|(n, t)| n == node && *t == want),
-                "{when}: {node} cannot reach {to} at {ip}\n{}",
-                out.describe()
-            );
-        }
-    }
+    assert_reach(c, &from.join(","), from, ip_of, when);
 }
 
 /// The search domains of each node's /etc/resolv.conf.
@@ -101,16 +81,7 @@ fn static_addresses_survive_stop_start_and_recreate() {
     let fixed = subnet_host(&subnet, 40);
     create(
         &c,
-        &[
-            "--image",
-            BUSYBOX,
-            "--nodes",
-            "2",
-            "--subnet",
-            &subnet,
-            "--ip",
-            &format!("node02={fixed}"),
-        ],
+        &on_subnet(BUSYBOX, "2", &subnet, &["--ip", &format!("node02={fixed}")]),
     );
     let want = BTreeMap::from([
         ("frontend", static_ip(&subnet, 0)),
@@ -118,12 +89,7 @@ fn static_addresses_survive_stop_start_and_recreate() {
         ("node02", fixed),
     ]);
     assert_addresses(&c, &want, "after create");
-    let hosts = |when: &str| {
-        let out = mcc(["exec", c.n(), "--", "cat", "/etc/hosts"]).run().ok();
-        let per = per_node(&out);
-        assert_eq!(per.len(), 3, "{when}: {}", out.describe());
-        per
-    };
+    let hosts = |when: &str| hosts_files(&c, 3, when);
     let hosts_before = hosts("after create");
 
     mcc(["stop", c.n()]).run().ok();
@@ -163,30 +129,29 @@ fn domain_hosts_dns_fixed_ip_and_gateway_take_effect() {
     let domain = "hpc.test";
     create(
         &c,
-        &[
-            "--image",
+        &on_subnet(
             BUSYBOX,
-            "--nodes",
             "2",
-            "--subnet",
             &subnet,
-            "--gateway",
-            &gateway.to_string(),
-            "--ip",
-            &format!("node01={node01}"),
-            "--domain",
-            domain,
-            "--dns",
-            &dns.to_string(),
-            "--dns-search",
-            "search.test",
-            "--dns-search",
-            "second.test",
-            "--add-host",
-            &format!("nfs:{nfs}"),
-            "--add-host",
-            &format!("licence.example.test:{licence}"),
-        ],
+            &[
+                "--gateway",
+                &gateway.to_string(),
+                "--ip",
+                &format!("node01={node01}"),
+                "--domain",
+                domain,
+                "--dns",
+                &dns.to_string(),
+                "--dns-search",
+                "search.test",
+                "--dns-search",
+                "second.test",
+                "--add-host",
+                &format!("nfs:{nfs}"),
+                "--add-host",
+                &format!("licence.example.test:{licence}"),
+            ],
+        ),
     );
     let mut want = BTreeMap::from([
         ("frontend", static_ip(&subnet, 0)),
@@ -198,15 +163,13 @@ fn domain_hosts_dns_fixed_ip_and_gateway_take_effect() {
     let check = |want: &BTreeMap<&str, Ipv4Addr>, when: &str| {
         // hostname and fully qualified name
         let out = sh(&c, "all", "echo \"$(hostname) $(hostname -f)\"").ok();
-        let per = per_node(&out);
-        for node in want.keys() {
-            assert_eq!(
-                per.get(*node).map(String::as_str),
-                Some(format!("{node} {node}.{domain}\n").as_str()),
-                "{when}: hostname and hostname -f: {}",
-                out.describe()
-            );
-        }
+        let nodes: Vec<&str> = want.keys().copied().collect();
+        assert_each_printed(
+            &out,
+            &nodes,
+            &format!("{when}: hostname and hostname -f: "),
+            |node| format!("{node} {node}.{domain}\n"),
+        );
         // the shared hosts file: `IP node.D node cluster-node`, then the extras
         let out = mcc(["exec", c.n(), "--", "cat", "/etc/hosts"]).run().ok();
         let per = per_node(&out);
@@ -402,26 +365,6 @@ fn cluster_file_addressing_fields_take_effect() {
     );
 }
 
-/// Runs a create that must be refused as a usage error, making nothing.
-#[track_caller]
-fn refused(cluster: &str, args: &[String], names: &[String]) {
-    let out = mcc(args).run();
-    assert_eq!(
-        out.status.code(),
-        Some(2),
-        "expected a usage error (exit 2): {}",
-        out.describe()
-    );
-    for n in names {
-        assert!(
-            out.stderr.contains(n.as_str()),
-            "the message does not name {n:?}: {}",
-            out.describe()
-        );
-    }
-    assert_nothing_labelled(cluster, &format!("after `{}`", out.cmdline));
-}
-
 /// Bad addresses, names and options: exit 2, a message naming the bad
 /// value, and nothing labelled with the cluster.
 #[test]
@@ -455,14 +398,7 @@ fn bad_addressing_is_refused_and_makes_nothing() {
     );
     let yaml_gateway = yaml_gateway.display().to_string();
 
-    let base = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = ["create", "--name", n, "--image", BUSYBOX]
-            .iter()
-            .map(|s| s.to_string())
-            .collect();
-        v.extend(extra.iter().map(|s| s.to_string()));
-        v
-    };
+    let base = |extra: &[&str]| create_args(n, BUSYBOX, extra);
     let s = subnet.as_str();
     let strings = |v: &[&str]| -> Vec<String> { v.iter().map(|s| s.to_string()).collect() };
     let cases: Vec<(Vec<String>, Vec<String>)> = vec![
@@ -650,28 +586,21 @@ fn bad_addressing_is_refused_and_makes_nothing() {
 fn overlapping_subnet_is_refused_before_anything_is_made() {
     let first = Cluster::new("ipover1");
     let subnet = test_subnet(224);
-    create(
-        &first,
-        &["--image", BUSYBOX, "--nodes", "1", "--subnet", &subnet],
-    );
+    create(&first, &on_subnet(BUSYBOX, "1", &subnet, &[]));
     let second = Cluster::new("ipover2");
     let half = format!("{}/25", subnet_host(&subnet, 128));
-    let args: Vec<String> = [
-        "create",
-        "--name",
+    let args = create_args(
         second.n(),
-        "--image",
         BUSYBOX,
-        "--nodes",
-        "1",
-        "--subnet",
-        &half,
-        "--ip",
-        &format!("node01={}", subnet_host(&subnet, 140)),
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
+        &[
+            "--nodes",
+            "1",
+            "--subnet",
+            &half,
+            "--ip",
+            &format!("node01={}", subnet_host(&subnet, 140)),
+        ],
+    );
     refused(second.n(), &args, &[half.clone(), subnet.clone()]);
     let view = inspect(&first);
     assert_eq!(view["status"], "running", "{view:#}");
@@ -826,16 +755,7 @@ fn addnode_grows_past_a_fixed_address_on_the_next_default_one() {
     let taken = static_ip(&subnet, 2); // node02's default
     create(
         &c,
-        &[
-            "--image",
-            BUSYBOX,
-            "--nodes",
-            "1",
-            "--subnet",
-            &subnet,
-            "--ip",
-            &format!("node01={taken}"),
-        ],
+        &on_subnet(BUSYBOX, "1", &subnet, &["--ip", &format!("node01={taken}")]),
     );
     assert_eq!(inspected_ips(&c)["node01"], taken.to_string());
     let out = mcc(["addnode", c.n(), "--output", "json"]).run();
@@ -870,16 +790,12 @@ fn a_fixed_address_of_a_later_node_never_clashes() {
     let node01 = static_ip(&subnet, 1);
     let out = try_create(
         &c,
-        &[
-            "--image",
+        &on_subnet(
             BUSYBOX,
-            "--nodes",
             "1",
-            "--subnet",
             &subnet,
-            "--ip",
-            &format!("node03={node01}"),
-        ],
+            &["--ip", &format!("node03={node01}")],
+        ),
     );
     if out.status.code() == Some(2) {
         assert!(

@@ -10,42 +10,39 @@ use common::*;
 #[test]
 fn context_scripts_run_in_order_with_their_environment() {
     let c = Cluster::new("ctx");
-    let ctx = TempDir::new("ctx");
-    // executable: run directly
-    ctx.write(
-        "all/10-identity",
-        "#!/bin/sh\nset -e\n\
-         printf 'node=%s role=%s nodes=%s cluster=%s frontend=%s\\n' \
-           \"$MCC_NODE\" \"$MCC_ROLE\" \"$MCC_NODES\" \"$MCC_CLUSTER\" \"$MCC_FRONTEND\" \
-           > /etc/mcc-identity\n\
-         echo \"identity of $MCC_NODE written\"\n",
-        0o755,
-    );
-    // not executable: run with sh. It waits a little before writing so that
-    // a worker started too early would find nothing.
-    ctx.write(
-        "frontend/20-seed",
-        "set -e\nsleep 1\necho \"seed-from-$MCC_NODE\" > \"$MCC_SHARED/seed\"\n\
-         echo \"$MCC_NODE planted the seed in $MCC_SHARED\"\n",
-        0o644,
-    );
-    ctx.write(
-        "workers/20-read-seed",
-        "#!/bin/sh\nif [ ! -s \"$MCC_SHARED/seed\" ]; then echo \"no seed on $MCC_NODE\"; exit 9; fi\n\
-         cp \"$MCC_SHARED/seed\" /etc/mcc-seed\n\
-         echo \"$MCC_NODE read $(cat \"$MCC_SHARED/seed\")\"\n",
-        0o755,
+    let ctx = context_folder(
+        "ctx",
+        &[
+            // executable: run directly
+            (
+                "all/10-identity",
+                "#!/bin/sh\nset -e\n\
+                 printf 'node=%s role=%s nodes=%s cluster=%s frontend=%s\\n' \
+                   \"$MCC_NODE\" \"$MCC_ROLE\" \"$MCC_NODES\" \"$MCC_CLUSTER\" \"$MCC_FRONTEND\" \
+                   > /etc/mcc-identity\n\
+                 echo \"identity of $MCC_NODE written\"\n",
+                0o755,
+            ),
+            // not executable: run with sh. It waits a little before writing so
+            // that a worker started too early would find nothing.
+            (
+                "frontend/20-seed",
+                "set -e\nsleep 1\necho \"seed-from-$MCC_NODE\" > \"$MCC_SHARED/seed\"\n\
+                 echo \"$MCC_NODE planted the seed in $MCC_SHARED\"\n",
+                0o644,
+            ),
+            (
+                "workers/20-read-seed",
+                "#!/bin/sh\nif [ ! -s \"$MCC_SHARED/seed\" ]; then echo \"no seed on $MCC_NODE\"; exit 9; fi\n\
+                 cp \"$MCC_SHARED/seed\" /etc/mcc-seed\n\
+                 echo \"$MCC_NODE read $(cat \"$MCC_SHARED/seed\")\"\n",
+                0o755,
+            ),
+        ],
     );
     create(
         &c,
-        &[
-            "--image",
-            BUSYBOX,
-            "--nodes",
-            "2",
-            "--context-folder",
-            &ctx.arg(),
-        ],
+        &image_nodes(BUSYBOX, "2", &["--context-folder", &ctx.arg()]),
     );
 
     let out = sh(&c, "all", "cat /etc/mcc-identity").ok();
@@ -68,15 +65,9 @@ fn context_scripts_run_in_order_with_their_environment() {
     }
 
     let out = sh(&c, "workers", "cat /etc/mcc-seed").ok();
-    let per = per_node(&out);
-    for node in ["node01", "node02"] {
-        assert_eq!(
-            per.get(node).map(String::as_str),
-            Some("seed-from-frontend\n"),
-            "{}",
-            out.describe()
-        );
-    }
+    assert_each_printed(&out, &["node01", "node02"], "", |_| {
+        "seed-from-frontend\n".into()
+    });
 
     let logs = mcc(["logs", c.n()]).run().ok();
     let sections: Vec<&str> = logs.stdout.split("===== ").skip(1).collect();
@@ -124,26 +115,19 @@ fn context_scripts_run_in_order_with_their_environment() {
 /// object; with --keep-on-failure they stay until `mcc delete`.
 #[test]
 fn failing_context_script_fails_the_create_and_cleans_up() {
-    let ctx = TempDir::new("fail");
-    ctx.write(
-        "workers/10-break",
-        "#!/bin/sh\necho \"first line on $MCC_NODE\"\necho \"last words of $MCC_NODE\"\nexit 7\n",
-        0o755,
+    let ctx = context_folder(
+        "fail",
+        &[(
+            "workers/10-break",
+            "#!/bin/sh\necho \"first line on $MCC_NODE\"\necho \"last words of $MCC_NODE\"\nexit 7\n",
+            0o755,
+        )],
     );
 
     let c = Cluster::new("fail");
-    let out = try_create(
-        &c,
-        &[
-            "--image",
-            BUSYBOX,
-            "--nodes",
-            "2",
-            "--context-folder",
-            &ctx.arg(),
-        ],
-    )
-    .code_is(1);
+    let folder = ctx.arg();
+    let args = image_nodes(BUSYBOX, "2", &["--context-folder", &folder]);
+    let out = try_create(&c, &args).code_is(1);
     let err = &out.stderr;
     let node = ["node01", "node02"]
         .into_iter()
@@ -159,19 +143,7 @@ fn failing_context_script_fails_the_create_and_cleans_up() {
     assert_nothing_labelled(c.n(), "after a failed create");
 
     let k = Cluster::new("keep");
-    let out = try_create(
-        &k,
-        &[
-            "--image",
-            BUSYBOX,
-            "--nodes",
-            "2",
-            "--context-folder",
-            &ctx.arg(),
-            "--keep-on-failure",
-        ],
-    )
-    .code_is(1);
+    let out = try_create(&k, &[&args[..], &["--keep-on-failure"]].concat()).code_is(1);
     assert!(out.stderr.contains("exit code 7"), "{}", out.describe());
     let kept = labelled(k.n());
     for suffix in ["mcc", "frontend", "node01", "node02"] {
@@ -201,49 +173,30 @@ fn ssh_example_connects_every_node() {
     let ctx = repo_root().join("examples/ssh/context");
     create(
         &c,
-        &[
-            "--image",
+        &image_nodes(
             DEBIAN,
-            "--nodes",
             "2",
-            "--context-folder",
-            &ctx.display().to_string(),
-        ],
+            &["--context-folder", &ctx.display().to_string()],
+        ),
     );
-    let out = mcc([
-        "exec",
-        c.n(),
-        "--on",
-        "frontend",
-        "--",
-        "ssh",
-        "node02",
-        "hostname",
-    ])
-    .run()
-    .ok();
-    assert_eq!(
-        out.node_lines(),
-        vec![("frontend".to_string(), "node02".to_string())],
-        "{}",
-        out.describe()
-    );
-    let out = mcc([
-        "exec",
-        c.n(),
-        "--on",
-        "node01",
-        "--",
-        "ssh",
-        "node02",
-        "hostname",
-    ])
-    .run()
-    .ok();
-    assert_eq!(
-        out.node_lines(),
-        vec![("node01".to_string(), "node02".to_string())],
-        "{}",
-        out.describe()
-    );
+    for from in ["frontend", "node01"] {
+        let out = mcc([
+            "exec",
+            c.n(),
+            "--on",
+            from,
+            "--",
+            "ssh",
+            "node02",
+            "hostname",
+        ])
+        .run()
+        .ok();
+        assert_eq!(
+            out.node_lines(),
+            vec![(from.to_string(), "node02".to_string())],
+            "{}",
+            out.describe()
+        );
+    }
 }

@@ -20,16 +20,35 @@ fn gc_turn() -> MutexGuard<'static, ()> {
 /// A context whose front-end script waits for `gate` (a file under
 /// /opt/mcc/shared) to exist, for at most a minute.
 fn gated_context(tag: &str, gate: &str) -> TempDir {
-    let ctx = TempDir::new(tag);
-    ctx.write(
-        "frontend/10-wait",
-        &format!(
-            "#!/bin/sh\ni=0\nwhile [ ! -e {gate} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n\
-             echo released\n"
-        ),
-        0o755,
+    let script = format!(
+        "#!/bin/sh\ni=0\nwhile [ ! -e {gate} ] && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done\n\
+         echo released\n"
     );
-    ctx
+    context_folder(tag, &[("frontend/10-wait", &script, 0o755)])
+}
+
+/// Starts `mcc create` of 1+`nodes` busybox nodes on `subnet` with the
+/// context folder `ctx`, in the background.
+fn spawn_with_context(c: &Cluster, nodes: &str, subnet: &str, ctx: &TempDir) -> Running {
+    create_cmd(
+        c,
+        &on_subnet(BUSYBOX, nodes, subnet, &["--context-folder", &ctx.arg()]),
+    )
+    .spawn()
+}
+
+/// `mcc gc` says it removed the leftovers of the cluster, and nothing
+/// labelled with it is left of what a killed create `left`.
+#[track_caller]
+fn assert_gc_collects(c: &Cluster, left: &Objects) {
+    let out = mcc(["gc"]).run().ok();
+    assert!(
+        out.stdout
+            .contains(&format!("removed leftovers of cluster {}", c.n())),
+        "{}",
+        out.describe()
+    );
+    assert_nothing_labelled(c.n(), &format!("after gc (left by the kill: {left:?})"));
 }
 
 /// Waits until `count` containers of the cluster run.
@@ -69,27 +88,11 @@ fn assert_healthy(c: &Cluster, nodes: usize) {
 fn gc_removes_what_a_killed_create_left() {
     let _turn = gc_turn();
     let healthy = Cluster::new("healthy");
-    create(&healthy, &["--image", BUSYBOX, "--nodes", "2"]);
+    create(&healthy, &image_nodes(BUSYBOX, "2", &[]));
 
     let c = Cluster::new("killed");
     let subnet = test_subnet(212);
-    let mut run = mcc([
-        "create",
-        "--name",
-        c.n(),
-        "--image",
-        BUSYBOX,
-        "--nodes",
-        "8",
-        "--subnet",
-        &subnet,
-    ])
-    .spawn();
-    let meta = format!("{}-mcc", c.n());
-    wait_until(Duration::from_secs(60), "the record container", || {
-        assert!(run.is_running(), "the create ended before it was killed");
-        labelled(c.n()).containers.contains(&meta)
-    });
+    let mut run = spawn_create_until_record(&c, &subnet, "killed");
     run.child.kill().expect("SIGKILL to mcc create");
     let out = run.wait(Duration::from_secs(30));
     {
@@ -102,14 +105,7 @@ fn gc_removes_what_a_killed_create_left() {
         "the killed create left nothing to collect (killed too late or too early?)"
     );
 
-    let out = mcc(["gc"]).run().ok();
-    assert!(
-        out.stdout
-            .contains(&format!("removed leftovers of cluster {}", c.n())),
-        "{}",
-        out.describe()
-    );
-    assert_nothing_labelled(c.n(), &format!("after gc (left by the kill: {left:?})"));
+    assert_gc_collects(&c, &left);
     assert_healthy(&healthy, 3);
     // and a second gc has nothing of ours to do
     let out = mcc(["gc"]).run().ok();
@@ -126,20 +122,7 @@ fn gc_leaves_a_create_in_progress_alone() {
     let gate = format!("/opt/mcc/shared/go-{}", c.n());
     let ctx = gated_context("slow", &gate);
     let subnet = test_subnet(214);
-    let mut run = mcc([
-        "create",
-        "--name",
-        c.n(),
-        "--image",
-        BUSYBOX,
-        "--nodes",
-        "1",
-        "--subnet",
-        &subnet,
-        "--context-folder",
-        &ctx.arg(),
-    ])
-    .spawn();
+    let mut run = spawn_with_context(&c, "1", &subnet, &ctx);
     // wait until the create runs the context: every node made and running
     let fe = format!("{}-frontend", c.n());
     wait_running(&c, &mut run, 2);
@@ -185,34 +168,14 @@ fn gc_removes_a_create_killed_after_its_last_node() {
     let gate = format!("/opt/mcc/shared/never-{}", c.n());
     let ctx = gated_context("late", &gate);
     let subnet = test_subnet(215);
-    let mut run = mcc([
-        "create",
-        "--name",
-        c.n(),
-        "--image",
-        BUSYBOX,
-        "--nodes",
-        "2",
-        "--subnet",
-        &subnet,
-        "--context-folder",
-        &ctx.arg(),
-    ])
-    .spawn();
+    let mut run = spawn_with_context(&c, "2", &subnet, &ctx);
     wait_running(&c, &mut run, 3);
     run.child.kill().expect("SIGKILL to mcc create");
     let _ = run.wait(Duration::from_secs(30));
     let left = labelled(c.n());
     assert_eq!(left.containers.len(), 4, "{left:?}");
 
-    let out = mcc(["gc"]).run().ok();
-    assert!(
-        out.stdout
-            .contains(&format!("removed leftovers of cluster {}", c.n())),
-        "{}",
-        out.describe()
-    );
-    assert_nothing_labelled(c.n(), &format!("after gc (left by the kill: {left:?})"));
+    assert_gc_collects(&c, &left);
 }
 
 /// Volumes kept by `delete --keep-volumes` survive gc, unless `--volumes`.

@@ -67,24 +67,21 @@ fn assert_round(
     }
 }
 
+/// Every node in `runs` ran the hook once more.
+fn one_more_run(runs: &mut BTreeMap<&str, u32>) {
+    for n in runs.values_mut() {
+        *n += 1;
+    }
+}
+
 #[test]
 fn on_change_hooks_run_on_every_node_with_the_current_workers() {
     let c = Cluster::new("hooks");
-    let ctx = TempDir::new("hooks");
-    ctx.write("on-change/10-record", HOOK, 0o755);
+    let ctx = context_folder("hooks", &[("on-change/10-record", HOOK, 0o755)]);
     let subnet = test_subnet(232);
     create(
         &c,
-        &[
-            "--image",
-            BUSYBOX,
-            "--nodes",
-            "2",
-            "--subnet",
-            &subnet,
-            "--context-folder",
-            &ctx.arg(),
-        ],
+        &on_subnet(BUSYBOX, "2", &subnet, &["--context-folder", &ctx.arg()]),
     );
     let mut seen = 0;
     let mut runs = BTreeMap::from([("frontend", 1), ("node01", 1), ("node02", 1)]);
@@ -98,9 +95,7 @@ fn on_change_hooks_run_on_every_node_with_the_current_workers() {
     );
 
     mcc(["addnode", c.n()]).run().ok();
-    for n in runs.values_mut() {
-        *n += 1;
-    }
+    one_more_run(&mut runs);
     runs.insert("node03", 1);
     assert_round(
         &c,
@@ -113,9 +108,7 @@ fn on_change_hooks_run_on_every_node_with_the_current_workers() {
 
     mcc(["delnode", c.n(), "node01"]).run().ok();
     runs.remove("node01");
-    for n in runs.values_mut() {
-        *n += 1;
-    }
+    one_more_run(&mut runs);
     assert_round(
         &c,
         &mut seen,
@@ -127,9 +120,7 @@ fn on_change_hooks_run_on_every_node_with_the_current_workers() {
 
     // a recreated node starts afresh; the others run once more
     mcc(["recreate", c.n(), "node02"]).run().ok();
-    for n in runs.values_mut() {
-        *n += 1;
-    }
+    one_more_run(&mut runs);
     runs.insert("node02", 1);
     assert_round(
         &c,

@@ -6,22 +6,11 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use mcc_core::model::labels;
-use mcc_core::provider::Provider;
-
 use common::*;
 
 /// `container name -> id` of the cluster's containers.
 fn container_ids(name: &str) -> BTreeMap<String, String> {
-    let name = name.to_string();
-    engine(|p| async move {
-        p.containers(labels::CLUSTER, Some(&name))
-            .await
-            .expect("listing containers")
-            .into_iter()
-            .map(|c| (c.name, c.id))
-            .collect()
-    })
+    containers_by_name(name, |c| c.id.clone())
 }
 
 /// The expected `--persist` volumes of these nodes and paths.
@@ -78,18 +67,12 @@ fn persisted_data_survives_recreate_and_the_rest_does_not() {
     let subnet = test_subnet(228);
     create(
         &c,
-        &[
-            "--image",
+        &on_subnet(
             BUSYBOX,
-            "--nodes",
             "2",
-            "--subnet",
             &subnet,
-            "--persist",
-            "/data",
-            "--persist",
-            "/var/lib/state/",
-        ],
+            &["--persist", "/data", "--persist", "/var/lib/state/"],
+        ),
     );
     let nodes = ["frontend", "node01", "node02"];
     let paths = ["/data", "/var/lib/state"];
@@ -197,16 +180,7 @@ fn persisted_data_survives_recreate_and_the_rest_does_not() {
 fn delnode_keep_state_then_addnode_gets_the_data_back() {
     let c = Cluster::new("keepst");
     let subnet = test_subnet(229);
-    let args = [
-        "--image",
-        BUSYBOX,
-        "--nodes",
-        "3",
-        "--subnet",
-        &subnet,
-        "--persist",
-        "/data",
-    ];
+    let args = on_subnet(BUSYBOX, "3", &subnet, &["--persist", "/data"]);
     create(&c, &args);
     sh(&c, "all", "hostname > /data/who").ok();
     let all = ["frontend", "node01", "node02", "node03"];
@@ -268,15 +242,10 @@ fn delnode_keep_state_then_addnode_gets_the_data_back() {
     // a new cluster of the same name gets every node's data back
     create(&c, &args);
     let out = sh(&c, "all", "cat /data/who 2>/dev/null || echo none").ok();
+    assert_each_printed(&out, &["frontend", "node01", "node02"], "", |node| {
+        format!("{node}\n")
+    });
     let per = per_node(&out);
-    for node in ["frontend", "node01", "node02"] {
-        assert_eq!(
-            per.get(node),
-            Some(&format!("{node}\n")),
-            "{}",
-            out.describe()
-        );
-    }
     assert_eq!(per.get("node03").map(String::as_str), Some("none\n"));
 
     mcc(["delete", c.n()]).run().ok();
@@ -322,35 +291,28 @@ fn systemd_runs_in_every_node_across_stop_start_and_recreate() {
     let subnet = test_subnet(230);
     create(
         &c,
-        &[
-            "--image",
+        &on_subnet(
             DEBIAN,
-            "--nodes",
             "2",
-            "--subnet",
             &subnet,
-            "--systemd",
-            "--mount-modules",
-            "--persist",
-            "/var",
-            "--domain",
-            "sysd.test",
-        ],
+            &[
+                "--systemd",
+                "--mount-modules",
+                "--persist",
+                "/var",
+                "--domain",
+                "sysd.test",
+            ],
+        ),
     );
     let nodes = ["frontend", "node01", "node02"];
     assert_systemd_up(&c, &nodes, "right after create");
 
     // glibc's `hostname -f` finds the node's full name in the shared hosts file
     let out = sh(&c, "all", "echo \"$(hostname) $(hostname -f)\"").ok();
-    let per = per_node(&out);
-    for node in nodes {
-        assert_eq!(
-            per.get(node).map(String::as_str),
-            Some(format!("{node} {node}.sysd.test\n").as_str()),
-            "{}",
-            out.describe()
-        );
-    }
+    assert_each_printed(&out, &nodes, "", |node| {
+        format!("{node} {node}.sysd.test\n")
+    });
 
     // /lib is a link to /usr/lib in Debian: the mount shows at the link's target
     let out = sh(
@@ -424,10 +386,7 @@ fn systemd_runs_in_every_node_across_stop_start_and_recreate() {
 fn recreate_refuses_a_node_the_cluster_never_had() {
     let c = Cluster::new("recnew");
     let subnet = test_subnet(231);
-    create(
-        &c,
-        &["--image", BUSYBOX, "--nodes", "1", "--subnet", &subnet],
-    );
+    create(&c, &on_subnet(BUSYBOX, "1", &subnet, &[]));
     let before = labelled(c.n());
     let out = mcc(["recreate", c.n(), "node07"]).run();
     let after = labelled(c.n());
@@ -456,16 +415,7 @@ fn recreate_of_a_node_named_twice_keeps_the_node() {
     let subnet = test_subnet(233);
     create(
         &c,
-        &[
-            "--image",
-            BUSYBOX,
-            "--nodes",
-            "1",
-            "--subnet",
-            &subnet,
-            "--persist",
-            "/data",
-        ],
+        &on_subnet(BUSYBOX, "1", &subnet, &["--persist", "/data"]),
     );
     sh(&c, "node01", "hostname > /data/who").ok();
     for twice in [["node01", "node01"], ["node1", "node01"]] {

@@ -15,16 +15,7 @@ const MISSING_IMAGE: &str = "localhost:1/mcc-test/does-not-exist:1";
 #[test]
 fn missing_image_fails_before_anything_is_created() {
     let c = Cluster::new("noimage");
-    let out = mcc([
-        "create",
-        "--name",
-        c.n(),
-        "--image",
-        MISSING_IMAGE,
-        "--nodes",
-        "1",
-    ])
-    .run();
+    let out = try_create(&c, &image_nodes(MISSING_IMAGE, "1", &[]));
     assert_ne!(out.code(), 0, "{}", out.describe());
     assert!(
         out.stderr.contains(MISSING_IMAGE),
@@ -42,19 +33,9 @@ fn two_creates_of_one_name_at_once_make_one_cluster() {
     // its own subnet: a subnet race with other tests' creates is not what
     // this test is about
     let subnet = test_subnet(208);
-    let args = [
-        "create",
-        "--name",
-        c.n(),
-        "--image",
-        BUSYBOX,
-        "--nodes",
-        "2",
-        "--subnet",
-        &subnet,
-    ];
-    let a = mcc(args).spawn();
-    let b = mcc(args).spawn();
+    let args = on_subnet(BUSYBOX, "2", &subnet, &[]);
+    let a = create_cmd(&c, &args).spawn();
+    let b = create_cmd(&c, &args).spawn();
     let (a, b) = (a.wait(TIMEOUT), b.wait(TIMEOUT));
     let (winner, loser) = match (a.status.success(), b.status.success()) {
         (true, false) => (a, b),
@@ -81,15 +62,9 @@ fn two_creates_of_one_name_at_once_make_one_cluster() {
     assert_eq!(view["workers"], 2, "{view:#}");
     assert_eq!(view["running"], 3, "{view:#}");
     let out = mcc(["exec", c.n(), "--", "hostname"]).run().ok();
-    let per = per_node(&out);
-    for node in ["frontend", "node01", "node02"] {
-        assert_eq!(
-            per.get(node).map(String::as_str),
-            Some(format!("{node}\n").as_str()),
-            "{}",
-            out.describe()
-        );
-    }
+    assert_each_printed(&out, &["frontend", "node01", "node02"], "", |node| {
+        format!("{node}\n")
+    });
     sh(&c, "node02", "ping -c1 -W2 frontend && ping -c1 -W2 node01").ok();
     let o = labelled(c.n());
     assert_eq!(o.containers.len(), 4, "{o:?}");
@@ -108,18 +83,7 @@ fn concurrent_creates_of_different_clusters_all_succeed() {
     let clusters: Vec<Cluster> = (1..=3).map(|i| Cluster::new(&format!("par{i}"))).collect();
     let running: Vec<Running> = clusters
         .iter()
-        .map(|c| {
-            mcc([
-                "create",
-                "--name",
-                c.n(),
-                "--image",
-                BUSYBOX,
-                "--nodes",
-                "1",
-            ])
-            .spawn()
-        })
+        .map(|c| create_cmd(c, &image_nodes(BUSYBOX, "1", &[])).spawn())
         .collect();
     let outs: Vec<Out> = running.into_iter().map(|r| r.wait(TIMEOUT)).collect();
     let failed: Vec<String> = outs
@@ -149,10 +113,8 @@ fn concurrent_creates_of_different_clusters_all_succeed() {
 fn delete_removes_everything_and_keep_volumes_keeps_data() {
     let c = Cluster::new("del");
     let home = format!("{}-home", c.n());
-    create(
-        &c,
-        &["--image", BUSYBOX, "--nodes", "1", "--device", "home"],
-    );
+    let args = image_nodes(BUSYBOX, "1", &["--device", "home"]);
+    create(&c, &args);
     sh(&c, "node01", "echo kept-data > /home/keep.txt").ok();
 
     let out = mcc(["delete", c.n(), "--keep-volumes"]).run().ok();
@@ -168,26 +130,14 @@ fn delete_removes_everything_and_keep_volumes_keeps_data() {
         "only the home volume must stay"
     );
 
-    let out = try_create(
-        &c,
-        &["--image", BUSYBOX, "--nodes", "1", "--device", "home"],
-    )
-    .ok();
+    let out = try_create(&c, &args).ok();
     assert!(
         out.stderr.contains(&format!("reusing volume {home}")),
         "{}",
         out.describe()
     );
     let out = sh(&c, "frontend,node01", "cat /home/keep.txt").ok();
-    let per = per_node(&out);
-    for node in ["frontend", "node01"] {
-        assert_eq!(
-            per.get(node).map(String::as_str),
-            Some("kept-data\n"),
-            "{}",
-            out.describe()
-        );
-    }
+    assert_each_printed(&out, &["frontend", "node01"], "", |_| "kept-data\n".into());
 
     let out = mcc(["delete", c.n()]).run().ok();
     assert!(out.stdout.contains("deleted cluster"), "{}", out.describe());
@@ -211,8 +161,10 @@ fn failed_create_keeps_a_reused_volume() {
     sh(&c, "frontend", "echo precious > /home/data.txt").ok();
     mcc(["delete", c.n(), "--keep-volumes"]).run().ok();
 
-    let ctx = TempDir::new("reuse");
-    ctx.write("all/10-fail", "echo failing on purpose\nexit 4\n", 0o644);
+    let ctx = context_folder(
+        "reuse",
+        &[("all/10-fail", "echo failing on purpose\nexit 4\n", 0o644)],
+    );
     let out = try_create(
         &c,
         &[
@@ -249,26 +201,7 @@ fn failed_create_keeps_a_reused_volume() {
 fn sigint_during_create_removes_what_was_made() {
     let c = Cluster::new("sigint");
     let subnet = test_subnet(213);
-    let mut run = mcc([
-        "create",
-        "--name",
-        c.n(),
-        "--image",
-        BUSYBOX,
-        "--nodes",
-        "8",
-        "--subnet",
-        &subnet,
-    ])
-    .spawn();
-    let meta = format!("{}-mcc", c.n());
-    wait_until(Duration::from_secs(60), "the record container", || {
-        assert!(
-            run.is_running(),
-            "the create ended before it was interrupted"
-        );
-        labelled(c.n()).containers.contains(&meta)
-    });
+    let run = spawn_create_until_record(&c, &subnet, "interrupted");
     let pid = run.pid().to_string();
     let kill = std::process::Command::new("kill")
         .args(["-INT", &pid])

@@ -48,22 +48,17 @@ fn assert_hosts_list_exactly(c: &Cluster, nodes: &[&str]) {
 #[test]
 fn addnode_and_delnode_keep_every_hosts_file_current() {
     let c = Cluster::new("members");
-    let ctx = TempDir::new("members");
-    ctx.write(
-        "all/10-mark",
-        "#!/bin/sh\necho \"$MCC_NODE $MCC_ROLE\" > /etc/mcc-context-ran\necho \"context on $MCC_NODE\"\n",
-        0o755,
+    let ctx = context_folder(
+        "members",
+        &[(
+            "all/10-mark",
+            "#!/bin/sh\necho \"$MCC_NODE $MCC_ROLE\" > /etc/mcc-context-ran\necho \"context on $MCC_NODE\"\n",
+            0o755,
+        )],
     );
     create(
         &c,
-        &[
-            "--image",
-            BUSYBOX,
-            "--nodes",
-            "2",
-            "--context-folder",
-            &ctx.arg(),
-        ],
+        &image_nodes(BUSYBOX, "2", &["--context-folder", &ctx.arg()]),
     );
     assert_hosts_list_exactly(&c, &["frontend", "node01", "node02"]);
 
@@ -75,15 +70,12 @@ fn addnode_and_delnode_keep_every_hosts_file_current() {
     );
     assert_hosts_list_exactly(&c, &["frontend", "node01", "node02", "node03", "node04"]);
     let ran = sh(&c, "node03,node04", "cat /etc/mcc-context-ran").ok();
-    let per = per_node(&ran);
-    for node in ["node03", "node04"] {
-        assert_eq!(
-            per.get(node).map(String::as_str),
-            Some(format!("{node} worker\n").as_str()),
-            "the new node did not run the context: {}",
-            ran.describe()
-        );
-    }
+    assert_each_printed(
+        &ran,
+        &["node03", "node04"],
+        "the new node did not run the context: ",
+        |node| format!("{node} worker\n"),
+    );
     let logs = mcc(["logs", c.n(), "node04"]).run().ok();
     assert!(
         logs.stdout.contains("context on node04"),
@@ -124,7 +116,7 @@ fn addnode_and_delnode_keep_every_hosts_file_current() {
 #[test]
 fn concurrent_addnodes_keep_every_reported_node() {
     let c = Cluster::new("addrace");
-    create(&c, &["--image", BUSYBOX, "--nodes", "1"]);
+    create(&c, &image_nodes(BUSYBOX, "1", &[]));
     let a = mcc(["addnode", c.n(), "--output", "json"]).spawn();
     let b = mcc(["addnode", c.n(), "--output", "json"]).spawn();
     let outs = [a.wait(TIMEOUT), b.wait(TIMEOUT)];

@@ -11,7 +11,7 @@ use common::*;
 #[test]
 fn nodes_know_each_other_by_name_across_stop_and_start() {
     let c = Cluster::new("names");
-    create(&c, &["--image", BUSYBOX, "--nodes", "3"]);
+    create(&c, &image_nodes(BUSYBOX, "3", &[]));
 
     let view = inspect(&c);
     assert_eq!(view["name"], c.n());
@@ -43,41 +43,13 @@ fn nodes_know_each_other_by_name_across_stop_and_start() {
     }
 
     // Every node pings every name, and the name resolves to the node's address.
-    let targets: Vec<&String> = ip_of.keys().collect();
-    let script = format!(
-        "for h in {}; do \
-           if out=$(ping -c1 -W2 \"$h\" 2>&1); then \
-             echo \"ok $h $(echo \"$out\" | sed -n '1s/^PING [^ ]* (\\([0-9.]*\\)).*/\\1/p')\"; \
-           else echo \"FAIL $h\"; fi; \
-         done",
-        targets
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
-    );
     let check_pings = |when: &str| {
-        let out = sh(&c, "all", &script).ok();
-        let lines = out.node_lines();
-        for from in ["frontend", "node01", "node02", "node03"] {
-            for (to, ip) in &ip_of {
-                let want = format!("ok {to} {ip}");
-                assert!(
-                    lines.iter().any(|(n, t)| n == from && *t == want),
-                    "{when}: {from} cannot reach {to} at {ip}\n{}",
-                    out.describe()
-                );
-            }
-        }
+        let from = ["frontend", "node01", "node02", "node03"];
+        assert_reach(&c, "all", &from, &ip_of, when);
     };
     check_pings("after create");
 
-    let hosts_of = |when: &str| {
-        let out = mcc(["exec", c.n(), "--", "cat", "/etc/hosts"]).run().ok();
-        let per = per_node(&out);
-        assert_eq!(per.len(), 4, "{when}: {}", out.describe());
-        per
-    };
+    let hosts_of = |when: &str| hosts_files(&c, 4, when);
     let before = hosts_of("before stop");
     let first = before.values().next().expect("a hosts file").clone();
     for (node, text) in &before {
@@ -115,22 +87,11 @@ fn nodes_know_each_other_by_name_across_stop_and_start() {
 #[test]
 fn device_home_is_shared_by_every_node() {
     let c = Cluster::new("home");
-    create(
-        &c,
-        &["--image", BUSYBOX, "--nodes", "3", "--device", "home"],
-    );
+    create(&c, &image_nodes(BUSYBOX, "3", &["--device", "home"]));
     let token = format!("written on node01 of {}", c.n());
     sh(&c, "node01", &format!("echo '{token}' > /home/probe.txt")).ok();
     let out = sh(&c, "node03,frontend", "cat /home/probe.txt").ok();
-    let per = per_node(&out);
-    for node in ["node03", "frontend"] {
-        assert_eq!(
-            per.get(node).map(String::as_str),
-            Some(format!("{token}\n").as_str()),
-            "{}",
-            out.describe()
-        );
-    }
+    assert_each_printed(&out, &["node03", "frontend"], "", |_| format!("{token}\n"));
     let vols = labelled(c.n()).volumes;
     assert!(
         vols.contains(&format!("{}-home", c.n())),
@@ -143,7 +104,7 @@ fn device_home_is_shared_by_every_node() {
 #[test]
 fn exec_prefixes_lines_and_reports_failed_nodes() {
     let c = Cluster::new("exec");
-    create(&c, &["--image", BUSYBOX, "--nodes", "2"]);
+    create(&c, &image_nodes(BUSYBOX, "2", &[]));
 
     let out = sh(&c, "all", "echo \"hi from $(hostname)\"; echo second line").ok();
     let lines = out.node_lines();
@@ -197,7 +158,7 @@ fn exec_prefixes_lines_and_reports_failed_nodes() {
 #[test]
 fn enter_runs_a_command_and_returns_its_exit_code() {
     let c = Cluster::new("enter");
-    create(&c, &["--image", BUSYBOX, "--nodes", "1"]);
+    create(&c, &image_nodes(BUSYBOX, "1", &[]));
 
     let out = mcc([
         "enter",

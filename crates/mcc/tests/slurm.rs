@@ -66,17 +66,17 @@ fn slurm_and_mpi_reach_every_worker_and_follow_addnode() {
     let context = repo_root().join("examples/slurm/context");
     create(
         &c,
-        &[
-            "--image",
+        &image_nodes(
             SLURM_IMAGE,
-            "--nodes",
             "2",
-            "--systemd",
-            "--device",
-            "home",
-            "--context-folder",
-            context.to_str().expect("utf-8 path"),
-        ],
+            &[
+                "--systemd",
+                "--device",
+                "home",
+                "--context-folder",
+                context.to_str().expect("utf-8 path"),
+            ],
+        ),
     );
 
     assert_eq!(

@@ -19,7 +19,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mcc_core::model::labels;
-use mcc_core::provider::{DockerProvider, Provider};
+use mcc_core::provider::{ContainerInfo, DockerProvider, Provider};
 
 pub const BUSYBOX: &str = "mcc-test/busybox:latest";
 pub const DEBIAN: &str = "mcc-test/debian:bookworm";
@@ -130,17 +130,26 @@ pub fn labelled(name: &str) -> Objects {
     })
 }
 
-/// `container name -> state` of the containers labelled with the cluster.
-pub fn container_states(name: &str) -> BTreeMap<String, String> {
+/// `container name -> field(container)` of the containers labelled with
+/// the cluster.
+pub fn containers_by_name(
+    name: &str,
+    field: fn(&ContainerInfo) -> String,
+) -> BTreeMap<String, String> {
     let name = name.to_string();
     engine(|p| async move {
         p.containers(labels::CLUSTER, Some(&name))
             .await
             .expect("listing containers")
             .into_iter()
-            .map(|c| (c.name, c.state.as_str().to_string()))
+            .map(|c| (c.name.clone(), field(&c)))
             .collect()
     })
+}
+
+/// `container name -> state` of the containers labelled with the cluster.
+pub fn container_states(name: &str) -> BTreeMap<String, String> {
+    containers_by_name(name, |c| c.state.as_str().to_string())
 }
 
 #[track_caller]
@@ -451,13 +460,82 @@ impl Mcc {
     }
 }
 
+/// `mcc create --name <cluster> ARGS…`, to run or spawn.
+pub fn create_cmd(c: &Cluster, args: &[&str]) -> Mcc {
+    let mut all = vec!["create", "--name", c.n()];
+    all.extend_from_slice(args);
+    mcc(&all)
+}
+
 /// `mcc create --name <cluster> ARGS…`. No retry: creates running at
 /// once must each get a free subnet on their own
 /// (`lifecycle::concurrent_creates_of_different_clusters_all_succeed`).
 pub fn try_create(c: &Cluster, args: &[&str]) -> Out {
-    let mut all = vec!["create", "--name", c.n()];
-    all.extend_from_slice(args);
-    mcc(&all).run()
+    create_cmd(c, args).run()
+}
+
+/// `--image <image> --nodes <nodes> EXTRA…`: the usual arguments of a create.
+pub fn image_nodes<'a>(image: &'a str, nodes: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut v = vec!["--image", image, "--nodes", nodes];
+    v.extend_from_slice(extra);
+    v
+}
+
+/// `--image <image> --nodes <nodes> --subnet <subnet> EXTRA…`.
+pub fn on_subnet<'a>(
+    image: &'a str,
+    nodes: &'a str,
+    subnet: &'a str,
+    extra: &[&'a str],
+) -> Vec<&'a str> {
+    let mut v = image_nodes(image, nodes, &["--subnet", subnet]);
+    v.extend_from_slice(extra);
+    v
+}
+
+/// `create --name <name> --image <image> EXTRA…` as owned strings, for
+/// creates that must be refused ([`refused`]).
+pub fn create_args(name: &str, image: &str, extra: &[&str]) -> Vec<String> {
+    ["create", "--name", name, "--image", image]
+        .iter()
+        .chain(extra)
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Runs a create that must be refused as a usage error (exit 2) with a
+/// message naming each of `names`, making nothing labelled `cluster`.
+#[track_caller]
+pub fn refused<A: AsRef<str>, N: AsRef<str>>(cluster: &str, args: &[A], names: &[N]) {
+    let out = mcc(args).run();
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "expected a usage error (exit 2): {}",
+        out.describe()
+    );
+    for n in names {
+        let n = n.as_ref();
+        assert!(
+            out.stderr.contains(n),
+            "the message does not name {n:?}: {}",
+            out.describe()
+        );
+    }
+    assert_nothing_labelled(cluster, &format!("after `{}`", out.cmdline));
+}
+
+/// Starts `mcc create` of 1+8 busybox nodes on `subnet` in the background
+/// and waits until its record container exists, the create still running
+/// (`until` says what is to end it: "killed", "interrupted").
+pub fn spawn_create_until_record(c: &Cluster, subnet: &str, until: &str) -> Running {
+    let mut run = create_cmd(c, &on_subnet(BUSYBOX, "8", subnet, &[])).spawn();
+    let meta = format!("{}-mcc", c.n());
+    wait_until(Duration::from_secs(60), "the record container", || {
+        assert!(run.is_running(), "the create ended before it was {until}");
+        labelled(c.n()).containers.contains(&meta)
+    });
+    run
 }
 
 #[track_caller]
@@ -507,6 +585,64 @@ pub fn per_node(out: &Out) -> BTreeMap<String, String> {
     m
 }
 
+/// Checks that each of `nodes` printed exactly `want(node)` in `out` (of
+/// `mcc exec`); the failure message is `msg` followed by the whole output.
+#[track_caller]
+pub fn assert_each_printed(out: &Out, nodes: &[&str], msg: &str, want: impl Fn(&str) -> String) {
+    let per = per_node(out);
+    for node in nodes {
+        assert_eq!(
+            per.get(*node).map(String::as_str),
+            Some(want(node).as_str()),
+            "{msg}{}",
+            out.describe()
+        );
+    }
+}
+
+/// Every node's /etc/hosts (`mcc exec -- cat /etc/hosts`), checked to come
+/// from `count` nodes.
+#[track_caller]
+pub fn hosts_files(c: &Cluster, count: usize, when: &str) -> BTreeMap<String, String> {
+    let out = mcc(["exec", c.n(), "--", "cat", "/etc/hosts"]).run().ok();
+    let per = per_node(&out);
+    assert_eq!(per.len(), count, "{when}: {}", out.describe());
+    per
+}
+
+/// Every node of `from` (run on as `--on <on>`) pings every name of
+/// `ip_of` and reaches it at that address.
+#[track_caller]
+pub fn assert_reach<V: std::fmt::Display>(
+    c: &Cluster,
+    on: &str,
+    from: &[&str],
+    ip_of: &BTreeMap<String, V>,
+    when: &str,
+) {
+    let names: Vec<&str> = ip_of.keys().map(String::as_str).collect();
+    let script = format!(
+        "for h in {}; do \
+           if out=$(ping -c1 -W2 \"$h\" 2>&1); then \
+             echo \"ok $h $(echo \"$out\" | sed -n '1s/^PING [^ ]* (\\([0-9.]*\\)).*/\\1/p')\"; \
+           else echo \"FAIL $h\"; fi; \
+         done",
+        names.join(" ")
+    );
+    let out = sh(c, on, &script).ok();
+    let lines = out.node_lines();
+    for node in from {
+        for (to, ip) in ip_of {
+            let want = format!("ok {to} {ip}");
+            assert!(
+                lines.iter().any(|(n, t)| n == node && *t == want),
+                "{when}: {node} cannot reach {to} at {ip}\n{}",
+                out.describe()
+            );
+        }
+    }
+}
+
 /// The node entries of a hosts file: `first name -> (ip, all names)`,
 /// leaving out comments and the localhost lines.
 pub fn hosts_entries(text: &str) -> BTreeMap<String, (String, Vec<String>)> {
@@ -527,6 +663,15 @@ pub fn hosts_entries(text: &str) -> BTreeMap<String, (String, Vec<String>)> {
 
 // ---------------------------------------------------------------------------
 // files
+
+/// A context folder holding `(path, content, mode)` scripts.
+pub fn context_folder(tag: &str, scripts: &[(&str, &str, u32)]) -> TempDir {
+    let ctx = TempDir::new(tag);
+    for (rel, content, mode) in scripts {
+        ctx.write(rel, content, *mode);
+    }
+    ctx
+}
 
 /// A temporary directory, removed when dropped.
 pub struct TempDir {
