@@ -14,6 +14,7 @@ use mcc_core::{Error, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Command, CreateArgs, Output};
+use crate::out::{say, say_raw};
 use crate::progress::Progress;
 use crate::table;
 
@@ -46,7 +47,7 @@ fn node_name(s: &str) -> Result<NodeId> {
 }
 
 fn json<T: serde::Serialize>(value: &T) {
-    println!(
+    say!(
         "{}",
         serde_json::to_string_pretty(value).expect("serializable")
     );
@@ -82,7 +83,7 @@ async fn dispatch(command: Command) -> Result<u8> {
                 Output::Text if list.is_empty() => {
                     eprintln!("no clusters; create one with `mcc create --image IMAGE --nodes N`")
                 }
-                Output::Text => print!("{}", list_table(&list)),
+                Output::Text => say_raw!("{}", list_table(&list)),
             }
             Ok(0)
         }
@@ -107,7 +108,7 @@ async fn dispatch(command: Command) -> Result<u8> {
                 Output::Json => json(&added),
                 Output::Text => {
                     let names: Vec<String> = added.iter().map(|n| n.name.clone()).collect();
-                    println!("added {} to cluster {name}", names.join(", "));
+                    say!("added {} to cluster {name}", names.join(", "));
                 }
             }
             Ok(0)
@@ -133,7 +134,7 @@ async fn dispatch(command: Command) -> Result<u8> {
             };
             let clusters = connect(Arc::new(Progress::new())).await?;
             let view = clusters.remove_nodes(&name, &removal, keep_state).await?;
-            println!("cluster {name} now has {} workers", view.workers);
+            say!("cluster {name} now has {} workers", view.workers);
             Ok(0)
         }
         Command::Delete {
@@ -149,17 +150,17 @@ async fn dispatch(command: Command) -> Result<u8> {
             for name in names {
                 match clusters.delete(&name, keep_volumes).await {
                     Ok(r) if !r.existed => {
-                        println!("cluster {name} does not exist; nothing to delete")
+                        say!("cluster {name} does not exist; nothing to delete")
                     }
                     Ok(r) => {
-                        println!(
+                        say!(
                             "deleted cluster {name}: {} containers, {} networks, {} volumes",
                             r.containers.len(),
                             r.networks.len(),
                             r.volumes.len()
                         );
                         if !r.kept_volumes.is_empty() {
-                            println!("  kept volumes: {}", r.kept_volumes.join(", "));
+                            say!("  kept volumes: {}", r.kept_volumes.join(", "));
                         }
                     }
                     Err(e) => {
@@ -195,7 +196,7 @@ async fn dispatch(command: Command) -> Result<u8> {
                 .await?
                 .start(&name)
                 .await?;
-            println!(
+            say!(
                 "cluster {name}: {} of {} nodes running",
                 view.running,
                 view.nodes.len()
@@ -208,7 +209,7 @@ async fn dispatch(command: Command) -> Result<u8> {
                 .await?
                 .stop(&name)
                 .await?;
-            println!("cluster {name}: stopped ({} nodes)", view.nodes.len());
+            say!("cluster {name}: stopped ({} nodes)", view.nodes.len());
             Ok(0)
         }
         Command::Logs { cluster, node } => {
@@ -221,9 +222,9 @@ async fn dispatch(command: Command) -> Result<u8> {
             let several = logs.len() > 1 || node.is_none();
             for (host, text) in logs {
                 if several {
-                    println!("===== {host} =====");
+                    say!("===== {host} =====");
                 }
-                print!("{text}");
+                say_raw!("{text}");
             }
             Ok(0)
         }
@@ -234,11 +235,11 @@ async fn dispatch(command: Command) -> Result<u8> {
                 return Ok(0);
             }
             if report.actions.is_empty() {
-                println!("nothing to collect");
+                say!("nothing to collect");
             }
             for a in &report.actions {
                 match a {
-                    GcAction::Removed(r) => println!(
+                    GcAction::Removed(r) => say!(
                         "removed leftovers of cluster {}: {} containers, {} networks, {} volumes",
                         r.name,
                         r.containers.len(),
@@ -246,12 +247,12 @@ async fn dispatch(command: Command) -> Result<u8> {
                         r.volumes.len()
                     ),
                     GcAction::InProgress { name } => {
-                        println!("left cluster {name} alone: an mcc process is still creating it")
+                        say!("left cluster {name} alone: an mcc process is still creating it")
                     }
                 }
             }
             if !report.kept_volumes.is_empty() {
-                println!(
+                say!(
                     "kept volumes of deleted clusters (remove with `mcc gc --volumes`): {}",
                     report.kept_volumes.join(", ")
                 );
@@ -436,7 +437,7 @@ fn list_table(list: &[ClusterView]) -> String {
 }
 
 fn print_view(v: &ClusterView) {
-    println!(
+    say!(
         "cluster {}  status {}  network {} {}  devices {}",
         v.name,
         v.status.as_str(),
@@ -462,7 +463,7 @@ fn print_view(v: &ClusterView) {
             ]
         })
         .collect();
-    print!(
+    say_raw!(
         "{}",
         table::render(
             &["NODE", "ROLE", "CONTAINER", "IP", "STATE", "IMAGE"],

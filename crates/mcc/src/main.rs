@@ -4,6 +4,7 @@
 mod cli;
 mod commands;
 mod enter;
+mod out;
 mod progress;
 mod table;
 

@@ -134,10 +134,12 @@ fn persisted_data_survives_recreate_and_the_rest_does_not() {
     // node02 removed behind mcc's back
     remove_behind_mccs_back(&key("node02"));
     let view = inspect(&c);
-    assert!(
-        !node_table(&view).contains_key("node02"),
-        "node02 is still listed: {view:#}"
+    assert_eq!(
+        node_table(&view).get("node02"),
+        Some(&(ip(2), "missing".to_string())),
+        "node02 must be shown missing, at its address: {view:#}"
     );
+    assert_eq!(view["status"], "degraded", "{view:#}");
     let out = mcc(["recreate", c.n(), "node02"]).run().ok();
     assert!(out.stderr.contains("node02"), "{}", out.describe());
     let view = inspect(&c);

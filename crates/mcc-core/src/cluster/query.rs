@@ -7,7 +7,7 @@ use serde::Serialize;
 use super::nodes::CreateState;
 use super::{Clusters, Loaded};
 use crate::error::Result;
-use crate::model::{ClusterName, Role};
+use crate::model::{ClusterName, NodeId, Role};
 use crate::provider::ContainerState;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
@@ -73,9 +73,11 @@ pub struct ClusterView {
 }
 
 impl ClusterView {
-    fn new(l: &Loaded, state: Option<CreateState>) -> Self {
+    /// `missing`: members without a container (removed behind mcc's back),
+    /// shown with state `missing` so the user knows to recreate them.
+    fn new(l: &Loaded, state: Option<CreateState>, missing: &[NodeId]) -> Self {
         let plan = l.record.as_ref().map(|r| r.plan());
-        let nodes: Vec<NodeView> = l
+        let mut nodes: Vec<NodeView> = l
             .nodes
             .iter()
             .map(|n| NodeView {
@@ -94,6 +96,26 @@ impl ClusterView {
                 image: n.info.image.clone(),
             })
             .collect();
+        for m in missing {
+            nodes.push(NodeView {
+                name: m.hostname(),
+                role: m.role.as_str().to_string(),
+                index: m.index,
+                container: l.name.container(*m),
+                hostname: m.hostname(),
+                ip: plan.as_ref().and_then(|p| p.ip(*m)),
+                state: "missing".to_string(),
+                image: l
+                    .record
+                    .as_ref()
+                    .map(|r| match m.role {
+                        Role::Frontend => r.frontend_image.clone(),
+                        Role::Worker => r.worker_image.clone(),
+                    })
+                    .unwrap_or_default(),
+            });
+        }
+        nodes.sort_by_key(|n| (n.role != "frontend", n.index));
         let running = l
             .nodes
             .iter()
@@ -109,7 +131,7 @@ impl ClusterView {
             }
         } else if l.record.is_none() || !has_frontend {
             ClusterStatus::Incomplete
-        } else if running == l.nodes.len() {
+        } else if running == l.nodes.len() && missing.is_empty() {
             ClusterStatus::Running
         } else if running == 0 {
             ClusterStatus::Stopped
@@ -145,20 +167,31 @@ impl Clusters {
     pub async fn list(&self) -> Result<Vec<ClusterView>> {
         let mut out = Vec::new();
         for l in self.load_all().await? {
-            out.push(self.view(&l).await?);
+            out.push(self.view(&l, false).await?);
         }
         Ok(out)
     }
 
     pub async fn inspect(&self, name: &ClusterName) -> Result<ClusterView> {
-        self.view(&self.load_existing(name).await?).await
+        self.view(&self.load_existing(name).await?, true).await
     }
 
-    async fn view(&self, l: &Loaded) -> Result<ClusterView> {
+    /// With `members`, also reads who the cluster's members are (one more
+    /// engine call), to show those whose container is gone.
+    async fn view(&self, l: &Loaded, members: bool) -> Result<ClusterView> {
         let state = match l.meta {
             Some(_) => Some(self.create_state(l).await?),
             None => None,
         };
-        Ok(ClusterView::new(l, state))
+        let missing: Vec<NodeId> = if members && state == Some(CreateState::Ready) {
+            self.recorded_members(l)
+                .await?
+                .into_iter()
+                .filter(|m| l.node(*m).is_none())
+                .collect()
+        } else {
+            Vec::new()
+        };
+        Ok(ClusterView::new(l, state, &missing))
     }
 }

@@ -1,0 +1,36 @@
+//! Standard output that survives its reader going away.
+//!
+//! `println!` panics when stdout is a closed pipe (`mcc list | head -1`),
+//! because Rust programs ignore SIGPIPE. These write to stdout and, when the
+//! reader has gone, end the process the way a tool killed by SIGPIPE would
+//! (exit status 141) instead of printing a panic.
+
+use std::io::Write;
+
+pub fn write(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let result = out.write_all(text.as_bytes()).and_then(|()| out.flush());
+    if let Err(e) = result {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(141);
+        }
+        eprintln!("mcc: cannot write to standard output: {e}");
+        std::process::exit(1);
+    }
+}
+
+/// Like `println!`, through [`write`].
+macro_rules! say {
+    ($($arg:tt)*) => {
+        $crate::out::write(&format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
+/// Like `print!`, through [`write`].
+macro_rules! say_raw {
+    ($($arg:tt)*) => {
+        $crate::out::write(&format!($($arg)*))
+    };
+}
+
+pub(crate) use {say, say_raw};
