@@ -109,6 +109,12 @@ pub async fn enter(
                     }
                 }
             }
+            // Without a terminal, Ctrl-C reaches mcc rather than the node
+            // (with one, it is a keystroke for the node's shell).
+            _ = tokio::signal::ctrl_c(), if !tty => {
+                stdin_task.abort();
+                return Ok(130);
+            }
             Some(()) = async { match winch.as_mut() { Some(w) => w.recv().await, None => std::future::pending().await } } => {
                 if let Ok((cols, rows)) = crossterm::terminal::size() {
                     let _ = provider.exec_resize(&exec_id, rows, cols).await;

@@ -452,3 +452,43 @@ fn recreate_of_a_node_named_twice_keeps_the_node() {
         );
     }
 }
+
+/// A recreate whose scripts fail leaves the node missing, not forgotten:
+/// every hosts file still lists it and a later recreate brings it back.
+#[test]
+fn failed_recreate_keeps_the_node_a_member() {
+    let c = Cluster::new("refail");
+    // fails on its second run only, while the flag file is there
+    let ctx = context_folder(
+        "refail",
+        &[(
+            "workers/10-once",
+            "if [ -e \"$MCC_SHARED/fail-$MCC_NODE\" ]; then echo second run; exit 3; fi\n",
+            0o644,
+        )],
+    );
+    create(
+        &c,
+        &image_nodes(BUSYBOX, "2", &["--context-folder", &ctx.arg()]),
+    );
+    sh(&c, "frontend", "touch \"$MCC_SHARED/fail-node01\"").ok();
+    let out = mcc(["recreate", c.n(), "node01"]).run().code_is(1);
+    assert!(out.stderr.contains("exit code 3"), "{}", out.describe());
+    let view = inspect(&c);
+    assert_eq!(
+        node_table(&view)
+            .get("node01")
+            .map(|(_, state)| state.as_str()),
+        Some("missing"),
+        "{view:#}"
+    );
+    let out = sh(&c, "node02", "grep -c node01 /etc/hosts").ok();
+    assert_eq!(
+        out.node_lines(),
+        vec![("node02".into(), "1".into())],
+        "node01 must stay in the hosts files"
+    );
+    sh(&c, "frontend", "rm \"$MCC_SHARED/fail-node01\"").ok();
+    mcc(["recreate", c.n(), "node01"]).run().ok();
+    assert_eq!(inspect(&c)["status"], "running");
+}

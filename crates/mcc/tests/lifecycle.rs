@@ -188,6 +188,18 @@ fn failed_create_keeps_a_reused_volume() {
         "a failed create must remove what it made and keep the volume it reused"
     );
 
+    // nor does a failed create that does not even use the kept device
+    let out = try_create(&c, &["--image", BUSYBOX, "--context-folder", &ctx.arg()]).code_is(1);
+    assert!(out.stderr.contains("exit code 4"), "{}", out.describe());
+    assert_eq!(
+        labelled(c.n()),
+        Objects {
+            volumes: vec![home.clone()],
+            ..Default::default()
+        },
+        "a failed create without the device must keep its kept volume"
+    );
+
     create(&c, &["--image", BUSYBOX, "--device", "home"]);
     let out = sh(&c, "frontend", "cat /home/data.txt").ok();
     assert_eq!(

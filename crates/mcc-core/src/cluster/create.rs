@@ -125,14 +125,15 @@ impl Clusters {
                 reused.push(vol);
             }
         }
-        // Volumes kept per node (--persist) by an earlier cluster of this
-        // name come back with their nodes.
+        // Volumes kept by an earlier cluster of this name (delete
+        // --keep-volumes): those of its devices and nodes (--persist) come
+        // back; none of them, used or not, is removed if this create fails.
         let kept: Vec<String> = self
             .provider
             .volumes(Some((labels::CLUSTER, name.as_str())))
             .await?
             .into_iter()
-            .filter(|v| v.labels.get(labels::ROLE).map(String::as_str) == Some("persist"))
+            .filter(|v| v.labels.get(labels::ROLE).map(String::as_str) != Some("meta"))
             .map(|v| v.name)
             .collect();
         let planned_persist: Vec<String> = std::iter::once(NodeId::FRONTEND)
@@ -152,6 +153,8 @@ impl Clusters {
             ));
         }
         reused.extend(kept);
+        reused.sort();
+        reused.dedup();
         let record = ClusterRecord::new(spec, subnet, name.new_meta_volume(), reused);
 
         // The claim: container names are unique on the engine, so of two

@@ -24,8 +24,14 @@ impl Clusters {
     /// Deletes every object labelled with the cluster. Deleting a cluster
     /// that does not exist succeeds with `existed == false`.
     pub async fn delete(&self, name: &ClusterName, keep_volumes: bool) -> Result<DeleteReport> {
-        // So that gc finishes the job if this process is killed half-way.
-        let _ = self.mark_state(name, "deleting").await;
+        // So that gc finishes the job, as asked, if this process is killed
+        // half-way.
+        let state = if keep_volumes {
+            "deleting-keep-volumes"
+        } else {
+            "deleting"
+        };
+        let _ = self.mark_state(name, state).await;
         self.remove_objects(name, &[], keep_volumes).await
     }
 
@@ -46,8 +52,10 @@ impl Clusters {
         let label = Some((labels::CLUSTER, name.as_str()));
         let never = CancellationToken::new();
 
-        // Nodes first (they hold the volumes), the meta container last of
-        // the containers: while it exists, gc sees an incomplete cluster.
+        // Order matters when this is cut short: the record container goes
+        // last but for its own volume, so that until everything else is
+        // gone gc sees a cluster being deleted (or a create cut short) and
+        // finishes the job; data volumes never look "kept" by mistake.
         let containers = self
             .provider
             .containers(labels::CLUSTER, Some(name.as_str()))
@@ -55,38 +63,45 @@ impl Clusters {
         let (meta, nodes): (Vec<_>, Vec<_>) = containers
             .into_iter()
             .partition(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("meta"));
-        for batch in [nodes, meta] {
+        let remove_containers = |batch: Vec<crate::provider::ContainerInfo>| async {
             let names: Vec<String> = batch.into_iter().map(|c| c.name).collect();
             let results = run_all(names.clone(), PARALLELISM, &never, |n| async move {
                 self.provider.remove_container(&n).await
             })
             .await;
-            for (n, r) in names.into_iter().zip(results) {
+            names.into_iter().zip(results).collect::<Vec<_>>()
+        };
+        let mut tally = |done: Vec<(String, Result<bool>)>, into: &mut Vec<String>| {
+            for (n, r) in done {
                 match r {
-                    Ok(_) => report.containers.push(n),
+                    Ok(_) => into.push(n),
                     Err(e) => errors.push(e.to_string()),
                 }
             }
-        }
+        };
+        tally(remove_containers(nodes).await, &mut report.containers);
         for net in self.provider.networks(label).await? {
-            match self.provider.remove_network(&net.name).await {
-                Ok(_) => report.networks.push(net.name),
-                Err(e) => errors.push(e.to_string()),
+            let r = self.provider.remove_network(&net.name).await;
+            tally(vec![(net.name, r)], &mut report.networks);
+        }
+        let (meta_volumes, data_volumes): (Vec<_>, Vec<_>) = self
+            .provider
+            .volumes(label)
+            .await?
+            .into_iter()
+            .partition(|v| v.labels.get(labels::ROLE).map(String::as_str) == Some("meta"));
+        for v in data_volumes {
+            if keep_all_data || keep.contains(&v.name) {
+                report.kept_volumes.push(v.name);
+            } else {
+                let r = self.provider.remove_volume(&v.name).await;
+                tally(vec![(v.name, r)], &mut report.volumes);
             }
         }
-        let mut volumes = self.provider.volumes(label).await?;
-        // the meta volume first: data volumes are the last thing to go
-        volumes.sort_by_key(|v| v.labels.get(labels::ROLE).map(String::as_str) != Some("meta"));
-        for v in volumes {
-            let is_data = v.labels.get(labels::ROLE).map(String::as_str) != Some("meta");
-            if is_data && (keep_all_data || keep.contains(&v.name)) {
-                report.kept_volumes.push(v.name);
-                continue;
-            }
-            match self.provider.remove_volume(&v.name).await {
-                Ok(_) => report.volumes.push(v.name),
-                Err(e) => errors.push(e.to_string()),
-            }
+        tally(remove_containers(meta).await, &mut report.containers);
+        for v in meta_volumes {
+            let r = self.provider.remove_volume(&v.name).await;
+            tally(vec![(v.name, r)], &mut report.volumes);
         }
         report.existed = !(report.containers.is_empty()
             && report.networks.is_empty()

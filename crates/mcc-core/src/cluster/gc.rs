@@ -65,13 +65,16 @@ impl Clusters {
                         });
                         continue;
                     }
-                    CreateState::CutShort | CreateState::Deleting => {
+                    CreateState::CutShort => {
                         let keep = loaded
                             .record
                             .as_ref()
                             .map(|r| r.reused_volumes.clone())
                             .unwrap_or_default();
                         self.remove_objects(&name, &keep, false).await?
+                    }
+                    CreateState::Deleting { keep_volumes } => {
+                        self.remove_objects(&name, &[], keep_volumes).await?
                     }
                 },
                 None => {

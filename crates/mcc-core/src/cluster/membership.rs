@@ -40,8 +40,10 @@ impl Clusters {
         let loaded = self.load_existing(name).await?;
         let record = loaded.record()?.clone();
         let plan = record.plan();
-        let existing: Vec<NodeId> = loaded.nodes.iter().map(|n| n.node).collect();
-        // Addresses already held: the nodes', and those fixed for nodes to come.
+        // members, also those whose container is missing: their numbers
+        // and addresses are theirs until they are removed with delnode
+        let existing = self.recorded_members(&loaded).await?;
+        // Addresses already held: the members', and those fixed for nodes to come.
         let mut taken: Vec<(Ipv4Addr, NodeId)> = existing
             .iter()
             .filter_map(|n| Some((plan.ip(*n)?, *n)))
@@ -63,6 +65,11 @@ impl Clusters {
                     plan.max_workers(),
                 )));
             };
+            if ip == plan.gateway {
+                self.reporter
+                    .note(&format!("skipping {n}: its address {ip} is the gateway's"));
+                continue;
+            }
             if let Some((_, owner)) = taken.iter().find(|(t, owner)| *t == ip && *owner != n) {
                 self.reporter.note(&format!(
                     "skipping {n}: its address {ip} is {owner}'s (fixed with --ip)"
@@ -97,7 +104,8 @@ impl Clusters {
         cancel: &CancellationToken,
     ) -> Result<()> {
         let record = loaded.record()?.clone();
-        let before: Vec<NodeId> = loaded.nodes.iter().map(|n| n.node).collect();
+        // the members, whether their container exists or not
+        let before = self.recorded_members(loaded).await?;
         let mut after = before.clone();
         after.extend(nodes);
         after.sort();
@@ -153,15 +161,31 @@ impl Clusters {
                 for v in made_volumes {
                     self.provider.remove_volume(&v).await?;
                 }
+                // The members as recorded now (a concurrent change included),
+                // less the new nodes this run failed to add; nodes being
+                // recreated stay members, to be recreated again.
                 let now = self.load_existing(name).await?;
-                let members: Vec<NodeId> = now.nodes.iter().map(|n| n.node).collect();
+                let members: Vec<NodeId> = self
+                    .recorded_members(&now)
+                    .await?
+                    .into_iter()
+                    .filter(|m| before.contains(m) || !nodes.contains(m))
+                    .collect();
                 self.write_hosts(&now, &members).await
             }
             .await;
             self.reporter.end(cleanup.is_ok());
             return Err(e.with_cleanup(cleanup.err()));
         }
-        self.on_change(name, cancel).await
+        // The nodes are made and working; a failing hook is the hook's
+        // problem, said as such rather than as a failed addnode.
+        self.on_change(name, cancel).await.map_err(|e| {
+            let made: Vec<String> = nodes.iter().map(NodeId::hostname).collect();
+            Error::Failed(format!(
+                "{} made and running, but an on-change hook failed afterwards: {e}",
+                made.join(", ")
+            ))
+        })
     }
 
     /// Names of the per-node volumes (`--persist`) of these nodes.
@@ -207,10 +231,19 @@ impl Clusters {
         which: &Removal,
         keep_state: bool,
     ) -> Result<ClusterView> {
+        if matches!(which, Removal::Count(0)) {
+            return Err(Error::Invalid("--count must be at least 1".into()));
+        }
         let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
         let loaded = self.load_existing(name).await?;
         loaded.record()?;
-        let workers = loaded.workers();
+        // members, also those whose container is missing: they can go too
+        let members = self.recorded_members(&loaded).await?;
+        let workers: Vec<NodeId> = members
+            .iter()
+            .copied()
+            .filter(|n| n.role == Role::Worker)
+            .collect();
         let gone: Vec<NodeId> = match which {
             Removal::Nodes(list) => {
                 let mut list = list.clone();
@@ -256,10 +289,9 @@ impl Clusters {
                 self.provider.remove_volume(&v).await?;
             }
         }
-        let remaining: Vec<NodeId> = loaded
-            .nodes
+        let remaining: Vec<NodeId> = members
             .iter()
-            .map(|n| n.node)
+            .copied()
             .filter(|n| !gone.contains(n))
             .collect();
         let after = self.load_existing(name).await?;

@@ -261,8 +261,11 @@ pub(crate) enum CreateState {
     InProgress,
     /// Neither finished nor running: killed half-way.
     CutShort,
-    /// A delete began (and, if this is still seen later, was cut short).
-    Deleting,
+    /// A delete began (and, if this is still seen later, was cut short);
+    /// `keep_volumes` as it was asked.
+    Deleting {
+        keep_volumes: bool,
+    },
 }
 
 impl Clusters {
@@ -309,7 +312,10 @@ impl Clusters {
         };
         Ok(match written.as_deref().map(str::trim) {
             Some("failed") => CreateState::Failed,
-            Some("deleting") => CreateState::Deleting,
+            Some("deleting") => CreateState::Deleting {
+                keep_volumes: false,
+            },
+            Some("deleting-keep-volumes") => CreateState::Deleting { keep_volumes: true },
             Some(_) => CreateState::Ready,
             None => {
                 let creating = loaded
@@ -441,8 +447,12 @@ impl Clusters {
         };
         let boots = |node: NodeId| runs_context_at_boot(record, &image_of(node));
 
+        // Cancelled when a script fails, so that the nodes not yet made
+        // are not made only to be removed.
+        let making = cancel.child_token();
+        let making = &making;
         let make = async {
-            let results = run_all(nodes.to_vec(), PARALLELISM, cancel, |node| {
+            let results = run_all(nodes.to_vec(), PARALLELISM, making, |node| {
                 let up_tx = up_tx.clone();
                 async move {
                     let image = image_of(node);
@@ -461,7 +471,7 @@ impl Clusters {
                     self.provider.create_container(&spec).await?;
                     self.provider.start_container(&spec.name).await?;
                     if record.options.systemd {
-                        self.wait_systemd_on(name, node, cancel).await?;
+                        self.wait_systemd_on(name, node, making).await?;
                     }
                     if record.context {
                         let _ = up_tx.send(node);
@@ -527,6 +537,13 @@ impl Clusters {
             first_error(results).map(|_| ())
         };
 
+        let contextualize = async {
+            let r = contextualize.await;
+            if r.is_err() {
+                making.cancel();
+            }
+            r
+        };
         let (made, contextualized) = tokio::join!(make, contextualize);
         // a failure to make a node explains more than what it cut short
         let r = match (made, contextualized) {

@@ -126,7 +126,7 @@ impl ClusterView {
             match s {
                 CreateState::InProgress => ClusterStatus::Creating,
                 CreateState::Failed => ClusterStatus::Failed,
-                CreateState::Deleting => ClusterStatus::Deleting,
+                CreateState::Deleting { .. } => ClusterStatus::Deleting,
                 _ => ClusterStatus::Incomplete,
             }
         } else if l.record.is_none() || !has_frontend {

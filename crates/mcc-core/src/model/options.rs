@@ -94,6 +94,33 @@ pub fn parse_ipv4(flag: &str, s: &str) -> Result<Ipv4Addr, String> {
         .map_err(|_| format!("{flag} '{s}' is not an IPv4 address, e.g. 10.0.0.1"))
 }
 
+/// An absolute path with empty components dropped (`//a/b/` → `/a/b`);
+/// `None` for the root, a relative path, or one with `.` or `..`.
+pub fn normalize_mount_path(s: &str) -> Option<String> {
+    if !s.starts_with('/') {
+        return None;
+    }
+    let parts: Vec<&str> = s.split('/').filter(|c| !c.is_empty()).collect();
+    if parts.is_empty() || parts.iter().any(|c| *c == "." || *c == "..") {
+        return None;
+    }
+    Some(format!("/{}", parts.join("/")))
+}
+
+/// Paths the engine or mcc mount themselves (`/run` is systemd's tmpfs).
+pub fn is_reserved_path(p: &str) -> bool {
+    [
+        "/proc",
+        "/sys",
+        "/dev",
+        "/run",
+        "/etc/hosts",
+        super::spec::META_MOUNT,
+    ]
+    .iter()
+    .any(|r| p == *r || p.starts_with(&format!("{r}/")))
+}
+
 /// Checks a `--persist` path: absolute, normalized, not a system mount.
 pub fn validate_persist_path(s: &str) -> Result<String, String> {
     let bad = |why: &str| {
@@ -104,28 +131,13 @@ pub fn validate_persist_path(s: &str) -> Result<String, String> {
     if !s.starts_with('/') {
         return bad("the path is not absolute");
     }
-    let p = s.trim_end_matches('/');
-    if p.is_empty() {
-        return bad("the root cannot be persisted");
-    }
-    if p.split('/').any(|c| c == "." || c == "..") {
-        return bad("the path has '.' or '..'");
-    }
-    let reserved = [
-        "/proc",
-        "/sys",
-        "/dev",
-        "/run",
-        "/etc/hosts",
-        super::spec::META_MOUNT,
-    ];
-    if reserved
-        .iter()
-        .any(|r| p == *r || p.starts_with(&format!("{r}/")))
-    {
+    let Some(p) = normalize_mount_path(s) else {
+        return bad("the path is the root or has '.' or '..'");
+    };
+    if is_reserved_path(&p) {
         return bad("the path is managed by the engine or by mcc");
     }
-    Ok(p.to_string())
+    Ok(p)
 }
 
 /// A volume-name-safe form of a path: `/var/lib/x` → `var-lib-x`.
@@ -171,6 +183,9 @@ mod tests {
             assert!(validate_persist_path(bad).is_err(), "{bad}");
         }
         assert_eq!(path_slug("/var/lib/slurm"), "var-lib-slurm");
+        assert_eq!(validate_persist_path("//srv//data/").unwrap(), "/srv/data");
+        assert_eq!(normalize_mount_path("//"), None);
+        assert!(is_reserved_path("/run/lock") && !is_reserved_path("/running"));
     }
 
     #[test]

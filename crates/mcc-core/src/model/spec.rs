@@ -15,8 +15,8 @@ use super::cidr::Ipv4Cidr;
 use super::image::validate_image_ref;
 use super::names::{ClusterName, NodeId};
 use super::options::{
-    parse_add_host, parse_ipv4, validate_dns_name, validate_persist_path, NetworkDriver,
-    NodeOptions,
+    is_reserved_path, normalize_mount_path, parse_add_host, parse_ipv4, path_slug,
+    validate_dns_name, validate_persist_path, NetworkDriver, NodeOptions,
 };
 
 /// Where every node sees the meta volume: hosts file, context, logs, shared files.
@@ -77,12 +77,17 @@ pub enum Scalar {
 }
 
 impl Scalar {
-    fn into_text(self) -> String {
+    /// The value as text. A YAML float has lost its text by now (`3.10`
+    /// reads as 3.1, `1e3` as 1000), so it is refused rather than altered.
+    fn into_text(self, key: &str) -> Result<String, String> {
         match self {
-            Scalar::Text(s) => s,
-            Scalar::Int(i) => i.to_string(),
-            Scalar::Float(f) => f.to_string(),
-            Scalar::Bool(b) => b.to_string(),
+            Scalar::Text(s) => Ok(s),
+            Scalar::Int(i) => Ok(i.to_string()),
+            Scalar::Float(f) => Err(format!(
+                "env {key}: {f} is a YAML number, whose exact text is lost (3.10 reads as \
+                 3.1); quote it, e.g. {key}: '3.10'"
+            )),
+            Scalar::Bool(b) => Ok(b.to_string()),
         }
     }
 }
@@ -367,6 +372,14 @@ impl SpecInput {
             if persist.contains(&p) {
                 return Err(format!("--persist {p} is given twice"));
             }
+            // one volume per node and path, named after the path
+            if let Some(other) = persist.iter().find(|o| path_slug(o) == path_slug(&p)) {
+                return Err(format!(
+                    "--persist {p} and {other} would share one volume (both are '{}'); keep one \
+                     of them, or a common parent",
+                    path_slug(&p)
+                ));
+            }
             persist.push(p);
         }
         let options = NodeOptions {
@@ -401,7 +414,10 @@ impl SpecInput {
 
 fn env_pairs(env: EnvInput) -> Result<Vec<(String, String)>, String> {
     let pairs: Vec<(String, String)> = match env {
-        EnvInput::Map(m) => m.into_iter().map(|(k, v)| (k, v.into_text())).collect(),
+        EnvInput::Map(m) => m
+            .into_iter()
+            .map(|(k, v)| v.into_text(&k).map(|t| (k, t)))
+            .collect::<Result<_, _>>()?,
         EnvInput::List(list) => list
             .into_iter()
             .map(|kv| parse_env(&kv))
@@ -468,20 +484,15 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
             "device '{s}': the path '{path}' is not absolute; write e.g. --device {name}:/{path}"
         ));
     }
-    let reserved = path == "/"
-        || path.split('/').any(|c| c == ".." || c == ".")
-        || path == "/etc/hosts"
-        || path == META_MOUNT
-        || path.starts_with(&format!("{META_MOUNT}/"))
-        || ["/proc", "/sys", "/dev"]
-            .iter()
-            .any(|p| path == *p || path.starts_with(&format!("{p}/")));
-    if reserved {
-        return Err(format!(
-            "device '{s}': '{path}' cannot hold a shared folder; pick a path such as /home or /data"
-        ));
-    }
-    let path = path.trim_end_matches('/').to_string();
+    let path = match normalize_mount_path(&path) {
+        Some(p) if !is_reserved_path(&p) => p,
+        _ => {
+            return Err(format!(
+                "device '{s}': '{path}' cannot hold a shared folder; pick a path such as /home \
+                 or /data"
+            ))
+        }
+    };
     Ok(Device {
         name: name.to_string(),
         path,
@@ -572,6 +583,9 @@ mod tests {
             "a-b",
             "mcc",
             "x:/",
+            "x://",
+            "x:/etc/hosts/",
+            "x:/run",
             "x:/opt/mcc/y",
             "x:/a/../b",
             "x:/proc",
@@ -647,6 +661,18 @@ mod tests {
         assert!(err.contains("nodes"), "{err}");
         let err = SpecInput::from_yaml("nodes: [1\n").unwrap_err();
         assert!(!err.is_empty());
+        let err = SpecInput::from_yaml("image: x\nenv: {PY: 3.10}\n")
+            .unwrap()
+            .validate()
+            .unwrap_err();
+        assert!(err.contains("quote it"), "{err}");
+        let err = SpecInput {
+            persist: Some(vec!["/srv/a".into(), "/srv-a".into()]),
+            ..base()
+        }
+        .validate()
+        .unwrap_err();
+        assert!(err.contains("share one volume"), "{err}");
         let err = SpecInput::from_yaml("env: 5\n").unwrap_err();
         assert!(err.contains("env must be"), "{err}");
     }
