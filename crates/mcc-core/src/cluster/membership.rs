@@ -84,7 +84,7 @@ impl Clusters {
         after.sort();
         plan.check_unique(&after).map_err(Error::Invalid)?;
 
-        self.grow(name, &loaded, &new, cancel).await?;
+        self.grow(name, &loaded, &existing, &new, cancel).await?;
         let view = self.inspect(name).await?;
         Ok(view
             .nodes
@@ -95,17 +95,18 @@ impl Clusters {
 
     /// Makes `nodes` (absent now) and contextualizes them; on failure
     /// removes them, with the node volumes they made, and restores the
-    /// hosts file.
+    /// hosts file. `members` are the cluster's recorded members (whether
+    /// their container exists or not), as the caller has read them.
     async fn grow(
         &self,
         name: &ClusterName,
         loaded: &super::Loaded,
+        members: &[NodeId],
         nodes: &[NodeId],
         cancel: &CancellationToken,
     ) -> Result<()> {
         let record = loaded.record()?.clone();
-        // the members, whether their container exists or not
-        let before = self.recorded_members(loaded).await?;
+        let before = members.to_vec();
         let mut after = before.clone();
         after.extend(nodes);
         after.sort();
@@ -340,8 +341,9 @@ impl Clusters {
         let removed = self.remove_containers(name, nodes).await;
         self.reporter.end(removed.is_ok());
         removed?;
+        // removing containers leaves the recorded members as they were
         let now = self.load_existing(name).await?;
-        self.grow(name, &now, nodes, cancel).await?;
+        self.grow(name, &now, &members, nodes, cancel).await?;
         self.inspect(name).await
     }
 }
