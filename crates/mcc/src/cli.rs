@@ -2,6 +2,7 @@
 //! `commands/`, and the logic behind it in the mcc-core library.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
@@ -74,6 +75,9 @@ pub enum Command {
         /// How many workers to add
         #[arg(long, short = 'c', default_value_t = 1)]
         count: u32,
+        /// Give up (and remove the new nodes) after this long, e.g. 90s, 10m
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+        timeout: Duration,
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
@@ -103,6 +107,9 @@ pub enum Command {
         cluster: String,
         #[arg(required = true)]
         nodes: Vec<String>,
+        /// Give up after this long, e.g. 90s, 10m
+        #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+        timeout: Duration,
     },
     /// Delete clusters: containers, network and volumes
     #[command(
@@ -152,12 +159,17 @@ pub enum Command {
         cluster: String,
         node: Option<String>,
     },
-    /// Remove what interrupted creates and deletes left behind
+    /// Remove what interrupted creates, addnodes and deletes left behind
     #[command(
-        after_help = "Examples:\n  mcc gc\n  mcc gc --volumes   # also the kept volumes of deleted clusters\n\n\
-                            Healthy clusters and creates still in progress are never touched."
+        after_help = "Examples:\n  mcc gc\n  mcc gc lab hpc     # only these clusters\n  \
+                            mcc gc --volumes   # also the kept volumes of deleted clusters\n\n\
+                            Healthy clusters, and creates or changes still in progress, are never \
+                            touched. A cluster that cannot be collected is reported with its cure; \
+                            gc goes on with the others and exits 1 at the end."
     )]
     Gc {
+        /// Only these clusters (default: every cluster)
+        clusters: Vec<String>,
         /// Also remove data volumes kept from deleted clusters
         #[arg(long)]
         volumes: bool,
@@ -170,6 +182,10 @@ pub enum Command {
                             mcc completions zsh > \"${fpath[1]}/_mcc\""
     )]
     Completions { shell: clap_complete::Shell },
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    mcc_core::model::duration::parse_duration(s)
 }
 
 #[derive(Args, Debug)]
@@ -246,6 +262,10 @@ pub struct CreateArgs {
     /// On failure, leave what was made in place instead of removing it
     #[arg(long)]
     pub keep_on_failure: bool,
+    /// Give up (and remove what was made) when making the nodes and running
+    /// their scripts takes longer than this, e.g. 90s, 10m, 1h
+    #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
+    pub timeout: Duration,
     #[arg(long, short, value_enum, default_value_t)]
     pub output: Output,
 }

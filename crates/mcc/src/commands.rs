@@ -53,6 +53,19 @@ fn json<T: serde::Serialize>(value: &T) {
     );
 }
 
+/// A reporter that shows only notes (warnings), for commands whose
+/// output is their result.
+struct Notes;
+
+impl Reporter for Notes {
+    fn begin(&self, _: &str, _: usize) {}
+    fn advance(&self, _: &str) {}
+    fn end(&self, _: bool) {}
+    fn note(&self, message: &str) {
+        eprintln!("{message}");
+    }
+}
+
 /// A token cancelled by the first Ctrl-C; a second one quits at once.
 fn interrupt_token() -> CancellationToken {
     let token = CancellationToken::new();
@@ -99,11 +112,14 @@ async fn dispatch(command: Command) -> Result<u8> {
         Command::Addnode {
             cluster,
             count,
+            timeout,
             output,
         } => {
             let name = cluster_name(&cluster)?;
             let clusters = connect(Arc::new(Progress::new())).await?;
-            let added = clusters.add_nodes(&name, count, &interrupt_token()).await?;
+            let added = clusters
+                .add_nodes(&name, count, timeout, &interrupt_token())
+                .await?;
             match output {
                 Output::Json => json(&added),
                 Output::Text => {
@@ -113,11 +129,17 @@ async fn dispatch(command: Command) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Recreate { cluster, nodes } => {
+        Command::Recreate {
+            cluster,
+            nodes,
+            timeout,
+        } => {
             let name = cluster_name(&cluster)?;
             let nodes: Vec<NodeId> = nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?;
             let clusters = connect(Arc::new(Progress::new())).await?;
-            let view = clusters.recreate(&name, &nodes, &interrupt_token()).await?;
+            let view = clusters
+                .recreate(&name, &nodes, timeout, &interrupt_token())
+                .await?;
             print_view(&view);
             Ok(0)
         }
@@ -228,13 +250,22 @@ async fn dispatch(command: Command) -> Result<u8> {
             }
             Ok(0)
         }
-        Command::Gc { volumes, output } => {
-            let report = connect(Arc::new(Silent)).await?.gc(volumes).await?;
+        Command::Gc {
+            clusters,
+            volumes,
+            output,
+        } => {
+            let only: Vec<ClusterName> = clusters
+                .iter()
+                .map(|c| cluster_name(c))
+                .collect::<Result<_>>()?;
+            let report = connect(Arc::new(Notes)).await?.gc(&only, volumes).await?;
+            let code = if report.failures.is_empty() { 0 } else { 1 };
             if output == Output::Json {
                 json(&report);
-                return Ok(0);
+                return Ok(code);
             }
-            if report.actions.is_empty() {
+            if report.actions.is_empty() && report.failures.is_empty() {
                 say!("nothing to collect");
             }
             for a in &report.actions {
@@ -246,10 +277,21 @@ async fn dispatch(command: Command) -> Result<u8> {
                         r.networks.len(),
                         r.volumes.len()
                     ),
+                    GcAction::RemovedNodes { name, nodes } => say!(
+                        "removed nodes of cluster {name} that a killed addnode or delnode left \
+                         behind: {}",
+                        nodes.join(", ")
+                    ),
                     GcAction::InProgress { name } => {
                         say!("left cluster {name} alone: an mcc process is still creating it")
                     }
+                    GcAction::Busy { name } => {
+                        say!("left cluster {name} alone: another mcc is changing it now")
+                    }
                 }
+            }
+            for f in &report.failures {
+                eprintln!("mcc: error: gc of cluster {}: {}", f.name, f.error);
             }
             if !report.kept_volumes.is_empty() {
                 say!(
@@ -257,7 +299,13 @@ async fn dispatch(command: Command) -> Result<u8> {
                     report.kept_volumes.join(", ")
                 );
             }
-            Ok(0)
+            if code != 0 {
+                eprintln!(
+                    "mcc: {} of the clusters could not be collected; the others were",
+                    report.failures.len()
+                );
+            }
+            Ok(code)
         }
         Command::Completions { shell } => {
             let mut cmd = crate::cli::Cli::command();
@@ -333,6 +381,7 @@ async fn create(args: CreateArgs) -> Result<u8> {
     );
     let opts = CreateOptions {
         keep_on_failure: args.keep_on_failure,
+        timeout: args.timeout,
     };
     let started = std::time::Instant::now();
     let view = clusters.create(&spec, &opts, &interrupt_token()).await?;

@@ -52,6 +52,7 @@ pub async fn enter(
         ));
     }
     let spec = ExecSpec {
+        user: None,
         cmd,
         env,
         workdir: None,

@@ -2,11 +2,15 @@
 //! any failure or interruption, remove everything made (unless asked not to).
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::delete::DataVolumes;
 use super::lock::HostLock;
-use super::nodes::{base_labels, data_volume_labels, meta_volume_labels, Blueprint};
+use super::nodes::{
+    base_labels, data_volume_labels, meta_volume_labels, shared_volume_labels, Blueprint,
+};
 use super::parallel::{first_error, run_all};
 use super::query::ClusterView;
 use super::{creator, Clusters};
@@ -18,11 +22,25 @@ use crate::model::{
 };
 use crate::provider::{ContainerSpec, Mount, NetworkSpec};
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug)]
 pub struct CreateOptions {
     /// Leave what was made in place when the create fails, for debugging.
     pub keep_on_failure: bool,
+    /// How long making the nodes and running their scripts may take.
+    pub timeout: Duration,
 }
+
+impl Default for CreateOptions {
+    fn default() -> Self {
+        Self {
+            keep_on_failure: false,
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+}
+
+/// How long create, addnode and recreate may take by default (`--timeout`).
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 impl Clusters {
     pub async fn create(
@@ -32,6 +50,9 @@ impl Clusters {
         cancel: &CancellationToken,
     ) -> Result<ClusterView> {
         let name = &spec.name;
+        // Held until the create has ended: a delete or addnode of the same
+        // name waits for it.
+        let _serialized = self.lock_cluster(name).await?;
 
         // Everything that can be refused is checked before anything is made.
         let existing = self.load(name).await?;
@@ -56,11 +77,17 @@ impl Clusters {
             }
         }
         let images = self
-            .ensure_images(&[&spec.frontend_image, &spec.worker_image])
+            .ensure_images(&[&spec.frontend_image, &spec.worker_image], cancel)
             .await?;
+        if spec.options.systemd && !spec.privileged && self.provider.host_facts().await?.cgroup_v2 {
+            self.reporter.note(&format!(
+                "note: the nodes will run privileged ({})",
+                super::query::SYSTEMD_V2_PRIVILEGED
+            ));
+        }
         // Held from listing the networks until ours exists, so that creates
         // running at once on this host do not pick the same free subnet.
-        let networks_lock = HostLock::acquire("networks").await;
+        let networks_lock = self.lock_host("networks", "picking a free subnet").await?;
         let networks = self.provider.networks(None).await?;
         if let Some(n) = networks.iter().find(|n| n.name == name.network()) {
             if n.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str()) {
@@ -156,20 +183,40 @@ impl Clusters {
         reused.sort();
         reused.dedup();
         let record = ClusterRecord::new(spec, subnet, name.new_meta_volume(), reused);
+        // Packed before anything is made: a folder that cannot be shipped
+        // (a link out of it, say) is bad input.
+        let archive = self.pack_meta(spec, &record).await?;
 
         // The claim: container names are unique on the engine, so of two
         // creates of one name exactly one gets past this line. The loser
         // has made nothing and removes nothing.
-        self.claim(spec, &record).await?;
+        self.claim(spec, &record, opts.timeout).await?;
 
+        let deadline = Deadline::start(opts.timeout, cancel);
         let made = self
-            .provision(spec, &record, &images, networks_lock, cancel)
+            .provision(
+                spec,
+                &record,
+                Prepared {
+                    images,
+                    networks_lock,
+                    archive,
+                },
+                opts.timeout,
+                deadline.token(),
+            )
             .await;
+        let made = deadline.finish(made, &format!("creating cluster '{name}'"));
         match made {
             Ok(()) => self.inspect(name).await,
             Err(e) if opts.keep_on_failure => {
                 // marked, so that gc does not take it for a killed create
-                let _ = self.mark_state(name, "failed").await;
+                if let Err(m) = self.mark_state(name, "failed").await {
+                    return Err(Error::Failed(format!(
+                        "{e}\n  and the cluster could not be marked as kept ({m}): `mcc gc` \
+                         would remove it; inspect it now, then `mcc delete {name}`"
+                    )));
+                }
                 self.reporter.note(&format!(
                     "keeping what was made of cluster '{name}' (--keep-on-failure); remove it \
                      with `mcc delete {name}`"
@@ -180,7 +227,13 @@ impl Clusters {
                 self.reporter
                     .begin(&format!("Removing what was made of '{name}'"), 0);
                 let cleanup = self
-                    .remove_objects(name, &record.reused_volumes, false)
+                    .remove_objects(
+                        name,
+                        &DataVolumes::Used {
+                            record: Box::new(record.clone()),
+                            except: record.reused_volumes.clone(),
+                        },
+                    )
                     .await;
                 self.reporter.end(cleanup.is_ok());
                 Err(e.with_cleanup(cleanup.err()))
@@ -188,12 +241,36 @@ impl Clusters {
         }
     }
 
-    async fn claim(&self, spec: &ClusterSpec, record: &ClusterRecord) -> Result<()> {
+    /// The meta volume's first content: hosts, members, runner, context.
+    async fn pack_meta(&self, spec: &ClusterSpec, record: &ClusterRecord) -> Result<Vec<u8>> {
+        let all: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
+            .chain((1..=spec.nodes).map(NodeId::worker))
+            .collect();
+        let hosts = super::nodes::hosts_for(&spec.name, record, &all)?;
+        let members = super::state::members_text(&all);
+        let folder = spec.context.clone();
+        // reading the user's folder is blocking file work
+        tokio::task::spawn_blocking(move || {
+            context::meta_archive(&hosts, &members, &all[1..], folder.as_deref())
+        })
+        .await
+        .map_err(|e| Error::Failed(format!("packing the context folder: {e}")))?
+    }
+
+    async fn claim(
+        &self,
+        spec: &ClusterSpec,
+        record: &ClusterRecord,
+        timeout: Duration,
+    ) -> Result<()> {
         let name = &spec.name;
         let mut l = base_labels(name);
         l.insert(labels::ROLE.into(), "meta".into());
         l.insert(labels::RECORD.into(), record.to_label());
-        l.insert(labels::CREATOR.into(), creator::current());
+        l.insert(
+            labels::CREATOR.into(),
+            creator::current_for(creator_budget(timeout)),
+        );
         let meta = ContainerSpec {
             name: name.meta_container(),
             image: spec.frontend_image.clone(),
@@ -201,11 +278,21 @@ impl Clusters {
             // meta volume while every node is stopped
             cmd: Some(vec!["true".into()]),
             labels: l,
-            mounts: vec![Mount::Volume {
-                name: record.meta_volume.clone(),
-                target: META_MOUNT.into(),
-                labels: meta_volume_labels(name),
-            }],
+            // the only container that mounts the meta volume writable
+            mounts: vec![
+                Mount::Volume {
+                    name: record.meta_volume.clone(),
+                    target: META_MOUNT.into(),
+                    labels: meta_volume_labels(name),
+                    read_only: false,
+                },
+                Mount::Volume {
+                    name: record.shared_volume.clone(),
+                    target: context::SHARED_MOUNT.into(),
+                    labels: shared_volume_labels(name),
+                    read_only: false,
+                },
+            ],
             ..Default::default()
         };
         match self.provider.create_container(&meta).await {
@@ -223,10 +310,16 @@ impl Clusters {
         &self,
         spec: &ClusterSpec,
         record: &ClusterRecord,
-        images: &HashMap<String, crate::provider::ImageInfo>,
-        networks_lock: Option<HostLock>,
+        prepared: Prepared,
+        timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<()> {
+        let Prepared {
+            images,
+            networks_lock,
+            archive,
+        } = prepared;
+        let images = &images;
         let name = &spec.name;
         let plan = record.plan();
         self.reporter
@@ -285,10 +378,10 @@ impl Clusters {
             .chain((1..=spec.nodes).map(NodeId::worker))
             .collect();
         let workers: Vec<NodeId> = all[1..].to_vec();
-        let hosts = super::nodes::hosts_for(name, record, &all)?;
-        let archive = context::meta_archive(&hosts, &workers, spec.context.as_deref())?;
+        let meta = name.meta_container();
+        self.provider.upload(&meta, META_MOUNT, archive).await?;
         self.provider
-            .upload(&name.meta_container(), META_MOUNT, archive)
+            .upload(&meta, context::SHARED_MOUNT, context::shared_archive()?)
             .await?;
         if cancel.is_cancelled() {
             return Err(Error::Interrupted);
@@ -299,6 +392,7 @@ impl Clusters {
             record,
             images,
             meta_mountpoint: &meta_volume.mountpoint,
+            timeout,
         };
         self.bring_up(&blueprint, &all, &workers, cancel).await?;
         self.on_change(name, cancel).await?;
@@ -306,6 +400,77 @@ impl Clusters {
             return Err(Error::Interrupted);
         }
         self.mark_state(name, "ready").await
+    }
+}
+
+/// What a create has checked and made ready before its claim.
+struct Prepared {
+    images: HashMap<String, crate::provider::ImageInfo>,
+    /// Held until the network exists.
+    networks_lock: HostLock,
+    /// The meta volume's first content.
+    archive: Vec<u8>,
+}
+
+/// How long after its start a create's or addnode's process is taken as
+/// gone by an mcc that cannot check it (another host or container): its
+/// timeout, and time to pull images and roll back.
+pub(crate) fn creator_budget(timeout: Duration) -> u64 {
+    timeout.as_secs().saturating_add(300)
+}
+
+/// A cancellation token that also fires after a timeout; a timeout then
+/// reads as such, not as an interruption.
+pub(crate) struct Deadline {
+    token: CancellationToken,
+    parent: CancellationToken,
+    timeout: Duration,
+    timer: tokio::task::JoinHandle<()>,
+}
+
+impl Deadline {
+    pub(crate) fn start(timeout: Duration, cancel: &CancellationToken) -> Deadline {
+        let token = cancel.child_token();
+        let timer = {
+            let token = token.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(timeout).await;
+                token.cancel();
+            })
+        };
+        Deadline {
+            token,
+            parent: cancel.clone(),
+            timeout,
+            timer,
+        }
+    }
+
+    pub(crate) fn token(&self) -> &CancellationToken {
+        &self.token
+    }
+
+    /// The outcome of the work done under this deadline.
+    pub(crate) fn finish<T>(self, r: Result<T>, what: &str) -> Result<T> {
+        self.timer.abort();
+        let timed_out = self.token.is_cancelled() && !self.parent.is_cancelled();
+        match r {
+            Err(Error::Interrupted) if timed_out => Err(Error::Failed(format!(
+                "{what} timed out after {} (--timeout); a context script may hang: `mcc \
+                 logs` shows what the scripts printed",
+                human_duration(self.timeout)
+            ))),
+            r => r,
+        }
+    }
+}
+
+pub(crate) fn human_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match (s / 60, s % 60) {
+        (0, s) => format!("{s}s"),
+        (m, 0) => format!("{m}m"),
+        (m, s) => format!("{m}m{s}s"),
     }
 }
 

@@ -6,7 +6,7 @@ use tokio_util::sync::CancellationToken;
 use super::parallel::{run_all, PARALLELISM};
 use super::Clusters;
 use crate::error::{Error, Result};
-use crate::model::{labels, ClusterName};
+use crate::model::{labels, ClusterName, ClusterRecord};
 
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct DeleteReport {
@@ -20,10 +20,53 @@ pub struct DeleteReport {
     pub kept_volumes: Vec<String>,
 }
 
+/// Which data volumes (devices, `--persist`) a removal takes.
+#[derive(Clone, Debug)]
+pub(crate) enum DataVolumes {
+    /// None of them.
+    KeepAll,
+    /// Those the cluster uses (its record's devices and persisted paths),
+    /// except the named ones: volumes kept by an earlier cluster of the
+    /// same name that this one never used stay.
+    Used {
+        record: Box<ClusterRecord>,
+        except: Vec<String>,
+    },
+    /// Every volume labelled with the cluster (`gc --volumes`).
+    All,
+}
+
+impl DataVolumes {
+    fn removes(&self, v: &crate::provider::VolumeInfo) -> bool {
+        match self {
+            DataVolumes::KeepAll => false,
+            DataVolumes::All => true,
+            DataVolumes::Used { record, except } => {
+                if except.contains(&v.name) {
+                    return false;
+                }
+                let label = |k: &str| v.labels.get(k).map(String::as_str);
+                match label(labels::ROLE) {
+                    Some("data") => label(labels::DEVICE)
+                        .is_some_and(|d| record.devices.iter().any(|x| x.name == d)),
+                    Some("persist") => label(labels::PATH)
+                        .is_some_and(|p| record.options.persist.iter().any(|x| x == p)),
+                    _ => false,
+                }
+            }
+        }
+    }
+}
+
 impl Clusters {
-    /// Deletes every object labelled with the cluster. Deleting a cluster
-    /// that does not exist succeeds with `existed == false`.
+    /// Deletes the cluster's containers, network, its own volumes and the
+    /// data volumes it uses (all of those kept with `keep_volumes`). Data
+    /// volumes an earlier cluster of the name kept and this one never
+    /// used stay. Deleting a cluster that does not exist succeeds with
+    /// `existed == false`.
     pub async fn delete(&self, name: &ClusterName, keep_volumes: bool) -> Result<DeleteReport> {
+        let _serialized = self.lock_cluster(name).await?;
+        let loaded = self.load(name).await?;
         // So that gc finishes the job, as asked, if this process is killed
         // half-way.
         let state = if keep_volumes {
@@ -31,18 +74,27 @@ impl Clusters {
         } else {
             "deleting"
         };
-        let _ = self.mark_state(name, state).await;
-        self.remove_objects(name, &[], keep_volumes).await
+        if loaded.meta.is_some() {
+            self.mark_state(name, state).await?;
+        }
+        let data = match (&loaded.record, keep_volumes) {
+            (Some(record), false) => DataVolumes::Used {
+                record: Box::new(record.clone()),
+                except: Vec::new(),
+            },
+            // without a record nothing tells which volumes it used
+            _ => DataVolumes::KeepAll,
+        };
+        self.remove_objects(name, &data).await
     }
 
     /// Removes the cluster's objects: nodes, the network, the meta container
-    /// and volume, and the data volumes except `keep` (or all of them with
-    /// `keep_all_data`). Every removal is tried; errors are joined.
+    /// and volume, and the data volumes `data` says. Every removal is
+    /// tried; what could not be removed is named, with the cure.
     pub(crate) async fn remove_objects(
         &self,
         name: &ClusterName,
-        keep: &[String],
-        keep_all_data: bool,
+        data: &DataVolumes,
     ) -> Result<DeleteReport> {
         let mut report = DeleteReport {
             name: name.to_string(),
@@ -71,37 +123,59 @@ impl Clusters {
             .await;
             names.into_iter().zip(results).collect::<Vec<_>>()
         };
-        let mut tally = |done: Vec<(String, Result<bool>)>, into: &mut Vec<String>| {
+        fn tally(
+            done: Vec<(String, Result<bool>)>,
+            into: &mut Vec<String>,
+            errors: &mut Vec<String>,
+        ) {
             for (n, r) in done {
                 match r {
                     Ok(_) => into.push(n),
-                    Err(e) => errors.push(e.to_string()),
+                    Err(e) => errors.push(format!("{n}: {e}")),
                 }
             }
-        };
-        tally(remove_containers(nodes).await, &mut report.containers);
+        }
+        tally(
+            remove_containers(nodes).await,
+            &mut report.containers,
+            &mut errors,
+        );
         for net in self.provider.networks(label).await? {
             let r = self.provider.remove_network(&net.name).await;
-            tally(vec![(net.name, r)], &mut report.networks);
+            tally(vec![(net.name, r)], &mut report.networks, &mut errors);
         }
         let (meta_volumes, data_volumes): (Vec<_>, Vec<_>) = self
             .provider
             .volumes(label)
             .await?
             .into_iter()
-            .partition(|v| v.labels.get(labels::ROLE).map(String::as_str) == Some("meta"));
+            .partition(|v| {
+                // mcc's own volumes go with the cluster, kept data or not
+                matches!(
+                    v.labels.get(labels::ROLE).map(String::as_str),
+                    Some("meta" | "shared")
+                )
+            });
         for v in data_volumes {
-            if keep_all_data || keep.contains(&v.name) {
+            if !data.removes(&v) {
                 report.kept_volumes.push(v.name);
             } else {
                 let r = self.provider.remove_volume(&v.name).await;
-                tally(vec![(v.name, r)], &mut report.volumes);
+                tally(vec![(v.name, r)], &mut report.volumes, &mut errors);
             }
         }
-        tally(remove_containers(meta).await, &mut report.containers);
-        for v in meta_volumes {
-            let r = self.provider.remove_volume(&v.name).await;
-            tally(vec![(v.name, r)], &mut report.volumes);
+        // The record stays while anything else does: a later `gc` then
+        // still knows what the cluster used and how it was being removed.
+        if errors.is_empty() {
+            tally(
+                remove_containers(meta).await,
+                &mut report.containers,
+                &mut errors,
+            );
+            for v in meta_volumes {
+                let r = self.provider.remove_volume(&v.name).await;
+                tally(vec![(v.name, r)], &mut report.volumes, &mut errors);
+            }
         }
         report.existed = !(report.containers.is_empty()
             && report.networks.is_empty()
@@ -111,8 +185,9 @@ impl Clusters {
             Ok(report)
         } else {
             Err(Error::Failed(format!(
-                "could not remove all of cluster '{name}': {}",
-                errors.join("; ")
+                "could not remove all of cluster '{name}':\n    {}\n  `mcc gc {name}` tries \
+                 again",
+                errors.join("\n    ")
             )))
         }
     }

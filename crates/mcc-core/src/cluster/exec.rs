@@ -11,7 +11,7 @@ use super::parallel::{run_all, PARALLELISM};
 use super::Clusters;
 use crate::context;
 use crate::error::{Error, Result};
-use crate::model::{ClusterName, NodeId, Role, META_MOUNT};
+use crate::model::{ClusterName, NodeId, Role};
 use crate::provider::{Chunk, ExecSpec};
 
 /// Which nodes a command runs on.
@@ -200,17 +200,19 @@ impl Clusters {
         node: Option<NodeId>,
     ) -> Result<Vec<(String, String)>> {
         let loaded = self.load_existing(name).await?;
-        loaded.record()?;
+        let dir = if loaded.record()?.legacy_layout() {
+            context::LEGACY_LOGS_DIR
+        } else {
+            context::LOGS_DIR
+        };
         if let Some(n) = node {
             if loaded.node(n).is_none() {
                 return Err(Error::Invalid(format!("cluster '{name}' has no node {n}")));
             }
         }
-        let tar = match self
-            .provider
-            .download(&name.meta_container(), &format!("{META_MOUNT}/logs"))
-            .await
-        {
+        // Nodes write these files (they may be links or anything): only
+        // regular files are read, and only as text to show.
+        let tar = match self.provider.download(&name.meta_container(), dir).await {
             Ok(t) => t,
             Err(e) if e.is_not_found() => return Ok(Vec::new()),
             Err(e) => return Err(e),

@@ -17,6 +17,7 @@ impl Clusters {
     /// Starts every stopped node; with systemd nodes, returns once systemd
     /// runs in each.
     pub async fn start(&self, name: &ClusterName) -> Result<ClusterView> {
+        let _serialized = self.lock_cluster(name).await?;
         let loaded = self.load_existing(name).await?;
         let systemd = loaded.record()?.options.systemd;
         let view = self
@@ -33,6 +34,7 @@ impl Clusters {
     }
 
     pub async fn stop(&self, name: &ClusterName) -> Result<ClusterView> {
+        let _serialized = self.lock_cluster(name).await?;
         self.each_node(name, "Stopping nodes", true, |c| async move {
             self.provider.stop_container(&c, STOP_TIMEOUT_SECS).await
         })

@@ -23,35 +23,59 @@ fn lock_dir() -> PathBuf {
     std::env::temp_dir().join("mcc-locks")
 }
 
+pub const LOCK_TIMEOUT: Duration = Duration::from_secs(600);
+
 impl HostLock {
-    /// Waits for the lock named `name`. Returns `None` when no lock file can
-    /// be made (read-only /tmp…): the caller goes on unserialized.
-    pub async fn acquire(name: &str) -> Option<HostLock> {
+    /// Waits for the lock named `name` (interim; being rewritten).
+    pub async fn acquire(
+        name: &str,
+        _what: &str,
+        _timeout: Duration,
+        _on_wait: &(dyn Fn(&str) + Send + Sync),
+    ) -> crate::Result<HostLock> {
         let dir = lock_dir();
-        if std::fs::create_dir_all(&dir).is_ok() {
-            // every user of the engine on this host must share the locks
-            use std::os::unix::fs::PermissionsExt;
-            let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
-        }
+        let _ = std::fs::create_dir_all(&dir);
         let path = dir.join(format!("{name}.lock"));
         let file = OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .ok()?;
-        {
-            use std::os::unix::fs::PermissionsExt;
-            let _ = file.set_permissions(std::fs::Permissions::from_mode(0o666));
-        }
+            .map_err(|e| crate::Error::Failed(format!("lock {}: {e}", path.display())))?;
         loop {
             match file.try_lock() {
-                Ok(()) => return Some(HostLock { _file: file }),
+                Ok(()) => return Ok(HostLock { _file: file }),
                 Err(TryLockError::WouldBlock) => {
                     tokio::time::sleep(Duration::from_millis(20)).await
                 }
-                Err(TryLockError::Error(_)) => return None,
+                Err(TryLockError::Error(e)) => {
+                    return Err(crate::Error::Failed(format!(
+                        "lock {}: {e}",
+                        path.display()
+                    )))
+                }
             }
+        }
+    }
+
+    /// `Ok(None)` when another process holds it.
+    pub fn try_acquire(name: &str, _what: &str) -> crate::Result<Option<HostLock>> {
+        let dir = lock_dir();
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(format!("{name}.lock"));
+        let file = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(|e| crate::Error::Failed(format!("lock {}: {e}", path.display())))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(HostLock { _file: file })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(crate::Error::Failed(format!(
+                "lock {}: {e}",
+                path.display()
+            ))),
         }
     }
 }
@@ -71,7 +95,9 @@ mod tests {
             .map(|_| {
                 let (name, inside, peak) = (name.clone(), inside.clone(), peak.clone());
                 tokio::spawn(async move {
-                    let _g = HostLock::acquire(&name).await.expect("lock file");
+                    let _g = HostLock::acquire(&name, "test", LOCK_TIMEOUT, &|_| {})
+                        .await
+                        .expect("lock file");
                     let now = inside.fetch_add(1, Ordering::SeqCst) + 1;
                     peak.fetch_max(now, Ordering::SeqCst);
                     tokio::time::sleep(Duration::from_millis(30)).await;

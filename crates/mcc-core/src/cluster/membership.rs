@@ -2,18 +2,21 @@
 //! every node's hosts file current, without restarting any node; then run
 //! the context's on-change hooks everywhere.
 
+use std::collections::HashMap;
 use std::net::Ipv4Addr;
+use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use super::create::Deadline;
 use super::creator;
-use super::lock::HostLock;
 use super::nodes::Blueprint;
 use super::parallel::{first_error, run_all, PARALLELISM};
 use super::query::NodeView;
 use super::{ClusterView, Clusters};
 use crate::error::{Error, Result};
 use crate::model::{labels, ClusterName, NodeId, Role};
+use crate::provider::ImageInfo;
 
 /// Which workers `delnode` removes.
 #[derive(Clone, Debug)]
@@ -31,14 +34,15 @@ impl Clusters {
         &self,
         name: &ClusterName,
         count: u32,
+        timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<Vec<NodeView>> {
         if count == 0 {
             return Err(Error::Invalid("--count must be at least 1".into()));
         }
-        let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
+        let _serialized = self.lock_cluster(name).await?;
         let loaded = self.load_existing(name).await?;
-        let record = loaded.record()?.clone();
+        let record = loaded.record_to_change()?.clone();
         let plan = record.plan();
         // members, also those whose container is missing: their numbers
         // and addresses are theirs until they are removed with delnode
@@ -84,7 +88,22 @@ impl Clusters {
         after.sort();
         plan.check_unique(&after).map_err(Error::Invalid)?;
 
-        self.grow(name, &loaded, &existing, &new, cancel).await?;
+        let images = self
+            .ensure_images(&[&record.frontend_image, &record.worker_image], cancel)
+            .await?;
+        let deadline = Deadline::start(timeout, cancel);
+        let grown = self
+            .grow(
+                name,
+                &loaded,
+                &existing,
+                &new,
+                &images,
+                timeout,
+                deadline.token(),
+            )
+            .await;
+        deadline.finish(grown, &format!("adding nodes to '{name}'"))?;
         let view = self.inspect(name).await?;
         Ok(view
             .nodes
@@ -97,15 +116,18 @@ impl Clusters {
     /// removes them, with the node volumes they made, and restores the
     /// hosts file. `members` are the cluster's recorded members (whether
     /// their container exists or not), as the caller has read them.
+    #[allow(clippy::too_many_arguments)]
     async fn grow(
         &self,
         name: &ClusterName,
         loaded: &super::Loaded,
         members: &[NodeId],
         nodes: &[NodeId],
+        images: &HashMap<String, ImageInfo>,
+        timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let record = loaded.record()?.clone();
+        let record = loaded.record_to_change()?.clone();
         let before = members.to_vec();
         let mut after = before.clone();
         after.extend(nodes);
@@ -116,21 +138,21 @@ impl Clusters {
             .copied()
             .filter(|n| n.role == Role::Worker)
             .collect();
-        let images = self
-            .ensure_images(&[&record.frontend_image, &record.worker_image])
-            .await?;
         let meta_volume = self.meta_volume(name, &record).await?;
         let kept_volumes = self.node_volumes(name, nodes).await?;
 
-        // Names first, so the new nodes resolve everywhere from their start.
+        // Names first, so the new nodes resolve everywhere from their
+        // start; they become members only once made (until then `gc`
+        // takes them for the leftovers of a killed addnode).
         self.write_hosts(loaded, &after).await?;
         let made = self
             .bring_up(
                 &Blueprint {
                     name,
                     record: &record,
-                    images: &images,
+                    images,
                     meta_mountpoint: &meta_volume.mountpoint,
+                    timeout,
                 },
                 nodes,
                 &all_workers,
@@ -143,13 +165,18 @@ impl Clusters {
             let cleanup = async {
                 // Only the nodes this process made: with a concurrent mcc
                 // elsewhere, a name conflict may mean the node is theirs.
-                let me = creator::current();
+                let me = creator::current_for(0);
                 let now = self.load_existing(name).await?;
                 let mine: Vec<NodeId> = now
                     .nodes
                     .iter()
                     .filter(|n| nodes.contains(&n.node))
-                    .filter(|n| n.info.labels.get(labels::CREATOR) == Some(&me))
+                    .filter(|n| {
+                        n.info
+                            .labels
+                            .get(labels::CREATOR)
+                            .is_some_and(|c| creator::same_process(c, &me))
+                    })
                     .map(|n| n.node)
                     .collect();
                 self.remove_containers(name, &mine).await?;
@@ -177,6 +204,9 @@ impl Clusters {
             .await;
             self.reporter.end(cleanup.is_ok());
             return Err(e.with_cleanup(cleanup.err()));
+        }
+        if after != before {
+            self.write_members(name, &after).await?;
         }
         // The nodes are made and working; a failing hook is the hook's
         // problem, said as such rather than as a failed addnode.
@@ -207,7 +237,11 @@ impl Clusters {
             .collect())
     }
 
-    async fn remove_containers(&self, name: &ClusterName, nodes: &[NodeId]) -> Result<()> {
+    pub(crate) async fn remove_containers(
+        &self,
+        name: &ClusterName,
+        nodes: &[NodeId],
+    ) -> Result<()> {
         let names: Vec<String> = nodes.iter().map(|n| name.container(*n)).collect();
         let results = run_all(
             names,
@@ -235,9 +269,9 @@ impl Clusters {
         if matches!(which, Removal::Count(0)) {
             return Err(Error::Invalid("--count must be at least 1".into()));
         }
-        let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
+        let _serialized = self.lock_cluster(name).await?;
         let loaded = self.load_existing(name).await?;
-        loaded.record()?;
+        loaded.record_to_change()?;
         // members, also those whose container is missing: they can go too
         let members = self.recorded_members(&loaded).await?;
         let workers: Vec<NodeId> = members
@@ -281,6 +315,14 @@ impl Clusters {
                 workers.iter().rev().take(*k as usize).copied().collect()
             }
         };
+        let remaining: Vec<NodeId> = members
+            .iter()
+            .copied()
+            .filter(|n| !gone.contains(n))
+            .collect();
+        // Members first: if this is cut short, `gc` removes the containers
+        // of nodes that are no longer members.
+        self.write_members(name, &remaining).await?;
         self.reporter.begin("Removing nodes", gone.len());
         let removed = self.remove_containers(name, &gone).await;
         self.reporter.end(removed.is_ok());
@@ -290,11 +332,6 @@ impl Clusters {
                 self.provider.remove_volume(&v).await?;
             }
         }
-        let remaining: Vec<NodeId> = members
-            .iter()
-            .copied()
-            .filter(|n| !gone.contains(n))
-            .collect();
         let after = self.load_existing(name).await?;
         self.write_hosts(&after, &remaining).await?;
         self.on_change(name, &CancellationToken::new()).await?;
@@ -308,15 +345,16 @@ impl Clusters {
         &self,
         name: &ClusterName,
         nodes: &[NodeId],
+        timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<ClusterView> {
         let mut nodes = nodes.to_vec();
         nodes.sort();
         nodes.dedup();
         let nodes = &nodes[..];
-        let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
+        let _serialized = self.lock_cluster(name).await?;
         let loaded = self.load_existing(name).await?;
-        loaded.record()?;
+        let record = loaded.record_to_change()?.clone();
         let members = self.recorded_members(&loaded).await?;
         for n in nodes {
             if !members.contains(n) {
@@ -336,6 +374,12 @@ impl Clusters {
                 ));
             }
         }
+        // Everything a new container needs is checked before the old one
+        // goes: a missing image must not turn a broken node into no node.
+        let images = self
+            .ensure_images(&[&record.frontend_image, &record.worker_image], cancel)
+            .await?;
+        self.meta_volume(name, &record).await?;
         self.reporter
             .begin("Removing the old containers", nodes.len());
         let removed = self.remove_containers(name, nodes).await;
@@ -343,7 +387,19 @@ impl Clusters {
         removed?;
         // removing containers leaves the recorded members as they were
         let now = self.load_existing(name).await?;
-        self.grow(name, &now, &members, nodes, cancel).await?;
+        let deadline = Deadline::start(timeout, cancel);
+        let grown = self
+            .grow(
+                name,
+                &now,
+                &members,
+                nodes,
+                &images,
+                timeout,
+                deadline.token(),
+            )
+            .await;
+        deadline.finish(grown, &format!("recreating nodes of '{name}'"))?;
         self.inspect(name).await
     }
 }

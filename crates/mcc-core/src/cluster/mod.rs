@@ -10,16 +10,17 @@ mod delete;
 mod exec;
 mod gc;
 mod lifecycle;
-mod lock;
+pub mod lock;
 mod membership;
 mod nodes;
 pub mod parallel;
 mod query;
+mod state;
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
-pub use create::CreateOptions;
+pub use create::{CreateOptions, DEFAULT_TIMEOUT};
 pub use delete::DeleteReport;
 pub use exec::{ExecReport, OutputLine, Target};
 pub use gc::{GcAction, GcReport};
@@ -29,6 +30,7 @@ pub use query::{ClusterStatus, ClusterView, NodeView};
 use crate::error::{Error, Result};
 use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role};
 use crate::provider::{ContainerInfo, ContainerState, Provider};
+use lock::{HostLock, LOCK_TIMEOUT};
 
 /// Where progress goes: a terminal display, plain lines, or nowhere.
 pub trait Reporter: Send + Sync {
@@ -78,6 +80,8 @@ pub(crate) struct Loaded {
     pub name: ClusterName,
     pub meta: Option<ContainerInfo>,
     pub record: Option<ClusterRecord>,
+    /// Why the record could not be read, when the record container has one.
+    pub problem: Option<String>,
     /// Front-end first, then workers by index.
     pub nodes: Vec<NodeContainer>,
 }
@@ -92,15 +96,39 @@ impl Loaded {
     }
 
     pub fn record(&self) -> Result<&ClusterRecord> {
+        if let Some(problem) = &self.problem {
+            return Err(Error::Failed(format!(
+                "cluster '{}' cannot be read: {problem} (on {}: made by hand or by another \
+                 version of mcc?)",
+                self.name,
+                self.name.meta_container()
+            )));
+        }
         self.record.as_ref().ok_or_else(|| {
             Error::Failed(format!(
                 "cluster '{}' is incomplete: its record container {} is missing; \
-                 remove what is left with `mcc delete {}` or `mcc gc`",
+                 remove what is left with `mcc delete {}` or `mcc gc {}`",
                 self.name,
                 self.name.meta_container(),
+                self.name,
                 self.name
             ))
         })
+    }
+
+    /// The record, for changing the cluster: clusters made before schema 2
+    /// are refused, since their nodes could write mcc's files.
+    pub fn record_to_change(&self) -> Result<&ClusterRecord> {
+        let record = self.record()?;
+        if record.legacy_layout() {
+            return Err(Error::Failed(format!(
+                "cluster '{}' was made by an older mcc whose nodes could write the cluster's own \
+                 files (hosts, members, scripts); mcc no longer changes such a cluster: copy \
+                 what you need, then `mcc delete {}` and create it again",
+                self.name, self.name
+            )));
+        }
+        Ok(record)
     }
 
     pub fn node(&self, node: NodeId) -> Option<&NodeContainer> {
@@ -115,6 +143,20 @@ impl Clusters {
 
     pub fn provider(&self) -> &dyn Provider {
         self.provider.as_ref()
+    }
+
+    /// Serializes changes of one cluster between mcc processes of this host.
+    pub(crate) async fn lock_cluster(&self, name: &ClusterName) -> Result<HostLock> {
+        self.lock_host(
+            &format!("cluster-{name}"),
+            &format!("changing cluster '{name}'"),
+        )
+        .await
+    }
+
+    pub(crate) async fn lock_host(&self, lock: &str, what: &str) -> Result<HostLock> {
+        let reporter = self.reporter.clone();
+        HostLock::acquire(lock, what, LOCK_TIMEOUT, &move |m: &str| reporter.note(m)).await
     }
 
     /// Reads one cluster from the engine's labels.
@@ -137,7 +179,9 @@ impl Clusters {
         Ok(loaded)
     }
 
-    /// Every cluster with at least one labelled container, by name.
+    /// Every cluster with at least one labelled container, by name. A
+    /// label that is not a cluster name was not written by mcc: the
+    /// objects carrying it are named in a note and skipped.
     pub(crate) async fn load_all(&self) -> Result<Vec<Loaded>> {
         let containers = self.provider.containers(labels::CLUSTER, None).await?;
         let mut by_cluster: HashMap<String, Vec<ContainerInfo>> = HashMap::new();
@@ -146,10 +190,20 @@ impl Clusters {
                 by_cluster.entry(n.clone()).or_default().push(c);
             }
         }
-        let mut out: Vec<Loaded> = by_cluster
-            .into_iter()
-            .filter_map(|(n, cs)| Some(group(n.parse().ok()?, cs)))
-            .collect();
+        let mut out = Vec::new();
+        for (n, cs) in by_cluster {
+            match n.parse::<ClusterName>() {
+                Ok(name) => out.push(group(name, cs)),
+                Err(e) => {
+                    let names: Vec<String> = cs.iter().map(|c| c.name.clone()).collect();
+                    self.reporter.note(&format!(
+                        "warning: skipping container(s) {} labelled {}={n:?}: {e}",
+                        names.join(", "),
+                        labels::CLUSTER
+                    ));
+                }
+            }
+        }
         out.sort_by(|a, b| a.name.cmp(&b.name));
         Ok(out)
     }
@@ -181,18 +235,22 @@ fn group(name: ClusterName, containers: Vec<ContainerInfo>) -> Loaded {
         }
     }
     nodes.sort_by_key(|n| n.node);
-    let record = meta
-        .as_ref()
-        .and_then(|m| m.labels.get(labels::RECORD))
-        .and_then(|r| ClusterRecord::from_label(r).ok())
-        .map(|mut r| {
-            r.fill_defaults(&name);
-            r
-        });
+    let (record, problem) = match meta.as_ref().map(|m| m.labels.get(labels::RECORD)) {
+        None => (None, None),
+        Some(None) => (None, Some(format!("it has no {} label", labels::RECORD))),
+        Some(Some(text)) => match ClusterRecord::from_label(text) {
+            Ok(mut r) => {
+                r.fill_defaults(&name);
+                (Some(r), None)
+            }
+            Err(e) => (None, Some(e)),
+        },
+    };
     Loaded {
         name,
         meta,
         record,
+        problem,
         nodes,
     }
 }

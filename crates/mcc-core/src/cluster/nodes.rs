@@ -9,7 +9,7 @@ use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
 use super::parallel::{first_error, run_all, PARALLELISM};
-use super::{Clusters, Loaded};
+use super::Clusters;
 use crate::context;
 use crate::error::{Error, Result};
 use crate::model::hosts::render_hosts;
@@ -51,6 +51,12 @@ pub(crate) fn meta_volume_labels(name: &ClusterName) -> Labels {
     l
 }
 
+pub(crate) fn shared_volume_labels(name: &ClusterName) -> Labels {
+    let mut l = base_labels(name);
+    l.insert(labels::ROLE.into(), "shared".into());
+    l
+}
+
 pub(crate) fn data_volume_labels(name: &ClusterName, device: &str) -> Labels {
     let mut l = base_labels(name);
     l.insert(labels::ROLE.into(), "data".into());
@@ -74,6 +80,8 @@ pub(crate) struct Blueprint<'a> {
     pub record: &'a ClusterRecord,
     pub images: &'a HashMap<String, ImageInfo>,
     pub meta_mountpoint: &'a str,
+    /// How long the operation may take (for the creator labels).
+    pub timeout: Duration,
 }
 
 /// How long systemd may take to boot a node.
@@ -103,13 +111,22 @@ pub(crate) fn node_spec(
     // what does not change with membership; MCC_NODES does, and comes from
     // /opt/mcc/nodes (or an exec's own environment)
     env.push(format!("MCC_FRONTEND={}", NodeId::FRONTEND.hostname()));
-    env.push(format!("MCC_SHARED={META_MOUNT}/shared"));
+    env.push(format!("MCC_SHARED={}", context::SHARED_MOUNT));
     env.push(format!("MCC_CONTEXT={META_MOUNT}/context"));
     let mut mounts = vec![
+        // mcc's files: read-only, so that no node can change what mcc
+        // reads, runs on other nodes, or has the engine bind (hosts)
         Mount::Volume {
             name: record.meta_volume.clone(),
             target: META_MOUNT.into(),
             labels: meta_volume_labels(name),
+            read_only: true,
+        },
+        Mount::Volume {
+            name: record.shared_volume.clone(),
+            target: context::SHARED_MOUNT.into(),
+            labels: shared_volume_labels(name),
+            read_only: false,
         },
         // One file for the whole cluster, rewritten in place: every node
         // sees a change at once, and it survives restarts (the engine
@@ -125,6 +142,7 @@ pub(crate) fn node_spec(
             name: name.device_volume(&d.name),
             target: d.path.clone(),
             labels: data_volume_labels(name, &d.name),
+            read_only: false,
         });
     }
     for p in &opts.persist {
@@ -132,6 +150,7 @@ pub(crate) fn node_spec(
             name: name.persist_volume(node, p),
             target: p.clone(),
             labels: persist_volume_labels(name, node, p),
+            read_only: false,
         });
     }
     if opts.mount_modules {
@@ -153,6 +172,9 @@ pub(crate) fn node_spec(
         dns_search: opts.dns_search.clone(),
         image: image_name.clone(),
         cmd: needs_keepalive(image).then(|| vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
+        // mcc's own first process runs as root, whatever USER the image
+        // names: it runs the context and must survive as the node's init
+        user: needs_keepalive(image).then(|| "0".into()),
         env,
         labels: l,
         network: Some((
@@ -169,6 +191,7 @@ pub(crate) fn node_spec(
     };
     if opts.systemd {
         spec.cmd = Some(vec!["/sbin/init".into()]);
+        spec.user = Some("0".into());
         spec.env.push("container=docker".into());
         spec.tmpfs = vec!["/run".into(), "/run/lock".into()];
         spec.stop_signal = Some(SYSTEMD_STOP_SIGNAL.into());
@@ -213,6 +236,7 @@ pub(crate) fn with_boot_run(
         "-c".into(),
         context::BOOT_AND_KEEPALIVE.into(),
     ]);
+    spec.user = Some("0".into());
     spec.env.push(format!("MCC_RUN={run}"));
     if wait_frontend {
         spec.env.push("MCC_WAIT_FRONTEND=1".into());
@@ -246,28 +270,6 @@ pub(crate) fn hosts_for(
     ))
 }
 
-/// File on the meta volume written when a create has ended: `ready`, or
-/// `failed` when the user kept a failed cluster (`--keep-on-failure`). A
-/// cluster without it, whose creator is gone, was cut short.
-const STATE_FILE: &str = "state";
-
-/// How a cluster's create went, as far as the engine tells.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(crate) enum CreateState {
-    Ready,
-    /// Failed and kept on the user's request.
-    Failed,
-    /// Its creating mcc process still runs.
-    InProgress,
-    /// Neither finished nor running: killed half-way.
-    CutShort,
-    /// A delete began (and, if this is still seen later, was cut short);
-    /// `keep_volumes` as it was asked.
-    Deleting {
-        keep_volumes: bool,
-    },
-}
-
 impl Clusters {
     /// The cluster's meta volume, which must exist.
     pub(crate) async fn meta_volume(
@@ -287,122 +289,6 @@ impl Clusters {
             })
     }
 
-    /// Records how the cluster's create ended (`ready` or `failed`).
-    pub(crate) async fn mark_state(&self, name: &ClusterName, state: &str) -> Result<()> {
-        self.provider
-            .upload(
-                &name.meta_container(),
-                META_MOUNT,
-                context::file_archive(STATE_FILE, &format!("{state}\n"))?,
-            )
-            .await
-    }
-
-    /// How the create of a cluster with a record container went.
-    pub(crate) async fn create_state(&self, loaded: &Loaded) -> Result<CreateState> {
-        let path = format!("{META_MOUNT}/{STATE_FILE}");
-        let written = match self
-            .provider
-            .download(&loaded.name.meta_container(), &path)
-            .await
-        {
-            Ok(tar) => Some(context::single_file_text(&tar)?),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e),
-        };
-        Ok(match written.as_deref().map(str::trim) {
-            Some("failed") => CreateState::Failed,
-            Some("deleting") => CreateState::Deleting {
-                keep_volumes: false,
-            },
-            Some("deleting-keep-volumes") => CreateState::Deleting { keep_volumes: true },
-            Some(_) => CreateState::Ready,
-            None => {
-                let creating = loaded
-                    .meta
-                    .as_ref()
-                    .and_then(|m| m.labels.get(labels::CREATOR))
-                    .is_some_and(|c| super::creator::alive(c));
-                if creating {
-                    CreateState::InProgress
-                } else {
-                    CreateState::CutShort
-                }
-            }
-        })
-    }
-
-    /// The nodes the cluster's hosts file lists: its members, even those
-    /// whose container was removed behind mcc's back.
-    pub(crate) async fn recorded_members(&self, loaded: &Loaded) -> Result<Vec<NodeId>> {
-        let path = format!("{META_MOUNT}/hosts");
-        let tar = self
-            .provider
-            .download(&loaded.name.meta_container(), &path)
-            .await?;
-        let text = context::single_file_text(&tar)?;
-        let prefix = format!("{}-", loaded.name);
-        let mut members: Vec<NodeId> = text
-            .lines()
-            .filter(|l| !l.starts_with('#'))
-            .flat_map(|l| l.split_whitespace().skip(1))
-            .filter_map(|token| NodeId::parse_hostname(token.strip_prefix(&prefix)?))
-            .collect();
-        // a container that exists is a member too
-        members.extend(loaded.nodes.iter().map(|n| n.node));
-        members.sort();
-        members.dedup();
-        Ok(members)
-    }
-
-    /// Rewrites the cluster's hosts file for `nodes`. With a node running,
-    /// the file is rewritten in place from inside it, so every node's
-    /// bind mount sees the change; with none running, through the meta
-    /// container (the nodes bind the new file when they start).
-    pub(crate) async fn write_hosts(&self, loaded: &Loaded, nodes: &[NodeId]) -> Result<()> {
-        let record = loaded.record()?;
-        let content = hosts_for(&loaded.name, record, nodes)?;
-        let workers: Vec<NodeId> = nodes
-            .iter()
-            .copied()
-            .filter(|n| n.role == Role::Worker)
-            .collect();
-        let names = context::nodes_file(&workers);
-        if let Some(n) = loaded.nodes.iter().find(|n| n.running()) {
-            let spec = ExecSpec {
-                cmd: vec![
-                    "/bin/sh".into(),
-                    "-c".into(),
-                    // fixed script; the contents are positional arguments
-                    "printf '%s' \"$1\" > \"$2\" && printf '%s' \"$3\" > \"$4\"".into(),
-                    "mcc-write-hosts".into(),
-                    content,
-                    format!("{META_MOUNT}/hosts"),
-                    names,
-                    format!("{META_MOUNT}/nodes"),
-                ],
-                ..Default::default()
-            };
-            let (code, out) = exec_collect(self.provider(), &n.info.name, &spec).await?;
-            if code != 0 {
-                return Err(Error::Failed(format!(
-                    "rewriting the hosts file from {} failed (exit {code}): {}",
-                    n.info.name,
-                    String::from_utf8_lossy(&out).trim()
-                )));
-            }
-            Ok(())
-        } else {
-            let meta = loaded.name.meta_container();
-            self.provider
-                .upload(&meta, META_MOUNT, context::file_archive("hosts", &content)?)
-                .await?;
-            self.provider
-                .upload(&meta, META_MOUNT, context::file_archive("nodes", &names)?)
-                .await
-        }
-    }
-
     /// Creates and starts nodes, waits for their systemd when they run it,
     /// and runs the context's creation phases on them, pipelined: a
     /// node's scripts start as soon as it is up (a worker's once the
@@ -420,6 +306,7 @@ impl Clusters {
             record,
             images,
             meta_mountpoint,
+            timeout,
         } = *blueprint;
         let host = if record.options.systemd {
             self.provider.host_facts().await?
@@ -433,7 +320,7 @@ impl Clusters {
         };
         self.reporter.begin(title, nodes.len());
         let (up_tx, mut up_rx) = tokio::sync::mpsc::unbounded_channel::<NodeId>();
-        let me = super::creator::current();
+        let me = super::creator::current_for(super::create::creator_budget(timeout));
         let me = &me;
         let run_id = format!("{:x}", context::now() ^ u64::from(std::process::id()) << 20);
         let run_id = &run_id;
@@ -468,10 +355,19 @@ impl Clusters {
                     }
                     // who made it: a failed addnode removes only its own nodes
                     spec.labels.insert(labels::CREATOR.into(), me.clone());
-                    self.provider.create_container(&spec).await?;
-                    self.provider.start_container(&spec.name).await?;
-                    if record.options.systemd {
-                        self.wait_systemd_on(name, node, making).await?;
+                    let made = async {
+                        self.provider.create_container(&spec).await?;
+                        self.provider.start_container(&spec.name).await?;
+                        if record.options.systemd {
+                            self.wait_systemd_on(name, node, making).await?;
+                        }
+                        Ok(())
+                    }
+                    .await;
+                    if let Err(e) = made {
+                        // no more nodes: they would only be removed again
+                        making.cancel();
+                        return Err(e);
                     }
                     if record.context {
                         let _ = up_tx.send(node);
@@ -506,9 +402,15 @@ impl Clusters {
                 };
                 // a script that hangs must not hold up an interrupted create:
                 // its node is about to be removed anyway
-                tokio::select! {
-                    r = scripts => r?,
-                    _ = cancel.cancelled() => return Err(Error::Interrupted),
+                let r = tokio::select! {
+                    r = scripts => r,
+                    _ = cancel.cancelled() => Err(Error::Interrupted),
+                };
+                if let Err(e) = r {
+                    // stop making nodes at the first failure, not after
+                    // every node made so far has run its scripts
+                    making.cancel();
+                    return Err(e);
                 }
                 self.reporter.advance(&node.hostname());
                 Ok(())
@@ -537,13 +439,6 @@ impl Clusters {
             first_error(results).map(|_| ())
         };
 
-        let contextualize = async {
-            let r = contextualize.await;
-            if r.is_err() {
-                making.cancel();
-            }
-            r
-        };
         let (made, contextualized) = tokio::join!(make, contextualize);
         // a failure to make a node explains more than what it cut short
         let r = match (made, contextualized) {
@@ -589,6 +484,7 @@ impl Clusters {
             }
             let spec = ExecSpec {
                 cmd: vec!["systemctl".into(), "is-system-running".into()],
+                user: Some("0".into()),
                 ..Default::default()
             };
             match exec_collect(self.provider(), &container, &spec).await {
@@ -631,6 +527,7 @@ impl Clusters {
             ]
             .map(String::from)
             .to_vec(),
+            user: Some("0".into()),
             ..Default::default()
         };
         match exec_collect(self.provider(), container, &spec).await {
@@ -682,14 +579,12 @@ impl Clusters {
         let workers = &workers;
         let results = run_all(running, PARALLELISM, cancel, |node| async move {
             let env = context::script_env(name.as_str(), node, workers);
-            context::run_phases(
-                self.provider(),
-                &name.container(node),
-                node,
-                env,
-                &["on-change"],
-            )
-            .await?;
+            let container = name.container(node);
+            let hooks = context::run_phases(self.provider(), &container, node, env, &["on-change"]);
+            tokio::select! {
+                r = hooks => r?,
+                _ = cancel.cancelled() => return Err(Error::Interrupted),
+            }
             self.reporter.advance(&node.hostname());
             Ok(())
         })
@@ -704,6 +599,7 @@ impl Clusters {
     pub(crate) async fn ensure_images(
         &self,
         images: &[&str],
+        cancel: &CancellationToken,
     ) -> Result<HashMap<String, ImageInfo>> {
         let mut out = HashMap::new();
         for image in images {
@@ -715,10 +611,13 @@ impl Clusters {
                 None => {
                     self.reporter.begin(&format!("Pulling image {image}"), 0);
                     let reporter = self.reporter.clone();
-                    let pulled = self
-                        .provider
-                        .pull(image, &move |line: String| reporter.advance(&line))
-                        .await;
+                    let progress = move |line: String| reporter.advance(&line);
+                    let pull = self.provider.pull(image, &progress);
+                    // Ctrl-C stops a pull under way (nothing is made yet)
+                    let pulled = tokio::select! {
+                        r = pull => r,
+                        _ = cancel.cancelled() => Err(Error::Interrupted),
+                    };
                     self.reporter.end(pulled.is_ok());
                     pulled?;
                     self.provider.image(image).await?.ok_or_else(|| {
@@ -743,6 +642,7 @@ mod tests {
             worker_image: "wk:1".into(),
             subnet: "10.5.0.0/24".parse::<Ipv4Cidr>().unwrap(),
             meta_volume: "lab-mcc.1".into(),
+            shared_volume: "lab-mcc.1.shared".into(),
             gateway: None,
             fixed_ips: Default::default(),
             network_driver: Default::default(),
@@ -786,6 +686,13 @@ mod tests {
             HostFacts::default(),
         );
         assert_eq!(s.name, "lab-node02");
+        assert!(s.mounts.iter().any(|m| matches!(m, Mount::Volume { name, target, read_only: true, .. } if name == "lab-mcc.1" && target == "/opt/mcc")), "mcc's files are read-only on nodes");
+        assert!(s.mounts.iter().any(|m| matches!(m, Mount::Volume { name, target, read_only: false, .. } if name == "lab-mcc.1.shared" && target == "/opt/mcc/shared")));
+        assert_eq!(
+            s.user.as_deref(),
+            Some("0"),
+            "mcc's keep-alive runs as root"
+        );
         assert_eq!(s.hostname.as_deref(), Some("node02"));
         assert_eq!(s.image, "wk:1");
         assert_eq!(s.labels[labels::CLUSTER], "lab");

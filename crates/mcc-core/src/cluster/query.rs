@@ -4,7 +4,7 @@ use std::net::Ipv4Addr;
 
 use serde::Serialize;
 
-use super::nodes::CreateState;
+use super::state::CreateState;
 use super::{Clusters, Loaded};
 use crate::error::Result;
 use crate::model::{ClusterName, NodeId, Role};
@@ -69,6 +69,14 @@ pub struct ClusterView {
     pub running: usize,
     pub devices: Vec<String>,
     pub created: Option<u64>,
+    /// Whether the nodes run privileged, and why when the user did not
+    /// ask for it (systemd on a cgroup v2 host needs it).
+    pub privileged: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub privileged_reason: Option<String>,
+    /// What is wrong with the cluster's record, when it cannot be read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub problem: Option<String>,
     pub nodes: Vec<NodeView>,
 }
 
@@ -77,6 +85,10 @@ impl ClusterView {
     /// shown with state `missing` so the user knows to recreate them.
     fn new(l: &Loaded, state: Option<CreateState>, missing: &[NodeId]) -> Self {
         let plan = l.record.as_ref().map(|r| r.plan());
+        let hostname = |n: NodeId| match l.record.as_ref().and_then(|r| r.options.domain.as_ref()) {
+            Some(d) => format!("{}.{d}", n.hostname()),
+            None => n.hostname(),
+        };
         let mut nodes: Vec<NodeView> = l
             .nodes
             .iter()
@@ -85,7 +97,7 @@ impl ClusterView {
                 role: n.node.role.as_str().to_string(),
                 index: n.node.index,
                 container: n.info.name.clone(),
-                hostname: n.node.hostname(),
+                hostname: hostname(n.node),
                 ip: n
                     .info
                     .addresses
@@ -102,7 +114,7 @@ impl ClusterView {
                 role: m.role.as_str().to_string(),
                 index: m.index,
                 container: l.name.container(*m),
-                hostname: m.hostname(),
+                hostname: hostname(*m),
                 ip: plan.as_ref().and_then(|p| p.ip(*m)),
                 state: "missing".to_string(),
                 image: l
@@ -145,7 +157,7 @@ impl ClusterView {
             subnet: l.record.as_ref().map(|r| r.subnet.to_string()),
             frontend_image: l.record.as_ref().map(|r| r.frontend_image.clone()),
             worker_image: l.record.as_ref().map(|r| r.worker_image.clone()),
-            workers: l.workers().len(),
+            workers: nodes.iter().filter(|n| n.role == "worker").count(),
             running,
             devices: l
                 .record
@@ -158,32 +170,62 @@ impl ClusterView {
                 })
                 .unwrap_or_default(),
             created: l.record.as_ref().map(|r| r.created),
+            privileged: l.record.as_ref().is_some_and(|r| r.privileged),
+            privileged_reason: None,
+            problem: l.problem.clone(),
             nodes,
         }
     }
 }
 
 impl Clusters {
+    /// Every cluster. One that cannot be read is still listed (status
+    /// `incomplete`, with its problem) rather than failing the list.
     pub async fn list(&self) -> Result<Vec<ClusterView>> {
-        let mut out = Vec::new();
-        for l in self.load_all().await? {
-            out.push(self.view(&l, false).await?);
-        }
-        Ok(out)
+        let loaded = self.load_all().await?;
+        let views = super::parallel::run_all(
+            loaded,
+            super::parallel::PARALLELISM,
+            &tokio_util::sync::CancellationToken::new(),
+            |l| async move {
+                Ok(match self.view(&l).await {
+                    Ok(v) => v,
+                    Err(e) => {
+                        let mut v = ClusterView::new(&l, Some(CreateState::CutShort), &[]);
+                        v.problem = Some(e.to_string());
+                        v
+                    }
+                })
+            },
+        )
+        .await;
+        views.into_iter().collect()
     }
 
     pub async fn inspect(&self, name: &ClusterName) -> Result<ClusterView> {
-        self.view(&self.load_existing(name).await?, true).await
+        let l = self.load_existing(name).await?;
+        let mut view = self.view(&l).await?;
+        if let Some(r) = &l.record {
+            if r.options.systemd && !r.privileged {
+                let facts = self.provider.host_facts().await?;
+                if facts.cgroup_v2 {
+                    view.privileged = true;
+                    view.privileged_reason = Some(SYSTEMD_V2_PRIVILEGED.to_string());
+                }
+            }
+        }
+        Ok(view)
     }
 
-    /// With `members`, also reads who the cluster's members are (one more
-    /// engine call), to show those whose container is gone.
-    async fn view(&self, l: &Loaded, members: bool) -> Result<ClusterView> {
+    /// The view of one cluster, with its status computed once, the same
+    /// for `list` and `inspect`: members whose container is gone count.
+    async fn view(&self, l: &Loaded) -> Result<ClusterView> {
         let state = match l.meta {
             Some(_) => Some(self.create_state(l).await?),
             None => None,
         };
-        let missing: Vec<NodeId> = if members && state == Some(CreateState::Ready) {
+        let settled = matches!(state, Some(CreateState::Ready | CreateState::Failed));
+        let missing: Vec<NodeId> = if settled && l.record.is_some() {
             self.recorded_members(l)
                 .await?
                 .into_iter()
@@ -195,3 +237,7 @@ impl Clusters {
         Ok(ClusterView::new(l, state, &missing))
     }
 }
+
+/// Why systemd nodes are privileged on a cgroup v2 host.
+pub const SYSTEMD_V2_PRIVILEGED: &str = "--systemd on a cgroup v2 host: the engine mounts the \
+     cgroup tree read-only unless the container is privileged, and systemd must write it";

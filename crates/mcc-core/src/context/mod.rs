@@ -1,10 +1,16 @@
 //! Contextualization: shipping a context folder into a cluster and running
 //! its scripts on the nodes.
 //!
-//! Everything lives on the cluster's meta volume, mounted at `/opt/mcc` on
-//! every node: `hosts` (bound onto `/etc/hosts`), `bin/run-context` (the
-//! runner), `context/` (the user's folder), `shared/` (a directory every
-//! node can write) and `logs/<node>.log` (what the scripts printed).
+//! What mcc writes lives on the cluster's meta volume, mounted read-only at
+//! `/opt/mcc` on every node: `hosts` (bound onto `/etc/hosts`), `members`
+//! (who the nodes are), `nodes` (the workers' names for the scripts),
+//! `state/` (how the create ended), `bin/run-context` (the runner) and
+//! `context/` (the user's folder). No node can change any of it: a node's
+//! root is the user's test subject, and what mcc reads as truth, runs on
+//! other nodes or has the engine bind from the host must not be in its
+//! reach. What nodes write goes to a second volume, mounted writable at
+//! `/opt/mcc/shared` (`MCC_SHARED`): the user's shared files, and under
+//! `.mcc/` the scripts' logs and the runs' outcomes, which mcc only shows.
 
 use std::path::Path;
 
@@ -12,7 +18,16 @@ use crate::error::{Error, Result};
 use crate::model::{NodeId, Role, META_MOUNT};
 use crate::provider::{exec_collect, ExecSpec, Provider};
 
+mod pack;
+
 const RUNNER: &str = include_str!("runner.sh");
+
+/// Where the node-writable volume is mounted (`MCC_SHARED`).
+pub const SHARED_MOUNT: &str = "/opt/mcc/shared";
+/// The scripts' logs, one file per node (on the shared volume).
+pub const LOGS_DIR: &str = "/opt/mcc/shared/.mcc/logs";
+/// Where clusters made before schema 2 kept their logs.
+pub const LEGACY_LOGS_DIR: &str = "/opt/mcc/logs";
 const FAILED_MARKER: &str = "mcc-context-failed\t";
 const END_MARKER: &str = "mcc-context-end";
 const OK_MARKER: &str = "mcc-context-ok";
@@ -64,31 +79,47 @@ pub async fn await_boot_run(provider: &dyn Provider, container: &str, node: Node
 }
 
 /// The tar archive that seeds a cluster's meta volume: the hosts file,
-/// the workers' names (`nodes`, read by the runner at boot), the runner,
-/// and the context folder.
-pub fn meta_archive(hosts: &str, workers: &[NodeId], context: Option<&Path>) -> Result<Vec<u8>> {
+/// the members, the workers' names (`nodes`, read by the runner at boot),
+/// the runner, the mount point of the shared volume, and the context
+/// folder. Reads the folder: call it off the async runtime.
+pub fn meta_archive(
+    hosts: &str,
+    members: &str,
+    workers: &[NodeId],
+    context: Option<&Path>,
+) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     b.mode(tar::HeaderMode::Deterministic);
-    let io = |e: std::io::Error| Error::Failed(format!("packing the context folder: {e}"));
+    let io = |e: std::io::Error| Error::Failed(format!("packing the cluster's files: {e}"));
     append_file(&mut b, "hosts", hosts.as_bytes(), 0o644).map_err(io)?;
+    append_file(&mut b, MEMBERS_FILE, members.as_bytes(), 0o644).map_err(io)?;
     append_file(&mut b, "nodes", nodes_file(workers).as_bytes(), 0o644).map_err(io)?;
     append_file(&mut b, "bin/run-context", RUNNER.as_bytes(), 0o755).map_err(io)?;
-    for (dir, mode) in [
-        ("shared", 0o1777),
-        ("logs", 0o755),
-        ("runs", 0o755),
-        ("context", 0o755),
-    ] {
-        append_dir(&mut b, dir, mode).map_err(io)?;
+    // `shared` is where the shared volume is mounted (in the record
+    // container too, so this sets its root's mode: writable by all, as /tmp)
+    append_dir(&mut b, "shared", 0o1777).map_err(io)?;
+    for dir in ["state", "context"] {
+        append_dir(&mut b, dir, 0o755).map_err(io)?;
     }
     if let Some(ctx) = context {
-        b.follow_symlinks(true);
-        b.append_dir_all("context", ctx).map_err(|e| {
-            Error::Failed(format!("packing context folder '{}': {e}", ctx.display()))
-        })?;
+        pack::append_context(&mut b, ctx, "context")?;
     }
     b.into_inner().map_err(io)
 }
+
+/// The first content of the shared volume: mcc's folders for the scripts'
+/// logs and the runs' outcomes.
+pub fn shared_archive() -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    let io = |e: std::io::Error| Error::Failed(format!("packing the shared folder: {e}"));
+    for dir in [".mcc", ".mcc/logs", ".mcc/runs"] {
+        append_dir(&mut b, dir, 0o1777).map_err(io)?;
+    }
+    b.into_inner().map_err(io)
+}
+
+/// File of the meta volume listing the cluster's members.
+pub const MEMBERS_FILE: &str = "members";
 
 /// A tar archive holding one file.
 pub fn file_archive(name: &str, content: &str) -> Result<Vec<u8>> {
@@ -98,7 +129,7 @@ pub fn file_archive(name: &str, content: &str) -> Result<Vec<u8>> {
     b.into_inner().map_err(io)
 }
 
-fn append_file(
+pub(crate) fn append_file(
     b: &mut tar::Builder<Vec<u8>>,
     path: &str,
     data: &[u8],
@@ -113,7 +144,11 @@ fn append_file(
     b.append_data(&mut h, path, data)
 }
 
-fn append_dir(b: &mut tar::Builder<Vec<u8>>, path: &str, mode: u32) -> std::io::Result<()> {
+pub(crate) fn append_dir(
+    b: &mut tar::Builder<Vec<u8>>,
+    path: &str,
+    mode: u32,
+) -> std::io::Result<()> {
     let mut h = tar::Header::new_gnu();
     h.set_size(0);
     h.set_mode(mode);
@@ -145,7 +180,7 @@ pub fn script_env(cluster: &str, node: NodeId, workers: &[NodeId]) -> Vec<String
         format!("MCC_NODE={}", node.hostname()),
         format!("MCC_NODES={}", nodes.join(" ")),
         format!("MCC_FRONTEND={}", NodeId::FRONTEND.hostname()),
-        format!("MCC_SHARED={META_MOUNT}/shared"),
+        format!("MCC_SHARED={SHARED_MOUNT}"),
         format!("MCC_CONTEXT={META_MOUNT}/context"),
     ]
 }
@@ -172,6 +207,7 @@ pub async fn run_phases(
     let spec = ExecSpec {
         cmd,
         env,
+        user: Some("0".into()),
         ..Default::default()
     };
     let (code, out) = exec_collect(provider, container, &spec)
@@ -233,6 +269,9 @@ pub fn logs_from_archive(tar_bytes: &[u8]) -> Result<Vec<(String, String)>> {
         .map_err(|e| Error::Failed(format!("reading logs: {e}")))?;
     for entry in entries {
         let mut entry = entry.map_err(|e| Error::Failed(format!("reading logs: {e}")))?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
         let path = entry.path().map(|p| p.into_owned()).unwrap_or_default();
         let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
             continue;
@@ -326,8 +365,13 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("mcc-ctx-test-{}", std::process::id()));
         std::fs::create_dir_all(dir.join("all")).unwrap();
         std::fs::write(dir.join("all/10-x"), "echo hi\n").unwrap();
-        let bytes =
-            meta_archive("127.0.0.1 localhost\n", &[NodeId::worker(1)], Some(&dir)).unwrap();
+        let bytes = meta_archive(
+            "127.0.0.1 localhost\n",
+            "[]",
+            &[NodeId::worker(1)],
+            Some(&dir),
+        )
+        .unwrap();
         let mut names: Vec<String> = tar::Archive::new(bytes.as_slice())
             .entries()
             .unwrap()
@@ -340,8 +384,8 @@ mod tests {
             "bin/run-context",
             "context/all/10-x",
             "shared",
-            "logs",
-            "runs",
+            "state",
+            "members",
         ] {
             assert!(
                 names.iter().any(|n| n.trim_end_matches('/') == want),

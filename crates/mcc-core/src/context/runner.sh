@@ -9,16 +9,17 @@
 #                                          container (marker /.mcc-context-done)
 # Scripts of each phase run in name order (byte order), executable ones
 # directly and the others with sh, from the context folder, with their
-# output appended to /opt/mcc/logs/$MCC_NODE.log. The first failing script
-# stops the run: its name, exit code and last lines are printed for mcc.
-# With MCC_RUN set, the outcome is also written to /opt/mcc/runs/$MCC_NODE
-# ("$MCC_RUN ok" or "$MCC_RUN failed"), which is how workers started with
-# MCC_WAIT_FRONTEND wait for the front-end's scripts of the same run.
+# output appended to /opt/mcc/shared/.mcc/logs/$MCC_NODE.log. The first
+# failing script stops the run: its name, exit code and last lines are
+# printed for mcc. With MCC_RUN set, the outcome is also written to
+# /opt/mcc/shared/.mcc/runs/$MCC_NODE ("$MCC_RUN ok" or "$MCC_RUN failed"),
+# which is how workers started with MCC_WAIT_FRONTEND wait for the
+# front-end's scripts of the same run. /opt/mcc itself is read-only here.
 LC_ALL=C
 export LC_ALL
-logs=/opt/mcc/logs
+logs=/opt/mcc/shared/.mcc/logs
 log="$logs/$MCC_NODE.log"
-state=/opt/mcc/runs
+state=/opt/mcc/shared/.mcc/runs
 mkdir -p "$logs" "$state"
 
 outcome() {

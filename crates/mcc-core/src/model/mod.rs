@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod cidr;
+pub mod duration;
 pub mod hosts;
 pub mod image;
 pub mod names;

@@ -20,7 +20,8 @@ pub mod labels {
     pub const SCHEMA: &str = "mcc.schema";
     /// On the meta container: the cluster record as JSON.
     pub const RECORD: &str = "mcc.record";
-    /// On the meta container: who is creating the cluster (host/pid/start).
+    /// On the meta container and nodes: which mcc process made them, and
+    /// until when it may run (see `cluster::creator`).
     pub const CREATOR: &str = "mcc.creator";
     /// On data volumes: the device name.
     pub const DEVICE: &str = "mcc.device";
@@ -31,7 +32,7 @@ pub mod labels {
 }
 
 /// The label schema written by this version.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// Longest cluster name: the longest container name, `<cluster>-frontend`
 /// or `<cluster>-node1234`, must still be a DNS label (63 bytes), because

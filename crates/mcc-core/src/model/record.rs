@@ -35,6 +35,11 @@ pub struct ClusterRecord {
     /// before it was named per create lack it: see [`Self::fill_defaults`].
     #[serde(default)]
     pub meta_volume: String,
+    /// The volume every node writes, mounted at `/opt/mcc/shared`
+    /// (`MCC_SHARED`, the context's logs). Empty in records of clusters
+    /// made before schema 2, whose nodes could write the meta volume.
+    #[serde(default)]
+    pub shared_volume: String,
     pub devices: Vec<Device>,
     #[serde(default)]
     pub env: Vec<(String, String)>,
@@ -65,7 +70,9 @@ impl ClusterRecord {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or_default();
+        let shared_volume = format!("{meta_volume}.shared");
         Self {
+            shared_volume,
             frontend_image: spec.frontend_image.clone(),
             worker_image: spec.worker_image.clone(),
             subnet,
@@ -109,12 +116,35 @@ impl ClusterRecord {
         }
     }
 
+    /// Whether the cluster was made before schema 2, when every node
+    /// mounted the meta volume writable: mcc no longer changes such a
+    /// cluster (its hosts file, members and scripts may have been forged).
+    pub fn legacy_layout(&self) -> bool {
+        self.shared_volume.is_empty()
+    }
+
     pub fn to_label(&self) -> String {
         serde_json::to_string(self).expect("a record serializes")
     }
 
+    /// Reads a record label; one whose addresses do not make a plan (a
+    /// hand-made label, a later schema) is refused here, so that
+    /// [`Self::plan`] never fails on a record that loaded.
     pub fn from_label(s: &str) -> Result<Self, String> {
-        serde_json::from_str(s).map_err(|e| format!("unreadable cluster record: {e}"))
+        let r: Self =
+            serde_json::from_str(s).map_err(|e| format!("unreadable cluster record: {e}"))?;
+        let fixed: BTreeMap<NodeId, Ipv4Addr> = r
+            .fixed_ips
+            .iter()
+            .map(|(h, ip)| {
+                NodeId::parse_hostname(h)
+                    .map(|n| (n, *ip))
+                    .ok_or_else(|| format!("cluster record names '{h}', which is not a node"))
+            })
+            .collect::<Result<_, String>>()?;
+        AddressPlan::with_choices(r.subnet, r.gateway, &fixed)
+            .map_err(|e| format!("cluster record holds addresses that do not fit: {e}"))?;
+        Ok(r)
     }
 }
 
@@ -142,5 +172,13 @@ mod tests {
         assert_eq!(r.subnet.to_string(), "172.16.0.0/20");
         assert_eq!(r.devices[0].path, "/home");
         assert_eq!(ClusterRecord::from_label(&r.to_label()).unwrap(), r);
+    }
+
+    #[test]
+    fn records_that_cannot_plan_are_refused() {
+        let bad = r#"{"frontend-image":"x","worker-image":"x","subnet":"10.0.0.0/30","fixed-ips":{"node01":"192.168.1.1"},"devices":[],"created":1}"#;
+        assert!(ClusterRecord::from_label(bad).is_err());
+        assert!(ClusterRecord::from_label("{}").is_err());
+        assert!(ClusterRecord::from_label("not json").is_err());
     }
 }

@@ -23,8 +23,8 @@ use bollard::{body_full, container::LogOutput, Docker};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
-    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, ExecSpec, HostFacts, ImageInfo,
-    Labels, Mount, NetworkInfo, NetworkSpec, Provider, VolumeInfo,
+    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, ExecSpec, Helper, HostFacts,
+    ImageInfo, Labels, Mount, NetworkInfo, NetworkSpec, Provider, VolumeInfo,
 };
 use crate::error::{Error, Result};
 use crate::model::Ipv4Cidr;
@@ -342,10 +342,12 @@ impl Provider for DockerProvider {
                     name,
                     target,
                     labels,
+                    read_only,
                 } => mounts.push(DockerMount {
                     typ: Some(MountType::VOLUME),
                     source: Some(name.clone()),
                     target: Some(target.clone()),
+                    read_only: Some(*read_only),
                     volume_options: Some(MountVolumeOptions {
                         labels: Some(labels.clone()),
                         ..Default::default()
@@ -401,7 +403,9 @@ impl Provider for DockerProvider {
             domainname: spec.domainname.clone(),
             stop_signal: spec.stop_signal.clone(),
             image: Some(spec.image.clone()),
+            entrypoint: spec.entrypoint.clone(),
             cmd: spec.cmd.clone(),
+            user: spec.user.clone(),
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.clone()),
             host_config: Some(host_config),
@@ -514,6 +518,7 @@ impl Provider for DockerProvider {
                     tty: Some(spec.tty),
                     env: Some(spec.env.clone()),
                     cmd: Some(spec.cmd.clone()),
+                    user: spec.user.clone(),
                     working_dir: spec.workdir.clone(),
                     ..Default::default()
                 },
@@ -600,6 +605,98 @@ impl Provider for DockerProvider {
             )
             .await
             .map_err(map_err("resizing terminal"))
+    }
+
+    async fn rewrite_in_place(
+        &self,
+        volume: &str,
+        path: &str,
+        content: &[u8],
+        helper: &Helper,
+    ) -> Result<()> {
+        // The engine's copy API replaces a file by a new one (a new inode),
+        // which containers binding the old file never see; and a node must
+        // not be asked to do it (its root may have changed its shell, and
+        // the volume is read-only there). So a short-lived container of
+        // mcc's own, with no network, does the one write.
+        const MOUNT: &str = "/mcc-volume";
+        let text = String::from_utf8(content.to_vec())
+            .map_err(|_| Error::Failed(format!("{path}: content to write is not UTF-8")))?;
+        if text.contains('\0') {
+            return Err(Error::Failed(format!("{path}: content holds a NUL byte")));
+        }
+        if path
+            .split('/')
+            .any(|c| c.is_empty() || c == "." || c == "..")
+        {
+            return Err(Error::Failed(format!("{path}: not a plain relative path")));
+        }
+        let name = format!(
+            "{volume}.write.{:x}",
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos() as u64)
+                .unwrap_or_default()
+                ^ u64::from(std::process::id())
+        );
+        let mut labels = helper.labels.clone();
+        labels.insert("mcc.role".into(), "helper".into());
+        let spec = ContainerSpec {
+            name: name.clone(),
+            image: helper.image.clone(),
+            entrypoint: Some(vec!["/bin/sh".into()]),
+            // Fixed script; the content and the path are its arguments.
+            // `1<>` opens the file for writing without truncating it.
+            cmd: Some(vec![
+                "-c".into(),
+                "printf '%s' \"$1\" 1<>\"$2\"".into(),
+                "mcc-rewrite".into(),
+                text,
+                format!("{MOUNT}/{path}"),
+            ]),
+            user: Some("0".into()),
+            labels,
+            mounts: vec![Mount::Volume {
+                name: volume.into(),
+                target: MOUNT.into(),
+                labels: Labels::new(),
+                read_only: false,
+            }],
+            ..Default::default()
+        };
+        self.create_container(&spec).await?;
+        let ran = async {
+            self.docker
+                .start_container(&name, None)
+                .await
+                .map_err(map_err(format!(
+                    "starting {name} to rewrite {volume}:{path}"
+                )))?;
+            let mut wait = self.docker.wait_container(&name, None);
+            let code = match wait.next().await {
+                Some(Ok(r)) => r.status_code,
+                // a non-zero exit comes as an error carrying the code
+                Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(e)) => return Err(map_err(format!("waiting for {name}"))(e)),
+                None => -1,
+            };
+            if code != 0 {
+                let mut logs = self.follow_logs(&name);
+                let mut out = String::new();
+                while let Some(Ok(Chunk::Stdout(b) | Chunk::Stderr(b))) = logs.next().await {
+                    out.push_str(&String::from_utf8_lossy(&b));
+                }
+                return Err(Error::Failed(format!(
+                    "rewriting {path} on volume {volume} failed (exit {code}): {}",
+                    out.trim()
+                )));
+            }
+            Ok(())
+        }
+        .await;
+        let removed = self.remove_container(&name).await;
+        ran?;
+        removed.map(|_| ())
     }
 
     async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()> {

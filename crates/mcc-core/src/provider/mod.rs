@@ -63,6 +63,8 @@ pub enum Mount {
         name: String,
         target: String,
         labels: Labels,
+        /// Mounted read-only: the container cannot change what is on it.
+        read_only: bool,
     },
     /// A path of the engine's host.
     Bind {
@@ -86,8 +88,12 @@ pub struct ContainerSpec {
     /// A cgroup namespace of its own (the engine's default otherwise).
     pub private_cgroupns: bool,
     pub image: String,
+    /// Replaces the image's entrypoint; `None` keeps it.
+    pub entrypoint: Option<Vec<String>>,
     /// Replaces the image's command; `None` keeps it.
     pub cmd: Option<Vec<String>>,
+    /// User of the first process (`0` for root); `None`: the image's `USER`.
+    pub user: Option<String>,
     pub env: Vec<String>,
     pub labels: Labels,
     /// Network to join, with a static address and DNS aliases.
@@ -139,6 +145,8 @@ pub struct ContainerInfo {
 #[derive(Clone, Debug, Default)]
 pub struct ExecSpec {
     pub cmd: Vec<String>,
+    /// User to run as (`0` for root); `None`: the container's user.
+    pub user: Option<String>,
     pub env: Vec<String>,
     pub workdir: Option<String>,
     pub tty: bool,
@@ -160,6 +168,15 @@ pub struct Attached {
     pub id: String,
     pub output: OutputStream,
     pub input: InputSink,
+}
+
+/// What a provider may use to do work on a cluster's volumes outside any
+/// node: an image of the cluster's and labels for what it makes, so that
+/// `gc` finds it after a crash.
+#[derive(Clone, Debug)]
+pub struct Helper {
+    pub image: String,
+    pub labels: Labels,
 }
 
 /// Facts about the engine's host that change how nodes are made.
@@ -209,6 +226,20 @@ pub trait Provider: Send + Sync {
     /// Exit code of a finished exec.
     async fn exec_exit_code(&self, exec_id: &str) -> Result<i64>;
     async fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()>;
+
+    /// Rewrites `path` (relative) on volume `volume` in place, keeping the
+    /// file itself (its inode), so that containers which bind it see the
+    /// new content without a restart. The content is written in one piece
+    /// over the old one and the file is never truncated: callers pad it to
+    /// at least the old length. `helper` says what may run the write (an
+    /// image with `/bin/sh`) and how to label anything made for it.
+    async fn rewrite_in_place(
+        &self,
+        volume: &str,
+        path: &str,
+        content: &[u8],
+        helper: &Helper,
+    ) -> Result<()>;
 
     /// Extracts a tar archive into directory `dir` of a container (running or not).
     async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()>;

@@ -1,0 +1,340 @@
+//! What mcc keeps of a cluster besides its engine objects' labels: files
+//! on the meta volume that only mcc writes (through the record container,
+//! or a helper of its own) and every node mounts read-only.
+//!
+//! - `members`: the cluster's nodes as mcc made them, also those whose
+//!   container was removed behind mcc's back. Never derived from the hosts
+//!   file, which carries the user's `--add-host` entries too.
+//! - `state/<marker>`: empty files, each written once and never rewritten,
+//!   so a reader never catches one half-made: `ready` or `failed` when the
+//!   create ended, `deleting` (or `deleting-keep-volumes`) when a delete
+//!   began. A cluster with no marker whose creator is gone was cut short.
+//! - `hosts`: bound onto every node's `/etc/hosts`, so rewritten in place
+//!   (see [`Clusters::write_hosts`]).
+
+use std::time::Duration;
+
+use super::{Clusters, Loaded};
+use crate::context;
+use crate::error::{Error, Result};
+use crate::model::{labels, ClusterName, NodeId, Role, META_MOUNT};
+use crate::provider::Helper;
+
+const STATE_DIR: &str = "state";
+
+/// How a cluster's create went, as far as the engine tells.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum CreateState {
+    Ready,
+    /// Failed and kept on the user's request.
+    Failed,
+    /// Its creating mcc process still runs.
+    InProgress,
+    /// Neither finished nor running: killed half-way.
+    CutShort,
+    /// A delete began (and, if this is still seen later, was cut short);
+    /// `keep_volumes` as it was asked.
+    Deleting {
+        keep_volumes: bool,
+    },
+}
+
+/// The markers a state directory (or a legacy `state` file) holds.
+fn markers_of(tar: &[u8]) -> Result<Vec<String>> {
+    let mut out = Vec::new();
+    let mut archive = tar::Archive::new(tar);
+    let bad = |e: std::io::Error| Error::Failed(format!("reading the cluster's state: {e}"));
+    for entry in archive.entries().map_err(bad)? {
+        let mut entry = entry.map_err(bad)?;
+        if !entry.header().entry_type().is_file() {
+            continue;
+        }
+        let path = entry.path().map_err(bad)?.into_owned();
+        let file = path
+            .file_name()
+            .map(|f| f.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        if file == STATE_DIR {
+            // before schema 2: one file holding the state's name
+            let mut text = String::new();
+            std::io::Read::read_to_string(&mut entry, &mut text).map_err(bad)?;
+            out.push(text.trim().to_string());
+        } else {
+            out.push(file);
+        }
+    }
+    Ok(out)
+}
+
+/// The state the markers say, the latest step winning.
+fn state_of(markers: &[String]) -> Option<CreateState> {
+    let has = |m: &str| markers.iter().any(|x| x == m);
+    if has("deleting-keep-volumes") {
+        Some(CreateState::Deleting { keep_volumes: true })
+    } else if has("deleting") {
+        Some(CreateState::Deleting {
+            keep_volumes: false,
+        })
+    } else if has("failed") {
+        Some(CreateState::Failed)
+    } else if markers.iter().any(|m| !m.is_empty()) {
+        Some(CreateState::Ready)
+    } else {
+        None
+    }
+}
+
+/// The `members` file's text.
+pub(crate) fn members_text(members: &[NodeId]) -> String {
+    let names: Vec<String> = members.iter().map(NodeId::hostname).collect();
+    format!(
+        "{}\n",
+        serde_json::to_string(&names).expect("names serialize")
+    )
+}
+
+fn parse_members(name: &ClusterName, text: &str) -> Result<Vec<NodeId>> {
+    let names: Vec<String> = serde_json::from_str(text).map_err(|e| {
+        Error::Failed(format!(
+            "cluster '{name}': its member list ({META_MOUNT}/{}) is unreadable: {e}",
+            context::MEMBERS_FILE
+        ))
+    })?;
+    names
+        .iter()
+        .map(|n| {
+            NodeId::parse_hostname(n).ok_or_else(|| {
+                Error::Failed(format!(
+                    "cluster '{name}': its member list names '{n}', which is not a node"
+                ))
+            })
+        })
+        .collect()
+}
+
+/// Pads `new` with a comment line to at least `old_len` bytes, so that a
+/// write of it over the old file leaves nothing of the old content.
+pub(crate) fn padded(new: &str, old_len: usize) -> String {
+    let mut out = new.to_string();
+    if !out.ends_with('\n') && !out.is_empty() {
+        out.push('\n');
+    }
+    if out.len() < old_len {
+        let gap = old_len - out.len();
+        if gap == 1 {
+            out.push('\n');
+        } else {
+            out.push('#');
+            out.push_str(&" ".repeat(gap - 2));
+            out.push('\n');
+        }
+    }
+    out
+}
+
+impl Clusters {
+    /// Reads one file of the meta volume; `None` if it is not there.
+    async fn meta_file(&self, name: &ClusterName, file: &str) -> Result<Option<Vec<u8>>> {
+        let path = format!("{META_MOUNT}/{file}");
+        // A file being replaced by the engine's copy is briefly absent;
+        // writers hold the cluster's lock, readers look twice.
+        for attempt in 0..2 {
+            match self.provider.download(&name.meta_container(), &path).await {
+                Ok(tar) => return Ok(Some(tar)),
+                Err(e) if e.is_not_found() && attempt == 0 => {
+                    tokio::time::sleep(Duration::from_millis(50)).await
+                }
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(None)
+    }
+
+    /// Writes a marker of how the cluster's life goes (`ready`, `failed`,
+    /// `deleting`, `deleting-keep-volumes`).
+    pub(crate) async fn mark_state(&self, name: &ClusterName, state: &str) -> Result<()> {
+        self.provider
+            .upload(
+                &name.meta_container(),
+                &format!("{META_MOUNT}/{STATE_DIR}"),
+                context::file_archive(state, "")?,
+            )
+            .await
+            .map_err(|e| {
+                Error::Failed(format!(
+                    "cannot record cluster '{name}' as {state} (on {}): {e}",
+                    name.meta_container()
+                ))
+            })
+    }
+
+    /// How the create of a cluster with a record container went.
+    pub(crate) async fn create_state(&self, loaded: &Loaded) -> Result<CreateState> {
+        let markers = match self.meta_file(&loaded.name, STATE_DIR).await? {
+            Some(tar) => markers_of(&tar)?,
+            None => Vec::new(),
+        };
+        if let Some(s) = state_of(&markers) {
+            return Ok(s);
+        }
+        let creating = loaded
+            .meta
+            .as_ref()
+            .and_then(|m| m.labels.get(labels::CREATOR))
+            .is_some_and(|c| super::creator::alive(c));
+        Ok(if creating {
+            CreateState::InProgress
+        } else {
+            CreateState::CutShort
+        })
+    }
+
+    /// The cluster's members: the nodes mcc made and has not removed,
+    /// also those whose container is gone.
+    pub(crate) async fn recorded_members(&self, loaded: &Loaded) -> Result<Vec<NodeId>> {
+        let mut members = match self.meta_file(&loaded.name, context::MEMBERS_FILE).await? {
+            Some(tar) => parse_members(&loaded.name, &context::single_file_text(&tar)?)?,
+            None if loaded.record.as_ref().is_some_and(|r| r.legacy_layout()) => {
+                self.legacy_members(loaded).await?
+            }
+            None => {
+                return Err(Error::Failed(format!(
+                    "cluster '{}' has no member list ({META_MOUNT}/{} on {}); it was cut short: \
+                     `mcc gc {}` or `mcc delete {}` removes it",
+                    loaded.name,
+                    context::MEMBERS_FILE,
+                    loaded.name.meta_container(),
+                    loaded.name,
+                    loaded.name
+                )))
+            }
+        };
+        members.sort();
+        members.dedup();
+        Ok(members)
+    }
+
+    /// Members of a cluster made before schema 2, read from its hosts
+    /// file as that version did (only to show it; such a cluster is not
+    /// changed any more).
+    async fn legacy_members(&self, loaded: &Loaded) -> Result<Vec<NodeId>> {
+        let text = match self.meta_file(&loaded.name, "hosts").await? {
+            Some(tar) => context::single_file_text(&tar)?,
+            None => String::new(),
+        };
+        let prefix = format!("{}-", loaded.name);
+        let mut members: Vec<NodeId> = text
+            .lines()
+            .filter(|l| !l.starts_with('#'))
+            .flat_map(|l| l.split_whitespace().skip(1))
+            .filter_map(|token| NodeId::parse_hostname(token.strip_prefix(&prefix)?))
+            .collect();
+        members.extend(loaded.nodes.iter().map(|n| n.node));
+        Ok(members)
+    }
+
+    /// Records the cluster's members.
+    pub(crate) async fn write_members(&self, name: &ClusterName, members: &[NodeId]) -> Result<()> {
+        self.provider
+            .upload(
+                &name.meta_container(),
+                META_MOUNT,
+                context::file_archive(context::MEMBERS_FILE, &members_text(members))?,
+            )
+            .await
+    }
+
+    /// Rewrites the cluster's hosts file (and the workers' names) for
+    /// `nodes`. Running nodes bind the file itself, so it is rewritten in
+    /// place, in one write over the old content, padded so that nothing
+    /// of the old remains: a reader sees the old or the new file, never
+    /// an empty one. No node takes part: mcc's helper does the write.
+    pub(crate) async fn write_hosts(&self, loaded: &Loaded, nodes: &[NodeId]) -> Result<()> {
+        let record = loaded.record()?;
+        let name = &loaded.name;
+        let content = super::nodes::hosts_for(name, record, nodes)?;
+        let workers: Vec<NodeId> = nodes
+            .iter()
+            .copied()
+            .filter(|n| n.role == Role::Worker)
+            .collect();
+        let meta = name.meta_container();
+        self.provider
+            .upload(
+                &meta,
+                META_MOUNT,
+                context::file_archive("nodes", &context::nodes_file(&workers))?,
+            )
+            .await?;
+        let old = match self.meta_file(name, "hosts").await? {
+            Some(tar) => context::single_file_text(&tar)?,
+            None => String::new(),
+        };
+        if old.trim_end() == content.trim_end() {
+            return Ok(());
+        }
+        if loaded.nodes.iter().any(|n| n.running()) {
+            let helper = Helper {
+                image: record.frontend_image.clone(),
+                labels: super::nodes::base_labels(name),
+            };
+            let text = padded(&content, old.len());
+            self.provider
+                .rewrite_in_place(&record.meta_volume, "hosts", text.as_bytes(), &helper)
+                .await
+                .map_err(|e| {
+                    Error::Failed(format!("updating the hosts file of cluster '{name}': {e}"))
+                })
+        } else {
+            // no node binds the file now; they bind the new one at start
+            self.provider
+                .upload(&meta, META_MOUNT, context::file_archive("hosts", &content)?)
+                .await
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_covers_the_old_file() {
+        assert_eq!(padded("a b\n", 0), "a b\n");
+        assert_eq!(padded("a b\n", 4), "a b\n");
+        assert_eq!(padded("a b\n", 5), "a b\n\n");
+        let p = padded("a b\n", 40);
+        assert_eq!(p.len(), 40);
+        assert!(p.starts_with("a b\n#"));
+        assert!(p.ends_with(" \n"));
+        assert_eq!(padded("x", 0), "x\n");
+    }
+
+    #[test]
+    fn markers_read_as_states() {
+        let s = |m: &[&str]| state_of(&m.iter().map(|x| x.to_string()).collect::<Vec<_>>());
+        assert_eq!(s(&[]), None);
+        assert_eq!(s(&["ready"]), Some(CreateState::Ready));
+        assert_eq!(s(&["failed"]), Some(CreateState::Failed));
+        assert_eq!(
+            s(&["ready", "deleting"]),
+            Some(CreateState::Deleting {
+                keep_volumes: false
+            })
+        );
+        assert_eq!(
+            s(&["ready", "deleting-keep-volumes"]),
+            Some(CreateState::Deleting { keep_volumes: true })
+        );
+    }
+
+    #[test]
+    fn members_round_trip_and_garbage_is_an_error() {
+        let name: ClusterName = "lab".parse().unwrap();
+        let m = vec![NodeId::FRONTEND, NodeId::worker(3)];
+        assert_eq!(parse_members(&name, &members_text(&m)).unwrap(), m);
+        assert!(parse_members(&name, "not json").is_err());
+        assert!(parse_members(&name, r#"["frontend","lab-node05"]"#).is_err());
+    }
+}
