@@ -166,7 +166,9 @@ fn failing_context_script_fails_the_create_and_cleans_up() {
     assert_nothing_labelled(k.n(), "after deleting a kept cluster");
 }
 
-/// The ssh example: passwordless ssh from the front-end and between workers.
+/// The ssh example: passwordless ssh from the front-end and between workers,
+/// also after the cluster was stopped and started again (its `on-start`
+/// script starts sshd at every start, as a machine's init would).
 #[test]
 fn ssh_example_connects_every_node() {
     let c = Cluster::new("ssh");
@@ -179,24 +181,79 @@ fn ssh_example_connects_every_node() {
             &["--context-folder", &ctx.display().to_string()],
         ),
     );
-    for from in ["frontend", "node01"] {
-        let out = mcc([
-            "exec",
-            c.n(),
-            "--on",
-            from,
-            "--",
-            "ssh",
-            "node02",
-            "hostname",
-        ])
-        .run()
-        .ok();
-        assert_eq!(
-            out.node_lines(),
-            vec![(from.to_string(), "node02".to_string())],
-            "{}",
-            out.describe()
-        );
-    }
+    let ssh_works = |when: &str| {
+        for from in ["frontend", "node01"] {
+            let out = mcc([
+                "exec",
+                c.n(),
+                "--on",
+                from,
+                "--",
+                "ssh",
+                "node02",
+                "hostname",
+            ])
+            .run();
+            assert_eq!(
+                out.node_lines(),
+                vec![(from.to_string(), "node02".to_string())],
+                "ssh from {from} {when}: {}",
+                out.describe()
+            );
+        }
+    };
+    ssh_works("after create");
+    mcc(["stop", c.n()]).run().ok();
+    let started = mcc(["start", c.n()]).run().ok();
+    assert!(
+        started.stderr.contains("on-start"),
+        "start runs the on-start scripts: {}",
+        started.describe()
+    );
+    ssh_works("after stop and start");
+}
+
+/// `on-start` scripts run at creation and at every start, as soon as the
+/// start returns, on nodes mcc keeps alive; one that fails fails the start
+/// with its node, script and code.
+#[test]
+fn on_start_runs_at_every_start() {
+    let c = Cluster::new("onstart");
+    let ctx = context_folder(
+        "onstart",
+        &[(
+            "on-start/10-count",
+            "echo started >> \"$MCC_SHARED/starts-$MCC_NODE\"\n\
+             [ ! -e \"$MCC_SHARED/fail-$MCC_NODE\" ] || exit 4\n",
+            0o755,
+        )],
+    );
+    create(
+        &c,
+        &image_nodes(BUSYBOX, "1", &["--context-folder", &ctx.arg()]),
+    );
+    let count = |node: &str| -> usize {
+        sh(&c, "frontend", &format!("cat $MCC_SHARED/starts-{node}"))
+            .ok()
+            .stdout
+            .matches("started")
+            .count()
+    };
+    assert_eq!((count("frontend"), count("node01")), (1, 1));
+    mcc(["stop", c.n()]).run().ok();
+    mcc(["start", c.n()]).run().ok();
+    assert_eq!(
+        (count("frontend"), count("node01")),
+        (2, 2),
+        "each node ran on-start again, before `mcc start` returned"
+    );
+    sh(&c, "frontend", "touch $MCC_SHARED/fail-node01").ok();
+    mcc(["stop", c.n()]).run().ok();
+    let out = mcc(["start", c.n()]).run().code_is(1);
+    assert!(
+        out.stderr.contains("node01") && out.stderr.contains("on-start/10-count"),
+        "{}",
+        out.describe()
+    );
+    assert!(out.stderr.contains("exit code 4"), "{}", out.describe());
 }

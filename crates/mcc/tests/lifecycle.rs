@@ -69,11 +69,18 @@ fn two_creates_of_one_name_at_once_make_one_cluster() {
     let o = labelled(c.n());
     assert_eq!(o.containers.len(), 4, "{o:?}");
     assert_eq!(o.networks.len(), 1, "{o:?}");
+    // the winner's meta volume and its shared volume; the loser left none
     assert_eq!(
         o.volumes.len(),
-        1,
-        "one meta volume expected (the loser must not leave one): {o:?}"
+        2,
+        "one meta and one shared volume expected (the loser must not leave one): {o:?}"
     );
+    let meta = o
+        .volumes
+        .iter()
+        .find(|v| !v.ends_with(".shared"))
+        .expect("a meta volume");
+    assert!(o.volumes.contains(&format!("{meta}.shared")), "{o:?}");
 }
 
 /// Creates of different clusters at the same time, each letting mcc pick

@@ -1,36 +1,149 @@
 //! `start` and `stop`: every node of a cluster at once.
 
 use std::future::Future;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::create::DEFAULT_TIMEOUT;
 use super::parallel::{first_error, run_all, PARALLELISM};
 use super::query::ClusterView;
 use super::Clusters;
-use crate::error::Result;
-use crate::model::ClusterName;
+use crate::context;
+use crate::error::{Error, Result};
+use crate::model::{labels, ClusterName, NodeId};
+
+/// A tar of `<node>.start` files saying `pending`, written before the
+/// nodes start, so that a report left from an earlier start is not taken
+/// for this one's.
+fn pending_starts(nodes: &[NodeId]) -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    for n in nodes {
+        context::append_file(
+            &mut b,
+            &format!("{}.start", n.hostname()),
+            b"pending\n",
+            0o644,
+        )
+        .map_err(|e| Error::Failed(format!("packing start markers: {e}")))?;
+    }
+    b.into_inner()
+        .map_err(|e| Error::Failed(format!("packing start markers: {e}")))
+}
 
 /// Seconds a node gets to stop before the engine kills it.
 pub const STOP_TIMEOUT_SECS: i64 = 10;
 
 impl Clusters {
     /// Starts every stopped node; with systemd nodes, returns once systemd
-    /// runs in each.
+    /// runs in each; then once the context's `on-start` scripts ran on
+    /// every node started.
     pub async fn start(&self, name: &ClusterName) -> Result<ClusterView> {
         let _serialized = self.lock_cluster(name).await?;
         let loaded = self.load_existing(name).await?;
-        let systemd = loaded.record()?.options.systemd;
+        let record = loaded.record()?.clone();
+        let stopped: Vec<NodeId> = loaded
+            .nodes
+            .iter()
+            .filter(|n| !n.running())
+            .map(|n| n.node)
+            .collect();
+        let on_start = record.on_start && !record.legacy_layout();
+        // Nodes whose first process runs `on-start` itself (at an engine
+        // restart too); the others get it through an exec.
+        let (boots, execs): (Vec<NodeId>, Vec<NodeId>) = stopped.iter().partition(|n| {
+            loaded
+                .node(**n)
+                .is_some_and(|c| c.info.labels.contains_key(labels::BOOT_RUN))
+        });
+        if on_start && !boots.is_empty() {
+            self.provider
+                .upload(
+                    &name.meta_container(),
+                    context::RUNS_DIR,
+                    pending_starts(&boots)?,
+                )
+                .await?;
+        }
         let view = self
             .each_node(name, "Starting nodes", false, |c| async move {
                 self.provider.start_container(&c).await
             })
             .await?;
-        if systemd {
-            let nodes: Vec<_> = loaded.nodes.iter().map(|n| n.node).collect();
-            self.wait_systemd(name, &nodes, &CancellationToken::new())
-                .await?;
+        let never = CancellationToken::new();
+        if record.options.systemd {
+            self.wait_systemd(name, &stopped, &never).await?;
         }
-        Ok(view)
+        if !on_start || stopped.is_empty() {
+            return Ok(view);
+        }
+        self.reporter
+            .begin("Running on-start scripts", stopped.len());
+        let workers = loaded.workers();
+        let workers = &workers;
+        let exec_runs = run_all(execs, PARALLELISM, &never, |node| async move {
+            let env = context::script_env(name.as_str(), node, workers);
+            context::run_phases(
+                self.provider(),
+                &name.container(node),
+                node,
+                env,
+                &[context::ON_START],
+            )
+            .await?;
+            self.reporter.advance(&node.hostname());
+            Ok(())
+        });
+        let (exec_runs, boot_runs) = tokio::join!(exec_runs, self.await_starts(name, &boots));
+        let r = first_error(exec_runs).map(|_| ()).and(boot_runs);
+        self.reporter.end(r.is_ok());
+        r?;
+        self.inspect(name).await
+    }
+
+    /// Waits until each node that runs `on-start` itself has reported how
+    /// it went, reading the reports of all of them at once.
+    async fn await_starts(&self, name: &ClusterName, nodes: &[NodeId]) -> Result<()> {
+        let deadline = Instant::now() + DEFAULT_TIMEOUT;
+        let mut waiting: Vec<NodeId> = nodes.to_vec();
+        let mut failure = None;
+        while !waiting.is_empty() {
+            let tar = self
+                .provider
+                .download(&name.meta_container(), context::RUNS_DIR)
+                .await?;
+            let reports = context::logs_from_archive_with(&tar, ".start")?;
+            let mut still = Vec::new();
+            for node in waiting {
+                let host = node.hostname();
+                let text = reports
+                    .iter()
+                    .find(|(n, _)| *n == host)
+                    .map(|(_, t)| t.as_str())
+                    .unwrap_or("");
+                match context::start_outcome(&host, text) {
+                    Some(Ok(())) => self.reporter.advance(&host),
+                    Some(Err(e)) => {
+                        failure.get_or_insert(e);
+                    }
+                    None => still.push(node),
+                }
+            }
+            waiting = still;
+            if waiting.is_empty() {
+                break;
+            }
+            if Instant::now() > deadline {
+                let names: Vec<String> = waiting.iter().map(NodeId::hostname).collect();
+                return Err(Error::Failed(format!(
+                    "the on-start scripts of {} did not finish within {}s; see `mcc logs {name}`",
+                    names.join(", "),
+                    DEFAULT_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        failure.map_or(Ok(()), Err)
     }
 
     pub async fn stop(&self, name: &ClusterName) -> Result<ClusterView> {

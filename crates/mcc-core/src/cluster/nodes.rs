@@ -238,6 +238,7 @@ pub(crate) fn with_boot_run(
     ]);
     spec.user = Some("0".into());
     spec.env.push(format!("MCC_RUN={run}"));
+    spec.labels.insert(labels::BOOT_RUN.into(), "1".into());
     if wait_frontend {
         spec.env.push("MCC_WAIT_FRONTEND=1".into());
     }
@@ -656,6 +657,7 @@ mod tests {
             privileged: false,
             context: true,
             on_change: false,
+            on_start: false,
             reused_volumes: vec![],
             created: 0,
         }

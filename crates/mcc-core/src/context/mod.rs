@@ -38,8 +38,15 @@ const SKIPPED_MARKER: &str = "mcc-context-skipped";
 /// engine as much as starting a container. Fixed text: nothing from the
 /// user is in it.
 pub const BOOT_AND_KEEPALIVE: &str = "trap 'exit 0' TERM INT; \
-     [ -e /.mcc-context-done ] || sh /opt/mcc/bin/run-context --boot; \
+     if [ -e /.mcc-context-done ]; then sh /opt/mcc/bin/run-context --restart; \
+     else sh /opt/mcc/bin/run-context --boot; fi; \
      while :; do sleep 3600 & wait $!; done";
+
+/// Where a node that runs its context at boot reports how its `on-start`
+/// scripts went at a later start: `runs/<node>.start` on the shared volume,
+/// `pending` (written by mcc before the start), then `ok` or
+/// `failed\t<script>\t<code>`.
+pub const RUNS_DIR: &str = "/opt/mcc/shared/.mcc/runs";
 
 /// What a boot run printed so far: finished (well or not), or not yet.
 fn boot_outcome(node: &str, text: &str) -> Option<Result<()>> {
@@ -185,9 +192,33 @@ pub fn script_env(cluster: &str, node: NodeId, workers: &[NodeId]) -> Vec<String
     ]
 }
 
-/// The phases a node runs when it is created: `all`, then its role's.
+/// The phases a node runs when it is created: `all`, then its role's,
+/// then what runs at every start.
 pub fn creation_phases(role: Role) -> Vec<&'static str> {
-    vec!["all", role.context_dir()]
+    vec!["all", role.context_dir(), ON_START]
+}
+
+/// The phase that runs at every start of a node (services a context
+/// started, which a restart stops).
+pub const ON_START: &str = "on-start";
+
+/// How a node's `on-start` went, from its `.start` file: `None` while it
+/// is still pending.
+pub fn start_outcome(node: &str, text: &str) -> Option<Result<()>> {
+    let text = text.trim();
+    if text == "ok" {
+        return Some(Ok(()));
+    }
+    let rest = text.strip_prefix("failed")?;
+    let mut f = rest.trim_start_matches('\t').splitn(2, '\t');
+    let script = f.next().unwrap_or("").to_string();
+    let code = f.next().and_then(|c| c.trim().parse().ok()).unwrap_or(1);
+    Some(Err(Error::ScriptFailed {
+        node: node.to_string(),
+        script,
+        code,
+        tail: format!("(its output: `mcc logs CLUSTER {node}`)"),
+    }))
 }
 
 /// Runs the given phases of the context on one node; a failing script
@@ -262,6 +293,12 @@ pub fn single_file_text(tar_bytes: &[u8]) -> Result<String> {
 
 /// Splits a tar of `/opt/mcc/logs` into `(node, text)` pairs, by node name.
 pub fn logs_from_archive(tar_bytes: &[u8]) -> Result<Vec<(String, String)>> {
+    logs_from_archive_with(tar_bytes, ".log")
+}
+
+/// Splits a tar of per-node files named `<node><suffix>` into
+/// `(node, text)` pairs, by node name. Only regular files are read.
+pub fn logs_from_archive_with(tar_bytes: &[u8], suffix: &str) -> Result<Vec<(String, String)>> {
     let mut out = Vec::new();
     let mut archive = tar::Archive::new(tar_bytes);
     let entries = archive
@@ -276,7 +313,7 @@ pub fn logs_from_archive(tar_bytes: &[u8]) -> Result<Vec<(String, String)>> {
         let Some(file) = path.file_name().and_then(|f| f.to_str()) else {
             continue;
         };
-        let Some(node) = file.strip_suffix(".log") else {
+        let Some(node) = file.strip_suffix(suffix) else {
             continue;
         };
         if node.starts_with('.') {

@@ -5,8 +5,13 @@
 #                                          all, frontend, workers, on-change
 #   sh /opt/mcc/bin/run-context --boot     started by the node's own first
 #                                          process when mcc keeps it alive: the
-#                                          creation phases of its role, once per
-#                                          container (marker /.mcc-context-done)
+#                                          creation phases of its role and
+#                                          on-start, once per container (marker
+#                                          /.mcc-context-done)
+#   sh /opt/mcc/bin/run-context --restart  started by that process at every
+#                                          later start (mcc start, an engine
+#                                          restart): the on-start phase; the
+#                                          outcome goes to runs/$MCC_NODE.start
 # Scripts of each phase run in name order (byte order), executable ones
 # directly and the others with sh, from the context folder, with their
 # output appended to /opt/mcc/shared/.mcc/logs/$MCC_NODE.log. The first
@@ -28,12 +33,20 @@ outcome() {
 }
 
 boot=
+restart=
+if [ "${1:-}" = --restart ]; then
+    MCC_NODES=$(cat /opt/mcc/nodes 2>/dev/null)
+    export MCC_NODES
+    MCC_RUN=
+    set -- on-start
+    restart=1
+fi
 if [ "${1:-}" = --boot ]; then
     boot=1
     [ -e /.mcc-context-done ] && exit 0
     MCC_NODES=$(cat /opt/mcc/nodes 2>/dev/null)
     export MCC_NODES
-    if [ "$MCC_ROLE" = frontend ]; then set -- all frontend; else set -- all workers; fi
+    if [ "$MCC_ROLE" = frontend ]; then set -- all frontend on-start; else set -- all workers on-start; fi
     if [ -n "${MCC_WAIT_FRONTEND:-}" ]; then
         while :; do
             front=$(cat "$state/frontend" 2>/dev/null)
@@ -64,6 +77,7 @@ for phase in "$@"; do
         if [ "$rc" -ne 0 ]; then
             printf '<== exit code %s\n' "$rc" >>"$log"
             outcome failed
+            [ -n "${restart:-}" ] && printf 'failed\t%s\t%s\n' "$script" "$rc" >"$state/$MCC_NODE.start"
             printf 'mcc-context-failed\t%s\t%s\n' "$script" "$rc"
             tail -n 20 "$out"
             rm -f "$out"
@@ -74,6 +88,7 @@ for phase in "$@"; do
     done
 done
 [ -n "$boot" ] && : >/.mcc-context-done
+[ -n "${restart:-}" ] && printf 'ok\n' >"$state/$MCC_NODE.start"
 outcome ok
 printf 'mcc-context-ok\n'
 exit 0

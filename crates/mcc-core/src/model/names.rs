@@ -29,6 +29,9 @@ pub mod labels {
     pub const NODE: &str = "mcc.node";
     /// On persisted volumes: the path kept.
     pub const PATH: &str = "mcc.path";
+    /// On nodes whose first process runs their scripts (creation phases at
+    /// the first start, `on-start` at every later one).
+    pub const BOOT_RUN: &str = "mcc.boot-run";
 }
 
 /// The label schema written by this version.

@@ -51,6 +51,9 @@ pub struct ClusterRecord {
     /// Whether the context has `on-change/` hooks.
     #[serde(default)]
     pub on_change: bool,
+    /// Whether the context has `on-start/` scripts (run at every start).
+    #[serde(default)]
+    pub on_start: bool,
     /// Data volumes that existed before the cluster (kept from an earlier
     /// one); a failed create or `gc` leaves them alone.
     #[serde(default)]
@@ -94,6 +97,10 @@ impl ClusterRecord {
                 .context
                 .as_ref()
                 .is_some_and(|c| c.join("on-change").is_dir()),
+            on_start: spec
+                .context
+                .as_ref()
+                .is_some_and(|c| c.join("on-start").is_dir()),
             reused_volumes,
             created,
         }

@@ -509,10 +509,10 @@ fn validate_context_folder(dir: &Path) -> Result<PathBuf, String> {
             dir.display()
         ));
     }
-    let known = ["all", "frontend", "workers", "on-change"];
+    let known = ["all", "frontend", "workers", "on-change", "on-start"];
     if !known.iter().any(|k| dir.join(k).is_dir()) {
         return Err(format!(
-            "context folder '{}' has none of all/, frontend/, workers/: put the scripts for \
+            "context folder '{}' has none of all/, frontend/, workers/, on-start/, on-change/: put the scripts for \
              every node in all/, the front-end's in frontend/ and the workers' in workers/",
             dir.display()
         ));
