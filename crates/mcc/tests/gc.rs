@@ -1,21 +1,12 @@
 //! `mcc gc`: removes what a killed create left, never a healthy cluster nor
-//! a create still in progress. In a test binary of its own, because gc
-//! acts on every cluster of the engine (e.g. one a test keeps on purpose).
+//! a create still in progress. Every gc here is scoped to the test's own
+//! clusters (`mcc gc NAME…`): the engine may hold other people's clusters.
 
 mod common;
 
-use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
 use common::*;
-
-/// gc acts on every cluster: one test's gc would collect another test's
-/// killed create before that test's own gc could report it. The tests of
-/// this file take turns.
-fn gc_turn() -> MutexGuard<'static, ()> {
-    static TURN: Mutex<()> = Mutex::new(());
-    TURN.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// A context whose front-end script waits for `gate` (a file under
 /// /opt/mcc/shared) to exist, for at most a minute.
@@ -41,7 +32,7 @@ fn spawn_with_context(c: &Cluster, nodes: &str, subnet: &str, ctx: &TempDir) -> 
 /// labelled with it is left of what a killed create `left`.
 #[track_caller]
 fn assert_gc_collects(c: &Cluster, left: &Objects) {
-    let out = mcc(["gc"]).run().ok();
+    let out = mcc(["gc", c.n()]).run().ok();
     assert!(
         out.stdout
             .contains(&format!("removed leftovers of cluster {}", c.n())),
@@ -86,13 +77,17 @@ fn assert_healthy(c: &Cluster, nodes: usize) {
 /// leaves a healthy cluster alone.
 #[test]
 fn gc_removes_what_a_killed_create_left() {
-    let _turn = gc_turn();
     let healthy = Cluster::new("healthy");
     create(&healthy, &image_nodes(BUSYBOX, "2", &[]));
 
+    // the create is held at its front-end's script, so the kill always
+    // lands half-way: record, network and front-end made, workers not
     let c = Cluster::new("killed");
+    let gate = format!("/opt/mcc/shared/never-{}", c.n());
+    let ctx = gated_context("killed", &gate);
     let subnet = test_subnet(212);
-    let mut run = spawn_create_until_record(&c, &subnet, "killed");
+    let mut run = spawn_with_context(&c, "2", &subnet, &ctx);
+    wait_running(&c, &mut run, 1);
     run.child.kill().expect("SIGKILL to mcc create");
     let out = run.wait(Duration::from_secs(30));
     {
@@ -105,10 +100,18 @@ fn gc_removes_what_a_killed_create_left() {
         "the killed create left nothing to collect (killed too late or too early?)"
     );
 
-    assert_gc_collects(&c, &left);
+    // the healthy cluster is named too: gc must leave it alone
+    let out = mcc(["gc", c.n(), healthy.n()]).run().ok();
+    assert!(
+        out.stdout
+            .contains(&format!("removed leftovers of cluster {}", c.n())),
+        "{}",
+        out.describe()
+    );
+    assert_nothing_labelled(c.n(), &format!("after gc (left by the kill: {left:?})"));
     assert_healthy(&healthy, 3);
     // and a second gc has nothing of ours to do
-    let out = mcc(["gc"]).run().ok();
+    let out = mcc(["gc", c.n(), healthy.n()]).run().ok();
     assert!(!out.stdout.contains(c.n()), "{}", out.describe());
     assert!(!out.stdout.contains(healthy.n()), "{}", out.describe());
     assert_healthy(&healthy, 3);
@@ -117,7 +120,6 @@ fn gc_removes_what_a_killed_create_left() {
 /// gc leaves a create in progress alone; that create then finishes.
 #[test]
 fn gc_leaves_a_create_in_progress_alone() {
-    let _turn = gc_turn();
     let c = Cluster::new("slow");
     let gate = format!("/opt/mcc/shared/go-{}", c.n());
     let ctx = gated_context("slow", &gate);
@@ -128,11 +130,15 @@ fn gc_leaves_a_create_in_progress_alone() {
     wait_running(&c, &mut run, 2);
     let before = labelled(c.n());
 
-    let out = mcc(["gc"]).run().ok();
+    let out = mcc(["gc", c.n()]).run().ok();
     assert!(
-        !out.stdout
-            .contains(&format!("removed leftovers of cluster {}", c.n())),
-        "gc removed a create in progress: {}",
+        out.stdout.contains(&format!(
+            "left cluster {} alone: an mcc process is still creating it",
+            c.n()
+        )) || out
+            .stdout
+            .contains(&format!("left cluster {} alone: another mcc", c.n())),
+        "gc did not leave a create in progress alone: {}",
         out.describe()
     );
     assert!(run.is_running(), "the create died while gc ran");
@@ -155,7 +161,7 @@ fn gc_leaves_a_create_in_progress_alone() {
     assert!(logs.stdout.contains("released"), "{}", logs.describe());
 
     // finished now: still not gc's business
-    mcc(["gc"]).run().ok();
+    mcc(["gc", c.n()]).run().ok();
     assert_healthy(&c, 2);
 }
 
@@ -163,7 +169,6 @@ fn gc_leaves_a_create_in_progress_alone() {
 /// complete; gc must still see that it never finished and remove it.
 #[test]
 fn gc_removes_a_create_killed_after_its_last_node() {
-    let _turn = gc_turn();
     let c = Cluster::new("late");
     let gate = format!("/opt/mcc/shared/never-{}", c.n());
     let ctx = gated_context("late", &gate);
@@ -181,14 +186,13 @@ fn gc_removes_a_create_killed_after_its_last_node() {
 /// Volumes kept by `delete --keep-volumes` survive gc, unless `--volumes`.
 #[test]
 fn gc_keeps_kept_volumes_unless_asked() {
-    let _turn = gc_turn();
     let c = Cluster::new("kept");
     create(&c, &["--image", BUSYBOX, "--device", "home"]);
     mcc(["delete", c.n(), "--keep-volumes"]).run().ok();
     let home = format!("{}-home", c.n());
     assert_eq!(labelled(c.n()).volumes, vec![home.clone()]);
 
-    let out = mcc(["gc"]).run().ok();
+    let out = mcc(["gc", c.n()]).run().ok();
     assert!(out.stdout.contains(&home), "{}", out.describe());
     assert_eq!(
         labelled(c.n()).volumes,
@@ -196,6 +200,6 @@ fn gc_keeps_kept_volumes_unless_asked() {
         "gc without --volumes removed a kept volume"
     );
 
-    mcc(["gc", "--volumes"]).run().ok();
+    mcc(["gc", "--volumes", c.n()]).run().ok();
     assert_nothing_labelled(c.n(), "after gc --volumes");
 }

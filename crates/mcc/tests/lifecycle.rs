@@ -220,7 +220,7 @@ fn failed_create_keeps_a_reused_volume() {
 fn sigint_during_create_removes_what_was_made() {
     let c = Cluster::new("sigint");
     let subnet = test_subnet(213);
-    let run = spawn_create_until_record(&c, &subnet, "interrupted");
+    let (run, _ctx) = spawn_create_until_record(&c, &subnet, "interrupted");
     let pid = run.pid().to_string();
     let kill = std::process::Command::new("kill")
         .args(["-INT", &pid])

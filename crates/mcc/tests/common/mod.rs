@@ -525,17 +525,28 @@ pub fn refused<A: AsRef<str>, N: AsRef<str>>(cluster: &str, args: &[A], names: &
     assert_nothing_labelled(cluster, &format!("after `{}`", out.cmdline));
 }
 
-/// Starts `mcc create` of 1+8 busybox nodes on `subnet` in the background
-/// and waits until its record container exists, the create still running
-/// (`until` says what is to end it: "killed", "interrupted").
-pub fn spawn_create_until_record(c: &Cluster, subnet: &str, until: &str) -> Running {
-    let mut run = create_cmd(c, &on_subnet(BUSYBOX, "8", subnet, &[])).spawn();
-    let meta = format!("{}-mcc", c.n());
-    wait_until(Duration::from_secs(60), "the record container", || {
+/// Starts `mcc create` of 1+8 busybox nodes on `subnet` in the background,
+/// held by a front-end script that waits for a file that never comes, and
+/// waits until the front-end runs: a kill or Ctrl-C then always lands
+/// half-way, whatever the host's speed (`until` says what is to end it:
+/// "killed", "interrupted"). The folder must live until the create ends.
+pub fn spawn_create_until_record(c: &Cluster, subnet: &str, until: &str) -> (Running, TempDir) {
+    let script = format!(
+        "#!/bin/sh\nwhile [ ! -e /opt/mcc/shared/never-{} ]; do sleep 0.1; done\n",
+        c.n()
+    );
+    let ctx = context_folder(until, &[("frontend/10-hold", &script, 0o755)]);
+    let mut run = create_cmd(
+        c,
+        &on_subnet(BUSYBOX, "8", subnet, &["--context-folder", &ctx.arg()]),
+    )
+    .spawn();
+    let fe = format!("{}-frontend", c.n());
+    wait_until(Duration::from_secs(60), "the front-end to run", || {
         assert!(run.is_running(), "the create ended before it was {until}");
-        labelled(c.n()).containers.contains(&meta)
+        container_states(c.n()).get(&fe).map(String::as_str) == Some("running")
     });
-    run
+    (run, ctx)
 }
 
 #[track_caller]
