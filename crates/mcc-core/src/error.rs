@@ -108,8 +108,20 @@ impl Error {
     }
 }
 
-impl From<String> for Error {
-    fn from(s: String) -> Self {
-        Error::Invalid(s)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Only bad input exits 2: an engine or internal failure is not the
+    /// user's usage error, whatever its text.
+    #[test]
+    fn exit_codes() {
+        assert_eq!(Error::Invalid("x".into()).exit_code(), 2);
+        assert_eq!(Error::engine("creating x", "boom").exit_code(), 1);
+        assert_eq!(Error::Failed("x".into()).exit_code(), 1);
+        assert_eq!(Error::Conflict("x".into()).exit_code(), 1);
+        assert_eq!(Error::Interrupted.exit_code(), 130);
+        let both = Error::Failed("x".into()).with_cleanup(Some(Error::Invalid("y".into())));
+        assert_eq!(both.exit_code(), 1);
     }
 }

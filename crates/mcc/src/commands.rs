@@ -317,14 +317,14 @@ async fn dispatch(command: Command) -> Result<u8> {
 
 async fn create(args: CreateArgs) -> Result<u8> {
     let file = match &args.file {
-        Some(path) => SpecInput::from_file(path)?,
+        Some(path) => SpecInput::from_file(path).map_err(Error::Invalid)?,
         None => SpecInput::default(),
     };
     let env = if args.env.is_empty() {
         None
     } else {
         for kv in &args.env {
-            parse_env(kv)?;
+            parse_env(kv).map_err(Error::Invalid)?;
         }
         Some(mcc_core::model::spec::EnvInput::List(args.env.clone()))
     };
@@ -369,7 +369,10 @@ async fn create(args: CreateArgs) -> Result<u8> {
         privileged: args.privileged.then_some(true),
         env,
     };
-    let spec = file.overridden_by(flags)?.validate()?;
+    let spec = file
+        .overridden_by(flags)
+        .and_then(SpecInput::validate)
+        .map_err(Error::Invalid)?;
     let progress = Arc::new(Progress::new());
     let clusters = connect(progress.clone()).await?;
     if spec.name_generated {
