@@ -62,14 +62,10 @@ impl Clusters {
                  another --name"
             )));
         }
-        // Whether the engine runs on this host, whose interfaces and routes
-        // mcc can then read.
-        let local = self.provider.endpoint().starts_with("unix://");
         if let Some(parent) = &spec.parent {
             // Elsewhere the engine says so (if cryptically: "invalid
             // subinterface vlan name").
-            let net = std::path::Path::new("/sys/class/net");
-            if local && net.is_dir() && !net.join(parent).exists() {
+            if self.provider.has_interface(parent).await? == Some(false) {
                 return Err(Error::Invalid(format!(
                     "--parent {parent}: this host has no network interface of that name; \
                      `ip link` lists them"
@@ -79,11 +75,11 @@ impl Clusters {
         let images = self
             .ensure_images(&[&spec.frontend_image, &spec.worker_image], cancel)
             .await?;
-        if spec.options.systemd && !spec.privileged && self.provider.host_facts().await?.cgroup_v2 {
-            self.reporter.note(&format!(
-                "note: the nodes will run privileged ({})",
-                super::query::SYSTEMD_V2_PRIVILEGED
-            ));
+        if spec.options.systemd && !spec.privileged {
+            if let Some(why) = self.provider.systemd_privileged().await? {
+                self.reporter
+                    .note(&format!("note: the nodes will run privileged ({why})"));
+            }
         }
         // Held from listing the networks until ours exists, so that creates
         // running at once on this host do not pick the same free subnet.
@@ -100,8 +96,8 @@ impl Clusters {
         // A bridge network must not shadow the host's own routes (when the
         // engine runs here, where they can be read); a macvlan network is
         // meant to be on a host segment, so its routes are no conflict.
-        let routes = if local && spec.network_driver == NetworkDriver::Bridge {
-            host_routes()
+        let routes = if spec.network_driver == NetworkDriver::Bridge {
+            self.provider.host_routes().await?.unwrap_or_default()
         } else {
             Vec::new()
         };
@@ -365,15 +361,14 @@ impl Clusters {
         let made = first_error(made);
         self.reporter.end(made.is_ok());
         made.map_err(|e| match e {
-            Error::Engine { message, .. } if message.contains("overlap") => Error::Failed(format!(
-                "subnet {} was taken by another network meanwhile ({message}); try again, or \
-                 give a free --subnet",
-                plan.subnet
+            Error::Conflict(message) => Error::Failed(format!(
+                "{message}: another network took it meanwhile; try again, or give a free \
+                 --subnet"
             )),
             e => e,
         })?;
 
-        let meta_volume = self.meta_volume(name, record).await?;
+        self.meta_volume(name, record).await?;
         let all: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
             .chain((1..=spec.nodes).map(NodeId::worker))
             .collect();
@@ -391,7 +386,6 @@ impl Clusters {
             name,
             record,
             images,
-            meta_mountpoint: &meta_volume.mountpoint,
             timeout,
         };
         self.bring_up(&blueprint, &all, &workers, cancel).await?;
@@ -472,29 +466,4 @@ pub(crate) fn human_duration(d: Duration) -> String {
         (m, 0) => format!("{m}m"),
         (m, s) => format!("{m}m{s}s"),
     }
-}
-
-/// IPv4 routes of this machine (when the engine is local, its networks must
-/// not shadow them). Empty when they cannot be read.
-fn host_routes() -> Vec<Ipv4Cidr> {
-    let Ok(text) = std::fs::read_to_string("/proc/net/route") else {
-        return Vec::new();
-    };
-    text.lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let (iface, dest, mask) = (f.first()?, f.get(1)?, f.get(7)?);
-            // the engine's own bridges are covered by its network list
-            if iface.starts_with("docker") || iface.starts_with("br-") {
-                return None;
-            }
-            let dest = u32::from_str_radix(dest, 16).ok()?.swap_bytes();
-            let mask = u32::from_str_radix(mask, 16).ok()?.swap_bytes();
-            if mask == 0 {
-                return None; // the default route covers everything
-            }
-            Ipv4Cidr::new(dest.into(), mask.count_ones() as u8).ok()
-        })
-        .collect()
 }

@@ -138,7 +138,7 @@ impl Clusters {
             .copied()
             .filter(|n| n.role == Role::Worker)
             .collect();
-        let meta_volume = self.meta_volume(name, &record).await?;
+        self.meta_volume(name, &record).await?;
         let kept_volumes = self.node_volumes(name, nodes).await?;
 
         // Names first, so the new nodes resolve everywhere from their
@@ -151,7 +151,6 @@ impl Clusters {
                     name,
                     record: &record,
                     images,
-                    meta_mountpoint: &meta_volume.mountpoint,
                     timeout,
                 },
                 nodes,

@@ -14,29 +14,11 @@ use crate::context;
 use crate::error::{Error, Result};
 use crate::model::hosts::render_hosts;
 use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role, META_MOUNT, SCHEMA_VERSION};
-use crate::provider::{exec_collect, ContainerSpec, ExecSpec, HostFacts, ImageInfo, Labels, Mount};
+use crate::provider::{exec_collect, ExecSpec, ImageInfo, Labels, Mount, NodeInit, NodeRequest};
 
 /// Keeps a node running when its image would only start a shell and exit.
 /// It exits at once on SIGTERM, so `stop` does not wait for the timeout.
 const KEEPALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
-
-/// Whether an image, run without a command, would exit at once: no
-/// entrypoint and a shell (or nothing) as its command, as base images have.
-pub fn needs_keepalive(image: &ImageInfo) -> bool {
-    if !image.entrypoint.is_empty() {
-        return false;
-    }
-    match image.cmd.first() {
-        None => true,
-        Some(cmd) => {
-            let base = cmd.rsplit('/').next().unwrap_or(cmd);
-            matches!(
-                base,
-                "sh" | "bash" | "ash" | "dash" | "zsh" | "ksh" | "fish"
-            )
-        }
-    }
-}
 
 pub(crate) fn base_labels(name: &ClusterName) -> Labels {
     HashMap::from([
@@ -72,14 +54,12 @@ pub(crate) fn persist_volume_labels(name: &ClusterName, node: NodeId, path: &str
     l
 }
 
-/// What nodes are made from: the cluster, its record, the images' defaults
-/// and where the meta volume lives on the engine's host.
+/// What nodes are made from: the cluster, its record and the images' defaults.
 #[derive(Clone, Copy)]
 pub(crate) struct Blueprint<'a> {
     pub name: &'a ClusterName,
     pub record: &'a ClusterRecord,
     pub images: &'a HashMap<String, ImageInfo>,
-    pub meta_mountpoint: &'a str,
     /// How long the operation may take (for the creator labels).
     pub timeout: Duration,
 }
@@ -87,18 +67,13 @@ pub(crate) struct Blueprint<'a> {
 /// How long systemd may take to boot a node.
 const SYSTEMD_TIMEOUT: Duration = Duration::from_secs(120);
 
-/// Signal that makes systemd shut down cleanly (SIGTERM only re-executes it).
-const SYSTEMD_STOP_SIGNAL: &str = "SIGRTMIN+3";
-
-/// The container of one node.
-pub(crate) fn node_spec(
+/// What one node is made of.
+pub(crate) fn node_request(
     name: &ClusterName,
     node: NodeId,
     record: &ClusterRecord,
     image: &ImageInfo,
-    meta_mountpoint: &str,
-    host: HostFacts,
-) -> ContainerSpec {
+) -> NodeRequest {
     let plan = record.plan();
     let opts = &record.options;
     let mut l = base_labels(name);
@@ -128,14 +103,6 @@ pub(crate) fn node_spec(
             labels: shared_volume_labels(name),
             read_only: false,
         },
-        // One file for the whole cluster, rewritten in place: every node
-        // sees a change at once, and it survives restarts (the engine
-        // would regenerate its own /etc/hosts).
-        Mount::Bind {
-            source: format!("{meta_mountpoint}/hosts"),
-            target: "/etc/hosts".into(),
-            read_only: true,
-        },
     ];
     for d in &record.devices {
         mounts.push(Mount::Volume {
@@ -153,90 +120,52 @@ pub(crate) fn node_spec(
             read_only: false,
         });
     }
-    if opts.mount_modules {
-        mounts.push(Mount::Bind {
-            source: "/lib/modules".into(),
-            target: "/lib/modules".into(),
-            read_only: true,
-        });
-    }
     let image_name = match node.role {
         Role::Frontend => &record.frontend_image,
         Role::Worker => &record.worker_image,
     };
-    let mut spec = ContainerSpec {
+    let init = if opts.systemd {
+        NodeInit::Systemd
+    } else if image.exits_at_once() {
+        NodeInit::Shell(KEEPALIVE.into())
+    } else {
+        NodeInit::Image
+    };
+    NodeRequest {
         name: name.container(node),
-        hostname: Some(node.hostname()),
+        hostname: node.hostname(),
         domainname: opts.domain.clone(),
         dns: opts.dns.iter().map(|d| d.to_string()).collect(),
         dns_search: opts.dns_search.clone(),
         image: image_name.clone(),
-        cmd: needs_keepalive(image).then(|| vec!["/bin/sh".into(), "-c".into(), KEEPALIVE.into()]),
-        // mcc's own first process runs as root, whatever USER the image
-        // names: it runs the context and must survive as the node's init
-        user: needs_keepalive(image).then(|| "0".into()),
+        init,
         env,
         labels: l,
-        network: Some((
+        network: (
             name.network(),
             plan.ip(node),
             vec![node.hostname(), name.container(node)],
-        )),
-        mounts,
+        ),
+        volumes: mounts,
+        // one file for the whole cluster, that no node can write
+        hosts_file: Some((record.meta_volume.clone(), "hosts".into())),
+        host_modules: opts.mount_modules,
         privileged: record.privileged,
-        // Nodes come back with the engine, as machines come back after a
-        // power cut; a node the user stopped stays stopped.
-        restart_unless_stopped: true,
-        ..Default::default()
-    };
-    if opts.systemd {
-        spec.cmd = Some(vec!["/sbin/init".into()]);
-        spec.user = Some("0".into());
-        spec.env.push("container=docker".into());
-        spec.tmpfs = vec!["/run".into(), "/run/lock".into()];
-        spec.stop_signal = Some(SYSTEMD_STOP_SIGNAL.into());
-        if host.cgroup_v2 {
-            // The engine mounts a private cgroup2 tree read-only unless the
-            // container is privileged (moby#42040, #46763), and systemd
-            // must write it; a private namespace keeps the host's tree
-            // out of reach, as kind does.
-            spec.private_cgroupns = true;
-            spec.privileged = true;
-        } else {
-            // cgroup v1: the host's hierarchy read-only, in the host's
-            // cgroup namespace. A private namespace with a writable mount
-            // would let systemd take the host's cgroup root.
-            spec.mounts.push(Mount::Bind {
-                source: "/sys/fs/cgroup".into(),
-                target: "/sys/fs/cgroup".into(),
-                read_only: true,
-            });
-        }
     }
-    spec
 }
 
 /// Whether a node runs its creation phases itself at its first start, rather
 /// than through an exec from mcc: when mcc keeps it alive (its command is
 /// mcc's) and the cluster has a context.
 pub(crate) fn runs_context_at_boot(record: &ClusterRecord, image: &ImageInfo) -> bool {
-    record.context && !record.options.systemd && needs_keepalive(image)
+    record.context && !record.options.systemd && image.exits_at_once()
 }
 
 /// Turns a node's spec into one whose first process runs its creation
 /// phases: `run` names this bring-up, so that workers made together with
 /// the front-end wait for the front-end's scripts of the same run.
-pub(crate) fn with_boot_run(
-    mut spec: ContainerSpec,
-    run: &str,
-    wait_frontend: bool,
-) -> ContainerSpec {
-    spec.cmd = Some(vec![
-        "/bin/sh".into(),
-        "-c".into(),
-        context::BOOT_AND_KEEPALIVE.into(),
-    ]);
-    spec.user = Some("0".into());
+pub(crate) fn with_boot_run(mut spec: NodeRequest, run: &str, wait_frontend: bool) -> NodeRequest {
+    spec.init = NodeInit::Shell(context::BOOT_AND_KEEPALIVE.into());
     spec.env.push(format!("MCC_RUN={run}"));
     spec.labels.insert(labels::BOOT_RUN.into(), "1".into());
     if wait_frontend {
@@ -306,14 +235,8 @@ impl Clusters {
             name,
             record,
             images,
-            meta_mountpoint,
             timeout,
         } = *blueprint;
-        let host = if record.options.systemd {
-            self.provider.host_facts().await?
-        } else {
-            HostFacts::default()
-        };
         let title = if record.context {
             "Creating nodes and running their context"
         } else {
@@ -344,7 +267,7 @@ impl Clusters {
                 let up_tx = up_tx.clone();
                 async move {
                     let image = image_of(node);
-                    let mut spec = node_spec(name, node, record, &image, meta_mountpoint, host);
+                    let mut spec = node_request(name, node, record, &image);
                     if record.context {
                         // the run's id also reaches the exec'd runner (container env)
                         spec = if boots(node) {
@@ -357,7 +280,7 @@ impl Clusters {
                     // who made it: a failed addnode removes only its own nodes
                     spec.labels.insert(labels::CREATOR.into(), me.clone());
                     let made = async {
-                        self.provider.create_container(&spec).await?;
+                        self.provider.create_node(&spec).await?;
                         self.provider.start_container(&spec.name).await?;
                         if record.options.systemd {
                             self.wait_systemd_on(name, node, making).await?;
@@ -495,7 +418,8 @@ impl Clusters {
                         return Ok(());
                     }
                 }
-                Err(e) if e.to_string().contains("is not running") => {
+                // the container is not running (any more)
+                Err(Error::Conflict(_)) => {
                     return Err(Error::Failed(format!(
                         "node {node} stopped while systemd was starting (is /sbin/init \
                          systemd in image {}?); see `docker logs {container}`",
@@ -664,61 +588,49 @@ mod tests {
     }
 
     #[test]
-    fn keepalive_only_for_shell_images() {
-        let img = |ep: &[&str], cmd: &[&str]| ImageInfo {
-            entrypoint: ep.iter().map(|s| s.to_string()).collect(),
-            cmd: cmd.iter().map(|s| s.to_string()).collect(),
-        };
-        assert!(needs_keepalive(&img(&[], &[])));
-        assert!(needs_keepalive(&img(&[], &["/bin/sh"])));
-        assert!(needs_keepalive(&img(&[], &["bash"])));
-        assert!(!needs_keepalive(&img(&[], &["/sbin/init"])));
-        assert!(!needs_keepalive(&img(&["dockerd-entrypoint.sh"], &[])));
-    }
-
-    #[test]
-    fn worker_spec() {
+    fn worker_request() {
         let name: ClusterName = "lab".parse().unwrap();
-        let s = node_spec(
-            &name,
-            NodeId::worker(2),
-            &record(),
-            &ImageInfo::default(),
-            "/v/lab-mcc/_data",
-            HostFacts::default(),
-        );
+        let s = node_request(&name, NodeId::worker(2), &record(), &ImageInfo::default());
         assert_eq!(s.name, "lab-node02");
-        assert!(s.mounts.iter().any(|m| matches!(m, Mount::Volume { name, target, read_only: true, .. } if name == "lab-mcc.1" && target == "/opt/mcc")), "mcc's files are read-only on nodes");
-        assert!(s.mounts.iter().any(|m| matches!(m, Mount::Volume { name, target, read_only: false, .. } if name == "lab-mcc.1.shared" && target == "/opt/mcc/shared")));
-        assert_eq!(
-            s.user.as_deref(),
-            Some("0"),
-            "mcc's keep-alive runs as root"
+        assert!(
+            s.volumes.iter().any(|m| matches!(m, Mount::Volume { name, target, read_only: true, .. } if name == "lab-mcc.1" && target == "/opt/mcc")),
+            "mcc's files are read-only on nodes"
         );
-        assert_eq!(s.hostname.as_deref(), Some("node02"));
+        assert!(s.volumes.iter().any(|m| matches!(m, Mount::Volume { name, target, read_only: false, .. } if name == "lab-mcc.1.shared" && target == "/opt/mcc/shared")));
+        assert!(
+            !s.volumes.iter().any(|m| matches!(m, Mount::Bind { .. })),
+            "host paths are the provider's business"
+        );
+        assert_eq!(s.hosts_file, Some(("lab-mcc.1".into(), "hosts".into())));
+        assert_eq!(s.hostname, "node02");
         assert_eq!(s.image, "wk:1");
         assert_eq!(s.labels[labels::CLUSTER], "lab");
         assert_eq!(s.labels[labels::ROLE], "worker");
         assert_eq!(s.labels[labels::INDEX], "2");
         assert_eq!(s.labels[labels::SCHEMA], SCHEMA_VERSION);
-        let (net, ip, aliases) = s.network.clone().unwrap();
+        let (net, ip, aliases) = s.network.clone();
         assert_eq!(net, "lab-net");
         assert_eq!(ip, Some(Ipv4Addr::new(10, 5, 0, 4)));
         assert_eq!(aliases, vec!["node02", "lab-node02"]);
-        assert!(s.mounts.contains(&Mount::Bind {
-            source: "/v/lab-mcc/_data/hosts".into(),
-            target: "/etc/hosts".into(),
-            read_only: true
-        }));
-        assert!(s.mounts.iter().any(|m| matches!(m, Mount::Volume { name, target, .. } if name == "lab-home" && target == "/home")));
+        assert!(s.volumes.iter().any(|m| matches!(m, Mount::Volume { name, target, .. } if name == "lab-home" && target == "/home")));
         assert!(s.env.contains(&"A=1".to_string()));
         assert!(s.env.contains(&"MCC_NODE=node02".to_string()));
-        assert!(s.cmd.is_some(), "a plain image gets the keep-alive");
-        assert!(s.restart_unless_stopped);
+        assert_eq!(
+            s.init,
+            NodeInit::Shell(KEEPALIVE.into()),
+            "a plain image gets the keep-alive"
+        );
+        let boot = with_boot_run(s, "r1", true);
+        assert_eq!(
+            boot.init,
+            NodeInit::Shell(context::BOOT_AND_KEEPALIVE.into())
+        );
+        assert!(boot.labels.contains_key(labels::BOOT_RUN));
+        assert!(boot.env.contains(&"MCC_WAIT_FRONTEND=1".to_string()));
     }
 
     #[test]
-    fn systemd_nodes_per_cgroup_version() {
+    fn systemd_nodes_ask_for_systemd() {
         let name: ClusterName = "lab".parse().unwrap();
         let mut r = record();
         r.options.systemd = true;
@@ -728,41 +640,19 @@ mod tests {
             entrypoint: vec![],
             cmd: vec!["/bin/bash".into()],
         };
-        let v1 = node_spec(
-            &name,
-            NodeId::FRONTEND,
-            &r,
-            &img,
-            "/m",
-            HostFacts { cgroup_v2: false },
+        let s = node_request(&name, NodeId::FRONTEND, &r, &img);
+        assert_eq!(s.init, NodeInit::Systemd);
+        assert!(s.host_modules);
+        assert!(s.volumes.iter().any(|m| matches!(m, Mount::Volume { name, target, .. } if name == "lab-frontend.var" && target == "/var")));
+        let img = ImageInfo {
+            entrypoint: vec![],
+            cmd: vec!["/usr/bin/myservice".into()],
+        };
+        r.options.systemd = false;
+        assert_eq!(
+            node_request(&name, NodeId::FRONTEND, &r, &img).init,
+            NodeInit::Image
         );
-        assert_eq!(v1.cmd, Some(vec!["/sbin/init".to_string()]));
-        assert_eq!(v1.stop_signal.as_deref(), Some("SIGRTMIN+3"));
-        assert_eq!(v1.tmpfs, vec!["/run", "/run/lock"]);
-        assert!(v1.env.contains(&"container=docker".to_string()));
-        assert!(!v1.private_cgroupns && !v1.privileged);
-        assert!(v1.mounts.contains(&Mount::Bind {
-            source: "/sys/fs/cgroup".into(),
-            target: "/sys/fs/cgroup".into(),
-            read_only: true
-        }));
-        assert!(v1.mounts.iter().any(
-            |m| matches!(m, Mount::Bind { target, read_only: true, .. } if target == "/lib/modules")
-        ));
-        assert!(v1.mounts.iter().any(|m| matches!(m, Mount::Volume { name, target, .. } if name == "lab-frontend.var" && target == "/var")));
-        let v2 = node_spec(
-            &name,
-            NodeId::FRONTEND,
-            &r,
-            &img,
-            "/m",
-            HostFacts { cgroup_v2: true },
-        );
-        assert!(v2.private_cgroupns);
-        assert!(!v2
-            .mounts
-            .iter()
-            .any(|m| matches!(m, Mount::Bind { target, .. } if target == "/sys/fs/cgroup")));
     }
 
     #[test]

@@ -207,10 +207,9 @@ impl Clusters {
         let mut view = self.view(&l).await?;
         if let Some(r) = &l.record {
             if r.options.systemd && !r.privileged {
-                let facts = self.provider.host_facts().await?;
-                if facts.cgroup_v2 {
+                if let Some(why) = self.provider.systemd_privileged().await? {
                     view.privileged = true;
-                    view.privileged_reason = Some(SYSTEMD_V2_PRIVILEGED.to_string());
+                    view.privileged_reason = Some(why);
                 }
             }
         }
@@ -237,7 +236,3 @@ impl Clusters {
         Ok(ClusterView::new(l, state, &missing))
     }
 }
-
-/// Why systemd nodes are privileged on a cgroup v2 host.
-pub const SYSTEMD_V2_PRIVILEGED: &str = "--systemd on a cgroup v2 host: the engine mounts the \
-     cgroup tree read-only unless the container is privileged, and systemd must write it";

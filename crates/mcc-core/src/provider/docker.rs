@@ -23,8 +23,8 @@ use bollard::{body_full, container::LogOutput, Docker};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
-    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, ExecSpec, Helper, HostFacts,
-    ImageInfo, Labels, Mount, NetworkInfo, NetworkSpec, Provider, VolumeInfo,
+    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, ExecSpec, Helper, ImageInfo,
+    Labels, Mount, NetworkInfo, NetworkSpec, NodeInit, NodeRequest, Provider, VolumeInfo,
 };
 use crate::error::{Error, Result};
 use crate::model::Ipv4Cidr;
@@ -32,6 +32,122 @@ use crate::model::Ipv4Cidr;
 pub struct DockerProvider {
     docker: Docker,
     host: String,
+    facts: tokio::sync::OnceCell<HostFacts>,
+}
+
+/// Facts about the engine's host that change how nodes are made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct HostFacts {
+    /// The host uses the unified cgroup hierarchy (cgroup v2).
+    cgroup_v2: bool,
+}
+
+/// Signal that makes systemd shut down cleanly (SIGTERM only re-executes it).
+const SYSTEMD_STOP_SIGNAL: &str = "SIGRTMIN+3";
+
+/// Why systemd nodes are privileged on a cgroup v2 host.
+const SYSTEMD_V2_PRIVILEGED: &str = "--systemd on a cgroup v2 host: the engine mounts the \
+     cgroup tree read-only unless the container is privileged, and systemd must write it";
+
+/// The container of a node, for a host with `facts`, whose hosts file is
+/// the host path `hosts_source`.
+fn node_container(
+    node: &NodeRequest,
+    facts: HostFacts,
+    hosts_source: Option<String>,
+) -> ContainerSpec {
+    let mut mounts = node.volumes.clone();
+    if let Some(source) = hosts_source {
+        // a bind (not a copy): rewritten in place, the file is seen by
+        // every node at once, and it survives restarts (the engine would
+        // regenerate its own /etc/hosts)
+        mounts.push(Mount::Bind {
+            source,
+            target: "/etc/hosts".into(),
+            read_only: true,
+        });
+    }
+    if node.host_modules {
+        mounts.push(Mount::Bind {
+            source: "/lib/modules".into(),
+            target: "/lib/modules".into(),
+            read_only: true,
+        });
+    }
+    let mut spec = ContainerSpec {
+        name: node.name.clone(),
+        hostname: Some(node.hostname.clone()),
+        domainname: node.domainname.clone(),
+        dns: node.dns.clone(),
+        dns_search: node.dns_search.clone(),
+        image: node.image.clone(),
+        env: node.env.clone(),
+        labels: node.labels.clone(),
+        network: Some(node.network.clone()),
+        mounts,
+        privileged: node.privileged,
+        // Nodes come back with the engine, as machines come back after a
+        // power cut; a node the user stopped stays stopped.
+        restart_unless_stopped: true,
+        ..Default::default()
+    };
+    match &node.init {
+        NodeInit::Image => {}
+        NodeInit::Shell(script) => {
+            // mcc's own first process runs as root, whatever USER the
+            // image names: it runs the context and is the node's init
+            spec.cmd = Some(vec!["/bin/sh".into(), "-c".into(), script.clone()]);
+            spec.user = Some("0".into());
+        }
+        NodeInit::Systemd => {
+            spec.cmd = Some(vec!["/sbin/init".into()]);
+            spec.user = Some("0".into());
+            spec.env.push("container=docker".into());
+            spec.tmpfs = vec!["/run".into(), "/run/lock".into()];
+            spec.stop_signal = Some(SYSTEMD_STOP_SIGNAL.into());
+            if facts.cgroup_v2 {
+                // The engine mounts a private cgroup2 tree read-only unless
+                // the container is privileged (moby#42040, #46763), and
+                // systemd must write it; a private namespace keeps the
+                // host's tree out of reach, as kind does.
+                spec.private_cgroupns = true;
+                spec.privileged = true;
+            } else {
+                // cgroup v1: the host's hierarchy read-only, in the host's
+                // cgroup namespace. A private namespace with a writable
+                // mount would let systemd take the host's cgroup root.
+                spec.mounts.push(Mount::Bind {
+                    source: "/sys/fs/cgroup".into(),
+                    target: "/sys/fs/cgroup".into(),
+                    read_only: true,
+                });
+            }
+        }
+    }
+    spec
+}
+
+/// IPv4 routes of this machine, from `/proc/net/route`; the engine's own
+/// bridges are left out (its network list covers them), and so is the
+/// default route (it covers everything).
+fn routes_of(table: &str) -> Vec<Ipv4Cidr> {
+    table
+        .lines()
+        .skip(1)
+        .filter_map(|line| {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            let (iface, dest, mask) = (f.first()?, f.get(1)?, f.get(7)?);
+            if iface.starts_with("docker") || iface.starts_with("br-") {
+                return None;
+            }
+            let dest = u32::from_str_radix(dest, 16).ok()?.swap_bytes();
+            let mask = u32::from_str_radix(mask, 16).ok()?.swap_bytes();
+            if mask == 0 {
+                return None;
+            }
+            Ipv4Cidr::new(dest.into(), mask.count_ones() as u8).ok()
+        })
+        .collect()
 }
 
 impl DockerProvider {
@@ -56,7 +172,32 @@ impl DockerProvider {
             .await
             .map_err(|e| no_engine(e.to_string()))?;
         docker.ping().await.map_err(|e| no_engine(e.to_string()))?;
-        Ok(DockerProvider { docker, host })
+        Ok(DockerProvider {
+            docker,
+            host,
+            facts: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    async fn facts(&self) -> Result<HostFacts> {
+        self.facts
+            .get_or_try_init(|| async {
+                let info = self
+                    .docker
+                    .info()
+                    .await
+                    .map_err(map_err("reading engine info"))?;
+                Ok(HostFacts {
+                    cgroup_v2: info.cgroup_version == Some(SystemInfoCgroupVersionEnum::_2),
+                })
+            })
+            .await
+            .copied()
+    }
+
+    /// Whether the engine runs on this machine, whose files mcc can read.
+    fn local(&self) -> bool {
+        self.host.starts_with("unix://")
     }
 }
 
@@ -82,6 +223,16 @@ fn map_err(op: impl Into<String>) -> impl FnOnce(BollardError) -> Error {
 
 /// Adds what a user can do about engine messages that are known to puzzle.
 fn explain(message: &str) -> String {
+    if message.contains("active endpoints") {
+        return format!(
+            "{message}\n  the engine still counts an endpoint on this network although no \
+             container is attached (a fault of Docker 20.10 after parallel removals): \
+             `docker network inspect` it; restarting the engine (`systemctl restart docker`) \
+             usually frees it, and with the engine stopped, removing \
+             /var/lib/docker/network/files/local-kv.db always does (it forgets every network \
+             the engine made, which it makes again at start)"
+        );
+    }
     if message.contains("unable to apply caps") || message.contains("operation not permitted") {
         format!(
             "{message}\n  the engine refused the container's privileges: this host's kernel does \
@@ -120,14 +271,55 @@ impl Provider for DockerProvider {
         self.host.clone()
     }
 
-    async fn host_facts(&self) -> Result<HostFacts> {
-        let info = self
-            .docker
-            .info()
+    async fn systemd_privileged(&self) -> Result<Option<String>> {
+        Ok(self
+            .facts()
+            .await?
+            .cgroup_v2
+            .then(|| SYSTEMD_V2_PRIVILEGED.to_string()))
+    }
+
+    async fn host_routes(&self) -> Result<Option<Vec<Ipv4Cidr>>> {
+        if !self.local() {
+            return Ok(None);
+        }
+        Ok(std::fs::read_to_string("/proc/net/route")
+            .ok()
+            .map(|t| routes_of(&t)))
+    }
+
+    async fn has_interface(&self, name: &str) -> Result<Option<bool>> {
+        let net = std::path::Path::new("/sys/class/net");
+        if !self.local() || !net.is_dir() {
+            return Ok(None);
+        }
+        // a name with a slash would reach outside /sys/class/net
+        if name.contains('/') || name == "." || name == ".." {
+            return Ok(Some(false));
+        }
+        Ok(Some(net.join(name).exists()))
+    }
+
+    async fn create_node(&self, node: &NodeRequest) -> Result<String> {
+        let facts = if node.init == NodeInit::Systemd {
+            self.facts().await?
+        } else {
+            HostFacts::default()
+        };
+        let hosts_source = match &node.hosts_file {
+            None => None,
+            Some((volume, path)) => {
+                let v = self.volume(volume).await?.ok_or_else(|| {
+                    Error::NotFound(format!(
+                        "volume {volume} (holding the hosts file of {}) is missing",
+                        node.name
+                    ))
+                })?;
+                Some(format!("{}/{path}", v.mountpoint))
+            }
+        };
+        self.create_container(&node_container(node, facts, hosts_source))
             .await
-            .map_err(map_err("reading engine info"))?;
-        let v2 = info.cgroup_version == Some(SystemInfoCgroupVersionEnum::_2);
-        Ok(HostFacts { cgroup_v2: v2 })
     }
 
     async fn image(&self, image: &str) -> Result<Option<ImageInfo>> {
@@ -198,14 +390,22 @@ impl Provider for DockerProvider {
             labels: Some(spec.labels.clone()),
             ..Default::default()
         };
-        self.docker
-            .create_network(req)
-            .await
-            .map(|_| ())
-            .map_err(map_err(format!(
+        match self.docker.create_network(req).await {
+            Ok(_) => Ok(()),
+            // dockerd says so only in words
+            Err(BollardError::DockerResponseServerError { message, .. })
+                if message.contains("overlap") =>
+            {
+                Err(Error::Conflict(format!(
+                    "subnet {} is taken by another network ({message})",
+                    spec.subnet
+                )))
+            }
+            Err(e) => Err(map_err(format!(
                 "creating network {} ({})",
                 spec.name, spec.subnet
-            )))
+            ))(e)),
+        }
     }
 
     async fn remove_network(&self, name: &str) -> Result<bool> {
@@ -718,5 +918,100 @@ impl Provider for DockerProvider {
             out.extend_from_slice(&chunk);
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(init: NodeInit) -> NodeRequest {
+        NodeRequest {
+            name: "lab-frontend".into(),
+            hostname: "frontend".into(),
+            domainname: None,
+            dns: vec![],
+            dns_search: vec![],
+            image: "img".into(),
+            init,
+            env: vec!["A=1".into()],
+            labels: Labels::new(),
+            network: ("lab-net".into(), None, vec![]),
+            volumes: vec![],
+            hosts_file: Some(("lab-mcc.1".into(), "hosts".into())),
+            host_modules: true,
+            privileged: false,
+        }
+    }
+
+    #[test]
+    fn hosts_file_and_modules_are_read_only_binds() {
+        let c = node_container(
+            &request(NodeInit::Image),
+            HostFacts::default(),
+            Some("/v/lab-mcc.1/_data/hosts".into()),
+        );
+        assert!(c.mounts.contains(&Mount::Bind {
+            source: "/v/lab-mcc.1/_data/hosts".into(),
+            target: "/etc/hosts".into(),
+            read_only: true
+        }));
+        assert!(c.mounts.iter().any(
+            |m| matches!(m, Mount::Bind { target, read_only: true, .. } if target == "/lib/modules")
+        ));
+        assert_eq!(c.cmd, None, "the image's own command");
+        assert_eq!(c.user, None);
+        assert!(c.restart_unless_stopped);
+    }
+
+    #[test]
+    fn shell_init_runs_as_root() {
+        let c = node_container(
+            &request(NodeInit::Shell("x".into())),
+            HostFacts::default(),
+            None,
+        );
+        assert_eq!(c.cmd, Some(vec!["/bin/sh".into(), "-c".into(), "x".into()]));
+        assert_eq!(c.user.as_deref(), Some("0"));
+    }
+
+    #[test]
+    fn systemd_recipe_per_cgroup_version() {
+        let v1 = node_container(
+            &request(NodeInit::Systemd),
+            HostFacts { cgroup_v2: false },
+            None,
+        );
+        assert_eq!(v1.cmd, Some(vec!["/sbin/init".to_string()]));
+        assert_eq!(v1.stop_signal.as_deref(), Some("SIGRTMIN+3"));
+        assert_eq!(v1.tmpfs, vec!["/run", "/run/lock"]);
+        assert!(v1.env.contains(&"container=docker".to_string()));
+        assert!(!v1.private_cgroupns && !v1.privileged);
+        assert!(v1.mounts.contains(&Mount::Bind {
+            source: "/sys/fs/cgroup".into(),
+            target: "/sys/fs/cgroup".into(),
+            read_only: true
+        }));
+        let v2 = node_container(
+            &request(NodeInit::Systemd),
+            HostFacts { cgroup_v2: true },
+            None,
+        );
+        assert!(v2.private_cgroupns && v2.privileged);
+        assert!(!v2
+            .mounts
+            .iter()
+            .any(|m| matches!(m, Mount::Bind { target, .. } if target == "/sys/fs/cgroup")));
+    }
+
+    #[test]
+    fn routes_skip_default_and_engine_bridges() {
+        let table =
+            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
+            eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
+            eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
+            docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
+        let routes = routes_of(table);
+        assert_eq!(routes, vec!["10.0.0.0/16".parse::<Ipv4Cidr>().unwrap()]);
     }
 }

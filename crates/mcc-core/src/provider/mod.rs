@@ -28,6 +28,66 @@ pub struct ImageInfo {
     pub cmd: Vec<String>,
 }
 
+impl ImageInfo {
+    /// Whether the image, run as it is, would exit at once: no entrypoint
+    /// and a shell (or nothing) as its command, as base images have. Such
+    /// a node needs a first process of mcc's to keep running.
+    pub fn exits_at_once(&self) -> bool {
+        if !self.entrypoint.is_empty() {
+            return false;
+        }
+        match self.cmd.first() {
+            None => true,
+            Some(cmd) => {
+                let base = cmd.rsplit('/').next().unwrap_or(cmd);
+                matches!(
+                    base,
+                    "sh" | "bash" | "ash" | "dash" | "zsh" | "ksh" | "fish"
+                )
+            }
+        }
+    }
+}
+
+/// What a node's first process is.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum NodeInit {
+    /// The image's own entrypoint and command.
+    Image,
+    /// systemd as PID 1, with whatever the engine's host needs for it.
+    Systemd,
+    /// A fixed script of mcc's, run by `/bin/sh` as root.
+    Shell(String),
+}
+
+/// A node as the cluster logic describes it. The provider decides how its
+/// engine makes one (the Docker provider: a container, with the cgroup
+/// recipe of its host for systemd and a bind of the hosts file), and says
+/// so when it cannot.
+#[derive(Clone, Debug)]
+pub struct NodeRequest {
+    pub name: String,
+    pub hostname: String,
+    pub domainname: Option<String>,
+    pub dns: Vec<String>,
+    pub dns_search: Vec<String>,
+    pub image: String,
+    pub init: NodeInit,
+    pub env: Vec<String>,
+    pub labels: Labels,
+    /// Network to join, with a static address and DNS aliases.
+    pub network: (String, Option<Ipv4Addr>, Vec<String>),
+    /// Volumes (only [`Mount::Volume`]: paths of the host are the
+    /// provider's business).
+    pub volumes: Vec<Mount>,
+    /// `(volume, path in it)` of a file that is the node's `/etc/hosts`,
+    /// read-only, seen at once when rewritten in place.
+    pub hosts_file: Option<(String, String)>,
+    /// The host's kernel modules, read-only at `/lib/modules`.
+    pub host_modules: bool,
+    pub privileged: bool,
+}
+
 #[derive(Clone, Debug)]
 pub struct NetworkSpec {
     pub name: String,
@@ -179,26 +239,34 @@ pub struct Helper {
     pub labels: Labels,
 }
 
-/// Facts about the engine's host that change how nodes are made.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HostFacts {
-    /// The host uses the unified cgroup hierarchy (cgroup v2).
-    pub cgroup_v2: bool,
-}
-
 /// The engine operations mcc needs; deliberately few.
 #[async_trait]
 pub trait Provider: Send + Sync {
     /// Where the engine is and which version answers, e.g. for errors.
     fn endpoint(&self) -> String;
 
-    async fn host_facts(&self) -> Result<HostFacts>;
+    /// Why nodes running systemd must be privileged on this engine's
+    /// host, if they must (cgroup v2 on Docker).
+    async fn systemd_privileged(&self) -> Result<Option<String>>;
+
+    /// The IPv4 routes of the engine's host, which a bridge network must
+    /// not shadow; `None` when they cannot be read (a remote engine).
+    async fn host_routes(&self) -> Result<Option<Vec<Ipv4Cidr>>>;
+
+    /// Whether the engine's host has a network interface of this name;
+    /// `None` when it cannot be told from here.
+    async fn has_interface(&self, name: &str) -> Result<Option<bool>>;
+
+    /// Creates (does not start) a node; a name in use is [`crate::Error::Conflict`].
+    async fn create_node(&self, node: &NodeRequest) -> Result<String>;
 
     /// `None` when the image is not present locally.
     async fn image(&self, image: &str) -> Result<Option<ImageInfo>>;
     /// Pulls an image, reporting progress lines.
     async fn pull(&self, image: &str, progress: &(dyn Fn(String) + Send + Sync)) -> Result<()>;
 
+    /// Creates a network; a subnet another network holds is
+    /// [`crate::Error::Conflict`].
     async fn create_network(&self, spec: &NetworkSpec) -> Result<()>;
     /// `Ok(false)` when there was no such network.
     async fn remove_network(&self, name: &str) -> Result<bool>;
@@ -219,7 +287,8 @@ pub trait Provider: Send + Sync {
     /// Every container (running or not) carrying `label=value`, or the label at all.
     async fn containers(&self, label: &str, value: Option<&str>) -> Result<Vec<ContainerInfo>>;
 
-    /// Starts a process in a running container with its streams attached.
+    /// Starts a process in a running container with its streams attached;
+    /// a container that is not running is [`crate::Error::Conflict`].
     async fn exec_attach(&self, container: &str, spec: &ExecSpec) -> Result<Attached>;
     /// A container's output from its start, following it as it comes.
     fn follow_logs(&self, container: &str) -> OutputStream;
@@ -264,4 +333,22 @@ pub async fn exec_collect(
     }
     let code = provider.exec_exit_code(&attached.id).await?;
     Ok((code, out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_shell_images_exit_at_once() {
+        let img = |ep: &[&str], cmd: &[&str]| ImageInfo {
+            entrypoint: ep.iter().map(|s| s.to_string()).collect(),
+            cmd: cmd.iter().map(|s| s.to_string()).collect(),
+        };
+        assert!(img(&[], &[]).exits_at_once());
+        assert!(img(&[], &["/bin/sh"]).exits_at_once());
+        assert!(img(&[], &["bash"]).exits_at_once());
+        assert!(!img(&[], &["/sbin/init"]).exits_at_once());
+        assert!(!img(&["dockerd-entrypoint.sh"], &[]).exits_at_once());
+    }
 }
