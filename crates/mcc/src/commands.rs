@@ -7,7 +7,7 @@ use clap::CommandFactory;
 use mcc_core::cluster::{
     ClusterView, Clusters, CreateOptions, GcAction, OutputLine, Removal, Reporter, Silent, Target,
 };
-use mcc_core::model::spec::parse_env;
+use mcc_core::model::flags::CreateFlags;
 use mcc_core::model::{ClusterName, NodeId, SpecInput};
 use mcc_core::provider::DockerProvider;
 use mcc_core::{Error, Result};
@@ -320,59 +320,30 @@ async fn create(args: CreateArgs) -> Result<u8> {
         Some(path) => SpecInput::from_file(path).map_err(Error::Invalid)?,
         None => SpecInput::default(),
     };
-    let env = if args.env.is_empty() {
-        None
-    } else {
-        for kv in &args.env {
-            parse_env(kv).map_err(Error::Invalid)?;
-        }
-        Some(mcc_core::model::spec::EnvInput::List(args.env.clone()))
-    };
-    let mut node = std::collections::BTreeMap::new();
-    for kv in &args.ips {
-        let (n, ip) = kv.split_once('=').ok_or_else(|| {
-            Error::Invalid(format!(
-                "--ip '{kv}' has no '='; write --ip node01=10.42.0.11"
-            ))
-        })?;
-        let given = mcc_core::model::spec::NodeInput {
-            ip: Some(ip.to_string()),
-        };
-        if let Some(first) = node.insert(n.to_string(), given) {
-            return Err(Error::Invalid(format!(
-                "--ip {n}= is given twice ({} and {ip}); give each node one address",
-                first.ip.unwrap_or_default()
-            )));
-        }
-    }
-    let list = |v: Vec<String>| (!v.is_empty()).then_some(v);
-    let flags = SpecInput {
-        gateway: args.gateway,
-        domain: args.domain,
-        dns: list(args.dns),
-        dns_search: list(args.dns_search),
-        add_hosts: list(args.add_hosts),
-        network_driver: args.network_driver,
-        parent: args.parent,
-        systemd: args.systemd.then_some(true),
-        mount_modules: args.mount_modules.then_some(true),
-        persist: list(args.persist),
-        per_node: (!node.is_empty()).then_some(node),
+    let flags = CreateFlags {
         name: args.name,
         image: args.image,
         front_end_image: args.front_end_image,
         working_node_image: args.working_node_image,
         nodes: args.nodes,
         context_folder: args.context_folder,
-        devices: (!args.devices.is_empty()).then_some(args.devices),
+        devices: args.devices,
         subnet: args.subnet,
-        privileged: args.privileged.then_some(true),
-        env,
+        gateway: args.gateway,
+        ips: args.ips,
+        domain: args.domain,
+        dns: args.dns,
+        dns_search: args.dns_search,
+        add_hosts: args.add_hosts,
+        network_driver: args.network_driver,
+        parent: args.parent,
+        systemd: args.systemd,
+        mount_modules: args.mount_modules,
+        persist: args.persist,
+        privileged: args.privileged,
+        env: args.env,
     };
-    let spec = file
-        .overridden_by(flags)
-        .and_then(SpecInput::validate)
-        .map_err(Error::Invalid)?;
+    let spec = flags.resolve(file).map_err(Error::Invalid)?;
     let progress = Arc::new(Progress::new());
     let clusters = connect(progress.clone()).await?;
     if spec.name_generated {

@@ -5,14 +5,11 @@
 use std::io::{IsTerminal, Write};
 
 use futures_util::StreamExt;
-use mcc_core::cluster::Clusters;
+use mcc_core::cluster::{AttachOptions, Clusters, Session};
 use mcc_core::model::{ClusterName, NodeId};
-use mcc_core::provider::{Chunk, ExecSpec};
+use mcc_core::provider::Chunk;
 use mcc_core::{Error, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-/// The shell mcc opens: bash when the image has it, sh otherwise.
-const SHELL: &str = "if command -v bash >/dev/null 2>&1; then exec bash -l; else exec sh -l; fi";
 
 /// Restores the terminal when dropped, even on error paths.
 struct RawMode;
@@ -37,13 +34,7 @@ pub async fn enter(
     node: NodeId,
     command: Vec<String>,
 ) -> Result<u8> {
-    let container = clusters.running_container(name, node).await?;
     let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let cmd = if command.is_empty() {
-        vec!["/bin/sh".into(), "-c".into(), SHELL.into()]
-    } else {
-        command
-    };
     let mut env = Vec::new();
     if tty {
         env.push(format!(
@@ -51,25 +42,21 @@ pub async fn enter(
             std::env::var("TERM").unwrap_or_else(|_| "xterm".into())
         ));
     }
-    let spec = ExecSpec {
-        user: None,
-        cmd,
-        env,
-        workdir: None,
-        tty,
-        stdin: true,
-    };
-    let provider = clusters.provider();
-    let attached = provider.exec_attach(&container, &spec).await?;
-    let exec_id = attached.id.clone();
+    let session = clusters
+        .attach(name, node, AttachOptions { command, tty, env })
+        .await?;
+    let Session {
+        control,
+        mut output,
+        mut input,
+    } = session;
     let _raw = if tty { Some(RawMode::enable()?) } else { None };
     if tty {
         if let Ok((cols, rows)) = crossterm::terminal::size() {
-            let _ = provider.exec_resize(&exec_id, rows, cols).await;
+            let _ = control.resize(rows, cols).await;
         }
     }
 
-    let mut input = attached.input;
     let stdin_task = tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let mut buf = [0u8; 4096];
@@ -87,7 +74,6 @@ pub async fn enter(
         let _ = input.shutdown().await;
     });
 
-    let mut output = attached.output;
     let mut winch = if tty {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok()
     } else {
@@ -118,13 +104,13 @@ pub async fn enter(
             }
             Some(()) = async { match winch.as_mut() { Some(w) => w.recv().await, None => std::future::pending().await } } => {
                 if let Ok((cols, rows)) = crossterm::terminal::size() {
-                    let _ = provider.exec_resize(&exec_id, rows, cols).await;
+                    let _ = control.resize(rows, cols).await;
                 }
             }
         }
     }
     stdin_task.abort();
     drop(_raw);
-    let code = provider.exec_exit_code(&exec_id).await?;
+    let code = control.exit_code().await?;
     Ok(u8::try_from(code).unwrap_or(1))
 }

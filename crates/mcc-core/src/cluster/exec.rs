@@ -174,7 +174,11 @@ impl Clusters {
     }
 
     /// The container of a node, checked to be running, for `enter`.
-    pub async fn running_container(&self, name: &ClusterName, node: NodeId) -> Result<String> {
+    pub(crate) async fn running_container(
+        &self,
+        name: &ClusterName,
+        node: NodeId,
+    ) -> Result<String> {
         let loaded = self.load_existing(name).await?;
         let n = loaded.node(node).ok_or_else(|| {
             let have: Vec<String> = loaded.nodes.iter().map(|n| n.node.hostname()).collect();

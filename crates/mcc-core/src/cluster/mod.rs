@@ -4,6 +4,7 @@
 //! The engine's labelled objects are the only state: every operation starts
 //! by reading them ([`Clusters::load`]) and nothing is kept elsewhere.
 
+mod attach;
 mod create;
 mod creator;
 mod delete;
@@ -20,6 +21,7 @@ mod state;
 use std::collections::HashMap;
 use std::sync::Arc;
 
+pub use attach::{AttachOptions, Control, Session};
 pub use create::{CreateOptions, DEFAULT_TIMEOUT};
 pub use delete::DeleteReport;
 pub use exec::{ExecReport, OutputLine, Target};

@@ -4,6 +4,7 @@
 pub mod address;
 pub mod cidr;
 pub mod duration;
+pub mod flags;
 pub mod hosts;
 pub mod image;
 pub mod names;
