@@ -5,6 +5,7 @@
 //! by reading them ([`Clusters::load`]) and nothing is kept elsewhere.
 
 mod attach;
+mod bringup;
 mod create;
 mod creator;
 mod delete;

@@ -5,9 +5,9 @@ use std::collections::HashMap;
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
-use futures_util::StreamExt;
 use tokio_util::sync::CancellationToken;
 
+use super::bringup::BringUp;
 use super::parallel::{first_error, run_all, PARALLELISM};
 use super::Clusters;
 use crate::context;
@@ -219,11 +219,7 @@ impl Clusters {
             })
     }
 
-    /// Creates and starts nodes, waits for their systemd when they run it,
-    /// and runs the context's creation phases on them, pipelined: a
-    /// node's scripts start as soon as it is up (a worker's once the
-    /// front-end's have finished) while other nodes are still being made.
-    /// Bounded, cancellable, and every task started is joined.
+    /// Creates and starts nodes and contextualizes them: see [`BringUp`].
     pub(crate) async fn bring_up(
         &self,
         blueprint: &Blueprint<'_>,
@@ -231,147 +227,9 @@ impl Clusters {
         all_workers: &[NodeId],
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let Blueprint {
-            name,
-            record,
-            images,
-            timeout,
-        } = *blueprint;
-        let title = if record.context {
-            "Creating nodes and running their context"
-        } else {
-            "Creating and starting nodes"
-        };
-        self.reporter.begin(title, nodes.len());
-        let (up_tx, mut up_rx) = tokio::sync::mpsc::unbounded_channel::<NodeId>();
-        let me = super::creator::current_for(super::create::creator_budget(timeout));
-        let me = &me;
-        let run_id = format!("{:x}", context::now() ^ u64::from(std::process::id()) << 20);
-        let run_id = &run_id;
-        let with_frontend = nodes.contains(&NodeId::FRONTEND);
-        let image_of = |node: NodeId| {
-            let image_name = match node.role {
-                Role::Frontend => &record.frontend_image,
-                Role::Worker => &record.worker_image,
-            };
-            images.get(image_name).cloned().unwrap_or_default()
-        };
-        let boots = |node: NodeId| runs_context_at_boot(record, &image_of(node));
-
-        // Cancelled when a script fails, so that the nodes not yet made
-        // are not made only to be removed.
-        let making = cancel.child_token();
-        let making = &making;
-        let make = async {
-            let results = run_all(nodes.to_vec(), PARALLELISM, making, |node| {
-                let up_tx = up_tx.clone();
-                async move {
-                    let image = image_of(node);
-                    let mut spec = node_request(name, node, record, &image);
-                    if record.context {
-                        // the run's id also reaches the exec'd runner (container env)
-                        spec = if boots(node) {
-                            with_boot_run(spec, run_id, with_frontend && node.role == Role::Worker)
-                        } else {
-                            spec.env.push(format!("MCC_RUN={run_id}"));
-                            spec
-                        };
-                    }
-                    // who made it: a failed addnode removes only its own nodes
-                    spec.labels.insert(labels::CREATOR.into(), me.clone());
-                    let made = async {
-                        self.provider.create_node(&spec).await?;
-                        self.provider.start_container(&spec.name).await?;
-                        if record.options.systemd {
-                            self.wait_systemd_on(name, node, making).await?;
-                        }
-                        Ok(())
-                    }
-                    .await;
-                    if let Err(e) = made {
-                        // no more nodes: they would only be removed again
-                        making.cancel();
-                        return Err(e);
-                    }
-                    if record.context {
-                        let _ = up_tx.send(node);
-                    } else {
-                        self.reporter.advance(&node.hostname());
-                    }
-                    Ok(())
-                }
-            })
-            .await;
-            drop(up_tx);
-            first_error(results).map(|_| ())
-        };
-
-        let contextualize = async {
-            if !record.context {
-                return Ok(());
-            }
-            let run = |node: NodeId| async move {
-                if cancel.is_cancelled() {
-                    return Err(Error::Interrupted);
-                }
-                let container = name.container(node);
-                let scripts = async {
-                    if boots(node) {
-                        context::await_boot_run(self.provider(), &container, node).await
-                    } else {
-                        let env = context::script_env(name.as_str(), node, all_workers);
-                        let phases = context::creation_phases(node.role);
-                        context::run_phases(self.provider(), &container, node, env, &phases).await
-                    }
-                };
-                // a script that hangs must not hold up an interrupted create:
-                // its node is about to be removed anyway
-                let r = tokio::select! {
-                    r = scripts => r,
-                    _ = cancel.cancelled() => Err(Error::Interrupted),
-                };
-                if let Err(e) = r {
-                    // stop making nodes at the first failure, not after
-                    // every node made so far has run its scripts
-                    making.cancel();
-                    return Err(e);
-                }
-                self.reporter.advance(&node.hostname());
-                Ok(())
-            };
-            // Workers that are up before the front-end's scripts are done wait.
-            let mut early = Vec::new();
-            if nodes.contains(&NodeId::FRONTEND) {
-                loop {
-                    match up_rx.recv().await {
-                        Some(NodeId::FRONTEND) => break,
-                        Some(worker) => early.push(worker),
-                        None => return Ok(()), // the front-end was not made
-                    }
-                }
-                run(NodeId::FRONTEND).await?;
-            }
-            let arriving = futures_util::stream::unfold(up_rx, |mut rx| async move {
-                rx.recv().await.map(|n| (n, rx))
-            });
-            let results: Vec<Result<()>> = futures_util::stream::iter(early)
-                .chain(arriving)
-                .map(run)
-                .buffer_unordered(PARALLELISM)
-                .collect()
-                .await;
-            first_error(results).map(|_| ())
-        };
-
-        let (made, contextualized) = tokio::join!(make, contextualize);
-        // a failure to make a node explains more than what it cut short
-        let r = match (made, contextualized) {
-            (Err(e), _) if !matches!(e, Error::Interrupted) => Err(e),
-            (_, Err(e)) => Err(e),
-            (made, Ok(())) => made,
-        };
-        self.reporter.end(r.is_ok());
-        r
+        BringUp::new(self, *blueprint, nodes, all_workers, cancel)
+            .run()
+            .await
     }
 
     /// Waits until systemd in each node reports `running` or `degraded`.
@@ -393,7 +251,7 @@ impl Clusters {
         r
     }
 
-    async fn wait_systemd_on(
+    pub(crate) async fn wait_systemd_on(
         &self,
         name: &ClusterName,
         node: NodeId,
