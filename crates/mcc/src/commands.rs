@@ -89,7 +89,7 @@ async fn dispatch(command: Command) -> Result<u8> {
     match command {
         Command::Create(args) => create(*args).await,
         Command::List { output } => {
-            let clusters = connect(Arc::new(Silent)).await?;
+            let clusters = connect(Arc::new(Notes)).await?;
             let list = clusters.list().await?;
             match output {
                 Output::Json => json(&list),
@@ -288,6 +288,9 @@ async fn dispatch(command: Command) -> Result<u8> {
                     GcAction::Busy { name } => {
                         say!("left cluster {name} alone: another mcc is changing it now")
                     }
+                    GcAction::Unknown { name, reason } => {
+                        say!("left cluster {name} alone: {reason}")
+                    }
                 }
             }
             for f in &report.failures {
@@ -472,6 +475,14 @@ fn print_view(v: &ClusterView) {
             v.devices.join(",")
         }
     );
+    if let Some(problem) = &v.problem {
+        say!("problem: {problem}");
+    }
+    if let Some(why) = &v.privileged_reason {
+        say!("nodes run privileged: {why}");
+    } else if v.privileged {
+        say!("nodes run privileged (--privileged)");
+    }
     let rows: Vec<Vec<String>> = v
         .nodes
         .iter()

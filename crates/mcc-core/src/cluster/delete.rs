@@ -74,7 +74,9 @@ impl Clusters {
         } else {
             "deleting"
         };
-        if loaded.meta.is_some() {
+        // (a record container whose record cannot be read has no meta
+        // volume to mark, as far as this version knows)
+        if loaded.meta.is_some() && loaded.record.is_some() {
             self.mark_state(name, state).await?;
         }
         let data = match (&loaded.record, keep_volumes) {

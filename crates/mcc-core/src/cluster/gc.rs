@@ -23,7 +23,7 @@ use super::lock::HostLock;
 use super::state::CreateState;
 use super::{creator, Clusters, Loaded};
 use crate::error::{Error, Result};
-use crate::model::{labels, ClusterName, NodeId};
+use crate::model::{labels, ClusterName, NodeId, SCHEMA_VERSION};
 
 #[derive(Clone, Debug, Serialize)]
 #[serde(tag = "action", rename_all = "kebab-case")]
@@ -37,6 +37,9 @@ pub enum GcAction {
     InProgress { name: String },
     /// Left alone: another mcc on this host is changing it now.
     Busy { name: String },
+    /// Left alone: its objects were not made by this version of mcc (a
+    /// newer schema, or a record this version cannot read).
+    Unknown { name: String, reason: String },
 }
 
 /// A cluster gc could not collect.
@@ -53,6 +56,23 @@ pub struct GcReport {
     pub kept_volumes: Vec<String>,
     /// Clusters that could not be collected; the others were.
     pub failures: Vec<GcFailure>,
+}
+
+/// Why a cluster's objects are not this version's to judge, if they are not.
+fn unknown(loaded: &Loaded) -> Option<String> {
+    let ours: u32 = SCHEMA_VERSION.parse().unwrap_or(0);
+    let newer = loaded
+        .meta
+        .iter()
+        .chain(loaded.nodes.iter().map(|n| &n.info))
+        .filter_map(|c| c.labels.get(labels::SCHEMA)?.parse::<u32>().ok())
+        .find(|v| *v > ours);
+    if let Some(v) = newer {
+        return Some(format!(
+            "made by a newer mcc (label schema {v}, this mcc knows {ours}); use that mcc"
+        ));
+    }
+    loaded.problem.clone()
 }
 
 impl Clusters {
@@ -113,6 +133,15 @@ impl Clusters {
         };
         // read now, not with the list above: a create may have moved on
         let loaded = self.load(name).await?;
+        // What this version cannot read may be a newer mcc's healthy
+        // cluster: never remove it.
+        if let Some(reason) = unknown(&loaded) {
+            report.actions.push(GcAction::Unknown {
+                name: name.to_string(),
+                reason,
+            });
+            return Ok(());
+        }
         let data = match &loaded.meta {
             Some(_) => match self.create_state(&loaded).await? {
                 CreateState::Ready | CreateState::Failed => {
