@@ -140,6 +140,27 @@ fn persisted_data_survives_recreate_and_the_rest_does_not() {
         "node02 must be shown missing, at its address: {view:#}"
     );
     assert_eq!(view["status"], "degraded", "{view:#}");
+    assert_eq!(
+        view["workers"], 2,
+        "a missing worker is still a worker: {view:#}"
+    );
+    // one status, computed once: list says what inspect says
+    let out = mcc(["list", "--output", "json"]).run().ok();
+    let list: serde_json::Value = serde_json::from_str(&out.stdout).expect("list JSON");
+    let me = list
+        .as_array()
+        .and_then(|l| l.iter().find(|v| v["name"] == c.n()))
+        .unwrap_or_else(|| panic!("{} not listed: {}", c.n(), out.describe()));
+    assert_eq!(me["status"], "degraded", "{me:#}");
+    assert_eq!(me["workers"], 2, "{me:#}");
+    assert_eq!(me["running"], 2, "{me:#}");
+    let out = mcc(["list"]).run().ok();
+    let line = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with(c.n()))
+        .unwrap_or_else(|| panic!("{}", out.describe()));
+    assert!(line.contains("degraded"), "{line}");
     let out = mcc(["recreate", c.n(), "node02"]).run().ok();
     assert!(out.stderr.contains("node02"), "{}", out.describe());
     let view = inspect(&c);
