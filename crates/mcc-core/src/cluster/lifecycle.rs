@@ -13,24 +13,6 @@ use crate::context;
 use crate::error::{Error, Result};
 use crate::model::{labels, ClusterName, NodeId};
 
-/// A tar of `<node>.start` files saying `pending`, written before the
-/// nodes start, so that a report left from an earlier start is not taken
-/// for this one's.
-fn pending_starts(nodes: &[NodeId]) -> Result<Vec<u8>> {
-    let mut b = tar::Builder::new(Vec::new());
-    for n in nodes {
-        context::append_file(
-            &mut b,
-            &format!("{}.start", n.hostname()),
-            b"pending\n",
-            0o644,
-        )
-        .map_err(|e| Error::Failed(format!("packing start markers: {e}")))?;
-    }
-    b.into_inner()
-        .map_err(|e| Error::Failed(format!("packing start markers: {e}")))
-}
-
 /// Seconds a node gets to stop before the engine kills it.
 pub const STOP_TIMEOUT_SECS: i64 = 10;
 
@@ -56,15 +38,12 @@ impl Clusters {
                 .node(**n)
                 .is_some_and(|c| c.info.labels.contains_key(labels::BOOT_RUN))
         });
-        if on_start && !boots.is_empty() {
-            self.provider
-                .upload(
-                    &name.meta_container(),
-                    context::RUNS_DIR,
-                    pending_starts(&boots)?,
-                )
-                .await?;
-        }
+        // the reports of the last starts, to tell this start's from them
+        let before = if on_start && !boots.is_empty() {
+            self.start_reports(name).await?
+        } else {
+            Vec::new()
+        };
         let view = self
             .each_node(name, "Starting nodes", false, |c| async move {
                 self.provider.start_container(&c).await
@@ -94,25 +73,46 @@ impl Clusters {
             self.reporter.advance(&node.hostname());
             Ok(())
         });
-        let (exec_runs, boot_runs) = tokio::join!(exec_runs, self.await_starts(name, &boots));
+        let (exec_runs, boot_runs) =
+            tokio::join!(exec_runs, self.await_starts(name, &boots, &before));
         let r = first_error(exec_runs).map(|_| ()).and(boot_runs);
         self.reporter.end(r.is_ok());
         r?;
         self.inspect(name).await
     }
 
+    /// The nodes' reports of their last `on-start` runs, by hostname.
+    async fn start_reports(&self, name: &ClusterName) -> Result<Vec<(String, String)>> {
+        match self
+            .provider
+            .download(&name.meta_container(), context::RUNS_DIR)
+            .await
+        {
+            Ok(tar) => context::logs_from_archive_with(&tar, ".start"),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// Waits until each node that runs `on-start` itself has reported how
-    /// it went, reading the reports of all of them at once.
-    async fn await_starts(&self, name: &ClusterName, nodes: &[NodeId]) -> Result<()> {
+    /// this start went, reading the reports of all of them at once.
+    async fn await_starts(
+        &self,
+        name: &ClusterName,
+        nodes: &[NodeId],
+        before: &[(String, String)],
+    ) -> Result<()> {
+        let number = |reports: &[(String, String)], host: &str| {
+            reports
+                .iter()
+                .find(|(n, _)| n == host)
+                .map_or(0, |(_, t)| context::start_number(t))
+        };
         let deadline = Instant::now() + DEFAULT_TIMEOUT;
         let mut waiting: Vec<NodeId> = nodes.to_vec();
         let mut failure = None;
         while !waiting.is_empty() {
-            let tar = self
-                .provider
-                .download(&name.meta_container(), context::RUNS_DIR)
-                .await?;
-            let reports = context::logs_from_archive_with(&tar, ".start")?;
+            let reports = self.start_reports(name).await?;
             let mut still = Vec::new();
             for node in waiting {
                 let host = node.hostname();
@@ -121,7 +121,7 @@ impl Clusters {
                     .find(|(n, _)| *n == host)
                     .map(|(_, t)| t.as_str())
                     .unwrap_or("");
-                match context::start_outcome(&host, text) {
+                match context::start_outcome(&host, text, number(before, &host)) {
                     Some(Ok(())) => self.reporter.advance(&host),
                     Some(Err(e)) => {
                         failure.get_or_insert(e);

@@ -44,8 +44,10 @@ pub const BOOT_AND_KEEPALIVE: &str = "trap 'exit 0' TERM INT; \
 
 /// Where a node that runs its context at boot reports how its `on-start`
 /// scripts went at a later start: `runs/<node>.start` on the shared volume,
-/// `pending` (written by mcc before the start), then `ok` or
-/// `failed\t<script>\t<code>`.
+/// `<n> ok` or `<n> failed\t<script>\t<code>`, where `n` counts the
+/// starts. mcc never writes there (a node may have made any path of that
+/// volume a link): it reads the count before a start and waits for a
+/// higher one.
 pub const RUNS_DIR: &str = "/opt/mcc/shared/.mcc/runs";
 
 /// What a boot run printed so far: finished (well or not), or not yet.
@@ -202,14 +204,26 @@ pub fn creation_phases(role: Role) -> Vec<&'static str> {
 /// started, which a restart stops).
 pub const ON_START: &str = "on-start";
 
-/// How a node's `on-start` went, from its `.start` file: `None` while it
-/// is still pending.
-pub fn start_outcome(node: &str, text: &str) -> Option<Result<()>> {
+/// The start number of a node's `.start` report (0 when there is none).
+pub fn start_number(text: &str) -> u64 {
+    text.split_whitespace()
+        .next()
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(0)
+}
+
+/// How a node's `on-start` went, from its `.start` file, if the report is
+/// of a start after the one numbered `before`.
+pub fn start_outcome(node: &str, text: &str, before: u64) -> Option<Result<()>> {
+    if start_number(text) <= before {
+        return None;
+    }
     let text = text.trim();
-    if text == "ok" {
+    let (_, outcome) = text.split_once(' ')?;
+    if outcome == "ok" {
         return Some(Ok(()));
     }
-    let rest = text.strip_prefix("failed")?;
+    let rest = outcome.strip_prefix("failed")?;
     let mut f = rest.trim_start_matches('\t').splitn(2, '\t');
     let script = f.next().unwrap_or("").to_string();
     let code = f.next().and_then(|c| c.trim().parse().ok()).unwrap_or(1);
@@ -382,6 +396,24 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn start_reports_count_starts() {
+        assert_eq!(start_number(""), 0);
+        assert_eq!(start_number("3 ok\n"), 3);
+        assert!(
+            start_outcome("node01", "3 ok\n", 3).is_none(),
+            "an old report"
+        );
+        assert!(matches!(start_outcome("node01", "4 ok\n", 3), Some(Ok(()))));
+        match start_outcome("node01", "4 failed\ton-start/10-x\t5\n", 3) {
+            Some(Err(Error::ScriptFailed { script, code, .. })) => {
+                assert_eq!((script.as_str(), code), ("on-start/10-x", 5))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(start_outcome("node01", "garbage", 0).is_none());
     }
 
     #[test]

@@ -40,6 +40,12 @@ if [ "${1:-}" = --restart ]; then
     MCC_RUN=
     set -- on-start
     restart=1
+    # Each report carries the start's number, one more than the last
+    # report's: mcc waits for a number above the one it saw before.
+    last=$(head -n 1 "$state/$MCC_NODE.start" 2>/dev/null)
+    last=${last%% *}
+    case $last in '' | *[!0-9]*) last=0 ;; esac
+    start_no=$((last + 1))
 fi
 if [ "${1:-}" = --boot ]; then
     boot=1
@@ -77,7 +83,7 @@ for phase in "$@"; do
         if [ "$rc" -ne 0 ]; then
             printf '<== exit code %s\n' "$rc" >>"$log"
             outcome failed
-            [ -n "${restart:-}" ] && printf 'failed\t%s\t%s\n' "$script" "$rc" >"$state/$MCC_NODE.start"
+            [ -n "$restart" ] && printf '%s failed\t%s\t%s\n' "$start_no" "$script" "$rc" >"$state/$MCC_NODE.start"
             printf 'mcc-context-failed\t%s\t%s\n' "$script" "$rc"
             tail -n 20 "$out"
             rm -f "$out"
@@ -88,7 +94,7 @@ for phase in "$@"; do
     done
 done
 [ -n "$boot" ] && : >/.mcc-context-done
-[ -n "${restart:-}" ] && printf 'ok\n' >"$state/$MCC_NODE.start"
+[ -n "$restart" ] && printf '%s ok\n' "$start_no" >"$state/$MCC_NODE.start"
 outcome ok
 printf 'mcc-context-ok\n'
 exit 0
