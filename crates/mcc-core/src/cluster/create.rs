@@ -5,7 +5,7 @@ use std::collections::HashMap;
 
 use tokio_util::sync::CancellationToken;
 
-use super::lock::HostLock;
+use super::lock::{HostLock, LOCK_TIMEOUT};
 use super::nodes::{base_labels, data_volume_labels, meta_volume_labels, Blueprint};
 use super::parallel::{first_error, run_all};
 use super::query::ClusterView;
@@ -60,7 +60,12 @@ impl Clusters {
             .await?;
         // Held from listing the networks until ours exists, so that creates
         // running at once on this host do not pick the same free subnet.
-        let networks_lock = HostLock::acquire("networks").await;
+        let networks_lock = Some(
+            HostLock::acquire("networks", "picking a subnet", LOCK_TIMEOUT, &|m| {
+                self.reporter.note(m)
+            })
+            .await?,
+        );
         let networks = self.provider.networks(None).await?;
         if let Some(n) = networks.iter().find(|n| n.name == name.network()) {
             if n.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str()) {

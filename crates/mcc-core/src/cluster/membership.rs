@@ -7,7 +7,7 @@ use std::net::Ipv4Addr;
 use tokio_util::sync::CancellationToken;
 
 use super::creator;
-use super::lock::HostLock;
+use super::lock::{HostLock, LOCK_TIMEOUT};
 use super::nodes::Blueprint;
 use super::parallel::{first_error, run_all, PARALLELISM};
 use super::query::NodeView;
@@ -36,7 +36,13 @@ impl Clusters {
         if count == 0 {
             return Err(Error::Invalid("--count must be at least 1".into()));
         }
-        let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
+        let _serialized = HostLock::acquire(
+            &format!("cluster-{name}"),
+            &format!("changing cluster '{name}'"),
+            LOCK_TIMEOUT,
+            &|m| self.reporter.note(m),
+        )
+        .await?;
         let loaded = self.load_existing(name).await?;
         let record = loaded.record()?.clone();
         let plan = record.plan();
@@ -235,7 +241,13 @@ impl Clusters {
         if matches!(which, Removal::Count(0)) {
             return Err(Error::Invalid("--count must be at least 1".into()));
         }
-        let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
+        let _serialized = HostLock::acquire(
+            &format!("cluster-{name}"),
+            &format!("changing cluster '{name}'"),
+            LOCK_TIMEOUT,
+            &|m| self.reporter.note(m),
+        )
+        .await?;
         let loaded = self.load_existing(name).await?;
         loaded.record()?;
         // members, also those whose container is missing: they can go too
@@ -314,7 +326,13 @@ impl Clusters {
         nodes.sort();
         nodes.dedup();
         let nodes = &nodes[..];
-        let _serialized = HostLock::acquire(&format!("cluster-{name}")).await;
+        let _serialized = HostLock::acquire(
+            &format!("cluster-{name}"),
+            &format!("changing cluster '{name}'"),
+            LOCK_TIMEOUT,
+            &|m| self.reporter.note(m),
+        )
+        .await?;
         let loaded = self.load_existing(name).await?;
         loaded.record()?;
         let members = self.recorded_members(&loaded).await?;

@@ -10,7 +10,7 @@ mod delete;
 mod exec;
 mod gc;
 mod lifecycle;
-mod lock;
+pub mod lock;
 mod membership;
 mod nodes;
 pub mod parallel;
