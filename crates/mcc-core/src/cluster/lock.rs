@@ -199,15 +199,19 @@ fn check_private_dir(dir: &Path, euid: u32) -> Result<()> {
         return Err(failed(
             dir,
             format_args!(
-                "it is a symbolic link, and mcc follows none for its locks; remove it \
-                 (`rm {shown}`) and run again, or set {LOCK_DIR_ENV}"
+                "it is a symbolic link, and mcc follows none for its locks; if mcc's own \
+                 folder was replaced by it, remove it (`rm {shown}`) and run again, or set \
+                 {LOCK_DIR_ENV} to a real folder"
             ),
         ));
     }
     if !md.is_dir() {
         return Err(failed(
             dir,
-            format_args!("it is not a directory; remove it (`rm {shown}`) and run again"),
+            format_args!(
+                "it is not a directory; if it is a stray file, remove it (`rm {shown}`) and \
+                 run again, or set {LOCK_DIR_ENV} to a folder"
+            ),
         ));
     }
     if md.uid() != euid {
@@ -215,8 +219,8 @@ fn check_private_dir(dir: &Path, euid: u32) -> Result<()> {
             dir,
             format_args!(
                 "it belongs to uid {}, not to you (uid {euid}), so its owner could swap the \
-                 lock files; remove it (`rm -r {shown}`) and run again, or set {LOCK_DIR_ENV} \
-                 to a folder of yours",
+                 lock files; if it is a folder only for mcc's locks, remove it \
+                 (`rm -r {shown}`) and run again, or set {LOCK_DIR_ENV} to a folder of yours",
                 md.uid()
             ),
         ));
@@ -225,8 +229,9 @@ fn check_private_dir(dir: &Path, euid: u32) -> Result<()> {
         return Err(failed(
             dir,
             format_args!(
-                "others can make entries in it (mode {:o}); run `chmod 700 {shown}` (and check \
-                 what it holds) or remove it",
+                "others can make entries in it (mode {:o}); if it is a folder only for mcc's \
+                 locks, check what it holds and run `chmod 700 {shown}`, or set \
+                 {LOCK_DIR_ENV} to a folder only you can write to",
                 md.mode() & 0o7777
             ),
         ));
@@ -253,11 +258,15 @@ fn check_name(name: &str) -> Result<()> {
 
 /// Opens (or makes) the lock file `name` in `dir` without following a
 /// link, and checks it is this user's alone.
-fn open_lock(dir: &Path, name: &str, euid: u32) -> Result<(File, PathBuf)> {
+fn open_lock(dir: &Path, name: &str, what: &str, euid: u32) -> Result<(File, PathBuf)> {
     check_name(name)?;
     let path = dir.join(format!("{name}.lock"));
-    let refuse =
-        |cause: String| Error::Failed(format!("cannot take the lock {}: {cause}", path.display()));
+    let refuse = |cause: String| {
+        Error::Failed(format!(
+            "cannot take the lock {} (for {what}): {cause}",
+            path.display()
+        ))
+    };
     // O_NONBLOCK: a FIFO there must not hang the open (fstat refuses it)
     let flags = OFlags::NOFOLLOW | OFlags::CLOEXEC | OFlags::NONBLOCK;
     let file = OpenOptions::new()
@@ -306,20 +315,20 @@ fn open_lock(dir: &Path, name: &str, euid: u32) -> Result<(File, PathBuf)> {
 }
 
 /// Whether the lock on `file` was taken.
-fn try_lock(file: &File, path: &Path) -> Result<bool> {
+fn try_lock(file: &File, path: &Path, what: &str) -> Result<bool> {
     match file.try_lock() {
         Ok(()) => Ok(true),
         Err(TryLockError::WouldBlock) => Ok(false),
         Err(TryLockError::Error(e)) => Err(Error::Failed(format!(
-            "cannot take the lock {}: {e}",
+            "cannot take the lock {} (for {what}): {e}",
             path.display()
         ))),
     }
 }
 
-fn try_acquire_in(dir: &Path, name: &str, _what: &str) -> Result<Option<HostLock>> {
-    let (file, path) = open_lock(dir, name, euid())?;
-    Ok(try_lock(&file, &path)?.then_some(HostLock { _file: file, path }))
+fn try_acquire_in(dir: &Path, name: &str, what: &str) -> Result<Option<HostLock>> {
+    let (file, path) = open_lock(dir, name, what, euid())?;
+    Ok(try_lock(&file, &path, what)?.then_some(HostLock { _file: file, path }))
 }
 
 async fn acquire_in(
@@ -329,11 +338,11 @@ async fn acquire_in(
     timeout: Duration,
     on_wait: &(dyn Fn(&str) + Send + Sync),
 ) -> Result<HostLock> {
-    let (file, path) = open_lock(dir, name, euid())?;
+    let (file, path) = open_lock(dir, name, what, euid())?;
     let started = Instant::now();
     let mut told = false;
     loop {
-        if try_lock(&file, &path)? {
+        if try_lock(&file, &path, what)? {
             return Ok(HostLock { _file: file, path });
         }
         let waited = started.elapsed();
