@@ -83,7 +83,7 @@ impl Clusters {
         }
         // Held from listing the networks until ours exists, so that creates
         // running at once on this host do not pick the same free subnet.
-        let networks_lock = self.lock_host("networks", "picking a free subnet").await?;
+        let networks_lock = self.lock_host("networks", "picking a subnet").await?;
         let networks = self.provider.networks(None).await?;
         if let Some(n) = networks.iter().find(|n| n.name == name.network()) {
             if n.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str()) {
@@ -274,6 +274,7 @@ impl Clusters {
             // meta volume while every node is stopped
             cmd: Some(vec!["true".into()]),
             labels: l,
+            no_network: true,
             // the only container that mounts the meta volume writable
             mounts: vec![
                 Mount::Volume {

@@ -557,6 +557,7 @@ impl Provider for DockerProvider {
             }
         }
         let (network_mode, networking_config) = match &spec.network {
+            None if spec.no_network => (Some("none".to_string()), None),
             None => (None, None),
             Some((net, ip, aliases)) => (
                 Some(net.clone()),
@@ -856,6 +857,7 @@ impl Provider for DockerProvider {
             ]),
             user: Some("0".into()),
             labels,
+            no_network: true,
             mounts: vec![Mount::Volume {
                 name: volume.into(),
                 target: MOUNT.into(),

@@ -158,6 +158,8 @@ pub struct ContainerSpec {
     pub labels: Labels,
     /// Network to join, with a static address and DNS aliases.
     pub network: Option<(String, Option<Ipv4Addr>, Vec<String>)>,
+    /// No network at all (not even the engine's default bridge).
+    pub no_network: bool,
     pub mounts: Vec<Mount>,
     pub privileged: bool,
     /// Restart with the engine unless stopped by the user.
