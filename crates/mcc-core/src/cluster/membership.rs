@@ -270,7 +270,11 @@ impl Clusters {
         }
         let _serialized = self.lock_cluster(name).await?;
         let loaded = self.load_existing(name).await?;
-        loaded.record_to_change()?;
+        let record = loaded.record_to_change()?;
+        // mcc's helper rewrites the hosts file from the front-end's image:
+        // make sure it is there before anything is removed
+        self.ensure_images(&[&record.frontend_image], &CancellationToken::new())
+            .await?;
         // members, also those whose container is missing: they can go too
         let members = self.recorded_members(&loaded).await?;
         let workers: Vec<NodeId> = members
