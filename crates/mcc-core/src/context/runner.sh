@@ -25,7 +25,12 @@ export LC_ALL
 logs=/opt/mcc/shared/.mcc/logs
 log="$logs/$MCC_NODE.log"
 state=/opt/mcc/shared/.mcc/runs
-mkdir -p "$logs" "$state"
+# These are on the volume every node writes: a link there (left by a
+# node's root) is replaced by the folder it should be.
+for d in /opt/mcc/shared/.mcc "$logs" "$state"; do
+    if [ -L "$d" ] || { [ -e "$d" ] && [ ! -d "$d" ]; }; then rm -f "$d"; fi
+    mkdir -p "$d"
+done
 
 outcome() {
     [ -n "${MCC_RUN:-}" ] && printf '%s %s\n' "$MCC_RUN" "$1" >"$state/$MCC_NODE"
