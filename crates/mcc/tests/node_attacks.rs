@@ -182,7 +182,7 @@ fn hosts_rewrites_are_never_seen_half_done() {
                       *) printf '%s\\n----\\n' \"$h\" >> $MCC_SHARED/bad ;; \
                     esac; \
                   done; echo $n > $MCC_SHARED/reads";
-    let mut run = mcc(["exec", c.n(), "--on", "node01", "--", "sh", "-c", reader]).spawn();
+    let run = mcc(["exec", c.n(), "--on", "node01", "--", "sh", "-c", reader]).spawn();
     for _ in 0..4 {
         mcc(["addnode", c.n(), "--count", "2"]).run().ok();
         mcc(["delnode", c.n(), "--count", "2"]).run().ok();
