@@ -145,7 +145,7 @@ impl SpecInput {
         if text.trim().is_empty() {
             return Ok(SpecInput::default());
         }
-        serde_yaml::from_str(text).map_err(|e| {
+        serde_yaml_ng::from_str(text).map_err(|e| {
             let msg = e.to_string();
             if msg.contains("unknown field") {
                 format!(
