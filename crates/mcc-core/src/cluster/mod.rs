@@ -10,6 +10,8 @@ mod create;
 mod creator;
 mod delete;
 mod exec;
+#[cfg(test)]
+mod faults;
 mod gc;
 mod lifecycle;
 pub mod lock;

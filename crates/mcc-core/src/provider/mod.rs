@@ -5,6 +5,8 @@
 //! is mcc's own types, so the cluster logic can run against a fake in tests.
 
 mod docker;
+#[cfg(test)]
+pub(crate) mod fake;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
