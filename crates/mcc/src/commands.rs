@@ -5,7 +5,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::CommandFactory;
 use mcc_core::cluster::{
-    ClusterView, Clusters, CreateOptions, GcAction, OutputLine, Removal, Reporter, Silent, Target,
+    ClusterView, Clusters, CreateOptions, DeleteReport, GcAction, OutputLine, Removal, Reporter,
+    Silent, Target,
 };
 use mcc_core::model::flags::CreateFlags;
 use mcc_core::model::{ClusterName, NodeId, SpecInput};
@@ -14,7 +15,7 @@ use mcc_core::{Error, Result};
 use tokio_util::sync::CancellationToken;
 
 use crate::cli::{Command, CreateArgs, Output};
-use crate::out::{say, say_raw};
+use crate::out::{self, count, say, say_raw};
 use crate::progress::Progress;
 use crate::table;
 
@@ -51,6 +52,16 @@ fn json<T: serde::Serialize>(value: &T) {
         "{}",
         serde_json::to_string_pretty(value).expect("serializable")
     );
+}
+
+/// What a delete or gc removed, counted.
+fn removed(r: &DeleteReport) -> String {
+    format!(
+        "{}, {}, {}",
+        count(r.containers.len(), "container"),
+        count(r.networks.len(), "network"),
+        count(r.volumes.len(), "volume")
+    )
 }
 
 /// A reporter that shows only notes (warnings), for commands whose
@@ -156,7 +167,10 @@ async fn dispatch(command: Command) -> Result<u8> {
             };
             let clusters = connect(Arc::new(Progress::new())).await?;
             let view = clusters.remove_nodes(&name, &removal, keep_state).await?;
-            say!("cluster {name} now has {} workers", view.workers);
+            say!(
+                "cluster {name} now has {}",
+                out::count(view.workers, "worker")
+            );
             Ok(0)
         }
         Command::Delete {
@@ -175,12 +189,7 @@ async fn dispatch(command: Command) -> Result<u8> {
                         say!("cluster {name} does not exist; nothing to delete")
                     }
                     Ok(r) => {
-                        say!(
-                            "deleted cluster {name}: {} containers, {} networks, {} volumes",
-                            r.containers.len(),
-                            r.networks.len(),
-                            r.volumes.len()
-                        );
+                        say!("deleted cluster {name}: {}", removed(&r));
                         if !r.kept_volumes.is_empty() {
                             say!("  kept volumes: {}", r.kept_volumes.join(", "));
                         }
@@ -270,13 +279,9 @@ async fn dispatch(command: Command) -> Result<u8> {
             }
             for a in &report.actions {
                 match a {
-                    GcAction::Removed(r) => say!(
-                        "removed leftovers of cluster {}: {} containers, {} networks, {} volumes",
-                        r.name,
-                        r.containers.len(),
-                        r.networks.len(),
-                        r.volumes.len()
-                    ),
+                    GcAction::Removed(r) => {
+                        say!("removed leftovers of cluster {}: {}", r.name, removed(r))
+                    }
                     GcAction::RemovedNodes { name, nodes } => say!(
                         "removed nodes of cluster {name} that a killed addnode or delnode left \
                          behind: {}",
@@ -353,8 +358,9 @@ async fn create(args: CreateArgs) -> Result<u8> {
         progress.note(&format!("cluster name: {}", spec.name));
     }
     eprintln!(
-        "Creating cluster {} (front-end + {} workers)",
-        spec.name, spec.nodes
+        "Creating cluster {} (front-end + {})",
+        spec.name,
+        count(spec.nodes as usize, "worker")
     );
     let opts = CreateOptions {
         keep_on_failure: args.keep_on_failure,
@@ -491,6 +497,7 @@ fn print_view(v: &ClusterView) {
                 n.name.clone(),
                 n.role.clone(),
                 n.container.clone(),
+                n.hostname.clone(),
                 n.ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
                 n.state.clone(),
                 n.image.clone(),
@@ -500,7 +507,15 @@ fn print_view(v: &ClusterView) {
     say_raw!(
         "{}",
         table::render(
-            &["NODE", "ROLE", "CONTAINER", "IP", "STATE", "IMAGE"],
+            &[
+                "NODE",
+                "ROLE",
+                "CONTAINER",
+                "HOSTNAME",
+                "IP",
+                "STATE",
+                "IMAGE"
+            ],
             &rows
         )
     );

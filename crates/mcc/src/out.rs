@@ -34,3 +34,22 @@ macro_rules! say_raw {
 }
 
 pub(crate) use {say, say_raw};
+
+/// `n` and the noun, in the singular for one: "1 worker", "2 workers".
+pub fn count(n: usize, noun: &str) -> String {
+    if n == 1 {
+        format!("1 {noun}")
+    } else {
+        format!("{n} {noun}s")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn counts() {
+        assert_eq!(super::count(0, "worker"), "0 workers");
+        assert_eq!(super::count(1, "network"), "1 network");
+        assert_eq!(super::count(3, "volume"), "3 volumes");
+    }
+}

@@ -34,6 +34,62 @@ fn create_and_list_speak_json() {
     assert_eq!(mine["running"], 3);
 }
 
+/// The text table of a one-worker cluster: singular counts, a HOSTNAME
+/// column with the domain, and the delete's counts.
+#[test]
+fn text_output_counts_and_names_hosts() {
+    let c = Cluster::new("text");
+    let out = create(
+        &c,
+        &["--image", BUSYBOX, "--nodes", "1", "--domain", "lab.test"],
+    );
+    assert!(
+        out.stderr.contains("(front-end + 1 worker)"),
+        "{}",
+        out.describe()
+    );
+    let out = mcc(["inspect", c.n()]).run().ok();
+    let header = out
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("NODE"))
+        .unwrap_or("");
+    assert!(header.contains("HOSTNAME"), "{}", out.describe());
+    assert!(out.stdout.contains("node01.lab.test"), "{}", out.describe());
+    let out = mcc(["delete", c.n()]).run().ok();
+    assert!(
+        out.stdout.contains("3 containers, 1 network, 2 volumes"),
+        "{}",
+        out.describe()
+    );
+}
+
+/// A command given to exec or enter without `--` gets the corrected line;
+/// `mcc help --help` is help, not an error.
+#[test]
+fn usage_mistakes_are_explained() {
+    let out = mcc(["exec", "lab", "--on", "node01", "ls", "-l"])
+        .run()
+        .code_is(2);
+    assert!(
+        out.stderr
+            .contains("put `--` before the command to run: mcc exec lab --on node01 -- ls -l"),
+        "{}",
+        out.describe()
+    );
+    let out = mcc(["enter", "lab", "node01", "cat", "/etc/hosts"])
+        .run()
+        .code_is(2);
+    assert!(
+        out.stderr
+            .contains("mcc enter lab node01 -- cat /etc/hosts"),
+        "{}",
+        out.describe()
+    );
+    let out = mcc(["help", "--help"]).run().ok();
+    assert!(out.stdout.contains("Usage: mcc"), "{}", out.describe());
+}
+
 /// Completion scripts name the subcommands.
 #[test]
 fn completions_cover_the_commands() {
