@@ -99,7 +99,7 @@ fn addnode_and_delnode_keep_every_hosts_file_current() {
 
     // --count removes the highest-numbered
     let out = mcc(["delnode", c.n(), "--count", "1"]).run().ok();
-    assert!(out.stdout.contains("1 workers"), "{}", out.describe());
+    assert!(out.stdout.contains("1 worker"), "{}", out.describe());
     assert_hosts_list_exactly(&c, &["frontend", "node02"]);
 
     // the front-end cannot go
