@@ -723,7 +723,7 @@ fn macvlan_nodes_reach_each_other_by_name() {
     );
 
     let out = mcc(["delete", c.n()]).run().ok();
-    assert!(out.stdout.contains("1 networks"), "{}", out.describe());
+    assert!(out.stdout.contains("1 network,"), "{}", out.describe());
     assert_nothing_labelled(c.n(), "after mcc delete of a macvlan cluster");
 }
 

@@ -210,188 +210,48 @@ impl SpecInput {
         })
     }
 
+    /// The cluster these settings describe, each concern checked by its
+    /// own validator; the first problem found is the error.
     pub fn validate(self) -> Result<ClusterSpec, String> {
-        let (name, name_generated) = match self.name {
+        let (name, name_generated) = match &self.name {
             Some(n) => (n.parse::<ClusterName>()?, false),
             None => (ClusterName::generate(), true),
         };
-        let frontend_image = self.front_end_image.or_else(|| self.image.clone()).ok_or(
-            "no image given: use --image IMG for every node, or --front-end-image IMG \
-                    and --working-node-image IMG",
-        )?;
-        let worker_image = self
-            .working_node_image
-            .or(self.image)
-            .unwrap_or_else(|| frontend_image.clone());
-        validate_image_ref(&frontend_image)?;
-        validate_image_ref(&worker_image)?;
-
+        let (frontend_image, worker_image) =
+            images(self.image, self.front_end_image, self.working_node_image)?;
         let nodes = self.nodes.unwrap_or(0);
-
         let context = match self.context_folder {
             None => None,
             Some(dir) => Some(validate_context_folder(&dir)?),
         };
-
-        let mut devices: Vec<Device> = Vec::new();
-        for d in self.devices.unwrap_or_default() {
-            let dev = parse_device(&d)?;
-            if let Some(other) = devices
-                .iter()
-                .find(|o| o.name == dev.name || o.path == dev.path)
-            {
-                return Err(format!(
-                    "device '{d}' clashes with '{}:{}': each device needs its own name and path",
-                    other.name, other.path
-                ));
-            }
-            devices.push(dev);
-        }
-
-        let gateway = self
-            .gateway
-            .as_deref()
-            .map(|g| parse_ipv4("--gateway", g))
-            .transpose()?;
-        let mut fixed_ips = BTreeMap::new();
-        for (host, n) in self.per_node.unwrap_or_default() {
-            let node = NodeId::parse_hostname(&host).ok_or_else(|| {
-                format!(
-                    "'{host}' (given an address with --ip or per-node:) is not a node name; \
-                     nodes are frontend, node01, node02, …"
-                )
-            })?;
-            if let Some(ip) = n.ip {
-                let ip = parse_ipv4(&format!("address of {host}"), &ip)?;
-                if let Some(other) = fixed_ips.insert(node, ip) {
-                    return Err(format!(
-                        "node {node} is given two addresses, {other} and {ip}; give it one"
-                    ));
-                }
-            }
-        }
-        let subnet = match self.subnet {
-            None => {
-                if gateway.is_some() || !fixed_ips.is_empty() {
-                    return Err(
-                        "a gateway or per-node addresses need the subnet they are in: \
-                                add --subnet CIDR"
-                            .to_string(),
-                    );
-                }
-                None
-            }
-            Some(s) => {
-                let cidr: Ipv4Cidr = s.parse().map_err(|e| format!("--subnet: {e}"))?;
-                let plan = AddressPlan::with_choices(cidr, gateway, &fixed_ips)?;
-                // the nodes made now, and those given an address for later
-                let mut planned: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
-                    .chain((1..=nodes.min(plan.max_workers() + 1)).map(NodeId::worker))
-                    .collect();
-                planned.extend(fixed_ips.keys().filter(|n| n.index > nodes));
-                if nodes <= plan.max_workers() {
-                    plan.check_unique(&planned)?;
-                }
-                if nodes > plan.max_workers() {
-                    return Err(format!(
-                        "subnet {cidr} holds at most {} workers besides the front-end, not {nodes}; \
-                         use a larger subnet (e.g. a /{}) or fewer nodes",
-                        plan.max_workers(),
-                        cidr.prefix().saturating_sub(2).max(8)
-                    ));
-                }
-                Some(cidr)
-            }
-        };
-        if subnet.is_none() && nodes > 3000 {
-            return Err(format!(
-                "--nodes {nodes} is more than the 3000 workers of the subnet mcc picks; \
-                 give a larger --subnet"
-            ));
-        }
-
+        let devices = devices(self.devices.unwrap_or_default())?;
+        let (subnet, gateway, fixed_ips) = addressing(
+            self.subnet.as_deref(),
+            self.gateway.as_deref(),
+            self.per_node.unwrap_or_default(),
+            nodes,
+        )?;
         let env = match self.env {
             None => Vec::new(),
             Some(e) => env_pairs(e)?,
         };
-
-        let network_driver = match self.network_driver {
-            Some(d) => d.parse::<NetworkDriver>()?,
-            None => NetworkDriver::Bridge,
-        };
-        if network_driver == NetworkDriver::Macvlan && self.parent.is_none() {
-            return Err(
-                "--network-driver macvlan needs --parent IFACE, the host interface \
-                        whose segment the nodes join (`ip link` lists them)"
-                    .to_string(),
-            );
-        }
-        if let Some(p) = &self.parent {
-            if network_driver != NetworkDriver::Macvlan {
-                return Err(format!(
-                    "--parent {p} only applies to --network-driver macvlan"
-                ));
-            }
-            let ok = !p.is_empty()
-                && p.len() <= 15
-                && p.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
-            if !ok {
-                return Err(format!("--parent '{p}' is not a network interface name"));
-            }
-        }
-        if let Some(d) = &self.domain {
-            validate_dns_name("--domain", d)?;
-        }
-        let dns = self
-            .dns
-            .unwrap_or_default()
-            .iter()
-            .map(|d| parse_ipv4("--dns", d))
-            .collect::<Result<Vec<_>, _>>()?;
-        let dns_search = self.dns_search.unwrap_or_default();
-        for d in &dns_search {
-            validate_dns_name("--dns-search", d)?;
-        }
-        let add_hosts = self
-            .add_hosts
-            .unwrap_or_default()
-            .iter()
-            .map(|h| parse_add_host(h))
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut persist: Vec<String> = Vec::new();
-        for p in self.persist.unwrap_or_default() {
-            let p = validate_persist_path(&p)?;
-            if let Some(d) = devices.iter().find(|d| d.path == p) {
-                return Err(format!(
-                    "--persist {p} is also the path of device '{}'; a path is either shared or \
-                     kept per node",
-                    d.name
-                ));
-            }
-            if persist.contains(&p) {
-                return Err(format!("--persist {p} is given twice"));
-            }
-            // one volume per node and path, named after the path
-            if let Some(other) = persist.iter().find(|o| path_slug(o) == path_slug(&p)) {
-                return Err(format!(
-                    "--persist {p} and {other} would share one volume (both are '{}'); keep one \
-                     of them, or a common parent",
-                    path_slug(&p)
-                ));
-            }
-            persist.push(p);
-        }
+        let network_driver = network(self.network_driver.as_deref(), self.parent.as_deref())?;
+        let names = NameOptions::check(
+            self.domain,
+            self.dns.unwrap_or_default(),
+            self.dns_search.unwrap_or_default(),
+            self.add_hosts.unwrap_or_default(),
+        )?;
+        let persist = persisted(self.persist.unwrap_or_default(), &devices)?;
         let options = NodeOptions {
-            domain: self.domain,
-            dns,
-            dns_search,
-            add_hosts,
+            domain: names.domain,
+            dns: names.dns,
+            dns_search: names.dns_search,
+            add_hosts: names.add_hosts,
             systemd: self.systemd.unwrap_or(false),
             mount_modules: self.mount_modules.unwrap_or(false),
             persist,
         };
-
         Ok(ClusterSpec {
             name,
             name_generated,
@@ -410,6 +270,227 @@ impl SpecInput {
             options,
         })
     }
+}
+
+/// Each role's image: `--image` sets both, `--front-end-image` and
+/// `--working-node-image` one each, over `--image`. A role left without
+/// one is an error naming what to add.
+fn images(
+    both: Option<String>,
+    frontend: Option<String>,
+    workers: Option<String>,
+) -> Result<(String, String), String> {
+    let fe = frontend.or_else(|| both.clone());
+    let wk = workers.or(both);
+    let (fe, wk) = match (fe, wk) {
+        (Some(f), Some(w)) => (f, w),
+        (None, None) => {
+            return Err("no image given: use --image IMG for every node, or \
+                        --front-end-image IMG and --working-node-image IMG"
+                .into())
+        }
+        (Some(_), None) => {
+            return Err(
+                "no image for the workers: add --working-node-image IMG (or give \
+                        --image IMG for every node)"
+                    .into(),
+            )
+        }
+        (None, Some(_)) => {
+            return Err(
+                "no image for the front-end: add --front-end-image IMG (or give \
+                        --image IMG for every node)"
+                    .into(),
+            )
+        }
+    };
+    validate_image_ref(&fe)?;
+    validate_image_ref(&wk)?;
+    Ok((fe, wk))
+}
+
+/// Shared folders: each with its own name and path.
+fn devices(given: Vec<String>) -> Result<Vec<Device>, String> {
+    let mut devices: Vec<Device> = Vec::new();
+    for d in given {
+        let dev = parse_device(&d)?;
+        if let Some(other) = devices
+            .iter()
+            .find(|o| o.name == dev.name || o.path == dev.path)
+        {
+            return Err(format!(
+                "device '{d}' clashes with '{}:{}': each device needs its own name and path",
+                other.name, other.path
+            ));
+        }
+        devices.push(dev);
+    }
+    Ok(devices)
+}
+
+type Addressing = (
+    Option<Ipv4Cidr>,
+    Option<Ipv4Addr>,
+    BTreeMap<NodeId, Ipv4Addr>,
+);
+
+/// The subnet, gateway and per-node addresses, checked against each other
+/// and against the number of nodes.
+fn addressing(
+    subnet: Option<&str>,
+    gateway: Option<&str>,
+    per_node: BTreeMap<String, NodeInput>,
+    nodes: u32,
+) -> Result<Addressing, String> {
+    let gateway = gateway.map(|g| parse_ipv4("--gateway", g)).transpose()?;
+    let mut fixed_ips = BTreeMap::new();
+    for (host, n) in per_node {
+        let node = NodeId::parse_hostname(&host).ok_or_else(|| {
+            format!(
+                "'{host}' (given an address with --ip or per-node:) is not a node name; \
+                 nodes are frontend, node01, node02, …"
+            )
+        })?;
+        if let Some(ip) = n.ip {
+            let ip = parse_ipv4(&format!("address of {host}"), &ip)?;
+            if let Some(other) = fixed_ips.insert(node, ip) {
+                return Err(format!(
+                    "node {node} is given two addresses, {other} and {ip}; give it one"
+                ));
+            }
+        }
+    }
+    let Some(s) = subnet else {
+        if gateway.is_some() || !fixed_ips.is_empty() {
+            return Err(
+                "a gateway or per-node addresses need the subnet they are in: \
+                        add --subnet CIDR"
+                    .to_string(),
+            );
+        }
+        if nodes > 3000 {
+            return Err(format!(
+                "--nodes {nodes} is more than the 3000 workers of the subnet mcc picks; \
+                 give a larger --subnet"
+            ));
+        }
+        return Ok((None, None, fixed_ips));
+    };
+    let cidr: Ipv4Cidr = s.parse().map_err(|e| format!("--subnet: {e}"))?;
+    let plan = AddressPlan::with_choices(cidr, gateway, &fixed_ips)?;
+    if nodes > plan.max_workers() {
+        return Err(format!(
+            "subnet {cidr} holds at most {} workers besides the front-end, not {nodes}; \
+             use a larger subnet (e.g. a /{}) or fewer nodes",
+            plan.max_workers(),
+            cidr.prefix().saturating_sub(2).max(8)
+        ));
+    }
+    // the nodes made now, and those given an address for later
+    let mut planned: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
+        .chain((1..=nodes).map(NodeId::worker))
+        .collect();
+    planned.extend(fixed_ips.keys().filter(|n| n.index > nodes));
+    plan.check_unique(&planned)?;
+    Ok((Some(cidr), gateway, fixed_ips))
+}
+
+/// The network driver, and the host interface a macvlan network needs.
+fn network(driver: Option<&str>, parent: Option<&str>) -> Result<NetworkDriver, String> {
+    let driver = match driver {
+        Some(d) => d.parse::<NetworkDriver>()?,
+        None => NetworkDriver::Bridge,
+    };
+    if driver == NetworkDriver::Macvlan && parent.is_none() {
+        return Err(
+            "--network-driver macvlan needs --parent IFACE, the host interface \
+                    whose segment the nodes join (`ip link` lists them)"
+                .to_string(),
+        );
+    }
+    if let Some(p) = parent {
+        if driver != NetworkDriver::Macvlan {
+            return Err(format!(
+                "--parent {p} only applies to --network-driver macvlan"
+            ));
+        }
+        let ok = !p.is_empty()
+            && p.len() <= 15
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+        if !ok {
+            return Err(format!("--parent '{p}' is not a network interface name"));
+        }
+    }
+    Ok(driver)
+}
+
+/// How nodes name and find hosts: domain, DNS servers and search domains,
+/// extra hosts-file entries.
+struct NameOptions {
+    domain: Option<String>,
+    dns: Vec<Ipv4Addr>,
+    dns_search: Vec<String>,
+    add_hosts: Vec<(String, Ipv4Addr)>,
+}
+
+impl NameOptions {
+    fn check(
+        domain: Option<String>,
+        dns: Vec<String>,
+        dns_search: Vec<String>,
+        add_hosts: Vec<String>,
+    ) -> Result<NameOptions, String> {
+        if let Some(d) = &domain {
+            validate_dns_name("--domain", d)?;
+        }
+        let dns = dns
+            .iter()
+            .map(|d| parse_ipv4("--dns", d))
+            .collect::<Result<Vec<_>, _>>()?;
+        for d in &dns_search {
+            validate_dns_name("--dns-search", d)?;
+        }
+        let add_hosts = add_hosts
+            .iter()
+            .map(|h| parse_add_host(h))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(NameOptions {
+            domain,
+            dns,
+            dns_search,
+            add_hosts,
+        })
+    }
+}
+
+/// Paths kept per node: not a device's path, not given twice, and not
+/// two that would share one volume.
+fn persisted(given: Vec<String>, devices: &[Device]) -> Result<Vec<String>, String> {
+    let mut persist: Vec<String> = Vec::new();
+    for p in given {
+        let p = validate_persist_path(&p)?;
+        if let Some(d) = devices.iter().find(|d| d.path == p) {
+            return Err(format!(
+                "--persist {p} is also the path of device '{}'; a path is either shared or \
+                 kept per node",
+                d.name
+            ));
+        }
+        if persist.contains(&p) {
+            return Err(format!("--persist {p} is given twice"));
+        }
+        // one volume per node and path, named after the path
+        if let Some(other) = persist.iter().find(|o| path_slug(o) == path_slug(&p)) {
+            return Err(format!(
+                "--persist {p} and {other} would share one volume (both are '{}'); keep one \
+                 of them, or a common parent",
+                path_slug(&p)
+            ));
+        }
+        persist.push(p);
+    }
+    Ok(persist)
 }
 
 fn env_pairs(env: EnvInput) -> Result<Vec<(String, String)>, String> {
@@ -523,6 +604,33 @@ fn validate_context_folder(dir: &Path) -> Result<PathBuf, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_role_needs_an_image_and_the_error_says_which() {
+        let s = |x: &str| Some(x.to_string());
+        assert_eq!(
+            images(s("a:1"), None, None).unwrap(),
+            ("a:1".into(), "a:1".into())
+        );
+        assert_eq!(
+            images(s("a:1"), s("fe:1"), None).unwrap(),
+            ("fe:1".into(), "a:1".into())
+        );
+        assert_eq!(
+            images(None, s("fe:1"), s("wk:1")).unwrap(),
+            ("fe:1".into(), "wk:1".into())
+        );
+        let e = images(None, s("fe:1"), None).unwrap_err();
+        assert!(
+            e.contains("no image for the workers") && e.contains("--working-node-image"),
+            "{e}"
+        );
+        let e = images(None, None, s("wk:1")).unwrap_err();
+        assert!(e.contains("--front-end-image"), "{e}");
+        assert!(images(None, None, None)
+            .unwrap_err()
+            .contains("no image given"));
+    }
 
     fn base() -> SpecInput {
         SpecInput {
