@@ -9,6 +9,7 @@ pub mod hosts;
 pub mod image;
 pub mod names;
 pub mod options;
+pub mod paths;
 pub mod record;
 pub mod spec;
 

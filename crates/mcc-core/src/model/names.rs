@@ -91,7 +91,7 @@ impl ClusterName {
             "{}-{}.{}",
             self.0,
             node.hostname(),
-            super::options::path_slug(path)
+            super::paths::path_slug(path)
         )
     }
 

@@ -115,7 +115,7 @@ pub fn is_reserved_path(p: &str) -> bool {
         "/dev",
         "/run",
         "/etc/hosts",
-        super::spec::META_MOUNT,
+        super::paths::META_MOUNT,
     ]
     .iter()
     .any(|r| p == *r || p.starts_with(&format!("{r}/")))
@@ -138,20 +138,6 @@ pub fn validate_persist_path(s: &str) -> Result<String, String> {
         return bad("the path is managed by the engine or by mcc");
     }
     Ok(p)
-}
-
-/// A volume-name-safe form of a path: `/var/lib/x` → `var-lib-x`.
-pub fn path_slug(path: &str) -> String {
-    path.trim_matches('/')
-        .chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || c == '_' {
-                c
-            } else {
-                '-'
-            }
-        })
-        .collect()
 }
 
 #[cfg(test)]
@@ -182,7 +168,6 @@ mod tests {
         for bad in ["var", "/", "/proc", "/run/x", "/opt/mcc", "/a/../b"] {
             assert!(validate_persist_path(bad).is_err(), "{bad}");
         }
-        assert_eq!(path_slug("/var/lib/slurm"), "var-lib-slurm");
         assert_eq!(validate_persist_path("//srv//data/").unwrap(), "/srv/data");
         assert_eq!(normalize_mount_path("//"), None);
         assert!(is_reserved_path("/run/lock") && !is_reserved_path("/running"));

@@ -15,12 +15,12 @@ use super::cidr::Ipv4Cidr;
 use super::image::validate_image_ref;
 use super::names::{ClusterName, NodeId};
 use super::options::{
-    is_reserved_path, normalize_mount_path, parse_add_host, parse_ipv4, path_slug,
-    validate_dns_name, validate_persist_path, NetworkDriver, NodeOptions,
+    is_reserved_path, normalize_mount_path, parse_add_host, parse_ipv4, validate_dns_name,
+    validate_persist_path, NetworkDriver, NodeOptions,
 };
+use super::paths::path_slug;
 
-/// Where every node sees the meta volume: hosts file, context, logs, shared files.
-pub const META_MOUNT: &str = "/opt/mcc";
+pub use super::paths::META_MOUNT;
 
 /// A request for a cluster, from a YAML file or flags. Field names are the
 /// flags' names, so `--front-end-image` is `front-end-image:` in the file.
