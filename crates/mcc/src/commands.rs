@@ -325,7 +325,7 @@ async fn dispatch(command: Command) -> Result<u8> {
 
 async fn create(args: CreateArgs) -> Result<u8> {
     let file = match &args.file {
-        Some(path) => SpecInput::from_file(path).map_err(Error::Invalid)?,
+        Some(path) => mcc_core::input::read_cluster_file(path).map_err(Error::Invalid)?,
         None => SpecInput::default(),
     };
     let flags = CreateFlags {

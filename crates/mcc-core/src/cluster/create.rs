@@ -55,6 +55,14 @@ impl Clusters {
         let _serialized = self.lock_cluster(name).await?;
 
         // Everything that can be refused is checked before anything is made.
+        let folder = match spec.context.clone() {
+            None => None,
+            Some(dir) => Some(
+                tokio::task::spawn_blocking(move || context::check_folder(&dir))
+                    .await
+                    .map_err(|e| Error::Failed(format!("reading the context folder: {e}")))??,
+            ),
+        };
         let existing = self.load(name).await?;
         if existing.meta.is_some() || !existing.nodes.is_empty() {
             return Err(Error::Conflict(format!(
@@ -178,10 +186,16 @@ impl Clusters {
         reused.extend(kept);
         reused.sort();
         reused.dedup();
-        let record = ClusterRecord::new(spec, subnet, name.new_meta_volume(), reused);
+        let mut record = ClusterRecord::new(spec, subnet, name.new_meta_volume(), reused);
+        if let Some(f) = &folder {
+            record.on_change = f.on_change;
+            record.on_start = f.on_start;
+        }
         // Packed before anything is made: a folder that cannot be shipped
         // (a link out of it, say) is bad input.
-        let archive = self.pack_meta(spec, &record).await?;
+        let archive = self
+            .pack_meta(spec, &record, folder.map(|f| f.path))
+            .await?;
 
         // The claim: container names are unique on the engine, so of two
         // creates of one name exactly one gets past this line. The loser
@@ -238,13 +252,17 @@ impl Clusters {
     }
 
     /// The meta volume's first content: hosts, members, runner, context.
-    async fn pack_meta(&self, spec: &ClusterSpec, record: &ClusterRecord) -> Result<Vec<u8>> {
+    async fn pack_meta(
+        &self,
+        spec: &ClusterSpec,
+        record: &ClusterRecord,
+        folder: Option<std::path::PathBuf>,
+    ) -> Result<Vec<u8>> {
         let all: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
             .chain((1..=spec.nodes).map(NodeId::worker))
             .collect();
         let hosts = super::nodes::hosts_for(&spec.name, record, &all)?;
         let members = super::state::members_text(&all);
-        let folder = spec.context.clone();
         // reading the user's folder is blocking file work
         tokio::task::spawn_blocking(move || {
             context::meta_archive(&hosts, &members, &all[1..], folder.as_deref())

@@ -19,6 +19,7 @@ use crate::model::{NodeId, Role, META_MOUNT};
 use crate::provider::{exec_collect, ExecSpec, Provider};
 
 mod pack;
+pub use pack::{check_folder, Folder};
 
 const RUNNER: &str = include_str!("runner.sh");
 

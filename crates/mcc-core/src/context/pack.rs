@@ -15,6 +15,48 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+/// What a context folder holds, once checked: its real path and which
+/// phases beyond the creation ones it has.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Folder {
+    pub path: PathBuf,
+    pub on_change: bool,
+    pub on_start: bool,
+}
+
+/// Checks a context folder given by the user: a readable directory with
+/// at least one phase folder.
+pub fn check_folder(dir: &Path) -> Result<Folder, Error> {
+    inspect_folder(dir).map_err(Error::Invalid)
+}
+
+fn inspect_folder(dir: &Path) -> Result<Folder, String> {
+    let meta = fs::metadata(dir)
+        .map_err(|e| format!("context folder '{}' cannot be read: {e}", dir.display()))?;
+    if !meta.is_dir() {
+        return Err(format!(
+            "context folder '{}' is not a directory; give a folder holding all/, frontend/ \
+             and/or workers/ with scripts",
+            dir.display()
+        ));
+    }
+    let known = ["all", "frontend", "workers", "on-change", "on-start"];
+    if !known.iter().any(|k| dir.join(k).is_dir()) {
+        return Err(format!(
+            "context folder '{}' has none of all/, frontend/, workers/, on-start/, on-change/: put the scripts for \
+             every node in all/, the front-end's in frontend/ and the workers' in workers/",
+            dir.display()
+        ));
+    }
+    let path =
+        fs::canonicalize(dir).map_err(|e| format!("context folder '{}': {e}", dir.display()))?;
+    Ok(Folder {
+        on_change: path.join("on-change").is_dir(),
+        on_start: path.join("on-start").is_dir(),
+        path,
+    })
+}
+
 /// Appends the folder `root` under `prefix` in the archive.
 pub fn append_context(b: &mut tar::Builder<Vec<u8>>, root: &Path, prefix: &str) -> Result<()> {
     let real_root = fs::canonicalize(root).map_err(|e| {
@@ -168,6 +210,24 @@ mod tests {
         let mut b = tar::Builder::new(Vec::new());
         append_context(&mut b, &dir.join("ctx"), "context")?;
         Ok(b.into_inner().unwrap())
+    }
+
+    #[test]
+    fn folders_are_checked() {
+        let d = scratch("check");
+        let e = check_folder(&d.join("nope")).unwrap_err().to_string();
+        assert!(e.contains("cannot be read"), "{e}");
+        let e = check_folder(&d.join("ctx/lib/common.sh"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a directory"), "{e}");
+        let e = check_folder(&d.join("ctx/lib")).unwrap_err().to_string();
+        assert!(e.contains("none of all/"), "{e}");
+        fs::create_dir_all(d.join("ctx/on-start")).unwrap();
+        let f = check_folder(&d.join("ctx")).unwrap();
+        assert!(f.on_start && !f.on_change);
+        assert_eq!(f.path, fs::canonicalize(d.join("ctx")).unwrap());
+        fs::remove_dir_all(&d).unwrap();
     }
 
     #[test]

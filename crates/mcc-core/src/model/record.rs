@@ -93,14 +93,9 @@ impl ClusterRecord {
             env: spec.env.clone(),
             privileged: spec.privileged,
             context: spec.context.is_some(),
-            on_change: spec
-                .context
-                .as_ref()
-                .is_some_and(|c| c.join("on-change").is_dir()),
-            on_start: spec
-                .context
-                .as_ref()
-                .is_some_and(|c| c.join("on-start").is_dir()),
+            // what the folder holds is filled in by whoever read it
+            on_change: false,
+            on_start: false,
             reused_volumes,
             created,
         }

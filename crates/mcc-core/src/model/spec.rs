@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
@@ -122,25 +122,6 @@ pub struct ClusterSpec {
 }
 
 impl SpecInput {
-    /// Reads a cluster file. Relative context folders are taken relative
-    /// to the file's directory.
-    pub fn from_file(path: &Path) -> Result<SpecInput, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!(
-                "cannot read cluster file '{}': {e}; check the path given to -f",
-                path.display()
-            )
-        })?;
-        let mut input = Self::from_yaml(&text)
-            .map_err(|e| format!("cluster file '{}': {e}", path.display()))?;
-        if let (Some(ctx), Some(dir)) = (&input.context_folder, path.parent()) {
-            if ctx.is_relative() {
-                input.context_folder = Some(dir.join(ctx));
-            }
-        }
-        Ok(input)
-    }
-
     pub fn from_yaml(text: &str) -> Result<SpecInput, String> {
         if text.trim().is_empty() {
             return Ok(SpecInput::default());
@@ -220,10 +201,8 @@ impl SpecInput {
         let (frontend_image, worker_image) =
             images(self.image, self.front_end_image, self.working_node_image)?;
         let nodes = self.nodes.unwrap_or(0);
-        let context = match self.context_folder {
-            None => None,
-            Some(dir) => Some(validate_context_folder(&dir)?),
-        };
+        // checked (and read) where it is packed: the model does no I/O
+        let context = self.context_folder;
         let devices = devices(self.devices.unwrap_or_default())?;
         let (subnet, gateway, fixed_ips) = addressing(
             self.subnet.as_deref(),
@@ -580,27 +559,6 @@ pub fn parse_device(s: &str) -> Result<Device, String> {
     })
 }
 
-fn validate_context_folder(dir: &Path) -> Result<PathBuf, String> {
-    let meta = std::fs::metadata(dir)
-        .map_err(|e| format!("context folder '{}' cannot be read: {e}", dir.display()))?;
-    if !meta.is_dir() {
-        return Err(format!(
-            "context folder '{}' is not a directory; give a folder holding all/, frontend/ \
-             and/or workers/ with scripts",
-            dir.display()
-        ));
-    }
-    let known = ["all", "frontend", "workers", "on-change", "on-start"];
-    if !known.iter().any(|k| dir.join(k).is_dir()) {
-        return Err(format!(
-            "context folder '{}' has none of all/, frontend/, workers/, on-start/, on-change/: put the scripts for \
-             every node in all/, the front-end's in frontend/ and the workers' in workers/",
-            dir.display()
-        ));
-    }
-    std::fs::canonicalize(dir).map_err(|e| format!("context folder '{}': {e}", dir.display()))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -878,42 +836,5 @@ mod tests {
             s.env,
             vec![("A".into(), "1".into()), ("B".into(), "3".into())]
         );
-    }
-
-    #[test]
-    fn context_folder_checks() {
-        let dir = std::env::temp_dir().join(format!("mcc-spec-test-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let err = SpecInput {
-            context_folder: Some(dir.clone()),
-            ..base()
-        }
-        .validate()
-        .unwrap_err();
-        assert!(err.contains("none of all/"), "{err}");
-        std::fs::create_dir_all(dir.join("all")).unwrap();
-        assert!(SpecInput {
-            context_folder: Some(dir.clone()),
-            ..base()
-        }
-        .validate()
-        .is_ok());
-        let file = dir.join("all/x.sh");
-        std::fs::write(&file, "true").unwrap();
-        let err = SpecInput {
-            context_folder: Some(file),
-            ..base()
-        }
-        .validate()
-        .unwrap_err();
-        assert!(err.contains("not a directory"), "{err}");
-        let err = SpecInput {
-            context_folder: Some(dir.join("nope")),
-            ..base()
-        }
-        .validate()
-        .unwrap_err();
-        assert!(err.contains("cannot be read"), "{err}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
