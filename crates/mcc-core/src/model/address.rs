@@ -176,6 +176,23 @@ pub fn pick_subnet(taken: &[Ipv4Cidr]) -> Option<Ipv4Cidr> {
 mod tests {
     use super::*;
 
+    /// Found by fuzzing (fuzz/artifacts/address/crash-24bb…): a gateway the
+    /// user puts among the default node addresses (here .4, node02's) is
+    /// handed out by `ip`; `check_unique` must refuse that node.
+    #[test]
+    fn a_gateway_among_node_addresses_is_refused_for_that_node() {
+        let subnet: Ipv4Cidr = "10.9.0.0/24".parse().unwrap();
+        let plan =
+            AddressPlan::with_choices(subnet, Some(Ipv4Addr::new(10, 9, 0, 4)), &BTreeMap::new())
+                .unwrap();
+        assert_eq!(plan.ip(NodeId::worker(2)), Some(plan.gateway));
+        assert!(plan
+            .check_unique(&[NodeId::FRONTEND, NodeId::worker(1)])
+            .is_ok());
+        let e = plan.check_unique(&[NodeId::worker(2)]).unwrap_err();
+        assert!(e.contains("gateway"), "{e}");
+    }
+
     fn plan(s: &str) -> AddressPlan {
         AddressPlan::new(s.parse().unwrap()).unwrap()
     }
