@@ -193,19 +193,19 @@ pub struct CreateArgs {
     /// Cluster name, a DNS label (generated and printed if absent)
     #[arg(long, short)]
     pub name: Option<String>,
-    /// Image of every node
+    /// Image of every node (the two flags below override it for one role)
     #[arg(long, value_name = "IMAGE")]
     pub image: Option<String>,
-    /// Image of the front-end
+    /// Image of the front-end (without --image, --working-node-image is needed too)
     #[arg(long, value_name = "IMAGE")]
     pub front_end_image: Option<String>,
-    /// Image of the workers
+    /// Image of the workers (without --image, --front-end-image is needed too)
     #[arg(long, value_name = "IMAGE")]
     pub working_node_image: Option<String>,
-    /// Number of workers (0: a front-end alone)
+    /// Number of workers [default: 0, a front-end alone]
     #[arg(long, value_name = "N")]
     pub nodes: Option<u32>,
-    /// Folder of scripts run on the nodes (all/, frontend/, workers/, on-change/)
+    /// Folder of scripts run on the nodes (all/, frontend/, workers/, on-start/, on-change/)
     #[arg(long, value_name = "DIR")]
     pub context_folder: Option<PathBuf>,
     /// Shared folder NAME[:PATH], one volume on every node; `home` is /home (repeatable)
