@@ -78,17 +78,20 @@ impl Reporter for Notes {
 }
 
 /// A token cancelled by the first Ctrl-C; a second one quits at once.
-fn interrupt_token() -> CancellationToken {
+/// The message goes through the progress display, so that a spinner
+/// does not draw over it or leave a frame behind.
+fn interrupt_token(progress: Arc<Progress>) -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
     tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
-            eprintln!(
-                "\nmcc: interrupted: cleaning up (Ctrl-C again quits at once; `mcc gc` removes \
-                 what is left)"
+            progress.note(
+                "mcc: interrupted: cleaning up (Ctrl-C again quits at once; `mcc gc` removes \
+                 what is left)",
             );
             t.cancel();
             if tokio::signal::ctrl_c().await.is_ok() {
+                progress.clear();
                 std::process::exit(130);
             }
         }
@@ -127,9 +130,10 @@ async fn dispatch(command: Command) -> Result<u8> {
             output,
         } => {
             let name = cluster_name(&cluster)?;
-            let clusters = connect(Arc::new(Progress::new())).await?;
+            let progress = Arc::new(Progress::new());
+            let clusters = connect(progress.clone()).await?;
             let added = clusters
-                .add_nodes(&name, count, timeout, &interrupt_token())
+                .add_nodes(&name, count, timeout, &interrupt_token(progress))
                 .await?;
             match output {
                 Output::Json => json(&added),
@@ -147,9 +151,10 @@ async fn dispatch(command: Command) -> Result<u8> {
         } => {
             let name = cluster_name(&cluster)?;
             let nodes: Vec<NodeId> = nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?;
-            let clusters = connect(Arc::new(Progress::new())).await?;
+            let progress = Arc::new(Progress::new());
+            let clusters = connect(progress.clone()).await?;
             let view = clusters
-                .recreate(&name, &nodes, timeout, &interrupt_token())
+                .recreate(&name, &nodes, timeout, &interrupt_token(progress))
                 .await?;
             print_view(&view);
             Ok(0)
@@ -367,7 +372,9 @@ async fn create(args: CreateArgs) -> Result<u8> {
         timeout: args.timeout,
     };
     let started = std::time::Instant::now();
-    let view = clusters.create(&spec, &opts, &interrupt_token()).await?;
+    let view = clusters
+        .create(&spec, &opts, &interrupt_token(progress.clone()))
+        .await?;
     match args.output {
         Output::Json => json(&view),
         Output::Text => {

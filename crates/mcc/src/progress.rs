@@ -28,6 +28,26 @@ impl Progress {
             step: Mutex::new(None),
         }
     }
+
+    /// Takes the spinner off the terminal, before the process ends
+    /// without finishing its step (a second Ctrl-C).
+    pub fn clear(&self) {
+        let step = self.step.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(b) = step.as_ref().and_then(|s| s.bar.as_ref()) {
+            b.finish_and_clear();
+        }
+    }
+}
+
+impl Drop for Progress {
+    /// A step left open (an error returned mid-step) ends as failed, so
+    /// no spinner frame stays on the terminal.
+    fn drop(&mut self) {
+        let step = self.step.get_mut().unwrap_or_else(|e| e.into_inner());
+        if let Some(s) = step.take() {
+            finish(s, false);
+        }
+    }
 }
 
 impl Reporter for Progress {
