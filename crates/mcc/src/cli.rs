@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+use clap_complete::engine::ArgValueCompleter;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -64,6 +65,7 @@ pub enum Command {
     /// Show a cluster's nodes: role, container, hostname, IP, state, image
     #[command(after_help = "Examples:\n  mcc inspect lab\n  mcc inspect lab --output json")]
     Inspect {
+        #[arg(add = ArgValueCompleter::new(crate::complete::clusters))]
         cluster: String,
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
@@ -71,6 +73,7 @@ pub enum Command {
     /// Add workers to a cluster (they run the cluster's context)
     #[command(after_help = "Examples:\n  mcc addnode lab\n  mcc addnode lab --count 4")]
     Addnode {
+        #[arg(add = ArgValueCompleter::new(crate::complete::clusters))]
         cluster: String,
         /// How many workers to add
         #[arg(long, short = 'c', default_value_t = 1)]
@@ -87,9 +90,14 @@ pub enum Command {
                             mcc delnode lab --count 2     # the two highest-numbered"
     )]
     Delnode {
+        #[arg(add = ArgValueCompleter::new(crate::complete::clusters))]
         cluster: String,
         /// Workers to remove (node01, node02, …)
-        #[arg(required_unless_present = "count", conflicts_with = "count")]
+        #[arg(
+            required_unless_present = "count",
+            conflicts_with = "count",
+            add = ArgValueCompleter::new(crate::complete::nodes)
+        )]
         nodes: Vec<String>,
         /// Remove this many workers, highest-numbered first
         #[arg(long, short = 'c')]
@@ -104,8 +112,9 @@ pub enum Command {
                             Also brings back a node whose container was removed behind mcc's back.\n\
                             The node's context runs again, then the on-change hooks on every node.")]
     Recreate {
+        #[arg(add = ArgValueCompleter::new(crate::complete::clusters))]
         cluster: String,
-        #[arg(required = true)]
+        #[arg(required = true, add = ArgValueCompleter::new(crate::complete::nodes))]
         nodes: Vec<String>,
         /// Give up after this long, e.g. 90s, 10m
         #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
@@ -117,7 +126,7 @@ pub enum Command {
                             Deleting a cluster that does not exist says so and succeeds."
     )]
     Delete {
-        #[arg(required = true)]
+        #[arg(required = true, add = ArgValueCompleter::new(crate::complete::clusters))]
         clusters: Vec<String>,
         /// Keep the shared folders' volumes (a later cluster of the same name reuses them)
         #[arg(long)]
@@ -127,8 +136,10 @@ pub enum Command {
     #[command(after_help = "Examples:\n  mcc enter lab\n  mcc enter lab node02\n  \
                             mcc enter lab -- cat /etc/hosts")]
     Enter {
+        #[arg(add = ArgValueCompleter::new(crate::complete::clusters))]
         cluster: String,
         /// frontend (default), node01, …
+        #[arg(add = ArgValueCompleter::new(crate::complete::nodes))]
         node: Option<String>,
         /// Command to run instead of a shell
         #[arg(last = true)]
@@ -140,9 +151,10 @@ pub enum Command {
                             mcc exec lab --on node01,node03 -- ping -c1 frontend\n\n\
                             Exits non-zero if the command failed on any node.")]
     Exec {
+        #[arg(add = ArgValueCompleter::new(crate::complete::clusters))]
         cluster: String,
         /// all, frontend, workers, or node names separated by commas
-        #[arg(long, default_value = "all")]
+        #[arg(long, default_value = "all", add = ArgValueCompleter::new(crate::complete::targets))]
         on: String,
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -156,7 +168,9 @@ pub enum Command {
     /// Show what the context scripts printed, per node
     #[command(after_help = "Examples:\n  mcc logs lab\n  mcc logs lab node02")]
     Logs {
+        #[arg(add = ArgValueCompleter::new(crate::complete::clusters))]
         cluster: String,
+        #[arg(add = ArgValueCompleter::new(crate::complete::nodes))]
         node: Option<String>,
     },
     /// Remove what interrupted creates, addnodes and deletes left behind
@@ -169,6 +183,7 @@ pub enum Command {
     )]
     Gc {
         /// Only these clusters (default: every cluster)
+        #[arg(add = ArgValueCompleter::new(crate::complete::clusters))]
         clusters: Vec<String>,
         /// Also remove data volumes kept from deleted clusters
         #[arg(long)]
@@ -179,7 +194,11 @@ pub enum Command {
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  mcc completions bash > /etc/bash_completion.d/mcc\n  \
-                            mcc completions zsh > \"${fpath[1]}/_mcc\""
+                            mcc completions zsh > \"${fpath[1]}/_mcc\"\n\n\
+                            These complete commands and options. To complete cluster and node \
+                            names too (read from the engine as you type), load the dynamic \
+                            completion instead:\n  source <(COMPLETE=bash mcc)    # in ~/.bashrc; \
+                            zsh: source <(COMPLETE=zsh mcc); fish: COMPLETE=fish mcc | source"
     )]
     Completions { shell: clap_complete::Shell },
 }

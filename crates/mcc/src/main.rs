@@ -3,6 +3,7 @@
 
 mod cli;
 mod commands;
+mod complete;
 mod enter;
 mod out;
 mod progress;
@@ -13,6 +14,9 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // answers the shell when it asks for completions (COMPLETE=bash mcc …)
+    clap_complete::CompleteEnv::with_factory(<cli::Cli as clap::CommandFactory>::command)
+        .complete();
     let args: Vec<String> = std::env::args().collect();
     // `mcc help --help`: the help of help is mcc's help
     if args.len() == 3 && args[1] == "help" && matches!(args[2].as_str(), "--help" | "-h") {

@@ -90,6 +90,46 @@ fn usage_mistakes_are_explained() {
     assert!(out.stdout.contains("Usage: mcc"), "{}", out.describe());
 }
 
+/// Dynamic completion offers the engine's cluster names and a cluster's
+/// node names, as the shell asks for them.
+#[test]
+fn dynamic_completion_names_clusters_and_nodes() {
+    let c = Cluster::new("complete");
+    create(&c, &image_nodes(BUSYBOX, "1", &[]));
+    let complete = |words: &[&str], index: usize| -> Vec<String> {
+        let mut args = vec!["--", "mcc"];
+        args.extend(words);
+        let out = mcc(args)
+            .env("COMPLETE", "bash")
+            .env("_CLAP_COMPLETE_INDEX", &index.to_string())
+            .env("_CLAP_COMPLETE_COMP_TYPE", "9")
+            .env("_CLAP_COMPLETE_SPACE", "true")
+            .env("_CLAP_IFS", "\n")
+            .run()
+            .ok();
+        out.stdout.lines().map(|l| l.trim().to_string()).collect()
+    };
+    let prefix = &c.n()[..c.n().len() - 2];
+    let got = complete(&["inspect", prefix], 2);
+    assert!(got.iter().any(|w| w == c.n()), "inspect <TAB>: {got:?}");
+    let got = complete(&["enter", c.n(), "no"], 3);
+    assert_eq!(got, ["node01"], "enter {} no<TAB>", c.n());
+    let got = complete(&["exec", c.n(), "--on", ""], 4);
+    for want in ["all", "workers", "frontend", "node01"] {
+        assert!(got.iter().any(|w| w == want), "exec --on <TAB>: {got:?}");
+    }
+    // no engine: nothing offered, no error
+    let out = mcc(["--", "mcc", "inspect", ""])
+        .env("COMPLETE", "bash")
+        .env("_CLAP_COMPLETE_INDEX", "2")
+        .env("_CLAP_COMPLETE_COMP_TYPE", "9")
+        .env("_CLAP_IFS", "\n")
+        .env("DOCKER_HOST", "unix:///nonexistent.sock")
+        .run()
+        .ok();
+    assert!(out.stderr.trim().is_empty(), "{}", out.describe());
+}
+
 /// Completion scripts name the subcommands.
 #[test]
 fn completions_cover_the_commands() {
