@@ -1,24 +1,24 @@
 //! Dynamic shell completion: cluster and node names, read from the engine
 //! when the shell asks (`source <(COMPLETE=bash mcc)`). Never an error and
-//! never a wait: with no engine within a second, nothing is offered.
+//! never a long wait: with no answer within two seconds, nothing is offered.
 
 use std::ffi::OsStr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap_complete::engine::CompletionCandidate;
-use mcc_core::cluster::{ClusterView, Clusters, Silent};
+use mcc_core::cluster::{Clusters, Silent};
 use mcc_core::model::ClusterName;
 use mcc_core::provider::DockerProvider;
 
-/// Runs `f` against the engine, giving up after a second.
+/// Runs `f` against the engine, giving up after two seconds.
 fn ask<T>(f: impl AsyncFnOnce(Clusters) -> Option<T>) -> Option<T> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok()?;
     rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(1), async {
+        tokio::time::timeout(Duration::from_secs(2), async {
             let p = DockerProvider::connect().await.ok()?;
             f(Clusters::new(Arc::new(p), Arc::new(Silent))).await
         })
@@ -39,8 +39,8 @@ fn matching(current: &OsStr, names: impl IntoIterator<Item = String>) -> Vec<Com
 
 /// The clusters on the engine.
 pub fn clusters(current: &OsStr) -> Vec<CompletionCandidate> {
-    let names = ask(async |c| c.list().await.ok()).unwrap_or_default();
-    matching(current, names.into_iter().map(|v: ClusterView| v.name))
+    let names = ask(async |c| c.names().await.ok()).unwrap_or_default();
+    matching(current, names.into_iter().map(|n| n.to_string()))
 }
 
 /// The cluster named on the command line being completed: the first word

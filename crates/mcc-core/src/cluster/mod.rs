@@ -184,6 +184,21 @@ impl Clusters {
         Ok(loaded)
     }
 
+    /// The names of the clusters on the engine, from one listing (for
+    /// completion: no record or state is read).
+    pub async fn names(&self) -> Result<Vec<ClusterName>> {
+        let mut names: Vec<ClusterName> = self
+            .provider
+            .containers(labels::CLUSTER, None)
+            .await?
+            .into_iter()
+            .filter_map(|c| c.labels.get(labels::CLUSTER)?.parse().ok())
+            .collect();
+        names.sort();
+        names.dedup();
+        Ok(names)
+    }
+
     /// Every cluster with at least one labelled container, by name. A
     /// label that is not a cluster name was not written by mcc: the
     /// objects carrying it are named in a note and skipped.
