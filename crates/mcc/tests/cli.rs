@@ -154,7 +154,18 @@ fn privileged_is_passed_on_or_its_refusal_explained() {
     let c = Cluster::new("priv");
     let out = try_create(&c, &["--image", BUSYBOX, "--nodes", "1", "--privileged"]);
     if out.status.success() {
-        sh(&c, "all", "true").ok();
+        // privileged: CAP_SYS_ADMIN (21) and CAP_NET_ADMIN (12) are
+        // effective, which a default container never has
+        let out = sh(
+            &c,
+            "all",
+            "e=$(sed -n 's/^CapEff:[[:space:]]*//p' /proc/self/status); \
+             [ $(( 0x$e >> 21 & 1 )) = 1 ] && [ $(( 0x$e >> 12 & 1 )) = 1 ] && echo full",
+        )
+        .ok();
+        assert_each_printed(&out, &["frontend", "node01"], "capabilities: ", |_| {
+            "full\n".into()
+        });
     } else {
         assert_eq!(out.code(), 1, "{}", out.describe());
         assert!(
