@@ -204,26 +204,46 @@ impl Clusters {
         node: Option<NodeId>,
     ) -> Result<Vec<(String, String)>> {
         let loaded = self.load_existing(name).await?;
-        let dir = if loaded.record()?.legacy_layout() {
-            context::LEGACY_LOGS_DIR
-        } else {
-            context::LOGS_DIR
-        };
+        let legacy = loaded.record()?.legacy_layout();
         if let Some(n) = node {
             if loaded.node(n).is_none() {
                 return Err(Error::Invalid(format!("cluster '{name}' has no node {n}")));
             }
         }
-        // Nodes write these files (they may be links or anything): only
-        // regular files are read, and only as text to show.
-        let tar = match self.provider.download(&name.meta_container(), dir).await {
-            Ok(t) => t,
-            Err(e) if e.is_not_found() => return Ok(Vec::new()),
-            Err(e) => return Err(e),
-        };
-        let mut logs = context::logs_from_archive(&tar)?;
-        if let Some(n) = node {
-            logs.retain(|(h, _)| *h == n.hostname());
+        if legacy {
+            let tar = match self
+                .provider
+                .download(&name.meta_container(), context::LEGACY_LOGS_DIR)
+                .await
+            {
+                Ok(t) => t,
+                Err(e) if e.is_not_found() => return Ok(Vec::new()),
+                Err(e) => return Err(e),
+            };
+            let mut logs = context::logs_from_archive(&tar)?;
+            if let Some(n) = node {
+                logs.retain(|(h, _)| *h == n.hostname());
+            }
+            return Ok(logs);
+        }
+        // Each node keeps its own log (no other node can write it); read
+        // from its container, running or not. The node's root may have
+        // made it anything: only a regular file is read, as text to show.
+        let mut logs = Vec::new();
+        for n in loaded
+            .nodes
+            .iter()
+            .filter(|n| node.is_none_or(|x| x == n.node))
+        {
+            match self
+                .provider
+                .download(&n.info.name, context::NODE_LOG)
+                .await
+            {
+                Ok(tar) => logs.push((n.node.hostname(), context::single_file_text(&tar)?)),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
         }
         Ok(logs)
     }

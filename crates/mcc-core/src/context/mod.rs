@@ -25,8 +25,8 @@ const RUNNER: &str = include_str!("runner.sh");
 
 /// Where the node-writable volume is mounted (`MCC_SHARED`).
 pub const SHARED_MOUNT: &str = "/opt/mcc/shared";
-/// The scripts' logs, one file per node (on the shared volume).
-pub const LOGS_DIR: &str = "/opt/mcc/shared/.mcc/logs";
+/// The scripts' log, on each node itself (no other node can write it).
+pub const NODE_LOG: &str = "/var/log/mcc/context.log";
 /// Where clusters made before schema 2 kept their logs.
 pub const LEGACY_LOGS_DIR: &str = "/opt/mcc/logs";
 const FAILED_MARKER: &str = "mcc-context-failed\t";
@@ -122,7 +122,7 @@ pub fn meta_archive(
 pub fn shared_archive() -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     let io = |e: std::io::Error| Error::Failed(format!("packing the shared folder: {e}"));
-    for dir in [".mcc", ".mcc/logs", ".mcc/runs"] {
+    for dir in [".mcc", ".mcc/runs"] {
         append_dir(&mut b, dir, 0o1777).map_err(io)?;
     }
     b.into_inner().map_err(io)
@@ -294,14 +294,20 @@ fn parse_failure(node: &str, code: i64, text: &str) -> Error {
     }
 }
 
-/// The text of the one file in a tar archive.
+/// The text of the one file in a tar archive (empty unless it is a
+/// regular file).
 pub fn single_file_text(tar_bytes: &[u8]) -> Result<String> {
     let mut archive = tar::Archive::new(tar_bytes);
     let bad = |e: std::io::Error| Error::Failed(format!("reading a file of the meta volume: {e}"));
     let mut entries = archive.entries().map_err(bad)?;
     let mut text = String::new();
     if let Some(entry) = entries.next() {
-        std::io::Read::read_to_string(&mut entry.map_err(bad)?, &mut text).map_err(bad)?;
+        let mut entry = entry.map_err(bad)?;
+        if entry.header().entry_type().is_file() {
+            let mut bytes = Vec::new();
+            std::io::Read::read_to_end(&mut entry, &mut bytes).map_err(bad)?;
+            text = String::from_utf8_lossy(&bytes).into_owned();
+        }
     }
     Ok(text)
 }

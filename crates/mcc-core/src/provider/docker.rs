@@ -42,6 +42,9 @@ struct HostFacts {
     cgroup_v2: bool,
 }
 
+/// The most mcc reads of a container's files at once.
+const MAX_DOWNLOAD: usize = 64 << 20;
+
 /// Signal that makes systemd shut down cleanly (SIGTERM only re-executes it).
 const SYSTEMD_STOP_SIGNAL: &str = "SIGRTMIN+3";
 
@@ -918,6 +921,14 @@ impl Provider for DockerProvider {
         while let Some(chunk) = stream.next().await {
             let chunk = chunk.map_err(map_err(format!("copying {container}:{path}")))?;
             out.extend_from_slice(&chunk);
+            // what mcc reads is small; a node may have made it huge (a
+            // sparse file): never take it whole into memory
+            if out.len() > MAX_DOWNLOAD {
+                return Err(Error::Failed(format!(
+                    "{container}:{path} is larger than {} MiB; mcc does not read it",
+                    MAX_DOWNLOAD >> 20
+                )));
+            }
         }
         Ok(out)
     }
