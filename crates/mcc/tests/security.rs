@@ -1,0 +1,330 @@
+//! A node's root cannot turn the cluster's meta volume against the host or
+//! the other nodes: /opt/mcc is read-only on every node, membership comes
+//! from `members` (not from parsing hosts), links planted in the shared
+//! volume are never followed by mcc on the host, and context folders
+//! cannot smuggle host files in through links.
+//!
+//! Every gc here is scoped to the test's own clusters (`mcc gc NAME`).
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use common::*;
+
+/// Content no other run of any test can have.
+fn unique_secret(tag: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_nanos();
+    format!("mcc-secret-{tag}-{}-{nanos}", std::process::id())
+}
+
+/// The file still has mode 0600 and exactly `content`.
+#[track_caller]
+fn assert_host_file_intact(path: &Path, content: &str, when: &str) {
+    let md = std::fs::symlink_metadata(path)
+        .unwrap_or_else(|e| panic!("{when}: {}: {e}", path.display()));
+    assert!(
+        md.is_file(),
+        "{when}: {} is no longer a file",
+        path.display()
+    );
+    assert_eq!(
+        md.permissions().mode() & 0o7777,
+        0o600,
+        "{when}: mode of {}",
+        path.display()
+    );
+    assert_eq!(
+        std::fs::read_to_string(path).expect("reading the host file"),
+        content,
+        "{when}: content of {}",
+        path.display()
+    );
+}
+
+/// The cluster runs with every node; every node's /etc/hosts is mcc's,
+/// lists every member and never the secret; `mcc logs` never prints it;
+/// the host file is untouched. Returns the members.
+#[track_caller]
+fn assert_sound(c: &Cluster, secret_file: &Path, secret: &str, when: &str) -> BTreeSet<String> {
+    let view = inspect(c);
+    assert_eq!(view["status"], "running", "{when}: {view:#}");
+    let table = node_table(&view);
+    for (node, (_, state)) in &table {
+        assert_eq!(state, "running", "{when}: {node} does not run: {view:#}");
+    }
+    let members: BTreeSet<String> = table.keys().cloned().collect();
+    let hosts = hosts_files(c, members.len(), when);
+    for (node, text) in &hosts {
+        assert!(
+            text.starts_with("# Written by mcc for cluster"),
+            "{when}: /etc/hosts of {node} is not mcc's:\n{text}"
+        );
+        assert!(
+            !text.contains(secret),
+            "{when}: /etc/hosts of {node} holds the host's secret:\n{text}"
+        );
+        let listed: BTreeSet<String> = hosts_entries(text).keys().cloned().collect();
+        assert!(
+            members.is_subset(&listed),
+            "{when}: /etc/hosts of {node} lacks members {members:?}:\n{text}"
+        );
+    }
+    let logs = mcc(["logs", c.n()]).run();
+    assert!(
+        !logs.stdout.contains(secret) && !logs.stderr.contains(secret),
+        "{when}: mcc logs printed the host's secret: {}",
+        logs.describe()
+    );
+    assert_host_file_intact(secret_file, secret, when);
+    members
+}
+
+#[test]
+fn node_root_cannot_reach_host_files() {
+    let c = Cluster::new("sec-root");
+    let secret = unique_secret("root");
+    let dir = TempDir::new("sec-root-secret");
+    let secret_file = dir.write("secret", &secret, 0o600);
+    let sf = secret_file.display().to_string();
+    let ctx = context_folder(
+        "sec-root-ctx",
+        &[(
+            "all/10-hello",
+            "#!/bin/sh\necho \"hello from $MCC_NODE\"\n",
+            0o755,
+        )],
+    );
+    create(
+        &c,
+        &image_nodes(BUSYBOX, "1", &["--context-folder", &ctx.arg()]),
+    );
+    assert_sound(&c, &secret_file, &secret, "after create");
+
+    // every write to /opt/mcc (and /etc/hosts) from the front-end's root fails
+    let attempts = [
+        format!("ln -sf {sf} /opt/mcc/hosts"),
+        "rm -f /opt/mcc/hosts".to_string(),
+        "echo x > /opt/mcc/state/x".to_string(),
+        "echo '[\"evil\"]' > /opt/mcc/members".to_string(),
+        "echo evil > /opt/mcc/nodes".to_string(),
+        "touch /opt/mcc/context/evil".to_string(),
+        "rm -rf /opt/mcc/context/*".to_string(),
+        "echo evil >> /opt/mcc/bin/run-context".to_string(),
+        "chmod 777 /opt/mcc/bin/run-context".to_string(),
+        "mv /opt/mcc/bin/run-context /opt/mcc/bin/x".to_string(),
+        "echo evil >> /etc/hosts".to_string(),
+        "mount -o remount,rw /opt/mcc".to_string(),
+    ];
+    for attempt in &attempts {
+        let out = sh(
+            &c,
+            "frontend",
+            &format!("if {attempt} 2>/dev/null; then echo WROTE; else echo REFUSED; fi"),
+        );
+        assert_eq!(
+            per_node(&out).get("frontend").map(String::as_str),
+            Some("REFUSED\n"),
+            "the front-end's root could run `{attempt}`: {}",
+            out.describe()
+        );
+    }
+    // the shared volume is the nodes' own: links planted there must never
+    // lead mcc (root on the host) to the host's files
+    let out = sh(
+        &c,
+        "frontend",
+        &format!(
+            "cd \"$MCC_SHARED/.mcc/logs\" && ln -sfn {sf} node01.log && ln -sfn {sf} node02.log \
+             && ln -sfn / frontend.log && echo PLANTED"
+        ),
+    )
+    .ok();
+    assert!(out.stdout.contains("PLANTED"), "{}", out.describe());
+    assert_sound(&c, &secret_file, &secret, "after the attempts");
+
+    mcc(["stop", c.n()]).run().ok();
+    mcc(["start", c.n()]).run().ok();
+    assert_sound(&c, &secret_file, &secret, "after stop and start");
+
+    mcc(["recreate", c.n(), "node01"]).run().ok();
+    assert_sound(&c, &secret_file, &secret, "after recreate of node01");
+
+    let out = mcc(["addnode", c.n()]).run().ok();
+    assert!(out.stdout.contains("node02"), "{}", out.describe());
+    let members = assert_sound(&c, &secret_file, &secret, "after addnode");
+    assert_eq!(
+        members,
+        ["frontend", "node01", "node02"]
+            .map(String::from)
+            .into_iter()
+            .collect::<BTreeSet<_>>()
+    );
+
+    mcc(["gc", c.n()]).run().ok();
+    let members = assert_sound(&c, &secret_file, &secret, "after gc");
+    assert_eq!(members.len(), 3, "{members:?}");
+}
+
+#[test]
+fn add_host_makes_no_phantom_member() {
+    let c = Cluster::new("sec-addhost");
+    let phantom = format!("{}-node05:192.0.2.55", c.n());
+    create(
+        &c,
+        &image_nodes(
+            BUSYBOX,
+            "1",
+            &["--add-host", &phantom, "--add-host", "nfs:192.0.2.56"],
+        ),
+    );
+    let members = |when: &str| -> Vec<String> {
+        let view = inspect(&c);
+        assert_eq!(view["status"], "running", "{when}: {view:#}");
+        node_table(&view).keys().cloned().collect()
+    };
+    assert_eq!(members("after create"), ["frontend", "node01"]);
+
+    let out = mcc(["addnode", c.n()]).run().ok();
+    assert!(out.stdout.contains("node02"), "{}", out.describe());
+    assert_eq!(members("after addnode"), ["frontend", "node01", "node02"]);
+    for (node, text) in hosts_files(&c, 3, "after addnode") {
+        let has = |ip: &str, name: &str| {
+            text.lines()
+                .any(|l| l.split_whitespace().next() == Some(ip) && l.contains(name))
+        };
+        assert!(
+            has("192.0.2.55", &format!("{}-node05", c.n())) && has("192.0.2.56", "nfs"),
+            "/etc/hosts of {node} lost the extra entries:\n{text}"
+        );
+        assert!(
+            hosts_entries(&text).contains_key("node02"),
+            "/etc/hosts of {node} lacks node02:\n{text}"
+        );
+    }
+}
+
+#[test]
+fn hosts_rewrite_is_never_seen_empty() {
+    let c = Cluster::new("sec-reader");
+    create(&c, &image_nodes(BUSYBOX, "1", &[]));
+    let reader = |node: &str| {
+        format!(
+            "n=0; while [ ! -e /opt/mcc/shared/stop ]; do \
+               h=$(cat /etc/hosts); \
+               case \"$h\" in \"# Written by mcc for cluster\"*) ;; \
+                 *) echo \"[$h]\" >> /opt/mcc/shared/bad-{node};; esac; \
+               n=$((n+1)); echo $n > /opt/mcc/shared/count-{node}; \
+             done; echo done > /opt/mcc/shared/done-{node}"
+        )
+    };
+    for node in ["frontend", "node01"] {
+        docker_ok(&[
+            "exec",
+            "-d",
+            &format!("{}-{node}", c.n()),
+            "sh",
+            "-c",
+            &reader(node),
+        ]);
+    }
+    for round in 0..4 {
+        let out = mcc(["addnode", c.n()]).run().ok();
+        assert!(
+            out.stdout.contains("node02"),
+            "round {round}: {}",
+            out.describe()
+        );
+        mcc(["delnode", c.n(), "node02"]).run().ok();
+    }
+    sh(&c, "frontend", "touch /opt/mcc/shared/stop").ok();
+    wait_until(Duration::from_secs(30), "the readers to stop", || {
+        sh(
+            &c,
+            "frontend",
+            "[ -e /opt/mcc/shared/done-frontend ] && [ -e /opt/mcc/shared/done-node01 ] && echo both",
+        )
+        .stdout
+        .contains("both")
+    });
+    for node in ["frontend", "node01"] {
+        let out = sh(
+            &c,
+            "frontend",
+            &format!(
+                "echo count $(cat /opt/mcc/shared/count-{node}); \
+                 cat /opt/mcc/shared/bad-{node} 2>/dev/null | head -c 2000"
+            ),
+        )
+        .ok();
+        let text = per_node(&out).remove("frontend").unwrap_or_default();
+        let mut lines = text.lines();
+        let count: u64 = lines
+            .next()
+            .and_then(|l| l.strip_prefix("count "))
+            .and_then(|n| n.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no count of {node}: {}", out.describe()));
+        let bad: Vec<&str> = lines.collect();
+        println!("{node}: {count} reads of /etc/hosts, {} bad", bad.len());
+        assert!(
+            bad.is_empty(),
+            "{node} read /etc/hosts empty or without its header: {bad:?}"
+        );
+        assert!(count > 100, "{node} read /etc/hosts only {count} times");
+    }
+}
+
+#[test]
+fn context_link_outside_is_refused() {
+    let c = Cluster::new("sec-link");
+    let outside = TempDir::new("sec-link-outside");
+    let secret = unique_secret("link");
+    let target = outside.write("evil.sh", &format!("#!/bin/sh\necho {secret}\n"), 0o755);
+    let ctx = TempDir::new("sec-link-ctx");
+    std::fs::create_dir_all(ctx.path().join("all")).expect("mkdir all");
+    std::os::unix::fs::symlink(&target, ctx.path().join("all/10-x")).expect("a link");
+    let args = create_args(
+        c.n(),
+        BUSYBOX,
+        &["--nodes", "1", "--context-folder", &ctx.arg()],
+    );
+    let out = mcc(&args).run();
+    assert_eq!(out.status.code(), Some(2), "{}", out.describe());
+    assert!(
+        out.stderr.contains("10-x") && out.stderr.contains("points outside the folder"),
+        "{}",
+        out.describe()
+    );
+    assert!(!out.stdout.contains(&secret) && !out.stderr.contains(&secret));
+    assert_nothing_labelled(c.n(), "after the refused create");
+
+    // a link inside the folder is packed as its target
+    let ctx2 = context_folder(
+        "sec-link-ctx2",
+        &[(
+            "lib/y.sh",
+            "#!/bin/sh\necho \"y ran on $MCC_NODE\"\n",
+            0o755,
+        )],
+    );
+    std::fs::create_dir_all(ctx2.path().join("all")).expect("mkdir all");
+    std::os::unix::fs::symlink("../lib/y.sh", ctx2.path().join("all/10-y")).expect("a link");
+    create(
+        &c,
+        &image_nodes(BUSYBOX, "1", &["--context-folder", &ctx2.arg()]),
+    );
+    let logs = mcc(["logs", c.n()]).run().ok();
+    for node in ["frontend", "node01"] {
+        assert!(
+            logs.stdout.contains(&format!("y ran on {node}")),
+            "{}",
+            logs.describe()
+        );
+    }
+}
