@@ -54,6 +54,11 @@ fn unparseable_labels_do_not_panic() {
             "{}",
             out.describe()
         );
+        assert!(
+            out.stderr.contains("warning") && out.stderr.contains(&odd.0),
+            "mcc list does not warn of the unparseable container: {}",
+            out.describe()
+        );
         if args.len() == 3 {
             serde_json::from_str::<serde_json::Value>(&out.stdout)
                 .unwrap_or_else(|e| panic!("list JSON: {e}: {}", out.describe()));

@@ -220,6 +220,8 @@ fn hosts_rewrite_is_never_seen_empty() {
                h=$(cat /etc/hosts); \
                case \"$h\" in \"# Written by mcc for cluster\"*) ;; \
                  *) echo \"[$h]\" >> /opt/mcc/shared/bad-{node};; esac; \
+               if [ \"$h\" != \"$prev\" ]; then \
+                 printf '%s\\n=====\\n' \"$h\" >> /opt/mcc/shared/seen-{node}; prev=$h; fi; \
                n=$((n+1)); echo $n > /opt/mcc/shared/count-{node}; \
              done; echo done > /opt/mcc/shared/done-{node}"
         )
@@ -277,6 +279,41 @@ fn hosts_rewrite_is_never_seen_empty() {
             "{node} read /etc/hosts empty or without its header: {bad:?}"
         );
         assert!(count > 100, "{node} read /etc/hosts only {count} times");
+
+        // every version a reader saw is a whole file of a real membership
+        let out = mcc([
+            "exec",
+            c.n(),
+            "--on",
+            "frontend",
+            "--",
+            "cat",
+            &format!("/opt/mcc/shared/seen-{node}"),
+        ])
+        .run()
+        .ok();
+        let seen = per_node(&out).remove("frontend").unwrap_or_default();
+        let versions: Vec<&str> = seen
+            .split("=====\n")
+            .filter(|v| !v.trim().is_empty())
+            .collect();
+        println!("{node} saw {} versions of /etc/hosts", versions.len());
+        for v in &versions {
+            let names: Vec<String> = hosts_entries(v).keys().cloned().collect();
+            assert!(
+                names == ["frontend", "node01"] || names == ["frontend", "node01", "node02"],
+                "{node} read a torn or foreign /etc/hosts:\n{v}"
+            );
+            for l in v.lines() {
+                let l = l.trim_end();
+                let ok = l.is_empty()
+                    || l.starts_with('#')
+                    || l.split_once('\t').is_some_and(|(ip, rest)| {
+                        ip.parse::<std::net::IpAddr>().is_ok() && !rest.trim().is_empty()
+                    });
+                assert!(ok, "{node} read a torn line {l:?} in:\n{v}");
+            }
+        }
     }
 }
 
