@@ -395,3 +395,82 @@ fn image_with_user_nobody() {
     mcc(["delnode", c.n(), "node02"]).run().ok();
     check(&["frontend", "node01"], "after delnode");
 }
+
+/// Workers' script that hangs while `$MCC_SHARED/hang` exists, or for
+/// every worker but node01.
+fn hanging_context(tag: &str) -> TempDir {
+    context_folder(
+        tag,
+        &[(
+            "workers/10-hang",
+            "#!/bin/sh\nif [ -e \"$MCC_SHARED/hang\" ] || [ \"$MCC_NODE\" != node01 ]; then \
+             sleep 600; fi\necho \"ready on $MCC_NODE\"\n",
+            0o755,
+        )],
+    )
+}
+
+/// Every node's /etc/hosts lists exactly `want`.
+#[track_caller]
+fn assert_hosts_exactly(c: &Cluster, want: &[&str], when: &str) {
+    let want: BTreeSet<String> = want.iter().map(|s| s.to_string()).collect();
+    for (node, text) in hosts_files(c, want.len(), when) {
+        let listed: BTreeSet<String> = hosts_entries(&text).keys().cloned().collect();
+        assert_eq!(listed, want, "{when}: /etc/hosts of {node}:\n{text}");
+    }
+}
+
+#[test]
+fn addnode_timeout_rolls_back() {
+    let c = Cluster::new("rb-addto");
+    let ctx = hanging_context("rb-addto");
+    create(
+        &c,
+        &image_nodes(BUSYBOX, "1", &["--context-folder", &ctx.arg()]),
+    );
+    let started = Instant::now();
+    let out = mcc(["addnode", c.n(), "--timeout", "3s"])
+        .spawn()
+        .wait(Duration::from_secs(60));
+    println!("the addnode gave up after {:?}", started.elapsed());
+    assert!(!out.status.success(), "{}", out.describe());
+    assert!(out.stderr.contains("timed out"), "{}", out.describe());
+    assert!(
+        !container_states(c.n()).contains_key(&format!("{}-node02", c.n())),
+        "node02 remains after the timed-out addnode"
+    );
+    let view = inspect(&c);
+    assert_eq!(view["status"], "running", "{view:#}");
+    assert_eq!(view["workers"], 1, "{view:#}");
+    assert_hosts_exactly(&c, &["frontend", "node01"], "after the timed-out addnode");
+}
+
+#[test]
+fn recreate_timeout_gives_up_and_can_be_redone() {
+    let c = Cluster::new("rb-recto");
+    let ctx = hanging_context("rb-recto");
+    create(
+        &c,
+        &image_nodes(BUSYBOX, "1", &["--context-folder", &ctx.arg()]),
+    );
+    sh(&c, "frontend", "touch \"$MCC_SHARED/hang\"").ok();
+    let started = Instant::now();
+    let out = mcc(["recreate", c.n(), "node01", "--timeout", "3s"])
+        .spawn()
+        .wait(Duration::from_secs(60));
+    println!("the recreate gave up after {:?}", started.elapsed());
+    assert!(!out.status.success(), "{}", out.describe());
+    assert!(out.stderr.contains("timed out"), "{}", out.describe());
+    let view = inspect(&c);
+    println!(
+        "after the timed-out recreate: status {}, node01 {:?}",
+        view["status"],
+        node_table(&view).get("node01")
+    );
+
+    sh(&c, "frontend", "rm \"$MCC_SHARED/hang\"").ok();
+    mcc(["recreate", c.n(), "node01"]).run().ok();
+    let view = inspect(&c);
+    assert_eq!(view["status"], "running", "{view:#}");
+    assert_hosts_exactly(&c, &["frontend", "node01"], "after the second recreate");
+}
