@@ -365,3 +365,131 @@ fn context_link_outside_is_refused() {
         );
     }
 }
+
+/// Every way a context folder could reach outside itself, or make mcc read
+/// without end, is refused before anything is made.
+#[test]
+fn context_folder_tricks_are_refused() {
+    let c = Cluster::new("sec-tricks");
+    let outside = TempDir::new("sec-tricks-outside");
+    let secret = unique_secret("tricks");
+    let script = outside.write("sub/10-e", &format!("#!/bin/sh\necho {secret}\n"), 0o755);
+    let sub = outside.path().join("sub");
+    let link = |ctx: &TempDir, target: &Path, rel: &str| {
+        let at = ctx.path().join(rel);
+        std::fs::create_dir_all(at.parent().expect("a parent")).expect("mkdir");
+        std::os::unix::fs::symlink(target, at).expect("a link");
+    };
+    let run = |ctx: &TempDir, name: &str| {
+        let args = create_args(
+            c.n(),
+            BUSYBOX,
+            &["--nodes", "0", "--context-folder", &ctx.arg()],
+        );
+        let out = mcc(&args).run();
+        assert_eq!(out.status.code(), Some(2), "{name}: {}", out.describe());
+        assert!(
+            !out.stdout.contains(&secret) && !out.stderr.contains(&secret),
+            "{name}: {}",
+            out.describe()
+        );
+        assert_nothing_labelled(c.n(), name);
+        out
+    };
+    let outside_msg = "points outside the folder";
+
+    // the all/ folder itself links outside
+    let ctx = TempDir::new("sec-tricks-1");
+    link(&ctx, &sub, "all");
+    let out = run(&ctx, "a folder link outside");
+    assert!(
+        out.stderr.contains("all") && out.stderr.contains(outside_msg),
+        "{}",
+        out.describe()
+    );
+
+    // a relative link climbing out
+    let ctx = TempDir::new("sec-tricks-2");
+    // from all/: up to the context folder, to the temp dir, to / (and no further)
+    let rel = Path::new("../../../../..").join(script.strip_prefix("/").expect("absolute"));
+    link(&ctx, &rel, "all/10-z");
+    let out = run(&ctx, "a relative link out");
+    assert!(
+        out.stderr.contains("10-z") && out.stderr.contains(outside_msg),
+        "{}",
+        out.describe()
+    );
+
+    // a link inside whose way goes through a folder link outside
+    let ctx = TempDir::new("sec-tricks-3");
+    link(&ctx, &sub, "lib/ext");
+    link(&ctx, Path::new("../lib/ext/10-e"), "all/10-e");
+    let out = run(&ctx, "a link through a folder link outside");
+    assert!(out.stderr.contains(outside_msg), "{}", out.describe());
+
+    // a hidden link, and a link in a folder mcc does not run
+    for (i, rel) in ["all/.hidden", "extra/x"].iter().enumerate() {
+        let ctx = TempDir::new(&format!("sec-tricks-4{i}"));
+        ctx.write("all/10-ok", "#!/bin/sh\necho ok\n", 0o755);
+        link(&ctx, &script, rel);
+        let out = run(&ctx, rel);
+        assert!(out.stderr.contains(outside_msg), "{}", out.describe());
+    }
+
+    // links that lead nowhere
+    let ctx = TempDir::new("sec-tricks-5");
+    link(&ctx, Path::new("10-b"), "all/10-a");
+    link(&ctx, Path::new("10-a"), "all/10-b");
+    run(&ctx, "a loop of links");
+    let ctx = TempDir::new("sec-tricks-6");
+    link(&ctx, Path::new("missing"), "all/10-d");
+    run(&ctx, "a dangling link");
+
+    // a pipe and a device would be read without end
+    let ctx = TempDir::new("sec-tricks-7");
+    std::fs::create_dir_all(ctx.path().join("all")).expect("mkdir");
+    let fifo = ctx.path().join("all/10-fifo");
+    assert!(std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo")
+        .success());
+    let out = run(&ctx, "a pipe");
+    assert!(out.stderr.contains("10-fifo"), "{}", out.describe());
+    let ctx = TempDir::new("sec-tricks-8");
+    std::fs::create_dir_all(ctx.path().join("all")).expect("mkdir");
+    let zero = ctx.path().join("all/zero");
+    assert!(std::process::Command::new("mknod")
+        .arg(&zero)
+        .args(["c", "1", "5"])
+        .status()
+        .expect("mknod")
+        .success());
+    let out = run(&ctx, "a device");
+    assert!(out.stderr.contains("zero"), "{}", out.describe());
+
+    // a link that leaves and comes back in is inside
+    let ctx = TempDir::new("sec-tricks-9");
+    ctx.write("lib/y", "#!/bin/sh\necho \"back in on $MCC_NODE\"\n", 0o755);
+    let name = ctx
+        .path()
+        .file_name()
+        .expect("a name")
+        .to_string_lossy()
+        .into_owned();
+    link(
+        &ctx,
+        &Path::new("../..").join(&name).join("lib/y"),
+        "all/10-y",
+    );
+    create(
+        &c,
+        &image_nodes(BUSYBOX, "0", &["--context-folder", &ctx.arg()]),
+    );
+    let logs = mcc(["logs", c.n()]).run().ok();
+    assert!(
+        logs.stdout.contains("back in on frontend"),
+        "{}",
+        logs.describe()
+    );
+}
