@@ -83,6 +83,18 @@ fn assert_sound(c: &Cluster, secret_file: &Path, secret: &str, when: &str) -> BT
         logs.describe()
     );
     assert_host_file_intact(secret_file, secret, when);
+    // only the nodes and the record remain: no helper left behind, and
+    // the record, which holds the meta volume writable, never ran
+    let record = format!("{}-mcc", c.n());
+    let mut want: Vec<String> = members.iter().map(|m| format!("{}-{m}", c.n())).collect();
+    want.push(record.clone());
+    want.sort();
+    assert_eq!(labelled(c.n()).containers, want, "{when}");
+    let started = docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", &record]);
+    assert!(
+        started.starts_with("0001-01-01"),
+        "{when}: the record container was started at {started}"
+    );
     members
 }
 
