@@ -474,3 +474,55 @@ fn recreate_timeout_gives_up_and_can_be_redone() {
     assert_eq!(view["status"], "running", "{view:#}");
     assert_hosts_exactly(&c, &["frontend", "node01"], "after the second recreate");
 }
+
+/// gc run while an addnode is held at the new node's script leaves the new
+/// node alone; the addnode then finishes.
+#[test]
+fn gc_leaves_an_addnode_in_progress_alone() {
+    let c = Cluster::new("rb-liveadd");
+    let gate = format!("gate-{}", c.n());
+    let ctx = context_folder(
+        "rb-liveadd",
+        &[(
+            "workers/10-hold",
+            &format!(
+                "#!/bin/sh\ni=0\nwhile [ \"$MCC_NODE\" = node02 ] && [ ! -e \"$MCC_SHARED/{gate}\" ] \
+                 && [ $i -lt 1200 ]; do sleep 0.1; i=$((i+1)); done\necho \"passed on $MCC_NODE\"\n"
+            ),
+            0o755,
+        )],
+    );
+    create(
+        &c,
+        &image_nodes(BUSYBOX, "1", &["--context-folder", &ctx.arg()]),
+    );
+    let mut run = mcc(["addnode", c.n()]).spawn();
+    let node02 = format!("{}-node02", c.n());
+    wait_until(Duration::from_secs(60), "node02 to run", || {
+        assert!(run.is_running(), "the addnode ended early");
+        container_states(c.n()).get(&node02).map(String::as_str) == Some("running")
+    });
+
+    let out = mcc(["gc", c.n()]).run().ok();
+    assert!(run.is_running(), "the addnode died while gc ran");
+    assert_eq!(
+        container_states(c.n()).get(&node02).map(String::as_str),
+        Some("running"),
+        "gc removed the node of an addnode in progress: {}",
+        out.describe()
+    );
+
+    sh(&c, "frontend", &format!("touch \"$MCC_SHARED/{gate}\"")).ok();
+    let out = run.wait(TIMEOUT).ok();
+    assert!(out.stdout.contains("node02"), "{}", out.describe());
+    let view = inspect(&c);
+    assert_eq!(view["status"], "running", "{view:#}");
+    assert_eq!(view["workers"], 2, "{view:#}");
+    assert_hosts_exactly(&c, &["frontend", "node01", "node02"], "after the addnode");
+    let logs = mcc(["logs", c.n(), "node02"]).run().ok();
+    assert!(
+        logs.stdout.contains("passed on node02"),
+        "{}",
+        logs.describe()
+    );
+}
