@@ -137,6 +137,20 @@ fn recreate_with_missing_image_keeps_the_node() {
         Some("running"),
         "{node} did not survive the failed recreate"
     );
+
+    // addnode fails before making anything; stop and start need no image
+    let out = mcc(["addnode", c.n()]).run();
+    assert!(!out.status.success(), "{}", out.describe());
+    assert!(out.stderr.contains(&image.0), "{}", out.describe());
+    assert!(
+        !container_states(c.n()).contains_key(&format!("{}-node02", c.n())),
+        "the failed addnode left node02"
+    );
+    mcc(["stop", c.n()]).run().ok();
+    mcc(["start", c.n()]).run().ok();
+    let view = inspect(&c);
+    assert_eq!(view["status"], "running", "{view:#}");
+    assert_eq!(view["workers"], 1, "{view:#}");
 }
 
 #[test]
