@@ -193,7 +193,15 @@ fn add_host_makes_no_phantom_member() {
         &image_nodes(
             BUSYBOX,
             "1",
-            &["--add-host", &phantom, "--add-host", "nfs:192.0.2.56"],
+            &[
+                "--add-host",
+                &phantom,
+                "--add-host",
+                "nfs:192.0.2.56",
+                // the name of the node addnode will make: the node wins
+                "--add-host",
+                "node02:192.0.2.57",
+            ],
         ),
     );
     let members = |when: &str| -> Vec<String> {
@@ -220,6 +228,13 @@ fn add_host_makes_no_phantom_member() {
             "/etc/hosts of {node} lacks node02:\n{text}"
         );
     }
+    let ip = node_table(&inspect(&c))["node02"].0.clone();
+    let out = sh(&c, "frontend", "ping -c1 -W2 node02 | head -n 1").ok();
+    assert!(
+        out.stdout.contains(&format!("({ip})")),
+        "node02 does not resolve to its node's address {ip}: {}",
+        out.describe()
+    );
 }
 
 #[test]
