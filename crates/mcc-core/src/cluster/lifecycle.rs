@@ -40,7 +40,7 @@ impl Clusters {
         });
         // the reports of the last starts, to tell this start's from them
         let before = if on_start && !boots.is_empty() {
-            self.start_reports(name).await?
+            self.start_reports(name, &boots).await?
         } else {
             Vec::new()
         };
@@ -82,16 +82,28 @@ impl Clusters {
     }
 
     /// The nodes' reports of their last `on-start` runs, by hostname.
-    async fn start_reports(&self, name: &ClusterName) -> Result<Vec<(String, String)>> {
-        match self
-            .provider
-            .download(&name.meta_container(), context::RUNS_DIR)
-            .await
-        {
-            Ok(tar) => context::logs_from_archive_with(&tar, ".start"),
-            Err(e) if e.is_not_found() => Ok(Vec::new()),
-            Err(e) => Err(e),
-        }
+    async fn start_reports(
+        &self,
+        name: &ClusterName,
+        nodes: &[NodeId],
+    ) -> Result<Vec<(String, String)>> {
+        // One file per node: another file of that node-written folder
+        // (made huge, say) must not stop the others from being read.
+        let reads = run_all(
+            nodes.to_vec(),
+            PARALLELISM,
+            &CancellationToken::new(),
+            |n| async move {
+                let path = format!("{}/{}.start", context::RUNS_DIR, n.hostname());
+                match self.provider.download(&name.meta_container(), &path).await {
+                    Ok(tar) => Ok(Some((n.hostname(), context::single_file_text(&tar)?))),
+                    Err(e) if e.is_not_found() => Ok(None),
+                    Err(e) => Err(e),
+                }
+            },
+        )
+        .await;
+        Ok(first_error(reads)?.into_iter().flatten().collect())
     }
 
     /// Waits until each node that runs `on-start` itself has reported how
@@ -112,7 +124,7 @@ impl Clusters {
         let mut waiting: Vec<NodeId> = nodes.to_vec();
         let mut failure = None;
         while !waiting.is_empty() {
-            let reports = self.start_reports(name).await?;
+            let reports = self.start_reports(name, &waiting).await?;
             let mut still = Vec::new();
             for node in waiting {
                 let host = node.hostname();

@@ -832,3 +832,45 @@ pub fn addresses_inside(c: &Cluster) -> BTreeMap<String, String> {
     .ok();
     per_node(&out)
 }
+
+// ---------------------------------------------------------------------------
+// the docker CLI, for what the tests do behind mcc's back
+
+/// `docker ARGS…`: its output, whatever its exit status.
+pub fn docker(args: &[&str]) -> std::process::Output {
+    Command::new("docker")
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run docker {args:?}: {e}"))
+}
+
+/// `docker ARGS…`, which must succeed; its stdout.
+#[track_caller]
+pub fn docker_ok(args: &[&str]) -> String {
+    let out = docker(args);
+    assert!(
+        out.status.success(),
+        "docker {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A container the test made itself (unlabelled): `docker rm -f` on drop.
+pub struct ContainerGuard(pub String);
+
+impl Drop for ContainerGuard {
+    fn drop(&mut self) {
+        let _ = docker(&["rm", "-f", &self.0]);
+    }
+}
+
+/// An image tag the test made itself: `docker rmi` on drop.
+pub struct ImageGuard(pub String);
+
+impl Drop for ImageGuard {
+    fn drop(&mut self) {
+        let _ = docker(&["rmi", "-f", &self.0]);
+    }
+}
