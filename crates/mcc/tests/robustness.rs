@@ -545,9 +545,6 @@ fn gc_leaves_an_addnode_in_progress_alone() {
 /// that does not parse: list warns of it, inspect shows a problem, delete
 /// removes it.
 #[test]
-#[ignore = "bug: a worker container whose mcc.index does not parse is silently left out \
-            of list and inspect (no warning, no problem line), unlike unparseable records \
-            and cluster names"]
 fn unparseable_node_label_is_reported() {
     let c = Cluster::new("rb-nodelabel");
     create(&c, &image_nodes(BUSYBOX, "1", &[]));

@@ -87,6 +87,9 @@ pub(crate) struct Loaded {
     pub record: Option<ClusterRecord>,
     /// Why the record could not be read, when the record container has one.
     pub problem: Option<String>,
+    /// Containers of the cluster whose role or index cannot be read (made
+    /// by hand, or by another version): left out, and said.
+    pub unreadable: Vec<String>,
     /// Front-end first, then workers by index.
     pub nodes: Vec<NodeContainer>,
 }
@@ -213,7 +216,20 @@ impl Clusters {
         let mut out = Vec::new();
         for (n, cs) in by_cluster {
             match n.parse::<ClusterName>() {
-                Ok(name) => out.push(group(name, cs)),
+                Ok(name) => {
+                    let l = group(name, cs);
+                    if !l.unreadable.is_empty() {
+                        self.reporter.note(&format!(
+                            "warning: cluster {}: left out container(s) {} whose {} or {} \
+                             label cannot be read",
+                            l.name,
+                            l.unreadable.join(", "),
+                            labels::ROLE,
+                            labels::INDEX
+                        ));
+                    }
+                    out.push(l)
+                }
                 Err(e) => {
                     let names: Vec<String> = cs.iter().map(|c| c.name.clone()).collect();
                     self.reporter.note(&format!(
@@ -232,11 +248,14 @@ impl Clusters {
 fn group(name: ClusterName, containers: Vec<ContainerInfo>) -> Loaded {
     let mut meta = None;
     let mut nodes = Vec::new();
+    let mut unreadable = Vec::new();
     for c in containers {
         match c.labels.get(labels::ROLE).map(String::as_str) {
             Some("meta") => meta = Some(c),
+            Some("helper") => {}
             Some(role) => {
                 let Ok(role) = role.parse::<Role>() else {
+                    unreadable.push(c.name.clone());
                     continue;
                 };
                 let index = c
@@ -247,7 +266,10 @@ fn group(name: ClusterName, containers: Vec<ContainerInfo>) -> Loaded {
                 let node = match role {
                     Role::Frontend => NodeId::FRONTEND,
                     Role::Worker if index >= 1 => NodeId::worker(index),
-                    Role::Worker => continue,
+                    Role::Worker => {
+                        unreadable.push(c.name.clone());
+                        continue;
+                    }
                 };
                 nodes.push(NodeContainer { node, info: c });
             }
@@ -271,6 +293,7 @@ fn group(name: ClusterName, containers: Vec<ContainerInfo>) -> Loaded {
         meta,
         record,
         problem,
+        unreadable,
         nodes,
     }
 }

@@ -172,7 +172,15 @@ impl ClusterView {
             created: l.record.as_ref().map(|r| r.created),
             privileged: l.record.as_ref().is_some_and(|r| r.privileged),
             privileged_reason: None,
-            problem: l.problem.clone(),
+            problem: l.problem.clone().or_else(|| {
+                (!l.unreadable.is_empty()).then(|| {
+                    format!(
+                        "container(s) {} carry this cluster's label but a role or index mcc \
+                         cannot read; they are left out (made by hand or by another version?)",
+                        l.unreadable.join(", ")
+                    )
+                })
+            }),
             nodes,
         }
     }
