@@ -1,6 +1,6 @@
 //! Dynamic shell completion: cluster and node names, read from the engine
 //! when the shell asks (`source <(COMPLETE=bash mcc)`). Never an error and
-//! never a long wait: with no answer within two seconds, nothing is offered.
+//! never a long wait: with no answer within three seconds, nothing is offered.
 
 use std::ffi::OsStr;
 use std::sync::Arc;
@@ -11,14 +11,14 @@ use mcc_core::cluster::{Clusters, Silent};
 use mcc_core::model::ClusterName;
 use mcc_core::provider::DockerProvider;
 
-/// Runs `f` against the engine, giving up after two seconds.
+/// Runs `f` against the engine, giving up after three seconds.
 fn ask<T>(f: impl AsyncFnOnce(Clusters) -> Option<T>) -> Option<T> {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .ok()?;
     rt.block_on(async {
-        tokio::time::timeout(Duration::from_secs(2), async {
+        tokio::time::timeout(Duration::from_secs(3), async {
             let p = DockerProvider::connect().await.ok()?;
             f(Clusters::new(Arc::new(p), Arc::new(Silent))).await
         })
@@ -65,12 +65,8 @@ pub fn nodes(current: &OsStr) -> Vec<CompletionCandidate> {
     let Some(name) = cluster_on_line() else {
         return Vec::new();
     };
-    let view = ask(async |c| c.inspect(&name).await.ok());
-    matching(
-        current,
-        view.map(|v| v.nodes.into_iter().map(|n| n.name).collect::<Vec<_>>())
-            .unwrap_or_default(),
-    )
+    let nodes = ask(async |c| c.node_names(&name).await.ok()).unwrap_or_default();
+    matching(current, nodes.iter().map(|n| n.hostname()))
 }
 
 /// What `exec --on` takes: the groups, then the nodes.

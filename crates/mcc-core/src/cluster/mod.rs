@@ -202,6 +202,18 @@ impl Clusters {
         Ok(names)
     }
 
+    /// The nodes of a cluster that have a container, from one listing
+    /// (for completion).
+    pub async fn node_names(&self, name: &ClusterName) -> Result<Vec<NodeId>> {
+        Ok(self
+            .load(name)
+            .await?
+            .nodes
+            .iter()
+            .map(|n| n.node)
+            .collect())
+    }
+
     /// Every cluster with at least one labelled container, by name. A
     /// label that is not a cluster name was not written by mcc: the
     /// objects carrying it are named in a note and skipped.
