@@ -676,3 +676,70 @@ fn planted_links_do_not_steer_another_nodes_runner() {
         check.describe()
     );
 }
+
+/// The folder's owner swaps a script for a link to a host file while mcc
+/// packs the folder: the check and the read must see the same file, so no
+/// host file is ever shipped to the nodes.
+#[test]
+fn context_swapped_while_packed_ships_no_host_file() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::Arc;
+    let c = Cluster::new("sec-race");
+    let secret = unique_secret("race");
+    let outside = TempDir::new("sec-race-outside");
+    let secret_file = outside.write("secret", &secret, 0o600);
+    let script = "#!/bin/sh\necho benign\n";
+    let ctx = TempDir::new("sec-race-ctx");
+    let target = ctx.write("all/10-x", script, 0o755);
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let racer = {
+        let stop = stop.clone();
+        let (link_tmp, file_tmp) = (outside.path().join(".l"), outside.path().join(".f"));
+        let (secret_file, target) = (secret_file.clone(), target.clone());
+        std::thread::spawn(move || {
+            let mut swaps = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = std::fs::remove_file(&link_tmp);
+                let _ = std::os::unix::fs::symlink(&secret_file, &link_tmp);
+                let _ = std::fs::rename(&link_tmp, &target);
+                let _ = std::fs::write(&file_tmp, script);
+                let _ = std::fs::set_permissions(&file_tmp, std::fs::Permissions::from_mode(0o755));
+                let _ = std::fs::rename(&file_tmp, &target);
+                swaps += 1;
+            }
+            swaps
+        })
+    };
+
+    let (mut refused, mut made, mut leaked) = (0, 0, Vec::new());
+    for _ in 0..60 {
+        let out = create_cmd(
+            &c,
+            &image_nodes(BUSYBOX, "0", &["--context-folder", &ctx.arg()]),
+        )
+        .run();
+        if !out.status.success() {
+            refused += 1;
+            assert_nothing_labelled(c.n(), "after a refused create");
+            continue;
+        }
+        made += 1;
+        let shipped = sh(&c, "frontend", "cat /opt/mcc/context/all/10-x").ok();
+        if shipped.stdout.contains(&secret) {
+            leaked.push(shipped.stdout.clone());
+        }
+        mcc(["delete", c.n()]).run().ok();
+        if made >= 5 || !leaked.is_empty() {
+            break;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let swaps = racer.join().expect("the racer");
+    println!("{swaps} swaps; {refused} creates refused, {made} made");
+    assert!(
+        leaked.is_empty(),
+        "a host file was shipped to the nodes: {leaked:?}"
+    );
+    assert_host_file_intact(&secret_file, &secret, "after the race");
+}
