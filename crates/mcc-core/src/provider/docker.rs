@@ -423,7 +423,7 @@ impl Provider for DockerProvider {
                     status_code: 404, ..
                 }) => return Ok(false),
                 Err(BollardError::DockerResponseServerError { message, .. })
-                    if message.contains("active endpoints") && attempts < 50 =>
+                    if message.contains("active endpoints") && attempts < 200 =>
                 {
                     attempts += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
