@@ -175,9 +175,16 @@ fn gc_goes_on_past_a_cluster_it_cannot_collect() {
     ]);
 
     let out = mcc(["gc", a.n(), b.n()]).run().code_is(1);
+    println!("gc of A and B: {}", out.describe());
     assert!(
-        out.stderr.contains(&format!("gc of cluster {}", a.n())),
-        "{}",
+        out.stderr.contains(&format!("gc of cluster {}", a.n()))
+            && out.stderr.contains(&format!("{}-net", a.n())),
+        "gc does not name A's failure and its network: {}",
+        out.describe()
+    );
+    assert!(
+        !out.stderr.contains(&format!("gc of cluster {}", b.n())),
+        "gc reports a failure for B: {}",
         out.describe()
     );
     assert_nothing_labelled(b.n(), "after gc of A and B");
