@@ -175,9 +175,16 @@ fn gc_goes_on_past_a_cluster_it_cannot_collect() {
     ]);
 
     let out = mcc(["gc", a.n(), b.n()]).run().code_is(1);
+    println!("gc of A and B: {}", out.describe());
     assert!(
-        out.stderr.contains(&format!("gc of cluster {}", a.n())),
-        "{}",
+        out.stderr.contains(&format!("gc of cluster {}", a.n()))
+            && out.stderr.contains(&format!("{}-net", a.n())),
+        "gc does not name A's failure and its network: {}",
+        out.describe()
+    );
+    assert!(
+        !out.stderr.contains(&format!("gc of cluster {}", b.n())),
+        "gc reports a failure for B: {}",
         out.describe()
     );
     assert_nothing_labelled(b.n(), "after gc of A and B");
@@ -569,4 +576,39 @@ fn unparseable_node_label_is_reported() {
         out.describe()
     );
     assert!(problem, "mcc inspect shows no problem: {}", view.describe());
+}
+
+/// A container the user attached to a leftover cluster's network keeps gc
+/// from removing it: gc must say which container holds the network, not
+/// blame the engine and advise restarting it or deleting its network store.
+#[test]
+fn gc_names_the_container_that_holds_the_network() {
+    let c = Cluster::new("rb-gcnet");
+    create(&c, &image_nodes(BUSYBOX, "0", &[]));
+    docker_ok(&["rm", "-f", &format!("{}-mcc", c.n())]);
+    let blocker = ContainerGuard(format!("{}-blocker", c.n()));
+    docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &blocker.0,
+        "--network",
+        &format!("{}-net", c.n()),
+        BUSYBOX,
+        "sleep",
+        "600",
+    ]);
+    let out = mcc(["gc", c.n()]).run().code_is(1);
+    drop(blocker);
+    mcc(["gc", c.n()]).run().ok();
+    assert!(
+        out.stderr.contains(&format!("{}-blocker", c.n())),
+        "gc does not name the container attached to the network: {}",
+        out.describe()
+    );
+    assert!(
+        !out.stderr.contains("no container is attached") && !out.stderr.contains("local-kv.db"),
+        "gc blames the engine for a container that is attached: {}",
+        out.describe()
+    );
 }

@@ -124,6 +124,8 @@ fn node_root_cannot_reach_host_files() {
         format!("ln -sf {sf} /opt/mcc/hosts"),
         "rm -f /opt/mcc/hosts".to_string(),
         "echo x > /opt/mcc/state/x".to_string(),
+        "echo x > /opt/mcc/state/ready".to_string(),
+        "rm -f /opt/mcc/state/ready".to_string(),
         "echo '[\"evil\"]' > /opt/mcc/members".to_string(),
         "echo evil > /opt/mcc/nodes".to_string(),
         "touch /opt/mcc/context/evil".to_string(),

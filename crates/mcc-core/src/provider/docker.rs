@@ -198,6 +198,19 @@ impl DockerProvider {
             .copied()
     }
 
+    /// Names of the containers the engine lists as attached to a network.
+    async fn attached(&self, network: &str) -> Vec<String> {
+        match self.docker.inspect_network(network, None).await {
+            Ok(n) => n
+                .containers
+                .unwrap_or_default()
+                .into_values()
+                .filter_map(|c| c.name)
+                .collect(),
+            Err(_) => Vec::new(),
+        }
+    }
+
     /// Whether the engine runs on this machine, whose files mcc can read.
     fn local(&self) -> bool {
         self.host.starts_with("unix://")
@@ -425,6 +438,17 @@ impl Provider for DockerProvider {
                 Err(BollardError::DockerResponseServerError { message, .. })
                     if message.contains("active endpoints") && attempts < 200 =>
                 {
+                    // A container really attached (not mcc's: its own are
+                    // gone by now) is named, not blamed on the engine.
+                    let attached = self.attached(name).await;
+                    if !attached.is_empty() {
+                        return Err(Error::Failed(format!(
+                            "removing network {name}: container(s) {} are attached to it; \
+                             disconnect them (`docker network disconnect {name} CONTAINER`) \
+                             or remove them, then run mcc again",
+                            attached.join(", ")
+                        )));
+                    }
                     attempts += 1;
                     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
                 }
