@@ -20,8 +20,43 @@ use clap_complete::engine::ArgValueCompleter;
                   The engine is reached through DOCKER_HOST, or the local socket."
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub remote: RemoteArgs,
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Where `mcc serve` is, for commands that go through it. Without an
+/// endpoint, commands work on the local engine.
+#[derive(Args, Debug, Default)]
+pub struct RemoteArgs {
+    /// Send commands to this mcc daemon, e.g. http://127.0.0.1:5000
+    #[arg(long, global = true, env = "MCC_ENDPOINT_URL", value_name = "URL",
+          alias = "cc-endpoint-url", help_heading = "Daemon")]
+    pub endpoint_url: Option<String>,
+    /// Access token for the daemon
+    #[arg(long, global = true, env = "MCC_ACCESS_TOKEN", value_name = "TOKEN",
+          alias = "cc-access-token", hide_env_values = true, help_heading = "Daemon")]
+    pub access_token: Option<String>,
+    /// Secret key that signs requests to the daemon
+    #[arg(long, global = true, env = "MCC_SECRET_KEY", value_name = "KEY",
+          alias = "cc-secret-key", hide_env_values = true, help_heading = "Daemon")]
+    pub secret_key: Option<String>,
+}
+
+impl RemoteArgs {
+    /// The endpoint, with the seed's CC_* variables as fallbacks.
+    pub fn resolve(self) -> RemoteArgs {
+        let or_env = |v: Option<String>, var: &str| {
+            v.filter(|s| !s.is_empty())
+                .or_else(|| std::env::var(var).ok().filter(|s| !s.is_empty()))
+        };
+        RemoteArgs {
+            endpoint_url: or_env(self.endpoint_url, "CC_ENDPOINT_URL"),
+            access_token: or_env(self.access_token, "CC_ACCESS_TOKEN"),
+            secret_key: or_env(self.secret_key, "CC_SECRET_KEY"),
+        }
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, ValueEnum)]
@@ -191,6 +226,45 @@ pub enum Command {
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
+    /// Run the daemon: the authenticated REST API over everything mcc does
+    #[command(after_help = "Examples:\n  mcc serve\n  \
+        mcc serve --listen 0.0.0.0:5443 --tls-cert cert.pem --tls-key key.pem\n  \
+        . /var/lib/mcc/credentials && export MCC_ENDPOINT_URL MCC_ACCESS_TOKEN MCC_SECRET_KEY\n  \
+        mcc list                 # now through the daemon\n\n\
+        On first start the daemon makes an admin token and writes it, with its secret key and\n\
+        the URL, to STATE_DIR/credentials (mode 0600) as lines a shell can source.")]
+    Serve(ServeArgs),
+    /// Manage the daemon's access tokens
+    #[command(subcommand)]
+    Token(TokenCommand),
+    /// Send one signed request to the daemon and print the answer
+    #[command(after_help = "Examples:\n  mcc api GET /api/v1/clusters\n  \
+        mcc api POST /api/v1/clusters --data '{\"name\":\"lab\",\"image\":\"debian:bookworm\",\"nodes\":2}'\n  \
+        mcc api GET '/api/v1/operations/OP?follow=true'\n  mcc api GET /metrics\n\n\
+        Exits 1 when the daemon answers 4xx or 5xx. Without --endpoint-url, the credentials\n\
+        file of a local `mcc serve` is used.")]
+    Api {
+        /// GET, POST, PUT, PATCH or DELETE
+        method: String,
+        /// Path and query, e.g. /api/v1/clusters
+        path: String,
+        /// Request body (JSON); @FILE reads a file, @- standard input
+        #[arg(long, short = 'd', value_name = "JSON")]
+        data: Option<String>,
+    },
+    /// Print what happens on the daemon, as it happens
+    #[command(after_help = "Examples:\n  mcc events\n  mcc events --since 0 --no-follow\n  \
+        mcc events --output json")]
+    Events {
+        /// Start after this event number (default: the last 100)
+        #[arg(long, value_name = "SEQ")]
+        since: Option<u64>,
+        /// Print the past events and stop
+        #[arg(long)]
+        no_follow: bool,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Print a shell completion script
     #[command(
         after_help = "Examples:\n  mcc completions bash > /etc/bash_completion.d/mcc\n  \
@@ -201,6 +275,59 @@ pub enum Command {
                             zsh: source <(COMPLETE=zsh mcc); fish: COMPLETE=fish mcc | source"
     )]
     Completions { shell: clap_complete::Shell },
+}
+
+#[derive(Args, Debug)]
+pub struct ServeArgs {
+    /// Address to listen on (repeatable)
+    #[arg(long, value_name = "ADDR:PORT", default_value = "127.0.0.1:5000")]
+    pub listen: Vec<std::net::SocketAddr>,
+    /// TLS certificate chain (PEM); with --tls-key, the daemon speaks HTTPS
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Where the daemon keeps its database, key and credentials
+    /// [default: /var/lib/mcc for root, else ~/.local/share/mcc]
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Requests per second allowed per token (more get 429)
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    pub rate_limit: u32,
+    /// Serve /metrics without authentication
+    #[arg(long)]
+    pub public_metrics: bool,
+    /// Log lines as text or json (on stderr; MCC_LOG=debug for more)
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    pub log_format: String,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCommand {
+    /// Make a token; its secret key is printed once
+    #[command(after_help = "Examples:\n  mcc token create --name ci\n  mcc token create --name grafana --read-only")]
+    Create {
+        /// A name to know it by
+        #[arg(long, default_value = "token")]
+        name: String,
+        /// The token may only read (GET)
+        #[arg(long)]
+        read_only: bool,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// List the tokens (never their secrets)
+    #[command(alias = "ls")]
+    List {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Revoke tokens: requests signed with them fail from now on
+    Revoke {
+        #[arg(required = true)]
+        tokens: Vec<String>,
+    },
 }
 
 fn duration(s: &str) -> Result<Duration, String> {

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
+
 use clap::CommandFactory;
 use mcc_core::cluster::{
     ClusterView, Clusters, CreateOptions, DeleteReport, GcAction, OutputLine, Removal, Reporter,
@@ -14,14 +15,22 @@ use mcc_core::provider::DockerProvider;
 use mcc_core::{Error, Result};
 use tokio_util::sync::CancellationToken;
 
-use crate::cli::{Command, CreateArgs, Output};
+use mcc_api::{
+    AddNodesRequest, CreateRequest, Event, ExecEvent, GcRequest, NewToken, NodeLog,
+    RecreateRequest, RemoveNodesRequest, TokenInfo, TokenRequest,
+};
+use mcc_core::cluster::{GcReport, NodeView};
+use reqwest::Method;
+
+use crate::cli::{Cli, Command, CreateArgs, Output, RemoteArgs, ServeArgs, TokenCommand};
 use crate::out::{self, count, say, say_raw};
 use crate::progress::Progress;
+use crate::remote::{self, Client, Endpoint};
 use crate::table;
 
 /// Runs a command and returns the process exit code.
-pub async fn run(command: Command) -> u8 {
-    match dispatch(command).await {
+pub async fn run(cli: Cli) -> u8 {
+    match dispatch(cli.command, cli.remote.resolve()).await {
         Ok(code) => code,
         Err(e) => {
             eprintln!("mcc: error: {e}");
@@ -99,12 +108,81 @@ fn interrupt_token(progress: Arc<Progress>) -> CancellationToken {
     token
 }
 
-async fn dispatch(command: Command) -> Result<u8> {
+/// The daemon to go through, when one is given.
+fn remote_client(r: &RemoteArgs) -> Result<Option<Client>> {
+    let Some(url) = &r.endpoint_url else {
+        return Ok(None);
+    };
+    Client::new(Endpoint {
+        url: url.clone(),
+        token: r.access_token.clone().unwrap_or_default(),
+        secret: r.secret_key.clone().unwrap_or_default(),
+    })
+    .map(Some)
+}
+
+/// For commands that need a daemon: the one given, else the local
+/// daemon's credentials file.
+fn daemon_client(r: &RemoteArgs) -> Result<Client> {
+    match remote_client(r)? {
+        Some(c) => Ok(c),
+        None => Client::new(remote::read_credentials(
+            &mcc_daemon::state_dir::default_dir().join("credentials"),
+        )?),
+    }
+}
+
+fn secs(d: std::time::Duration) -> Option<String> {
+    Some(format!("{}s", d.as_secs()))
+}
+
+fn body<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("serializable")
+}
+
+/// Runs an operation on the daemon with a progress display; its result.
+async fn remote_op<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    method: Method,
+    path: &str,
+    req: Option<serde_json::Value>,
+) -> Result<T> {
+    let progress = Arc::new(Progress::new());
+    let cancel = interrupt_token(progress.clone());
+    let v = client
+        .operation(method, path, req.as_ref(), progress.as_ref(), &cancel)
+        .await;
+    progress.clear();
+    remote::result(v?)
+}
+
+async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
+    let remote = match &command {
+        // these reach the daemon in their own way
+        Command::Serve(_)
+        | Command::Token(_)
+        | Command::Api { .. }
+        | Command::Events { .. }
+        | Command::Completions { .. } => None,
+        _ => remote_client(&remote_args)?,
+    };
     match command {
-        Command::Create(args) => create(*args).await,
+        Command::Create(args) => create(*args, remote.as_ref()).await,
+        Command::Serve(args) => serve(args).await,
+        Command::Token(t) => token(t, &daemon_client(&remote_args)?).await,
+        Command::Api { method, path, data } => {
+            api(&daemon_client(&remote_args)?, &method, &path, data).await
+        }
+        Command::Events {
+            since,
+            no_follow,
+            output,
+        } => events(&daemon_client(&remote_args)?, since, !no_follow, output).await,
         Command::List { output } => {
-            let clusters = connect(Arc::new(Notes)).await?;
-            let list = clusters.list().await?;
+            let list: Vec<ClusterView> = match &remote {
+                Some(c) => c.call(Method::GET, "/api/v1/clusters", None).await?,
+                None => connect(Arc::new(Notes)).await?.list().await?,
+            };
             match output {
                 Output::Json => json(&list),
                 Output::Text if list.is_empty() => {
@@ -116,7 +194,13 @@ async fn dispatch(command: Command) -> Result<u8> {
         }
         Command::Inspect { cluster, output } => {
             let name = cluster_name(&cluster)?;
-            let view = connect(Arc::new(Silent)).await?.inspect(&name).await?;
+            let view: ClusterView = match &remote {
+                Some(c) => {
+                    c.call(Method::GET, &format!("/api/v1/clusters/{name}"), None)
+                        .await?
+                }
+                None => connect(Arc::new(Silent)).await?.inspect(&name).await?,
+            };
             match output {
                 Output::Json => json(&view),
                 Output::Text => print_view(&view),
@@ -130,11 +214,23 @@ async fn dispatch(command: Command) -> Result<u8> {
             output,
         } => {
             let name = cluster_name(&cluster)?;
-            let progress = Arc::new(Progress::new());
-            let clusters = connect(progress.clone()).await?;
-            let added = clusters
-                .add_nodes(&name, count, timeout, &interrupt_token(progress))
-                .await?;
+            let added: Vec<NodeView> = match &remote {
+                Some(c) => {
+                    let req = AddNodesRequest {
+                        count: Some(count),
+                        timeout: secs(timeout),
+                    };
+                    let path = format!("/api/v1/clusters/{name}/nodes");
+                    remote_op(c, Method::POST, &path, Some(body(&req))).await?
+                }
+                None => {
+                    let progress = Arc::new(Progress::new());
+                    let clusters = connect(progress.clone()).await?;
+                    clusters
+                        .add_nodes(&name, count, timeout, &interrupt_token(progress))
+                        .await?
+                }
+            };
             match output {
                 Output::Json => json(&added),
                 Output::Text => {
@@ -151,11 +247,23 @@ async fn dispatch(command: Command) -> Result<u8> {
         } => {
             let name = cluster_name(&cluster)?;
             let nodes: Vec<NodeId> = nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?;
-            let progress = Arc::new(Progress::new());
-            let clusters = connect(progress.clone()).await?;
-            let view = clusters
-                .recreate(&name, &nodes, timeout, &interrupt_token(progress))
-                .await?;
+            let view: ClusterView = match &remote {
+                Some(c) => {
+                    let req = RecreateRequest {
+                        nodes: nodes.iter().map(|n| n.hostname()).collect(),
+                        timeout: secs(timeout),
+                    };
+                    let path = format!("/api/v1/clusters/{name}/recreate");
+                    remote_op(c, Method::POST, &path, Some(body(&req))).await?
+                }
+                None => {
+                    let progress = Arc::new(Progress::new());
+                    let clusters = connect(progress.clone()).await?;
+                    clusters
+                        .recreate(&name, &nodes, timeout, &interrupt_token(progress))
+                        .await?
+                }
+            };
             print_view(&view);
             Ok(0)
         }
@@ -170,8 +278,27 @@ async fn dispatch(command: Command) -> Result<u8> {
                 Some(k) => Removal::Count(k),
                 None => Removal::Nodes(nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?),
             };
-            let clusters = connect(Arc::new(Progress::new())).await?;
-            let view = clusters.remove_nodes(&name, &removal, keep_state).await?;
+            let view: ClusterView = match &remote {
+                Some(c) => {
+                    let req = RemoveNodesRequest {
+                        nodes: match &removal {
+                            Removal::Nodes(n) => n.iter().map(|n| n.hostname()).collect(),
+                            Removal::Count(_) => Vec::new(),
+                        },
+                        count: match removal {
+                            Removal::Count(k) => Some(k),
+                            Removal::Nodes(_) => None,
+                        },
+                        keep_state,
+                    };
+                    let path = format!("/api/v1/clusters/{name}/delnode");
+                    remote_op(c, Method::POST, &path, Some(body(&req))).await?
+                }
+                None => {
+                    let clusters = connect(Arc::new(Progress::new())).await?;
+                    clusters.remove_nodes(&name, &removal, keep_state).await?
+                }
+            };
             say!(
                 "cluster {name} now has {}",
                 out::count(view.workers, "worker")
@@ -186,10 +313,24 @@ async fn dispatch(command: Command) -> Result<u8> {
                 .iter()
                 .map(|n| cluster_name(n))
                 .collect::<Result<_>>()?;
-            let clusters = connect(Arc::new(Silent)).await?;
+            let clusters = match &remote {
+                Some(_) => None,
+                None => Some(connect(Arc::new(Silent)).await?),
+            };
             let mut failed = false;
             for name in names {
-                match clusters.delete(&name, keep_volumes).await {
+                let result = match (&clusters, &remote) {
+                    (Some(clusters), _) => clusters.delete(&name, keep_volumes).await,
+                    (None, Some(c)) => {
+                        let path = format!(
+                            "/api/v1/clusters/{name}{}",
+                            if keep_volumes { "?keep-volumes=true" } else { "" }
+                        );
+                        remote_op::<DeleteReport>(c, Method::DELETE, &path, None).await
+                    }
+                    (None, None) => unreachable!("one of local or remote"),
+                };
+                match result {
                     Ok(r) if !r.existed => {
                         say!("cluster {name} does not exist; nothing to delete")
                     }
@@ -218,20 +359,33 @@ async fn dispatch(command: Command) -> Result<u8> {
                 .map(node_name)
                 .transpose()?
                 .unwrap_or(NodeId::FRONTEND);
-            let clusters = connect(Arc::new(Silent)).await?;
-            crate::enter::enter(&clusters, &name, node, command).await
+            match &remote {
+                Some(c) => crate::enter::enter_remote(c, name.as_str(), node, command).await,
+                None => {
+                    let clusters = connect(Arc::new(Silent)).await?;
+                    crate::enter::enter(&clusters, &name, node, command).await
+                }
+            }
         }
         Command::Exec {
             cluster,
             on,
             command,
-        } => exec(&cluster, &on, &command).await,
+        } => exec(&cluster, &on, &command, remote.as_ref()).await,
         Command::Start { cluster } => {
             let name = cluster_name(&cluster)?;
-            let view = connect(Arc::new(Progress::new()))
-                .await?
-                .start(&name)
-                .await?;
+            let view: ClusterView = match &remote {
+                Some(c) => {
+                    let path = format!("/api/v1/clusters/{name}/start");
+                    remote_op(c, Method::POST, &path, None).await?
+                }
+                None => {
+                    connect(Arc::new(Progress::new()))
+                        .await?
+                        .start(&name)
+                        .await?
+                }
+            };
             say!(
                 "cluster {name}: {} of {} nodes running",
                 view.running,
@@ -241,17 +395,35 @@ async fn dispatch(command: Command) -> Result<u8> {
         }
         Command::Stop { cluster } => {
             let name = cluster_name(&cluster)?;
-            let view = connect(Arc::new(Progress::new()))
-                .await?
-                .stop(&name)
-                .await?;
+            let view: ClusterView = match &remote {
+                Some(c) => {
+                    let path = format!("/api/v1/clusters/{name}/stop");
+                    remote_op(c, Method::POST, &path, None).await?
+                }
+                None => {
+                    connect(Arc::new(Progress::new()))
+                        .await?
+                        .stop(&name)
+                        .await?
+                }
+            };
             say!("cluster {name}: stopped ({} nodes)", view.nodes.len());
             Ok(0)
         }
         Command::Logs { cluster, node } => {
             let name = cluster_name(&cluster)?;
             let node = node.as_deref().map(node_name).transpose()?;
-            let logs = connect(Arc::new(Silent)).await?.logs(&name, node).await?;
+            let logs: Vec<(String, String)> = match &remote {
+                Some(c) => {
+                    let path = match node {
+                        Some(n) => format!("/api/v1/clusters/{name}/logs?node={}", n.hostname()),
+                        None => format!("/api/v1/clusters/{name}/logs"),
+                    };
+                    let logs: Vec<NodeLog> = c.call(Method::GET, &path, None).await?;
+                    logs.into_iter().map(|l| (l.node, l.text)).collect()
+                }
+                None => connect(Arc::new(Silent)).await?.logs(&name, node).await?,
+            };
             if logs.is_empty() {
                 eprintln!("no context logs for {name} (was it created with --context-folder?)");
             }
@@ -273,7 +445,16 @@ async fn dispatch(command: Command) -> Result<u8> {
                 .iter()
                 .map(|c| cluster_name(c))
                 .collect::<Result<_>>()?;
-            let report = connect(Arc::new(Notes)).await?.gc(&only, volumes).await?;
+            let report: GcReport = match &remote {
+                Some(c) => {
+                    let req = GcRequest {
+                        clusters: only.iter().map(|c| c.to_string()).collect(),
+                        volumes,
+                    };
+                    remote_op(c, Method::POST, "/api/v1/gc", Some(body(&req))).await?
+                }
+                None => connect(Arc::new(Notes)).await?.gc(&only, volumes).await?,
+            };
             let code = if report.failures.is_empty() { 0 } else { 1 };
             if output == Output::Json {
                 json(&report);
@@ -328,7 +509,7 @@ async fn dispatch(command: Command) -> Result<u8> {
     }
 }
 
-async fn create(args: CreateArgs) -> Result<u8> {
+async fn create(args: CreateArgs, remote: Option<&Client>) -> Result<u8> {
     let file = match &args.file {
         Some(path) => mcc_core::input::read_cluster_file(path).map_err(Error::Invalid)?,
         None => SpecInput::default(),
@@ -356,25 +537,77 @@ async fn create(args: CreateArgs) -> Result<u8> {
         privileged: args.privileged,
         env: args.env,
     };
-    let spec = flags.resolve(file).map_err(Error::Invalid)?;
+    // Checked here in both modes: bad input is refused before anything
+    // is sent or made, with the same message.
+    let input = file
+        .overridden_by(flags.into_input().map_err(Error::Invalid)?)
+        .map_err(Error::Invalid)?;
+    let spec = input.clone().validate().map_err(Error::Invalid)?;
     let progress = Arc::new(Progress::new());
-    let clusters = connect(progress.clone()).await?;
     if spec.name_generated {
         progress.note(&format!("cluster name: {}", spec.name));
     }
-    eprintln!(
-        "Creating cluster {} (front-end + {})",
-        spec.name,
-        count(spec.nodes as usize, "worker")
-    );
-    let opts = CreateOptions {
-        keep_on_failure: args.keep_on_failure,
-        timeout: args.timeout,
-    };
     let started = std::time::Instant::now();
-    let view = clusters
-        .create(&spec, &opts, &interrupt_token(progress.clone()))
-        .await?;
+    let (view, clusters) = match remote {
+        Some(client) => {
+            let context = match &spec.context {
+                None => None,
+                Some(dir) => {
+                    let dir = dir.clone();
+                    let tar = tokio::task::spawn_blocking(move || {
+                        mcc_core::context::pack_folder(&dir)
+                    })
+                    .await
+                    .map_err(|e| Error::Failed(format!("packing the context folder: {e}")))??;
+                    use base64::Engine as _;
+                    Some(base64::engine::general_purpose::STANDARD.encode(tar))
+                }
+            };
+            let mut input = input;
+            input.name = Some(spec.name.to_string());
+            input.context_folder = None;
+            let req = CreateRequest {
+                spec: input,
+                context,
+                keep_on_failure: args.keep_on_failure,
+                timeout: secs(args.timeout),
+            };
+            eprintln!(
+                "Creating cluster {} (front-end + {}) through {}",
+                spec.name,
+                count(spec.nodes as usize, "worker"),
+                client.endpoint.url
+            );
+            let cancel = interrupt_token(progress.clone());
+            let v = client
+                .operation(
+                    Method::POST,
+                    "/api/v1/clusters",
+                    Some(&body(&req)),
+                    progress.as_ref(),
+                    &cancel,
+                )
+                .await;
+            progress.clear();
+            (remote::result::<ClusterView>(v?)?, None)
+        }
+        None => {
+            let clusters = connect(progress.clone()).await?;
+            eprintln!(
+                "Creating cluster {} (front-end + {})",
+                spec.name,
+                count(spec.nodes as usize, "worker")
+            );
+            let opts = CreateOptions {
+                keep_on_failure: args.keep_on_failure,
+                timeout: args.timeout,
+            };
+            let view = clusters
+                .create(&spec, &opts, &interrupt_token(progress.clone()))
+                .await?;
+            (view, Some(clusters))
+        }
+    };
     match args.output {
         Output::Json => json(&view),
         Output::Text => {
@@ -389,31 +622,87 @@ async fn create(args: CreateArgs) -> Result<u8> {
         }
     }
     if args.enter_cluster {
-        return crate::enter::enter(&clusters, &spec.name, NodeId::FRONTEND, Vec::new()).await;
+        return match (clusters, remote) {
+            (Some(clusters), _) => {
+                crate::enter::enter(&clusters, &spec.name, NodeId::FRONTEND, Vec::new()).await
+            }
+            (None, Some(c)) => {
+                crate::enter::enter_remote(c, spec.name.as_str(), NodeId::FRONTEND, Vec::new())
+                    .await
+            }
+            (None, None) => unreachable!("one of local or remote"),
+        };
     }
     Ok(0)
 }
 
-async fn exec(cluster: &str, on: &str, command: &[String]) -> Result<u8> {
+/// Writes one line of a node's output; a reader that has gone (`mcc exec
+/// … | head`) drops the rest rather than making mcc panic.
+fn print_line(node: &str, stderr: bool, text: &str, width: usize) {
+    use std::io::Write;
+    let line = format!("{node:width$} | {text}\n");
+    let _ = if stderr {
+        std::io::stderr().lock().write_all(line.as_bytes())
+    } else {
+        std::io::stdout().lock().write_all(line.as_bytes())
+    };
+}
+
+async fn exec(cluster: &str, on: &str, command: &[String], remote: Option<&Client>) -> Result<u8> {
     let name = cluster_name(cluster)?;
     let target: Target = on.parse().map_err(Error::Invalid)?;
-    let clusters = connect(Arc::new(Silent)).await?;
     let width = match &target {
         Target::Nodes(n) => n.iter().map(|n| n.hostname().len()).max().unwrap_or(8),
         _ => 8,
     };
-    // Written without println!, which panics when the reader has gone
-    // (`mcc exec … | head`); output past that point is dropped.
-    let print = move |l: OutputLine<'_>| {
-        use std::io::Write;
-        let line = format!("{:width$} | {}\n", l.node, l.text);
-        let _ = if l.stderr {
-            std::io::stderr().lock().write_all(line.as_bytes())
-        } else {
-            std::io::stdout().lock().write_all(line.as_bytes())
-        };
+    let results: Vec<(String, std::result::Result<i64, String>)> = match remote {
+        Some(c) => {
+            let req = mcc_api::ExecRequest {
+                on: Some(on.to_string()),
+                command: command.to_vec(),
+            };
+            let mut results = None;
+            let mut failure = None;
+            c.lines::<ExecEvent>(
+                Method::POST,
+                &format!("/api/v1/clusters/{name}/exec"),
+                Some(&body(&req)),
+                |e| {
+                    match e {
+                        ExecEvent::Line { node, stderr, text } => {
+                            print_line(&node, stderr, &text, width)
+                        }
+                        ExecEvent::Done { results: r } => results = Some(r),
+                        ExecEvent::Error { error } => failure = Some(error.into_error()),
+                    }
+                    Ok(())
+                },
+            )
+            .await?;
+            if let Some(e) = failure {
+                return Err(e);
+            }
+            results
+                .ok_or_else(|| {
+                    Error::Failed("the daemon's answer ended before the command did".into())
+                })?
+                .into_iter()
+                .map(|r| {
+                    let outcome = match (r.exit_code, r.error) {
+                        (Some(code), _) => Ok(code),
+                        (None, e) => Err(e.unwrap_or_else(|| "no exit code".into())),
+                    };
+                    (r.node, outcome)
+                })
+                .collect()
+        }
+        None => {
+            let clusters = connect(Arc::new(Silent)).await?;
+            let print = move |l: OutputLine<'_>| print_line(l.node, l.stderr, l.text, width);
+            clusters.exec(&name, &target, command, &print).await?.results
+        }
     };
-    let report = clusters.exec(&name, &target, command, &print).await?;
+    let report = mcc_core::cluster::ExecReport { results };
     let failed = report.failed();
     if failed.is_empty() {
         if report.results.len() > 1 {
@@ -435,6 +724,218 @@ async fn exec(cluster: &str, on: &str, command: &[String]) -> Result<u8> {
         what.join(", ")
     );
     Ok(1)
+}
+
+async fn serve(args: ServeArgs) -> Result<u8> {
+    let opts = mcc_daemon::ServeOptions {
+        listen: args.listen,
+        tls_cert: args.tls_cert,
+        tls_key: args.tls_key,
+        state_dir: args
+            .state_dir
+            .unwrap_or_else(mcc_daemon::state_dir::default_dir),
+        rate_limit: args.rate_limit,
+        public_metrics: args.public_metrics,
+        log_format: args.log_format,
+        grace: std::time::Duration::from_secs(120),
+    };
+    mcc_daemon::serve(opts).await.map_err(|e| match e {
+        mcc_daemon::DaemonError::Core(e) => e,
+        e => Error::Failed(e.to_string()),
+    })?;
+    Ok(0)
+}
+
+async fn token(cmd: TokenCommand, client: &Client) -> Result<u8> {
+    match cmd {
+        TokenCommand::Create {
+            name,
+            read_only,
+            output,
+        } => {
+            let req = TokenRequest {
+                name: Some(name),
+                read_only,
+            };
+            let t: NewToken = client
+                .call(Method::POST, "/api/v1/tokens", Some(&body(&req)))
+                .await?;
+            match output {
+                Output::Json => json(&t),
+                Output::Text => {
+                    say!("MCC_ENDPOINT_URL={}", client.endpoint.url);
+                    say!("MCC_ACCESS_TOKEN={}", t.info.token);
+                    say!("MCC_SECRET_KEY={}", t.secret_key);
+                    eprintln!(
+                        "token {} ({}{}) created; the secret key is not shown again",
+                        t.info.token,
+                        t.info.name,
+                        if t.info.read_only { ", read-only" } else { "" }
+                    );
+                }
+            }
+            Ok(0)
+        }
+        TokenCommand::List { output } => {
+            let list: Vec<TokenInfo> = client.call(Method::GET, "/api/v1/tokens", None).await?;
+            match output {
+                Output::Json => json(&list),
+                Output::Text => {
+                    let rows: Vec<Vec<String>> = list
+                        .iter()
+                        .map(|t| {
+                            vec![
+                                t.token.clone(),
+                                t.name.clone(),
+                                if t.read_only { "read-only" } else { "read-write" }.into(),
+                                age(Some(t.created)),
+                            ]
+                        })
+                        .collect();
+                    say_raw!(
+                        "{}",
+                        table::render(&["TOKEN", "NAME", "ACCESS", "CREATED"], &rows)
+                    );
+                }
+            }
+            Ok(0)
+        }
+        TokenCommand::Revoke { tokens } => {
+            let mut failed = false;
+            for t in tokens {
+                if t.is_empty() || !t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+                    eprintln!("mcc: error: '{t}' is not a token (they look like mcc_0123…)");
+                    failed = true;
+                    continue;
+                }
+                let res = client
+                    .send(Method::DELETE, &format!("/api/v1/tokens/{t}"), Vec::new())
+                    .await?;
+                let status = res.status().as_u16();
+                if status < 300 {
+                    say!("revoked token {t}");
+                } else {
+                    let bytes = res.bytes().await.unwrap_or_default();
+                    eprintln!(
+                        "mcc: error: {}",
+                        remote::answer_error(&client.endpoint.url, status, &bytes)
+                    );
+                    failed = true;
+                }
+            }
+            Ok(u8::from(failed))
+        }
+    }
+}
+
+async fn api(client: &Client, method: &str, path: &str, data: Option<String>) -> Result<u8> {
+    let method = method.to_ascii_uppercase();
+    let m = match method.as_str() {
+        "GET" => Method::GET,
+        "POST" => Method::POST,
+        "PUT" => Method::PUT,
+        "PATCH" => Method::PATCH,
+        "DELETE" => Method::DELETE,
+        "HEAD" => Method::HEAD,
+        _ => {
+            return Err(Error::Invalid(format!(
+                "'{method}' is not a method; use GET, POST, PUT, PATCH, DELETE or HEAD"
+            )))
+        }
+    };
+    if !path.starts_with('/') || path.contains(char::is_whitespace) {
+        return Err(Error::Invalid(format!(
+            "'{path}' is not a path; give it from the root, e.g. /api/v1/clusters"
+        )));
+    }
+    let body = match data.as_deref() {
+        None => Vec::new(),
+        Some("@-") => {
+            let mut b = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut b)
+                .map_err(|e| Error::Failed(format!("reading standard input: {e}")))?;
+            b
+        }
+        Some(d) if d.starts_with('@') => std::fs::read(&d[1..])
+            .map_err(|e| Error::Invalid(format!("--data {d}: {e}")))?,
+        Some(d) => d.as_bytes().to_vec(),
+    };
+    let res = client.send(m, path, body).await?;
+    let status = res.status();
+    let mut stream = res.bytes_stream();
+    let mut last = b'\n';
+    {
+        use futures_util::StreamExt;
+        use std::io::Write;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| Error::Failed(format!("reading the answer: {e}")))?;
+            if let Some(b) = chunk.last() {
+                last = *b;
+            }
+            let mut out = std::io::stdout().lock();
+            if out.write_all(&chunk).and_then(|_| out.flush()).is_err() {
+                return Ok(0);
+            }
+        }
+        if last != b'\n' {
+            let _ = std::io::stdout().lock().write_all(b"\n");
+        }
+    }
+    if status.is_client_error() || status.is_server_error() {
+        eprintln!(
+            "mcc: {} (HTTP {})",
+            status.canonical_reason().unwrap_or("error"),
+            status.as_u16()
+        );
+        return Ok(1);
+    }
+    Ok(0)
+}
+
+/// Seconds since the epoch as an RFC 3339 UTC time.
+fn utc(secs: u64) -> String {
+    let days = (secs / 86400) as i64;
+    let rem = secs % 86400;
+    // civil-from-days (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem / 60 % 60,
+        rem % 60
+    )
+}
+
+async fn events(client: &Client, since: Option<u64>, follow: bool, output: Output) -> Result<u8> {
+    let mut path = format!("/api/v1/events?follow={follow}");
+    if let Some(s) = since {
+        path.push_str(&format!("&since={s}"));
+    }
+    client
+        .lines::<Event>(Method::GET, &path, None, |e| {
+            match output {
+                Output::Json => say!("{}", serde_json::to_string(&e).expect("serializable")),
+                Output::Text => {
+                    let about = match (&e.cluster, &e.node) {
+                        (Some(c), Some(n)) => format!(" {c}/{n}"),
+                        (Some(c), None) => format!(" {c}"),
+                        _ => String::new(),
+                    };
+                    say!("{} #{} {}{about}: {}", utc(e.time), e.seq, e.kind, e.message);
+                }
+            }
+            Ok(())
+        })
+        .await?;
+    Ok(0)
 }
 
 fn age(created: Option<u64>) -> String {

@@ -1,15 +1,25 @@
 //! `enter`: an interactive shell (or a command) on one node. With a
-//! terminal on both ends the exec gets a TTY, the local terminal goes raw
-//! and window resizes are passed on; otherwise stdin and stdout are piped.
+//! terminal on both ends the process gets a TTY, the local terminal goes
+//! raw and window resizes are passed on; otherwise stdin and stdout are
+//! piped. The same terminal side drives a local session (the engine's
+//! exec) or a remote one (the daemon's WebSocket).
 
 use std::io::{IsTerminal, Write};
+use std::pin::Pin;
+use std::sync::Arc;
 
-use futures_util::StreamExt;
+use futures_util::{SinkExt, Stream, StreamExt};
+use mcc_api::{AttachControl, STREAM_STDERR, STREAM_STDOUT};
 use mcc_core::cluster::{AttachOptions, Clusters, Session};
 use mcc_core::model::{ClusterName, NodeId};
 use mcc_core::provider::Chunk;
 use mcc_core::{Error, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::sync::mpsc;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::remote::Client;
 
 /// Restores the terminal when dropped, even on error paths.
 struct RawMode;
@@ -28,35 +38,205 @@ impl Drop for RawMode {
     }
 }
 
+/// What the terminal side sends to the process.
+enum In {
+    Data(Vec<u8>),
+    Eof,
+    Resize(u16, u16),
+}
+
+/// What the process sends back.
+enum Out {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    Exit(i64),
+}
+
+type OutStream = Pin<Box<dyn Stream<Item = Result<Out>> + Send>>;
+
+fn wants_tty() -> bool {
+    std::io::stdin().is_terminal() && std::io::stdout().is_terminal()
+}
+
+fn term() -> String {
+    std::env::var("TERM").unwrap_or_else(|_| "xterm".into())
+}
+
+/// A session on the local engine.
 pub async fn enter(
     clusters: &Clusters,
     name: &ClusterName,
     node: NodeId,
     command: Vec<String>,
 ) -> Result<u8> {
-    let tty = std::io::stdin().is_terminal() && std::io::stdout().is_terminal();
-    let mut env = Vec::new();
-    if tty {
-        env.push(format!(
-            "TERM={}",
-            std::env::var("TERM").unwrap_or_else(|_| "xterm".into())
-        ));
-    }
-    let session = clusters
-        .attach(name, node, AttachOptions { command, tty, env })
-        .await?;
+    let tty = wants_tty();
+    let env = if tty {
+        vec![format!("TERM={}", term())]
+    } else {
+        Vec::new()
+    };
     let Session {
         control,
-        mut output,
+        output,
         mut input,
-    } = session;
+    } = clusters
+        .attach(name, node, AttachOptions { command, tty, env })
+        .await?;
+    let control = Arc::new(control);
+    let (tx, mut rx) = mpsc::channel::<In>(64);
+    let c2 = control.clone();
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            match msg {
+                In::Data(b) => {
+                    if input.write_all(&b).await.is_err() {
+                        break;
+                    }
+                    let _ = input.flush().await;
+                }
+                In::Eof => {
+                    let _ = input.shutdown().await;
+                }
+                In::Resize(rows, cols) => {
+                    let _ = c2.resize(rows, cols).await;
+                }
+            }
+        }
+    });
+    let chunks = output.map(|c| {
+        c.map(|c| match c {
+            Chunk::Stdout(b) => Out::Stdout(b.to_vec()),
+            Chunk::Stderr(b) => Out::Stderr(b.to_vec()),
+        })
+    });
+    // After the output ends, the exit code.
+    let exit = futures_util::stream::once(async move { control.exit_code().await.map(Out::Exit) });
+    drive(tty, tx, Box::pin(chunks.chain(exit))).await
+}
+
+/// A session through the daemon, over its WebSocket.
+pub async fn enter_remote(
+    client: &Client,
+    name: &str,
+    node: NodeId,
+    command: Vec<String>,
+) -> Result<u8> {
+    let tty = wants_tty();
+    let mut path = format!(
+        "/api/v1/clusters/{name}/nodes/{}/attach?tty={tty}",
+        node.hostname()
+    );
+    if !command.is_empty() {
+        let json = serde_json::to_string(&command).expect("serializable");
+        path.push_str(&format!("&command={}", query_escape(&json)));
+    }
+    if tty {
+        path.push_str(&format!("&term={}", query_escape(&term())));
+    }
+    let ws_url = format!(
+        "{}{path}",
+        client
+            .endpoint
+            .url
+            .replacen("http://", "ws://", 1)
+            .replacen("https://", "wss://", 1)
+    );
+    let mut req = ws_url
+        .as_str()
+        .into_client_request()
+        .map_err(|e| Error::Invalid(format!("--endpoint-url: {e}")))?;
+    for (k, v) in client.signed("GET", &path, b"") {
+        req.headers_mut().insert(
+            k,
+            v.parse()
+                .map_err(|_| Error::Failed("a signature header is not ASCII".into()))?,
+        );
+    }
+    let (socket, _) = match tokio_tungstenite::connect_async(req).await {
+        Ok(ok) => ok,
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+            let status = res.status().as_u16();
+            let body = res.body().clone().unwrap_or_default();
+            return Err(crate::remote::answer_error(&client.endpoint.url, status, &body));
+        }
+        Err(e) => {
+            return Err(Error::NoEngine {
+                host: client.endpoint.url.clone(),
+                reason: e.to_string(),
+                hint: "start the daemon (`mcc serve`), or check --endpoint-url".into(),
+            })
+        }
+    };
+    let (mut sink, stream) = socket.split();
+    let (tx, mut rx) = mpsc::channel::<In>(64);
+    tokio::spawn(async move {
+        while let Some(msg) = rx.recv().await {
+            let m = match msg {
+                In::Data(b) => Message::Binary(b.into()),
+                In::Eof => Message::Text(
+                    serde_json::to_string(&AttachControl::Eof)
+                        .expect("serializable")
+                        .into(),
+                ),
+                In::Resize(rows, cols) => Message::Text(
+                    serde_json::to_string(&AttachControl::Resize { rows, cols })
+                        .expect("serializable")
+                        .into(),
+                ),
+            };
+            if sink.send(m).await.is_err() {
+                break;
+            }
+        }
+    });
+    let url = client.endpoint.url.clone();
+    let out = stream.filter_map(move |m| {
+        let url = url.clone();
+        async move {
+            match m {
+                Ok(Message::Binary(b)) if !b.is_empty() => match b[0] {
+                    STREAM_STDOUT => Some(Ok(Out::Stdout(b[1..].to_vec()))),
+                    STREAM_STDERR => Some(Ok(Out::Stderr(b[1..].to_vec()))),
+                    _ => None,
+                },
+                Ok(Message::Text(t)) => match serde_json::from_str::<AttachControl>(&t) {
+                    Ok(AttachControl::Exit { code }) => Some(Ok(Out::Exit(code))),
+                    Ok(AttachControl::Error { error }) => Some(Err(error.into_error())),
+                    _ => None,
+                },
+                Ok(_) => None,
+                Err(e) => Some(Err(Error::Failed(format!(
+                    "the connection to the daemon at {url} broke: {e}"
+                )))),
+            }
+        }
+    });
+    drive(tty, tx, Box::pin(out)).await
+}
+
+/// Percent-encodes a query value.
+fn query_escape(s: &str) -> String {
+    let mut o = String::new();
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-_.~".contains(&b) {
+            o.push(b as char);
+        } else {
+            o.push_str(&format!("%{b:02X}"));
+        }
+    }
+    o
+}
+
+/// The terminal side: stdin to the process, its output to stdout and
+/// stderr, resizes; the process's exit code as ours.
+async fn drive(tty: bool, tx: mpsc::Sender<In>, mut output: OutStream) -> Result<u8> {
     let _raw = if tty { Some(RawMode::enable()?) } else { None };
     if tty {
         if let Ok((cols, rows)) = crossterm::terminal::size() {
-            let _ = control.resize(rows, cols).await;
+            let _ = tx.send(In::Resize(rows, cols)).await;
         }
     }
-
+    let input = tx.clone();
     let stdin_task = tokio::spawn(async move {
         let mut stdin = tokio::io::stdin();
         let mut buf = [0u8; 4096];
@@ -64,35 +244,38 @@ pub async fn enter(
             match stdin.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
-                    if input.write_all(&buf[..n]).await.is_err() {
-                        break;
+                    if input.send(In::Data(buf[..n].to_vec())).await.is_err() {
+                        return;
                     }
-                    let _ = input.flush().await;
                 }
             }
         }
-        let _ = input.shutdown().await;
+        let _ = input.send(In::Eof).await;
     });
-
     let mut winch = if tty {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok()
     } else {
         None
     };
+    let mut code = None;
     loop {
         tokio::select! {
-            chunk = output.next() => {
-                let Some(chunk) = chunk else { break };
-                match chunk? {
-                    Chunk::Stdout(b) => {
+            item = output.next() => {
+                let Some(item) = item else { break };
+                match item? {
+                    Out::Stdout(b) => {
                         let mut out = std::io::stdout().lock();
                         let _ = out.write_all(&b);
                         let _ = out.flush();
                     }
-                    Chunk::Stderr(b) => {
+                    Out::Stderr(b) => {
                         let mut err = std::io::stderr().lock();
                         let _ = err.write_all(&b);
                         let _ = err.flush();
+                    }
+                    Out::Exit(c) => {
+                        code = Some(c);
+                        break;
                     }
                 }
             }
@@ -104,13 +287,14 @@ pub async fn enter(
             }
             Some(()) = async { match winch.as_mut() { Some(w) => w.recv().await, None => std::future::pending().await } } => {
                 if let Ok((cols, rows)) = crossterm::terminal::size() {
-                    let _ = control.resize(rows, cols).await;
+                    let _ = tx.send(In::Resize(rows, cols)).await;
                 }
             }
         }
     }
     stdin_task.abort();
-    drop(_raw);
-    let code = control.exit_code().await?;
+    let code = code.ok_or_else(|| {
+        Error::Failed("the session ended without an exit code (the connection dropped?)".into())
+    })?;
     Ok(u8::try_from(code).unwrap_or(1))
 }

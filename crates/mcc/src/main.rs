@@ -7,6 +7,7 @@ mod complete;
 mod enter;
 mod out;
 mod progress;
+mod remote;
 mod table;
 
 use std::process::ExitCode;
@@ -45,7 +46,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let code = runtime.block_on(commands::run(cli.command));
+    let code = runtime.block_on(commands::run(cli));
     // stdin readers of `enter` may still be blocked; do not wait for them
     runtime.shutdown_background();
     ExitCode::from(code)

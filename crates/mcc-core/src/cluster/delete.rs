@@ -1,6 +1,7 @@
 //! `delete`: remove a cluster's containers, network and volumes, found by label.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 use tokio_util::sync::CancellationToken;
 
 use super::parallel::{run_all, PARALLELISM};
@@ -8,7 +9,7 @@ use super::Clusters;
 use crate::error::{Error, Result};
 use crate::model::{labels, ClusterName, ClusterRecord};
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct DeleteReport {
     pub name: String,
     /// False when no object of the cluster was found.

@@ -16,7 +16,8 @@
 
 use std::collections::BTreeSet;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::delete::{DataVolumes, DeleteReport};
 use super::lock::HostLock;
@@ -25,7 +26,7 @@ use super::{creator, Clusters, Loaded};
 use crate::error::{Error, Result};
 use crate::model::{labels, ClusterName, NodeId, SCHEMA_VERSION};
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 #[serde(tag = "action", rename_all = "kebab-case")]
 pub enum GcAction {
     /// A leftover cluster was removed.
@@ -43,13 +44,13 @@ pub enum GcAction {
 }
 
 /// A cluster gc could not collect.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct GcFailure {
     pub name: String,
     pub error: String,
 }
 
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
 pub struct GcReport {
     pub actions: Vec<GcAction>,
     /// Data volumes of deleted clusters, left in place.

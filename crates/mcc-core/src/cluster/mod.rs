@@ -28,7 +28,7 @@ pub use attach::{AttachOptions, Control, Session};
 pub use create::{CreateOptions, DEFAULT_TIMEOUT};
 pub use delete::DeleteReport;
 pub use exec::{ExecReport, OutputLine, Target};
-pub use gc::{GcAction, GcReport};
+pub use gc::{GcAction, GcFailure, GcReport};
 pub use membership::Removal;
 pub use query::{ClusterStatus, ClusterView, NodeView};
 
@@ -200,6 +200,13 @@ impl Clusters {
         names.sort();
         names.dedup();
         Ok(names)
+    }
+
+    /// Whether the engine holds anything of the cluster (its record or a
+    /// node), from one listing.
+    pub async fn exists(&self, name: &ClusterName) -> Result<bool> {
+        let loaded = self.load(name).await?;
+        Ok(loaded.meta.is_some() || !loaded.nodes.is_empty())
     }
 
     /// The nodes of a cluster that have a container, from one listing

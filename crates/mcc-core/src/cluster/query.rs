@@ -2,7 +2,8 @@
 
 use std::net::Ipv4Addr;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::state::CreateState;
 use super::{Clusters, Loaded};
@@ -10,7 +11,7 @@ use crate::error::Result;
 use crate::model::{ClusterName, NodeId, Role};
 use crate::provider::ContainerState;
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ClusterStatus {
     /// Every node is running.
@@ -43,7 +44,7 @@ impl ClusterStatus {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct NodeView {
     /// The node's hostname: `frontend`, `node01`, …
     pub name: String,
@@ -51,12 +52,13 @@ pub struct NodeView {
     pub index: u32,
     pub container: String,
     pub hostname: String,
+    #[schema(value_type = Option<String>, example = "10.42.0.2")]
     pub ip: Option<Ipv4Addr>,
     pub state: String,
     pub image: String,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
 pub struct ClusterView {
     pub name: String,
     pub status: ClusterStatus,

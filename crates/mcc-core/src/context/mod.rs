@@ -19,7 +19,9 @@ use crate::model::{NodeId, Role, META_MOUNT};
 use crate::provider::{exec_collect, ExecSpec, Provider};
 
 mod pack;
+mod upload;
 pub use pack::{check_folder, Folder};
+pub use upload::{pack_folder, unpack_folder, MAX_UPLOAD};
 
 const RUNNER: &str = include_str!("runner.sh");
 

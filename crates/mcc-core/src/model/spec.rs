@@ -24,7 +24,7 @@ pub use super::paths::META_MOUNT;
 
 /// A request for a cluster, from a YAML file or flags. Field names are the
 /// flags' names, so `--front-end-image` is `front-end-image:` in the file.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct SpecInput {
     pub name: Option<String>,
@@ -32,6 +32,7 @@ pub struct SpecInput {
     pub front_end_image: Option<String>,
     pub working_node_image: Option<String>,
     pub nodes: Option<u32>,
+    #[schema(value_type = Option<String>)]
     pub context_folder: Option<PathBuf>,
     pub devices: Option<Vec<String>>,
     pub subnet: Option<String>,
@@ -52,14 +53,14 @@ pub struct SpecInput {
 }
 
 /// Settings of one node in a cluster file.
-#[derive(Clone, Debug, Default, Deserialize)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NodeInput {
     pub ip: Option<String>,
 }
 
 /// Environment in a cluster file: a map (`FOO: bar`) or a list (`- FOO=bar`).
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum EnvInput {
     Map(BTreeMap<String, Scalar>),
@@ -67,7 +68,7 @@ pub enum EnvInput {
 }
 
 /// A YAML scalar taken as text, so `PORT: 8080` means "8080".
-#[derive(Clone, Debug, Deserialize)]
+#[derive(Clone, Debug, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Scalar {
     Text(String),

@@ -23,11 +23,11 @@ use bollard::{body_full, container::LogOutput, Docker};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
-    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, ExecSpec, Helper, ImageInfo,
-    Labels, Mount, NetworkInfo, NetworkSpec, NodeInit, NodeRequest, Provider, VolumeInfo,
+    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, EngineEvent, ExecSpec, Helper,
+    ImageInfo, Labels, StatsSample, Mount, NetworkInfo, NetworkSpec, NodeInit, NodeRequest, Provider, VolumeInfo,
 };
 use crate::error::{Error, Result};
-use crate::model::Ipv4Cidr;
+use crate::model::{labels, Ipv4Cidr};
 
 pub struct DockerProvider {
     docker: Docker,
@@ -798,6 +798,66 @@ impl Provider for DockerProvider {
                     LogOutput::StdOut { message }
                     | LogOutput::Console { message }
                     | LogOutput::StdIn { message } => Chunk::Stdout(message.to_vec()),
+                }),
+        )
+    }
+
+    fn events(&self, since_nano: Option<i64>) -> super::EventStream {
+        let mut filters = HashMap::new();
+        filters.insert("label".to_string(), vec![labels::CLUSTER.to_string()]);
+        let opts = bollard::query_parameters::EventsOptions {
+            since: since_nano.map(|n| format!("{}.{:09}", n / 1_000_000_000, n % 1_000_000_000)),
+            until: None,
+            filters: Some(filters),
+        };
+        Box::pin(
+            self.docker
+                .events(Some(opts))
+                .map_err(|e| map_err("reading the engine's events")(e))
+                .map_ok(|m| {
+                    let actor = m.actor.unwrap_or_default();
+                    let labels: Labels = actor.attributes.unwrap_or_default();
+                    EngineEvent {
+                        kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+                        action: m.action.unwrap_or_default(),
+                        id: actor.id.unwrap_or_default(),
+                        name: labels.get("name").cloned().unwrap_or_default(),
+                        labels,
+                        time_nano: m.time_nano.unwrap_or(0),
+                    }
+                }),
+        )
+    }
+
+    fn stats(&self, container: &str) -> super::StatsStream {
+        let opts = bollard::query_parameters::StatsOptions {
+            stream: true,
+            one_shot: false,
+        };
+        let op = format!("reading the resource use of {container}");
+        Box::pin(
+            self.docker
+                .stats(container, Some(opts))
+                .map_err(move |e| map_err(op.clone())(e))
+                .map_ok(|s| {
+                    let cpu = s.cpu_stats.unwrap_or_default();
+                    let mem = s.memory_stats.unwrap_or_default();
+                    let (rx, tx) = s
+                        .networks
+                        .unwrap_or_default()
+                        .values()
+                        .fold((0, 0), |(r, t), n| {
+                            (r + n.rx_bytes.unwrap_or(0), t + n.tx_bytes.unwrap_or(0))
+                        });
+                    StatsSample {
+                        cpu_ns: cpu.cpu_usage.and_then(|u| u.total_usage).unwrap_or(0),
+                        system_cpu_ns: cpu.system_cpu_usage.unwrap_or(0),
+                        online_cpus: cpu.online_cpus.unwrap_or(0),
+                        memory_bytes: mem.usage.unwrap_or(0),
+                        memory_limit_bytes: mem.limit.unwrap_or(0),
+                        rx_bytes: rx,
+                        tx_bytes: tx,
+                    }
                 }),
         )
     }

@@ -573,6 +573,14 @@ impl Provider for FakeProvider {
         })
     }
 
+    fn events(&self, _since_nano: Option<i64>) -> super::EventStream {
+        Box::pin(futures_util::stream::pending())
+    }
+
+    fn stats(&self, _container: &str) -> super::StatsStream {
+        Box::pin(futures_util::stream::empty())
+    }
+
     fn follow_logs(&self, container: &str) -> OutputStream {
         let s = self.lock();
         let host = s

@@ -234,6 +234,40 @@ pub struct Attached {
     pub input: InputSink,
 }
 
+/// Something that happened to an object carrying the `mcc.cluster` label,
+/// from the engine's event stream.
+#[derive(Clone, Debug, Default)]
+pub struct EngineEvent {
+    /// container, network or volume.
+    pub kind: String,
+    /// start, die, stop, destroy, create, …
+    pub action: String,
+    pub id: String,
+    /// The object's name (containers: without the leading '/').
+    pub name: String,
+    pub labels: Labels,
+    /// When, in nanoseconds since the Unix epoch; resume after it with
+    /// [`Provider::events`]'s `since`.
+    pub time_nano: i64,
+}
+
+/// One sample of a container's resource use, as counters since it started.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StatsSample {
+    /// CPU time the container used, in nanoseconds.
+    pub cpu_ns: u64,
+    /// CPU time the whole host used, in nanoseconds (for a percentage).
+    pub system_cpu_ns: u64,
+    pub online_cpus: u32,
+    pub memory_bytes: u64,
+    pub memory_limit_bytes: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+}
+
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<EngineEvent>> + Send>>;
+pub type StatsStream = Pin<Box<dyn Stream<Item = Result<StatsSample>> + Send>>;
+
 /// What a provider may use to do work on a cluster's volumes outside any
 /// node: an image of the cluster's and labels for what it makes, so that
 /// `gc` finds it after a crash.
@@ -313,6 +347,14 @@ pub trait Provider: Send + Sync {
         content: &[u8],
         helper: &Helper,
     ) -> Result<()>;
+
+    /// Events of objects labelled `mcc.cluster`, as they happen; with
+    /// `since` (nanoseconds since the epoch) those after it first, so a
+    /// watcher that reconnects misses none.
+    fn events(&self, since_nano: Option<i64>) -> EventStream;
+    /// A running container's resource use, a sample about every second,
+    /// until it stops (one stream, not a poll per sample).
+    fn stats(&self, container: &str) -> StatsStream;
 
     /// Extracts a tar archive into directory `dir` of a container (running or not).
     async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()>;

@@ -1,0 +1,7 @@
+//! What the mcc daemon and its clients share: the request signature, the
+//! shapes of requests, responses, errors, operations and events.
+
+pub mod sign;
+pub mod types;
+
+pub use types::*;

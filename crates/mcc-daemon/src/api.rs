@@ -1,0 +1,1046 @@
+//! The routes of `/api/v1`, with their OpenAPI description generated from
+//! the handlers' annotations.
+//!
+//! Reads answer at once; changes that take time (create, addnode, delete,
+//! …) answer `202 Accepted` with an [`Operation`] to poll or follow.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use futures_util::{SinkExt, StreamExt};
+use mcc_api::{
+    AddNodesRequest, AttachControl, CreateRequest, ErrorBody, ErrorDetail, Event, ExecEvent,
+    ExecRequest, GcRequest, NewToken, NodeLog, NodeResult, Operation, OperationEvent,
+    RecreateRequest, RemoveNodesRequest, TokenInfo, TokenRequest, STREAM_STDERR, STREAM_STDOUT,
+};
+use mcc_core::cluster::{
+    AttachOptions, ClusterView, Clusters, CreateOptions, DeleteReport, GcReport, NodeView,
+    Removal, Reporter, Target, DEFAULT_TIMEOUT,
+};
+use mcc_core::model::duration::parse_duration;
+use mcc_core::model::flags::CreateFlags;
+use mcc_core::model::{ClusterName, NodeId};
+use mcc_core::provider::{Chunk, Provider};
+use serde::de::DeserializeOwned;
+use serde::Deserialize;
+use tokio::io::AsyncWriteExt;
+use utoipa::{IntoParams, OpenApi};
+
+use crate::auth::{error_response, Auth, Caller};
+use crate::cache::ListCache;
+use crate::events::EventLog;
+use crate::metrics::Metrics;
+use crate::ops::{Follow, OpFuture, Ops};
+
+/// Everything a handler can reach.
+pub struct App {
+    pub provider: Arc<dyn Provider>,
+    pub clusters: Clusters,
+    pub ops: Arc<Ops>,
+    pub log: Arc<EventLog>,
+    pub auth: Arc<Auth>,
+    pub cache: Arc<ListCache>,
+    pub metrics: Arc<Metrics>,
+    pub store: Arc<crate::store::Store>,
+    /// Where uploaded context folders are unpacked.
+    pub uploads: PathBuf,
+    pub openapi: Bytes,
+}
+
+type AppState = State<Arc<App>>;
+
+/// An error as the API answers it: a status and `{"error":{code,message}}`.
+pub struct ApiError(StatusCode, ErrorDetail);
+
+impl ApiError {
+    fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            ErrorDetail::new("invalid", message),
+        )
+    }
+    fn not_found(message: impl Into<String>) -> ApiError {
+        ApiError(StatusCode::NOT_FOUND, ErrorDetail::new("not_found", message))
+    }
+}
+
+impl From<mcc_core::Error> for ApiError {
+    fn from(e: mcc_core::Error) -> Self {
+        let (status, detail) = ErrorDetail::from_error(&e);
+        ApiError(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            detail,
+        )
+    }
+}
+
+impl From<crate::DaemonError> for ApiError {
+    fn from(e: crate::DaemonError) -> Self {
+        tracing::error!(error = %e, "daemon failure");
+        ApiError(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            ErrorDetail::new("failed", e.to_string()),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(ErrorBody { error: self.1 })).into_response()
+    }
+}
+
+type ApiResult<T> = Result<T, ApiError>;
+
+/// Parses a JSON body: not JSON → 400; JSON of the wrong shape → 422
+/// naming the field. An empty body is `{}`.
+fn body<T: DeserializeOwned>(bytes: &Bytes) -> ApiResult<T> {
+    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
+        b"{}"
+    } else {
+        bytes
+    };
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let inner = e.into_inner();
+        match inner.classify() {
+            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError(
+                StatusCode::BAD_REQUEST,
+                ErrorDetail::new(
+                    "bad_request",
+                    format!("the request body is not valid JSON: {inner}"),
+                ),
+            ),
+            _ if path == "." || path.is_empty() => ApiError::invalid(inner.to_string()),
+            _ => ApiError::invalid(format!("{path}: {inner}")),
+        }
+    })
+}
+
+fn cluster_name(s: &str) -> ApiResult<ClusterName> {
+    s.parse().map_err(|e: String| ApiError::invalid(e))
+}
+
+fn node_name(s: &str) -> ApiResult<NodeId> {
+    NodeId::parse_hostname(s).ok_or_else(|| {
+        ApiError::invalid(format!(
+            "'{s}' is not a node name; nodes are frontend, node01, node02, …"
+        ))
+    })
+}
+
+fn timeout(t: &Option<String>) -> ApiResult<Duration> {
+    match t {
+        None => Ok(DEFAULT_TIMEOUT),
+        Some(s) => parse_duration(s).map_err(|e| ApiError::invalid(format!("timeout: {e}"))),
+    }
+}
+
+fn accepted(op: Operation) -> Response {
+    let location = format!("/api/v1/operations/{}", op.id);
+    (
+        StatusCode::ACCEPTED,
+        [(header::LOCATION, location)],
+        Json(op),
+    )
+        .into_response()
+}
+
+fn to_value<T: serde::Serialize>(v: T) -> serde_json::Value {
+    serde_json::to_value(v).expect("serializable")
+}
+
+impl App {
+    /// Starts an operation whose work gets a [`Clusters`] that reports to it.
+    ///
+    /// The work runs on a blocking thread that drives it with the
+    /// runtime's handle: the library's futures are not all provably
+    /// `Send` (a compiler limit with higher-ranked lifetimes), and an
+    /// operation is long and rare enough to have a thread.
+    fn start<F>(
+        self: &Arc<Self>,
+        kind: &str,
+        cluster: Option<&ClusterName>,
+        work: impl FnOnce(Clusters, tokio_util::sync::CancellationToken) -> F + Send + 'static,
+    ) -> ApiResult<Response>
+    where
+        F: std::future::Future<Output = mcc_core::Result<serde_json::Value>> + 'static,
+    {
+        let provider = self.provider.clone();
+        let op = self
+            .ops
+            .start(kind, cluster, move |reporter: Arc<dyn Reporter>, cancel| -> OpFuture {
+                let handle = tokio::runtime::Handle::current();
+                let clusters = Clusters::new(provider, reporter);
+                Box::pin(async move {
+                    tokio::task::spawn_blocking(move || handle.block_on(work(clusters, cancel)))
+                        .await
+                        .unwrap_or_else(|e| {
+                            Err(mcc_core::Error::Failed(format!(
+                                "the operation stopped unexpectedly: {e}"
+                            )))
+                        })
+                })
+            })?;
+        Ok(accepted(op))
+    }
+
+    /// 404 now, rather than an operation that fails, for a missing cluster.
+    async fn existing(&self, name: &ClusterName) -> ApiResult<()> {
+        if self.clusters.exists(name).await? {
+            return Ok(());
+        }
+        Err(ApiError::not_found(format!(
+            "cluster '{name}' does not exist; `mcc list` shows the clusters there are"
+        )))
+    }
+}
+
+#[utoipa::path(get, path = "/healthz", tag = "daemon",
+    responses((status = 200, description = "The daemon answers", body = serde_json::Value)))]
+pub async fn healthz() -> Json<serde_json::Value> {
+    Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
+}
+
+pub async fn openapi(State(app): AppState) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], app.openapi.clone()).into_response()
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters", tag = "clusters",
+    responses((status = 200, body = [ClusterView]), (status = 401, body = ErrorBody)))]
+pub async fn list_clusters(State(app): AppState) -> ApiResult<Response> {
+    let json = app.cache.json(&app.clusters).await?;
+    Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters", tag = "clusters", request_body = CreateRequest,
+    responses((status = 202, description = "The create runs as an operation", body = Operation),
+              (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn create_cluster(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
+    let req: CreateRequest = body(&bytes)?;
+    if req.spec.context_folder.is_some() {
+        return Err(ApiError::invalid(
+            "context-folder: names a folder on the client, which the daemon cannot read; send \
+             the folder as `context`, a base64 tar archive (`mcc create --context-folder` does)",
+        ));
+    }
+    let mut spec = CreateFlags::default()
+        .resolve(req.spec)
+        .map_err(ApiError::invalid)?;
+    let opts = CreateOptions {
+        keep_on_failure: req.keep_on_failure,
+        timeout: timeout(&req.timeout)?,
+    };
+    let name = spec.name.clone();
+    if app.clusters.exists(&name).await? {
+            return Err(ApiError(
+                StatusCode::CONFLICT,
+                ErrorDetail::new(
+                    "conflict",
+                    format!(
+                        "cluster '{name}' already exists; delete it with `mcc delete {name}` or \
+                         choose another name"
+                    ),
+                ),
+            ));
+    }
+    let upload = match req.context {
+        None => None,
+        Some(b64) => {
+            use base64::Engine as _;
+            let tar = base64::engine::general_purpose::STANDARD
+                .decode(b64.trim())
+                .map_err(|e| ApiError::invalid(format!("context: not base64: {e}")))?;
+            let uploads = app.uploads.clone();
+            let dir = tokio::task::spawn_blocking(move || -> mcc_core::Result<tempfile::TempDir> {
+                let dir = tempfile::Builder::new()
+                    .prefix("context-")
+                    .tempdir_in(&uploads)
+                    .map_err(|e| mcc_core::Error::Failed(format!("unpacking the context: {e}")))?;
+                mcc_core::context::unpack_folder(&tar, dir.path())?;
+                Ok(dir)
+            })
+            .await
+            .map_err(|e| ApiError::from(mcc_core::Error::Failed(e.to_string())))??;
+            spec.context = Some(dir.path().to_path_buf());
+            Some(dir)
+        }
+    };
+    app.start("create", Some(&name), move |clusters, cancel| {
+        async move {
+            let view = clusters.create(&spec, &opts, &cancel).await;
+            drop(upload);
+            Ok(to_value(view?))
+        }
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{name}", tag = "clusters",
+    params(("name" = String, Path, description = "Cluster name")),
+    responses((status = 200, body = ClusterView), (status = 404, body = ErrorBody)))]
+pub async fn get_cluster(State(app): AppState, Path(name): Path<String>) -> ApiResult<Json<ClusterView>> {
+    let name = cluster_name(&name)?;
+    Ok(Json(app.clusters.inspect(&name).await?))
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Keep the cluster's data volumes (`mcc gc --volumes` removes them later).
+    #[serde(default)]
+    keep_volumes: bool,
+}
+
+#[utoipa::path(delete, path = "/api/v1/clusters/{name}", tag = "clusters",
+    params(("name" = String, Path, description = "Cluster name"), DeleteQuery),
+    responses((status = 202, body = Operation, description = "Result: a DeleteReport")))]
+pub async fn delete_cluster(
+    State(app): AppState,
+    Path(name): Path<String>,
+    Query(q): Query<DeleteQuery>,
+) -> ApiResult<Response> {
+    let name = cluster_name(&name)?;
+    let n = name.clone();
+    app.start("delete", Some(&name), move |clusters, _| {
+        async move {
+            let r: DeleteReport = clusters.delete(&n, q.keep_volumes).await?;
+            Ok(to_value(r))
+        }
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/start", tag = "clusters",
+    params(("name" = String, Path, description = "Cluster name")),
+    responses((status = 202, body = Operation, description = "Result: the ClusterView"), (status = 404, body = ErrorBody)))]
+pub async fn start_cluster(State(app): AppState, Path(name): Path<String>) -> ApiResult<Response> {
+    let name = cluster_name(&name)?;
+    app.existing(&name).await?;
+    let n = name.clone();
+    app.start("start", Some(&name), move |clusters, _| {
+        async move { Ok(to_value(clusters.start(&n).await?)) }
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/stop", tag = "clusters",
+    params(("name" = String, Path, description = "Cluster name")),
+    responses((status = 202, body = Operation, description = "Result: the ClusterView"), (status = 404, body = ErrorBody)))]
+pub async fn stop_cluster(State(app): AppState, Path(name): Path<String>) -> ApiResult<Response> {
+    let name = cluster_name(&name)?;
+    app.existing(&name).await?;
+    let n = name.clone();
+    app.start("stop", Some(&name), move |clusters, _| {
+        async move { Ok(to_value(clusters.stop(&n).await?)) }
+    })
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes", tag = "nodes",
+    params(("name" = String, Path, description = "Cluster name")),
+    responses((status = 200, body = [NodeView]), (status = 404, body = ErrorBody)))]
+pub async fn list_nodes(State(app): AppState, Path(name): Path<String>) -> ApiResult<Json<Vec<NodeView>>> {
+    let name = cluster_name(&name)?;
+    Ok(Json(app.clusters.inspect(&name).await?.nodes))
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes/{node}", tag = "nodes",
+    params(("name" = String, Path, description = "Cluster name"), ("node" = String, Path, description = "Node: frontend, node01, …")),
+    responses((status = 200, body = NodeView), (status = 404, body = ErrorBody)))]
+pub async fn get_node(
+    State(app): AppState,
+    Path((name, node)): Path<(String, String)>,
+) -> ApiResult<Json<NodeView>> {
+    let name = cluster_name(&name)?;
+    let node = node_name(&node)?;
+    let view = app.clusters.inspect(&name).await?;
+    view.nodes
+        .into_iter()
+        .find(|n| n.name == node.hostname())
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found(format!("cluster '{name}' has no node {node}")))
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/nodes", tag = "nodes", request_body = AddNodesRequest,
+    params(("name" = String, Path, description = "Cluster name")),
+    responses((status = 202, body = Operation, description = "Result: the added NodeViews"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn add_nodes(State(app): AppState, Path(name): Path<String>, bytes: Bytes) -> ApiResult<Response> {
+    let name = cluster_name(&name)?;
+    let req: AddNodesRequest = body(&bytes)?;
+    let count = req.count.unwrap_or(1);
+    if count == 0 {
+        return Err(ApiError::invalid("count: must be at least 1"));
+    }
+    let t = timeout(&req.timeout)?;
+    app.existing(&name).await?;
+    let n = name.clone();
+    app.start("addnode", Some(&name), move |clusters, cancel| {
+        async move { Ok(to_value(clusters.add_nodes(&n, count, t, &cancel).await?)) }
+    })
+}
+
+fn removal(req: &RemoveNodesRequest) -> ApiResult<Removal> {
+    match (req.count, req.nodes.is_empty()) {
+        (Some(0), _) => Err(ApiError::invalid("count: must be at least 1")),
+        (Some(k), true) => Ok(Removal::Count(k)),
+        (Some(_), false) => Err(ApiError::invalid("give either nodes or count, not both")),
+        (None, true) => Err(ApiError::invalid("nodes: name the workers to remove, or give count")),
+        (None, false) => Ok(Removal::Nodes(
+            req.nodes.iter().map(|n| node_name(n)).collect::<ApiResult<_>>()?,
+        )),
+    }
+}
+
+fn remove(app: &Arc<App>, name: ClusterName, which: Removal, keep_state: bool) -> ApiResult<Response> {
+    let n = name.clone();
+    app.start("delnode", Some(&name), move |clusters, _| {
+        async move { Ok(to_value(clusters.remove_nodes(&n, &which, keep_state).await?)) }
+    })
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/delnode", tag = "nodes", request_body = RemoveNodesRequest,
+    params(("name" = String, Path, description = "Cluster name")),
+    responses((status = 202, body = Operation, description = "Result: the ClusterView"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn remove_nodes(State(app): AppState, Path(name): Path<String>, bytes: Bytes) -> ApiResult<Response> {
+    let name = cluster_name(&name)?;
+    let req: RemoveNodesRequest = body(&bytes)?;
+    let which = removal(&req)?;
+    app.existing(&name).await?;
+    remove(&app, name, which, req.keep_state)
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(rename_all = "kebab-case", deny_unknown_fields)]
+pub struct RemoveNodeQuery {
+    /// Keep the node's volumes for a later addnode of the same number.
+    #[serde(default)]
+    keep_state: bool,
+}
+
+#[utoipa::path(delete, path = "/api/v1/clusters/{name}/nodes/{node}", tag = "nodes",
+    params(("name" = String, Path, description = "Cluster name"), ("node" = String, Path, description = "A worker"), RemoveNodeQuery),
+    responses((status = 202, body = Operation), (status = 404, body = ErrorBody)))]
+pub async fn remove_node(
+    State(app): AppState,
+    Path((name, node)): Path<(String, String)>,
+    Query(q): Query<RemoveNodeQuery>,
+) -> ApiResult<Response> {
+    let name = cluster_name(&name)?;
+    let node = node_name(&node)?;
+    let view = app.clusters.inspect(&name).await?;
+    if !view.nodes.iter().any(|n| n.name == node.hostname()) {
+        return Err(ApiError::not_found(format!("cluster '{name}' has no node {node}")));
+    }
+    remove(&app, name, Removal::Nodes(vec![node]), q.keep_state)
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/recreate", tag = "nodes", request_body = RecreateRequest,
+    params(("name" = String, Path, description = "Cluster name")),
+    responses((status = 202, body = Operation, description = "Result: the ClusterView"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn recreate(State(app): AppState, Path(name): Path<String>, bytes: Bytes) -> ApiResult<Response> {
+    let name = cluster_name(&name)?;
+    let req: RecreateRequest = body(&bytes)?;
+    let nodes: Vec<NodeId> = req.nodes.iter().map(|n| node_name(n)).collect::<ApiResult<_>>()?;
+    let t = timeout(&req.timeout)?;
+    app.existing(&name).await?;
+    let n = name.clone();
+    app.start("recreate", Some(&name), move |clusters, cancel| {
+        async move { Ok(to_value(clusters.recreate(&n, &nodes, t, &cancel).await?)) }
+    })
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+pub struct LogsQuery {
+    /// Only this node's log.
+    node: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/logs", tag = "nodes",
+    params(("name" = String, Path, description = "Cluster name"), LogsQuery),
+    responses((status = 200, body = [NodeLog]), (status = 404, body = ErrorBody)))]
+pub async fn logs(
+    State(app): AppState,
+    Path(name): Path<String>,
+    Query(q): Query<LogsQuery>,
+) -> ApiResult<Json<Vec<NodeLog>>> {
+    let name = cluster_name(&name)?;
+    let node = q.node.as_deref().map(node_name).transpose()?;
+    let logs = app.clusters.logs(&name, node).await?;
+    Ok(Json(
+        logs.into_iter()
+            .map(|(node, text)| NodeLog { node, text })
+            .collect(),
+    ))
+}
+
+/// A stream of JSON lines, from a channel.
+fn ndjson<T: serde::Serialize + Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> Response {
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let item = rx.recv().await?;
+        let mut line = serde_json::to_vec(&item).expect("serializable");
+        line.push(b'\n');
+        Some((Ok::<_, std::convert::Infallible>(Bytes::from(line)), rx))
+    });
+    (
+        [(header::CONTENT_TYPE, "application/x-ndjson")],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/exec", tag = "nodes", request_body = ExecRequest,
+    params(("name" = String, Path, description = "Cluster name")),
+    responses((status = 200, content_type = "application/x-ndjson", body = ExecEvent,
+               description = "One ExecEvent per line: output lines, then `done` with each node's exit code"),
+              (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn exec(State(app): AppState, Path(name): Path<String>, bytes: Bytes) -> ApiResult<Response> {
+    let name = cluster_name(&name)?;
+    let req: ExecRequest = body(&bytes)?;
+    if req.command.is_empty() {
+        return Err(ApiError::invalid("command: give the command to run, as a list of words"));
+    }
+    let target: Target = req
+        .on
+        .as_deref()
+        .unwrap_or("all")
+        .parse()
+        .map_err(|e: String| ApiError::invalid(e))?;
+    app.existing(&name).await?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<ExecEvent>(1024);
+    let clusters = app.clusters.clone();
+    tokio::spawn(async move {
+        let lines = tx.clone();
+        let on_line = move |l: mcc_core::cluster::OutputLine<'_>| {
+            // Output is dropped, not buffered without end, for a client
+            // that stopped reading.
+            let _ = lines.try_send(ExecEvent::Line {
+                node: l.node.to_string(),
+                stderr: l.stderr,
+                text: l.text.to_string(),
+            });
+        };
+        let last = match clusters.exec(&name, &target, &req.command, &on_line).await {
+            Ok(report) => ExecEvent::Done {
+                results: report
+                    .results
+                    .into_iter()
+                    .map(|(node, r)| match r {
+                        Ok(code) => NodeResult {
+                            node,
+                            exit_code: Some(code),
+                            error: None,
+                        },
+                        Err(e) => NodeResult {
+                            node,
+                            exit_code: None,
+                            error: Some(e),
+                        },
+                    })
+                    .collect(),
+            },
+            Err(e) => ExecEvent::Error {
+                error: ErrorDetail::from_error(&e).1,
+            },
+        };
+        let _ = tx.send(last).await;
+    });
+    Ok(ndjson(rx))
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+pub struct AttachQuery {
+    /// Give the process a terminal.
+    #[serde(default)]
+    tty: bool,
+    /// The command as a JSON array of words; none: a login shell.
+    command: Option<String>,
+    /// TERM for the process (with tty).
+    term: Option<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes/{node}/attach", tag = "nodes",
+    params(("name" = String, Path, description = "Cluster name"), ("node" = String, Path, description = "Node"), AttachQuery),
+    responses((status = 101, description = "A WebSocket: binary frames to the server are stdin; from it, binary \
+        frames whose first byte is 1 (stdout) or 2 (stderr); text frames carry AttachControl JSON \
+        (resize, eof to the server; exit with the code from it)"),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
+pub async fn attach(
+    State(app): AppState,
+    Path((name, node)): Path<(String, String)>,
+    Query(q): Query<AttachQuery>,
+    ws: WebSocketUpgrade,
+) -> ApiResult<Response> {
+    let name = cluster_name(&name)?;
+    let node = node_name(&node)?;
+    let command: Vec<String> = match &q.command {
+        None => Vec::new(),
+        Some(c) => serde_json::from_str(c)
+            .map_err(|e| ApiError::invalid(format!("command: a JSON array of strings: {e}")))?,
+    };
+    let mut env = Vec::new();
+    if q.tty {
+        let term = q.term.unwrap_or_else(|| "xterm".into());
+        if term.is_empty() || !term.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)) {
+            return Err(ApiError::invalid(format!("term: '{term}' is not a terminal type")));
+        }
+        env.push(format!("TERM={term}"));
+    }
+    let session = app
+        .clusters
+        .attach(&name, node, AttachOptions { command, tty: q.tty, env })
+        .await?;
+    Ok(ws.on_upgrade(move |socket| bridge(socket, session)))
+}
+
+/// Carries a session over a WebSocket until the process ends.
+async fn bridge(socket: WebSocket, session: mcc_core::cluster::Session) {
+    let mcc_core::cluster::Session {
+        control,
+        mut output,
+        mut input,
+    } = session;
+    let (mut tx, mut rx) = socket.split();
+    let control = Arc::new(control);
+    let c2 = control.clone();
+    let reader = tokio::spawn(async move {
+        while let Some(Ok(msg)) = rx.next().await {
+            match msg {
+                Message::Binary(b) => {
+                    if input.write_all(&b).await.is_err() {
+                        break;
+                    }
+                    let _ = input.flush().await;
+                }
+                Message::Text(t) => match serde_json::from_str::<AttachControl>(&t) {
+                    Ok(AttachControl::Resize { rows, cols }) => {
+                        let _ = c2.resize(rows, cols).await;
+                    }
+                    Ok(AttachControl::Eof) => {
+                        let _ = input.shutdown().await;
+                    }
+                    _ => {}
+                },
+                Message::Close(_) => break,
+                _ => {}
+            }
+        }
+    });
+    let mut failed = None;
+    while let Some(chunk) = output.next().await {
+        let (stream, bytes) = match chunk {
+            Ok(Chunk::Stdout(b)) => (STREAM_STDOUT, b),
+            Ok(Chunk::Stderr(b)) => (STREAM_STDERR, b),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        };
+        let mut frame = Vec::with_capacity(bytes.len() + 1);
+        frame.push(stream);
+        frame.extend_from_slice(&bytes);
+        if tx.send(Message::Binary(frame.into())).await.is_err() {
+            reader.abort();
+            return;
+        }
+    }
+    reader.abort();
+    let last = match failed {
+        Some(e) => AttachControl::Error {
+            error: ErrorDetail::from_error(&e).1,
+        },
+        None => match control.exit_code().await {
+            Ok(code) => AttachControl::Exit { code },
+            Err(e) => AttachControl::Error {
+                error: ErrorDetail::from_error(&e).1,
+            },
+        },
+    };
+    let text = serde_json::to_string(&last).expect("serializable");
+    let _ = tx.send(Message::Text(text.into())).await;
+    let _ = tx.send(Message::Close(None)).await;
+}
+
+#[utoipa::path(post, path = "/api/v1/gc", tag = "clusters", request_body = GcRequest,
+    responses((status = 202, body = Operation, description = "Result: a GcReport"), (status = 422, body = ErrorBody)))]
+pub async fn gc(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
+    let req: GcRequest = body(&bytes)?;
+    let only: Vec<ClusterName> = req
+        .clusters
+        .iter()
+        .map(|c| cluster_name(c))
+        .collect::<ApiResult<_>>()?;
+    app.start("gc", None, move |clusters, _| {
+        async move {
+            let r: GcReport = clusters.gc(&only, req.volumes).await?;
+            Ok(to_value(r))
+        }
+    })
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+pub struct OperationsQuery {
+    /// At most this many, newest first (default 50).
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/operations", tag = "operations", params(OperationsQuery),
+    responses((status = 200, body = [Operation])))]
+pub async fn list_operations(
+    State(app): AppState,
+    Query(q): Query<OperationsQuery>,
+) -> ApiResult<Json<Vec<Operation>>> {
+    Ok(Json(app.ops.list(q.limit.unwrap_or(50).min(1000))?))
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+pub struct FollowQuery {
+    /// Stream the operation's progress as JSON lines (OperationEvent),
+    /// from its start to its `done`.
+    #[serde(default)]
+    follow: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "operations",
+    params(("id" = String, Path, description = "Operation ID"), FollowQuery),
+    responses((status = 200, body = Operation, description = "The operation; with follow=true, OperationEvent lines"),
+              (status = 404, body = ErrorBody)))]
+pub async fn get_operation(
+    State(app): AppState,
+    Path(id): Path<String>,
+    Query(q): Query<FollowQuery>,
+) -> ApiResult<Response> {
+    let missing = || ApiError::not_found(format!("operation '{id}' does not exist"));
+    if !q.follow {
+        return Ok(Json(app.ops.get(&id)?.ok_or_else(missing)?).into_response());
+    }
+    let follow = app.ops.follow(&id)?.ok_or_else(missing)?;
+    let (tx, rx) = tokio::sync::mpsc::channel::<OperationEvent>(256);
+    let app2 = app.clone();
+    tokio::spawn(async move {
+        match follow {
+            Follow::Finished(events, op) => {
+                for e in events.into_iter().filter(|e| !matches!(e, OperationEvent::Done { .. })) {
+                    if tx.send(e).await.is_err() {
+                        return;
+                    }
+                }
+                let _ = tx.send(OperationEvent::Done { operation: op }).await;
+            }
+            Follow::Running(past, mut live) => {
+                for e in past {
+                    if tx.send(e).await.is_err() {
+                        return;
+                    }
+                }
+                loop {
+                    match live.recv().await {
+                        Ok(e) => {
+                            let done = matches!(e, OperationEvent::Done { .. });
+                            if tx.send(e).await.is_err() || done {
+                                return;
+                            }
+                        }
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => {
+                            // Ended while we lagged: the stored end.
+                            if let Ok(Some(op)) = app2.ops.get(&id) {
+                                let _ = tx.send(OperationEvent::Done { operation: op }).await;
+                            }
+                            return;
+                        }
+                    }
+                }
+            }
+        }
+    });
+    Ok(ndjson(rx))
+}
+
+#[utoipa::path(delete, path = "/api/v1/operations/{id}", tag = "operations",
+    params(("id" = String, Path, description = "Operation ID")),
+    responses((status = 202, body = Operation, description = "Cancelling: it cleans up, then ends `cancelled`"),
+              (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "It has ended")))]
+pub async fn cancel_operation(State(app): AppState, Path(id): Path<String>) -> ApiResult<Response> {
+    let op = app
+        .ops
+        .get(&id)?
+        .ok_or_else(|| ApiError::not_found(format!("operation '{id}' does not exist")))?;
+    if !app.ops.cancel(&id) {
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            ErrorDetail::new(
+                "conflict",
+                format!("operation '{id}' has ended ({})", op.state.as_str()),
+            ),
+        ));
+    }
+    Ok((StatusCode::ACCEPTED, Json(op)).into_response())
+}
+
+#[derive(Deserialize, IntoParams, Default)]
+#[serde(deny_unknown_fields)]
+pub struct EventsQuery {
+    /// Only events after this sequence number (default: the last 100).
+    since: Option<u64>,
+    /// Keep the stream open for new events (default true).
+    follow: Option<bool>,
+}
+
+#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
+    responses((status = 200, body = Event, description = "Events as JSON lines, or as server-sent events \
+        when the request accepts text/event-stream")))]
+pub async fn events(
+    State(app): AppState,
+    headers: HeaderMap,
+    Query(q): Query<EventsQuery>,
+) -> Response {
+    let sse = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|a| a.contains("text/event-stream"));
+    let since = q.since.unwrap_or_else(|| app.log.last().saturating_sub(100));
+    let follow = q.follow.unwrap_or(true);
+    let (past, mut live) = app.log.replay_and_subscribe(since, 10_000);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
+    tokio::spawn(async move {
+        let mut last = since;
+        for e in past {
+            last = e.seq;
+            if tx.send(e).await.is_err() {
+                return;
+            }
+        }
+        if !follow {
+            return;
+        }
+        loop {
+            match live.recv().await {
+                Ok(e) if e.seq > last => {
+                    last = e.seq;
+                    if tx.send(e).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            }
+        }
+    });
+    if !sse {
+        return ndjson(rx);
+    }
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
+        let e = rx.recv().await?;
+        let data = serde_json::to_string(&e).expect("serializable");
+        let frame = format!("id: {}\nevent: {}\ndata: {data}\n\n", e.seq, e.kind);
+        Some((Ok::<_, std::convert::Infallible>(Bytes::from(frame)), rx))
+    });
+    (
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(stream),
+    )
+        .into_response()
+}
+
+fn forbid_read_only(caller: &Caller) -> ApiResult<()> {
+    if caller.read_only {
+        return Err(ApiError(
+            StatusCode::FORBIDDEN,
+            ErrorDetail::new("forbidden", "a read-only token cannot see or manage tokens"),
+        ));
+    }
+    Ok(())
+}
+
+#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+    responses((status = 200, body = [TokenInfo]), (status = 403, body = ErrorBody)))]
+pub async fn list_tokens(
+    State(app): AppState,
+    axum::Extension(caller): axum::Extension<Caller>,
+) -> ApiResult<Json<Vec<TokenInfo>>> {
+    forbid_read_only(&caller)?;
+    Ok(Json(app.auth.list()?))
+}
+
+#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest,
+    responses((status = 201, body = NewToken, description = "The secret key is shown this once"),
+              (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
+pub async fn create_token(
+    State(app): AppState,
+    axum::Extension(caller): axum::Extension<Caller>,
+    bytes: Bytes,
+) -> ApiResult<Response> {
+    forbid_read_only(&caller)?;
+    let req: TokenRequest = body(&bytes)?;
+    let name = req.name.unwrap_or_else(|| "token".into());
+    if name.is_empty()
+        || name.len() > 64
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.@".contains(&b))
+    {
+        return Err(ApiError::invalid(format!(
+            "name: '{name}' must be 1 to 64 letters, digits, '-', '_', '.' or '@'"
+        )));
+    }
+    let (info, secret_key) = app.auth.create(&name, req.read_only)?;
+    app.log.record(
+        "token",
+        crate::events::About::default(),
+        format!(
+            "token {} ({name}{}) created by {}",
+            info.token,
+            if info.read_only { ", read-only" } else { "" },
+            caller.token
+        ),
+    );
+    Ok((StatusCode::CREATED, Json(NewToken { info, secret_key })).into_response())
+}
+
+#[utoipa::path(delete, path = "/api/v1/tokens/{token}", tag = "tokens",
+    params(("token" = String, Path, description = "The token to revoke")),
+    responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody)))]
+pub async fn revoke_token(
+    State(app): AppState,
+    axum::Extension(caller): axum::Extension<Caller>,
+    Path(token): Path<String>,
+) -> ApiResult<Response> {
+    forbid_read_only(&caller)?;
+    if !app.auth.revoke(&token)? {
+        return Err(ApiError::not_found(format!("token '{token}' does not exist")));
+    }
+    app.log.record(
+        "token",
+        crate::events::About::default(),
+        format!("token {token} revoked by {}", caller.token),
+    );
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+#[utoipa::path(get, path = "/metrics", tag = "daemon",
+    responses((status = 200, content_type = "text/plain", body = String,
+               description = "Prometheus text format")))]
+pub async fn metrics(State(app): AppState) -> ApiResult<Response> {
+    let views = app.cache.views(&app.clusters).await?;
+    let counters = app.store.counters().unwrap_or_default();
+    let text = app
+        .metrics
+        .render(&app.provider, &views, app.ops.active(), &counters);
+    Ok((
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+        text,
+    )
+        .into_response())
+}
+
+/// Answers routes that do not exist with the API's error shape.
+pub async fn no_route(uri: axum::http::Uri) -> Response {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &format!("no such route: {}", uri.path()),
+    )
+}
+
+struct Security;
+
+impl utoipa::Modify for Security {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "signature",
+            SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
+                mcc_api::sign::HEADER_TOKEN,
+                "Every /api request carries x-mcc-access-token, x-mcc-timestamp (Unix seconds), \
+                 x-mcc-nonce (16-64 of [A-Za-z0-9_-], never reused) and x-mcc-signature: \
+                 lowercase hex HMAC-SHA256, keyed with the secret key, of \
+                 \"MCC-HMAC-SHA256\\nMETHOD\\nPATH\\nQUERY\\nTIMESTAMP\\nNONCE\\nhex(SHA-256(body))\"",
+            ))),
+        );
+    }
+}
+
+#[derive(OpenApi)]
+#[openapi(
+    info(title = "mcc", description = "Clusters of containers, through `mcc serve`."),
+    paths(
+        healthz, list_clusters, create_cluster, get_cluster, delete_cluster, start_cluster,
+        stop_cluster, list_nodes, get_node, add_nodes, remove_nodes, remove_node, recreate, logs,
+        exec, attach, gc, list_operations, get_operation, cancel_operation, events, list_tokens,
+        create_token, revoke_token, metrics
+    ),
+    modifiers(&Security),
+    security(("signature" = [])),
+)]
+pub struct ApiDoc;
+
+/// The API's routes, with authentication in front of `/api` (and of
+/// `/metrics` unless `public_metrics`).
+pub fn router(app: Arc<App>, public_metrics: bool) -> axum::Router {
+    use axum::routing::{delete, get, post};
+    let api = axum::Router::new()
+        .route("/api/v1/clusters", get(list_clusters).post(create_cluster))
+        .route(
+            "/api/v1/clusters/{name}",
+            get(get_cluster).delete(delete_cluster),
+        )
+        .route("/api/v1/clusters/{name}/start", post(start_cluster))
+        .route("/api/v1/clusters/{name}/stop", post(stop_cluster))
+        .route(
+            "/api/v1/clusters/{name}/nodes",
+            get(list_nodes).post(add_nodes),
+        )
+        .route(
+            "/api/v1/clusters/{name}/nodes/{node}",
+            get(get_node).delete(remove_node),
+        )
+        .route("/api/v1/clusters/{name}/nodes/{node}/attach", get(attach))
+        .route("/api/v1/clusters/{name}/delnode", post(remove_nodes))
+        .route("/api/v1/clusters/{name}/recreate", post(recreate))
+        .route("/api/v1/clusters/{name}/logs", get(logs))
+        .route("/api/v1/clusters/{name}/exec", post(exec))
+        .route("/api/v1/gc", post(gc))
+        .route("/api/v1/operations", get(list_operations))
+        .route(
+            "/api/v1/operations/{id}",
+            get(get_operation).delete(cancel_operation),
+        )
+        .route("/api/v1/events", get(events))
+        .route("/api/v1/tokens", get(list_tokens).post(create_token))
+        .route("/api/v1/tokens/{token}", delete(revoke_token))
+        .route("/api/v1/openapi.json", get(openapi));
+    let metrics_route = axum::Router::new().route("/metrics", get(metrics));
+    let (api, metrics_route) = {
+        let layer = axum::middleware::from_fn_with_state(app.auth.clone(), crate::auth::authenticate);
+        if public_metrics {
+            (api.layer(layer), metrics_route)
+        } else {
+            (api.layer(layer.clone()), metrics_route.layer(layer))
+        }
+    };
+    axum::Router::new()
+        .route("/healthz", get(healthz))
+        .merge(api)
+        .merge(metrics_route)
+        .fallback(no_route)
+        .route_layer(axum::middleware::from_fn_with_state(
+            app.metrics.clone(),
+            crate::metrics::track,
+        ))
+        .layer(axum::extract::DefaultBodyLimit::max(crate::auth::MAX_BODY))
+        .with_state(app)
+}

@@ -1,0 +1,238 @@
+//! Starting and stopping the daemon: state directory, store, tokens,
+//! recovery after a crash, listeners (plain or TLS), signals.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use mcc_core::cluster::{Clusters, Silent};
+use mcc_core::provider::{DockerProvider, Provider};
+use tokio_util::sync::CancellationToken;
+use utoipa::OpenApi;
+
+use crate::api::{self, App};
+use crate::auth::Auth;
+use crate::cache::ListCache;
+use crate::events::{self, About, Change, EventLog};
+use crate::metrics::Metrics;
+use crate::ops::Ops;
+use crate::state_dir::StateDir;
+use crate::store::Store;
+use crate::{DaemonError, Result};
+
+/// How `mcc serve` was asked to run.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    /// Addresses to listen on (default 127.0.0.1:5000).
+    pub listen: Vec<SocketAddr>,
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub state_dir: PathBuf,
+    /// Requests per second allowed per token.
+    pub rate_limit: u32,
+    /// Serve /metrics without authentication.
+    pub public_metrics: bool,
+    /// `text` or `json`.
+    pub log_format: String,
+    /// How long operations get to clean up on SIGTERM.
+    pub grace: Duration,
+}
+
+fn init_logging(format: &str) -> Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MCC_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
+    let r = match format {
+        "text" => builder.try_init(),
+        "json" => builder.json().flatten_event(true).try_init(),
+        other => {
+            return Err(DaemonError::Listen(format!(
+                "--log-format '{other}': use text or json"
+            )))
+        }
+    };
+    // Already set (a test that runs two daemons in one process): keep it.
+    let _ = r;
+    Ok(())
+}
+
+fn endpoint_url(addr: &SocketAddr, tls: bool) -> String {
+    let scheme = if tls { "https" } else { "http" };
+    let host = if addr.ip().is_unspecified() {
+        "127.0.0.1".to_string()
+    } else if addr.is_ipv6() {
+        format!("[{}]", addr.ip())
+    } else {
+        addr.ip().to_string()
+    };
+    format!("{scheme}://{host}:{}", addr.port())
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn serve(opts: ServeOptions) -> Result<()> {
+    init_logging(&opts.log_format)?;
+    let tls = match (&opts.tls_cert, &opts.tls_key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => {
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            Some(
+                axum_server::tls_rustls::RustlsConfig::from_pem_file(c, k)
+                    .await
+                    .map_err(|e| {
+                        DaemonError::Listen(format!(
+                            "--tls-cert {} / --tls-key {}: {e}",
+                            c.display(),
+                            k.display()
+                        ))
+                    })?,
+            )
+        }
+        _ => {
+            return Err(DaemonError::Listen(
+                "give both --tls-cert and --tls-key, or neither".into(),
+            ))
+        }
+    };
+    if opts.listen.is_empty() {
+        return Err(DaemonError::Listen("give at least one --listen address".into()));
+    }
+    // Bound before anything else starts, so a taken port is said at once.
+    let mut listeners = Vec::new();
+    for addr in &opts.listen {
+        let l = std::net::TcpListener::bind(addr).map_err(|e| {
+            DaemonError::Listen(format!(
+                "cannot listen on {addr}: {e}; choose another --listen address"
+            ))
+        })?;
+        l.set_nonblocking(true)
+            .map_err(|e| DaemonError::Listen(format!("{addr}: {e}")))?;
+        listeners.push(l);
+    }
+    let bound: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+
+    let dir = StateDir::open(&opts.state_dir)?;
+    let store = Arc::new(Store::open(&dir.database())?);
+    let key = dir.key()?;
+    let auth = Arc::new(Auth::new(key, store.clone(), opts.rate_limit)?);
+    let endpoint = endpoint_url(&bound[0], tls.is_some());
+    if auth.is_empty() {
+        let (info, secret) = auth.create("admin", false)?;
+        // A credentials file of an earlier store names a token that is
+        // gone: replace it (removing a link removes the link only).
+        let _ = std::fs::remove_file(dir.credentials());
+        dir.write_credentials(&format!(
+            "MCC_ENDPOINT_URL={endpoint}\nMCC_ACCESS_TOKEN={}\nMCC_SECRET_KEY={secret}\n",
+            info.token
+        ))?;
+        tracing::info!(
+            credentials = %dir.credentials().display(),
+            token = %info.token,
+            "created the admin token; its secret is in the credentials file"
+        );
+    }
+    let uploads = dir.path().join("uploads");
+    let _ = std::fs::remove_dir_all(&uploads);
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .create(&uploads)
+            .map_err(|e| DaemonError::State(format!("{}: {e}", uploads.display())))?;
+    }
+
+    let provider: Arc<dyn Provider> = Arc::new(DockerProvider::connect().await?);
+    let clusters = Clusters::new(provider.clone(), Arc::new(Silent));
+    let log = Arc::new(EventLog::new(store.clone()));
+    let cache = Arc::new(ListCache::default());
+    let c2 = cache.clone();
+    let ops = Arc::new(Ops::new(store.clone(), log.clone(), move || c2.invalidate()));
+    ops.recover(&clusters).await?;
+
+    let stop = CancellationToken::new();
+    {
+        let (provider, log, cache, stop) =
+            (provider.clone(), log.clone(), cache.clone(), stop.clone());
+        tokio::spawn(async move {
+            events::watch_engine(
+                provider,
+                log,
+                move |c| match c {
+                    Change::Up => cache.set_watching(true),
+                    Change::Down => cache.set_watching(false),
+                    Change::Event => cache.invalidate(),
+                },
+                stop,
+            )
+            .await
+        });
+    }
+
+    let app = Arc::new(App {
+        provider,
+        clusters,
+        ops: ops.clone(),
+        log: log.clone(),
+        auth,
+        cache,
+        metrics: Arc::new(Metrics::default()),
+        store,
+        uploads,
+        openapi: Bytes::from(api::ApiDoc::openapi().to_pretty_json().expect("serializable")),
+    });
+    let router = api::router(app, opts.public_metrics);
+    let handle = axum_server::Handle::new();
+    let mut servers = tokio::task::JoinSet::new();
+    for l in listeners {
+        let svc = router.clone().into_make_service();
+        let handle = handle.clone();
+        match &tls {
+            Some(cfg) => {
+                let s = axum_server::from_tcp_rustls(l, cfg.clone()).handle(handle);
+                servers.spawn(async move { s.serve(svc).await });
+            }
+            None => {
+                let s = axum_server::from_tcp(l).handle(handle);
+                servers.spawn(async move { s.serve(svc).await });
+            }
+        }
+    }
+    log.record(
+        "daemon",
+        About::default(),
+        format!(
+            "mcc serve {} listening on {} (pid {})",
+            env!("CARGO_PKG_VERSION"),
+            bound
+                .iter()
+                .map(|a| endpoint_url(a, tls.is_some()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            std::process::id()
+        ),
+    );
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(|e| DaemonError::Listen(format!("SIGTERM handler: {e}")))?;
+    let failed = tokio::select! {
+        _ = term.recv() => None,
+        _ = tokio::signal::ctrl_c() => None,
+        r = servers.join_next() => Some(format!("{r:?}")),
+    };
+    if let Some(why) = failed {
+        return Err(DaemonError::Listen(format!("a listener stopped: {why}")));
+    }
+    let running = ops.active();
+    tracing::info!(operations = running, "stopping: cancelling running operations");
+    ops.shutdown(opts.grace).await;
+    stop.cancel();
+    log.record("daemon", About::default(), "mcc serve stopped");
+    handle.graceful_shutdown(Some(Duration::from_secs(2)));
+    while servers.join_next().await.is_some() {}
+    drop(dir);
+    Ok(())
+}

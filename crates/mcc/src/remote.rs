@@ -1,0 +1,277 @@
+//! The CLI as a client of `mcc serve`: signed requests, operations
+//! followed with their progress fed to the same reporter as local work,
+//! errors turned back into the library's (so exit codes match).
+
+use std::io::Read as _;
+use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::Path;
+
+use futures_util::StreamExt;
+use mcc_api::{sign, ErrorBody, Operation, OperationEvent, OperationState};
+use mcc_core::cluster::Reporter;
+use mcc_core::{Error, Result};
+use reqwest::Method;
+use serde::de::DeserializeOwned;
+use tokio_util::sync::CancellationToken;
+
+/// Where a daemon is and who we are to it.
+#[derive(Clone, Debug)]
+pub struct Endpoint {
+    pub url: String,
+    pub token: String,
+    pub secret: String,
+}
+
+#[derive(Clone)]
+pub struct Client {
+    pub endpoint: Endpoint,
+    http: reqwest::Client,
+}
+
+/// Reads `MCC_ENDPOINT_URL`, `MCC_ACCESS_TOKEN` and `MCC_SECRET_KEY` from a
+/// credentials file written by `mcc serve`. The file must be ours and
+/// writable by no one else: a file another user could write is not
+/// trusted with where requests go.
+pub fn read_credentials(path: &Path) -> Result<Endpoint> {
+    let fail = |why: String| {
+        Error::Invalid(format!(
+            "no daemon given (--endpoint-url or MCC_ENDPOINT_URL) and {}: {why}",
+            path.display()
+        ))
+    };
+    let mut f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| fail(format!("{e}; start one with `mcc serve`")))?;
+    let m = f.metadata().map_err(|e| fail(e.to_string()))?;
+    let me = rustix::process::geteuid().as_raw();
+    if !m.is_file() || m.uid() != me || m.mode() & 0o077 != 0 {
+        return Err(fail(format!(
+            "not a private file of this user (mode {:o}, uid {}); not trusted",
+            m.mode() & 0o777,
+            m.uid()
+        )));
+    }
+    let mut text = String::new();
+    f.read_to_string(&mut text)
+        .map_err(|e| fail(e.to_string()))?;
+    let mut url = None;
+    let mut token = None;
+    let mut secret = None;
+    for line in text.lines() {
+        match line.split_once('=') {
+            Some(("MCC_ENDPOINT_URL", v)) => url = Some(v.trim().to_string()),
+            Some(("MCC_ACCESS_TOKEN", v)) => token = Some(v.trim().to_string()),
+            Some(("MCC_SECRET_KEY", v)) => secret = Some(v.trim().to_string()),
+            _ => {}
+        }
+    }
+    match (url, token, secret) {
+        (Some(url), Some(token), Some(secret)) => Ok(Endpoint { url, token, secret }),
+        _ => Err(fail("it lacks MCC_ENDPOINT_URL, MCC_ACCESS_TOKEN or MCC_SECRET_KEY".into())),
+    }
+}
+
+/// Turns an error answer into the library's error, so that the exit code
+/// is the one the same failure has locally.
+pub fn answer_error(url: &str, status: u16, body: &[u8]) -> Error {
+    if status == 401 {
+        return Error::Failed(format!(
+            "the daemon at {url} refused the request (unauthorized): check the access token and \
+             secret key (MCC_ACCESS_TOKEN, MCC_SECRET_KEY) and that this machine's clock is right"
+        ));
+    }
+    match serde_json::from_slice::<ErrorBody>(body) {
+        Ok(b) => {
+            let mut e = b.error;
+            if status == 400 {
+                e.code = "invalid".into();
+            }
+            e.into_error()
+        }
+        Err(_) => Error::Failed(format!(
+            "the daemon at {url} answered {status}: {}",
+            String::from_utf8_lossy(body).trim()
+        )),
+    }
+}
+
+impl Client {
+    pub fn new(endpoint: Endpoint) -> Result<Client> {
+        let url = endpoint.url.trim_end_matches('/').to_string();
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(Error::Invalid(format!(
+                "--endpoint-url '{url}': give an http:// or https:// URL, e.g. http://127.0.0.1:5000"
+            )));
+        }
+        if endpoint.token.is_empty() || endpoint.secret.is_empty() {
+            return Err(Error::Invalid(format!(
+                "--endpoint-url {url} needs --access-token and --secret-key (or MCC_ACCESS_TOKEN \
+                 and MCC_SECRET_KEY; `mcc serve` wrote the admin's in its state directory's \
+                 credentials file)"
+            )));
+        }
+        let http = reqwest::Client::builder()
+            .user_agent(concat!("mcc/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| Error::Failed(format!("HTTP client: {e}")))?;
+        Ok(Client {
+            endpoint: Endpoint { url, ..endpoint },
+            http,
+        })
+    }
+
+    fn unreachable(&self, e: reqwest::Error) -> Error {
+        Error::NoEngine {
+            host: self.endpoint.url.clone(),
+            reason: e.to_string(),
+            hint: "start the daemon (`mcc serve`), or check --endpoint-url / MCC_ENDPOINT_URL"
+                .into(),
+        }
+    }
+
+    /// The headers that sign a request.
+    pub fn signed(&self, method: &str, path: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+        sign::sign(method, path, body, &self.endpoint.token, &self.endpoint.secret)
+    }
+
+    /// Sends one signed request; the response, whatever its status.
+    pub async fn send(&self, method: Method, path: &str, body: Vec<u8>) -> Result<reqwest::Response> {
+        let mut req = self
+            .http
+            .request(method.clone(), format!("{}{path}", self.endpoint.url));
+        for (k, v) in self.signed(method.as_str(), path, &body) {
+            req = req.header(k, v);
+        }
+        if !body.is_empty() {
+            req = req
+                .header(reqwest::header::CONTENT_TYPE, "application/json")
+                .body(body);
+        }
+        req.send().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// A request whose success is JSON of type `T`.
+    pub async fn call<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+    ) -> Result<T> {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let res = self.send(method, path, body).await?;
+        let status = res.status().as_u16();
+        let bytes = res.bytes().await.map_err(|e| self.unreachable(e))?;
+        if status >= 400 {
+            return Err(answer_error(&self.endpoint.url, status, &bytes));
+        }
+        serde_json::from_slice(&bytes).map_err(|e| {
+            Error::Failed(format!(
+                "the daemon at {} answered what this mcc cannot read ({e}); are both the same version?",
+                self.endpoint.url
+            ))
+        })
+    }
+
+    /// A request answered by JSON lines: each line as it comes.
+    pub async fn lines<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        mut each: impl FnMut(T) -> Result<()>,
+    ) -> Result<()> {
+        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let res = self.send(method, path, body).await?;
+        let status = res.status().as_u16();
+        if status >= 400 {
+            let bytes = res.bytes().await.unwrap_or_default();
+            return Err(answer_error(&self.endpoint.url, status, &bytes));
+        }
+        let mut stream = res.bytes_stream();
+        let mut buf: Vec<u8> = Vec::new();
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| self.unreachable(e))?;
+            buf.extend_from_slice(&chunk);
+            while let Some(at) = buf.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = buf.drain(..=at).collect();
+                if line.iter().all(u8::is_ascii_whitespace) {
+                    continue;
+                }
+                let item = serde_json::from_slice(&line).map_err(|e| {
+                    Error::Failed(format!("the daemon sent a line this mcc cannot read: {e}"))
+                })?;
+                each(item)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts an operation (a request answered 202 with it) and follows
+    /// it to its end, feeding its progress to `reporter`. Cancelling
+    /// `cancel` asks the daemon to cancel it; the wait goes on until it
+    /// has cleaned up. Its result, or its error.
+    pub async fn operation(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&serde_json::Value>,
+        reporter: &dyn Reporter,
+        cancel: &CancellationToken,
+    ) -> Result<serde_json::Value> {
+        let op: Operation = self.call(method, path, body).await?;
+        let follow = format!("/api/v1/operations/{}?follow=true", op.id);
+        let mut done: Option<Operation> = None;
+        // Ctrl-C asks the daemon to cancel; following goes on until the
+        // operation has cleaned up and ended.
+        let canceller = {
+            let me = self.clone();
+            let cancel = cancel.clone();
+            let path = format!("/api/v1/operations/{}", op.id);
+            tokio::spawn(async move {
+                cancel.cancelled().await;
+                let _ = me.send(Method::DELETE, &path, Vec::new()).await;
+            })
+        };
+        let followed = self
+            .lines::<OperationEvent>(Method::GET, &follow, None, |e| {
+                match e {
+                    OperationEvent::Begin { title, total } => reporter.begin(&title, total),
+                    OperationEvent::Advance { item } => reporter.advance(&item),
+                    OperationEvent::End { ok } => reporter.end(ok),
+                    OperationEvent::Note { message } => reporter.note(&message),
+                    OperationEvent::Done { operation } => done = Some(operation),
+                }
+                Ok(())
+            })
+            .await;
+        canceller.abort();
+        followed?;
+        let op = match done {
+            Some(op) => op,
+            None => self
+                .call::<Operation>(Method::GET, &format!("/api/v1/operations/{}", op.id), None)
+                .await?,
+        };
+        match op.state {
+            OperationState::Succeeded => Ok(op.result.unwrap_or(serde_json::Value::Null)),
+            OperationState::Cancelled => Err(Error::Interrupted),
+            OperationState::Running => Err(Error::Failed(format!(
+                "lost track of operation {} while it ran; `mcc api GET /api/v1/operations/{}` \
+                 shows how it ends",
+                op.id, op.id
+            ))),
+            OperationState::Failed => Err(op
+                .error
+                .map(|e| e.into_error())
+                .unwrap_or_else(|| Error::Failed(format!("operation {} failed", op.id)))),
+        }
+    }
+}
+
+/// Reads an operation's result as `T`.
+pub fn result<T: DeserializeOwned>(v: serde_json::Value) -> Result<T> {
+    serde_json::from_value(v)
+        .map_err(|e| Error::Failed(format!("the daemon's result cannot be read: {e}")))
+}
