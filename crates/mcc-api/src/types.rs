@@ -105,7 +105,17 @@ impl<'de> Deserialize<'de> for CreateRequest {
             Some(serde_json::Value::String(s)) => Some(s),
             Some(_) => return Err(D::Error::custom("timeout: expected a duration such as \"10m\"")),
         };
-        let spec = SpecInput::deserialize(serde_json::Value::Object(map)).map_err(D::Error::custom)?;
+        // The path of a wrong field is named, e.g. "nodes: invalid type".
+        let spec: SpecInput = serde_path_to_error::deserialize(serde_json::Value::Object(map))
+            .map_err(|e| {
+                let path = e.path().to_string();
+                let inner = e.into_inner();
+                if path == "." {
+                    D::Error::custom(inner)
+                } else {
+                    D::Error::custom(format!("{path}: {inner}"))
+                }
+            })?;
         Ok(CreateRequest {
             spec,
             context,
@@ -243,7 +253,7 @@ pub struct Operation {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cluster: Option<String>,
     pub state: OperationState,
-    /// Unix time in milliseconds.
+    /// Unix time in seconds.
     pub created: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finished: Option<u64>,
@@ -277,7 +287,7 @@ pub enum OperationEvent {
 pub struct Event {
     /// Increasing; `?since=SEQ` resumes after it.
     pub seq: u64,
-    /// Unix time in milliseconds.
+    /// Unix time in seconds.
     pub time: u64,
     /// e.g. operation.started, operation.succeeded, node.start, node.die,
     /// token.created.
@@ -309,7 +319,7 @@ pub struct TokenInfo {
     pub token: String,
     pub name: String,
     pub read_only: bool,
-    /// Unix time in milliseconds.
+    /// Unix time in seconds.
     pub created: u64,
 }
 

@@ -99,6 +99,23 @@ impl IntoResponse for ApiError {
 
 type ApiResult<T> = Result<T, ApiError>;
 
+/// Query parameters, refused with the API's error shape (422 naming the
+/// parameter) rather than axum's plain text.
+pub struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Self, Self::Rejection> {
+        Query::<T>::try_from_uri(&parts.uri)
+            .map(|Query(q)| ApiQuery(q))
+            .map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))
+    }
+}
+
 /// Parses a JSON body: not JSON → 400; JSON of the wrong shape → 422
 /// naming the field. An empty body is `{}`.
 fn body<T: DeserializeOwned>(bytes: &Bytes) -> ApiResult<T> {
@@ -306,7 +323,7 @@ pub struct DeleteQuery {
 pub async fn delete_cluster(
     State(app): AppState,
     Path(name): Path<String>,
-    Query(q): Query<DeleteQuery>,
+    ApiQuery(q): ApiQuery<DeleteQuery>,
 ) -> ApiResult<Response> {
     let name = cluster_name(&name)?;
     let n = name.clone();
@@ -429,7 +446,7 @@ pub struct RemoveNodeQuery {
 pub async fn remove_node(
     State(app): AppState,
     Path((name, node)): Path<(String, String)>,
-    Query(q): Query<RemoveNodeQuery>,
+    ApiQuery(q): ApiQuery<RemoveNodeQuery>,
 ) -> ApiResult<Response> {
     let name = cluster_name(&name)?;
     let node = node_name(&node)?;
@@ -468,7 +485,7 @@ pub struct LogsQuery {
 pub async fn logs(
     State(app): AppState,
     Path(name): Path<String>,
-    Query(q): Query<LogsQuery>,
+    ApiQuery(q): ApiQuery<LogsQuery>,
 ) -> ApiResult<Json<Vec<NodeLog>>> {
     let name = cluster_name(&name)?;
     let node = q.node.as_deref().map(node_name).transpose()?;
@@ -575,8 +592,8 @@ pub struct AttachQuery {
 pub async fn attach(
     State(app): AppState,
     Path((name, node)): Path<(String, String)>,
-    Query(q): Query<AttachQuery>,
-    ws: WebSocketUpgrade,
+    ApiQuery(q): ApiQuery<AttachQuery>,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
 ) -> ApiResult<Response> {
     let name = cluster_name(&name)?;
     let node = node_name(&node)?;
@@ -593,6 +610,15 @@ pub async fn attach(
         }
         env.push(format!("TERM={term}"));
     }
+    let ws = ws.map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            ErrorDetail::new(
+                "bad_request",
+                format!("this route is a WebSocket; connect with an upgrade request ({e})"),
+            ),
+        )
+    })?;
     let session = app
         .clusters
         .attach(&name, node, AttachOptions { command, tty: q.tty, env })
@@ -696,7 +722,7 @@ pub struct OperationsQuery {
     responses((status = 200, body = [Operation])))]
 pub async fn list_operations(
     State(app): AppState,
-    Query(q): Query<OperationsQuery>,
+    ApiQuery(q): ApiQuery<OperationsQuery>,
 ) -> ApiResult<Json<Vec<Operation>>> {
     Ok(Json(app.ops.list(q.limit.unwrap_or(50).min(1000))?))
 }
@@ -717,7 +743,7 @@ pub struct FollowQuery {
 pub async fn get_operation(
     State(app): AppState,
     Path(id): Path<String>,
-    Query(q): Query<FollowQuery>,
+    ApiQuery(q): ApiQuery<FollowQuery>,
 ) -> ApiResult<Response> {
     let missing = || ApiError::not_found(format!("operation '{id}' does not exist"));
     if !q.follow {
@@ -802,7 +828,7 @@ pub struct EventsQuery {
 pub async fn events(
     State(app): AppState,
     headers: HeaderMap,
-    Query(q): Query<EventsQuery>,
+    ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Response {
     let sse = headers
         .get(header::ACCEPT)
@@ -983,6 +1009,7 @@ impl utoipa::Modify for Security {
         exec, attach, gc, list_operations, get_operation, cancel_operation, events, list_tokens,
         create_token, revoke_token, metrics
     ),
+    components(schemas(OperationEvent, AttachControl, ExecEvent, Event, DeleteReport, GcReport)),
     modifiers(&Security),
     security(("signature" = [])),
 )]

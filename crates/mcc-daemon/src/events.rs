@@ -56,8 +56,9 @@ impl EventLog {
         }
         tracing::info!(
             kind = %e.kind,
-            cluster = e.cluster.as_deref().unwrap_or(""),
-            node = e.node.as_deref().unwrap_or(""),
+            cluster = e.cluster.as_deref(),
+            node = e.node.as_deref(),
+            operation = e.operation.as_deref(),
             "{}",
             e.message
         );
@@ -158,7 +159,15 @@ pub async fn watch_engine(
 /// A line for the event log, for the engine events worth one.
 fn describe(e: &EngineEvent) -> Option<String> {
     let what = match (e.kind.as_str(), e.action.as_str()) {
-        ("container", a @ ("create" | "start" | "die" | "stop" | "kill" | "destroy" | "oom" | "pause" | "unpause" | "restart")) => a,
+        // node containers only: not mcc's short-lived helpers
+        ("container", a @ ("create" | "start" | "die" | "stop" | "kill" | "destroy" | "oom" | "pause" | "unpause" | "restart"))
+            if matches!(
+                e.labels.get(labels::ROLE).map(String::as_str),
+                Some("frontend" | "worker")
+            ) =>
+        {
+            a
+        }
         ("network", a @ ("create" | "destroy")) => a,
         ("volume", a @ ("create" | "destroy")) => a,
         _ => return None,

@@ -98,6 +98,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             ))
         }
     };
+    // The state directory first: a second daemon is told so, whatever
+    // its addresses.
+    let dir = StateDir::open(&opts.state_dir)?;
     if opts.listen.is_empty() {
         return Err(DaemonError::Listen("give at least one --listen address".into()));
     }
@@ -115,7 +118,6 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     }
     let bound: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
 
-    let dir = StateDir::open(&opts.state_dir)?;
     let store = Arc::new(Store::open(&dir.database())?);
     let key = dir.key()?;
     let auth = Arc::new(Auth::new(key, store.clone(), opts.rate_limit)?);

@@ -241,7 +241,9 @@ fn sigint_during_create_removes_what_was_made() {
 /// No engine: a clear error that says how to get one.
 #[test]
 fn no_engine_says_how_to_start_one() {
+    // the daemon's engine is not the client's business: local only
     let out = mcc(["list"])
+        .local()
         .env("DOCKER_HOST", "unix:///nonexistent.sock")
         .run();
     assert_ne!(out.code(), 0, "{}", out.describe());
