@@ -63,9 +63,9 @@ async fn main() {
                 match req.send().await {
                     Ok(res) if res.status().is_success() => match res.bytes().await {
                         Ok(b) => {
-                            bytes += b.len() as u64;
                             if t >= start + warmup {
                                 latencies.push(t.elapsed().as_micros() as u32);
+                                bytes += b.len() as u64;
                             }
                         }
                         Err(_) => errors += 1,

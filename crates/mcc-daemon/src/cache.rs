@@ -2,7 +2,8 @@
 //! the most frequent request and costs no engine call while nothing
 //! changed. Any engine event about mcc's objects, and the end of any
 //! operation, invalidates it; while the engine's event stream is down
-//! nothing is cached, and an entry is never older than [`MAX_AGE`].
+//! nothing is cached, and an entry is never older than [`MAX_AGE`]. Reading
+//! a container's files (as `list` does) is an event too, but not a change.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::RwLock;
@@ -11,8 +12,9 @@ use std::time::{Duration, Instant};
 use axum::body::Bytes;
 use mcc_core::cluster::{ClusterView, Clusters};
 
-/// Entries older than this are read again, events or not.
-const MAX_AGE: Duration = Duration::from_secs(2);
+/// Entries older than this are read again, events or not (a safety net:
+/// every change of a cluster comes with an engine event).
+const MAX_AGE: Duration = Duration::from_secs(60);
 
 #[derive(Clone)]
 struct Entry {

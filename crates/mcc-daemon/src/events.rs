@@ -84,11 +84,11 @@ impl EventLog {
 }
 
 /// What the engine watcher tells the caches.
-pub enum Change {
+pub enum Change<'a> {
     /// A stream is (re)opened: from now on, events will be seen.
     Up,
     /// Something happened to one of mcc's objects.
-    Event,
+    Event(&'a EngineEvent),
     /// The stream dropped: until it is back, changes go unseen.
     Down,
 }
@@ -99,7 +99,7 @@ pub enum Change {
 pub async fn watch_engine(
     provider: Arc<dyn Provider>,
     log: Arc<EventLog>,
-    changed: impl Fn(Change) + Send + Sync,
+    changed: impl Fn(Change<'_>) + Send + Sync,
     stop: CancellationToken,
 ) {
     let mut since: Option<i64> = None;
@@ -127,7 +127,7 @@ pub async fn watch_engine(
                         backoff = std::time::Duration::from_millis(100);
                     }
                     since = Some(e.time_nano);
-                    changed(Change::Event);
+                    changed(Change::Event(&e));
                     if let Some(msg) = describe(&e) {
                         let cluster = e.labels.get(labels::CLUSTER).map(String::as_str);
                         log.record(
@@ -153,6 +153,34 @@ pub async fn watch_engine(
             _ = tokio::time::sleep(backoff) => {}
         }
         backoff = (backoff * 2).min(std::time::Duration::from_secs(5));
+    }
+}
+
+/// Whether an engine event changes what a cluster view shows: reading a
+/// container's files (`archive-path`), execs and attaches do not, and
+/// `list` itself causes the former.
+pub fn changes_state(e: &EngineEvent) -> bool {
+    let action = e.action.split(':').next().unwrap_or_default();
+    match e.kind.as_str() {
+        "container" => matches!(
+            action,
+            "create"
+                | "start"
+                | "restart"
+                | "die"
+                | "stop"
+                | "kill"
+                | "destroy"
+                | "oom"
+                | "pause"
+                | "unpause"
+                | "rename"
+                | "update"
+                | "health_status"
+        ),
+        "network" => matches!(action, "create" | "destroy" | "connect" | "disconnect"),
+        "volume" => matches!(action, "create" | "destroy"),
+        _ => false,
     }
 }
 

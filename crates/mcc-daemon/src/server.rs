@@ -166,7 +166,8 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
                 move |c| match c {
                     Change::Up => cache.set_watching(true),
                     Change::Down => cache.set_watching(false),
-                    Change::Event => cache.invalidate(),
+                    Change::Event(e) if events::changes_state(e) => cache.invalidate(),
+                    Change::Event(_) => {}
                 },
                 stop,
             )

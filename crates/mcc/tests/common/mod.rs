@@ -55,6 +55,13 @@ where
 /// Checks once per test binary that an engine answers and the test images
 /// exist; fails loudly otherwise.
 pub fn require_engine_and_images() {
+    if remote_mode() {
+        assert!(
+            std::env::var_os("MCC_ENDPOINT_URL").is_some(),
+            "MCC_TEST_REMOTE=1 without MCC_ENDPOINT_URL: the tests would not reach a daemon \
+             (run them through scripts/test-remote)"
+        );
+    }
     static READY: OnceLock<Result<(), String>> = OnceLock::new();
     let r = READY.get_or_init(|| {
         engine(|p| async move {
