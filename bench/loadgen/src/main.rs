@@ -28,7 +28,9 @@ fn env(name: &str) -> String {
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let connections: usize = arg(&args, "--connections", "32").parse().expect("--connections N");
+    let connections: usize = arg(&args, "--connections", "32")
+        .parse()
+        .expect("--connections N");
     let seconds: u64 = arg(&args, "--seconds", "10").parse().expect("--seconds S");
     let path = arg(&args, "--path", "/api/v1/clusters");
     let url = env("MCC_ENDPOINT_URL");

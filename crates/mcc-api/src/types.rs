@@ -103,7 +103,11 @@ impl<'de> Deserialize<'de> for CreateRequest {
         let timeout = match map.remove("timeout") {
             None | Some(serde_json::Value::Null) => None,
             Some(serde_json::Value::String(s)) => Some(s),
-            Some(_) => return Err(D::Error::custom("timeout: expected a duration such as \"10m\"")),
+            Some(_) => {
+                return Err(D::Error::custom(
+                    "timeout: expected a duration such as \"10m\"",
+                ))
+            }
         };
         // The path of a wrong field is named, e.g. "nodes: invalid type".
         let spec: SpecInput = serde_path_to_error::deserialize(serde_json::Value::Object(map))

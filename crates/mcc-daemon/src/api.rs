@@ -21,8 +21,8 @@ use mcc_api::{
     RecreateRequest, RemoveNodesRequest, TokenInfo, TokenRequest, STREAM_STDERR, STREAM_STDOUT,
 };
 use mcc_core::cluster::{
-    AttachOptions, ClusterView, Clusters, CreateOptions, DeleteReport, GcReport, NodeView,
-    Removal, Reporter, Target, DEFAULT_TIMEOUT,
+    AttachOptions, ClusterView, Clusters, CreateOptions, DeleteReport, GcReport, NodeView, Removal,
+    Reporter, Target, DEFAULT_TIMEOUT,
 };
 use mcc_core::model::duration::parse_duration;
 use mcc_core::model::flags::CreateFlags;
@@ -67,7 +67,10 @@ impl ApiError {
         )
     }
     fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError(StatusCode::NOT_FOUND, ErrorDetail::new("not_found", message))
+        ApiError(
+            StatusCode::NOT_FOUND,
+            ErrorDetail::new("not_found", message),
+        )
     }
 }
 
@@ -192,9 +195,10 @@ impl App {
         F: std::future::Future<Output = mcc_core::Result<serde_json::Value>> + 'static,
     {
         let provider = self.provider.clone();
-        let op = self
-            .ops
-            .start(kind, cluster, move |reporter: Arc<dyn Reporter>, cancel| -> OpFuture {
+        let op = self.ops.start(
+            kind,
+            cluster,
+            move |reporter: Arc<dyn Reporter>, cancel| -> OpFuture {
                 let handle = tokio::runtime::Handle::current();
                 let clusters = Clusters::new(provider, reporter);
                 Box::pin(async move {
@@ -206,7 +210,8 @@ impl App {
                             )))
                         })
                 })
-            })?;
+            },
+        )?;
         Ok(accepted(op))
     }
 
@@ -228,7 +233,11 @@ pub async fn healthz() -> Json<serde_json::Value> {
 }
 
 pub async fn openapi(State(app): AppState) -> Response {
-    ([(header::CONTENT_TYPE, "application/json")], app.openapi.clone()).into_response()
+    (
+        [(header::CONTENT_TYPE, "application/json")],
+        app.openapi.clone(),
+    )
+        .into_response()
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters", tag = "clusters",
@@ -259,16 +268,16 @@ pub async fn create_cluster(State(app): AppState, bytes: Bytes) -> ApiResult<Res
     };
     let name = spec.name.clone();
     if app.clusters.exists(&name).await? {
-            return Err(ApiError(
-                StatusCode::CONFLICT,
-                ErrorDetail::new(
-                    "conflict",
-                    format!(
-                        "cluster '{name}' already exists; delete it with `mcc delete {name}` or \
+        return Err(ApiError(
+            StatusCode::CONFLICT,
+            ErrorDetail::new(
+                "conflict",
+                format!(
+                    "cluster '{name}' already exists; delete it with `mcc delete {name}` or \
                          choose another name"
-                    ),
                 ),
-            ));
+            ),
+        ));
     }
     let upload = match req.context {
         None => None,
@@ -278,33 +287,37 @@ pub async fn create_cluster(State(app): AppState, bytes: Bytes) -> ApiResult<Res
                 .decode(b64.trim())
                 .map_err(|e| ApiError::invalid(format!("context: not base64: {e}")))?;
             let uploads = app.uploads.clone();
-            let dir = tokio::task::spawn_blocking(move || -> mcc_core::Result<tempfile::TempDir> {
-                let dir = tempfile::Builder::new()
-                    .prefix("context-")
-                    .tempdir_in(&uploads)
-                    .map_err(|e| mcc_core::Error::Failed(format!("unpacking the context: {e}")))?;
-                mcc_core::context::unpack_folder(&tar, dir.path())?;
-                Ok(dir)
-            })
-            .await
-            .map_err(|e| ApiError::from(mcc_core::Error::Failed(e.to_string())))??;
+            let dir =
+                tokio::task::spawn_blocking(move || -> mcc_core::Result<tempfile::TempDir> {
+                    let dir = tempfile::Builder::new()
+                        .prefix("context-")
+                        .tempdir_in(&uploads)
+                        .map_err(|e| {
+                            mcc_core::Error::Failed(format!("unpacking the context: {e}"))
+                        })?;
+                    mcc_core::context::unpack_folder(&tar, dir.path())?;
+                    Ok(dir)
+                })
+                .await
+                .map_err(|e| ApiError::from(mcc_core::Error::Failed(e.to_string())))??;
             spec.context = Some(dir.path().to_path_buf());
             Some(dir)
         }
     };
-    app.start("create", Some(&name), move |clusters, cancel| {
-        async move {
-            let view = clusters.create(&spec, &opts, &cancel).await;
-            drop(upload);
-            Ok(to_value(view?))
-        }
+    app.start("create", Some(&name), move |clusters, cancel| async move {
+        let view = clusters.create(&spec, &opts, &cancel).await;
+        drop(upload);
+        Ok(to_value(view?))
     })
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{name}", tag = "clusters",
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 200, body = ClusterView), (status = 404, body = ErrorBody)))]
-pub async fn get_cluster(State(app): AppState, Path(name): Path<String>) -> ApiResult<Json<ClusterView>> {
+pub async fn get_cluster(
+    State(app): AppState,
+    Path(name): Path<String>,
+) -> ApiResult<Json<ClusterView>> {
     let name = cluster_name(&name)?;
     Ok(Json(app.clusters.inspect(&name).await?))
 }
@@ -327,11 +340,9 @@ pub async fn delete_cluster(
 ) -> ApiResult<Response> {
     let name = cluster_name(&name)?;
     let n = name.clone();
-    app.start("delete", Some(&name), move |clusters, _| {
-        async move {
-            let r: DeleteReport = clusters.delete(&n, q.keep_volumes).await?;
-            Ok(to_value(r))
-        }
+    app.start("delete", Some(&name), move |clusters, _| async move {
+        let r: DeleteReport = clusters.delete(&n, q.keep_volumes).await?;
+        Ok(to_value(r))
     })
 }
 
@@ -342,8 +353,8 @@ pub async fn start_cluster(State(app): AppState, Path(name): Path<String>) -> Ap
     let name = cluster_name(&name)?;
     app.existing(&name).await?;
     let n = name.clone();
-    app.start("start", Some(&name), move |clusters, _| {
-        async move { Ok(to_value(clusters.start(&n).await?)) }
+    app.start("start", Some(&name), move |clusters, _| async move {
+        Ok(to_value(clusters.start(&n).await?))
     })
 }
 
@@ -354,15 +365,18 @@ pub async fn stop_cluster(State(app): AppState, Path(name): Path<String>) -> Api
     let name = cluster_name(&name)?;
     app.existing(&name).await?;
     let n = name.clone();
-    app.start("stop", Some(&name), move |clusters, _| {
-        async move { Ok(to_value(clusters.stop(&n).await?)) }
+    app.start("stop", Some(&name), move |clusters, _| async move {
+        Ok(to_value(clusters.stop(&n).await?))
     })
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes", tag = "nodes",
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 200, body = [NodeView]), (status = 404, body = ErrorBody)))]
-pub async fn list_nodes(State(app): AppState, Path(name): Path<String>) -> ApiResult<Json<Vec<NodeView>>> {
+pub async fn list_nodes(
+    State(app): AppState,
+    Path(name): Path<String>,
+) -> ApiResult<Json<Vec<NodeView>>> {
     let name = cluster_name(&name)?;
     Ok(Json(app.clusters.inspect(&name).await?.nodes))
 }
@@ -387,7 +401,11 @@ pub async fn get_node(
 #[utoipa::path(post, path = "/api/v1/clusters/{name}/nodes", tag = "nodes", request_body = AddNodesRequest,
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 202, body = Operation, description = "Result: the added NodeViews"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn add_nodes(State(app): AppState, Path(name): Path<String>, bytes: Bytes) -> ApiResult<Response> {
+pub async fn add_nodes(
+    State(app): AppState,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<Response> {
     let name = cluster_name(&name)?;
     let req: AddNodesRequest = body(&bytes)?;
     let count = req.count.unwrap_or(1);
@@ -397,8 +415,8 @@ pub async fn add_nodes(State(app): AppState, Path(name): Path<String>, bytes: By
     let t = timeout(&req.timeout)?;
     app.existing(&name).await?;
     let n = name.clone();
-    app.start("addnode", Some(&name), move |clusters, cancel| {
-        async move { Ok(to_value(clusters.add_nodes(&n, count, t, &cancel).await?)) }
+    app.start("addnode", Some(&name), move |clusters, cancel| async move {
+        Ok(to_value(clusters.add_nodes(&n, count, t, &cancel).await?))
     })
 }
 
@@ -407,24 +425,40 @@ fn removal(req: &RemoveNodesRequest) -> ApiResult<Removal> {
         (Some(0), _) => Err(ApiError::invalid("count: must be at least 1")),
         (Some(k), true) => Ok(Removal::Count(k)),
         (Some(_), false) => Err(ApiError::invalid("give either nodes or count, not both")),
-        (None, true) => Err(ApiError::invalid("nodes: name the workers to remove, or give count")),
+        (None, true) => Err(ApiError::invalid(
+            "nodes: name the workers to remove, or give count",
+        )),
         (None, false) => Ok(Removal::Nodes(
-            req.nodes.iter().map(|n| node_name(n)).collect::<ApiResult<_>>()?,
+            req.nodes
+                .iter()
+                .map(|n| node_name(n))
+                .collect::<ApiResult<_>>()?,
         )),
     }
 }
 
-fn remove(app: &Arc<App>, name: ClusterName, which: Removal, keep_state: bool) -> ApiResult<Response> {
+fn remove(
+    app: &Arc<App>,
+    name: ClusterName,
+    which: Removal,
+    keep_state: bool,
+) -> ApiResult<Response> {
     let n = name.clone();
-    app.start("delnode", Some(&name), move |clusters, _| {
-        async move { Ok(to_value(clusters.remove_nodes(&n, &which, keep_state).await?)) }
+    app.start("delnode", Some(&name), move |clusters, _| async move {
+        Ok(to_value(
+            clusters.remove_nodes(&n, &which, keep_state).await?,
+        ))
     })
 }
 
 #[utoipa::path(post, path = "/api/v1/clusters/{name}/delnode", tag = "nodes", request_body = RemoveNodesRequest,
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 202, body = Operation, description = "Result: the ClusterView"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn remove_nodes(State(app): AppState, Path(name): Path<String>, bytes: Bytes) -> ApiResult<Response> {
+pub async fn remove_nodes(
+    State(app): AppState,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<Response> {
     let name = cluster_name(&name)?;
     let req: RemoveNodesRequest = body(&bytes)?;
     let which = removal(&req)?;
@@ -452,7 +486,9 @@ pub async fn remove_node(
     let node = node_name(&node)?;
     let view = app.clusters.inspect(&name).await?;
     if !view.nodes.iter().any(|n| n.name == node.hostname()) {
-        return Err(ApiError::not_found(format!("cluster '{name}' has no node {node}")));
+        return Err(ApiError::not_found(format!(
+            "cluster '{name}' has no node {node}"
+        )));
     }
     remove(&app, name, Removal::Nodes(vec![node]), q.keep_state)
 }
@@ -460,16 +496,28 @@ pub async fn remove_node(
 #[utoipa::path(post, path = "/api/v1/clusters/{name}/recreate", tag = "nodes", request_body = RecreateRequest,
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 202, body = Operation, description = "Result: the ClusterView"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn recreate(State(app): AppState, Path(name): Path<String>, bytes: Bytes) -> ApiResult<Response> {
+pub async fn recreate(
+    State(app): AppState,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<Response> {
     let name = cluster_name(&name)?;
     let req: RecreateRequest = body(&bytes)?;
-    let nodes: Vec<NodeId> = req.nodes.iter().map(|n| node_name(n)).collect::<ApiResult<_>>()?;
+    let nodes: Vec<NodeId> = req
+        .nodes
+        .iter()
+        .map(|n| node_name(n))
+        .collect::<ApiResult<_>>()?;
     let t = timeout(&req.timeout)?;
     app.existing(&name).await?;
     let n = name.clone();
-    app.start("recreate", Some(&name), move |clusters, cancel| {
-        async move { Ok(to_value(clusters.recreate(&n, &nodes, t, &cancel).await?)) }
-    })
+    app.start(
+        "recreate",
+        Some(&name),
+        move |clusters, cancel| async move {
+            Ok(to_value(clusters.recreate(&n, &nodes, t, &cancel).await?))
+        },
+    )
 }
 
 #[derive(Deserialize, IntoParams, Default)]
@@ -517,11 +565,17 @@ fn ndjson<T: serde::Serialize + Send + 'static>(rx: tokio::sync::mpsc::Receiver<
     responses((status = 200, content_type = "application/x-ndjson", body = ExecEvent,
                description = "One ExecEvent per line: output lines, then `done` with each node's exit code"),
               (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
-pub async fn exec(State(app): AppState, Path(name): Path<String>, bytes: Bytes) -> ApiResult<Response> {
+pub async fn exec(
+    State(app): AppState,
+    Path(name): Path<String>,
+    bytes: Bytes,
+) -> ApiResult<Response> {
     let name = cluster_name(&name)?;
     let req: ExecRequest = body(&bytes)?;
     if req.command.is_empty() {
-        return Err(ApiError::invalid("command: give the command to run, as a list of words"));
+        return Err(ApiError::invalid(
+            "command: give the command to run, as a list of words",
+        ));
     }
     let target: Target = req
         .on
@@ -605,8 +659,14 @@ pub async fn attach(
     let mut env = Vec::new();
     if q.tty {
         let term = q.term.unwrap_or_else(|| "xterm".into());
-        if term.is_empty() || !term.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b)) {
-            return Err(ApiError::invalid(format!("term: '{term}' is not a terminal type")));
+        if term.is_empty()
+            || !term
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_.+".contains(&b))
+        {
+            return Err(ApiError::invalid(format!(
+                "term: '{term}' is not a terminal type"
+            )));
         }
         env.push(format!("TERM={term}"));
     }
@@ -621,7 +681,15 @@ pub async fn attach(
     })?;
     let session = app
         .clusters
-        .attach(&name, node, AttachOptions { command, tty: q.tty, env })
+        .attach(
+            &name,
+            node,
+            AttachOptions {
+                command,
+                tty: q.tty,
+                env,
+            },
+        )
         .await?;
     Ok(ws.on_upgrade(move |socket| bridge(socket, session)))
 }
@@ -703,11 +771,9 @@ pub async fn gc(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
         .iter()
         .map(|c| cluster_name(c))
         .collect::<ApiResult<_>>()?;
-    app.start("gc", None, move |clusters, _| {
-        async move {
-            let r: GcReport = clusters.gc(&only, req.volumes).await?;
-            Ok(to_value(r))
-        }
+    app.start("gc", None, move |clusters, _| async move {
+        let r: GcReport = clusters.gc(&only, req.volumes).await?;
+        Ok(to_value(r))
     })
 }
 
@@ -755,7 +821,10 @@ pub async fn get_operation(
     tokio::spawn(async move {
         match follow {
             Follow::Finished(events, op) => {
-                for e in events.into_iter().filter(|e| !matches!(e, OperationEvent::Done { .. })) {
+                for e in events
+                    .into_iter()
+                    .filter(|e| !matches!(e, OperationEvent::Done { .. }))
+                {
                     if tx.send(e).await.is_err() {
                         return;
                     }
@@ -834,7 +903,9 @@ pub async fn events(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"));
-    let since = q.since.unwrap_or_else(|| app.log.last().saturating_sub(100));
+    let since = q
+        .since
+        .unwrap_or_else(|| app.log.last().saturating_sub(100));
     let follow = q.follow.unwrap_or(true);
     let (past, mut live) = app.log.replay_and_subscribe(since, 10_000);
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
@@ -946,7 +1017,9 @@ pub async fn revoke_token(
 ) -> ApiResult<Response> {
     forbid_read_only(&caller)?;
     if !app.auth.revoke(&token)? {
-        return Err(ApiError::not_found(format!("token '{token}' does not exist")));
+        return Err(ApiError::not_found(format!(
+            "token '{token}' does not exist"
+        )));
     }
     app.log.record(
         "token",
@@ -965,11 +1038,7 @@ pub async fn metrics(State(app): AppState) -> ApiResult<Response> {
     let text = app
         .metrics
         .render(&app.provider, &views, app.ops.active(), &counters);
-    Ok((
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        text,
-    )
-        .into_response())
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
 /// Answers routes that do not exist with the API's error shape.
@@ -1052,7 +1121,8 @@ pub fn router(app: Arc<App>, public_metrics: bool) -> axum::Router {
         .route("/api/v1/openapi.json", get(openapi));
     let metrics_route = axum::Router::new().route("/metrics", get(metrics));
     let (api, metrics_route) = {
-        let layer = axum::middleware::from_fn_with_state(app.auth.clone(), crate::auth::authenticate);
+        let layer =
+            axum::middleware::from_fn_with_state(app.auth.clone(), crate::auth::authenticate);
         if public_metrics {
             (api.layer(layer), metrics_route)
         } else {

@@ -118,7 +118,9 @@ pub async fn watch_engine(
                 Some(Ok(e)) => {
                     // A resumed stream starts at `since` itself: skip
                     // what was seen already.
-                    if Some(e.time_nano) < since || last.as_ref() == Some(&(e.time_nano, e.id.clone(), e.action.clone())) {
+                    if Some(e.time_nano) < since
+                        || last.as_ref() == Some(&(e.time_nano, e.id.clone(), e.action.clone()))
+                    {
                         continue;
                     }
                     last = Some((e.time_nano, e.id.clone(), e.action.clone()));
@@ -188,11 +190,14 @@ pub fn changes_state(e: &EngineEvent) -> bool {
 fn describe(e: &EngineEvent) -> Option<String> {
     let what = match (e.kind.as_str(), e.action.as_str()) {
         // node containers only: not mcc's short-lived helpers
-        ("container", a @ ("create" | "start" | "die" | "stop" | "kill" | "destroy" | "oom" | "pause" | "unpause" | "restart"))
-            if matches!(
-                e.labels.get(labels::ROLE).map(String::as_str),
-                Some("frontend" | "worker")
-            ) =>
+        (
+            "container",
+            a @ ("create" | "start" | "die" | "stop" | "kill" | "destroy" | "oom" | "pause"
+            | "unpause" | "restart"),
+        ) if matches!(
+            e.labels.get(labels::ROLE).map(String::as_str),
+            Some("frontend" | "worker")
+        ) =>
         {
             a
         }

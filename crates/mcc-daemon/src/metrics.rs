@@ -16,6 +16,14 @@ use futures_util::StreamExt;
 use mcc_core::cluster::ClusterView;
 use mcc_core::provider::{Provider, StatsSample};
 
+/// One per-node series: name, Prometheus type, help, and how to read it from a sample.
+type NodeSeries = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&StatsSample) -> f64,
+);
+
 /// Upper bounds of the latency buckets, in seconds.
 const BUCKETS: [f64; 12] = [
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0,
@@ -115,7 +123,9 @@ impl Metrics {
     ) -> String {
         self.follow_nodes(provider, clusters);
         let mut o = String::with_capacity(4096);
-        o.push_str("# HELP mcc_cluster_info A cluster and its status.\n# TYPE mcc_cluster_info gauge\n");
+        o.push_str(
+            "# HELP mcc_cluster_info A cluster and its status.\n# TYPE mcc_cluster_info gauge\n",
+        );
         for c in clusters {
             let _ = writeln!(
                 o,
@@ -135,7 +145,9 @@ impl Metrics {
                 c.running
             );
         }
-        o.push_str("# HELP mcc_node_up Whether a node's container runs.\n# TYPE mcc_node_up gauge\n");
+        o.push_str(
+            "# HELP mcc_node_up Whether a node's container runs.\n# TYPE mcc_node_up gauge\n",
+        );
         for c in clusters {
             for n in &c.nodes {
                 let _ = writeln!(
@@ -160,12 +172,37 @@ impl Metrics {
             })
             .collect();
         drop(nodes);
-        let series: [(&str, &str, &str, fn(&StatsSample) -> f64); 5] = [
-            ("mcc_node_cpu_seconds_total", "counter", "CPU time the node used.", |s| s.cpu_ns as f64 / 1e9),
-            ("mcc_node_memory_bytes", "gauge", "Memory the node uses.", |s| s.memory_bytes as f64),
-            ("mcc_node_memory_limit_bytes", "gauge", "The node's memory limit (the host's memory if none).", |s| s.memory_limit_bytes as f64),
-            ("mcc_node_network_receive_bytes_total", "counter", "Bytes the node received.", |s| s.rx_bytes as f64),
-            ("mcc_node_network_transmit_bytes_total", "counter", "Bytes the node sent.", |s| s.tx_bytes as f64),
+        let series: [NodeSeries; 5] = [
+            (
+                "mcc_node_cpu_seconds_total",
+                "counter",
+                "CPU time the node used.",
+                |s| s.cpu_ns as f64 / 1e9,
+            ),
+            (
+                "mcc_node_memory_bytes",
+                "gauge",
+                "Memory the node uses.",
+                |s| s.memory_bytes as f64,
+            ),
+            (
+                "mcc_node_memory_limit_bytes",
+                "gauge",
+                "The node's memory limit (the host's memory if none).",
+                |s| s.memory_limit_bytes as f64,
+            ),
+            (
+                "mcc_node_network_receive_bytes_total",
+                "counter",
+                "Bytes the node received.",
+                |s| s.rx_bytes as f64,
+            ),
+            (
+                "mcc_node_network_transmit_bytes_total",
+                "counter",
+                "Bytes the node sent.",
+                |s| s.tx_bytes as f64,
+            ),
         ];
         for (name, kind, help, f) in series {
             let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
@@ -206,7 +243,12 @@ impl Metrics {
         o.push_str("# HELP mcc_http_request_duration_seconds How long API requests took.\n# TYPE mcc_http_request_duration_seconds histogram\n");
         for k in &keys {
             let h = &requests[*k];
-            let labels = format!("method=\"{}\",route=\"{}\",status=\"{}\"", k.0, esc(&k.1), k.2);
+            let labels = format!(
+                "method=\"{}\",route=\"{}\",status=\"{}\"",
+                k.0,
+                esc(&k.1),
+                k.2
+            );
             let mut cumulative = 0;
             for (i, b) in BUCKETS.iter().enumerate() {
                 cumulative += h.counts[i];

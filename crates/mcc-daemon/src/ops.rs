@@ -196,7 +196,9 @@ impl Ops {
         if let Err(e) = self.store.finish_operation(&op) {
             tracing::error!(error = %e, operation = %op.id, "cannot store an operation's end");
         }
-        let _ = self.store.bump(&format!("operations.{}.{}", op.kind, op.state.as_str()), 1);
+        let _ = self
+            .store
+            .bump(&format!("operations.{}.{}", op.kind, op.state.as_str()), 1);
         (self.on_done)();
         let message = match &op.error {
             Some(e) => format!("{} {}: {}", op.kind, op.state.as_str(), e.message),
@@ -211,13 +213,20 @@ impl Ops {
             },
             message,
         );
-        run.push(&self.store, OperationEvent::Done { operation: op.clone() });
+        run.push(
+            &self.store,
+            OperationEvent::Done {
+                operation: op.clone(),
+            },
+        );
         self.running().remove(&op.id);
     }
 
     pub fn get(&self, id: &str) -> crate::Result<Option<Operation>> {
         if let Some(run) = self.running().get(id) {
-            return Ok(Some(run.op.lock().unwrap_or_else(|p| p.into_inner()).clone()));
+            return Ok(Some(
+                run.op.lock().unwrap_or_else(|p| p.into_inner()).clone(),
+            ));
         }
         self.store.operation(id)
     }
@@ -262,7 +271,10 @@ impl Ops {
             r.cancel.cancel();
         }
         self.tasks.close();
-        if tokio::time::timeout(grace, self.tasks.wait()).await.is_err() {
+        if tokio::time::timeout(grace, self.tasks.wait())
+            .await
+            .is_err()
+        {
             tracing::warn!(
                 left = self.active(),
                 "operations still running after the grace period; `mcc gc` removes what they left"
@@ -275,7 +287,10 @@ impl Ops {
     /// create that had in fact finished is reported as succeeded.
     pub async fn recover(&self, clusters: &Clusters) -> crate::Result<()> {
         for (mut op, pid) in self.store.running_operations()? {
-            let name = op.cluster.as_deref().and_then(|c| c.parse::<ClusterName>().ok());
+            let name = op
+                .cluster
+                .as_deref()
+                .and_then(|c| c.parse::<ClusterName>().ok());
             let mut note = String::new();
             if let Some(name) = &name {
                 match clusters.gc(std::slice::from_ref(name), false).await {
@@ -288,9 +303,11 @@ impl Ops {
             }
             op.finished = Some(crate::now());
             let finished_create = match (&name, op.kind.as_str()) {
-                (Some(name), "create") => clusters.inspect(name).await.ok().filter(|v| {
-                    v.status == mcc_core::cluster::ClusterStatus::Running
-                }),
+                (Some(name), "create") => clusters
+                    .inspect(name)
+                    .await
+                    .ok()
+                    .filter(|v| v.status == mcc_core::cluster::ClusterStatus::Running),
                 _ => None,
             };
             if let Some(view) = finished_create {
@@ -310,7 +327,9 @@ impl Ops {
             let _ = self.store.add_operation_event(
                 &op.id,
                 self.store.operation_events(&op.id)?.len() as u64,
-                &OperationEvent::Done { operation: op.clone() },
+                &OperationEvent::Done {
+                    operation: op.clone(),
+                },
             );
             self.log.record(
                 "operation",

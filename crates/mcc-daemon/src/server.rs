@@ -102,7 +102,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     // its addresses.
     let dir = StateDir::open(&opts.state_dir)?;
     if opts.listen.is_empty() {
-        return Err(DaemonError::Listen("give at least one --listen address".into()));
+        return Err(DaemonError::Listen(
+            "give at least one --listen address".into(),
+        ));
     }
     // Bound before anything else starts, so a taken port is said at once.
     let mut listeners = Vec::new();
@@ -116,7 +118,10 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             .map_err(|e| DaemonError::Listen(format!("{addr}: {e}")))?;
         listeners.push(l);
     }
-    let bound: Vec<SocketAddr> = listeners.iter().filter_map(|l| l.local_addr().ok()).collect();
+    let bound: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
 
     let store = Arc::new(Store::open(&dir.database())?);
     let key = dir.key()?;
@@ -152,7 +157,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let log = Arc::new(EventLog::new(store.clone()));
     let cache = Arc::new(ListCache::default());
     let c2 = cache.clone();
-    let ops = Arc::new(Ops::new(store.clone(), log.clone(), move || c2.invalidate()));
+    let ops = Arc::new(Ops::new(store.clone(), log.clone(), move || {
+        c2.invalidate()
+    }));
     ops.recover(&clusters).await?;
 
     let stop = CancellationToken::new();
@@ -185,7 +192,11 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         metrics: Arc::new(Metrics::default()),
         store,
         uploads,
-        openapi: Bytes::from(api::ApiDoc::openapi().to_pretty_json().expect("serializable")),
+        openapi: Bytes::from(
+            api::ApiDoc::openapi()
+                .to_pretty_json()
+                .expect("serializable"),
+        ),
     });
     let router = api::router(app, opts.public_metrics);
     let handle = axum_server::Handle::new();
@@ -230,7 +241,10 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         return Err(DaemonError::Listen(format!("a listener stopped: {why}")));
     }
     let running = ops.active();
-    tracing::info!(operations = running, "stopping: cancelling running operations");
+    tracing::info!(
+        operations = running,
+        "stopping: cancelling running operations"
+    );
     ops.shutdown(opts.grace).await;
     stop.cancel();
     log.record("daemon", About::default(), "mcc serve stopped");

@@ -64,7 +64,10 @@ impl StateDir {
         }
         let meta = fs::symlink_metadata(path).map_err(|e| err(path, e))?;
         if !meta.file_type().is_dir() {
-            return Err(err(path, "is not a directory (or is a link); give a folder"));
+            return Err(err(
+                path,
+                "is not a directory (or is a link); give a folder",
+            ));
         }
         let me = rustix::process::geteuid().as_raw();
         if meta.uid() != me {

@@ -107,8 +107,9 @@ impl Store {
 
     pub fn tokens(&self) -> Result<Vec<TokenInfo>> {
         let db = self.db();
-        let mut st =
-            db.prepare("SELECT token, name, read_only, created FROM tokens ORDER BY created, token")?;
+        let mut st = db.prepare(
+            "SELECT token, name, read_only, created FROM tokens ORDER BY created, token",
+        )?;
         let rows = st.query_map([], |r| {
             Ok(TokenInfo {
                 token: r.get(0)?,
@@ -217,7 +218,11 @@ impl Store {
     pub fn add_operation_event(&self, op: &str, seq: u64, e: &OperationEvent) -> Result<()> {
         self.db().execute(
             "INSERT INTO operation_events (operation, seq, body) VALUES (?1, ?2, ?3)",
-            params![op, seq as i64, serde_json::to_string(e).expect("serializable")],
+            params![
+                op,
+                seq as i64,
+                serde_json::to_string(e).expect("serializable")
+            ],
         )?;
         Ok(())
     }
@@ -356,8 +361,14 @@ mod tests {
             error: None,
         };
         s.add_operation(&op).unwrap();
-        s.add_operation_event("op1", 0, &OperationEvent::Note { message: "hi".into() })
-            .unwrap();
+        s.add_operation_event(
+            "op1",
+            0,
+            &OperationEvent::Note {
+                message: "hi".into(),
+            },
+        )
+        .unwrap();
         assert_eq!(s.running_operations().unwrap().len(), 1);
         op.state = OperationState::Failed;
         op.finished = Some(2);

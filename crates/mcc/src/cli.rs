@@ -31,16 +31,36 @@ pub struct Cli {
 #[derive(Args, Debug, Default)]
 pub struct RemoteArgs {
     /// Send commands to this mcc daemon, e.g. http://127.0.0.1:5000
-    #[arg(long, global = true, env = "MCC_ENDPOINT_URL", value_name = "URL",
-          alias = "cc-endpoint-url", help_heading = "Daemon")]
+    #[arg(
+        long,
+        global = true,
+        env = "MCC_ENDPOINT_URL",
+        value_name = "URL",
+        alias = "cc-endpoint-url",
+        help_heading = "Daemon"
+    )]
     pub endpoint_url: Option<String>,
     /// Access token for the daemon
-    #[arg(long, global = true, env = "MCC_ACCESS_TOKEN", value_name = "TOKEN",
-          alias = "cc-access-token", hide_env_values = true, help_heading = "Daemon")]
+    #[arg(
+        long,
+        global = true,
+        env = "MCC_ACCESS_TOKEN",
+        value_name = "TOKEN",
+        alias = "cc-access-token",
+        hide_env_values = true,
+        help_heading = "Daemon"
+    )]
     pub access_token: Option<String>,
     /// Secret key that signs requests to the daemon
-    #[arg(long, global = true, env = "MCC_SECRET_KEY", value_name = "KEY",
-          alias = "cc-secret-key", hide_env_values = true, help_heading = "Daemon")]
+    #[arg(
+        long,
+        global = true,
+        env = "MCC_SECRET_KEY",
+        value_name = "KEY",
+        alias = "cc-secret-key",
+        hide_env_values = true,
+        help_heading = "Daemon"
+    )]
     pub secret_key: Option<String>,
 }
 
@@ -253,8 +273,10 @@ pub enum Command {
         data: Option<String>,
     },
     /// Print what happens on the daemon, as it happens
-    #[command(after_help = "Examples:\n  mcc events\n  mcc events --since 0 --no-follow\n  \
-        mcc events --output json")]
+    #[command(
+        after_help = "Examples:\n  mcc events\n  mcc events --since 0 --no-follow\n  \
+        mcc events --output json"
+    )]
     Events {
         /// Start after this event number (default: the last 100)
         #[arg(long, value_name = "SEQ")]
@@ -306,7 +328,9 @@ pub struct ServeArgs {
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Make a token; its secret key is printed once
-    #[command(after_help = "Examples:\n  mcc token create --name ci\n  mcc token create --name grafana --read-only")]
+    #[command(
+        after_help = "Examples:\n  mcc token create --name ci\n  mcc token create --name grafana --read-only"
+    )]
     Create {
         /// A name to know it by
         #[arg(long, default_value = "token")]

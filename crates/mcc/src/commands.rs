@@ -3,7 +3,6 @@
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-
 use clap::CommandFactory;
 use mcc_core::cluster::{
     ClusterView, Clusters, CreateOptions, DeleteReport, GcAction, OutputLine, Removal, Reporter,
@@ -324,7 +323,11 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
                     (None, Some(c)) => {
                         let path = format!(
                             "/api/v1/clusters/{name}{}",
-                            if keep_volumes { "?keep-volumes=true" } else { "" }
+                            if keep_volumes {
+                                "?keep-volumes=true"
+                            } else {
+                                ""
+                            }
                         );
                         remote_op::<DeleteReport>(c, Method::DELETE, &path, None).await
                     }
@@ -554,11 +557,12 @@ async fn create(args: CreateArgs, remote: Option<&Client>) -> Result<u8> {
                 None => None,
                 Some(dir) => {
                     let dir = dir.clone();
-                    let tar = tokio::task::spawn_blocking(move || {
-                        mcc_core::context::pack_folder(&dir)
-                    })
-                    .await
-                    .map_err(|e| Error::Failed(format!("packing the context folder: {e}")))??;
+                    let tar =
+                        tokio::task::spawn_blocking(move || mcc_core::context::pack_folder(&dir))
+                            .await
+                            .map_err(|e| {
+                                Error::Failed(format!("packing the context folder: {e}"))
+                            })??;
                     use base64::Engine as _;
                     Some(base64::engine::general_purpose::STANDARD.encode(tar))
                 }
@@ -699,7 +703,10 @@ async fn exec(cluster: &str, on: &str, command: &[String], remote: Option<&Clien
         None => {
             let clusters = connect(Arc::new(Silent)).await?;
             let print = move |l: OutputLine<'_>| print_line(l.node, l.stderr, l.text, width);
-            clusters.exec(&name, &target, command, &print).await?.results
+            clusters
+                .exec(&name, &target, command, &print)
+                .await?
+                .results
         }
     };
     let report = mcc_core::cluster::ExecReport { results };
@@ -787,7 +794,12 @@ async fn token(cmd: TokenCommand, client: &Client) -> Result<u8> {
                             vec![
                                 t.token.clone(),
                                 t.name.clone(),
-                                if t.read_only { "read-only" } else { "read-write" }.into(),
+                                if t.read_only {
+                                    "read-only"
+                                } else {
+                                    "read-write"
+                                }
+                                .into(),
                                 age(Some(t.created)),
                             ]
                         })
@@ -856,8 +868,9 @@ async fn api(client: &Client, method: &str, path: &str, data: Option<String>) ->
                 .map_err(|e| Error::Failed(format!("reading standard input: {e}")))?;
             b
         }
-        Some(d) if d.starts_with('@') => std::fs::read(&d[1..])
-            .map_err(|e| Error::Invalid(format!("--data {d}: {e}")))?,
+        Some(d) if d.starts_with('@') => {
+            std::fs::read(&d[1..]).map_err(|e| Error::Invalid(format!("--data {d}: {e}")))?
+        }
         Some(d) => d.as_bytes().to_vec(),
     };
     let res = client.send(m, path, body).await?;
@@ -929,7 +942,13 @@ async fn events(client: &Client, since: Option<u64>, follow: bool, output: Outpu
                         (Some(c), None) => format!(" {c}"),
                         _ => String::new(),
                     };
-                    say!("{} #{} {}{about}: {}", utc(e.time), e.seq, e.kind, e.message);
+                    say!(
+                        "{} #{} {}{about}: {}",
+                        utc(e.time),
+                        e.seq,
+                        e.kind,
+                        e.message
+                    );
                 }
             }
             Ok(())

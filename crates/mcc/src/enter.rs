@@ -157,7 +157,11 @@ pub async fn enter_remote(
         Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
             let status = res.status().as_u16();
             let body = res.body().clone().unwrap_or_default();
-            return Err(crate::remote::answer_error(&client.endpoint.url, status, &body));
+            return Err(crate::remote::answer_error(
+                &client.endpoint.url,
+                status,
+                &body,
+            ));
         }
         Err(e) => {
             return Err(Error::NoEngine {

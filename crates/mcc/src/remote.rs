@@ -69,7 +69,9 @@ pub fn read_credentials(path: &Path) -> Result<Endpoint> {
     }
     match (url, token, secret) {
         (Some(url), Some(token), Some(secret)) => Ok(Endpoint { url, token, secret }),
-        _ => Err(fail("it lacks MCC_ENDPOINT_URL, MCC_ACCESS_TOKEN or MCC_SECRET_KEY".into())),
+        _ => Err(fail(
+            "it lacks MCC_ENDPOINT_URL, MCC_ACCESS_TOKEN or MCC_SECRET_KEY".into(),
+        )),
     }
 }
 
@@ -133,11 +135,22 @@ impl Client {
 
     /// The headers that sign a request.
     pub fn signed(&self, method: &str, path: &str, body: &[u8]) -> Vec<(&'static str, String)> {
-        sign::sign(method, path, body, &self.endpoint.token, &self.endpoint.secret)
+        sign::sign(
+            method,
+            path,
+            body,
+            &self.endpoint.token,
+            &self.endpoint.secret,
+        )
     }
 
     /// Sends one signed request; the response, whatever its status.
-    pub async fn send(&self, method: Method, path: &str, body: Vec<u8>) -> Result<reqwest::Response> {
+    pub async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response> {
         let mut req = self
             .http
             .request(method.clone(), format!("{}{path}", self.endpoint.url));
@@ -250,9 +263,10 @@ impl Client {
         followed?;
         let op = match done {
             Some(op) => op,
-            None => self
-                .call::<Operation>(Method::GET, &format!("/api/v1/operations/{}", op.id), None)
-                .await?,
+            None => {
+                self.call::<Operation>(Method::GET, &format!("/api/v1/operations/{}", op.id), None)
+                    .await?
+            }
         };
         match op.state {
             OperationState::Succeeded => Ok(op.result.unwrap_or(serde_json::Value::Null)),

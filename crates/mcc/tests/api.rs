@@ -26,8 +26,23 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn headers_at(d: &Daemon, method: &str, path: &str, body: &str, ts: u64, nonce: &str) -> Vec<(&'static str, String)> {
-    mcc_api::sign::sign_at(method, path, body.as_bytes(), &d.token, &d.secret, ts, nonce)
+fn headers_at(
+    d: &Daemon,
+    method: &str,
+    path: &str,
+    body: &str,
+    ts: u64,
+    nonce: &str,
+) -> Vec<(&'static str, String)> {
+    mcc_api::sign::sign_at(
+        method,
+        path,
+        body.as_bytes(),
+        &d.token,
+        &d.secret,
+        ts,
+        nonce,
+    )
 }
 
 #[test]
@@ -47,7 +62,10 @@ fn every_authentication_failure_is_the_same_401() {
     assert_unauthorized(&d.raw("GET", path, &h, b""), "unknown token");
 
     let mut h = good("nonce-bad-signature-1");
-    let sig = h.iter_mut().find(|(k, _)| *k == mcc_api::sign::HEADER_SIGNATURE).unwrap();
+    let sig = h
+        .iter_mut()
+        .find(|(k, _)| *k == mcc_api::sign::HEADER_SIGNATURE)
+        .unwrap();
     sig.1 = "00".repeat(32);
     assert_unauthorized(&d.raw("GET", path, &h, b""), "bad signature");
 
@@ -60,12 +78,39 @@ fn every_authentication_failure_is_the_same_401() {
     assert_unauthorized(&d.raw("GET", path, &h, b""), "nonce too short");
 
     // signed for another path, query or body
-    let h = headers_at(&d, "GET", "/api/v1/operations", "", now(), "nonce-other-path-0001");
+    let h = headers_at(
+        &d,
+        "GET",
+        "/api/v1/operations",
+        "",
+        now(),
+        "nonce-other-path-0001",
+    );
     assert_unauthorized(&d.raw("GET", path, &h, b""), "signature of another path");
-    let h = headers_at(&d, "GET", "/api/v1/operations?limit=1", "", now(), "nonce-other-query-001");
-    assert_unauthorized(&d.raw("GET", "/api/v1/operations?limit=2", &h, b""), "signature of another query");
-    let h = headers_at(&d, "POST", "/api/v1/gc", "{}", now(), "nonce-other-body-0001");
-    assert_unauthorized(&d.raw("POST", "/api/v1/gc", &h, br#"{"volumes":true}"#), "a changed body");
+    let h = headers_at(
+        &d,
+        "GET",
+        "/api/v1/operations?limit=1",
+        "",
+        now(),
+        "nonce-other-query-001",
+    );
+    assert_unauthorized(
+        &d.raw("GET", "/api/v1/operations?limit=2", &h, b""),
+        "signature of another query",
+    );
+    let h = headers_at(
+        &d,
+        "POST",
+        "/api/v1/gc",
+        "{}",
+        now(),
+        "nonce-other-body-0001",
+    );
+    assert_unauthorized(
+        &d.raw("POST", "/api/v1/gc", &h, br#"{"volumes":true}"#),
+        "a changed body",
+    );
     let h = headers_at(&d, "DELETE", path, "", now(), "nonce-other-method-01");
     assert_unauthorized(&d.raw("GET", path, &h, b""), "signature of another method");
 
@@ -80,10 +125,17 @@ fn every_authentication_failure_is_the_same_401() {
     h[3].1 = "11".repeat(32);
     assert_unauthorized(&d.raw("GET", path, &h, b""), "bad signature first");
     h[3].1 = right;
-    assert_eq!(d.raw("GET", path, &h, b"").status, 200, "the same nonce, now signed");
+    assert_eq!(
+        d.raw("GET", path, &h, b"").status,
+        200,
+        "the same nonce, now signed"
+    );
 
     // the metrics need a token too (unless --public-metrics)
-    assert_unauthorized(&d.raw("GET", "/metrics", &[], b""), "metrics without a token");
+    assert_unauthorized(
+        &d.raw("GET", "/metrics", &[], b""),
+        "metrics without a token",
+    );
     assert_eq!(d.request("GET", "/metrics", "").status, 200);
 
     // the secret key is never logged
@@ -99,9 +151,16 @@ fn tokens_read_only_revoked_and_rate_limited() {
     let mode = std::fs::metadata(&creds).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o600, "credentials mode");
     let text = std::fs::read_to_string(&creds).unwrap();
-    assert!(text.starts_with("MCC_ENDPOINT_URL=http://127.0.0.1:"), "{text}");
+    assert!(
+        text.starts_with("MCC_ENDPOINT_URL=http://127.0.0.1:"),
+        "{text}"
+    );
     let st = std::process::Command::new("sh")
-        .args(["-c", ". \"$1\" && test -n \"$MCC_ACCESS_TOKEN\" && test -n \"$MCC_SECRET_KEY\"", "sh"])
+        .args([
+            "-c",
+            ". \"$1\" && test -n \"$MCC_ACCESS_TOKEN\" && test -n \"$MCC_SECRET_KEY\"",
+            "sh",
+        ])
         .arg(&creds)
         .status()
         .unwrap();
@@ -111,16 +170,35 @@ fn tokens_read_only_revoked_and_rate_limited() {
     let wal = std::fs::read(d.state().join("mcc.db-wal")).unwrap_or_default();
     let hay = [db, wal].concat();
     assert!(
-        !hay.windows(d.secret.len()).any(|w| w == d.secret.as_bytes()),
+        !hay.windows(d.secret.len())
+            .any(|w| w == d.secret.as_bytes()),
         "the admin's secret key is in the database"
     );
 
     // a read-only token made with the CLI
-    let out = d.mcc(["token", "create", "--name", "viewer", "--read-only", "--output", "json"]).run().ok();
+    let out = d
+        .mcc([
+            "token",
+            "create",
+            "--name",
+            "viewer",
+            "--read-only",
+            "--output",
+            "json",
+        ])
+        .run()
+        .ok();
     let t: Value = serde_json::from_str(&out.stdout).unwrap();
-    let (ro, ro_secret) = (t["token"].as_str().unwrap().to_string(), t["secret-key"].as_str().unwrap().to_string());
+    let (ro, ro_secret) = (
+        t["token"].as_str().unwrap().to_string(),
+        t["secret-key"].as_str().unwrap().to_string(),
+    );
     assert_eq!(t["read-only"], true);
-    assert_eq!(d.request_as(&ro, &ro_secret, "GET", "/api/v1/clusters", "").status, 200);
+    assert_eq!(
+        d.request_as(&ro, &ro_secret, "GET", "/api/v1/clusters", "")
+            .status,
+        200
+    );
     let a = d.request_as(&ro, &ro_secret, "POST", "/api/v1/gc", "{}");
     assert_eq!(a.status, 403, "{a:?}");
     assert_eq!(a.error().0, "forbidden");
@@ -139,17 +217,29 @@ fn tokens_read_only_revoked_and_rate_limited() {
     assert!(out.stderr.contains("read-only"), "{}", out.describe());
 
     let list = d.mcc(["token", "list"]).run().ok();
-    assert!(list.stdout.contains("viewer") && list.stdout.contains("read-only"), "{}", list.describe());
-    assert!(!list.stdout.contains(&ro_secret), "token list shows a secret");
+    assert!(
+        list.stdout.contains("viewer") && list.stdout.contains("read-only"),
+        "{}",
+        list.describe()
+    );
+    assert!(
+        !list.stdout.contains(&ro_secret),
+        "token list shows a secret"
+    );
 
     // revoked: refused from then on
     d.mcc(["token", "revoke", &ro]).run().ok();
-    assert_unauthorized(&d.request_as(&ro, &ro_secret, "GET", "/api/v1/clusters", ""), "revoked token");
+    assert_unauthorized(
+        &d.request_as(&ro, &ro_secret, "GET", "/api/v1/clusters", ""),
+        "revoked token",
+    );
     let a = d.request("DELETE", &format!("/api/v1/tokens/{ro}"), "");
     assert_eq!(a.status, 404, "{a:?}");
 
     // the rate limit: 20 a second per token; a burst of 60 meets 429s
-    let codes: Vec<u16> = (0..60).map(|_| d.request("GET", "/api/v1/operations", "").status).collect();
+    let codes: Vec<u16> = (0..60)
+        .map(|_| d.request("GET", "/api/v1/operations", "").status)
+        .collect();
     let limited = codes.iter().filter(|c| **c == 429).count();
     assert!(limited > 0, "no 429 in a burst of 60 at 20/s: {codes:?}");
     assert!(codes.iter().all(|c| *c == 200 || *c == 429), "{codes:?}");
@@ -163,32 +253,191 @@ fn bad_requests_are_4xx_naming_what_is_wrong() {
     let d = Daemon::start("bad");
     let c = Cluster::new("api-bad");
     let cases: Vec<(&str, String, &str, u16, &str)> = vec![
-        ("POST", "/api/v1/clusters".into(), "{not json", 400, "not valid JSON"),
-        ("POST", "/api/v1/clusters".into(), r#"{"nodes":"x","image":"a"}"#, 422, "nodes"),
-        ("POST", "/api/v1/clusters".into(), r#"{"nodez":2,"image":"a"}"#, 422, "nodez"),
-        ("POST", "/api/v1/clusters".into(), r#"{"name":"Bad_Name!","image":"a"}"#, 422, "Bad_Name!"),
-        ("POST", "/api/v1/clusters".into(), r#"{"name":"x1","image":"a","context-folder":"/etc"}"#, 422, "context-folder"),
-        ("POST", "/api/v1/clusters".into(), r#"{"name":"x1","image":"a","context":"%%%"}"#, 422, "base64"),
-        ("POST", "/api/v1/clusters".into(), r#"{"name":"x1","image":"a","timeout":"soon"}"#, 422, "timeout"),
-        ("POST", "/api/v1/clusters".into(), r#"{"name":"x1","image":"a","subnet":"10.0.0.0/99"}"#, 422, "10.0.0.0/99"),
-        ("GET", format!("/api/v1/clusters/{}", c.n()), "", 404, "does not exist"),
-        ("GET", "/api/v1/clusters/NOT_A_NAME".into(), "", 422, "NOT_A_NAME"),
-        ("POST", format!("/api/v1/clusters/{}/nodes", c.n()), r#"{"count":0}"#, 422, "count"),
-        ("POST", format!("/api/v1/clusters/{}/nodes", c.n()), r#"{"count":1}"#, 404, "does not exist"),
-        ("POST", format!("/api/v1/clusters/{}/delnode", c.n()), r#"{}"#, 422, "nodes"),
-        ("POST", format!("/api/v1/clusters/{}/delnode", c.n()), r#"{"nodes":["frontend!"]}"#, 422, "frontend!"),
-        ("POST", format!("/api/v1/clusters/{}/recreate", c.n()), r#"{"nodes":["node01"],"timeout":-1}"#, 422, "timeout"),
-        ("POST", format!("/api/v1/clusters/{}/exec", c.n()), r#"{"command":[]}"#, 422, "command"),
-        ("POST", format!("/api/v1/clusters/{}/exec", c.n()), r#"{"command":["true"],"on":"nodes;rm"}"#, 422, "nodes;rm"),
-        ("POST", format!("/api/v1/clusters/{}/start", c.n()), "", 404, "does not exist"),
-        ("GET", format!("/api/v1/clusters/{}/logs?node=x;y", c.n()), "", 422, "x;y"),
-        ("GET", format!("/api/v1/clusters/{}/nodes/frontend/attach?command=notjson", c.n()), "", 422, "command"),
-        ("POST", "/api/v1/gc".into(), r#"{"clusters":["BAD!"]}"#, 422, "BAD!"),
-        ("POST", "/api/v1/gc".into(), r#"{"clusters":"all"}"#, 422, "clusters"),
-        ("POST", "/api/v1/tokens".into(), r#"{"name":"a b"}"#, 422, "name"),
-        ("GET", "/api/v1/operations/op-missing".into(), "", 404, "op-missing"),
-        ("DELETE", "/api/v1/operations/op-missing".into(), "", 404, "op-missing"),
-        ("GET", "/api/v1/nothing-here".into(), "", 404, "no such route"),
+        (
+            "POST",
+            "/api/v1/clusters".into(),
+            "{not json",
+            400,
+            "not valid JSON",
+        ),
+        (
+            "POST",
+            "/api/v1/clusters".into(),
+            r#"{"nodes":"x","image":"a"}"#,
+            422,
+            "nodes",
+        ),
+        (
+            "POST",
+            "/api/v1/clusters".into(),
+            r#"{"nodez":2,"image":"a"}"#,
+            422,
+            "nodez",
+        ),
+        (
+            "POST",
+            "/api/v1/clusters".into(),
+            r#"{"name":"Bad_Name!","image":"a"}"#,
+            422,
+            "Bad_Name!",
+        ),
+        (
+            "POST",
+            "/api/v1/clusters".into(),
+            r#"{"name":"x1","image":"a","context-folder":"/etc"}"#,
+            422,
+            "context-folder",
+        ),
+        (
+            "POST",
+            "/api/v1/clusters".into(),
+            r#"{"name":"x1","image":"a","context":"%%%"}"#,
+            422,
+            "base64",
+        ),
+        (
+            "POST",
+            "/api/v1/clusters".into(),
+            r#"{"name":"x1","image":"a","timeout":"soon"}"#,
+            422,
+            "timeout",
+        ),
+        (
+            "POST",
+            "/api/v1/clusters".into(),
+            r#"{"name":"x1","image":"a","subnet":"10.0.0.0/99"}"#,
+            422,
+            "10.0.0.0/99",
+        ),
+        (
+            "GET",
+            format!("/api/v1/clusters/{}", c.n()),
+            "",
+            404,
+            "does not exist",
+        ),
+        (
+            "GET",
+            "/api/v1/clusters/NOT_A_NAME".into(),
+            "",
+            422,
+            "NOT_A_NAME",
+        ),
+        (
+            "POST",
+            format!("/api/v1/clusters/{}/nodes", c.n()),
+            r#"{"count":0}"#,
+            422,
+            "count",
+        ),
+        (
+            "POST",
+            format!("/api/v1/clusters/{}/nodes", c.n()),
+            r#"{"count":1}"#,
+            404,
+            "does not exist",
+        ),
+        (
+            "POST",
+            format!("/api/v1/clusters/{}/delnode", c.n()),
+            r#"{}"#,
+            422,
+            "nodes",
+        ),
+        (
+            "POST",
+            format!("/api/v1/clusters/{}/delnode", c.n()),
+            r#"{"nodes":["frontend!"]}"#,
+            422,
+            "frontend!",
+        ),
+        (
+            "POST",
+            format!("/api/v1/clusters/{}/recreate", c.n()),
+            r#"{"nodes":["node01"],"timeout":-1}"#,
+            422,
+            "timeout",
+        ),
+        (
+            "POST",
+            format!("/api/v1/clusters/{}/exec", c.n()),
+            r#"{"command":[]}"#,
+            422,
+            "command",
+        ),
+        (
+            "POST",
+            format!("/api/v1/clusters/{}/exec", c.n()),
+            r#"{"command":["true"],"on":"nodes;rm"}"#,
+            422,
+            "nodes;rm",
+        ),
+        (
+            "POST",
+            format!("/api/v1/clusters/{}/start", c.n()),
+            "",
+            404,
+            "does not exist",
+        ),
+        (
+            "GET",
+            format!("/api/v1/clusters/{}/logs?node=x;y", c.n()),
+            "",
+            422,
+            "x;y",
+        ),
+        (
+            "GET",
+            format!(
+                "/api/v1/clusters/{}/nodes/frontend/attach?command=notjson",
+                c.n()
+            ),
+            "",
+            422,
+            "command",
+        ),
+        (
+            "POST",
+            "/api/v1/gc".into(),
+            r#"{"clusters":["BAD!"]}"#,
+            422,
+            "BAD!",
+        ),
+        (
+            "POST",
+            "/api/v1/gc".into(),
+            r#"{"clusters":"all"}"#,
+            422,
+            "clusters",
+        ),
+        (
+            "POST",
+            "/api/v1/tokens".into(),
+            r#"{"name":"a b"}"#,
+            422,
+            "name",
+        ),
+        (
+            "GET",
+            "/api/v1/operations/op-missing".into(),
+            "",
+            404,
+            "op-missing",
+        ),
+        (
+            "DELETE",
+            "/api/v1/operations/op-missing".into(),
+            "",
+            404,
+            "op-missing",
+        ),
+        (
+            "GET",
+            "/api/v1/nothing-here".into(),
+            "",
+            404,
+            "no such route",
+        ),
     ];
     for (method, path, body, status, names) in cases {
         let a = d.request(method, &path, body);
@@ -210,7 +459,11 @@ fn openapi_lists_every_route() {
     let a = d.request("GET", "/api/v1/openapi.json", "");
     assert_eq!(a.status, 200, "{a:?}");
     let doc = a.json();
-    assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{}", doc["openapi"]);
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3."),
+        "{}",
+        doc["openapi"]
+    );
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
         ("/healthz", "get"),
@@ -245,7 +498,15 @@ fn openapi_lists_every_route() {
         );
     }
     let schemas = doc["components"]["schemas"].as_object().unwrap();
-    for s in ["ClusterView", "NodeView", "Operation", "OperationEvent", "ErrorBody", "CreateRequest", "Event"] {
+    for s in [
+        "ClusterView",
+        "NodeView",
+        "Operation",
+        "OperationEvent",
+        "ErrorBody",
+        "CreateRequest",
+        "Event",
+    ] {
         assert!(schemas.contains_key(s), "openapi.json lacks the schema {s}");
     }
 }
@@ -257,7 +518,11 @@ fn every_route_on_a_real_cluster() {
     let c = Cluster::new("api-routes");
     let ctx = context_folder(
         "api-routes",
-        &[("all/10-hello", "#!/bin/sh\necho hello from $(hostname)\n", 0o755)],
+        &[(
+            "all/10-hello",
+            "#!/bin/sh\necho hello from $(hostname)\n",
+            0o755,
+        )],
     );
     // the context folder goes as a base64 tar; the CLI makes it
     let tar = mcc_core::context::pack_folder(ctx.path()).unwrap();
@@ -283,34 +548,79 @@ fn every_route_on_a_real_cluster() {
     assert_eq!(done["operation"]["state"], "succeeded", "{done}");
     assert_eq!(done["operation"]["result"]["name"], c.n());
     // a second create of the name: 409 at once
-    let a = d.request("POST", "/api/v1/clusters", &json!({"name": c.n(), "image": BUSYBOX}).to_string());
+    let a = d.request(
+        "POST",
+        "/api/v1/clusters",
+        &json!({"name": c.n(), "image": BUSYBOX}).to_string(),
+    );
     assert_eq!(a.status, 409, "{a:?}");
     // polled: the same end
-    let polled = d.request("GET", &format!("/api/v1/operations/{id}"), "").json();
+    let polled = d
+        .request("GET", &format!("/api/v1/operations/{id}"), "")
+        .json();
     assert_eq!(polled["state"], "succeeded");
     assert!(polled["finished"].as_u64().unwrap() >= polled["created"].as_u64().unwrap());
     // an ended operation cannot be cancelled
-    assert_eq!(d.request("DELETE", &format!("/api/v1/operations/{id}"), "").status, 409);
+    assert_eq!(
+        d.request("DELETE", &format!("/api/v1/operations/{id}"), "")
+            .status,
+        409
+    );
     let ops = d.request("GET", "/api/v1/operations?limit=5", "").json();
-    assert!(ops.as_array().unwrap().iter().any(|o| o["id"] == id.as_str()));
+    assert!(ops
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|o| o["id"] == id.as_str()));
 
     let list = d.request("GET", "/api/v1/clusters", "").json();
-    let mine = list.as_array().unwrap().iter().find(|v| v["name"] == c.n()).expect("listed");
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == c.n())
+        .expect("listed");
     assert_eq!(mine["status"], "running");
     assert_eq!(mine["workers"], 2);
-    let view = d.request("GET", &format!("/api/v1/clusters/{}", c.n()), "").json();
+    let view = d
+        .request("GET", &format!("/api/v1/clusters/{}", c.n()), "")
+        .json();
     assert_eq!(view["nodes"].as_array().unwrap().len(), 3);
-    let nodes = d.request("GET", &format!("/api/v1/clusters/{}/nodes", c.n()), "").json();
+    let nodes = d
+        .request("GET", &format!("/api/v1/clusters/{}/nodes", c.n()), "")
+        .json();
     assert_eq!(nodes.as_array().unwrap().len(), 3);
-    let n1 = d.request("GET", &format!("/api/v1/clusters/{}/nodes/node01", c.n()), "").json();
+    let n1 = d
+        .request(
+            "GET",
+            &format!("/api/v1/clusters/{}/nodes/node01", c.n()),
+            "",
+        )
+        .json();
     assert_eq!(n1["role"], "worker");
     assert_eq!(n1["state"], "running");
-    let a = d.request("GET", &format!("/api/v1/clusters/{}/nodes/node07", c.n()), "");
+    let a = d.request(
+        "GET",
+        &format!("/api/v1/clusters/{}/nodes/node07", c.n()),
+        "",
+    );
     assert_eq!(a.status, 404, "{a:?}");
 
-    let logs = d.request("GET", &format!("/api/v1/clusters/{}/logs?node=node02", c.n()), "").json();
+    let logs = d
+        .request(
+            "GET",
+            &format!("/api/v1/clusters/{}/logs?node=node02", c.n()),
+            "",
+        )
+        .json();
     assert_eq!(logs[0]["node"], "node02");
-    assert!(logs[0]["text"].as_str().unwrap().contains("hello from node02"), "{logs}");
+    assert!(
+        logs[0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("hello from node02"),
+        "{logs}"
+    );
 
     let ex = d.request(
         "POST",
@@ -318,14 +628,36 @@ fn every_route_on_a_real_cluster() {
         r#"{"on":"workers","command":["sh","-c","hostname; echo err >&2; exit 3"]}"#,
     );
     assert_eq!(ex.status, 200, "{ex:?}");
-    assert_eq!(ex.headers.get("content-type").unwrap(), "application/x-ndjson");
+    assert_eq!(
+        ex.headers.get("content-type").unwrap(),
+        "application/x-ndjson"
+    );
     let lines = ex.lines();
-    assert!(lines.iter().any(|l| l["type"] == "line" && l["node"] == "node01" && l["text"] == "node01" && l["stderr"] == false), "{lines:?}");
-    assert!(lines.iter().any(|l| l["type"] == "line" && l["node"] == "node02" && l["text"] == "err" && l["stderr"] == true), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l["type"] == "line"
+            && l["node"] == "node01"
+            && l["text"] == "node01"
+            && l["stderr"] == false),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l["type"] == "line"
+            && l["node"] == "node02"
+            && l["text"] == "err"
+            && l["stderr"] == true),
+        "{lines:?}"
+    );
     let done = lines.last().unwrap();
     assert_eq!(done["type"], "done");
     assert_eq!(done["results"].as_array().unwrap().len(), 2);
-    assert!(done["results"].as_array().unwrap().iter().all(|r| r["exit_code"] == 3), "{done}");
+    assert!(
+        done["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|r| r["exit_code"] == 3),
+        "{done}"
+    );
 
     // addnode, delnode (both forms), recreate, stop, start: operations
     let run = |method: &str, path: String, body: &str| -> Value {
@@ -335,19 +667,41 @@ fn every_route_on_a_real_cluster() {
         assert_eq!(end["state"], "succeeded", "{method} {path}: {end}");
         end["result"].clone()
     };
-    let added = run("POST", format!("/api/v1/clusters/{}/nodes", c.n()), r#"{"count":2}"#);
+    let added = run(
+        "POST",
+        format!("/api/v1/clusters/{}/nodes", c.n()),
+        r#"{"count":2}"#,
+    );
     assert_eq!(added.as_array().unwrap().len(), 2, "{added}");
-    let v = run("DELETE", format!("/api/v1/clusters/{}/nodes/node04", c.n()), "");
+    let v = run(
+        "DELETE",
+        format!("/api/v1/clusters/{}/nodes/node04", c.n()),
+        "",
+    );
     assert_eq!(v["workers"], 3, "{v}");
-    let v = run("POST", format!("/api/v1/clusters/{}/delnode", c.n()), r#"{"count":1}"#);
+    let v = run(
+        "POST",
+        format!("/api/v1/clusters/{}/delnode", c.n()),
+        r#"{"count":1}"#,
+    );
     assert_eq!(v["workers"], 2, "{v}");
-    let v = run("POST", format!("/api/v1/clusters/{}/recreate", c.n()), r#"{"nodes":["node01"]}"#);
+    let v = run(
+        "POST",
+        format!("/api/v1/clusters/{}/recreate", c.n()),
+        r#"{"nodes":["node01"]}"#,
+    );
     assert_eq!(v["status"], "running", "{v}");
     let v = run("POST", format!("/api/v1/clusters/{}/stop", c.n()), "");
     assert_eq!(v["status"], "stopped", "{v}");
     // the list follows the engine at once (its cache is invalidated)
     let list = d.request("GET", "/api/v1/clusters", "").json();
-    let mine = list.as_array().unwrap().iter().find(|v| v["name"] == c.n()).unwrap().clone();
+    let mine = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == c.n())
+        .unwrap()
+        .clone();
     assert_eq!(mine["status"], "stopped", "{mine}");
     let v = run("POST", format!("/api/v1/clusters/{}/start", c.n()), "");
     assert_eq!(v["status"], "running", "{v}");
@@ -378,20 +732,53 @@ fn every_route_on_a_real_cluster() {
     // events: what happened, as JSON lines and as server-sent events
     let ev = d.request("GET", "/api/v1/events?since=0&follow=false", "");
     let evs = ev.lines();
-    assert!(evs.iter().any(|e| e["kind"] == "operation" && e["cluster"] == c.n() && e["message"].as_str().unwrap().contains("create succeeded")), "{evs:?}");
-    assert!(evs.iter().any(|e| e["kind"] == "engine" && e["cluster"] == c.n() && e["message"].as_str().unwrap().contains("start")), "{evs:?}");
+    assert!(
+        evs.iter().any(|e| e["kind"] == "operation"
+            && e["cluster"] == c.n()
+            && e["message"].as_str().unwrap().contains("create succeeded")),
+        "{evs:?}"
+    );
+    assert!(
+        evs.iter().any(|e| e["kind"] == "engine"
+            && e["cluster"] == c.n()
+            && e["message"].as_str().unwrap().contains("start")),
+        "{evs:?}"
+    );
     let seqs: Vec<u64> = evs.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
-    assert!(seqs.windows(2).all(|w| w[0] < w[1]), "events out of order: {seqs:?}");
+    assert!(
+        seqs.windows(2).all(|w| w[0] < w[1]),
+        "events out of order: {seqs:?}"
+    );
     let headers = {
-        let mut h: Vec<(&str, String)> = mcc_api::sign::sign("GET", "/api/v1/events?since=0&follow=false", b"", &d.token, &d.secret).into_iter().collect();
+        let mut h: Vec<(&str, String)> = mcc_api::sign::sign(
+            "GET",
+            "/api/v1/events?since=0&follow=false",
+            b"",
+            &d.token,
+            &d.secret,
+        )
+        .into_iter()
+        .collect();
         h.push(("accept", "text/event-stream".into()));
         h
     };
     let sse = d.raw("GET", "/api/v1/events?since=0&follow=false", &headers, b"");
-    assert_eq!(sse.headers.get("content-type").unwrap(), "text/event-stream");
-    assert!(sse.body.contains("\nevent: operation\ndata: {"), "{}", sse.body);
+    assert_eq!(
+        sse.headers.get("content-type").unwrap(),
+        "text/event-stream"
+    );
+    assert!(
+        sse.body.contains("\nevent: operation\ndata: {"),
+        "{}",
+        sse.body
+    );
     let out = d.mcc(["events", "--since", "0", "--no-follow"]).run().ok();
-    assert!(out.stdout.contains(&format!("operation {}: create succeeded", c.n())), "{}", out.describe());
+    assert!(
+        out.stdout
+            .contains(&format!("operation {}: create succeeded", c.n())),
+        "{}",
+        out.describe()
+    );
 
     let a = d.request("DELETE", &format!("/api/v1/clusters/{}", c.n()), "");
     assert_eq!(a.status, 202);
@@ -409,9 +796,22 @@ fn every_route_on_a_real_cluster() {
 fn daemon_killed_mid_create_reports_failed_and_leaves_nothing() {
     let mut d = Daemon::start("kill");
     let c = Cluster::new("api-kill");
-    let ctx = context_folder("api-kill", &[("all/10-slow", "#!/bin/sh\nsleep 60\n", 0o755)]);
+    let ctx = context_folder(
+        "api-kill",
+        &[("all/10-slow", "#!/bin/sh\nsleep 60\n", 0o755)],
+    );
     let out = d
-        .mcc(["create", "--name", c.n(), "--image", BUSYBOX, "--nodes", "2", "--context-folder", &ctx.arg()])
+        .mcc([
+            "create",
+            "--name",
+            c.n(),
+            "--image",
+            BUSYBOX,
+            "--nodes",
+            "2",
+            "--context-folder",
+            &ctx.arg(),
+        ])
         .spawn();
     wait_until(Duration::from_secs(60), "the nodes of the create", || {
         labelled(c.n()).containers.len() >= 3
@@ -424,16 +824,24 @@ fn daemon_killed_mid_create_reports_failed_and_leaves_nothing() {
     assert_ne!(out.code(), 0, "the CLI lost its daemon: {}", out.describe());
 
     d.spawn();
-    let op = d.request("GET", &format!("/api/v1/operations/{id}"), "").json();
+    let op = d
+        .request("GET", &format!("/api/v1/operations/{id}"), "")
+        .json();
     assert_eq!(op["state"], "failed", "{op}");
     let msg = op["error"]["message"].as_str().unwrap();
     assert!(msg.contains("daemon") && msg.contains("stopped"), "{msg}");
-    assert_nothing_labelled(c.n(), "after the restarted daemon collected the killed create");
+    assert_nothing_labelled(
+        c.n(),
+        "after the restarted daemon collected the killed create",
+    );
     // and nothing is made again behind the user's back
     std::thread::sleep(Duration::from_secs(2));
     assert_nothing_labelled(c.n(), "two seconds after the restart");
     let list = d.request("GET", "/api/v1/clusters", "").json();
-    assert!(!list.as_array().unwrap().iter().any(|v| v["name"] == c.n()), "{list}");
+    assert!(
+        !list.as_array().unwrap().iter().any(|v| v["name"] == c.n()),
+        "{list}"
+    );
     // the follow stream of the dead operation ends too
     let end = d.wait_op(&id);
     assert_eq!(end["state"], "failed");
@@ -443,13 +851,21 @@ fn daemon_killed_mid_create_reports_failed_and_leaves_nothing() {
 fn sigterm_cancels_a_create_cleanly_and_a_second_daemon_is_refused() {
     let mut d = Daemon::start("term");
     // a second daemon on the same state directory: refused, naming the first
-    let out = d.command().arg("--listen").arg(format!("127.0.0.1:{}", free_port())).output().unwrap();
+    let out = d
+        .command()
+        .arg("--listen")
+        .arg(format!("127.0.0.1:{}", free_port()))
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("pid {}", d.pid())), "{err}");
 
     let c = Cluster::new("api-term");
-    let ctx = context_folder("api-term", &[("all/10-slow", "#!/bin/sh\nsleep 60\n", 0o755)]);
+    let ctx = context_folder(
+        "api-term",
+        &[("all/10-slow", "#!/bin/sh\nsleep 60\n", 0o755)],
+    );
     let tar = mcc_core::context::pack_folder(ctx.path()).unwrap();
     use base64::Engine as _;
     let body = json!({"name": c.n(), "image": BUSYBOX, "nodes": 1,
@@ -461,10 +877,16 @@ fn sigterm_cancels_a_create_cleanly_and_a_second_daemon_is_refused() {
         labelled(c.n()).containers.len() >= 2
     });
     let status = d.terminate(Duration::from_secs(90));
-    assert!(status.success(), "mcc serve exited {status} on SIGTERM:\n{}", d.log());
+    assert!(
+        status.success(),
+        "mcc serve exited {status} on SIGTERM:\n{}",
+        d.log()
+    );
     assert_nothing_labelled(c.n(), "after SIGTERM cancelled the create");
     d.spawn();
-    let op = d.request("GET", &format!("/api/v1/operations/{id}"), "").json();
+    let op = d
+        .request("GET", &format!("/api/v1/operations/{id}"), "")
+        .json();
     assert_eq!(op["state"], "cancelled", "{op}");
 }
 
@@ -472,8 +894,16 @@ fn sigterm_cancels_a_create_cleanly_and_a_second_daemon_is_refused() {
 fn the_python_reference_client_signs_like_the_daemon() {
     let d = Daemon::start("python");
     let script = repo_root().join("examples/api/mcc_client.py");
-    let out = std::process::Command::new("python3").arg(&script).arg("--self-test").output().unwrap();
-    assert!(out.status.success(), "self-test: {}", String::from_utf8_lossy(&out.stderr));
+    let out = std::process::Command::new("python3")
+        .arg(&script)
+        .arg("--self-test")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "self-test: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let run = |args: &[&str]| {
         std::process::Command::new("python3")
             .arg(&script)
@@ -485,11 +915,19 @@ fn the_python_reference_client_signs_like_the_daemon() {
             .unwrap()
     };
     let out = run(&["GET", "/api/v1/clusters"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert!(v.is_array(), "{v}");
     let out = run(&["POST", "/api/v1/tokens", r#"{"name":"from-python"}"#]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["name"], "from-python");
     let out = run(&["GET", "/api/v1/clusters/not-there-at-all"]);

@@ -1,8 +1,8 @@
 //! `delete`: remove a cluster's containers, network and volumes, found by label.
 
 use serde::{Deserialize, Serialize};
-use utoipa::ToSchema;
 use tokio_util::sync::CancellationToken;
+use utoipa::ToSchema;
 
 use super::parallel::{run_all, PARALLELISM};
 use super::Clusters;

@@ -75,7 +75,8 @@ pub fn unpack_folder(archive: &[u8], dest: &Path) -> Result<()> {
             .open(&target)
             .map_err(|e| bad(format!("{}: {e}", rel.display())))?;
         let mut limited = (&mut entry).take(MAX_UPLOAD);
-        std::io::copy(&mut limited, &mut file).map_err(|e| bad(format!("{}: {e}", rel.display())))?;
+        std::io::copy(&mut limited, &mut file)
+            .map_err(|e| bad(format!("{}: {e}", rel.display())))?;
         fs::set_permissions(&target, fs::Permissions::from_mode(mode))
             .map_err(|e| bad(format!("{}: {e}", rel.display())))?;
     }
@@ -130,7 +131,10 @@ mod tests {
         unpack_folder(&tar, dest.path()).unwrap();
         let got = dest.path().join("all/10-hello");
         assert_eq!(fs::read_to_string(&got).unwrap(), "#!/bin/sh\necho hi\n");
-        assert_eq!(fs::metadata(&got).unwrap().permissions().mode() & 0o777, 0o755);
+        assert_eq!(
+            fs::metadata(&got).unwrap().permissions().mode() & 0o777,
+            0o755
+        );
         check_folder(dest.path()).unwrap();
     }
 
@@ -144,7 +148,10 @@ mod tests {
             archive(&[("all/hard", Link, b"", Some("/etc/shadow"))]),
             archive(&[("all/dev", Char, b"", None)]),
             // a file then a second entry of the same name: never overwritten
-            archive(&[("all/x", Regular, b"1", None), ("all/x", Regular, b"2", None)]),
+            archive(&[
+                ("all/x", Regular, b"1", None),
+                ("all/x", Regular, b"2", None),
+            ]),
         ];
         for (i, tar) in cases.iter().enumerate() {
             let dest = tempfile::tempdir().unwrap();

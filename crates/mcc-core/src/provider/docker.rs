@@ -24,7 +24,8 @@ use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
     Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, EngineEvent, ExecSpec, Helper,
-    ImageInfo, Labels, StatsSample, Mount, NetworkInfo, NetworkSpec, NodeInit, NodeRequest, Provider, VolumeInfo,
+    ImageInfo, Labels, Mount, NetworkInfo, NetworkSpec, NodeInit, NodeRequest, Provider,
+    StatsSample, VolumeInfo,
 };
 use crate::error::{Error, Result};
 use crate::model::{labels, Ipv4Cidr};

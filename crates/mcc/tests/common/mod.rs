@@ -943,7 +943,10 @@ impl Answer {
         let v = self.json();
         (
             v["error"]["code"].as_str().unwrap_or_default().to_string(),
-            v["error"]["message"].as_str().unwrap_or_default().to_string(),
+            v["error"]["message"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
         )
     }
 
@@ -1002,7 +1005,10 @@ impl Daemon {
                 _ => {}
             }
         }
-        assert!(!d.token.is_empty() && !d.secret.is_empty(), "credentials: {creds}");
+        assert!(
+            !d.token.is_empty() && !d.secret.is_empty(),
+            "credentials: {creds}"
+        );
         d
     }
 
@@ -1050,7 +1056,11 @@ impl Daemon {
         self.child = Some(child);
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("mcc serve exited ({status}) at start:\n{}", self.log());
             }
             let up = self
@@ -1061,7 +1071,11 @@ impl Daemon {
             if up {
                 return;
             }
-            assert!(Instant::now() < deadline, "mcc serve did not answer:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "mcc serve did not answer:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -1092,7 +1106,10 @@ impl Daemon {
             if Instant::now() > deadline {
                 let _ = c.kill();
                 let _ = c.wait();
-                panic!("mcc serve did not stop on SIGTERM within {timeout:?}:\n{}", self.log());
+                panic!(
+                    "mcc serve did not stop on SIGTERM within {timeout:?}:\n{}",
+                    self.log()
+                );
             }
             std::thread::sleep(Duration::from_millis(20));
         }
@@ -1119,7 +1136,14 @@ impl Daemon {
     }
 
     /// A request signed with a given token and secret.
-    pub fn request_as(&self, token: &str, secret: &str, method: &str, path: &str, body: &str) -> Answer {
+    pub fn request_as(
+        &self,
+        token: &str,
+        secret: &str,
+        method: &str,
+        path: &str,
+        body: &str,
+    ) -> Answer {
         let headers = mcc_api::sign::sign(method, path, body.as_bytes(), token, secret);
         let headers: Vec<(&str, String)> = headers.into_iter().collect();
         self.raw(method, path, &headers, body.as_bytes())
