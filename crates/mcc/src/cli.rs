@@ -417,6 +417,11 @@ pub struct CreateArgs {
     /// Keep PATH in a volume of each node, across recreation (repeatable), e.g. /var
     #[arg(long, value_name = "PATH", help_heading = "Nodes")]
     pub persist: Vec<String>,
+    /// Every worker runs its own Docker engine, reachable from every node as
+    /// tcp://nodeXX:2375 with the cluster's TLS certificates (`docker -H node01 ps`);
+    /// the worker image must contain dockerd
+    #[arg(long, help_heading = "Nodes")]
+    pub docker_workers: bool,
     /// Run nodes privileged (the engine may refuse)
     #[arg(long)]
     pub privileged: bool,

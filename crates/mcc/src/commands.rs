@@ -537,6 +537,7 @@ async fn create(args: CreateArgs, remote: Option<&Client>) -> Result<u8> {
         systemd: args.systemd,
         mount_modules: args.mount_modules,
         persist: args.persist,
+        docker_workers: args.docker_workers,
         privileged: args.privileged,
         env: args.env,
     };

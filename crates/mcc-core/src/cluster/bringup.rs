@@ -108,6 +108,7 @@ impl<'a> BringUp<'a> {
                 spec
             };
         }
+        let mut spec = super::nodes::with_engine_start(spec, &self.image_of(node));
         // who made it: a failed addnode removes only its own nodes, and gc
         // leaves a node alone while its maker may still run
         spec.labels
@@ -119,10 +120,18 @@ impl<'a> BringUp<'a> {
     async fn make(&self, node: NodeId) -> Result<()> {
         let c = self.clusters;
         let spec = self.request(node);
+        if spec.engine_host {
+            c.write_engine_cert(self.bp.name, self.bp.record, node)
+                .await?;
+        }
         c.provider.create_node(&spec).await?;
         c.provider.start_container(&spec.name).await?;
         if self.bp.record.options.systemd {
             c.wait_systemd_on(self.bp.name, node, &self.making).await?;
+        }
+        if spec.engine_host {
+            c.wait_engine_on(self.bp.name, node, &spec.image, &self.making)
+                .await?;
         }
         Ok(())
     }

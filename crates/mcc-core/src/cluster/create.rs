@@ -17,6 +17,7 @@ use super::{creator, Clusters};
 use crate::context;
 use crate::error::{Error, Result};
 use crate::model::address::pick_subnet;
+use crate::model::docker_workers::{self, pick_inner_subnets, DockerWorkers};
 use crate::model::{
     labels, ClusterRecord, ClusterSpec, Ipv4Cidr, NetworkDriver, NodeId, META_MOUNT,
 };
@@ -191,6 +192,18 @@ impl Clusters {
             record.on_change = f.on_change;
             record.on_start = f.on_start;
         }
+        if spec.options.docker_workers {
+            // the inner bridges must not hide the host's networks, nor the
+            // cluster's own, from the containers in the workers
+            let mut inner_taken: Vec<Ipv4Cidr> = taken.iter().map(|(_, s)| *s).collect();
+            inner_taken.push(subnet);
+            let (bridge, pool) = pick_inner_subnets(&inner_taken).ok_or_else(|| {
+                Error::Failed(
+                    "no free private subnet left for the workers' inner bridges".to_string(),
+                )
+            })?;
+            record.docker = Some(DockerWorkers::new(name, bridge, pool).map_err(Error::Failed)?);
+        }
         // Packed before anything is made: a folder that cannot be shipped
         // (a link out of it, say) is bad input.
         let archive = self
@@ -263,9 +276,13 @@ impl Clusters {
             .collect();
         let hosts = super::nodes::hosts_for(&spec.name, record, &all)?;
         let members = super::state::members_text(&all);
+        let extra = match &record.docker {
+            Some(dw) => docker_workers::cluster_files(dw, &spec.name).map_err(Error::Failed)?,
+            None => Vec::new(),
+        };
         // reading the user's folder is blocking file work
         tokio::task::spawn_blocking(move || {
-            context::meta_archive(&hosts, &members, &all[1..], folder.as_deref())
+            context::meta_archive(&hosts, &members, &all[1..], folder.as_deref(), &extra)
         })
         .await
         .map_err(|e| Error::Failed(format!("packing the context folder: {e}")))?

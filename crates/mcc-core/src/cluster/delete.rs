@@ -50,8 +50,7 @@ impl DataVolumes {
                 match label(labels::ROLE) {
                     Some("data") => label(labels::DEVICE)
                         .is_some_and(|d| record.devices.iter().any(|x| x.name == d)),
-                    Some("persist") => label(labels::PATH)
-                        .is_some_and(|p| record.options.persist.iter().any(|x| x == p)),
+                    Some("persist") => label(labels::PATH).is_some_and(|p| record.is_persisted(p)),
                     _ => false,
                 }
             }

@@ -9,6 +9,7 @@ mod bringup;
 mod create;
 mod creator;
 mod delete;
+mod engines;
 mod exec;
 #[cfg(test)]
 mod faults;

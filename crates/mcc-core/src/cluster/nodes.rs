@@ -12,6 +12,7 @@ use super::parallel::{first_error, run_all, PARALLELISM};
 use super::Clusters;
 use crate::context;
 use crate::error::{Error, Result};
+use crate::model::docker_workers;
 use crate::model::hosts::render_hosts;
 use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role, META_MOUNT, SCHEMA_VERSION};
 use crate::provider::{exec_collect, ExecSpec, ImageInfo, Labels, Mount, NodeInit, NodeRequest};
@@ -112,7 +113,15 @@ pub(crate) fn node_request(
             read_only: false,
         });
     }
-    for p in &opts.persist {
+    let engine_host = node.role == Role::Worker && record.docker.is_some();
+    if let Some(dw) = &record.docker {
+        env.extend(docker_workers::node_env());
+        if engine_host {
+            env.extend(docker_workers::worker_env(dw));
+        }
+    }
+    // a Docker worker's images and containers outlive a recreate
+    for p in &record.persisted(node.role) {
         mounts.push(Mount::Volume {
             name: name.persist_volume(node, p),
             target: p.clone(),
@@ -151,7 +160,29 @@ pub(crate) fn node_request(
         hosts_file: Some((record.meta_volume.clone(), "hosts".into())),
         host_modules: opts.mount_modules,
         privileged: record.privileged,
+        engine_host,
     }
+}
+
+/// A worker of `--docker-workers` starts its engine before anything else
+/// its first process does: mcc's script is prefixed, or the image's own
+/// entrypoint and command run after it (as arguments, never as text).
+pub(crate) fn with_engine_start(mut spec: NodeRequest, image: &ImageInfo) -> NodeRequest {
+    if !spec.engine_host {
+        return spec;
+    }
+    spec.init = match spec.init {
+        NodeInit::Shell(script) => {
+            NodeInit::Shell(format!("{}{script}", docker_workers::START_ENGINE))
+        }
+        NodeInit::Image | NodeInit::ShellThen(..) => NodeInit::ShellThen(
+            format!("{}exec \"$@\"", docker_workers::START_ENGINE),
+            image.entrypoint.iter().chain(&image.cmd).cloned().collect(),
+        ),
+        // refused when the cluster is specified
+        NodeInit::Systemd => NodeInit::Systemd,
+    };
+    spec
 }
 
 /// Whether a node runs its creation phases itself at its first start, rather
@@ -442,6 +473,7 @@ mod tests {
             on_start: false,
             reused_volumes: vec![],
             created: 0,
+            docker: None,
         }
     }
 
@@ -485,6 +517,51 @@ mod tests {
         );
         assert!(boot.labels.contains_key(labels::BOOT_RUN));
         assert!(boot.env.contains(&"MCC_WAIT_FRONTEND=1".to_string()));
+    }
+
+    #[test]
+    fn docker_workers_run_an_engine_and_every_node_can_reach_it() {
+        let name: ClusterName = "lab".parse().unwrap();
+        let mut r = record();
+        r.docker = Some(
+            docker_workers::DockerWorkers::new(
+                &name,
+                "192.168.255.0/24".parse().unwrap(),
+                "192.168.224.0/20".parse().unwrap(),
+            )
+            .unwrap(),
+        );
+        let plain = ImageInfo::default();
+        let w = node_request(&name, NodeId::worker(1), &r, &plain);
+        assert!(w.engine_host);
+        assert!(w
+            .env
+            .contains(&"MCC_DOCKER_BIP=192.168.255.1/24".to_string()));
+        assert!(w.env.contains(&"DOCKER_TLS_VERIFY=1".to_string()));
+        assert!(w.volumes.iter().any(|m| matches!(m, Mount::Volume { name, target, .. } if name == "lab-node01.var-lib-docker" && target == "/var/lib/docker")), "{:?}", w.volumes);
+        let w = with_engine_start(w, &plain);
+        let NodeInit::Shell(script) = &w.init else {
+            panic!("{:?}", w.init)
+        };
+        assert!(script.starts_with(docker_workers::START_ENGINE) && script.ends_with(KEEPALIVE));
+        // an image with its own first process keeps it, after the engine
+        let own = ImageInfo {
+            entrypoint: vec!["/entry".into()],
+            cmd: vec!["serve".into()],
+        };
+        let w = with_engine_start(node_request(&name, NodeId::worker(1), &r, &own), &own);
+        assert_eq!(
+            w.init,
+            NodeInit::ShellThen(
+                format!("{}exec \"$@\"", docker_workers::START_ENGINE),
+                vec!["/entry".into(), "serve".into()]
+            )
+        );
+        // the front-end is a client only
+        let f = with_engine_start(node_request(&name, NodeId::FRONTEND, &r, &plain), &plain);
+        assert!(!f.engine_host && f.env.contains(&"DOCKER_TLS_VERIFY=1".to_string()));
+        assert_eq!(f.init, NodeInit::Shell(KEEPALIVE.into()));
+        assert!(!f.env.iter().any(|e| e.starts_with("MCC_DOCKER_BIP")));
     }
 
     #[test]

@@ -93,12 +93,14 @@ pub async fn await_boot_run(provider: &dyn Provider, container: &str, node: Node
 /// The tar archive that seeds a cluster's meta volume: the hosts file,
 /// the members, the workers' names (`nodes`, read by the runner at boot),
 /// the runner, the mount point of the shared volume, and the context
-/// folder. Reads the folder: call it off the async runtime.
+/// folder, and `extra` files (path, content, mode). Reads the folder: call
+/// it off the async runtime.
 pub fn meta_archive(
     hosts: &str,
     members: &str,
     workers: &[NodeId],
     context: Option<&Path>,
+    extra: &[MetaFile],
 ) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());
     b.mode(tar::HeaderMode::Deterministic);
@@ -116,7 +118,36 @@ pub fn meta_archive(
     if let Some(ctx) = context {
         pack::append_context(&mut b, ctx, "context")?;
     }
+    append_meta_files(&mut b, extra).map_err(io)?;
     b.into_inner().map_err(io)
+}
+
+/// A file mcc puts in the meta volume: its path there, content and mode.
+pub type MetaFile = (String, String, u32);
+
+/// A tar archive of meta files, their folders made first (0755).
+pub fn meta_files_archive(files: &[MetaFile]) -> Result<Vec<u8>> {
+    let mut b = tar::Builder::new(Vec::new());
+    let io = |e: std::io::Error| Error::Failed(format!("packing the cluster's files: {e}"));
+    append_meta_files(&mut b, files).map_err(io)?;
+    b.into_inner().map_err(io)
+}
+
+fn append_meta_files(b: &mut tar::Builder<Vec<u8>>, files: &[MetaFile]) -> std::io::Result<()> {
+    let mut dirs: Vec<&str> = Vec::new();
+    for (path, content, mode) in files {
+        let mut at = 0;
+        while let Some(i) = path[at..].find('/') {
+            let dir = &path[..at + i];
+            if !dirs.contains(&dir) {
+                append_dir(b, dir, 0o755)?;
+                dirs.push(dir);
+            }
+            at += i + 1;
+        }
+        append_file(b, path, content.as_bytes(), *mode)?;
+    }
+    Ok(())
 }
 
 /// The first content of the shared volume: mcc's folders for the scripts'
@@ -448,6 +479,7 @@ mod tests {
             "[]",
             &[NodeId::worker(1)],
             Some(&dir),
+            &[("docker/client/key.pem".into(), "k".into(), 0o600)],
         )
         .unwrap();
         let mut names: Vec<String> = tar::Archive::new(bytes.as_slice())

@@ -34,6 +34,7 @@ pub struct CreateFlags {
     pub systemd: bool,
     pub mount_modules: bool,
     pub persist: Vec<String>,
+    pub docker_workers: bool,
     pub privileged: bool,
     /// `K=V`.
     pub env: Vec<String>,
@@ -88,6 +89,7 @@ impl CreateFlags {
             systemd: self.systemd.then_some(true),
             mount_modules: self.mount_modules.then_some(true),
             persist: list(self.persist),
+            docker_workers: self.docker_workers.then_some(true),
             per_node: (!per_node.is_empty()).then_some(per_node),
         })
     }

@@ -3,6 +3,7 @@
 
 pub mod address;
 pub mod cidr;
+pub mod docker_workers;
 pub mod duration;
 pub mod flags;
 pub mod hosts;

@@ -22,6 +22,8 @@ pub struct NodeOptions {
     pub mount_modules: bool,
     /// Paths kept in one volume per node, across recreation.
     pub persist: Vec<String>,
+    /// Every worker runs its own Docker engine (`--docker-workers`).
+    pub docker_workers: bool,
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]

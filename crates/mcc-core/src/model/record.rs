@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::address::AddressPlan;
 use super::cidr::Ipv4Cidr;
+use super::docker_workers::DockerWorkers;
 use super::names::NodeId;
 use super::options::{NetworkDriver, NodeOptions};
 use super::spec::{ClusterSpec, Device};
@@ -60,6 +61,10 @@ pub struct ClusterRecord {
     pub reused_volumes: Vec<String>,
     /// Seconds since the epoch when the cluster was created.
     pub created: u64,
+    /// The inner engines of `--docker-workers`: their subnets and the
+    /// cluster's certificate authority.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub docker: Option<DockerWorkers>,
 }
 
 impl ClusterRecord {
@@ -98,6 +103,8 @@ impl ClusterRecord {
             on_start: false,
             reused_volumes,
             created,
+            // chosen by create, which knows the host's networks
+            docker: None,
         }
     }
 
@@ -123,6 +130,27 @@ impl ClusterRecord {
     /// cluster (its hosts file, members and scripts may have been forged).
     pub fn legacy_layout(&self) -> bool {
         self.shared_volume.is_empty()
+    }
+
+    /// Paths kept in a volume of each node of `role`, across recreation:
+    /// `--persist`, and a Docker worker's engine data.
+    pub fn persisted(&self, role: super::names::Role) -> Vec<String> {
+        let mut paths = self.options.persist.clone();
+        let engine = super::docker_workers::ENGINE_DATA;
+        if role == super::names::Role::Worker
+            && self.docker.is_some()
+            && !paths.iter().any(|p| p == engine)
+        {
+            paths.push(engine.into());
+        }
+        paths
+    }
+
+    /// Whether some node keeps `path` in a volume of its own.
+    pub fn is_persisted(&self, path: &str) -> bool {
+        self.persisted(super::names::Role::Worker)
+            .iter()
+            .any(|p| p == path)
     }
 
     pub fn to_label(&self) -> String {

@@ -48,6 +48,8 @@ pub struct SpecInput {
     pub systemd: Option<bool>,
     pub mount_modules: Option<bool>,
     pub persist: Option<Vec<String>>,
+    /// Every worker runs its own Docker engine (`docker -H node01 ps`).
+    pub docker_workers: Option<bool>,
     /// Per-node settings, by hostname: `per-node: {node01: {ip: 10.0.0.11}}`.
     pub per_node: Option<BTreeMap<String, NodeInput>>,
 }
@@ -178,6 +180,7 @@ impl SpecInput {
             systemd: flags.systemd.or(self.systemd),
             mount_modules: flags.mount_modules.or(self.mount_modules),
             persist: flags.persist.or(self.persist),
+            docker_workers: flags.docker_workers.or(self.docker_workers),
             per_node,
             name: flags.name.or(self.name),
             image: flags.image.or(self.image),
@@ -231,7 +234,16 @@ impl SpecInput {
             systemd: self.systemd.unwrap_or(false),
             mount_modules: self.mount_modules.unwrap_or(false),
             persist,
+            docker_workers: self.docker_workers.unwrap_or(false),
         };
+        if options.docker_workers && options.systemd {
+            return Err(
+                "--docker-workers cannot be combined with --systemd yet: mcc starts \
+                        each worker's engine from the node's first process; leave out one \
+                        of them"
+                    .into(),
+            );
+        }
         Ok(ClusterSpec {
             name,
             name_generated,

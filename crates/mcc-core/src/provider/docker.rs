@@ -103,6 +103,16 @@ fn node_container(
             spec.cmd = Some(vec!["/bin/sh".into(), "-c".into(), script.clone()]);
             spec.user = Some("0".into());
         }
+        NodeInit::ShellThen(script, args) => {
+            spec.entrypoint = Some(vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                script.clone(),
+                "mcc-init".into(),
+            ]);
+            spec.cmd = Some(args.clone());
+            spec.user = Some("0".into());
+        }
         NodeInit::Systemd => {
             spec.cmd = Some(vec!["/sbin/init".into()]);
             spec.user = Some("0".into());
@@ -128,7 +138,76 @@ fn node_container(
             }
         }
     }
+    if node.engine_host {
+        engine_host(&mut spec);
+    }
     spec
+}
+
+/// System calls a node that runs its own engine may not make: what the
+/// engine's default profile refuses, less what an inner engine needs
+/// (`mount`, `unshare`, `setns`, `pivot_root`, `keyctl`, `clone`…). The
+/// capabilities it holds (SYS_ADMIN, NET_ADMIN) gate the rest.
+const ENGINE_HOST_DENIED: &[&str] = &[
+    "acct",
+    "add_key",
+    "bpf",
+    "clock_adjtime",
+    "clock_settime",
+    "delete_module",
+    "fanotify_init",
+    "finit_module",
+    "init_module",
+    "ioperm",
+    "iopl",
+    "kexec_file_load",
+    "kexec_load",
+    "lookup_dcookie",
+    "name_to_handle_at",
+    "nfsservctl",
+    "open_by_handle_at",
+    "perf_event_open",
+    "quotactl",
+    "settimeofday",
+    "stime",
+    "swapoff",
+    "swapon",
+    "syslog",
+    "uselib",
+    "userfaultfd",
+    "vm86",
+    "vm86old",
+];
+
+/// The seccomp profile of a node that runs its own engine: everything
+/// allowed but [`ENGINE_HOST_DENIED`], on every ABI of the machine (a
+/// denial on one ABI only could be bypassed through another).
+fn engine_host_seccomp() -> String {
+    serde_json::json!({
+        "defaultAction": "SCMP_ACT_ALLOW",
+        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32",
+                          "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
+        "syscalls": [{
+            "names": ENGINE_HOST_DENIED,
+            "action": "SCMP_ACT_ERRNO",
+            "errnoRet": 1,
+        }],
+    })
+    .to_string()
+}
+
+/// What a node needs to run a Docker engine without `--privileged`
+/// (ENGINE-FACTS, "Nodes that are Docker hosts"): an init that reaps, the
+/// capabilities to mount image layers (SYS_ADMIN) and make the engine's
+/// NAT chains (NET_ADMIN), a seccomp profile that lets it make containers,
+/// and a tmpfs `/run` for its sockets.
+fn engine_host(spec: &mut ContainerSpec) {
+    spec.init = true;
+    spec.cap_add = vec!["SYS_ADMIN".into(), "NET_ADMIN".into()];
+    spec.security_opt = vec![format!("seccomp={}", engine_host_seccomp())];
+    if !spec.tmpfs.iter().any(|t| t == "/run") {
+        spec.tmpfs.push("/run".into());
+    }
 }
 
 /// IPv4 routes of this machine, from `/proc/net/route`; the engine's own
@@ -624,7 +703,9 @@ impl Provider for DockerProvider {
                 name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
                 maximum_retry_count: None,
             }),
-            init: None,
+            init: spec.init.then_some(true),
+            cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+            security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -1039,7 +1120,31 @@ mod tests {
             hosts_file: Some(("lab-mcc.1".into(), "hosts".into())),
             host_modules: true,
             privileged: false,
+            engine_host: false,
         }
+    }
+
+    #[test]
+    fn an_engine_host_gets_what_its_engine_needs_and_no_more() {
+        let mut r = request(NodeInit::ShellThen("exec \"$@\"".into(), vec!["/x".into()]));
+        r.engine_host = true;
+        let c = node_container(&r, HostFacts::default(), None);
+        assert!(c.init && !c.privileged);
+        assert_eq!(c.cap_add, vec!["SYS_ADMIN", "NET_ADMIN"]);
+        assert!(c.tmpfs.contains(&"/run".to_string()));
+        assert_eq!(c.entrypoint.as_ref().unwrap()[..2], ["/bin/sh", "-c"]);
+        assert_eq!(c.cmd, Some(vec!["/x".to_string()]));
+        let profile: serde_json::Value =
+            serde_json::from_str(c.security_opt[0].strip_prefix("seccomp=").unwrap()).unwrap();
+        let denied = profile["syscalls"][0]["names"].as_array().unwrap();
+        for s in ["open_by_handle_at", "kexec_load", "init_module", "bpf"] {
+            assert!(denied.iter().any(|d| d == s), "{s}");
+        }
+        for s in ["mount", "pivot_root", "keyctl", "unshare", "setns"] {
+            assert!(!denied.iter().any(|d| d == s), "{s}");
+        }
+        let plain = node_container(&request(NodeInit::Image), HostFacts::default(), None);
+        assert!(plain.cap_add.is_empty() && plain.security_opt.is_empty() && !plain.init);
     }
 
     #[test]

@@ -60,6 +60,9 @@ pub enum NodeInit {
     Systemd,
     /// A fixed script of mcc's, run by `/bin/sh` as root.
     Shell(String),
+    /// A fixed script of mcc's, run by `/bin/sh` as root with these
+    /// arguments (`"$@"`: the image's own entrypoint and command).
+    ShellThen(String, Vec<String>),
 }
 
 /// A node as the cluster logic describes it. The provider decides how its
@@ -88,6 +91,10 @@ pub struct NodeRequest {
     /// The host's kernel modules, read-only at `/lib/modules`.
     pub host_modules: bool,
     pub privileged: bool,
+    /// The node runs a container engine of its own (`--docker-workers`):
+    /// it gets what that engine needs (the Docker provider: an init, the
+    /// capabilities and system calls of ENGINE-FACTS, a tmpfs /run).
+    pub engine_host: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -164,6 +171,13 @@ pub struct ContainerSpec {
     pub no_network: bool,
     pub mounts: Vec<Mount>,
     pub privileged: bool,
+    /// A tiny init as PID 1 (the engine's `--init`): reaps and forwards
+    /// signals.
+    pub init: bool,
+    /// Capabilities added to the engine's default set.
+    pub cap_add: Vec<String>,
+    /// Security options (`seccomp=<profile JSON>`, …).
+    pub security_opt: Vec<String>,
     /// Restart with the engine unless stopped by the user.
     pub restart_unless_stopped: bool,
 }

@@ -23,6 +23,8 @@ use mcc_core::provider::{ContainerInfo, DockerProvider, Provider};
 
 pub const BUSYBOX: &str = "mcc-test/busybox:latest";
 pub const DEBIAN: &str = "mcc-test/debian:bookworm";
+/// Debian with docker.io: the workers of `--docker-workers` clusters.
+pub const DOCKER_IMAGE: &str = "mcc-test/docker:bookworm";
 
 /// Longest an mcc command may take before the test gives up on it.
 pub const TIMEOUT: Duration = Duration::from_secs(180);
@@ -66,7 +68,7 @@ pub fn require_engine_and_images() {
     let r = READY.get_or_init(|| {
         engine(|p| async move {
             let mut missing = Vec::new();
-            for image in [BUSYBOX, DEBIAN] {
+            for image in [BUSYBOX, DEBIAN, DOCKER_IMAGE] {
                 match p.image(image).await {
                     Ok(Some(_)) => {}
                     Ok(None) => missing.push(image),

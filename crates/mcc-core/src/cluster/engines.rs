@@ -1,0 +1,131 @@
+//! The workers' own engines (`--docker-workers`): their certificates, and
+//! how mcc reaches them.
+
+use std::time::{Duration, Instant};
+
+use tokio_util::sync::CancellationToken;
+
+use super::Clusters;
+use crate::context;
+use crate::error::{Error, Result};
+use crate::model::docker_workers::{self, Pem};
+use crate::model::{ClusterName, ClusterRecord, NodeId, META_MOUNT};
+use crate::provider::{exec_collect, ExecSpec};
+
+/// How long a worker's engine may take to answer after the node started
+/// (it takes ~2 s here).
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(90);
+
+impl Clusters {
+    /// Writes a worker's engine certificate where its first process reads
+    /// it, before the node is made: for every new or recreated worker a
+    /// new one, valid for its name and address.
+    pub(crate) async fn write_engine_cert(
+        &self,
+        name: &ClusterName,
+        record: &ClusterRecord,
+        node: NodeId,
+    ) -> Result<()> {
+        let Some(dw) = &record.docker else {
+            return Ok(());
+        };
+        let files = docker_workers::worker_files(
+            dw,
+            name,
+            node,
+            record.options.domain.as_deref(),
+            record.plan().ip(node),
+        )
+        .map_err(Error::Failed)?;
+        self.provider
+            .upload(
+                &name.meta_container(),
+                META_MOUNT,
+                context::meta_files_archive(&files)?,
+            )
+            .await
+    }
+
+    /// Waits until a worker's engine answers; an image without one is
+    /// named, with what to use instead.
+    pub(crate) async fn wait_engine_on(
+        &self,
+        name: &ClusterName,
+        node: NodeId,
+        image: &str,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let container = name.container(node);
+        let deadline = Instant::now() + ENGINE_TIMEOUT;
+        let probe = ExecSpec {
+            cmd: vec![
+                "/bin/sh".into(),
+                "-c".into(),
+                docker_workers::ENGINE_PROBE.into(),
+            ],
+            user: Some("0".into()),
+            ..Default::default()
+        };
+        let mut last = String::new();
+        loop {
+            if cancel.is_cancelled() {
+                return Err(Error::Interrupted);
+            }
+            match exec_collect(self.provider(), &container, &probe).await {
+                Ok((0, _)) => return Ok(()),
+                Ok((3, _)) => {
+                    return Err(Error::Failed(format!(
+                        "image {image} has no dockerd or docker CLI, and the workers of \
+                         --docker-workers run a Docker engine: use an image with Debian's \
+                         docker.io (scripts/build-test-images docker builds \
+                         mcc-test/docker:bookworm)"
+                    )))
+                }
+                Ok((_, out)) => last = String::from_utf8_lossy(&out).trim().to_string(),
+                Err(Error::Conflict(_)) => {
+                    return Err(Error::Failed(format!(
+                        "node {node} stopped while its engine was starting; see `docker logs \
+                         {container}`"
+                    )))
+                }
+                Err(_) => {} // not possible yet: try again
+            }
+            if Instant::now() > deadline {
+                let log = self.engine_log_tail(&container).await;
+                return Err(Error::Failed(format!(
+                    "the Docker engine of {node} did not answer within {}s ({last}); the end \
+                     of its /var/log/dockerd.log:\n{log}",
+                    ENGINE_TIMEOUT.as_secs()
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    async fn engine_log_tail(&self, container: &str) -> String {
+        let spec = ExecSpec {
+            cmd: ["tail", "-n", "15", "/var/log/dockerd.log"]
+                .map(String::from)
+                .to_vec(),
+            user: Some("0".into()),
+            ..Default::default()
+        };
+        match exec_collect(self.provider(), container, &spec).await {
+            Ok((_, out)) => String::from_utf8_lossy(&out).into_owned(),
+            Err(e) => format!("(unreadable: {e})"),
+        }
+    }
+
+    /// A client certificate for the workers' engines of `name` (with the
+    /// authority to check them by), for mcc's own use; `None` when its
+    /// workers are not Docker hosts.
+    pub async fn engine_client(&self, name: &ClusterName) -> Result<Option<(Pem, String)>> {
+        let loaded = self.load_existing(name).await?;
+        let record = loaded.record()?;
+        let Some(dw) = &record.docker else {
+            return Ok(None);
+        };
+        let pem = dw.client_cert(name, "mcc").map_err(Error::Failed)?;
+        Ok(Some((pem, dw.ca_cert.clone())))
+    }
+}
