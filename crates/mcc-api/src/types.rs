@@ -390,3 +390,74 @@ mod tests {
         }
     }
 }
+
+/// `POST /api/v1/service` (MyCluster's body, for the daemon's default
+/// cluster) and `POST /api/v1/clusters/{name}/services`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ServiceRequest {
+    /// The service's name: letters, digits and '-', starting with a letter.
+    pub service: String,
+    /// An image of the host's engine (loaded into the workers that lack
+    /// it) or of a registry the workers reach.
+    pub image: String,
+    /// How many replicas run, spread over the healthy workers.
+    pub replicas: u32,
+    /// `K=V` environment of every replica.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// TCP ports of each replica, published on free ports of its worker.
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    /// The replicas' command, instead of the image's.
+    #[serde(default)]
+    pub cmd: Vec<String>,
+}
+
+/// `PATCH /api/v1/clusters/{name}/services/{service}`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ScaleRequest {
+    pub replicas: u32,
+}
+
+/// A service as defined (MyCluster's `servicesDef` entry, with mcc's
+/// additions).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ServiceDef {
+    pub service: String,
+    pub image: String,
+    pub replicas: u32,
+    /// Unix seconds of the last change.
+    pub last_updated: u64,
+    #[serde(default)]
+    pub env: Vec<String>,
+    #[serde(default)]
+    pub ports: Vec<u16>,
+    #[serde(default)]
+    pub cmd: Vec<String>,
+}
+
+/// One replica as the workers' engines show it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+pub struct ReplicaView {
+    pub replica: u32,
+    pub worker: String,
+    /// The engine's state: running, exited, created…
+    pub state: String,
+    pub container: String,
+    /// Published ports: `worker:port` for each of the service's ports.
+    #[serde(default)]
+    pub endpoints: Vec<String>,
+}
+
+/// A service with where its replicas run.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ServiceView {
+    #[serde(flatten)]
+    pub def: ServiceDef,
+    pub cluster: String,
+    /// Replicas running.
+    pub running: u32,
+    pub instances: Vec<ReplicaView>,
+}

@@ -51,13 +51,14 @@ pub struct App {
     pub store: Arc<crate::store::Store>,
     /// Where uploaded context folders are unpacked.
     pub uploads: PathBuf,
+    pub services: Arc<crate::services::Services>,
     pub openapi: Bytes,
 }
 
-type AppState = State<Arc<App>>;
+pub(crate) type AppState = State<Arc<App>>;
 
 /// An error as the API answers it: a status and `{"error":{code,message}}`.
-pub struct ApiError(StatusCode, ErrorDetail);
+pub struct ApiError(pub StatusCode, pub ErrorDetail);
 
 impl ApiError {
     fn invalid(message: impl Into<String>) -> ApiError {
@@ -100,7 +101,7 @@ impl IntoResponse for ApiError {
     }
 }
 
-type ApiResult<T> = Result<T, ApiError>;
+pub(crate) type ApiResult<T> = Result<T, ApiError>;
 
 /// Query parameters, refused with the API's error shape (422 naming the
 /// parameter) rather than axum's plain text.
@@ -121,7 +122,7 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
 
 /// Parses a JSON body: not JSON → 400; JSON of the wrong shape → 422
 /// naming the field. An empty body is `{}`.
-fn body<T: DeserializeOwned>(bytes: &Bytes) -> ApiResult<T> {
+pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> ApiResult<T> {
     let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
         b"{}"
     } else {
@@ -1076,9 +1077,17 @@ impl utoipa::Modify for Security {
         healthz, list_clusters, create_cluster, get_cluster, delete_cluster, start_cluster,
         stop_cluster, list_nodes, get_node, add_nodes, remove_nodes, remove_node, recreate, logs,
         exec, attach, gc, list_operations, get_operation, cancel_operation, events, list_tokens,
-        create_token, revoke_token, metrics
+        create_token, revoke_token, metrics,
+        crate::services::api::list_services, crate::services::api::create_service,
+        crate::services::api::get_service, crate::services::api::scale_service,
+        crate::services::api::delete_service, crate::services::api::cluster_stats,
+        crate::services::api::cluster_state, crate::services::api::stats,
+        crate::services::api::state, crate::services::api::post_service,
+        crate::services::api::get_default_service, crate::services::api::delete_default_service
     ),
-    components(schemas(OperationEvent, AttachControl, ExecEvent, Event, DeleteReport, GcReport)),
+    components(schemas(OperationEvent, AttachControl, ExecEvent, Event, DeleteReport, GcReport,
+        mcc_api::ServiceRequest, mcc_api::ScaleRequest, mcc_api::ServiceDef,
+        mcc_api::ServiceView, mcc_api::ReplicaView)),
     modifiers(&Security),
     security(("signature" = [])),
 )]
@@ -1118,7 +1127,8 @@ pub fn router(app: Arc<App>, public_metrics: bool) -> axum::Router {
         .route("/api/v1/events", get(events))
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{token}", delete(revoke_token))
-        .route("/api/v1/openapi.json", get(openapi));
+        .route("/api/v1/openapi.json", get(openapi))
+        .merge(crate::services::api::routes());
     let metrics_route = axum::Router::new().route("/metrics", get(metrics));
     let (api, metrics_route) = {
         let layer =

@@ -12,6 +12,7 @@ mod events;
 mod metrics;
 mod ops;
 mod server;
+mod services;
 pub mod state_dir;
 mod store;
 

@@ -38,6 +38,8 @@ pub struct ServeOptions {
     pub log_format: String,
     /// How long operations get to clean up on SIGTERM.
     pub grace: Duration,
+    /// The cluster MyCluster's routes answer for.
+    pub cluster: Option<String>,
 }
 
 fn init_logging(format: &str) -> Result<()> {
@@ -163,17 +165,37 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     ops.recover(&clusters).await?;
 
     let stop = CancellationToken::new();
+    let services = crate::services::Services::new(
+        provider.clone(),
+        store.clone(),
+        log.clone(),
+        dir.path().join("engines"),
+        opts.cluster.clone(),
+        stop.clone(),
+    );
+    services.start();
     {
-        let (provider, log, cache, stop) =
-            (provider.clone(), log.clone(), cache.clone(), stop.clone());
+        let (provider, log, cache, stop, services) = (
+            provider.clone(),
+            log.clone(),
+            cache.clone(),
+            stop.clone(),
+            services.clone(),
+        );
         tokio::spawn(async move {
             events::watch_engine(
                 provider,
                 log,
                 move |c| match c {
-                    Change::Up => cache.set_watching(true),
+                    Change::Up => {
+                        cache.set_watching(true);
+                        services.wake_all();
+                    }
                     Change::Down => cache.set_watching(false),
-                    Change::Event(e) if events::changes_state(e) => cache.invalidate(),
+                    Change::Event(e) if events::changes_state(e) => {
+                        cache.invalidate();
+                        services.host_event(e);
+                    }
                     Change::Event(_) => {}
                 },
                 stop,
@@ -192,6 +214,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         metrics: Arc::new(Metrics::default()),
         store,
         uploads,
+        services,
         openapi: Bytes::from(
             api::ApiDoc::openapi()
                 .to_pretty_json()

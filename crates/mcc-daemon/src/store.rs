@@ -10,7 +10,9 @@ use std::path::Path;
 use std::sync::Mutex;
 
 use hmac::{Hmac, Mac};
-use mcc_api::{ErrorDetail, Event, Operation, OperationEvent, OperationState, TokenInfo};
+use mcc_api::{
+    ErrorDetail, Event, Operation, OperationEvent, OperationState, ServiceDef, TokenInfo,
+};
 use rusqlite::{params, Connection, OptionalExtension};
 use sha2::Sha256;
 
@@ -65,6 +67,12 @@ CREATE TABLE IF NOT EXISTS counters (
     name TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS services (
+    cluster TEXT NOT NULL,
+    name TEXT NOT NULL,
+    def TEXT NOT NULL,
+    PRIMARY KEY (cluster, name)
+);
 ";
 
 /// How many events the log keeps; older ones are dropped.
@@ -103,6 +111,43 @@ impl Store {
     fn db(&self) -> std::sync::MutexGuard<'_, Connection> {
         // A panic while holding the lock leaves the connection usable.
         self.db.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Every service defined, with its cluster.
+    pub fn services(&self) -> Result<Vec<(String, ServiceDef)>> {
+        let db = self.db();
+        let mut st = db.prepare("SELECT cluster, def FROM services ORDER BY cluster, name")?;
+        let rows = st.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (cluster, def) = row?;
+            // a row this version cannot read is left alone, not fatal
+            if let Ok(d) = serde_json::from_str::<ServiceDef>(&def) {
+                out.push((cluster, d));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds or replaces a service's definition.
+    pub fn put_service(&self, cluster: &str, def: &ServiceDef) -> Result<()> {
+        self.db().execute(
+            "INSERT OR REPLACE INTO services (cluster, name, def) VALUES (?1, ?2, ?3)",
+            rusqlite::params![
+                cluster,
+                def.service,
+                serde_json::to_string(def).expect("serializable")
+            ],
+        )?;
+        Ok(())
+    }
+
+    pub fn remove_service(&self, cluster: &str, name: &str) -> Result<bool> {
+        let n = self.db().execute(
+            "DELETE FROM services WHERE cluster = ?1 AND name = ?2",
+            rusqlite::params![cluster, name],
+        )?;
+        Ok(n > 0)
     }
 
     pub fn tokens(&self) -> Result<Vec<TokenInfo>> {

@@ -257,6 +257,9 @@ pub enum Command {
     /// Manage the daemon's access tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Run services with replicas on the Docker workers of a cluster (through the daemon)
+    #[command(subcommand)]
+    Service(ServiceCommand),
     /// Send one signed request to the daemon and print the answer
     #[command(after_help = "Examples:\n  mcc api GET /api/v1/clusters\n  \
         mcc api POST /api/v1/clusters --data '{\"name\":\"lab\",\"image\":\"debian:bookworm\",\"nodes\":2}'\n  \
@@ -323,6 +326,82 @@ pub struct ServeArgs {
     /// Log lines as text or json (on stderr; MCC_LOG=debug for more)
     #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
     pub log_format: String,
+    /// The cluster MyCluster's routes answer for (/api/v1/service, /stats,
+    /// /state); default: the only one
+    #[arg(long, value_name = "NAME")]
+    pub cluster: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ServiceCommand {
+    /// Define a service: its replicas start on the workers with the fewest, and move
+    /// when a worker dies; waits until they run
+    #[command(
+        after_help = "Examples:\n  mcc service create web --cluster lab --image nginx:1.27 \
+        --replicas 3 --port 80\n  mcc service create ticker --cluster lab --image busybox \
+        --replicas 2 -- sh -c 'while :; do date; sleep 1; done'\n\n\
+        The image is taken from this host's engine when it has it (no registry needed), else\n\
+        pulled by the workers. The cluster must have been made with --docker-workers."
+    )]
+    Create {
+        /// Service name: lowercase letters, digits and '-', starting with a letter
+        name: String,
+        #[arg(long, short = 'c', value_name = "CLUSTER")]
+        cluster: String,
+        #[arg(long, value_name = "IMAGE")]
+        image: String,
+        #[arg(long, value_name = "N", default_value_t = 1)]
+        replicas: u32,
+        /// Environment variable K=V of every replica (repeatable)
+        #[arg(long = "env", short = 'e', value_name = "K=V")]
+        env: Vec<String>,
+        /// TCP port of each replica, published on a free port of its worker (repeatable)
+        #[arg(long = "port", short = 'p', value_name = "PORT")]
+        ports: Vec<u16>,
+        /// Answer at once instead of waiting for the replicas to run
+        #[arg(long, short = 'd')]
+        detach: bool,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+        /// The replicas' command, instead of the image's
+        #[arg(last = true, value_name = "CMD")]
+        cmd: Vec<String>,
+    },
+    /// List a cluster's services
+    #[command(alias = "ls")]
+    List {
+        #[arg(long, short = 'c', value_name = "CLUSTER")]
+        cluster: String,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Show a service and where its replicas run
+    #[command(alias = "inspect")]
+    Show {
+        name: String,
+        #[arg(long, short = 'c', value_name = "CLUSTER")]
+        cluster: String,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Change how many replicas run; waits until they do
+    Scale {
+        name: String,
+        #[arg(long, value_name = "N")]
+        replicas: u32,
+        #[arg(long, short = 'c', value_name = "CLUSTER")]
+        cluster: String,
+        #[arg(long, short = 'd')]
+        detach: bool,
+    },
+    /// Delete services and their replicas
+    #[command(alias = "rm")]
+    Delete {
+        #[arg(required = true)]
+        names: Vec<String>,
+        #[arg(long, short = 'c', value_name = "CLUSTER")]
+        cluster: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]

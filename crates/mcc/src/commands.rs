@@ -55,7 +55,7 @@ fn node_name(s: &str) -> Result<NodeId> {
     })
 }
 
-fn json<T: serde::Serialize>(value: &T) {
+pub(crate) fn json<T: serde::Serialize>(value: &T) {
     say!(
         "{}",
         serde_json::to_string_pretty(value).expect("serializable")
@@ -160,6 +160,7 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
         // these reach the daemon in their own way
         Command::Serve(_)
         | Command::Token(_)
+        | Command::Service(_)
         | Command::Api { .. }
         | Command::Events { .. }
         | Command::Completions { .. } => None,
@@ -169,6 +170,7 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
         Command::Create(args) => create(*args, remote.as_ref()).await,
         Command::Serve(args) => serve(args).await,
         Command::Token(t) => token(t, &daemon_client(&remote_args)?).await,
+        Command::Service(s) => crate::service::service(s, &daemon_client(&remote_args)?).await,
         Command::Api { method, path, data } => {
             api(&daemon_client(&remote_args)?, &method, &path, data).await
         }
@@ -746,6 +748,14 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         public_metrics: args.public_metrics,
         log_format: args.log_format,
         grace: std::time::Duration::from_secs(120),
+        cluster: match args.cluster {
+            Some(c) => Some(
+                c.parse::<ClusterName>()
+                    .map_err(|e| Error::Invalid(format!("--cluster: {e}")))?
+                    .to_string(),
+            ),
+            None => None,
+        },
     };
     mcc_daemon::serve(opts).await.map_err(|e| match e {
         mcc_daemon::DaemonError::Core(e) => e,

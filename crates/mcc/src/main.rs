@@ -8,6 +8,7 @@ mod enter;
 mod out;
 mod progress;
 mod remote;
+mod service;
 mod table;
 
 use std::process::ExitCode;

@@ -10,8 +10,8 @@ use bollard::exec::{CreateExecOptions, ResizeExecOptions, StartExecOptions, Star
 use bollard::models::{
     ContainerCreateBody, ContainerSummaryStateEnum, EndpointIpamConfig, EndpointSettings,
     HostConfig, HostConfigCgroupnsModeEnum, Ipam, IpamConfig, Mount as DockerMount, MountType,
-    MountVolumeOptions, NetworkCreateRequest, NetworkingConfig, RestartPolicy,
-    RestartPolicyNameEnum, SystemInfoCgroupVersionEnum, VolumeCreateRequest,
+    MountVolumeOptions, NetworkCreateRequest, NetworkingConfig, PortBinding, PortSummaryTypeEnum,
+    RestartPolicy, RestartPolicyNameEnum, SystemInfoCgroupVersionEnum, VolumeCreateRequest,
 };
 use bollard::query_parameters::{
     CreateContainerOptionsBuilder, CreateImageOptionsBuilder, DownloadFromContainerOptionsBuilder,
@@ -289,6 +289,63 @@ impl DockerProvider {
                 .collect(),
             Err(_) => Vec::new(),
         }
+    }
+
+    /// Connects to an engine over TCP with TLS and a client certificate
+    /// (a worker's engine of `--docker-workers`): `key`, `cert` and `ca`
+    /// are PEM files. `timeout_secs` bounds every request.
+    pub async fn connect_tls(
+        addr: &str,
+        key: &std::path::Path,
+        cert: &std::path::Path,
+        ca: &std::path::Path,
+        timeout_secs: u64,
+    ) -> Result<DockerProvider> {
+        let fail = |e: BollardError| Error::NoEngine {
+            host: addr.to_string(),
+            reason: e.to_string(),
+            hint: "is the node running, and its engine started?".to_string(),
+        };
+        let docker = Docker::connect_with_ssl(
+            addr,
+            key,
+            cert,
+            ca,
+            timeout_secs,
+            bollard::API_DEFAULT_VERSION,
+        )
+        .map_err(fail)?;
+        docker.ping().await.map_err(fail)?;
+        Ok(DockerProvider {
+            docker,
+            host: addr.to_string(),
+            facts: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// Whether the engine answers (within the connection's timeout).
+    pub async fn ping(&self) -> bool {
+        self.docker.ping().await.is_ok()
+    }
+
+    /// Loads an image archive (`docker load`) as it streams in.
+    pub async fn load_image(&self, tar: super::ByteStream) -> Result<()> {
+        let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let mut s = self.docker.import_image_stream(opts, tar, None);
+        while let Some(r) = s.next().await {
+            let info = r.map_err(map_err("loading an image"))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(Error::Failed(format!("loading an image: {e}")));
+            }
+        }
+        Ok(())
+    }
+
+    /// Starts a container that exists (created or exited).
+    pub async fn start(&self, id: &str) -> Result<()> {
+        self.start_container(id).await
     }
 
     /// Whether the engine runs on this machine, whose files mcc can read.
@@ -704,6 +761,20 @@ impl Provider for DockerProvider {
                 maximum_retry_count: None,
             }),
             init: spec.init.then_some(true),
+            port_bindings: (!spec.publish.is_empty()).then(|| {
+                spec.publish
+                    .iter()
+                    .map(|p| {
+                        (
+                            format!("{p}/tcp"),
+                            Some(vec![PortBinding {
+                                host_ip: None,
+                                host_port: None,
+                            }]),
+                        )
+                    })
+                    .collect()
+            }),
             cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
             security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
             ..Default::default()
@@ -718,6 +789,8 @@ impl Provider for DockerProvider {
             user: spec.user.clone(),
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.clone()),
+            exposed_ports: (!spec.publish.is_empty())
+                .then(|| spec.publish.iter().map(|p| format!("{p}/tcp")).collect()),
             host_config: Some(host_config),
             networking_config,
             ..Default::default()
@@ -810,6 +883,14 @@ impl Provider for DockerProvider {
                     state: state_of(c.state),
                     labels: c.labels.unwrap_or_default(),
                     addresses,
+                    ports: c
+                        .ports
+                        .unwrap_or_default()
+                        .into_iter()
+                        .filter(|p| p.typ == Some(PortSummaryTypeEnum::TCP))
+                        .filter(|p| p.ip.as_deref().is_none_or(|ip| !ip.contains(':')))
+                        .filter_map(|p| Some((p.private_port, p.public_port?)))
+                        .collect(),
                 }
             })
             .collect())
@@ -908,6 +989,16 @@ impl Provider for DockerProvider {
                         time_nano: m.time_nano.unwrap_or(0),
                     }
                 }),
+        )
+    }
+
+    /// An image as a tar archive (`docker save`), streamed.
+    fn export_image(&self, image: &str) -> super::ByteStream {
+        let op = format!("saving image {image}");
+        Box::pin(
+            self.docker
+                .export_image(image)
+                .map_err(move |e| map_err(op.clone())(e)),
         )
     }
 

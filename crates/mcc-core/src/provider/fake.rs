@@ -552,6 +552,7 @@ impl Provider for FakeProvider {
                     .iter()
                     .filter_map(|(n, ip)| Some((n.clone(), (*ip)?)))
                     .collect(),
+                ports: Vec::new(),
             })
             .collect())
     }
@@ -579,6 +580,11 @@ impl Provider for FakeProvider {
 
     fn stats(&self, _container: &str) -> super::StatsStream {
         Box::pin(futures_util::stream::empty())
+    }
+
+    fn export_image(&self, image: &str) -> super::ByteStream {
+        let e = Error::Failed(format!("the fake engine cannot save image {image}"));
+        Box::pin(futures_util::stream::once(async move { Err(e) }))
     }
 
     fn follow_logs(&self, container: &str) -> OutputStream {

@@ -178,6 +178,8 @@ pub struct ContainerSpec {
     pub cap_add: Vec<String>,
     /// Security options (`seccomp=<profile JSON>`, …).
     pub security_opt: Vec<String>,
+    /// TCP ports of the container published on free ports of the host.
+    pub publish: Vec<u16>,
     /// Restart with the engine unless stopped by the user.
     pub restart_unless_stopped: bool,
 }
@@ -218,6 +220,8 @@ pub struct ContainerInfo {
     pub labels: Labels,
     /// Address on each network, by network name.
     pub addresses: HashMap<String, Ipv4Addr>,
+    /// Published TCP ports: (the container's, the host's).
+    pub ports: Vec<(u16, u16)>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -239,6 +243,8 @@ pub enum Chunk {
 }
 
 pub type OutputStream = Pin<Box<dyn Stream<Item = Result<Chunk>> + Send>>;
+/// Bytes as they come (an image being saved, say).
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<bytes::Bytes>> + Send>>;
 pub type InputSink = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// A process started in a container, with its streams.
@@ -369,6 +375,8 @@ pub trait Provider: Send + Sync {
     /// A running container's resource use, a sample about every second,
     /// until it stops (one stream, not a poll per sample).
     fn stats(&self, container: &str) -> StatsStream;
+    /// An image as a tar archive (`docker save`), streamed.
+    fn export_image(&self, image: &str) -> ByteStream;
 
     /// Extracts a tar archive into directory `dir` of a container (running or not).
     async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()>;

@@ -1,0 +1,926 @@
+//! Services on workers that are Docker hosts (MyCluster on mcc): the
+//! desired state (each service's image and replica count) lives in the
+//! store; what runs is read from the workers' own engines. A reconciler
+//! per cluster makes the two agree ([`plan`]); it runs when the host's
+//! engine reports a worker stopping, when a worker's engine reports a
+//! replica stopping or stops answering, when a service changes, and every
+//! few seconds as a safety net.
+//!
+//! Replicas are containers in the workers' engines, labelled
+//! `mcc.service=<name>` and `mcc.replica=<n>` (and `mcc.cluster`), so a
+//! restarted daemon adopts them and never starts an index twice.
+
+pub mod api;
+pub mod plan;
+
+use std::collections::{HashMap, HashSet};
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
+use futures_util::StreamExt;
+use mcc_api::{ReplicaView, ServiceDef};
+use mcc_core::model::docker_workers::ENGINE_PORT;
+use mcc_core::model::{labels, ClusterName, ClusterRecord, NodeId, SCHEMA_VERSION};
+use mcc_core::provider::{ContainerSpec, ContainerState, DockerProvider, EngineEvent, Provider};
+use tokio::sync::{watch, Notify};
+use tokio_util::sync::CancellationToken;
+
+use crate::events::{About, EventLog};
+use crate::store::Store;
+use plan::{Action, Replica, WorkerState};
+
+/// Label of a replica: its service.
+pub const SERVICE_LABEL: &str = "mcc.service";
+/// Label of a replica: its index, 1..=replicas.
+pub const REPLICA_LABEL: &str = "mcc.replica";
+
+/// The safety net: a full pass at least this often.
+const RECONCILE_EVERY: Duration = Duration::from_secs(5);
+/// How long a worker's engine may take to answer a pass's question before
+/// the worker counts as down.
+const ENGINE_TIMEOUT: Duration = Duration::from_secs(2);
+/// Replicas started, restarted or removed at once.
+const PARALLEL_ACTIONS: usize = 8;
+/// A replica that crashes is restarted after 0.2 s, 0.4 s, … up to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// A replica running this long since its last restart is well again.
+const HEALTHY_AFTER: Duration = Duration::from_secs(10);
+
+/// Counter names, per cluster (`<name>:<cluster>`).
+pub const FAILURES: &str = "workers.failures";
+pub const RELOCATED: &str = "containers.relocated";
+pub const REQUESTS: &str = "services.requests";
+
+/// What a cluster's services look like now, as the last pass saw them:
+/// what `/state`, `/stats` and `service show` answer from.
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Seconds since the epoch when the cluster was made.
+    pub created: u64,
+    pub workers: Vec<WorkerView>,
+    /// Passes done (0: not seen yet).
+    pub passes: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct WorkerView {
+    pub name: String,
+    pub healthy: bool,
+    /// Replicas, with their service's image.
+    pub replicas: Vec<(ReplicaView, String, String)>,
+}
+
+impl Snapshot {
+    /// The replicas of `service`, by index.
+    pub fn instances(&self, service: &str) -> Vec<ReplicaView> {
+        let mut v: Vec<ReplicaView> = self
+            .workers
+            .iter()
+            .flat_map(|w| w.replicas.iter())
+            .filter(|(_, s, _)| s == service)
+            .map(|(r, _, _)| r.clone())
+            .collect();
+        v.sort_by(|a, b| a.replica.cmp(&b.replica).then(a.worker.cmp(&b.worker)));
+        v
+    }
+}
+
+/// A connection to one worker's engine, and the task following its events.
+struct Engine {
+    addr: String,
+    docker: Arc<DockerProvider>,
+    watching: CancellationToken,
+}
+
+impl Drop for Engine {
+    fn drop(&mut self) {
+        self.watching.cancel();
+    }
+}
+
+struct Backoff {
+    attempts: u32,
+    last: Instant,
+}
+
+/// What a pass keeps from one to the next.
+#[derive(Default)]
+struct Memory {
+    engines: HashMap<String, Engine>,
+    /// The client certificate files, once written.
+    tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    healthy: HashMap<String, bool>,
+    /// Where each replica was last seen or started.
+    placements: HashMap<(String, u32), String>,
+    backoff: HashMap<(String, u32), Backoff>,
+    /// Images known to be on a worker.
+    images: HashSet<(String, String)>,
+}
+
+struct Runtime {
+    cluster: String,
+    wake: Notify,
+    passes: watch::Sender<u64>,
+    snapshot: RwLock<Snapshot>,
+    memory: tokio::sync::Mutex<Memory>,
+}
+
+pub struct Services {
+    provider: Arc<dyn Provider>,
+    store: Arc<Store>,
+    log: Arc<EventLog>,
+    /// `<state-dir>/engines`: the client certificates, per cluster.
+    dir: PathBuf,
+    runtimes: std::sync::Mutex<HashMap<String, Arc<Runtime>>>,
+    stop: CancellationToken,
+    /// `mcc serve --cluster`: what `/api/v1/service`, `/stats` and
+    /// `/state` answer for.
+    pub default_cluster: Option<String>,
+}
+
+fn counter(name: &str, cluster: &str) -> String {
+    format!("{name}:{cluster}")
+}
+
+impl Services {
+    pub fn new(
+        provider: Arc<dyn Provider>,
+        store: Arc<Store>,
+        log: Arc<EventLog>,
+        dir: PathBuf,
+        default_cluster: Option<String>,
+        stop: CancellationToken,
+    ) -> Arc<Services> {
+        Arc::new(Services {
+            provider,
+            store,
+            log,
+            dir,
+            runtimes: Default::default(),
+            stop,
+            default_cluster,
+        })
+    }
+
+    /// Starts the reconcilers of every cluster that has services.
+    pub fn start(self: &Arc<Self>) {
+        let clusters: HashSet<String> = self
+            .store
+            .services()
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(c, _)| c)
+            .collect();
+        for c in clusters {
+            self.runtime(&c);
+        }
+    }
+
+    /// The reconciler of `cluster`, started on first use.
+    fn runtime(self: &Arc<Self>, cluster: &str) -> Arc<Runtime> {
+        let mut map = self.runtimes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rt) = map.get(cluster) {
+            return rt.clone();
+        }
+        let rt = Arc::new(Runtime {
+            cluster: cluster.to_string(),
+            wake: Notify::new(),
+            passes: watch::channel(0).0,
+            snapshot: RwLock::new(Snapshot::default()),
+            memory: Default::default(),
+        });
+        map.insert(cluster.to_string(), rt.clone());
+        let (me, rt2) = (self.clone(), rt.clone());
+        tokio::spawn(async move { me.reconcile_loop(rt2).await });
+        rt
+    }
+
+    /// The services defined on `cluster`.
+    pub fn defs(&self, cluster: &str) -> crate::Result<Vec<ServiceDef>> {
+        Ok(self
+            .store
+            .services()?
+            .into_iter()
+            .filter(|(c, _)| c == cluster)
+            .map(|(_, d)| d)
+            .collect())
+    }
+
+    pub fn snapshot(self: &Arc<Self>, cluster: &str) -> Snapshot {
+        let rt = self.runtime(cluster);
+        let s = rt.snapshot.read().unwrap_or_else(|p| p.into_inner());
+        s.clone()
+    }
+
+    /// Wakes the reconciler of `cluster` and waits for a pass that began
+    /// after now (bounded: the caller answers anyway).
+    pub async fn converge(self: &Arc<Self>, cluster: &str, limit: Duration) -> Snapshot {
+        let rt = self.runtime(cluster);
+        let mut rx = rt.passes.subscribe();
+        let seen = *rx.borrow_and_update();
+        rt.wake.notify_one();
+        // a pass running now began before the change: wait for the next
+        let _ = tokio::time::timeout(limit, async {
+            while *rx.borrow_and_update() < seen + 2 {
+                if rx.changed().await.is_err() {
+                    return;
+                }
+                if *rx.borrow() > seen {
+                    rt.wake.notify_one();
+                }
+            }
+        })
+        .await;
+        self.snapshot(cluster)
+    }
+
+    pub fn wake(self: &Arc<Self>, cluster: &str) {
+        self.runtime(cluster).wake.notify_one();
+    }
+
+    /// Bumps a counter of `cluster`.
+    pub fn count(&self, name: &str, cluster: &str, by: u64) {
+        if let Err(e) = self.store.bump(&counter(name, cluster), by) {
+            tracing::warn!(error = %e, "cannot count {name}");
+        }
+    }
+
+    /// The counters of `cluster`.
+    pub fn counters(&self, cluster: &str) -> HashMap<String, u64> {
+        let suffix = format!(":{cluster}");
+        self.store
+            .counters()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|(k, v)| Some((k.strip_suffix(&suffix)?.to_string(), v)))
+            .collect()
+    }
+
+    /// What the host engine's watcher saw: a worker stopping or coming
+    /// back wakes its cluster's reconciler at once.
+    pub fn host_event(self: &Arc<Self>, e: &EngineEvent) {
+        if e.kind != "container" || e.labels.get(labels::ROLE).map(String::as_str) != Some("worker")
+        {
+            return;
+        }
+        let Some(cluster) = e.labels.get(labels::CLUSTER) else {
+            return;
+        };
+        let map = self.runtimes.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(rt) = map.get(cluster) {
+            rt.wake.notify_one();
+        }
+    }
+
+    /// The host's event stream came back after a drop: what it missed may
+    /// matter to every cluster.
+    pub fn wake_all(&self) {
+        let map = self.runtimes.lock().unwrap_or_else(|p| p.into_inner());
+        for rt in map.values() {
+            rt.wake.notify_one();
+        }
+    }
+
+    async fn reconcile_loop(self: Arc<Self>, rt: Arc<Runtime>) {
+        loop {
+            let started = Instant::now();
+            let next = self.pass(&rt).await;
+            rt.passes.send_modify(|n| *n += 1);
+            let wait = next.unwrap_or(RECONCILE_EVERY).min(RECONCILE_EVERY);
+            tokio::select! {
+                _ = self.stop.cancelled() => return,
+                _ = rt.wake.notified() => {}
+                _ = tokio::time::sleep(wait) => {}
+            }
+            // a burst of events makes one pass, not one each
+            if started.elapsed() < Duration::from_millis(20) {
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        }
+    }
+
+    /// One pass: observe, plan, act, publish. Returns when the next pass
+    /// is due sooner than usual (a backoff ending).
+    async fn pass(self: &Arc<Self>, rt: &Runtime) -> Option<Duration> {
+        let mut mem = rt.memory.lock().await;
+        match self.pass_locked(rt, &mut mem).await {
+            Ok(next) => next,
+            Err(e) => {
+                tracing::warn!(cluster = %rt.cluster, error = %e, "service reconcile pass failed");
+                Some(Duration::from_secs(1))
+            }
+        }
+    }
+
+    async fn pass_locked(
+        self: &Arc<Self>,
+        rt: &Runtime,
+        mem: &mut Memory,
+    ) -> Result<Option<Duration>, String> {
+        let cluster = &rt.cluster;
+        let defs = self.defs(cluster).map_err(|e| e.to_string())?;
+        let nodes = self
+            .provider
+            .containers(labels::CLUSTER, Some(cluster))
+            .await
+            .map_err(|e| e.to_string())?;
+        let record = nodes
+            .iter()
+            .find(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("meta"))
+            .and_then(|c| c.labels.get(labels::RECORD))
+            .and_then(|l| ClusterRecord::from_label(l).ok());
+        let Some(record) = record.filter(|r| r.docker.is_some()) else {
+            // no such cluster (any more), or not one of Docker workers
+            let mut s = rt.snapshot.write().unwrap_or_else(|p| p.into_inner());
+            *s = Snapshot {
+                passes: s.passes + 1,
+                ..Snapshot::default()
+            };
+            mem.engines.clear();
+            return Ok(None);
+        };
+        let name: ClusterName = cluster.parse().map_err(|e: String| e)?;
+        let network = name.network();
+        let mut workers: Vec<(String, Option<String>)> = nodes
+            .iter()
+            .filter(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("worker"))
+            .filter_map(|c| {
+                let index: u32 = c.labels.get(labels::INDEX)?.parse().ok()?;
+                let ip = c.addresses.get(&network).map(|ip| ip.to_string());
+                let up = c.state == ContainerState::Running;
+                Some((NodeId::worker(index).hostname(), ip.filter(|_| up)))
+            })
+            .collect();
+        workers.sort();
+        if mem.tls.is_none() {
+            mem.tls = Some(self.write_tls(&name, &record).map_err(|e| e.to_string())?);
+        }
+        let tls = mem.tls.clone().expect("written above");
+
+        // observe every worker's engine at once
+        let observed = futures_util::future::join_all(workers.iter().map(|(w, ip)| {
+            let existing = mem
+                .engines
+                .get(w)
+                .map(|e| (e.addr.clone(), e.docker.clone()));
+            let tls = tls.clone();
+            let cluster = cluster.clone();
+            async move {
+                let Some(ip) = ip else {
+                    return (w.clone(), None);
+                };
+                let addr = format!("tcp://{ip}:{ENGINE_PORT}");
+                let docker = match existing.filter(|(a, _)| *a == addr) {
+                    Some((_, d)) => d,
+                    None => match tokio::time::timeout(
+                        ENGINE_TIMEOUT,
+                        DockerProvider::connect_tls(&addr, &tls.0, &tls.1, &tls.2, 30),
+                    )
+                    .await
+                    {
+                        Ok(Ok(d)) => Arc::new(d),
+                        _ => return (w.clone(), None),
+                    },
+                };
+                let listed = tokio::time::timeout(
+                    ENGINE_TIMEOUT,
+                    docker.containers(labels::CLUSTER, Some(&cluster)),
+                )
+                .await;
+                match listed {
+                    Ok(Ok(list)) => (w.clone(), Some((addr, docker, list))),
+                    _ => (w.clone(), None),
+                }
+            }
+        }))
+        .await;
+
+        let mut states: Vec<WorkerState> = Vec::new();
+        let mut listed: HashMap<String, Vec<mcc_core::provider::ContainerInfo>> = HashMap::new();
+        for (w, seen) in observed {
+            let healthy = seen.is_some();
+            let was = mem.healthy.insert(w.clone(), healthy);
+            if was == Some(true) && !healthy {
+                self.count(FAILURES, cluster, 1);
+                self.log.record(
+                    "service",
+                    About {
+                        cluster: Some(cluster),
+                        node: Some(&w),
+                        ..About::default()
+                    },
+                    format!("worker {w} is down: relocating its replicas"),
+                );
+            } else if was == Some(false) && healthy {
+                self.log.record(
+                    "service",
+                    About {
+                        cluster: Some(cluster),
+                        node: Some(&w),
+                        ..About::default()
+                    },
+                    format!("worker {w} is back"),
+                );
+            }
+            let mut replicas = Vec::new();
+            match seen {
+                Some((addr, docker, list)) => {
+                    if mem.engines.get(&w).map(|e| e.addr.as_str()) != Some(addr.as_str()) {
+                        let watching = self.watch_worker(rt, &w, docker.clone());
+                        mem.engines.insert(
+                            w.clone(),
+                            Engine {
+                                addr,
+                                docker,
+                                watching,
+                            },
+                        );
+                    }
+                    for c in &list {
+                        let (Some(service), Some(index)) = (
+                            c.labels.get(SERVICE_LABEL),
+                            c.labels.get(REPLICA_LABEL).and_then(|i| i.parse().ok()),
+                        ) else {
+                            continue;
+                        };
+                        let running = c.state == ContainerState::Running;
+                        let key = (service.clone(), index);
+                        if running {
+                            mem.placements.insert(key.clone(), w.clone());
+                            if mem
+                                .backoff
+                                .get(&key)
+                                .is_some_and(|b| b.last.elapsed() > HEALTHY_AFTER)
+                            {
+                                mem.backoff.remove(&key);
+                            }
+                        }
+                        replicas.push(Replica {
+                            service: service.clone(),
+                            index,
+                            id: c.id.clone(),
+                            running,
+                        });
+                    }
+                    listed.insert(w.clone(), list);
+                }
+                None => {
+                    mem.engines.remove(&w);
+                    mem.images.retain(|(iw, _)| *iw != w);
+                }
+            }
+            states.push(WorkerState {
+                name: w,
+                healthy,
+                replicas,
+            });
+        }
+
+        let actions = plan::plan(&defs, &states);
+        let mut next: Option<Duration> = None;
+        let mut todo: Vec<Action> = Vec::new();
+        for a in actions {
+            if let Action::Restart { service, index, .. } = &a {
+                let key = (service.clone(), *index);
+                if let Some(b) = mem.backoff.get(&key) {
+                    let wait = Duration::from_millis(200)
+                        .saturating_mul(1u32 << b.attempts.min(10))
+                        .min(MAX_BACKOFF);
+                    let left = wait.saturating_sub(b.last.elapsed());
+                    if !left.is_zero() {
+                        next = Some(next.map_or(left, |n| n.min(left)));
+                        continue;
+                    }
+                }
+            }
+            todo.push(a);
+        }
+        if !todo.is_empty() {
+            let done = self.act(rt, mem, &defs, &todo, &states, &name).await;
+            // what the actions did is seen by the next pass, which comes
+            // at once (the published state is then what runs); after
+            // failures only, a little later
+            let again = if done > 0 {
+                Duration::ZERO
+            } else {
+                Duration::from_secs(1)
+            };
+            next = Some(next.map_or(again, |n| n.min(again)));
+        }
+
+        // publish what was observed
+        let by_service: HashMap<&str, &ServiceDef> =
+            defs.iter().map(|d| (d.service.as_str(), d)).collect();
+        let views = states
+            .iter()
+            .map(|w| WorkerView {
+                name: w.name.clone(),
+                healthy: w.healthy,
+                replicas: listed
+                    .get(&w.name)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|c| {
+                        let service = c.labels.get(SERVICE_LABEL)?;
+                        let index = c.labels.get(REPLICA_LABEL)?.parse().ok()?;
+                        let image = by_service
+                            .get(service.as_str())
+                            .map(|d| d.image.clone())
+                            .unwrap_or_else(|| c.image.clone());
+                        Some((
+                            ReplicaView {
+                                replica: index,
+                                worker: w.name.clone(),
+                                state: c.state.as_str().to_string(),
+                                container: c.name.clone(),
+                                endpoints: c
+                                    .ports
+                                    .iter()
+                                    .map(|(_, host)| format!("{}:{host}", w.name))
+                                    .collect(),
+                            },
+                            service.clone(),
+                            image,
+                        ))
+                    })
+                    .collect(),
+            })
+            .collect();
+        let mut s = rt.snapshot.write().unwrap_or_else(|p| p.into_inner());
+        *s = Snapshot {
+            created: record.created,
+            workers: views,
+            passes: s.passes + 1,
+        };
+        Ok(next)
+    }
+
+    /// Carries out a pass's actions, a few at once.
+    async fn act(
+        self: &Arc<Self>,
+        rt: &Runtime,
+        mem: &mut Memory,
+        defs: &[ServiceDef],
+        actions: &[Action],
+        states: &[WorkerState],
+        name: &ClusterName,
+    ) -> usize {
+        let cluster = rt.cluster.as_str();
+        let engines: HashMap<String, Arc<DockerProvider>> = mem
+            .engines
+            .iter()
+            .map(|(w, e)| (w.clone(), e.docker.clone()))
+            .collect();
+        let engine = |w: &str| engines.get(w).cloned();
+        // images first, once per worker and image
+        let mut needed: Vec<(String, String)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Start {
+                    service, worker, ..
+                } => defs
+                    .iter()
+                    .find(|d| &d.service == service)
+                    .map(|d| (worker.clone(), d.image.clone())),
+                _ => None,
+            })
+            .filter(|k| !mem.images.contains(k))
+            .collect();
+        needed.sort();
+        needed.dedup();
+        let loads = futures_util::future::join_all(needed.iter().map(|(w, image)| {
+            let docker = engine(w);
+            async move {
+                let Some(docker) = docker else {
+                    return (w.clone(), image.clone(), Err("no engine".to_string()));
+                };
+                let r = self.ensure_image(cluster, w, &docker, image).await;
+                (w.clone(), image.clone(), r)
+            }
+        }))
+        .await;
+        let mut unloadable: HashSet<(String, String)> = HashSet::new();
+        for (w, image, r) in loads {
+            match r {
+                Ok(()) => {
+                    mem.images.insert((w, image));
+                }
+                Err(e) => {
+                    self.log.record(
+                        "service",
+                        About {
+                            cluster: Some(cluster),
+                            node: Some(&w),
+                            ..About::default()
+                        },
+                        format!("cannot get image {image} onto {w}: {e}"),
+                    );
+                    unloadable.insert((w, image));
+                }
+            }
+        }
+
+        let down: HashSet<&str> = states
+            .iter()
+            .filter(|w| !w.healthy)
+            .map(|w| w.name.as_str())
+            .collect();
+        let jobs: Vec<_> = actions
+            .iter()
+            .filter_map(|a| {
+                let (worker, service) = match a {
+                    Action::Start {
+                        worker, service, ..
+                    }
+                    | Action::Restart {
+                        worker, service, ..
+                    }
+                    | Action::Remove {
+                        worker, service, ..
+                    } => (worker, service),
+                };
+                let docker = engine(worker)?;
+                let def = defs.iter().find(|d| &d.service == service).cloned();
+                if let (Action::Start { .. }, Some(d)) = (a, &def) {
+                    if unloadable.contains(&(worker.clone(), d.image.clone())) {
+                        return None;
+                    }
+                }
+                Some((a.clone(), docker, def))
+            })
+            .collect();
+        let results: Vec<(Action, Result<(), String>)> = futures_util::stream::iter(jobs)
+            .map(|(a, docker, def)| async move {
+                let r = self.apply(&a, &docker, def.as_ref(), name).await;
+                (a, r)
+            })
+            .buffer_unordered(PARALLEL_ACTIONS)
+            .collect()
+            .await;
+        let done = results.iter().filter(|(_, r)| r.is_ok()).count();
+        for (a, r) in results {
+            let about = |w| node_about(cluster, w);
+            match (&a, r) {
+                (
+                    Action::Start {
+                        service,
+                        index,
+                        worker,
+                    },
+                    Ok(()),
+                ) => {
+                    let key = (service.clone(), *index);
+                    let from = mem.placements.insert(key, worker.clone());
+                    let msg = match from.filter(|f| f != worker && down.contains(f.as_str())) {
+                        Some(f) => {
+                            self.count(RELOCATED, cluster, 1);
+                            format!("replica {service}.{index} relocated from {f} to {worker}")
+                        }
+                        None => format!("replica {service}.{index} started on {worker}"),
+                    };
+                    self.log.record("service", about(worker), msg);
+                }
+                (
+                    Action::Restart {
+                        service,
+                        index,
+                        worker,
+                        ..
+                    },
+                    Ok(()),
+                ) => {
+                    let b = mem
+                        .backoff
+                        .entry((service.clone(), *index))
+                        .or_insert(Backoff {
+                            attempts: 0,
+                            last: Instant::now(),
+                        });
+                    b.attempts += 1;
+                    b.last = Instant::now();
+                    self.log.record(
+                        "service",
+                        about(worker),
+                        format!(
+                            "replica {service}.{index} stopped; restarted on {worker} (attempt {})",
+                            b.attempts
+                        ),
+                    );
+                }
+                (
+                    Action::Remove {
+                        service,
+                        index,
+                        worker,
+                        ..
+                    },
+                    Ok(()),
+                ) => {
+                    self.log.record(
+                        "service",
+                        about(worker),
+                        format!("replica {service}.{index} removed from {worker}"),
+                    );
+                }
+                (a, Err(e)) => {
+                    tracing::warn!(cluster, action = ?a, error = %e, "service action failed");
+                }
+            }
+        }
+        done
+    }
+
+    async fn apply(
+        &self,
+        a: &Action,
+        docker: &DockerProvider,
+        def: Option<&ServiceDef>,
+        name: &ClusterName,
+    ) -> Result<(), String> {
+        match a {
+            Action::Start { index, .. } => {
+                let def = def.ok_or("the service is gone")?;
+                let spec = replica_spec(name, def, *index);
+                docker
+                    .create_container(&spec)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if let Err(e) = docker.start_container(&spec.name).await {
+                    let _ = docker.remove_container(&spec.name).await;
+                    return Err(e.to_string());
+                }
+                Ok(())
+            }
+            Action::Restart { id, .. } => docker.start(id).await.map_err(|e| e.to_string()),
+            Action::Remove { id, .. } => docker
+                .remove_container(id)
+                .await
+                .map(|_| ())
+                .map_err(|e| e.to_string()),
+        }
+    }
+
+    /// Puts `image` into a worker's engine: from the host's engine (no
+    /// registry needed), else pulled by the worker.
+    async fn ensure_image(
+        &self,
+        cluster: &str,
+        worker: &str,
+        docker: &DockerProvider,
+        image: &str,
+    ) -> Result<(), String> {
+        if docker
+            .image(image)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            return Ok(());
+        }
+        let about = About {
+            cluster: Some(cluster),
+            node: Some(worker),
+            ..About::default()
+        };
+        if self
+            .provider
+            .image(image)
+            .await
+            .map_err(|e| e.to_string())?
+            .is_some()
+        {
+            self.log.record(
+                "service",
+                about,
+                format!("loading image {image} from the host into {worker}"),
+            );
+            let t = Instant::now();
+            docker
+                .load_image(self.provider.export_image(image))
+                .await
+                .map_err(|e| e.to_string())?;
+            tracing::info!(
+                cluster,
+                worker,
+                image,
+                secs = t.elapsed().as_secs_f64(),
+                "image loaded"
+            );
+            return Ok(());
+        }
+        self.log.record(
+            "service",
+            about,
+            format!("pulling image {image} on {worker}"),
+        );
+        docker.pull(image, &|_| {}).await.map_err(|e| e.to_string())
+    }
+
+    /// Follows a worker's engine events: a replica stopping, or the engine
+    /// going away, wakes the reconciler.
+    fn watch_worker(
+        self: &Arc<Self>,
+        rt: &Runtime,
+        worker: &str,
+        docker: Arc<DockerProvider>,
+    ) -> CancellationToken {
+        let token = self.stop.child_token();
+        let (t2, cluster, worker) = (token.clone(), rt.cluster.clone(), worker.to_string());
+        let me = self.clone();
+        tokio::spawn(async move {
+            let mut events = docker.events(None);
+            loop {
+                let next = tokio::select! {
+                    _ = t2.cancelled() => return,
+                    n = events.next() => n,
+                };
+                match next {
+                    Some(Ok(e)) if e.labels.contains_key(SERVICE_LABEL) => {
+                        if matches!(
+                            e.action.as_str(),
+                            "die" | "stop" | "kill" | "destroy" | "oom"
+                        ) {
+                            me.wake(&cluster);
+                        }
+                    }
+                    Some(Ok(_)) => {}
+                    _ => {
+                        tracing::info!(cluster, worker, "a worker's engine event stream ended");
+                        me.wake(&cluster);
+                        return;
+                    }
+                }
+            }
+        });
+        token
+    }
+
+    /// Writes mcc's client certificate for a cluster's engines, 0600 in a
+    /// 0700 folder of the state directory.
+    fn write_tls(
+        &self,
+        name: &ClusterName,
+        record: &ClusterRecord,
+    ) -> std::io::Result<(PathBuf, PathBuf, PathBuf)> {
+        use std::io::Write;
+        use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt};
+        let dw = record
+            .docker
+            .as_ref()
+            .ok_or_else(|| std::io::Error::other("not a cluster of Docker workers"))?;
+        let pem = dw
+            .client_cert(name, "mcc serve")
+            .map_err(std::io::Error::other)?;
+        std::fs::DirBuilder::new()
+            .mode(0o700)
+            .recursive(true)
+            .create(&self.dir)?;
+        let dir = self.dir.join(name.as_str());
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::DirBuilder::new().mode(0o700).create(&dir)?;
+        let write = |file: &str, text: &str| -> std::io::Result<PathBuf> {
+            let path = dir.join(file);
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)?;
+            f.write_all(text.as_bytes())?;
+            Ok(path)
+        };
+        Ok((
+            write("key.pem", &pem.key)?,
+            write("cert.pem", &pem.cert)?,
+            write("ca.pem", &dw.ca_cert)?,
+        ))
+    }
+}
+
+fn node_about<'a>(cluster: &'a str, node: &'a str) -> About<'a> {
+    About {
+        cluster: Some(cluster),
+        node: Some(node),
+        ..About::default()
+    }
+}
+
+/// The container of replica `index` of a service.
+pub fn replica_spec(cluster: &ClusterName, def: &ServiceDef, index: u32) -> ContainerSpec {
+    let mut l: mcc_core::provider::Labels = HashMap::new();
+    l.insert(labels::CLUSTER.into(), cluster.to_string());
+    l.insert(labels::SCHEMA.into(), SCHEMA_VERSION.into());
+    l.insert(SERVICE_LABEL.into(), def.service.clone());
+    l.insert(REPLICA_LABEL.into(), index.to_string());
+    let mut suffix = [0u8; 3];
+    let _ = getrandom::fill(&mut suffix);
+    ContainerSpec {
+        name: format!("{}.{index}.{}", def.service, hex::encode(suffix)),
+        image: def.image.clone(),
+        cmd: (!def.cmd.is_empty()).then(|| def.cmd.clone()),
+        env: def.env.clone(),
+        labels: l,
+        publish: def.ports.clone(),
+        ..Default::default()
+    }
+}
