@@ -426,3 +426,83 @@ fn bad_service_requests_are_refused_naming_what_is_wrong() {
     let out = d.mcc(["service", "list", "--cluster", "Bad_Name"]).run();
     assert_eq!(out.code(), 2, "{}", out.describe());
 }
+
+/// 20 services × 3 replicas on 4 workers; two workers die at once and the
+/// daemon is SIGKILLed while it moves their replicas; a new daemon
+/// finishes the job: every replica runs once, none is lost or doubled.
+#[test]
+fn many_services_converge_after_two_workers_die_and_the_daemon_is_killed_mid_relocation() {
+    let c = Cluster::new("svc-many");
+    create(
+        &c,
+        &on_subnet(DOCKER_IMAGE, "4", &test_subnet(238), &["--docker-workers"]),
+    );
+    let mut d = Daemon::start("svc-many");
+    let services: Vec<String> = (1..=20).map(|i| format!("s{i:02}")).collect();
+    for s in &services {
+        d.mcc([
+            "service",
+            "create",
+            s,
+            "--cluster",
+            c.n(),
+            "--image",
+            BUSYBOX,
+            "--replicas",
+            "3",
+            "--detach",
+            "--",
+            "sleep",
+            "86400",
+        ])
+        .run()
+        .ok();
+    }
+    for s in &services {
+        converged(&d, &c, s, 3, &[], "20 x 3 created");
+    }
+    // two workers die at once; the daemon dies while it relocates
+    docker_ok(&[
+        "kill",
+        &format!("{}-node01", c.n()),
+        &format!("{}-node03", c.n()),
+    ]);
+    let start = Instant::now();
+    while !d.log().contains("is down: relocating") {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "no relocation began: {}",
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    d.kill();
+    let half = replicas(c.n(), &["node02", "node04"]);
+    let moved_before_kill = half.values().flatten().count();
+    assert!(
+        moved_before_kill < 60,
+        "the daemon was killed after it had finished"
+    );
+    d.spawn();
+    for s in &services {
+        converged(
+            &d,
+            &c,
+            s,
+            3,
+            &["node01", "node03"],
+            "after two workers died and a daemon restart",
+        );
+    }
+    let all = replicas(c.n(), &["node02", "node04"]);
+    assert_eq!(all.len(), 60, "{all:?}");
+    for ((s, i), copies) in &all {
+        assert_eq!(
+            copies.len(),
+            1,
+            "{s}.{i} has {} copies: {copies:?}",
+            copies.len()
+        );
+        assert_eq!(copies[0].2, "running", "{s}.{i}: {copies:?}");
+    }
+}

@@ -375,7 +375,7 @@ impl Services {
                     Some((_, d)) => d,
                     None => match tokio::time::timeout(
                         ENGINE_TIMEOUT,
-                        DockerProvider::connect_tls(&addr, &tls.0, &tls.1, &tls.2, 30),
+                        DockerProvider::connect_tls(&addr, &tls.0, &tls.1, &tls.2, 10),
                     )
                     .await
                     {
