@@ -52,6 +52,7 @@ pub struct App {
     /// Where uploaded context folders are unpacked.
     pub uploads: PathBuf,
     pub services: Arc<crate::services::Services>,
+    pub dashboard: Arc<crate::dashboard::Dashboard>,
     pub openapi: Bytes,
 }
 
@@ -887,9 +888,9 @@ pub async fn cancel_operation(State(app): AppState, Path(id): Path<String>) -> A
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Only events after this sequence number (default: the last 100).
-    since: Option<u64>,
+    pub(crate) since: Option<u64>,
     /// Keep the stream open for new events (default true).
-    follow: Option<bool>,
+    pub(crate) follow: Option<bool>,
 }
 
 #[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
@@ -1141,6 +1142,7 @@ pub fn router(app: Arc<App>, public_metrics: bool) -> axum::Router {
     };
     axum::Router::new()
         .route("/healthz", get(healthz))
+        .merge(crate::dashboard::routes())
         .merge(api)
         .merge(metrics_route)
         .fallback(no_route)

@@ -8,6 +8,7 @@
 mod api;
 mod auth;
 mod cache;
+mod dashboard;
 mod events;
 mod metrics;
 mod ops;

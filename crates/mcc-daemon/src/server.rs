@@ -215,6 +215,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         store,
         uploads,
         services,
+        dashboard: crate::dashboard::Dashboard::new(tls.is_some()),
         openapi: Bytes::from(
             api::ApiDoc::openapi()
                 .to_pretty_json()

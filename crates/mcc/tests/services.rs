@@ -10,6 +10,9 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
+/// `(service, replica) -> [(node, container id, state)]`.
+type Replicas = BTreeMap<(String, u32), Vec<(String, String, String)>>;
+
 /// `docker -H unix socket` inside a worker, as its root would.
 fn in_worker(cluster: &str, node: &str, args: &[&str]) -> String {
     let container = format!("{cluster}-{node}");
@@ -28,11 +31,8 @@ fn in_worker(cluster: &str, node: &str, args: &[&str]) -> String {
 
 /// `(service, replica) -> [(node, container id, state)]` over the
 /// workers' engines that answer.
-fn replicas(
-    cluster: &str,
-    workers: &[&str],
-) -> BTreeMap<(String, u32), Vec<(String, String, String)>> {
-    let mut m: BTreeMap<(String, u32), Vec<(String, String, String)>> = BTreeMap::new();
+fn replicas(cluster: &str, workers: &[&str]) -> Replicas {
+    let mut m = Replicas::new();
     for w in workers {
         let out = in_worker(
             cluster,
@@ -253,7 +253,7 @@ fn replicas_spread_move_off_failed_workers_and_survive_a_daemon_restart() {
     converged(&d, &c, "web", 4, &[], "after a daemon restart");
     std::thread::sleep(Duration::from_secs(1));
     let after = replicas(c.n(), &workers);
-    let running = |m: &BTreeMap<(String, u32), Vec<(String, String, String)>>| -> Vec<String> {
+    let running = |m: &Replicas| -> Vec<String> {
         let mut ids: Vec<String> = m
             .values()
             .flatten()

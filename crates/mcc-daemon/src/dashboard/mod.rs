@@ -1,0 +1,349 @@
+//! The dashboard at `/`: clusters, nodes, services and replicas, updated
+//! live from the event stream. Static files, no build step.
+//!
+//! Sign-in takes a token and its secret key once and answers a session
+//! cookie (HttpOnly, SameSite=Strict, Secure under TLS). The cookie opens
+//! only the dashboard's own read routes under `/ui`, never `/api`, which
+//! stays for signed requests; sign-in and sign-out must come from the
+//! daemon's own origin. The page takes no script, style or frame from
+//! anywhere else (Content-Security-Policy) and puts data in as text only.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::api::{ApiQuery, App, AppState, EventsQuery};
+use crate::auth::{error_response, Caller};
+use crate::events::About;
+
+const COOKIE: &str = "mcc_session";
+/// How long a session lasts without signing in again.
+const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+
+const INDEX: &str = include_str!("index.html");
+const APP_JS: &str = include_str!("app.js");
+const APP_CSS: &str = include_str!("app.css");
+
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
+                   img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
+
+struct Session {
+    token: String,
+    expires: Instant,
+}
+
+pub struct Dashboard {
+    sessions: Mutex<HashMap<String, Session>>,
+    /// Served over TLS: cookies are Secure.
+    secure: bool,
+}
+
+impl Dashboard {
+    pub fn new(secure: bool) -> Arc<Dashboard> {
+        Arc::new(Dashboard {
+            sessions: Mutex::new(HashMap::new()),
+            secure,
+        })
+    }
+
+    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
+        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn cookie(&self, value: &str, max_age: u64) -> HeaderValue {
+        let secure = if self.secure { "; Secure" } else { "" };
+        HeaderValue::from_str(&format!(
+            "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
+        ))
+        .expect("a valid cookie")
+    }
+}
+
+/// The session id a request's cookies carry.
+fn session_id(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .find(|(k, _)| *k == COOKIE)
+        .map(|(_, v)| v.to_string())
+}
+
+/// Who the session is, while it lasts and its token is not revoked.
+fn signed_in(app: &App, headers: &HeaderMap) -> Option<Caller> {
+    let id = session_id(headers)?;
+    let mut sessions = app.dashboard.sessions();
+    let s = sessions.get(&id)?;
+    if s.expires < Instant::now() {
+        sessions.remove(&id);
+        return None;
+    }
+    let token = s.token.clone();
+    drop(sessions);
+    let caller = app.auth.caller(&token);
+    if caller.is_none() {
+        app.dashboard.sessions().remove(&id);
+    }
+    caller
+}
+
+/// A state-changing request must come from the daemon's own page: its
+/// Origin names the host the request was sent to.
+fn same_origin(headers: &HeaderMap) -> bool {
+    let host = headers.get(header::HOST).and_then(|v| v.to_str().ok());
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
+    match (host, origin) {
+        (Some(h), Some(o)) => o
+            .split_once("://")
+            .is_some_and(|(scheme, rest)| (scheme == "http" || scheme == "https") && rest == h),
+        _ => false,
+    }
+}
+
+fn unauthorized() -> Response {
+    error_response(StatusCode::UNAUTHORIZED, "unauthorized", "unauthorized")
+}
+
+fn page(content_type: &'static str, body: &'static str) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, content_type),
+            (header::CONTENT_SECURITY_POLICY, CSP),
+            (header::X_FRAME_OPTIONS, "DENY"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::REFERRER_POLICY, "no-referrer"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+pub async fn index() -> Response {
+    page("text/html; charset=utf-8", INDEX)
+}
+
+pub async fn app_js() -> Response {
+    page("text/javascript; charset=utf-8", APP_JS)
+}
+
+pub async fn app_css() -> Response {
+    page("text/css; charset=utf-8", APP_CSS)
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Login {
+    token: String,
+    secret: String,
+}
+
+pub async fn login(State(app): AppState, headers: HeaderMap, bytes: Bytes) -> Response {
+    if !same_origin(&headers) {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "sign in from the dashboard's own page",
+        );
+    }
+    let json_body = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    let Some(form) = json_body
+        .then(|| serde_json::from_slice::<Login>(&bytes).ok())
+        .flatten()
+    else {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            "send {\"token\": …, \"secret\": …} as application/json",
+        );
+    };
+    let Some(caller) = app.auth.sign_in(&form.token, &form.secret) else {
+        return unauthorized();
+    };
+    let mut id = [0u8; 32];
+    if getrandom::fill(&mut id).is_err() {
+        return error_response(StatusCode::INTERNAL_SERVER_ERROR, "failed", "no randomness");
+    }
+    let id = hex::encode(id);
+    {
+        let mut sessions = app.dashboard.sessions();
+        let now = Instant::now();
+        sessions.retain(|_, s| s.expires > now);
+        sessions.insert(
+            id.clone(),
+            Session {
+                token: caller.token.clone(),
+                expires: now + SESSION_TTL,
+            },
+        );
+    }
+    app.log.record(
+        "token",
+        About::default(),
+        format!("dashboard sign-in with token {}", caller.token),
+    );
+    let mut res =
+        Json(json!({"token": caller.token, "read_only": caller.read_only})).into_response();
+    res.headers_mut().insert(
+        header::SET_COOKIE,
+        app.dashboard.cookie(&id, SESSION_TTL.as_secs()),
+    );
+    res
+}
+
+pub async fn logout(State(app): AppState, headers: HeaderMap) -> Response {
+    if !same_origin(&headers) {
+        return error_response(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            "sign out from the dashboard's own page",
+        );
+    }
+    if let Some(id) = session_id(&headers) {
+        app.dashboard.sessions().remove(&id);
+    }
+    let mut res = StatusCode::NO_CONTENT.into_response();
+    res.headers_mut()
+        .insert(header::SET_COOKIE, app.dashboard.cookie("", 0));
+    res
+}
+
+/// Everything the page shows, in one answer: the clusters (from the list
+/// cache) and, per cluster, its workers and services as the last
+/// reconcile pass saw them.
+pub async fn state(State(app): AppState, headers: HeaderMap) -> Response {
+    let Some(caller) = signed_in(&app, &headers) else {
+        return unauthorized();
+    };
+    let views = match app.cache.views(&app.clusters).await {
+        Ok(v) => v,
+        Err(e) => return crate::api::ApiError::from(e).into_response(),
+    };
+    let mut services = serde_json::Map::new();
+    for c in views.iter() {
+        let defs = app.services.defs(&c.name).unwrap_or_default();
+        let snap = app.services.snapshot(&c.name);
+        if defs.is_empty() && snap.workers.is_empty() {
+            continue;
+        }
+        let workers: Vec<_> = snap
+            .workers
+            .iter()
+            .map(|w| {
+                json!({
+                    "name": w.name,
+                    "healthy": w.healthy,
+                    "replicas": w.replicas.iter().map(|(r, service, _)| json!({
+                        "service": service,
+                        "replica": r.replica,
+                        "state": r.state,
+                    })).collect::<Vec<_>>(),
+                })
+            })
+            .collect();
+        let list: Vec<_> = defs
+            .into_iter()
+            .map(|d| {
+                let instances = snap.instances(&d.service);
+                json!({
+                    "service": d.service,
+                    "image": d.image,
+                    "replicas": d.replicas,
+                    "running": instances.iter().filter(|r| r.state == "running").count(),
+                    "instances": instances,
+                })
+            })
+            .collect();
+        services.insert(
+            c.name.clone(),
+            json!({"workers": workers, "services": list}),
+        );
+    }
+    Json(json!({
+        "token": caller.token,
+        "clusters": *views,
+        "services": services,
+    }))
+    .into_response()
+}
+
+/// The event stream, as server-sent events, for a signed-in page.
+pub async fn events(State(app): AppState, headers: HeaderMap) -> Response {
+    if signed_in(&app, &headers).is_none() {
+        return unauthorized();
+    }
+    let mut h = HeaderMap::new();
+    h.insert(
+        header::ACCEPT,
+        HeaderValue::from_static("text/event-stream"),
+    );
+    crate::api::events(State(app), h, ApiQuery(EventsQuery::default())).await
+}
+
+pub fn routes() -> axum::Router<Arc<App>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/", get(index))
+        .route("/ui/app.js", get(app_js))
+        .route("/ui/app.css", get(app_css))
+        .route("/ui/login", post(login))
+        .route("/ui/logout", post(logout))
+        .route("/ui/state", get(state))
+        .route("/ui/events", get(events))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_must_be_the_daemon_itself() {
+        let h = |host: &str, origin: Option<&str>| {
+            let mut m = HeaderMap::new();
+            m.insert(header::HOST, host.parse().unwrap());
+            if let Some(o) = origin {
+                m.insert(header::ORIGIN, o.parse().unwrap());
+            }
+            m
+        };
+        assert!(same_origin(&h(
+            "127.0.0.1:5000",
+            Some("http://127.0.0.1:5000")
+        )));
+        assert!(same_origin(&h(
+            "mcc.lab:5443",
+            Some("https://mcc.lab:5443")
+        )));
+        assert!(!same_origin(&h(
+            "127.0.0.1:5000",
+            Some("http://evil.example")
+        )));
+        assert!(!same_origin(&h("127.0.0.1:5000", Some("null"))));
+        assert!(!same_origin(&h("127.0.0.1:5000", None)));
+    }
+
+    #[test]
+    fn the_session_cookie_is_locked_down() {
+        let c = Dashboard::new(false).cookie("abc", 60);
+        let c = c.to_str().unwrap();
+        assert!(c.contains("HttpOnly") && c.contains("SameSite=Strict") && !c.contains("Secure"));
+        let c = Dashboard::new(true).cookie("abc", 60);
+        assert!(c.to_str().unwrap().contains("; Secure"));
+        let mut h = HeaderMap::new();
+        h.insert(header::COOKIE, "a=1; mcc_session=xyz; b=2".parse().unwrap());
+        assert_eq!(session_id(&h).as_deref(), Some("xyz"));
+    }
+}
