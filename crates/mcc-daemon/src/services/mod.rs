@@ -792,20 +792,40 @@ impl Services {
         {
             self.log.record(
                 "service",
-                about,
+                node_about(cluster, worker),
                 format!("loading image {image} from the host into {worker}"),
             );
             let t = Instant::now();
+            // progress: an event every 64 MiB, and one at the end
+            let sent = Arc::new(std::sync::atomic::AtomicU64::new(0));
+            let (log, counted) = (self.log.clone(), sent.clone());
+            let (c2, w2, i2) = (cluster.to_string(), worker.to_string(), image.to_string());
+            let tar = self.provider.export_image(image).inspect(move |chunk| {
+                if let Ok(b) = chunk {
+                    use std::sync::atomic::Ordering;
+                    let before = counted.fetch_add(b.len() as u64, Ordering::Relaxed);
+                    let after = before + b.len() as u64;
+                    if after >> 26 > before >> 26 {
+                        log.record(
+                            "service",
+                            node_about(&c2, &w2),
+                            format!("loading image {i2} into {w2}: {} MiB", after >> 20),
+                        );
+                    }
+                }
+            });
             docker
-                .load_image(self.provider.export_image(image))
+                .load_image(Box::pin(tar))
                 .await
                 .map_err(|e| e.to_string())?;
-            tracing::info!(
-                cluster,
-                worker,
-                image,
-                secs = t.elapsed().as_secs_f64(),
-                "image loaded"
+            self.log.record(
+                "service",
+                node_about(cluster, worker),
+                format!(
+                    "image {image} loaded into {worker}: {:.1} MiB in {:.2} s",
+                    sent.load(std::sync::atomic::Ordering::Relaxed) as f64 / 1048576.0,
+                    t.elapsed().as_secs_f64()
+                ),
             );
             return Ok(());
         }

@@ -1,0 +1,82 @@
+//! The host's engine restarted under a running daemon with services: the
+//! daemon's event stream reconnects (resuming with `since`), the nodes come
+//! back, and the replicas run again, each once. A test binary of its own:
+//! cargo runs test binaries one after the other, so no other test sees the
+//! engine go away.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::*;
+
+#[test]
+fn after_a_host_engine_restart_the_daemon_reconnects_and_converges() {
+    let c = Cluster::new("engrestart");
+    create(
+        &c,
+        &on_subnet(DOCKER_IMAGE, "2", &test_subnet(240), &["--docker-workers"]),
+    );
+    let d = Daemon::start("engrestart");
+    d.mcc([
+        "service",
+        "create",
+        "web",
+        "--cluster",
+        c.n(),
+        "--image",
+        BUSYBOX,
+        "--replicas",
+        "3",
+        "--",
+        "sleep",
+        "86400",
+    ])
+    .run()
+    .ok();
+
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/restart-engine");
+    let out = std::process::Command::new(script)
+        .output()
+        .expect("scripts/restart-engine runs");
+    assert!(
+        out.status.success(),
+        "restarting the engine: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let path = format!("/api/v1/clusters/{}/services/web", c.n());
+    let start = Instant::now();
+    loop {
+        let a = d.request("GET", &path, "");
+        if a.status == 200 {
+            let v = a.json();
+            let inst = v["instances"].as_array().unwrap();
+            let mut idx: Vec<u64> = inst
+                .iter()
+                .filter(|r| r["state"] == "running")
+                .map(|r| r["replica"].as_u64().unwrap())
+                .collect();
+            idx.sort();
+            if idx == [1, 2, 3] && inst.len() == 3 {
+                break;
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no convergence after the engine restart: {}\n{}",
+            a.body,
+            d.log()
+        );
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    // the event log saw the nodes come back: the stream reconnected
+    let events = d.mcc(["events", "--since", "0", "--no-follow"]).run().ok();
+    assert!(
+        events
+            .stdout
+            .contains(&format!("container {}-node01 start", c.n())),
+        "{}",
+        events.describe()
+    );
+}
