@@ -1084,11 +1084,14 @@ impl utoipa::Modify for Security {
         crate::services::api::delete_service, crate::services::api::cluster_stats,
         crate::services::api::cluster_state, crate::services::api::stats,
         crate::services::api::state, crate::services::api::post_service,
-        crate::services::api::get_default_service, crate::services::api::delete_default_service
+        crate::services::api::get_default_service, crate::services::api::delete_default_service,
+        crate::cloud_api::list_vpcs, crate::cloud_api::create_vpc, crate::cloud_api::delete_vpcs
     ),
     components(schemas(OperationEvent, AttachControl, ExecEvent, Event, DeleteReport, GcReport,
         mcc_api::ServiceRequest, mcc_api::ScaleRequest, mcc_api::ServiceDef,
-        mcc_api::ServiceView, mcc_api::ReplicaView)),
+        mcc_api::ServiceView, mcc_api::ReplicaView, crate::cloud_api::VpcRequest,
+        crate::cloud_api::VpcDeleteRequest, mcc_core::cluster::vpc::VpcView,
+        mcc_core::cluster::vpc::VpcDeleteReport)),
     modifiers(&Security),
     security(("signature" = [])),
 )]
@@ -1129,7 +1132,8 @@ pub fn router(app: Arc<App>, public_metrics: bool) -> axum::Router {
         .route("/api/v1/tokens", get(list_tokens).post(create_token))
         .route("/api/v1/tokens/{token}", delete(revoke_token))
         .route("/api/v1/openapi.json", get(openapi))
-        .merge(crate::services::api::routes());
+        .merge(crate::services::api::routes())
+        .merge(crate::cloud_api::routes());
     let metrics_route = axum::Router::new().route("/metrics", get(metrics));
     let (api, metrics_route) = {
         let layer =

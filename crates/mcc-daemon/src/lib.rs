@@ -8,6 +8,7 @@
 mod api;
 mod auth;
 mod cache;
+mod cloud_api;
 mod dashboard;
 mod events;
 mod metrics;

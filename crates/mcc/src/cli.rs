@@ -257,6 +257,9 @@ pub enum Command {
     /// Manage the daemon's access tokens
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Private networks with a CIDR of yours, for containers (the CC seed's `cc vpc`)
+    #[command(subcommand)]
+    Vpc(VpcCommand),
     /// Run services with replicas on the Docker workers of a cluster (through the daemon)
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -330,6 +333,33 @@ pub struct ServeArgs {
     /// /state); default: the only one
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VpcCommand {
+    /// Make a VPC; prints its ID
+    #[command(
+        after_help = "Examples:\n  mcc vpc create --cidr 10.10.0.0/24 --name blue\n\n\
+        A CIDR that overlaps a network of the engine or a route of this host is refused."
+    )]
+    Create {
+        #[arg(long, value_name = "CIDR")]
+        cidr: String,
+        #[arg(long, value_name = "NAME")]
+        name: String,
+    },
+    /// List the VPCs and what uses them
+    #[command(alias = "ls")]
+    List {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Delete VPCs: none if any is in use; IDs that do not exist are fine
+    #[command(alias = "rm")]
+    Delete {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
 }
 
 #[derive(Subcommand, Debug)]

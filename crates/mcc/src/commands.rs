@@ -38,7 +38,7 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-async fn connect(reporter: Arc<dyn Reporter>) -> Result<Clusters> {
+pub(crate) async fn connect(reporter: Arc<dyn Reporter>) -> Result<Clusters> {
     let provider = DockerProvider::connect().await?;
     Ok(Clusters::new(Arc::new(provider), reporter))
 }
@@ -74,7 +74,7 @@ fn removed(r: &DeleteReport) -> String {
 
 /// A reporter that shows only notes (warnings), for commands whose
 /// output is their result.
-struct Notes;
+pub(crate) struct Notes;
 
 impl Reporter for Notes {
     fn begin(&self, _: &str, _: usize) {}
@@ -171,6 +171,7 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
         Command::Serve(args) => serve(args).await,
         Command::Token(t) => token(t, &daemon_client(&remote_args)?).await,
         Command::Service(s) => crate::service::service(s, &daemon_client(&remote_args)?).await,
+        Command::Vpc(v) => crate::cloud::vpc(v, remote.as_ref()).await,
         Command::Api { method, path, data } => {
             api(&daemon_client(&remote_args)?, &method, &path, data).await
         }

@@ -2,6 +2,7 @@
 //! the right code (2 for usage errors).
 
 mod cli;
+mod cloud;
 mod commands;
 mod complete;
 mod enter;

@@ -15,7 +15,7 @@ fn after_a_host_engine_restart_the_daemon_reconnects_and_converges() {
     let c = Cluster::new("engrestart");
     create(
         &c,
-        &on_subnet(DOCKER_IMAGE, "2", &test_subnet(240), &["--docker-workers"]),
+        &on_subnet(DOCKER_IMAGE, "2", &test_subnet(243), &["--docker-workers"]),
     );
     let d = Daemon::start("engrestart");
     d.mcc([

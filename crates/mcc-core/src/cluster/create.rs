@@ -105,26 +105,17 @@ impl Clusters {
         // A bridge network must not shadow the host's own routes (when the
         // engine runs here, where they can be read); a macvlan network is
         // meant to be on a host segment, so its routes are no conflict.
-        let routes = if spec.network_driver == NetworkDriver::Bridge {
-            self.provider.host_routes().await?.unwrap_or_default()
-        } else {
-            Vec::new()
-        };
-        let taken: Vec<(String, Ipv4Cidr)> = networks
-            .iter()
-            .filter(|n| n.name != name.network())
-            .flat_map(|n| n.subnets.iter().map(move |s| (n.name.clone(), *s)))
-            .chain(
-                routes
-                    .into_iter()
-                    .map(|s| ("(a route of this host)".to_string(), s)),
+        let taken = self
+            .taken_subnets(
+                &name.network(),
+                spec.network_driver == NetworkDriver::Bridge,
             )
-            .collect();
+            .await?;
         let subnet = match spec.subnet {
             Some(s) => {
                 if let Some((net, other)) = taken.iter().find(|(_, t)| t.overlaps(&s)) {
                     return Err(Error::Invalid(format!(
-                        "subnet {s} overlaps {other} of network '{net}'; choose another --subnet \
+                        "subnet {s} overlaps {other} of {net}; choose another --subnet \
                          or leave it out and mcc picks a free one"
                     )));
                 }

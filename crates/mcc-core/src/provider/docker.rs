@@ -620,6 +620,22 @@ impl Provider for DockerProvider {
             .collect())
     }
 
+    async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>> {
+        match self.docker.inspect_network(name, None).await {
+            Ok(n) => Ok(Some(
+                n.containers
+                    .unwrap_or_default()
+                    .into_values()
+                    .filter_map(|c| c.name)
+                    .collect(),
+            )),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(map_err(format!("inspecting network {name}"))(e)),
+        }
+    }
+
     async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo> {
         let v = self
             .docker

@@ -444,6 +444,20 @@ impl Provider for FakeProvider {
             .collect())
     }
 
+    async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>> {
+        let s = self.lock();
+        if !s.networks.contains_key(name) {
+            return Ok(None);
+        }
+        Ok(Some(
+            s.containers
+                .iter()
+                .filter(|(_, c)| c.network.as_ref().is_some_and(|(n, _)| n == name))
+                .map(|(n, _)| n.clone())
+                .collect(),
+        ))
+    }
+
     async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo> {
         self.call(Op::CreateVolume, name)?;
         let mut s = self.lock();

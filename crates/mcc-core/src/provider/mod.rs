@@ -330,6 +330,9 @@ pub trait Provider: Send + Sync {
     async fn remove_network(&self, name: &str) -> Result<bool>;
     /// Every network, or those carrying `label=value` when given.
     async fn networks(&self, label: Option<(&str, &str)>) -> Result<Vec<NetworkInfo>>;
+    /// Names of the containers attached to a network, mcc's or not;
+    /// `None` when there is no such network.
+    async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>>;
 
     async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo>;
     async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>>;

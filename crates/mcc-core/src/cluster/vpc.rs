@@ -1,0 +1,269 @@
+//! VPCs (the CC seed's `cc vpc`): private networks of the host with a CIDR
+//! of the user's, for containers made by `mcc run` and others. Each is an
+//! engine network named by its ID and labelled `mcc.vpc`, so `mcc vpc
+//! list` finds it after any crash.
+
+use serde::{Deserialize, Serialize};
+
+use super::Clusters;
+use crate::error::{Error, Result};
+use crate::model::options::validate_dns_name;
+use crate::model::{labels, Ipv4Cidr, SCHEMA_VERSION};
+use crate::provider::{Labels, NetworkSpec};
+
+/// Label of a VPC's network: its ID.
+pub const VPC_LABEL: &str = "mcc.vpc";
+/// Label of a VPC's network: the name the user gave.
+pub const NAME_LABEL: &str = "mcc.name";
+
+/// A VPC as `mcc vpc list` shows it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VpcView {
+    pub id: String,
+    pub name: String,
+    pub cidr: String,
+    /// Containers attached to it now.
+    pub containers: Vec<String>,
+}
+
+/// What `mcc vpc delete` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VpcDeleteReport {
+    pub deleted: Vec<String>,
+    /// IDs that named no VPC (never made, or deleted already).
+    pub missing: Vec<String>,
+}
+
+/// A VPC ID: `vpc-` and 8 lowercase hex digits.
+pub fn validate_vpc_id(id: &str) -> Result<()> {
+    let ok = id.strip_prefix("vpc-").is_some_and(|h| {
+        h.len() == 8
+            && h.bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    });
+    if ok {
+        Ok(())
+    } else {
+        Err(Error::Invalid(format!(
+            "'{id}' is not a VPC ID; they look like vpc-1a2b3c4d (`mcc vpc list` shows them)"
+        )))
+    }
+}
+
+fn new_id() -> String {
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    // nanoseconds and the pid: unique enough among the VPCs of one host,
+    // and checked against them before use
+    let mixed = (t as u64) ^ (u64::from(std::process::id()) << 32) ^ (t >> 64) as u64;
+    format!("vpc-{:08x}", (mixed ^ (mixed >> 29)) as u32)
+}
+
+impl Clusters {
+    /// Subnets a new network must not overlap, each with what holds it:
+    /// every network of the engine but `except`, and (for a bridge) the
+    /// host's routes when the engine runs here.
+    pub(crate) async fn taken_subnets(
+        &self,
+        except: &str,
+        with_routes: bool,
+    ) -> Result<Vec<(String, Ipv4Cidr)>> {
+        let routes = if with_routes {
+            self.provider.host_routes().await?.unwrap_or_default()
+        } else {
+            Vec::new()
+        };
+        Ok(self
+            .provider
+            .networks(None)
+            .await?
+            .into_iter()
+            .filter(|n| n.name != except)
+            .flat_map(|n| {
+                n.subnets
+                    .into_iter()
+                    .map(move |s| (format!("network '{}'", n.name), s))
+            })
+            .chain(
+                routes
+                    .into_iter()
+                    .map(|s| ("a route of this host".to_string(), s)),
+            )
+            .collect())
+    }
+
+    /// Makes a VPC; its ID. A CIDR that overlaps any network of the engine
+    /// or a route of the host is refused, naming what it overlaps.
+    pub async fn vpc_create(&self, name: &str, cidr: &str) -> Result<String> {
+        validate_dns_name("--name", name).map_err(Error::Invalid)?;
+        if name.len() > 63 {
+            return Err(Error::Invalid(format!(
+                "--name '{name}' is longer than 63 characters"
+            )));
+        }
+        let subnet: Ipv4Cidr = cidr.parse().map_err(|e: String| {
+            Error::Invalid(format!(
+                "--cidr: {e}; give a private block such as 10.10.0.0/24"
+            ))
+        })?;
+        if subnet.prefix() > 29 {
+            return Err(Error::Invalid(format!(
+                "--cidr {cidr} holds too few addresses; give a /29 or larger, e.g. 10.10.0.0/24"
+            )));
+        }
+        let _serialized = self.lock_host("networks", "picking a subnet").await?;
+        let existing = self.vpcs().await?;
+        if existing.iter().any(|v| v.name == name) {
+            return Err(Error::Conflict(format!(
+                "a VPC named '{name}' exists; choose another --name (`mcc vpc list`)"
+            )));
+        }
+        if let Some((what, s)) = self
+            .taken_subnets("", true)
+            .await?
+            .into_iter()
+            .find(|(_, s)| s.overlaps(&subnet))
+        {
+            return Err(Error::Invalid(format!(
+                "--cidr {subnet} overlaps {s} of {what}; choose another block"
+            )));
+        }
+        let mut id = new_id();
+        while existing.iter().any(|v| v.id == id) {
+            id = new_id();
+        }
+        let gateway = subnet
+            .nth(1)
+            .ok_or_else(|| Error::Invalid(format!("--cidr {subnet} has no host address")))?;
+        let mut l: Labels = Labels::new();
+        l.insert(VPC_LABEL.into(), id.clone());
+        l.insert(NAME_LABEL.into(), name.into());
+        l.insert(labels::ROLE.into(), "vpc".into());
+        l.insert(labels::SCHEMA.into(), SCHEMA_VERSION.into());
+        self.provider
+            .create_network(&NetworkSpec {
+                name: id.clone(),
+                driver: "bridge".into(),
+                parent: None,
+                subnet,
+                gateway,
+                ip_range: None,
+                labels: l,
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Every VPC, with what uses it.
+    pub async fn vpcs(&self) -> Result<Vec<VpcView>> {
+        let nets = self.provider.networks(Some((labels::ROLE, "vpc"))).await?;
+        let mut out = Vec::new();
+        for n in nets {
+            let Some(id) = n.labels.get(VPC_LABEL).cloned() else {
+                continue;
+            };
+            let containers = self
+                .provider
+                .network_users(&n.name)
+                .await?
+                .unwrap_or_default();
+            out.push(VpcView {
+                name: n.labels.get(NAME_LABEL).cloned().unwrap_or_default(),
+                cidr: n.subnets.first().map(|s| s.to_string()).unwrap_or_default(),
+                id,
+                containers,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Deletes VPCs: none if any is in use (naming who uses them); IDs
+    /// that name no VPC are reported, not an error.
+    pub async fn vpc_delete(&self, ids: &[String]) -> Result<VpcDeleteReport> {
+        for id in ids {
+            validate_vpc_id(id)?;
+        }
+        let _serialized = self.lock_host("networks", "deleting VPCs").await?;
+        let all = self.vpcs().await?;
+        let mut report = VpcDeleteReport::default();
+        let mut doomed = Vec::new();
+        let mut busy = Vec::new();
+        for id in ids {
+            match all.iter().find(|v| &v.id == id) {
+                None => report.missing.push(id.clone()),
+                Some(v) if !v.containers.is_empty() => busy.push(format!(
+                    "{id} ({}) is used by {}",
+                    v.name,
+                    v.containers.join(", ")
+                )),
+                Some(v) => doomed.push(v.id.clone()),
+            }
+        }
+        if !busy.is_empty() {
+            return Err(Error::Conflict(format!(
+                "nothing deleted: {}; remove those containers first (`mcc rm`, or `mcc delete` \
+                 for a cluster)",
+                busy.join("; ")
+            )));
+        }
+        doomed.sort();
+        doomed.dedup();
+        for id in doomed {
+            self.provider.remove_network(&id).await?;
+            report.deleted.push(id);
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::fake::FakeProvider;
+    use std::sync::Arc;
+
+    fn clusters() -> (Arc<FakeProvider>, Clusters) {
+        let p = Arc::new(FakeProvider::default());
+        let c = Clusters::new(p.clone(), Arc::new(crate::cluster::Silent));
+        (p, c)
+    }
+
+    #[tokio::test]
+    async fn vpcs_are_made_listed_and_deleted_with_the_seeds_semantics() {
+        let (_p, c) = clusters();
+        let id = c.vpc_create("blue", "10.77.0.0/24").await.unwrap();
+        validate_vpc_id(&id).unwrap();
+        let err = c.vpc_create("green", "10.77.0.128/25").await.unwrap_err();
+        assert!(err.to_string().contains("overlaps 10.77.0.0/24"), "{err}");
+        let err = c.vpc_create("blue", "10.78.0.0/24").await.unwrap_err();
+        assert!(err.to_string().contains("exists"), "{err}");
+        for (name, cidr, what) in [
+            ("x", "10.0.0.0/33", "--cidr"),
+            ("x", "banana", "--cidr"),
+            ("x", "10.9.0.0/30", "too few"),
+            ("bad_name", "10.9.0.0/24", "--name"),
+        ] {
+            let e = c.vpc_create(name, cidr).await.unwrap_err();
+            assert!(e.to_string().contains(what), "{name} {cidr}: {e}");
+        }
+        let list = c.vpcs().await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!(
+            (list[0].name.as_str(), list[0].cidr.as_str()),
+            ("blue", "10.77.0.0/24")
+        );
+        // missing IDs are fine, and so is deleting twice
+        let r = c
+            .vpc_delete(&[id.clone(), "vpc-00000000".into()])
+            .await
+            .unwrap();
+        assert_eq!(r.deleted, vec![id.clone()]);
+        assert_eq!(r.missing, vec!["vpc-00000000".to_string()]);
+        let r = c.vpc_delete(std::slice::from_ref(&id)).await.unwrap();
+        assert_eq!(r.missing, vec![id]);
+        assert!(c.vpc_delete(&["nope".into()]).await.is_err());
+    }
+}

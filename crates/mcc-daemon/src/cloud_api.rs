@@ -1,0 +1,82 @@
+//! The CC seed's container-cloud verbs as routes: VPCs.
+
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use mcc_api::ErrorBody;
+use mcc_core::cluster::vpc::{VpcDeleteReport, VpcView};
+use serde::Deserialize;
+
+use crate::api::{body, ApiResult, App, AppState};
+use crate::events::About;
+
+/// `POST /api/v1/vpcs`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VpcRequest {
+    pub name: String,
+    pub cidr: String,
+}
+
+/// `POST /api/v1/vpcs/delete`: all or nothing.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VpcDeleteRequest {
+    pub ids: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/vpcs", tag = "vpcs",
+    responses((status = 200, body = [VpcView])))]
+pub async fn list_vpcs(State(app): AppState) -> ApiResult<Json<Vec<VpcView>>> {
+    Ok(Json(app.clusters.vpcs().await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/vpcs", tag = "vpcs", request_body = VpcRequest,
+    responses((status = 201, body = VpcView), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn create_vpc(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
+    let req: VpcRequest = body(&bytes)?;
+    let id = app.clusters.vpc_create(&req.name, &req.cidr).await?;
+    app.log.record(
+        "vpc",
+        About::default(),
+        format!("vpc {id} ({}) created, {}", req.name, req.cidr),
+    );
+    let view = app
+        .clusters
+        .vpcs()
+        .await?
+        .into_iter()
+        .find(|v| v.id == id)
+        .unwrap_or(VpcView {
+            id,
+            name: req.name,
+            cidr: req.cidr,
+            containers: Vec::new(),
+        });
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/vpcs/delete", tag = "vpcs", request_body = VpcDeleteRequest,
+    responses((status = 200, body = VpcDeleteReport),
+              (status = 409, body = ErrorBody, description = "Some are in use: none deleted")))]
+pub async fn delete_vpcs(State(app): AppState, bytes: Bytes) -> ApiResult<Json<VpcDeleteReport>> {
+    let req: VpcDeleteRequest = body(&bytes)?;
+    let r = app.clusters.vpc_delete(&req.ids).await?;
+    for id in &r.deleted {
+        app.log
+            .record("vpc", About::default(), format!("vpc {id} deleted"));
+    }
+    Ok(Json(r))
+}
+
+pub fn routes() -> axum::Router<Arc<App>> {
+    use axum::routing::{get, post};
+    axum::Router::new()
+        .route("/api/v1/vpcs", get(list_vpcs).post(create_vpc))
+        .route("/api/v1/vpcs/delete", post(delete_vpcs))
+}
