@@ -1,4 +1,4 @@
-//! The CC seed's container-cloud verbs as routes: VPCs.
+//! The CC seed's container-cloud verbs as routes: VPCs and volumes.
 
 use std::sync::Arc;
 
@@ -8,6 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mcc_api::ErrorBody;
+use mcc_core::cluster::volume::{VolumeDeleteReport, VolumeView};
 use mcc_core::cluster::vpc::{VpcDeleteReport, VpcView};
 use serde::Deserialize;
 
@@ -22,7 +23,8 @@ pub struct VpcRequest {
     pub cidr: String,
 }
 
-/// `POST /api/v1/vpcs/delete`: all or nothing.
+/// `POST /api/v1/vpcs/delete` and `/api/v1/volumes/delete`: all or
+/// nothing.
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct VpcDeleteRequest {
@@ -74,9 +76,68 @@ pub async fn delete_vpcs(State(app): AppState, bytes: Bytes) -> ApiResult<Json<V
     Ok(Json(r))
 }
 
+/// `POST /api/v1/volumes`.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct VolumeRequest {
+    pub name: String,
+    /// Bytes, or with K/M/G/T: "64M", "1G".
+    pub size: String,
+    #[serde(default)]
+    pub persistent: bool,
+}
+
+#[utoipa::path(get, path = "/api/v1/volumes", tag = "volumes",
+    responses((status = 200, body = [VolumeView])))]
+pub async fn list_volumes(State(app): AppState) -> ApiResult<Json<Vec<VolumeView>>> {
+    Ok(Json(app.clusters.volume_list().await?))
+}
+
+#[utoipa::path(post, path = "/api/v1/volumes", tag = "volumes", request_body = VolumeRequest,
+    responses((status = 201, body = VolumeView), (status = 409, body = ErrorBody),
+              (status = 422, body = ErrorBody)))]
+pub async fn create_volume(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
+    let req: VolumeRequest = body(&bytes)?;
+    let id = app
+        .clusters
+        .volume_create(&req.name, &req.size, req.persistent)
+        .await?;
+    app.log.record(
+        "volume",
+        About::default(),
+        format!("volume {id} ({}, {}) created", req.name, req.size),
+    );
+    let view = app
+        .clusters
+        .volume_list()
+        .await?
+        .into_iter()
+        .find(|v| v.id == id)
+        .ok_or_else(|| mcc_core::Error::Failed(format!("volume {id} vanished")))?;
+    Ok((StatusCode::CREATED, Json(view)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/volumes/delete", tag = "volumes", request_body = VpcDeleteRequest,
+    responses((status = 200, body = VolumeDeleteReport),
+              (status = 409, body = ErrorBody, description = "Some are in use: none deleted")))]
+pub async fn delete_volumes(
+    State(app): AppState,
+    bytes: Bytes,
+) -> ApiResult<Json<VolumeDeleteReport>> {
+    let req: VpcDeleteRequest = body(&bytes)?;
+    let r = app.clusters.volume_delete(&req.ids).await?;
+    for id in &r.deleted {
+        app.log
+            .record("volume", About::default(), format!("volume {id} deleted"));
+    }
+    Ok(Json(r))
+}
+
 pub fn routes() -> axum::Router<Arc<App>> {
     use axum::routing::{get, post};
     axum::Router::new()
         .route("/api/v1/vpcs", get(list_vpcs).post(create_vpc))
         .route("/api/v1/vpcs/delete", post(delete_vpcs))
+        .route("/api/v1/volumes", get(list_volumes).post(create_volume))
+        .route("/api/v1/volumes/delete", post(delete_volumes))
 }

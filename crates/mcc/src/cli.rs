@@ -260,6 +260,9 @@ pub enum Command {
     /// Private networks with a CIDR of yours, for containers (the CC seed's `cc vpc`)
     #[command(subcommand)]
     Vpc(VpcCommand),
+    /// Volumes of a given size, ext4, enforced (the CC seed's `cc volume`)
+    #[command(subcommand)]
+    Volume(VolumeCommand),
     /// Run services with replicas on the Docker workers of a cluster (through the daemon)
     #[command(subcommand)]
     Service(ServiceCommand),
@@ -355,6 +358,39 @@ pub enum VpcCommand {
         output: Output,
     },
     /// Delete VPCs: none if any is in use; IDs that do not exist are fine
+    #[command(alias = "rm")]
+    Delete {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum VolumeCommand {
+    /// Make a volume; prints its ID
+    #[command(
+        after_help = "Examples:\n  mcc volume create --size 1G --persistent --name data\n  \
+        mcc volume create --size 64M --name scratch\n\n\
+        An ext4 file system of that size: writing past it fails with \"No space left on device\".\n\
+        Needs root and the engine on this machine (the file system is a loop device here)."
+    )]
+    Create {
+        /// Bytes, or with a suffix: 64M, 1G (K/M/G/T are powers of 1024)
+        #[arg(long, value_name = "SIZE")]
+        size: String,
+        /// Keep it when no container uses it any more
+        #[arg(long)]
+        persistent: bool,
+        #[arg(long, value_name = "NAME")]
+        name: String,
+    },
+    /// List the volumes and what uses them
+    #[command(alias = "ls")]
+    List {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Delete volumes: none if any is in use; IDs that do not exist are fine
     #[command(alias = "rm")]
     Delete {
         #[arg(required = true, value_name = "ID")]

@@ -108,7 +108,7 @@ fn euid() -> u32 {
 
 fn failed(path: &Path, cause: impl std::fmt::Display) -> Error {
     Error::Failed(format!(
-        "cannot use {} for mcc's lock files: {cause}",
+        "cannot use {} for mcc's own files: {cause}",
         path.display()
     ))
 }
@@ -141,9 +141,22 @@ fn resolve_lock_dir(over: Option<OsString>, xdg: Option<OsString>, euid: u32) ->
              write to"
         )));
     };
+    private_dir_of(&base, &below, euid)
+}
+
+/// `base/below…`, each folder below `base` made 0700 if missing; `base`
+/// and what is above it belong to root or this user and cannot be written
+/// by others (unless sticky), and each folder made is this user's alone
+/// and no link. For files of mcc's that no one else may swap.
+pub fn private_dir(base: &Path, below: &[&str]) -> Result<PathBuf> {
+    let below: Vec<OsString> = below.iter().map(OsString::from).collect();
+    private_dir_of(base, &below, euid())
+}
+
+fn private_dir_of(base: &Path, below: &[OsString], euid: u32) -> Result<PathBuf> {
     let base = base
         .canonicalize()
-        .map_err(|e| failed(&base, format_args!("{e}")))?;
+        .map_err(|e| failed(base, format_args!("{e}")))?;
     check_ancestors(&base, euid)?;
     let mut dir = base;
     for part in below {

@@ -21,6 +21,7 @@ mod nodes;
 pub mod parallel;
 mod query;
 mod state;
+pub mod volume;
 pub mod vpc;
 
 use std::collections::HashMap;

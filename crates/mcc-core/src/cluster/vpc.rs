@@ -36,21 +36,30 @@ pub struct VpcDeleteReport {
 
 /// A VPC ID: `vpc-` and 8 lowercase hex digits.
 pub fn validate_vpc_id(id: &str) -> Result<()> {
-    let ok = id.strip_prefix("vpc-").is_some_and(|h| {
-        h.len() == 8
-            && h.bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-    });
+    validate_id(id, "vpc", "VPC", "mcc vpc list")
+}
+
+/// An ID of mcc's: `<prefix>-` and 8 lowercase hex digits.
+pub(crate) fn validate_id(id: &str, prefix: &str, what: &str, lister: &str) -> Result<()> {
+    let ok = id
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|h| {
+            h.len() == 8
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
     if ok {
         Ok(())
     } else {
         Err(Error::Invalid(format!(
-            "'{id}' is not a VPC ID; they look like vpc-1a2b3c4d (`mcc vpc list` shows them)"
+            "'{id}' is not a {what} ID; they look like {prefix}-1a2b3c4d (`{lister}` shows them)"
         )))
     }
 }
 
-fn new_id() -> String {
+/// A fresh ID: `<prefix>-` and 8 hex digits.
+pub(crate) fn new_id(prefix: &str) -> String {
     let t = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_nanos())
@@ -58,7 +67,7 @@ fn new_id() -> String {
     // nanoseconds and the pid: unique enough among the VPCs of one host,
     // and checked against them before use
     let mixed = (t as u64) ^ (u64::from(std::process::id()) << 32) ^ (t >> 64) as u64;
-    format!("vpc-{:08x}", (mixed ^ (mixed >> 29)) as u32)
+    format!("{prefix}-{:08x}", (mixed ^ (mixed >> 29)) as u32)
 }
 
 impl Clusters {
@@ -130,9 +139,9 @@ impl Clusters {
                 "--cidr {subnet} overlaps {s} of {what}; choose another block"
             )));
         }
-        let mut id = new_id();
+        let mut id = new_id("vpc");
         while existing.iter().any(|v| v.id == id) {
-            id = new_id();
+            id = new_id("vpc");
         }
         let gateway = subnet
             .nth(1)

@@ -12,6 +12,7 @@ pub mod names;
 pub mod options;
 pub mod paths;
 pub mod record;
+pub mod size;
 pub mod spec;
 
 pub use address::AddressPlan;

@@ -620,6 +620,76 @@ impl Provider for DockerProvider {
             .collect())
     }
 
+    async fn create_sized_volume(
+        &self,
+        name: &str,
+        size: u64,
+        labels: &Labels,
+    ) -> Result<VolumeInfo> {
+        if !self.local() {
+            return Err(Error::Invalid(format!(
+                "sized volumes are ext4 file systems on the engine's machine, and the engine is \
+                 at {}: run mcc there",
+                self.host
+            )));
+        }
+        let n = name.to_string();
+        let device = tokio::task::spawn_blocking(move || super::loopfs::make(&n, size))
+            .await
+            .map_err(|e| Error::Failed(format!("making volume {name}: {e}")))??;
+        let made = self
+            .docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(name.to_string()),
+                driver: Some("local".into()),
+                driver_opts: Some(HashMap::from([
+                    ("type".to_string(), "ext4".to_string()),
+                    ("device".to_string(), device),
+                ])),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            })
+            .await;
+        match made {
+            Ok(v) => Ok(VolumeInfo {
+                name: v.name,
+                mountpoint: v.mountpoint,
+                labels: v.labels,
+            }),
+            Err(e) => {
+                let n = name.to_string();
+                let _ = tokio::task::spawn_blocking(move || super::loopfs::release(&n)).await;
+                Err(map_err(format!("creating volume {name}"))(e))
+            }
+        }
+    }
+
+    async fn remove_sized_volume(&self, name: &str) -> Result<bool> {
+        let existed = self.remove_volume(name).await?;
+        if self.local() {
+            let n = name.to_string();
+            let _ = tokio::task::spawn_blocking(move || super::loopfs::release(&n)).await;
+        }
+        Ok(existed)
+    }
+
+    async fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&HashMap::from([("volume", vec![name])]))
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(map_err(format!("listing the users of volume {name}")))?;
+        Ok(list
+            .into_iter()
+            .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
+            .map(|n| n.trim_start_matches('/').to_string())
+            .collect())
+    }
+
     async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>> {
         match self.docker.inspect_network(name, None).await {
             Ok(n) => Ok(Some(

@@ -444,6 +444,23 @@ impl Provider for FakeProvider {
             .collect())
     }
 
+    async fn create_sized_volume(
+        &self,
+        name: &str,
+        _size: u64,
+        labels: &Labels,
+    ) -> Result<VolumeInfo> {
+        self.create_volume(name, labels).await
+    }
+
+    async fn remove_sized_volume(&self, name: &str) -> Result<bool> {
+        self.remove_volume(name).await
+    }
+
+    async fn volume_users(&self, _name: &str) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>> {
         let s = self.lock();
         if !s.networks.contains_key(name) {

@@ -7,6 +7,7 @@
 mod docker;
 #[cfg(test)]
 pub(crate) mod fake;
+mod loopfs;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -338,6 +339,21 @@ pub trait Provider: Send + Sync {
     async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>>;
     async fn remove_volume(&self, name: &str) -> Result<bool>;
     async fn volumes(&self, label: Option<(&str, &str)>) -> Result<Vec<VolumeInfo>>;
+    /// A volume whose size is enforced: an ext4 file system of `size`
+    /// bytes (the Docker provider: an image file on the engine's host,
+    /// attached to a loop device). Refused, saying why, where the engine
+    /// cannot have one.
+    async fn create_sized_volume(
+        &self,
+        name: &str,
+        size: u64,
+        labels: &Labels,
+    ) -> Result<VolumeInfo>;
+    /// Removes a sized volume and what holds its data; false if it was
+    /// not there.
+    async fn remove_sized_volume(&self, name: &str) -> Result<bool>;
+    /// Names of the containers (running or not) that mount a volume.
+    async fn volume_users(&self, name: &str) -> Result<Vec<String>>;
 
     /// Creates a container; a name in use is [`crate::Error::Conflict`].
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String>;

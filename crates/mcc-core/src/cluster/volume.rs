@@ -1,0 +1,180 @@
+//! Sized volumes (the CC seed's `cc volume`): ext4 file systems of a given
+//! size, labelled `mcc.volume` so `mcc volume list` finds them after any
+//! crash. Writing past the size fails with "No space left on device".
+
+use serde::{Deserialize, Serialize};
+
+use super::vpc::{new_id, validate_id};
+use super::Clusters;
+use crate::error::{Error, Result};
+use crate::model::options::validate_dns_name;
+use crate::model::size::parse_size;
+use crate::model::{labels, SCHEMA_VERSION};
+use crate::provider::Labels;
+
+pub const VOLUME_LABEL: &str = "mcc.volume";
+pub const SIZE_LABEL: &str = "mcc.size";
+pub const PERSISTENT_LABEL: &str = "mcc.persistent";
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VolumeView {
+    pub id: String,
+    pub name: String,
+    /// Bytes.
+    pub size: u64,
+    /// Survives the loss of every container; else it goes with the last
+    /// container that used it.
+    pub persistent: bool,
+    /// Containers (running or not) that mount it.
+    pub containers: Vec<String>,
+}
+
+/// What `mcc volume delete` did.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct VolumeDeleteReport {
+    pub deleted: Vec<String>,
+    /// IDs that named no volume (never made, or deleted already).
+    pub missing: Vec<String>,
+}
+
+pub fn validate_volume_id(id: &str) -> Result<()> {
+    validate_id(id, "vol", "volume", "mcc volume list")
+}
+
+impl Clusters {
+    /// Makes a volume of `size` (bytes, or with K/M/G/T); its ID.
+    pub async fn volume_create(&self, name: &str, size: &str, persistent: bool) -> Result<String> {
+        validate_dns_name("--name", name).map_err(Error::Invalid)?;
+        if name.len() > 63 {
+            return Err(Error::Invalid(format!(
+                "--name '{name}' is longer than 63 characters"
+            )));
+        }
+        let bytes = parse_size("--size", size).map_err(Error::Invalid)?;
+        let _serialized = self.lock_host("volumes", "making a volume").await?;
+        let existing = self.volume_list().await?;
+        if existing.iter().any(|v| v.name == name) {
+            return Err(Error::Conflict(format!(
+                "a volume named '{name}' exists; choose another --name (`mcc volume list`)"
+            )));
+        }
+        let mut id = new_id("vol");
+        while existing.iter().any(|v| v.id == id) {
+            id = new_id("vol");
+        }
+        let mut l = Labels::new();
+        l.insert(VOLUME_LABEL.into(), id.clone());
+        l.insert(super::vpc::NAME_LABEL.into(), name.into());
+        l.insert(SIZE_LABEL.into(), bytes.to_string());
+        l.insert(PERSISTENT_LABEL.into(), persistent.to_string());
+        l.insert(labels::ROLE.into(), "volume".into());
+        l.insert(labels::SCHEMA.into(), SCHEMA_VERSION.into());
+        self.provider.create_sized_volume(&id, bytes, &l).await?;
+        Ok(id)
+    }
+
+    /// Every volume made by `volume create`, with its users.
+    pub async fn volume_list(&self) -> Result<Vec<VolumeView>> {
+        let mut out = Vec::new();
+        for v in self
+            .provider
+            .volumes(Some((labels::ROLE, "volume")))
+            .await?
+        {
+            let Some(id) = v.labels.get(VOLUME_LABEL).cloned() else {
+                continue;
+            };
+            out.push(VolumeView {
+                containers: self.provider.volume_users(&v.name).await?,
+                name: v
+                    .labels
+                    .get(super::vpc::NAME_LABEL)
+                    .cloned()
+                    .unwrap_or_default(),
+                size: v
+                    .labels
+                    .get(SIZE_LABEL)
+                    .and_then(|s| s.parse().ok())
+                    .unwrap_or(0),
+                persistent: v.labels.get(PERSISTENT_LABEL).map(String::as_str) == Some("true"),
+                id,
+            });
+        }
+        out.sort_by(|a, b| a.name.cmp(&b.name).then(a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    /// Deletes volumes: none if any is in use (naming who uses them); IDs
+    /// that name no volume are reported, not an error.
+    pub async fn volume_delete(&self, ids: &[String]) -> Result<VolumeDeleteReport> {
+        for id in ids {
+            validate_volume_id(id)?;
+        }
+        let _serialized = self.lock_host("volumes", "deleting volumes").await?;
+        let all = self.volume_list().await?;
+        let mut report = VolumeDeleteReport::default();
+        let mut doomed = Vec::new();
+        let mut busy = Vec::new();
+        for id in ids {
+            match all.iter().find(|v| &v.id == id) {
+                None => report.missing.push(id.clone()),
+                Some(v) if !v.containers.is_empty() => busy.push(format!(
+                    "{id} ({}) is used by {}",
+                    v.name,
+                    v.containers.join(", ")
+                )),
+                Some(v) => doomed.push(v.id.clone()),
+            }
+        }
+        if !busy.is_empty() {
+            return Err(Error::Conflict(format!(
+                "nothing deleted: {}; remove those containers first",
+                busy.join("; ")
+            )));
+        }
+        doomed.sort();
+        doomed.dedup();
+        for id in doomed {
+            self.provider.remove_sized_volume(&id).await?;
+            report.deleted.push(id);
+        }
+        Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::fake::FakeProvider;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn volumes_are_made_listed_and_deleted_with_the_seeds_semantics() {
+        let p = Arc::new(FakeProvider::default());
+        let c = Clusters::new(p, Arc::new(crate::cluster::Silent));
+        let id = c.volume_create("data", "64M", true).await.unwrap();
+        validate_volume_id(&id).unwrap();
+        let list = c.volume_list().await.unwrap();
+        assert_eq!(list.len(), 1);
+        assert_eq!((list[0].size, list[0].persistent), (64 << 20, true));
+        for (name, size, says) in [
+            ("x", "0", "--size"),
+            ("x", "12Q", "--size"),
+            ("data", "1M", "exists"),
+            ("Bad_Name", "1M", "--name"),
+        ] {
+            let e = c.volume_create(name, size, false).await.unwrap_err();
+            assert!(e.to_string().contains(says), "{name} {size}: {e}");
+        }
+        let r = c
+            .volume_delete(&[id.clone(), "vol-00000000".into()])
+            .await
+            .unwrap();
+        assert_eq!(
+            (r.deleted, r.missing),
+            (vec![id.clone()], vec!["vol-00000000".to_string()])
+        );
+        assert!(c.volume_delete(&[id]).await.unwrap().deleted.is_empty());
+        assert!(c.volume_delete(&["vpc-00000000".into()]).await.is_err());
+    }
+}
