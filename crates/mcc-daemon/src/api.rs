@@ -1087,14 +1087,17 @@ impl utoipa::Modify for Security {
         crate::services::api::get_default_service, crate::services::api::delete_default_service,
         crate::cloud_api::list_vpcs, crate::cloud_api::create_vpc, crate::cloud_api::delete_vpcs,
         crate::cloud_api::list_volumes, crate::cloud_api::create_volume,
-        crate::cloud_api::delete_volumes
+        crate::cloud_api::delete_volumes, crate::cloud_api::run_container,
+        crate::cloud_api::containers_status, crate::cloud_api::remove_containers
     ),
     components(schemas(OperationEvent, AttachControl, ExecEvent, Event, DeleteReport, GcReport,
         mcc_api::ServiceRequest, mcc_api::ScaleRequest, mcc_api::ServiceDef,
         mcc_api::ServiceView, mcc_api::ReplicaView, crate::cloud_api::VpcRequest,
         crate::cloud_api::VpcDeleteRequest, mcc_core::cluster::vpc::VpcView,
         mcc_core::cluster::vpc::VpcDeleteReport, crate::cloud_api::VolumeRequest,
-        mcc_core::cluster::volume::VolumeView, mcc_core::cluster::volume::VolumeDeleteReport)),
+        mcc_core::cluster::volume::VolumeView, mcc_core::cluster::volume::VolumeDeleteReport,
+        mcc_core::cluster::run::RunSpec, mcc_core::cluster::run::RmReport,
+        mcc_core::provider::ContainerStatus)),
     modifiers(&Security),
     security(("signature" = [])),
 )]

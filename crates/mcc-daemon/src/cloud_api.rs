@@ -8,8 +8,10 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mcc_api::ErrorBody;
+use mcc_core::cluster::run::{RmReport, RunSpec};
 use mcc_core::cluster::volume::{VolumeDeleteReport, VolumeView};
 use mcc_core::cluster::vpc::{VpcDeleteReport, VpcView};
+use mcc_core::provider::ContainerStatus;
 use serde::Deserialize;
 
 use crate::api::{body, ApiResult, App, AppState};
@@ -133,6 +135,56 @@ pub async fn delete_volumes(
     Ok(Json(r))
 }
 
+#[utoipa::path(post, path = "/api/v1/containers", tag = "containers", request_body = RunSpec,
+    responses((status = 201, body = ContainerStatus), (status = 422, body = ErrorBody)))]
+pub async fn run_container(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
+    let spec: RunSpec = body(&bytes)?;
+    let id = app.clusters.run(&spec).await?;
+    app.log.record(
+        "container",
+        About::default(),
+        format!("container {} of {} started", &id[..12], spec.image),
+    );
+    let s = app
+        .clusters
+        .run_status(&id)
+        .await?
+        .ok_or_else(|| mcc_core::Error::Failed(format!("container {id} vanished")))?;
+    Ok((StatusCode::CREATED, Json(s)).into_response())
+}
+
+#[utoipa::path(post, path = "/api/v1/containers/status", tag = "containers",
+    request_body = VpcDeleteRequest,
+    responses((status = 200, body = [ContainerStatus], description = "Those that exist")))]
+pub async fn containers_status(
+    State(app): AppState,
+    bytes: Bytes,
+) -> ApiResult<Json<Vec<ContainerStatus>>> {
+    let req: VpcDeleteRequest = body(&bytes)?;
+    let mut out = Vec::new();
+    for id in &req.ids {
+        if let Some(s) = app.clusters.run_status(id).await? {
+            out.push(s);
+        }
+    }
+    Ok(Json(out))
+}
+
+#[utoipa::path(post, path = "/api/v1/containers/delete", tag = "containers",
+    request_body = VpcDeleteRequest, responses((status = 200, body = RmReport)))]
+pub async fn remove_containers(State(app): AppState, bytes: Bytes) -> ApiResult<Json<RmReport>> {
+    let req: VpcDeleteRequest = body(&bytes)?;
+    let r = app.clusters.rm(&req.ids).await?;
+    for id in &r.removed {
+        app.log.record(
+            "container",
+            About::default(),
+            format!("container {id} removed"),
+        );
+    }
+    Ok(Json(r))
+}
+
 pub fn routes() -> axum::Router<Arc<App>> {
     use axum::routing::{get, post};
     axum::Router::new()
@@ -140,4 +192,7 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route("/api/v1/vpcs/delete", post(delete_vpcs))
         .route("/api/v1/volumes", get(list_volumes).post(create_volume))
         .route("/api/v1/volumes/delete", post(delete_volumes))
+        .route("/api/v1/containers", post(run_container))
+        .route("/api/v1/containers/status", post(containers_status))
+        .route("/api/v1/containers/delete", post(remove_containers))
 }

@@ -260,6 +260,26 @@ pub enum Command {
     /// Private networks with a CIDR of yours, for containers (the CC seed's `cc vpc`)
     #[command(subcommand)]
     Vpc(VpcCommand),
+    /// Run a command in a container of its own, with limits (the CC seed's `cc run`); prints its ID
+    #[command(
+        after_help = "Examples:\n  mcc run --image busybox --memory 64M --cpu 512 -- sleep 1d\n  \
+        mcc run --image busybox --vpc vpc-1a2b3c4d --volume vol-5e6f7a8b:/data --user nobody \
+        --env MODE=test --dir /data --attach -- sh -c 'id; pwd; echo $MODE'\n\n\
+        With --attach the command's output is streamed and mcc exits with its exit code."
+    )]
+    Run(RunArgs),
+    /// Show containers made by `mcc run`: state, exit code, image, VPC, IP, limits, volumes
+    Status {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Remove containers made by `mcc run` (their ephemeral volumes go with the last user)
+    Rm {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+    },
     /// Volumes of a given size, ext4, enforced (the CC seed's `cc volume`)
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -363,6 +383,42 @@ pub enum VpcCommand {
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
     },
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    #[arg(long, value_name = "IMAGE")]
+    pub image: String,
+    /// VPC to join (its ID)
+    #[arg(long, value_name = "ID")]
+    pub vpc: Option<String>,
+    /// Volume to mount, ID:PATH (repeatable)
+    #[arg(long = "volume", value_name = "ID:PATH")]
+    pub volumes: Vec<String>,
+    /// Memory limit: bytes, or 64M, 1G
+    #[arg(long, value_name = "BYTES")]
+    pub memory: Option<String>,
+    /// CPU shares (1024 is one CPU's worth under contention)
+    #[arg(long, value_name = "SHARES")]
+    pub cpu: Option<i64>,
+    /// Size of the container's own disk (needs a storage driver with quotas)
+    #[arg(long, value_name = "BYTES")]
+    pub disk: Option<String>,
+    /// User to run the command as (name or UID[:GID])
+    #[arg(long, value_name = "USER")]
+    pub user: Option<String>,
+    /// Environment variable NAME=VALUE (repeatable)
+    #[arg(long = "env", short = 'e', value_name = "NAME=VALUE")]
+    pub env: Vec<String>,
+    /// Directory to run the command in
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<String>,
+    /// Stream the command's output and exit with its exit code
+    #[arg(long, short = 'a')]
+    pub attach: bool,
+    /// The command and its arguments
+    #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
+    pub cmd: Vec<String>,
 }
 
 #[derive(Subcommand, Debug)]

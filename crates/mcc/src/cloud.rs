@@ -3,14 +3,17 @@
 
 use std::sync::Arc;
 
+use mcc_core::cluster::run::{RmReport, RunSpec};
 use mcc_core::cluster::volume::{VolumeDeleteReport, VolumeView};
 use mcc_core::cluster::vpc::{VpcDeleteReport, VpcView};
 use mcc_core::model::size::human;
+use mcc_core::provider::{Chunk, ContainerStatus};
+use mcc_core::Error;
 use mcc_core::Result;
 use reqwest::Method;
 use serde_json::json;
 
-use crate::cli::{Output, VolumeCommand, VpcCommand};
+use crate::cli::{Output, RunArgs, VolumeCommand, VpcCommand};
 use crate::commands::{connect, json, Notes};
 use crate::out::{say, say_raw};
 use crate::remote::Client;
@@ -180,4 +183,175 @@ pub async fn volume(cmd: VolumeCommand, remote: Option<&Client>) -> Result<u8> {
             Ok(0)
         }
     }
+}
+
+pub async fn run(args: RunArgs, remote: Option<&Client>) -> Result<u8> {
+    let spec = RunSpec {
+        image: args.image,
+        vpc: args.vpc,
+        volumes: args.volumes,
+        memory: args.memory,
+        cpu: args.cpu,
+        disk: args.disk,
+        user: args.user,
+        env: args.env,
+        dir: args.dir,
+        cmd: args.cmd,
+    };
+    match remote {
+        Some(c) => {
+            if args.attach {
+                return Err(Error::Invalid(
+                    "--attach through the daemon is not supported yet: run without \
+                     --endpoint-url, or without --attach and read `mcc status`"
+                        .into(),
+                ));
+            }
+            let s: ContainerStatus = c
+                .call(
+                    Method::POST,
+                    "/api/v1/containers",
+                    Some(&serde_json::to_value(&spec).expect("serializable")),
+                )
+                .await?;
+            say!("{}", s.id);
+            Ok(0)
+        }
+        None => {
+            let clusters = connect(Arc::new(Notes)).await?;
+            let id = clusters.run(&spec).await?;
+            if !args.attach {
+                say!("{id}");
+                return Ok(0);
+            }
+            use futures_util::StreamExt;
+            use std::io::Write;
+            let mut out = clusters.provider().follow_logs(&id);
+            while let Some(chunk) = out.next().await {
+                match chunk? {
+                    Chunk::Stdout(b) => {
+                        let mut o = std::io::stdout().lock();
+                        let _ = o.write_all(&b);
+                        let _ = o.flush();
+                    }
+                    Chunk::Stderr(b) => {
+                        let _ = std::io::stderr().write_all(&b);
+                    }
+                }
+            }
+            let code = loop {
+                match clusters.run_status(&id).await? {
+                    Some(s) if s.state != "running" => break s.exit_code.unwrap_or(0),
+                    Some(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
+                    None => break 0,
+                }
+            };
+            Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+        }
+    }
+}
+
+fn mib(b: Option<i64>) -> String {
+    b.map(|b| human(b as u64)).unwrap_or_else(|| "-".into())
+}
+
+pub async fn status(ids: &[String], output: Output, remote: Option<&Client>) -> Result<u8> {
+    let mut found: Vec<ContainerStatus> = Vec::new();
+    let mut missing = false;
+    let local = match remote {
+        Some(_) => None,
+        None => Some(connect(Arc::new(Notes)).await?),
+    };
+    for id in ids {
+        let s: Option<ContainerStatus> = match (remote, &local) {
+            (Some(c), _) => {
+                let all: Vec<ContainerStatus> = c
+                    .call(
+                        Method::POST,
+                        "/api/v1/containers/status",
+                        Some(&json!({ "ids": [id] })),
+                    )
+                    .await?;
+                all.into_iter().next()
+            }
+            (None, Some(l)) => l.run_status(id).await?,
+            (None, None) => unreachable!("connected above"),
+        };
+        match s {
+            Some(s) => found.push(s),
+            None => {
+                eprintln!("{id}: no such container");
+                missing = true;
+            }
+        }
+    }
+    match output {
+        Output::Json => json(&found),
+        Output::Text => {
+            let rows: Vec<Vec<String>> = found
+                .iter()
+                .map(|s| {
+                    vec![
+                        s.id[..12.min(s.id.len())].to_string(),
+                        s.state.clone(),
+                        s.exit_code
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        s.image.clone(),
+                        s.labels
+                            .get("mcc.vpc")
+                            .cloned()
+                            .unwrap_or_else(|| "-".into()),
+                        s.ips.values().cloned().collect::<Vec<_>>().join(","),
+                        mib(s.memory),
+                        s.cpu_shares
+                            .map(|c| c.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        if s.volumes.is_empty() {
+                            "-".into()
+                        } else {
+                            s.volumes.join(",")
+                        },
+                        s.started.clone().unwrap_or_else(|| "-".into()),
+                        s.finished.clone().unwrap_or_else(|| "-".into()),
+                    ]
+                })
+                .collect();
+            say_raw!(
+                "{}",
+                table::render(
+                    &[
+                        "ID", "STATE", "EXIT", "IMAGE", "VPC", "IP", "MEMORY", "CPU", "VOLUMES",
+                        "STARTED", "FINISHED"
+                    ],
+                    &rows
+                )
+            );
+        }
+    }
+    Ok(u8::from(missing))
+}
+
+pub async fn rm(ids: &[String], remote: Option<&Client>) -> Result<u8> {
+    let r: RmReport = match remote {
+        Some(c) => {
+            c.call(
+                Method::POST,
+                "/api/v1/containers/delete",
+                Some(&json!({ "ids": ids })),
+            )
+            .await?
+        }
+        None => connect(Arc::new(Notes)).await?.rm(ids).await?,
+    };
+    for id in &r.removed {
+        say!("removed {id}");
+    }
+    for v in &r.volumes_removed {
+        say!("removed ephemeral volume {v}");
+    }
+    for id in &r.missing {
+        eprintln!("{id}: no such container");
+    }
+    Ok(0)
 }

@@ -172,6 +172,11 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
         Command::Token(t) => token(t, &daemon_client(&remote_args)?).await,
         Command::Service(s) => crate::service::service(s, &daemon_client(&remote_args)?).await,
         Command::Vpc(v) => crate::cloud::vpc(v, remote.as_ref()).await,
+        Command::Run(r) => crate::cloud::run(r, remote.as_ref()).await,
+        Command::Status { ids, output } => {
+            crate::cloud::status(&ids, output, remote.as_ref()).await
+        }
+        Command::Rm { ids } => crate::cloud::rm(&ids, remote.as_ref()).await,
         Command::Volume(v) => crate::cloud::volume(v, remote.as_ref()).await,
         Command::Api { method, path, data } => {
             api(&daemon_client(&remote_args)?, &method, &path, data).await

@@ -20,6 +20,7 @@ mod membership;
 mod nodes;
 pub mod parallel;
 mod query;
+pub mod run;
 mod state;
 pub mod volume;
 pub mod vpc;

@@ -690,20 +690,81 @@ impl Provider for DockerProvider {
             .collect())
     }
 
-    async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>> {
-        match self.docker.inspect_network(name, None).await {
-            Ok(n) => Ok(Some(
-                n.containers
-                    .unwrap_or_default()
-                    .into_values()
-                    .filter_map(|c| c.name)
-                    .collect(),
-            )),
+    async fn container_status(&self, id: &str) -> Result<Option<super::ContainerStatus>> {
+        let c = match self.docker.inspect_container(id, None).await {
+            Ok(c) => c,
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
-            }) => Ok(None),
-            Err(e) => Err(map_err(format!("inspecting network {name}"))(e)),
-        }
+            }) => return Ok(None),
+            Err(e) => return Err(map_err(format!("inspecting container {id}"))(e)),
+        };
+        let state = c.state.unwrap_or_default();
+        let config = c.config.unwrap_or_default();
+        let host = c.host_config.unwrap_or_default();
+        let running = state.running.unwrap_or(false);
+        let stamp = |s: Option<String>| s.filter(|t| !t.starts_with("0001-"));
+        Ok(Some(super::ContainerStatus {
+            id: c.id.unwrap_or_default(),
+            name: c
+                .name
+                .unwrap_or_default()
+                .trim_start_matches('/')
+                .to_string(),
+            state: state
+                .status
+                .map(|s| s.to_string())
+                .unwrap_or_else(|| "unknown".into()),
+            exit_code: (!running).then_some(state.exit_code).flatten(),
+            image: config.image.unwrap_or_default(),
+            labels: config.labels.unwrap_or_default(),
+            ips: c
+                .network_settings
+                .and_then(|n| n.networks)
+                .unwrap_or_default()
+                .into_iter()
+                .filter_map(|(net, ep)| Some((net, ep.ip_address.filter(|s| !s.is_empty())?)))
+                .collect(),
+            memory: host.memory.filter(|m| *m > 0),
+            cpu_shares: host.cpu_shares.filter(|s| *s > 0),
+            disk: host.storage_opt.and_then(|o| o.get("size").cloned()),
+            user: config.user.unwrap_or_default(),
+            workdir: config.working_dir.unwrap_or_default(),
+            volumes: c
+                .mounts
+                .unwrap_or_default()
+                .into_iter()
+                .filter(|m| m.typ.as_deref() == Some("volume"))
+                .filter_map(|m| Some(format!("{}:{}", m.name?, m.destination?)))
+                .collect(),
+            started: stamp(state.started_at),
+            finished: stamp(state.finished_at).filter(|_| !running),
+        }))
+    }
+
+    async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>> {
+        // stopped containers count: they join the network again at start
+        let id = match self.docker.inspect_network(name, None).await {
+            Ok(n) => n.id.unwrap_or_else(|| name.to_string()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(map_err(format!("inspecting network {name}"))(e)),
+        };
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&HashMap::from([("network", vec![id.as_str()])]))
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(map_err(format!("listing the users of network {name}")))?;
+        Ok(Some(
+            list.into_iter()
+                .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
+                .map(|n| n.trim_start_matches('/').to_string())
+                .collect(),
+        ))
     }
 
     async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo> {
@@ -847,6 +908,11 @@ impl Provider for DockerProvider {
                 maximum_retry_count: None,
             }),
             init: spec.init.then_some(true),
+            memory: spec.memory,
+            cpu_shares: spec.cpu_shares,
+            storage_opt: spec
+                .disk
+                .map(|d| HashMap::from([("size".to_string(), d.to_string())])),
             port_bindings: (!spec.publish.is_empty()).then(|| {
                 spec.publish
                     .iter()
@@ -873,6 +939,7 @@ impl Provider for DockerProvider {
             entrypoint: spec.entrypoint.clone(),
             cmd: spec.cmd.clone(),
             user: spec.user.clone(),
+            working_dir: spec.workdir.clone(),
             env: Some(spec.env.clone()),
             labels: Some(spec.labels.clone()),
             exposed_ports: (!spec.publish.is_empty())

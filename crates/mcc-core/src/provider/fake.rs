@@ -461,6 +461,21 @@ impl Provider for FakeProvider {
         Ok(Vec::new())
     }
 
+    async fn container_status(&self, id: &str) -> Result<Option<super::ContainerStatus>> {
+        let s = self.lock();
+        Ok(s.containers
+            .iter()
+            .find(|(n, c)| *n == id || c.id == id)
+            .map(|(n, c)| super::ContainerStatus {
+                id: c.id.clone(),
+                name: n.clone(),
+                state: if c.running { "running" } else { "exited" }.into(),
+                image: c.image.clone(),
+                labels: c.labels.clone(),
+                ..Default::default()
+            }))
+    }
+
     async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>> {
         let s = self.lock();
         if !s.networks.contains_key(name) {

@@ -181,8 +181,43 @@ pub struct ContainerSpec {
     pub security_opt: Vec<String>,
     /// TCP ports of the container published on free ports of the host.
     pub publish: Vec<u16>,
+    /// Memory limit in bytes.
+    pub memory: Option<i64>,
+    /// CPU shares (relative weight).
+    pub cpu_shares: Option<i64>,
+    /// Size of the container's writable layer, in bytes (storage drivers
+    /// with quotas only: the engine refuses it elsewhere).
+    pub disk: Option<u64>,
+    /// Working directory of the first process.
+    pub workdir: Option<String>,
     /// Restart with the engine unless stopped by the user.
     pub restart_unless_stopped: bool,
+}
+
+/// A container as `mcc status` shows it.
+#[derive(
+    Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+pub struct ContainerStatus {
+    pub id: String,
+    pub name: String,
+    pub state: String,
+    pub exit_code: Option<i64>,
+    pub image: String,
+    pub labels: Labels,
+    /// Address on each network.
+    pub ips: std::collections::BTreeMap<String, String>,
+    /// Bytes; none when unlimited.
+    pub memory: Option<i64>,
+    pub cpu_shares: Option<i64>,
+    /// Writable layer size in bytes, if limited.
+    pub disk: Option<String>,
+    pub user: String,
+    pub workdir: String,
+    /// `volume:path` of each volume mounted.
+    pub volumes: Vec<String>,
+    pub started: Option<String>,
+    pub finished: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -354,6 +389,8 @@ pub trait Provider: Send + Sync {
     async fn remove_sized_volume(&self, name: &str) -> Result<bool>;
     /// Names of the containers (running or not) that mount a volume.
     async fn volume_users(&self, name: &str) -> Result<Vec<String>>;
+    /// What the engine says of a container now; `None` if there is none.
+    async fn container_status(&self, id: &str) -> Result<Option<ContainerStatus>>;
 
     /// Creates a container; a name in use is [`crate::Error::Conflict`].
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String>;

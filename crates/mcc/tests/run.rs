@@ -1,0 +1,223 @@
+//! `mcc run`, `mcc status`, `mcc rm` (the CC seed's `cc run`/`cc status`):
+//! every flag visible inside the container, limits in status, exit codes
+//! through --attach, a limit the engine cannot enforce refused, bad input
+//! refused with nothing made, ephemeral volumes gone with their last user.
+//! One test: the checks that nothing was made count every run container.
+
+mod common;
+
+use common::*;
+
+fn run_containers() -> Vec<String> {
+    let out = docker_ok(&["ps", "-aq", "--filter", "label=mcc.role=run"]);
+    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+/// Removes what a test made, however it ends.
+struct Made {
+    containers: Vec<String>,
+    volumes: Vec<String>,
+    vpcs: Vec<String>,
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = docker(&["rm", "-f", c]);
+        }
+        for v in &self.volumes {
+            let _ = mcc(["volume", "delete", v]).local().run();
+        }
+        for v in &self.vpcs {
+            let _ = docker(&["network", "rm", v]);
+        }
+    }
+}
+
+#[test]
+fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
+    require_engine_and_images();
+    let pid = std::process::id();
+    let mut made = Made {
+        containers: vec![],
+        volumes: vec![],
+        vpcs: vec![],
+    };
+    run_refuses_bad_input_and_unenforceable_limits_making_nothing();
+    let cidr = test_subnet(244);
+    let vpc = mcc([
+        "vpc",
+        "create",
+        "--cidr",
+        &cidr,
+        "--name",
+        &format!("it-run-{pid}"),
+    ])
+    .run()
+    .ok()
+    .stdout
+    .trim()
+    .to_string();
+    made.vpcs.push(vpc.clone());
+    let keep = mcc([
+        "volume",
+        "create",
+        "--size",
+        "4M",
+        "--persistent",
+        "--name",
+        &format!("it-run-keep-{pid}"),
+    ])
+    .run()
+    .ok()
+    .stdout
+    .trim()
+    .to_string();
+    let eph = mcc([
+        "volume",
+        "create",
+        "--size",
+        "4M",
+        "--name",
+        &format!("it-run-eph-{pid}"),
+    ])
+    .run()
+    .ok()
+    .stdout
+    .trim()
+    .to_string();
+    made.volumes.extend([keep.clone(), eph.clone()]);
+
+    // every flag, seen from inside; --attach streams and passes the exit code
+    let script = "id -u; pwd; echo \"mode=$MODE\"; \
+        cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
+        cat /sys/fs/cgroup/cpu.weight 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.shares; \
+        ip -4 -o addr show eth0; mount | grep -c ' /keep \\| /eph '; exit 7";
+    let before = run_containers();
+    let out = mcc([
+        "run",
+        "--image",
+        BUSYBOX,
+        "--vpc",
+        &vpc,
+        "--volume",
+        &format!("{keep}:/keep"),
+        "--volume",
+        &format!("{eph}:/eph"),
+        "--memory",
+        "64M",
+        "--cpu",
+        "512",
+        "--user",
+        "nobody",
+        "--env",
+        "MODE=test",
+        "--dir",
+        "/tmp",
+        "--attach",
+        "--",
+        "sh",
+        "-c",
+        script,
+    ])
+    .run();
+    assert_eq!(out.code(), 7, "{}", out.describe());
+    let lines: Vec<&str> = out.stdout.lines().collect();
+    assert_eq!(lines[0], "65534", "user: {}", out.describe());
+    assert_eq!(lines[1], "/tmp", "dir: {}", out.describe());
+    assert_eq!(lines[2], "mode=test", "env: {}", out.describe());
+    assert_eq!(
+        lines[3],
+        (64u64 << 20).to_string(),
+        "memory: {}",
+        out.describe()
+    );
+    assert_eq!(lines[4], "512", "cpu shares: {}", out.describe());
+    let prefix = cidr.rsplit_once('.').unwrap().0;
+    assert!(
+        lines[5].contains(&format!("inet {prefix}.")),
+        "vpc address: {}",
+        out.describe()
+    );
+    assert_eq!(lines[6], "2", "volumes mounted: {}", out.describe());
+    let after = run_containers();
+    let new: Vec<&String> = after.iter().filter(|c| !before.contains(c)).collect();
+    assert_eq!(new.len(), 1, "{after:?}");
+    let id = new[0].clone();
+    made.containers.push(id.clone());
+
+    // status: state, exit code, image, VPC, IP, limits, volumes, times
+    let out = mcc(["status", &id, "--output", "json"]).run().ok();
+    let s: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let s = &s[0];
+    assert_eq!(s["state"], "exited", "{s:#}");
+    assert_eq!(s["exit_code"], 7, "{s:#}");
+    assert_eq!(s["image"], BUSYBOX, "{s:#}");
+    assert_eq!(s["labels"]["mcc.vpc"], vpc.as_str(), "{s:#}");
+    assert_eq!(s["memory"], 64 << 20, "{s:#}");
+    assert_eq!(s["cpu_shares"], 512, "{s:#}");
+    assert_eq!(s["user"], "nobody", "{s:#}");
+    assert_eq!(s["workdir"], "/tmp", "{s:#}");
+    assert_eq!(s["volumes"].as_array().unwrap().len(), 2, "{s:#}");
+    assert!(
+        s["started"].is_string() && s["finished"].is_string(),
+        "{s:#}"
+    );
+    let table = mcc(["status", &id]).run().ok();
+    assert!(
+        table.stdout.contains("64 MiB") && table.stdout.contains(&vpc),
+        "{}",
+        table.describe()
+    );
+
+    // the VPC and the volumes are in use while the container is there
+    let out = mcc(["vpc", "delete", &vpc]).run();
+    assert_ne!(out.code(), 0, "{}", out.describe());
+
+    // rm: the ephemeral volume goes with its last user, the persistent one stays
+    let out = mcc(["rm", &id]).run().ok();
+    assert!(
+        out.stdout
+            .contains(&format!("removed ephemeral volume {eph}")),
+        "{}",
+        out.describe()
+    );
+    let vols = mcc(["volume", "list"]).run().ok().stdout;
+    assert!(vols.contains(&keep) && !vols.contains(&eph), "{vols}");
+    assert!(!run_containers().contains(&id));
+    mcc(["rm", &id]).run().ok();
+    mcc(["vpc", "delete", &vpc]).run().ok();
+}
+
+/// Called first by the test above, so no container of its own is about.
+fn run_refuses_bad_input_and_unenforceable_limits_making_nothing() {
+    let before = run_containers();
+    for (args, says) in [
+        (vec!["--disk", "1G"], "--disk"),
+        (vec!["--vpc", "vpc-nope"], "VPC ID"),
+        (vec!["--vpc", "vpc-0badc0de"], "no such VPC"),
+        (vec!["--volume", "vol-0badc0de"], "ID:PATH"),
+        (vec!["--volume", "vol-0badc0de:/data"], "no such volume"),
+        (vec!["--volume", "vol-0badc0de:data"], "absolute"),
+        (vec!["--memory", "lots"], "--memory"),
+        (vec!["--memory", "1K"], "6M"),
+        (vec!["--cpu", "1"], "--cpu"),
+        (vec!["--env", "NOEQUALS"], "--env"),
+        (vec!["--dir", "tmp"], "--dir"),
+        (vec!["--user", "a b"], "--user"),
+    ] {
+        let mut a = vec!["run", "--image", BUSYBOX];
+        a.extend(args.iter());
+        a.extend(["--", "true"]);
+        let out = mcc(a.clone()).run();
+        assert_ne!(out.code(), 0, "{}", out.describe());
+        assert!(out.stderr.contains(says), "{:?}: {}", a, out.describe());
+    }
+    let out = mcc(["run", "--image", "mcc-test/no-such-image:1", "--", "true"]).run();
+    assert_ne!(out.code(), 0, "{}", out.describe());
+    assert_eq!(run_containers(), before, "a refused run left a container");
+    let out = mcc(["status", "not-an-id"]).run();
+    assert_eq!(out.code(), 2, "{}", out.describe());
+}
