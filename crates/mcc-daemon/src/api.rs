@@ -1088,7 +1088,8 @@ impl utoipa::Modify for Security {
         crate::cloud_api::list_vpcs, crate::cloud_api::create_vpc, crate::cloud_api::delete_vpcs,
         crate::cloud_api::list_volumes, crate::cloud_api::create_volume,
         crate::cloud_api::delete_volumes, crate::cloud_api::run_container,
-        crate::cloud_api::containers_status, crate::cloud_api::remove_containers
+        crate::cloud_api::containers_status, crate::cloud_api::remove_containers,
+        crate::cloud_api::containers_metrics
     ),
     components(schemas(OperationEvent, AttachControl, ExecEvent, Event, DeleteReport, GcReport,
         mcc_api::ServiceRequest, mcc_api::ScaleRequest, mcc_api::ServiceDef,
@@ -1097,7 +1098,7 @@ impl utoipa::Modify for Security {
         mcc_core::cluster::vpc::VpcDeleteReport, crate::cloud_api::VolumeRequest,
         mcc_core::cluster::volume::VolumeView, mcc_core::cluster::volume::VolumeDeleteReport,
         mcc_core::cluster::run::RunSpec, mcc_core::cluster::run::RmReport,
-        mcc_core::provider::ContainerStatus)),
+        mcc_core::provider::ContainerStatus, mcc_core::cluster::run::ContainerMetrics)),
     modifiers(&Security),
     security(("signature" = [])),
 )]

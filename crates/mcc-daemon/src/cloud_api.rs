@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mcc_api::ErrorBody;
-use mcc_core::cluster::run::{RmReport, RunSpec};
+use mcc_core::cluster::run::{ContainerMetrics, RmReport, RunSpec};
 use mcc_core::cluster::volume::{VolumeDeleteReport, VolumeView};
 use mcc_core::cluster::vpc::{VpcDeleteReport, VpcView};
 use mcc_core::provider::ContainerStatus;
@@ -185,6 +185,25 @@ pub async fn remove_containers(State(app): AppState, bytes: Bytes) -> ApiResult<
     Ok(Json(r))
 }
 
+#[utoipa::path(post, path = "/api/v1/containers/metrics", tag = "containers",
+    request_body = VpcDeleteRequest,
+    responses((status = 200, body = [ContainerMetrics], description = "Those that exist")))]
+pub async fn containers_metrics(
+    State(app): AppState,
+    bytes: Bytes,
+) -> ApiResult<Json<Vec<ContainerMetrics>>> {
+    let req: VpcDeleteRequest = body(&bytes)?;
+    let all =
+        futures_util::future::join_all(req.ids.iter().map(|id| app.clusters.run_metrics(id))).await;
+    let mut out = Vec::new();
+    for m in all {
+        if let Some(m) = m? {
+            out.push(m);
+        }
+    }
+    Ok(Json(out))
+}
+
 pub fn routes() -> axum::Router<Arc<App>> {
     use axum::routing::{get, post};
     axum::Router::new()
@@ -195,4 +214,5 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route("/api/v1/containers", post(run_container))
         .route("/api/v1/containers/status", post(containers_status))
         .route("/api/v1/containers/delete", post(remove_containers))
+        .route("/api/v1/containers/metrics", post(containers_metrics))
 }

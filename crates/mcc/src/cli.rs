@@ -275,6 +275,13 @@ pub enum Command {
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
     },
+    /// Resource use of containers made by `mcc run`: CPU, memory against its limit, network, block I/O
+    Metrics {
+        #[arg(required = true, value_name = "ID")]
+        ids: Vec<String>,
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
     /// Remove containers made by `mcc run` (their ephemeral volumes go with the last user)
     Rm {
         #[arg(required = true, value_name = "ID")]

@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use mcc_core::cluster::run::{RmReport, RunSpec};
+use mcc_core::cluster::run::{ContainerMetrics, RmReport, RunSpec};
 use mcc_core::cluster::volume::{VolumeDeleteReport, VolumeView};
 use mcc_core::cluster::vpc::{VpcDeleteReport, VpcView};
 use mcc_core::model::size::human;
@@ -354,4 +354,67 @@ pub async fn rm(ids: &[String], remote: Option<&Client>) -> Result<u8> {
         eprintln!("{id}: no such container");
     }
     Ok(0)
+}
+
+pub async fn metrics(ids: &[String], output: Output, remote: Option<&Client>) -> Result<u8> {
+    let list: Vec<ContainerMetrics> = match remote {
+        Some(c) => {
+            c.call(
+                Method::POST,
+                "/api/v1/containers/metrics",
+                Some(&json!({ "ids": ids })),
+            )
+            .await?
+        }
+        None => {
+            let clusters = connect(Arc::new(Notes)).await?;
+            let all =
+                futures_util::future::join_all(ids.iter().map(|id| clusters.run_metrics(id))).await;
+            let mut out = Vec::new();
+            for (id, m) in ids.iter().zip(all) {
+                match m? {
+                    Some(m) => out.push(m),
+                    None => eprintln!("{id}: no such container"),
+                }
+            }
+            out
+        }
+    };
+    match output {
+        Output::Json => json(&list),
+        Output::Text => {
+            let rows: Vec<Vec<String>> = list
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.id.clone(),
+                        m.state.clone(),
+                        format!("{:.1}%", m.cpu_percent),
+                        format!(
+                            "{} / {}",
+                            human(m.memory_bytes),
+                            human(m.memory_limit_bytes)
+                        ),
+                        format!("{} / {}", human(m.rx_bytes), human(m.tx_bytes)),
+                        format!("{} / {}", human(m.blk_read_bytes), human(m.blk_write_bytes)),
+                    ]
+                })
+                .collect();
+            say_raw!(
+                "{}",
+                table::render(
+                    &[
+                        "ID",
+                        "STATE",
+                        "CPU",
+                        "MEMORY / LIMIT",
+                        "NET RX / TX",
+                        "BLOCK R / W"
+                    ],
+                    &rows
+                )
+            );
+        }
+    }
+    Ok(u8::from(list.len() < ids.len()))
 }

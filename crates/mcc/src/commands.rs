@@ -177,6 +177,9 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
             crate::cloud::status(&ids, output, remote.as_ref()).await
         }
         Command::Rm { ids } => crate::cloud::rm(&ids, remote.as_ref()).await,
+        Command::Metrics { ids, output } => {
+            crate::cloud::metrics(&ids, output, remote.as_ref()).await
+        }
         Command::Volume(v) => crate::cloud::volume(v, remote.as_ref()).await,
         Command::Api { method, path, data } => {
             api(&daemon_client(&remote_args)?, &method, &path, data).await

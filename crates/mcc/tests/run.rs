@@ -1,4 +1,4 @@
-//! `mcc run`, `mcc status`, `mcc rm` (the CC seed's `cc run`/`cc status`):
+//! `mcc run`, `mcc status`, `mcc metrics`, `mcc rm` (the CC seed's verbs):
 //! every flag visible inside the container, limits in status, exit codes
 //! through --attach, a limit the engine cannot enforce refused, bad input
 //! refused with nothing made, ephemeral volumes gone with their last user.
@@ -189,6 +189,43 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
     assert!(!run_containers().contains(&id));
     mcc(["rm", &id]).run().ok();
     mcc(["vpc", "delete", &vpc]).run().ok();
+
+    // metrics move under load: a busy loop shows CPU, the limit shows
+    let busy = mcc([
+        "run",
+        "--image",
+        BUSYBOX,
+        "--memory",
+        "32M",
+        "--",
+        "sh",
+        "-c",
+        "while :; do :; done",
+    ])
+    .run()
+    .ok()
+    .stdout
+    .trim()
+    .to_string();
+    let idle = mcc(["run", "--image", BUSYBOX, "--", "sleep", "600"])
+        .run()
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    made.containers.extend([busy.clone(), idle.clone()]);
+    let out = mcc(["metrics", &busy, &idle, "--output", "json"])
+        .run()
+        .ok();
+    let m: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let (b, i) = (&m[0], &m[1]);
+    assert!(b["cpu_percent"].as_f64().unwrap() > 20.0, "busy: {m:#}");
+    assert!(i["cpu_percent"].as_f64().unwrap() < 10.0, "idle: {m:#}");
+    assert_eq!(b["memory_limit_bytes"], 32 << 20, "{m:#}");
+    assert!(b["memory_bytes"].as_u64().unwrap() > 0, "{m:#}");
+    let table = mcc(["metrics", &busy]).run().ok();
+    assert!(table.stdout.contains("32 MiB"), "{}", table.describe());
+    mcc(["rm", &busy, &idle]).run().ok();
 }
 
 /// Called first by the test above, so no container of its own is about.

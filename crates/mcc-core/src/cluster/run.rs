@@ -41,6 +41,22 @@ pub struct RunSpec {
     pub cmd: Vec<String>,
 }
 
+/// A container's resource use, from two samples of its stats stream.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ContainerMetrics {
+    pub id: String,
+    pub state: String,
+    /// Of one CPU: 100 is one CPU busy.
+    pub cpu_percent: f64,
+    pub memory_bytes: u64,
+    /// The limit (the host's memory when none was set).
+    pub memory_limit_bytes: u64,
+    pub rx_bytes: u64,
+    pub tx_bytes: u64,
+    pub blk_read_bytes: u64,
+    pub blk_write_bytes: u64,
+}
+
 /// What `mcc rm` did.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RmReport {
@@ -218,6 +234,47 @@ impl Clusters {
             ))),
             None => Ok(None),
         }
+    }
+
+    /// A `run` container's resource use now (`None`: no such container).
+    /// CPU is measured between two samples of the engine's stream, about a
+    /// second apart.
+    pub async fn run_metrics(&self, id: &str) -> Result<Option<ContainerMetrics>> {
+        use futures_util::StreamExt;
+        let Some(st) = self.run_status(id).await? else {
+            return Ok(None);
+        };
+        let mut m = ContainerMetrics {
+            id: st.id[..12].to_string(),
+            state: st.state.clone(),
+            ..Default::default()
+        };
+        if st.state != "running" {
+            return Ok(Some(m));
+        }
+        let mut stream = self.provider.stats(&st.id);
+        let first =
+            match tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await {
+                Ok(Some(Ok(s))) => s,
+                _ => return Ok(Some(m)),
+            };
+        let second =
+            match tokio::time::timeout(std::time::Duration::from_secs(5), stream.next()).await {
+                Ok(Some(Ok(s))) => s,
+                _ => first.clone(),
+            };
+        let dc = second.cpu_ns.saturating_sub(first.cpu_ns) as f64;
+        let ds = second.system_cpu_ns.saturating_sub(first.system_cpu_ns) as f64;
+        if ds > 0.0 {
+            m.cpu_percent = dc / ds * f64::from(second.online_cpus.max(1)) * 100.0;
+        }
+        m.memory_bytes = second.memory_bytes;
+        m.memory_limit_bytes = second.memory_limit_bytes;
+        m.rx_bytes = second.rx_bytes;
+        m.tx_bytes = second.tx_bytes;
+        m.blk_read_bytes = second.blk_read_bytes;
+        m.blk_write_bytes = second.blk_write_bytes;
+        Ok(Some(m))
     }
 
     /// Removes `run` containers (running or not), and the ephemeral

@@ -1175,7 +1175,22 @@ impl Provider for DockerProvider {
                         .fold((0, 0), |(r, t), n| {
                             (r + n.rx_bytes.unwrap_or(0), t + n.tx_bytes.unwrap_or(0))
                         });
+                    let (blk_read, blk_write) = s
+                        .blkio_stats
+                        .and_then(|b| b.io_service_bytes_recursive)
+                        .unwrap_or_default()
+                        .iter()
+                        .fold((0, 0), |(r, w), e| {
+                            let v = e.value.unwrap_or(0);
+                            match e.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
+                                Some("read") => (r + v, w),
+                                Some("write") => (r, w + v),
+                                _ => (r, w),
+                            }
+                        });
                     StatsSample {
+                        blk_read_bytes: blk_read,
+                        blk_write_bytes: blk_write,
                         cpu_ns: cpu.cpu_usage.and_then(|u| u.total_usage).unwrap_or(0),
                         system_cpu_ns: cpu.system_cpu_usage.unwrap_or(0),
                         online_cpus: cpu.online_cpus.unwrap_or(0),

@@ -319,6 +319,9 @@ pub struct StatsSample {
     pub memory_limit_bytes: u64,
     pub rx_bytes: u64,
     pub tx_bytes: u64,
+    /// Bytes read from and written to block devices.
+    pub blk_read_bytes: u64,
+    pub blk_write_bytes: u64,
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<EngineEvent>> + Send>>;
