@@ -287,6 +287,9 @@ pub enum Command {
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
     },
+    /// Forward a local TCP address to a container's port (the CC seed's `cc local-remote`)
+    #[command(name = "local-remote", subcommand)]
+    LocalRemote(LocalRemoteCommand),
     /// Volumes of a given size, ext4, enforced (the CC seed's `cc volume`)
     #[command(subcommand)]
     Volume(VolumeCommand),
@@ -389,6 +392,24 @@ pub enum VpcCommand {
     Delete {
         #[arg(required = true, value_name = "ID")]
         ids: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LocalRemoteCommand {
+    /// Forward connections to BIND on to the container's port, until Ctrl-C
+    #[command(
+        after_help = "Examples:\n  mcc local-remote serve --container-id 3f2a9c1d0b7e \
+        --container-port 80 --bind 127.0.0.1:8080"
+    )]
+    Serve {
+        #[arg(long, value_name = "ID")]
+        container_id: String,
+        #[arg(long, value_name = "PORT")]
+        container_port: u16,
+        /// Local address to listen on, ADDR:PORT
+        #[arg(long, value_name = "ADDR:PORT")]
+        bind: String,
     },
 }
 

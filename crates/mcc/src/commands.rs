@@ -177,6 +177,20 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
             crate::cloud::status(&ids, output, remote.as_ref()).await
         }
         Command::Rm { ids } => crate::cloud::rm(&ids, remote.as_ref()).await,
+        Command::LocalRemote(crate::cli::LocalRemoteCommand::Serve {
+            container_id,
+            container_port,
+            bind,
+        }) => {
+            if remote.is_some() {
+                return Err(Error::Invalid(
+                    "local-remote serve through the daemon is not supported yet: run it where \
+                     the engine is, without --endpoint-url"
+                        .into(),
+                ));
+            }
+            crate::forward::serve(&container_id, container_port, &bind).await
+        }
         Command::Metrics { ids, output } => {
             crate::cloud::metrics(&ids, output, remote.as_ref()).await
         }

@@ -6,6 +6,7 @@ mod cloud;
 mod commands;
 mod complete;
 mod enter;
+mod forward;
 mod out;
 mod progress;
 mod remote;
