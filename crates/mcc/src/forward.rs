@@ -13,6 +13,10 @@ use tokio::task::JoinSet;
 
 use crate::commands::{connect, Notes};
 
+/// Bytes read at once in each direction (tokio's default of 8 KiB costs
+/// two thirds of the throughput; bench/forward).
+const BUFFER: usize = 256 << 10;
+
 /// The container's address to connect to.
 async fn target(id: &str, port: u16) -> Result<SocketAddr> {
     let clusters = connect(Arc::new(Notes)).await?;
@@ -87,7 +91,13 @@ pub async fn serve(id: &str, port: u16, bind_addr: &str) -> Result<u8> {
                             let _ = out.set_nodelay(true);
                             // each side's EOF is passed on as a shutdown of
                             // the other's write side
-                            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                            let _ = tokio::io::copy_bidirectional_with_sizes(
+                                &mut inbound,
+                                &mut out,
+                                BUFFER,
+                                BUFFER,
+                            )
+                            .await;
                         }
                         Err(e) => eprintln!("mcc: connecting to {to}: {e}"),
                     }

@@ -8,9 +8,24 @@ mod common;
 
 use common::*;
 
-fn run_containers() -> Vec<String> {
-    let out = docker_ok(&["ps", "-aq", "--filter", "label=mcc.role=run"]);
-    let mut v: Vec<String> = out.lines().map(str::to_string).collect();
+/// The run containers whose command holds `marker`: this test's own, on
+/// an engine that may hold others'.
+fn run_containers(marker: &str) -> Vec<String> {
+    let out = docker_ok(&[
+        "ps",
+        "-a",
+        "--no-trunc",
+        "--filter",
+        "label=mcc.role=run",
+        "--format",
+        "{{.ID}} {{.Command}}",
+    ]);
+    let mut v: Vec<String> = out
+        .lines()
+        .filter(|l| l.contains(marker))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|id| id[..12].to_string())
+        .collect();
     v.sort();
     v
 }
@@ -91,11 +106,13 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
     made.volumes.extend([keep.clone(), eph.clone()]);
 
     // every flag, seen from inside; --attach streams and passes the exit code
-    let script = "id -u; pwd; echo \"mode=$MODE\"; \
+    let flags_mark = format!("mark-flags-{pid}");
+    let script = format!(
+        "id -u; pwd; echo \"mode=$MODE\"; \
         cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
         cat /sys/fs/cgroup/cpu.weight 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.shares; \
-        ip -4 -o addr show eth0; mount | grep -c ' /keep \\| /eph '; exit 7";
-    let before = run_containers();
+        ip -4 -o addr show eth0; mount | grep -c ' /keep \\| /eph '; exit 7; : {flags_mark}"
+    );
     let out = mcc([
         "run",
         "--image",
@@ -120,7 +137,7 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
         "--",
         "sh",
         "-c",
-        script,
+        &script,
     ])
     .run();
     assert_eq!(out.code(), 7, "{}", out.describe());
@@ -142,9 +159,8 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
         out.describe()
     );
     assert_eq!(lines[6], "2", "volumes mounted: {}", out.describe());
-    let after = run_containers();
-    let new: Vec<&String> = after.iter().filter(|c| !before.contains(c)).collect();
-    assert_eq!(new.len(), 1, "{after:?}");
+    let new = run_containers(&flags_mark);
+    assert_eq!(new.len(), 1, "{new:?}");
     let id = new[0].clone();
     made.containers.push(id.clone());
 
@@ -186,7 +202,7 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
     );
     let vols = mcc(["volume", "list"]).run().ok().stdout;
     assert!(vols.contains(&keep) && !vols.contains(&eph), "{vols}");
-    assert!(!run_containers().contains(&id));
+    assert!(run_containers(&flags_mark).is_empty());
     mcc(["rm", &id]).run().ok();
     mcc(["vpc", "delete", &vpc]).run().ok();
 
@@ -230,7 +246,7 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
 
 /// Called first by the test above, so no container of its own is about.
 fn run_refuses_bad_input_and_unenforceable_limits_making_nothing() {
-    let before = run_containers();
+    let mark = format!("refused-{}", std::process::id());
     for (args, says) in [
         (vec!["--disk", "1G"], "--disk"),
         (vec!["--vpc", "vpc-nope"], "VPC ID"),
@@ -247,14 +263,26 @@ fn run_refuses_bad_input_and_unenforceable_limits_making_nothing() {
     ] {
         let mut a = vec!["run", "--image", BUSYBOX];
         a.extend(args.iter());
-        a.extend(["--", "true"]);
+        a.extend(["--", "true", mark.as_str()]);
         let out = mcc(a.clone()).run();
         assert_ne!(out.code(), 0, "{}", out.describe());
         assert!(out.stderr.contains(says), "{:?}: {}", a, out.describe());
     }
-    let out = mcc(["run", "--image", "mcc-test/no-such-image:1", "--", "true"]).run();
+    let out = mcc([
+        "run",
+        "--image",
+        "mcc-test/no-such-image:1",
+        "--",
+        "true",
+        &mark,
+    ])
+    .run();
     assert_ne!(out.code(), 0, "{}", out.describe());
-    assert_eq!(run_containers(), before, "a refused run left a container");
+    assert_eq!(
+        run_containers(&mark),
+        Vec::<String>::new(),
+        "a refused run left a container"
+    );
     let out = mcc(["status", "not-an-id"]).run();
     assert_eq!(out.code(), 2, "{}", out.describe());
 }
