@@ -405,6 +405,11 @@ fn bad_service_requests_are_refused_naming_what_is_wrong() {
         &format!(r#"{{"service":"web","image":"{BUSYBOX}","replicas":1}}"#),
     );
     assert_eq!(a.status, 404, "{}", a.body);
+    // stats and state of clusters that are not there or not of Docker workers
+    let a = d.request("GET", &format!("/api/v1/clusters/{}/state", plain.n()), "");
+    assert_eq!(a.status, 409, "{}", a.body);
+    let a = d.request("GET", "/api/v1/clusters/no-such-cluster-x/stats", "");
+    assert_eq!(a.status, 404, "{}", a.body);
     // the CLI says so with a non-zero exit, and a usage error is 2
     let out = d
         .mcc([

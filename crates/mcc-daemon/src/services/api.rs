@@ -276,9 +276,20 @@ impl Services {
         Ok(def)
     }
 
+    /// The cluster's snapshot; the first time a cluster is asked about,
+    /// it is checked on the engine and a reconciler starts watching it.
+    /// After that, answers come from memory.
+    async fn watched(self: &Arc<Self>, cluster: &str) -> ApiResult<Snapshot> {
+        if self.watching(cluster) {
+            return Ok(self.snapshot(cluster));
+        }
+        self.check_cluster(cluster).await?;
+        Ok(self.converge(cluster, Duration::from_secs(5)).await)
+    }
+
     /// MyCluster's `/state`.
-    fn state_json(self: &Arc<Self>, cluster: &str) -> ApiResult<Value> {
-        let snap = self.snapshot(cluster);
+    async fn state_json(self: &Arc<Self>, cluster: &str) -> ApiResult<Value> {
+        let snap = self.watched(cluster).await?;
         let defs = self.defs(cluster)?;
         let workers: Vec<Value> = snap
             .workers
@@ -312,8 +323,8 @@ impl Services {
     }
 
     /// MyCluster's `/stats`.
-    fn stats_json(self: &Arc<Self>, cluster: &str) -> Value {
-        let snap = self.snapshot(cluster);
+    async fn stats_json(self: &Arc<Self>, cluster: &str) -> ApiResult<Value> {
+        let snap = self.watched(cluster).await?;
         let counters = self.counters(cluster);
         let running = snap
             .workers
@@ -330,13 +341,13 @@ impl Services {
                 .unwrap_or(0.0);
             (now - snap.created as f64).max(0.0)
         };
-        json!({
+        Ok(json!({
             "cluster.upTime": uptime(up),
             "services.totalOfRequests": counters.get(REQUESTS).copied().unwrap_or(0),
             "services.totalOfContainers": running,
             "workers.failures": counters.get(FAILURES).copied().unwrap_or(0),
             "containers.relocated": counters.get(RELOCATED).copied().unwrap_or(0),
-        })
+        }))
     }
 }
 
@@ -442,7 +453,7 @@ pub async fn cluster_stats(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let cluster = cluster_param(&name)?;
-    Ok(Json(app.services.stats_json(&cluster)))
+    Ok(Json(app.services.stats_json(&cluster).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{name}/state", tag = "services",
@@ -452,7 +463,7 @@ pub async fn cluster_state(
     Path(name): Path<String>,
 ) -> ApiResult<Json<Value>> {
     let cluster = cluster_param(&name)?;
-    Ok(Json(app.services.state_json(&cluster)?))
+    Ok(Json(app.services.state_json(&cluster).await?))
 }
 
 // -- MyCluster's routes, for the default cluster -----------------------------
@@ -461,14 +472,14 @@ pub async fn cluster_state(
     responses((status = 200, description = "MyCluster's stats of the default cluster")))]
 pub async fn stats(State(app): AppState) -> ApiResult<Json<Value>> {
     let cluster = app.services.default_for().await?;
-    Ok(Json(app.services.stats_json(&cluster)))
+    Ok(Json(app.services.stats_json(&cluster).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/state", tag = "services",
     responses((status = 200, description = "MyCluster's state of the default cluster")))]
 pub async fn state(State(app): AppState) -> ApiResult<Json<Value>> {
     let cluster = app.services.default_for().await?;
-    Ok(Json(app.services.state_json(&cluster)?))
+    Ok(Json(app.services.state_json(&cluster).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/service", tag = "services", request_body = ServiceRequest,
@@ -480,7 +491,7 @@ pub async fn post_service(State(app): AppState, bytes: Bytes) -> ApiResult<Respo
     app.services.create(&cluster, req).await?;
     Ok((
         StatusCode::CREATED,
-        Json(app.services.state_json(&cluster)?),
+        Json(app.services.state_json(&cluster).await?),
     )
         .into_response())
 }

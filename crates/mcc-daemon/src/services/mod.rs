@@ -207,10 +207,26 @@ impl Services {
             .collect())
     }
 
-    pub fn snapshot(self: &Arc<Self>, cluster: &str) -> Snapshot {
-        let rt = self.runtime(cluster);
-        let s = rt.snapshot.read().unwrap_or_else(|p| p.into_inner());
-        s.clone()
+    /// What the last pass saw of `cluster`; empty when no reconciler
+    /// watches it (asking never starts one: see [`Self::converge`]).
+    pub fn snapshot(&self, cluster: &str) -> Snapshot {
+        let map = self.runtimes.lock().unwrap_or_else(|p| p.into_inner());
+        match map.get(cluster) {
+            Some(rt) => rt
+                .snapshot
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone(),
+            None => Snapshot::default(),
+        }
+    }
+
+    /// Whether a reconciler watches `cluster`.
+    pub fn watching(&self, cluster: &str) -> bool {
+        self.runtimes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .contains_key(cluster)
     }
 
     /// Wakes the reconciler of `cluster` and waits for a pass that began
@@ -287,6 +303,21 @@ impl Services {
             let started = Instant::now();
             let next = self.pass(&rt).await;
             rt.passes.send_modify(|n| *n += 1);
+            // a cluster that is gone (or not of Docker workers) and has no
+            // services needs no reconciler
+            let gone = rt
+                .snapshot
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .created
+                == 0;
+            if gone && self.defs(&rt.cluster).is_ok_and(|d| d.is_empty()) {
+                let mut map = self.runtimes.lock().unwrap_or_else(|p| p.into_inner());
+                if map.get(&rt.cluster).is_some_and(|r| Arc::ptr_eq(r, &rt)) {
+                    map.remove(&rt.cluster);
+                }
+                return;
+            }
             let wait = next.unwrap_or(RECONCILE_EVERY).min(RECONCILE_EVERY);
             tokio::select! {
                 _ = self.stop.cancelled() => return,
