@@ -69,10 +69,15 @@ fn every_authentication_failure_is_the_same_401() {
     sig.1 = "00".repeat(32);
     assert_unauthorized(&d.raw("GET", path, &h, b""), "bad signature");
 
-    let h = headers_at(&d, "GET", path, "", now() - 301, "nonce-too-old-000001");
-    assert_unauthorized(&d.raw("GET", path, &h, b""), "timestamp 301 s old");
-    let h = headers_at(&d, "GET", path, "", now() + 301, "nonce-too-new-000001");
-    assert_unauthorized(&d.raw("GET", path, &h, b""), "timestamp 301 s ahead");
+    // 310, not 301: both sides count whole seconds, and 301 can meet the
+    // daemon's clock one second later as 300, inside the window
+    let h = headers_at(&d, "GET", path, "", now() - 310, "nonce-too-old-000001");
+    assert_unauthorized(
+        &d.raw("GET", path, &h, b""),
+        "timestamp 310 s old (the window is 300 s)",
+    );
+    let h = headers_at(&d, "GET", path, "", now() + 310, "nonce-too-new-000001");
+    assert_unauthorized(&d.raw("GET", path, &h, b""), "timestamp 310 s ahead");
 
     let h = headers_at(&d, "GET", path, "", now(), "short");
     assert_unauthorized(&d.raw("GET", path, &h, b""), "nonce too short");
