@@ -41,28 +41,37 @@ struct NodeStats {
     task: tokio::task::AbortHandle,
 }
 
+/// One route's requests: (method, status) → latencies.
+type RouteStats = HashMap<(axum::http::Method, u16), Histogram>;
+
 #[derive(Default)]
 pub struct Metrics {
-    /// (method, route, status) → latencies.
-    requests: Mutex<HashMap<(String, String, u16), Histogram>>,
+    /// route → (method, status) → latencies; keyed so that counting a
+    /// request allocates nothing once its route was seen.
+    requests: Mutex<HashMap<String, RouteStats>>,
     /// Node container → its stats stream.
     nodes: Mutex<HashMap<String, NodeStats>>,
 }
 
 /// The middleware that counts requests by route.
 pub async fn track(State(m): State<Arc<Metrics>>, req: Request, next: Next) -> Response {
-    let route = req
-        .extensions()
-        .get::<MatchedPath>()
-        .map(|p| p.as_str().to_string())
-        .unwrap_or_else(|| "unmatched".into());
-    let method = req.method().as_str().to_string();
+    let route = req.extensions().get::<MatchedPath>().cloned();
+    let method = req.method().clone();
     let start = Instant::now();
     let res = next.run(req).await;
     let secs = start.elapsed().as_secs_f64();
+    let route = route
+        .as_ref()
+        .map(MatchedPath::as_str)
+        .unwrap_or("unmatched");
     let mut map = m.requests.lock().unwrap_or_else(|p| p.into_inner());
+    if !map.contains_key(route) {
+        map.insert(route.to_string(), HashMap::new());
+    }
     let h = map
-        .entry((method, route, res.status().as_u16()))
+        .get_mut(route)
+        .expect("inserted above")
+        .entry((method, res.status().as_u16()))
         .or_default();
     h.count += 1;
     h.sum += secs;
@@ -226,7 +235,15 @@ impl Metrics {
                 );
             }
         }
-        let requests = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let by_route = self.requests.lock().unwrap_or_else(|p| p.into_inner());
+        let requests: HashMap<(String, String, u16), &Histogram> = by_route
+            .iter()
+            .flat_map(|(route, m)| {
+                m.iter().map(move |((method, status), h)| {
+                    ((method.to_string(), route.clone(), *status), h)
+                })
+            })
+            .collect();
         let mut keys: Vec<&(String, String, u16)> = requests.keys().collect();
         keys.sort();
         o.push_str("# HELP mcc_http_requests_total API requests by method, route and status.\n# TYPE mcc_http_requests_total counter\n");
@@ -242,7 +259,7 @@ impl Metrics {
         }
         o.push_str("# HELP mcc_http_request_duration_seconds How long API requests took.\n# TYPE mcc_http_request_duration_seconds histogram\n");
         for k in &keys {
-            let h = &requests[*k];
+            let h = requests[*k];
             let labels = format!(
                 "method=\"{}\",route=\"{}\",status=\"{}\"",
                 k.0,
