@@ -9,8 +9,8 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use mcc_api::ErrorBody;
 use mcc_core::cluster::run::{ContainerMetrics, RmReport, RunSpec};
-use mcc_core::cluster::volume::{VolumeDeleteReport, VolumeView};
-use mcc_core::cluster::vpc::{VpcDeleteReport, VpcView};
+use mcc_core::cluster::volume::VolumeView;
+use mcc_core::cluster::vpc::{IdDeleteReport, VpcView};
 use mcc_core::provider::ContainerStatus;
 use serde::Deserialize;
 
@@ -66,9 +66,9 @@ pub async fn create_vpc(State(app): AppState, bytes: Bytes) -> ApiResult<Respons
 }
 
 #[utoipa::path(post, path = "/api/v1/vpcs/delete", tag = "vpcs", request_body = VpcDeleteRequest,
-    responses((status = 200, body = VpcDeleteReport),
+    responses((status = 200, body = IdDeleteReport),
               (status = 409, body = ErrorBody, description = "Some are in use: none deleted")))]
-pub async fn delete_vpcs(State(app): AppState, bytes: Bytes) -> ApiResult<Json<VpcDeleteReport>> {
+pub async fn delete_vpcs(State(app): AppState, bytes: Bytes) -> ApiResult<Json<IdDeleteReport>> {
     let req: VpcDeleteRequest = body(&bytes)?;
     let r = app.clusters.vpc_delete(&req.ids).await?;
     for id in &r.deleted {
@@ -120,12 +120,9 @@ pub async fn create_volume(State(app): AppState, bytes: Bytes) -> ApiResult<Resp
 }
 
 #[utoipa::path(post, path = "/api/v1/volumes/delete", tag = "volumes", request_body = VpcDeleteRequest,
-    responses((status = 200, body = VolumeDeleteReport),
+    responses((status = 200, body = IdDeleteReport),
               (status = 409, body = ErrorBody, description = "Some are in use: none deleted")))]
-pub async fn delete_volumes(
-    State(app): AppState,
-    bytes: Bytes,
-) -> ApiResult<Json<VolumeDeleteReport>> {
+pub async fn delete_volumes(State(app): AppState, bytes: Bytes) -> ApiResult<Json<IdDeleteReport>> {
     let req: VpcDeleteRequest = body(&bytes)?;
     let r = app.clusters.volume_delete(&req.ids).await?;
     for id in &r.deleted {

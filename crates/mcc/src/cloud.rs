@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use mcc_core::cluster::run::{ContainerMetrics, RmReport, RunSpec};
-use mcc_core::cluster::volume::{VolumeDeleteReport, VolumeView};
-use mcc_core::cluster::vpc::{VpcDeleteReport, VpcView};
+use mcc_core::cluster::volume::VolumeView;
+use mcc_core::cluster::vpc::{IdDeleteReport, VpcView};
 use mcc_core::model::size::human;
 use mcc_core::provider::{Chunk, ContainerStatus};
 use mcc_core::Error;
@@ -18,6 +18,17 @@ use crate::commands::{connect, json, Notes};
 use crate::out::{say, say_raw};
 use crate::remote::Client;
 use crate::table;
+
+/// Prints what an all-or-nothing delete did; the exit code (0).
+fn say_deleted(r: &IdDeleteReport, what: &str) -> u8 {
+    for id in &r.deleted {
+        say!("deleted {id}");
+    }
+    for id in &r.missing {
+        eprintln!("{id}: no such {what} (never made, or deleted already)");
+    }
+    0
+}
 
 pub async fn vpc(cmd: VpcCommand, remote: Option<&Client>) -> Result<u8> {
     match cmd {
@@ -75,7 +86,7 @@ pub async fn vpc(cmd: VpcCommand, remote: Option<&Client>) -> Result<u8> {
             Ok(0)
         }
         VpcCommand::Delete { ids } => {
-            let r: VpcDeleteReport = match remote {
+            let r: IdDeleteReport = match remote {
                 Some(c) => {
                     c.call(
                         Method::POST,
@@ -86,13 +97,7 @@ pub async fn vpc(cmd: VpcCommand, remote: Option<&Client>) -> Result<u8> {
                 }
                 None => connect(Arc::new(Notes)).await?.vpc_delete(&ids).await?,
             };
-            for id in &r.deleted {
-                say!("deleted {id}");
-            }
-            for id in &r.missing {
-                eprintln!("{id}: no such VPC (never made, or deleted already)");
-            }
-            Ok(0)
+            Ok(say_deleted(&r, "VPC"))
         }
     }
 }
@@ -163,7 +168,7 @@ pub async fn volume(cmd: VolumeCommand, remote: Option<&Client>) -> Result<u8> {
             Ok(0)
         }
         VolumeCommand::Delete { ids } => {
-            let r: VolumeDeleteReport = match remote {
+            let r: IdDeleteReport = match remote {
                 Some(c) => {
                     c.call(
                         Method::POST,
@@ -174,13 +179,7 @@ pub async fn volume(cmd: VolumeCommand, remote: Option<&Client>) -> Result<u8> {
                 }
                 None => connect(Arc::new(Notes)).await?.volume_delete(&ids).await?,
             };
-            for id in &r.deleted {
-                say!("deleted {id}");
-            }
-            for id in &r.missing {
-                eprintln!("{id}: no such volume (never made, or deleted already)");
-            }
-            Ok(0)
+            Ok(say_deleted(&r, "volume"))
         }
     }
 }

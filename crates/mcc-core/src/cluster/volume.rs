@@ -29,13 +29,7 @@ pub struct VolumeView {
     pub containers: Vec<String>,
 }
 
-/// What `mcc volume delete` did.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct VolumeDeleteReport {
-    pub deleted: Vec<String>,
-    /// IDs that named no volume (never made, or deleted already).
-    pub missing: Vec<String>,
-}
+use super::vpc::IdDeleteReport;
 
 pub fn validate_volume_id(id: &str) -> Result<()> {
     validate_id(id, "vol", "volume", "mcc volume list")
@@ -106,34 +100,18 @@ impl Clusters {
 
     /// Deletes volumes: none if any is in use (naming who uses them); IDs
     /// that name no volume are reported, not an error.
-    pub async fn volume_delete(&self, ids: &[String]) -> Result<VolumeDeleteReport> {
+    pub async fn volume_delete(&self, ids: &[String]) -> Result<IdDeleteReport> {
         for id in ids {
             validate_volume_id(id)?;
         }
         let _serialized = self.lock_host("volumes", "deleting volumes").await?;
         let all = self.volume_list().await?;
-        let mut report = VolumeDeleteReport::default();
-        let mut doomed = Vec::new();
-        let mut busy = Vec::new();
-        for id in ids {
-            match all.iter().find(|v| &v.id == id) {
-                None => report.missing.push(id.clone()),
-                Some(v) if !v.containers.is_empty() => busy.push(format!(
-                    "{id} ({}) is used by {}",
-                    v.name,
-                    v.containers.join(", ")
-                )),
-                Some(v) => doomed.push(v.id.clone()),
-            }
-        }
-        if !busy.is_empty() {
-            return Err(Error::Conflict(format!(
-                "nothing deleted: {}; remove those containers first",
-                busy.join("; ")
-            )));
-        }
-        doomed.sort();
-        doomed.dedup();
+        let existing: Vec<(&str, &str, &[String])> = all
+            .iter()
+            .map(|v| (v.id.as_str(), v.name.as_str(), v.containers.as_slice()))
+            .collect();
+        let (doomed, mut report) =
+            super::vpc::plan_delete(ids, &existing, "remove those containers first")?;
         for id in doomed {
             self.provider.remove_sized_volume(&id).await?;
             report.deleted.push(id);

@@ -26,12 +26,45 @@ pub struct VpcView {
     pub containers: Vec<String>,
 }
 
-/// What `mcc vpc delete` did.
+/// What an all-or-nothing delete of IDs did (`mcc vpc delete`,
+/// `mcc volume delete`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
-pub struct VpcDeleteReport {
+pub struct IdDeleteReport {
     pub deleted: Vec<String>,
-    /// IDs that named no VPC (never made, or deleted already).
+    /// IDs that named nothing (never made, or deleted already).
     pub missing: Vec<String>,
+}
+
+/// Sorts the IDs of an all-or-nothing delete against what exists, given as
+/// (ID, name, users): what to delete (once each, in order) and the report
+/// with the IDs that name nothing; an error naming every one in use, with
+/// `fix`, when any is.
+pub(crate) fn plan_delete(
+    ids: &[String],
+    existing: &[(&str, &str, &[String])],
+    fix: &str,
+) -> Result<(Vec<String>, IdDeleteReport)> {
+    let mut report = IdDeleteReport::default();
+    let mut doomed = Vec::new();
+    let mut busy = Vec::new();
+    for id in ids {
+        match existing.iter().find(|(e, _, _)| e == id) {
+            None => report.missing.push(id.clone()),
+            Some((_, name, users)) if !users.is_empty() => {
+                busy.push(format!("{id} ({name}) is used by {}", users.join(", ")))
+            }
+            Some((e, _, _)) => doomed.push(e.to_string()),
+        }
+    }
+    if !busy.is_empty() {
+        return Err(Error::Conflict(format!(
+            "nothing deleted: {}; {fix}",
+            busy.join("; ")
+        )));
+    }
+    doomed.sort();
+    doomed.dedup();
+    Ok((doomed, report))
 }
 
 /// A VPC ID: `vpc-` and 8 lowercase hex digits.
@@ -191,35 +224,21 @@ impl Clusters {
 
     /// Deletes VPCs: none if any is in use (naming who uses them); IDs
     /// that name no VPC are reported, not an error.
-    pub async fn vpc_delete(&self, ids: &[String]) -> Result<VpcDeleteReport> {
+    pub async fn vpc_delete(&self, ids: &[String]) -> Result<IdDeleteReport> {
         for id in ids {
             validate_vpc_id(id)?;
         }
         let _serialized = self.lock_host("networks", "deleting VPCs").await?;
         let all = self.vpcs().await?;
-        let mut report = VpcDeleteReport::default();
-        let mut doomed = Vec::new();
-        let mut busy = Vec::new();
-        for id in ids {
-            match all.iter().find(|v| &v.id == id) {
-                None => report.missing.push(id.clone()),
-                Some(v) if !v.containers.is_empty() => busy.push(format!(
-                    "{id} ({}) is used by {}",
-                    v.name,
-                    v.containers.join(", ")
-                )),
-                Some(v) => doomed.push(v.id.clone()),
-            }
-        }
-        if !busy.is_empty() {
-            return Err(Error::Conflict(format!(
-                "nothing deleted: {}; remove those containers first (`mcc rm`, or `mcc delete` \
-                 for a cluster)",
-                busy.join("; ")
-            )));
-        }
-        doomed.sort();
-        doomed.dedup();
+        let existing: Vec<(&str, &str, &[String])> = all
+            .iter()
+            .map(|v| (v.id.as_str(), v.name.as_str(), v.containers.as_slice()))
+            .collect();
+        let (doomed, mut report) = plan_delete(
+            ids,
+            &existing,
+            "remove those containers first (`mcc rm`, or `mcc delete` for a cluster)",
+        )?;
         for id in doomed {
             self.provider.remove_network(&id).await?;
             report.deleted.push(id);
