@@ -436,21 +436,13 @@ impl Services {
                 self.count(FAILURES, cluster, 1);
                 self.log.record(
                     "service",
-                    About {
-                        cluster: Some(cluster),
-                        node: Some(&w),
-                        ..About::default()
-                    },
+                    node_about(cluster, &w),
                     format!("worker {w} is down: relocating its replicas"),
                 );
             } else if was == Some(false) && healthy {
                 self.log.record(
                     "service",
-                    About {
-                        cluster: Some(cluster),
-                        node: Some(&w),
-                        ..About::default()
-                    },
+                    node_about(cluster, &w),
                     format!("worker {w} is back"),
                 );
             }
@@ -640,11 +632,7 @@ impl Services {
                 Err(e) => {
                     self.log.record(
                         "service",
-                        About {
-                            cluster: Some(cluster),
-                            node: Some(&w),
-                            ..About::default()
-                        },
+                        node_about(cluster, &w),
                         format!("cannot get image {image} onto {w}: {e}"),
                     );
                     unloadable.insert((w, image));
@@ -809,11 +797,6 @@ impl Services {
         {
             return Ok(());
         }
-        let about = About {
-            cluster: Some(cluster),
-            node: Some(worker),
-            ..About::default()
-        };
         if self
             .provider
             .image(image)
@@ -862,7 +845,7 @@ impl Services {
         }
         self.log.record(
             "service",
-            about,
+            node_about(cluster, worker),
             format!("pulling image {image} on {worker}"),
         );
         docker.pull(image, &|_| {}).await.map_err(|e| e.to_string())
