@@ -69,11 +69,7 @@ pub async fn vpc(cmd: VpcCommand, remote: Option<&Client>) -> Result<u8> {
                                 v.id.clone(),
                                 v.name.clone(),
                                 v.cidr.clone(),
-                                if v.containers.is_empty() {
-                                    "-".into()
-                                } else {
-                                    v.containers.join(",")
-                                },
+                                table::list_cell(&v.containers),
                             ]
                         })
                         .collect();
@@ -151,11 +147,7 @@ pub async fn volume(cmd: VolumeCommand, remote: Option<&Client>) -> Result<u8> {
                                     "ephemeral"
                                 }
                                 .into(),
-                                if v.containers.is_empty() {
-                                    "-".into()
-                                } else {
-                                    v.containers.join(",")
-                                },
+                                table::list_cell(&v.containers),
                             ]
                         })
                         .collect();
@@ -306,11 +298,7 @@ pub async fn status(ids: &[String], output: Output, remote: Option<&Client>) -> 
                         s.cpu_shares
                             .map(|c| c.to_string())
                             .unwrap_or_else(|| "-".into()),
-                        if s.volumes.is_empty() {
-                            "-".into()
-                        } else {
-                            s.volumes.join(",")
-                        },
+                        table::list_cell(&s.volumes),
                         s.started.clone().unwrap_or_else(|| "-".into()),
                         s.finished.clone().unwrap_or_else(|| "-".into()),
                     ]

@@ -1037,11 +1037,7 @@ fn print_view(v: &ClusterView) {
         v.status.as_str(),
         v.network,
         v.subnet.as_deref().unwrap_or("-"),
-        if v.devices.is_empty() {
-            "-".to_string()
-        } else {
-            v.devices.join(",")
-        }
+        table::list_cell(&v.devices)
     );
     if let Some(problem) = &v.problem {
         say!("problem: {problem}");

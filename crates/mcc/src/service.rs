@@ -84,11 +84,7 @@ fn print_view(v: &ServiceView, output: Output) {
                         r.worker.clone(),
                         r.state.clone(),
                         r.container.clone(),
-                        if r.endpoints.is_empty() {
-                            "-".into()
-                        } else {
-                            r.endpoints.join(",")
-                        },
+                        table::list_cell(&r.endpoints),
                     ]
                 })
                 .collect();
@@ -148,11 +144,7 @@ pub async fn service(cmd: ServiceCommand, client: &Client) -> Result<u8> {
                                 v.def.service.clone(),
                                 v.def.image.clone(),
                                 format!("{}/{}", v.running, v.def.replicas),
-                                if on.is_empty() {
-                                    "-".into()
-                                } else {
-                                    on.join(",")
-                                },
+                                table::list_cell(&on),
                             ]
                         })
                         .collect();
