@@ -552,6 +552,7 @@ async fn create(args: CreateArgs, remote: Option<&Client>) -> Result<u8> {
         context_folder: args.context_folder,
         devices: args.devices,
         subnet: args.subnet,
+        vpc: args.vpc,
         gateway: args.gateway,
         ips: args.ips,
         domain: args.domain,
@@ -1016,7 +1017,11 @@ fn list_table(list: &[ClusterView]) -> String {
                 c.status.as_str().to_string(),
                 format!("1+{}", c.workers),
                 format!("{}/{}", c.running, c.nodes.len()),
-                c.subnet.clone().unwrap_or_else(|| "-".into()),
+                match (&c.subnet, &c.vpc) {
+                    (Some(s), Some(vpc)) => format!("{s} ({vpc})"),
+                    (Some(s), None) => s.clone(),
+                    (None, _) => "-".into(),
+                },
                 c.worker_image.clone().unwrap_or_else(|| "-".into()),
                 age(c.created),
             ]
@@ -1032,10 +1037,11 @@ fn list_table(list: &[ClusterView]) -> String {
 
 fn print_view(v: &ClusterView) {
     say!(
-        "cluster {}  status {}  network {} {}  devices {}",
+        "cluster {}  status {}  network {}{} {}  devices {}",
         v.name,
         v.status.as_str(),
         v.network,
+        if v.vpc.is_some() { " (VPC)" } else { "" },
         v.subnet.as_deref().unwrap_or("-"),
         table::list_cell(&v.devices)
     );
