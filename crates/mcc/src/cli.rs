@@ -97,7 +97,6 @@ pub enum Command {
         --context-folder ./context --device home --device scratch:/scratch --enter-cluster\n  \
         mcc create --name hpc --image mcc-examples/slurm:bookworm --nodes 3 --systemd \\\n      \
         --persist /var --subnet 10.42.0.0/24 --ip node03=10.42.0.33 --domain hpc.test\n  \
-        mcc create --name web --image debian:bookworm --nodes 2 --vpc vpc-1a2b3c4d\n  \
         mcc create -f cluster.yaml --nodes 8        # flags override the file\n\n\
         Cluster file (YAML; the fields are the flags' names):\n  \
         name: lab\n  image: debian:bookworm\n  nodes: 3\n  context-folder: ./context\n  \
@@ -235,10 +234,12 @@ pub enum Command {
                             mcc gc --volumes   # also the kept volumes of deleted clusters\n\n\
                             Healthy clusters, and creates or changes still in progress, are never \
                             touched. A cluster that cannot be collected is reported with its cure; \
-                            gc goes on with the others and exits 1 at the end."
+                            gc goes on with the others and exits 1 at the end. With no cluster \
+                            named, gc also removes the ephemeral volumes whose last container \
+                            went without `mcc rm` (one no container has used yet stays)."
     )]
     Gc {
-        /// Only these clusters (default: every cluster)
+        /// Only these clusters (default: every cluster, and ephemeral volumes left unused)
         #[arg(add = ArgValueCompleter::new(crate::complete::clusters))]
         clusters: Vec<String>,
         /// Also remove data volumes kept from deleted clusters
@@ -614,10 +615,6 @@ pub struct CreateArgs {
     /// Subnet of the cluster network, e.g. 10.42.0.0/24 (default: a free one)
     #[arg(long, value_name = "CIDR", help_heading = "Addressing")]
     pub subnet: Option<String>,
-    /// Create the cluster into this VPC (`mcc vpc create`): the nodes join its
-    /// network and subnet, at addresses no container there holds
-    #[arg(long, value_name = "VPC_ID", help_heading = "Addressing")]
-    pub vpc: Option<String>,
     /// Gateway address (default: the subnet's first address)
     #[arg(long, value_name = "IP", help_heading = "Addressing")]
     pub gateway: Option<String>,

@@ -484,12 +484,13 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
                 }
                 None => connect(Arc::new(Notes)).await?.gc(&only, volumes).await?,
             };
-            let code = if report.failures.is_empty() { 0 } else { 1 };
+            let failed = report.failures.len() + report.volume_failures.len();
+            let code = if failed == 0 { 0 } else { 1 };
             if output == Output::Json {
                 json(&report);
                 return Ok(code);
             }
-            if report.actions.is_empty() && report.failures.is_empty() {
+            if report.actions.is_empty() && report.volumes_removed.is_empty() && failed == 0 {
                 say!("nothing to collect");
             }
             for a in &report.actions {
@@ -513,8 +514,17 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
                     }
                 }
             }
+            if !report.volumes_removed.is_empty() {
+                say!(
+                    "removed ephemeral volumes whose last container is gone: {}",
+                    report.volumes_removed.join(", ")
+                );
+            }
             for f in &report.failures {
                 eprintln!("mcc: error: gc of cluster {}: {}", f.name, f.error);
+            }
+            for f in &report.volume_failures {
+                eprintln!("mcc: error: gc of volume {}: {}", f.name, f.error);
             }
             if !report.kept_volumes.is_empty() {
                 say!(
@@ -522,7 +532,7 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
                     report.kept_volumes.join(", ")
                 );
             }
-            if code != 0 {
+            if !report.failures.is_empty() {
                 eprintln!(
                     "mcc: {} of the clusters could not be collected; the others were",
                     report.failures.len()
@@ -552,7 +562,6 @@ async fn create(args: CreateArgs, remote: Option<&Client>) -> Result<u8> {
         context_folder: args.context_folder,
         devices: args.devices,
         subnet: args.subnet,
-        vpc: args.vpc,
         gateway: args.gateway,
         ips: args.ips,
         domain: args.domain,
@@ -1017,11 +1026,7 @@ fn list_table(list: &[ClusterView]) -> String {
                 c.status.as_str().to_string(),
                 format!("1+{}", c.workers),
                 format!("{}/{}", c.running, c.nodes.len()),
-                match (&c.subnet, &c.vpc) {
-                    (Some(s), Some(vpc)) => format!("{s} ({vpc})"),
-                    (Some(s), None) => s.clone(),
-                    (None, _) => "-".into(),
-                },
+                c.subnet.clone().unwrap_or_else(|| "-".into()),
                 c.worker_image.clone().unwrap_or_else(|| "-".into()),
                 age(c.created),
             ]
@@ -1037,11 +1042,10 @@ fn list_table(list: &[ClusterView]) -> String {
 
 fn print_view(v: &ClusterView) {
     say!(
-        "cluster {}  status {}  network {}{} {}  devices {}",
+        "cluster {}  status {}  network {} {}  devices {}",
         v.name,
         v.status.as_str(),
         v.network,
-        if v.vpc.is_some() { " (VPC)" } else { "" },
         v.subnet.as_deref().unwrap_or("-"),
         table::list_cell(&v.devices)
     );

@@ -11,6 +11,10 @@
 //! that are gone entirely were kept on purpose (`delete --keep-volumes`):
 //! gc only lists them, unless asked to remove them too.
 //!
+//! A gc of every cluster also removes the ephemeral volumes whose last
+//! container went behind mcc's back (`docker rm`, a crash), as `mcc rm`
+//! would have (see [`Clusters::reap_ephemeral_volumes`]).
+//!
 //! One cluster that cannot be collected never stops the others: each
 //! failure is reported with its cure, and the caller exits non-zero.
 
@@ -57,6 +61,14 @@ pub struct GcReport {
     pub kept_volumes: Vec<String>,
     /// Clusters that could not be collected; the others were.
     pub failures: Vec<GcFailure>,
+    /// Ephemeral volumes removed: containers had used them and none is
+    /// left.
+    #[serde(default)]
+    pub volumes_removed: Vec<String>,
+    /// Ephemeral volumes that should have gone but could not (`name` is
+    /// the volume's ID).
+    #[serde(default)]
+    pub volume_failures: Vec<GcFailure>,
 }
 
 /// Why a cluster's objects are not this version's to judge, if they are not.
@@ -113,6 +125,16 @@ impl Clusters {
                     error: e.to_string(),
                 });
             }
+        }
+        // a gc of some clusters leaves the rest of the host alone
+        if only.is_empty() {
+            let r = self.reap_ephemeral_volumes(None).await?;
+            report.volumes_removed = r.removed;
+            report.volume_failures = r
+                .failed
+                .into_iter()
+                .map(|(name, error)| GcFailure { name, error })
+                .collect();
         }
         Ok(report)
     }

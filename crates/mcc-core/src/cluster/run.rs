@@ -66,6 +66,20 @@ pub struct RmReport {
     pub volumes_removed: Vec<String>,
 }
 
+/// The volume IDs a `run` container's labels name (what else is there is
+/// not an ID mcc wrote, and is left out).
+pub fn volumes_of(labels: &Labels) -> Vec<String> {
+    labels
+        .get(VOLUMES_LABEL)
+        .map(|v| {
+            v.split(',')
+                .filter(|id| validate_volume_id(id).is_ok())
+                .map(str::to_string)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 fn invalid(s: impl Into<String>) -> Error {
     Error::Invalid(s.into())
 }
@@ -204,6 +218,23 @@ impl Clusters {
         self.ensure_images(&[&spec.image], &CancellationToken::new())
             .await?;
         c.name = format!("mcc-run-{}", &super::vpc::new_id("r")[2..]);
+        let volumes: Vec<String> = c
+            .mounts
+            .iter()
+            .filter_map(|m| match m {
+                Mount::Volume { name, .. } => Some(name.clone()),
+                _ => None,
+            })
+            .collect();
+        // Held until the container runs and its volumes are marked used:
+        // no reaper may judge them in between.
+        let _serialized = match volumes.is_empty() {
+            true => None,
+            false => Some(self.lock_host("volumes", "mounting volumes").await?),
+        };
+        for v in &volumes {
+            self.provider.prepare_sized_volume(v).await?;
+        }
         let id = self.provider.create_container(&c).await.map_err(|e| {
             let m = e.to_string();
             if c.disk.is_some()
@@ -220,6 +251,10 @@ impl Clusters {
         if let Err(e) = self.provider.start_container(&id).await {
             let _ = self.provider.remove_container(&id).await;
             return Err(e);
+        }
+        // After the start: a run that failed leaves a volume as it was.
+        for v in &volumes {
+            self.provider.mark_sized_volume_used(v).await?;
         }
         Ok(id)
     }
@@ -289,25 +324,31 @@ impl Clusters {
                 None => report.missing.push(id.clone()),
             }
         }
-        let mut volumes: Vec<String> = Vec::new();
+        let mut volumes: Vec<String> = found.iter().flat_map(|s| volumes_of(&s.labels)).collect();
+        volumes.sort();
+        volumes.dedup();
+        // taken first, so that this rm (not a daemon watching) reports
+        // the volumes that go with these containers
+        let _serialized = match volumes.is_empty() {
+            true => None,
+            false => Some(
+                self.lock_host("volumes", "removing ephemeral volumes")
+                    .await?,
+            ),
+        };
         for s in &found {
             self.provider.remove_container(&s.id).await?;
             report.removed.push(s.id[..12].to_string());
-            if let Some(v) = s.labels.get(VOLUMES_LABEL) {
-                volumes.extend(v.split(',').map(str::to_string));
-            }
         }
-        volumes.sort();
-        volumes.dedup();
         if !volumes.is_empty() {
-            let _serialized = self
-                .lock_host("volumes", "removing ephemeral volumes")
-                .await?;
-            for v in self.volume_list().await? {
-                if volumes.contains(&v.id) && v.containers.is_empty() && !v.persistent {
-                    self.provider.remove_sized_volume(&v.id).await?;
-                    report.volumes_removed.push(v.id);
-                }
+            let r = self.reap_unused(Some(&volumes)).await?;
+            report.volumes_removed = r.removed;
+            if let Some((id, e)) = r.failed.first() {
+                return Err(Error::Failed(format!(
+                    "removed {}, but not ephemeral volume {id}, which they were the last to use: \
+                     {e}; delete it with `mcc volume delete {id}`",
+                    report.removed.join(", ")
+                )));
             }
         }
         Ok(report)

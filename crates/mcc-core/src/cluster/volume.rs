@@ -31,6 +31,15 @@ pub struct VolumeView {
 
 use super::vpc::IdDeleteReport;
 
+/// What [`Clusters::reap_ephemeral_volumes`] did.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Reaped {
+    /// Volumes removed.
+    pub removed: Vec<String>,
+    /// Volumes that should have gone but could not: `(ID, why)`.
+    pub failed: Vec<(String, String)>,
+}
+
 pub fn validate_volume_id(id: &str) -> Result<()> {
     validate_id(id, "vol", "volume", "mcc volume list")
 }
@@ -120,10 +129,64 @@ impl Clusters {
     }
 }
 
+impl Clusters {
+    /// Removes the ephemeral volumes that a container has used and that
+    /// none uses now (whoever removed the containers: `mcc rm`, `docker rm`,
+    /// a cluster's gc): of `candidates`, or every one when `None`. A volume
+    /// no container has used yet stays. `mcc rm`, `mcc gc` and the daemon's
+    /// watcher all decide through here; serialized with `run` by the
+    /// host's volumes lock.
+    pub async fn reap_ephemeral_volumes(&self, candidates: Option<&[String]>) -> Result<Reaped> {
+        let _serialized = self
+            .lock_host("volumes", "removing ephemeral volumes")
+            .await?;
+        self.reap_unused(candidates).await
+    }
+
+    /// [`Clusters::reap_ephemeral_volumes`] for a caller that holds the
+    /// volumes lock.
+    pub(super) async fn reap_unused(&self, candidates: Option<&[String]>) -> Result<Reaped> {
+        let mut r = Reaped::default();
+        for v in self
+            .provider
+            .volumes(Some((labels::ROLE, "volume")))
+            .await?
+        {
+            let Some(id) = v.labels.get(VOLUME_LABEL) else {
+                continue;
+            };
+            // ephemeral only when it says so; a volume is named by its ID
+            if v.labels.get(PERSISTENT_LABEL).map(String::as_str) != Some("false")
+                || v.name != *id
+                || candidates.is_some_and(|c| !c.contains(id))
+            {
+                continue;
+            }
+            let unused = async {
+                Ok::<_, Error>(
+                    self.provider.sized_volume_used(id).await?
+                        && self.provider.volume_users(id).await?.is_empty(),
+                )
+            };
+            match unused.await {
+                Ok(false) => {}
+                Ok(true) => match self.provider.remove_sized_volume(id).await {
+                    Ok(_) => r.removed.push(id.clone()),
+                    Err(e) => r.failed.push((id.clone(), e.to_string())),
+                },
+                Err(e) => r.failed.push((id.clone(), e.to_string())),
+            }
+        }
+        r.removed.sort();
+        Ok(r)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::provider::fake::FakeProvider;
+    use crate::provider::Provider;
     use std::sync::Arc;
 
     #[tokio::test]
@@ -154,5 +217,60 @@ mod tests {
         );
         assert!(c.volume_delete(&[id]).await.unwrap().deleted.is_empty());
         assert!(c.volume_delete(&["vpc-00000000".into()]).await.is_err());
+    }
+
+    #[tokio::test]
+    async fn only_ephemeral_volumes_used_and_then_left_by_all_are_reaped() {
+        let p = Arc::new(FakeProvider::default());
+        p.add_image("busybox", false);
+        let c = Clusters::new(p.clone(), Arc::new(crate::cluster::Silent));
+        let eph = c.volume_create("eph", "8M", false).await.unwrap();
+        let fresh = c.volume_create("fresh", "8M", false).await.unwrap();
+        let keep = c.volume_create("keep", "8M", true).await.unwrap();
+        let spec = crate::cluster::run::RunSpec {
+            image: "busybox".into(),
+            volumes: vec![format!("{eph}:/e"), format!("{keep}:/k")],
+            cmd: vec!["true".into()],
+            ..Default::default()
+        };
+        c.run(&spec).await.unwrap();
+        let users = p.volume_users(&eph).await.unwrap();
+        assert_eq!(users.len(), 1);
+        // in use: nothing goes; never used: stays
+        let r = c.reap_ephemeral_volumes(None).await.unwrap();
+        assert_eq!(r, Reaped::default());
+        // gone behind mcc's back: gc removes the ephemeral one it used
+        p.remove_container(&users[0]).await.unwrap();
+        let all = [eph.clone(), fresh.clone(), keep.clone()];
+        let r = c.reap_ephemeral_volumes(Some(&all[1..])).await.unwrap();
+        assert!(r.removed.is_empty(), "not a candidate: {r:?}");
+        let g = c.gc(&[], false).await.unwrap();
+        assert_eq!(g.volumes_removed, vec![eph.clone()]);
+        let left: Vec<String> = c
+            .volume_list()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|v| v.id)
+            .collect();
+        assert_eq!(left.len(), 2);
+        assert!(left.contains(&fresh) && left.contains(&keep), "{left:?}");
+        // a gc of named clusters leaves the volumes alone
+        c.run(&crate::cluster::run::RunSpec {
+            volumes: vec![format!("{fresh}:/f")],
+            ..spec
+        })
+        .await
+        .unwrap();
+        for u in p.volume_users(&fresh).await.unwrap() {
+            p.remove_container(&u).await.unwrap();
+        }
+        let g = c
+            .gc(&["somecluster".parse().unwrap()], false)
+            .await
+            .unwrap();
+        assert!(g.volumes_removed.is_empty(), "{g:?}");
+        let r = c.reap_ephemeral_volumes(None).await.unwrap();
+        assert_eq!(r.removed, vec![fresh]);
     }
 }

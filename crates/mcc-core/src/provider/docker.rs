@@ -352,6 +352,60 @@ impl DockerProvider {
     fn local(&self) -> bool {
         self.host.starts_with("unix://")
     }
+
+    /// The engine's record of a sized volume: an ext4 file system on
+    /// `device`, mounted by the `local` driver.
+    async fn loop_volume(&self, name: &str, device: String, labels: &Labels) -> Result<VolumeInfo> {
+        let v = self
+            .docker
+            .create_volume(VolumeCreateRequest {
+                name: Some(name.to_string()),
+                driver: Some("local".into()),
+                driver_opts: Some(HashMap::from([
+                    ("type".to_string(), "ext4".to_string()),
+                    ("device".to_string(), device),
+                ])),
+                labels: Some(labels.clone()),
+                ..Default::default()
+            })
+            .await
+            .map_err(map_err(format!("creating volume {name}")))?;
+        Ok(VolumeInfo {
+            name: v.name,
+            mountpoint: v.mountpoint,
+            labels: v.labels,
+        })
+    }
+
+    /// The engine's events that pass `filters`, from `since_nano` on.
+    fn event_stream(
+        &self,
+        since_nano: Option<i64>,
+        filters: HashMap<String, Vec<String>>,
+    ) -> super::EventStream {
+        let opts = bollard::query_parameters::EventsOptions {
+            since: since_nano.map(|n| format!("{}.{:09}", n / 1_000_000_000, n % 1_000_000_000)),
+            until: None,
+            filters: Some(filters),
+        };
+        Box::pin(
+            self.docker
+                .events(Some(opts))
+                .map_err(|e| map_err("reading the engine's events")(e))
+                .map_ok(|m| {
+                    let actor = m.actor.unwrap_or_default();
+                    let labels: Labels = actor.attributes.unwrap_or_default();
+                    EngineEvent {
+                        kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
+                        action: m.action.unwrap_or_default(),
+                        id: actor.id.unwrap_or_default(),
+                        name: labels.get("name").cloned().unwrap_or_default(),
+                        labels,
+                        time_nano: m.time_nano.unwrap_or(0),
+                    }
+                }),
+        )
+    }
 }
 
 /// Maps bollard's errors onto mcc's, keeping the engine's own message.
@@ -637,31 +691,89 @@ impl Provider for DockerProvider {
         let device = tokio::task::spawn_blocking(move || super::loopfs::make(&n, size))
             .await
             .map_err(|e| Error::Failed(format!("making volume {name}: {e}")))??;
-        let made = self
-            .docker
-            .create_volume(VolumeCreateRequest {
-                name: Some(name.to_string()),
-                driver: Some("local".into()),
-                driver_opts: Some(HashMap::from([
-                    ("type".to_string(), "ext4".to_string()),
-                    ("device".to_string(), device),
-                ])),
-                labels: Some(labels.clone()),
-                ..Default::default()
-            })
-            .await;
-        match made {
-            Ok(v) => Ok(VolumeInfo {
-                name: v.name,
-                mountpoint: v.mountpoint,
-                labels: v.labels,
-            }),
+        match self.loop_volume(name, device, labels).await {
+            Ok(v) => Ok(v),
             Err(e) => {
                 let n = name.to_string();
                 let _ = tokio::task::spawn_blocking(move || super::loopfs::release(&n)).await;
-                Err(map_err(format!("creating volume {name}"))(e))
+                Err(e)
             }
         }
+    }
+
+    async fn prepare_sized_volume(&self, name: &str) -> Result<()> {
+        if !self.local() {
+            return Ok(());
+        }
+        let v = match self.docker.inspect_volume(name).await {
+            Ok(v) => v,
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                return Err(Error::NotFound(format!(
+                    "volume {name} is gone from the engine (`mcc volume list`)"
+                )))
+            }
+            Err(e) => return Err(map_err(format!("inspecting volume {name}"))(e)),
+        };
+        // only what mcc made: an ext4 file system on a loop device
+        if v.driver != "local"
+            || v.options.get("type").map(String::as_str) != Some("ext4")
+            || v.labels.get(labels::ROLE).map(String::as_str) != Some("volume")
+        {
+            return Ok(());
+        }
+        let old = v.options.get("device").cloned();
+        let (n, o) = (name.to_string(), old.clone());
+        let Some(device) =
+            tokio::task::spawn_blocking(move || super::loopfs::reattach(&n, o.as_deref()))
+                .await
+                .map_err(|e| Error::Failed(format!("attaching volume {name}: {e}")))??
+        else {
+            return Ok(());
+        };
+        // The engine's record names a device that no longer holds this
+        // volume (the host restarted): point it at the one that does.
+        let old = old.unwrap_or_else(|| "none".into());
+        let users = self.volume_users(name).await?;
+        if !users.is_empty() {
+            return Err(Error::Conflict(format!(
+                "volume {name}: its engine record names {old}, which no longer holds its data \
+                 (the host restarted?), and containers still name it: {}; remove them (mcc rm, \
+                 or docker rm) and mcc will attach it again",
+                users.join(", ")
+            )));
+        }
+        self.remove_volume(name).await?;
+        self.loop_volume(name, device.clone(), &v.labels)
+            .await
+            .map_err(|e| {
+                Error::Failed(format!(
+                    "volume {name}: its data is on {device} now, but the engine's record could \
+                     not be made again ({e}); run again to retry"
+                ))
+            })?;
+        Ok(())
+    }
+
+    async fn mark_sized_volume_used(&self, name: &str) -> Result<()> {
+        if !self.local() {
+            return Ok(());
+        }
+        let n = name.to_string();
+        tokio::task::spawn_blocking(move || super::loopfs::mark_used(&n))
+            .await
+            .map_err(|e| Error::Failed(format!("marking volume {name} used: {e}")))?
+    }
+
+    async fn sized_volume_used(&self, name: &str) -> Result<bool> {
+        if !self.local() {
+            return Ok(false);
+        }
+        let n = name.to_string();
+        tokio::task::spawn_blocking(move || super::loopfs::was_used(&n))
+            .await
+            .map_err(|e| Error::Failed(format!("reading whether volume {name} was used: {e}")))?
     }
 
     async fn remove_sized_volume(&self, name: &str) -> Result<bool> {
@@ -763,43 +875,6 @@ impl Provider for DockerProvider {
             list.into_iter()
                 .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
                 .map(|n| n.trim_start_matches('/').to_string())
-                .collect(),
-        ))
-    }
-
-    async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>> {
-        let id = match self.docker.inspect_network(name, None).await {
-            Ok(n) => n.id.unwrap_or_else(|| name.to_string()),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(None),
-            Err(e) => return Err(map_err(format!("inspecting network {name}"))(e)),
-        };
-        let opts = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&HashMap::from([("network", vec![id.as_str()])]))
-            .build();
-        let list = self
-            .docker
-            .list_containers(Some(opts))
-            .await
-            .map_err(map_err(format!("listing the addresses on network {name}")))?;
-        Ok(Some(
-            list.into_iter()
-                .filter_map(|c| {
-                    let who = c.names?.into_iter().next()?;
-                    let ep = c.network_settings?.networks?.remove(name)?;
-                    // a stopped container has no address now, but takes
-                    // its fixed one back when it starts
-                    let ip = ep
-                        .ip_address
-                        .filter(|s| !s.is_empty())
-                        .or_else(|| ep.ipam_config.and_then(|i| i.ipv4_address))?;
-                    Some((
-                        who.trim_start_matches('/').to_string(),
-                        ip.parse::<Ipv4Addr>().ok()?,
-                    ))
-                })
                 .collect(),
         ))
     }
@@ -1158,28 +1233,16 @@ impl Provider for DockerProvider {
     fn events(&self, since_nano: Option<i64>) -> super::EventStream {
         let mut filters = HashMap::new();
         filters.insert("label".to_string(), vec![labels::CLUSTER.to_string()]);
-        let opts = bollard::query_parameters::EventsOptions {
-            since: since_nano.map(|n| format!("{}.{:09}", n / 1_000_000_000, n % 1_000_000_000)),
-            until: None,
-            filters: Some(filters),
-        };
-        Box::pin(
-            self.docker
-                .events(Some(opts))
-                .map_err(|e| map_err("reading the engine's events")(e))
-                .map_ok(|m| {
-                    let actor = m.actor.unwrap_or_default();
-                    let labels: Labels = actor.attributes.unwrap_or_default();
-                    EngineEvent {
-                        kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
-                        action: m.action.unwrap_or_default(),
-                        id: actor.id.unwrap_or_default(),
-                        name: labels.get("name").cloned().unwrap_or_default(),
-                        labels,
-                        time_nano: m.time_nano.unwrap_or(0),
-                    }
-                }),
-        )
+        self.event_stream(since_nano, filters)
+    }
+
+    fn destroyed_containers(&self, label: &str) -> super::EventStream {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            ("event".to_string(), vec!["destroy".to_string()]),
+            ("label".to_string(), vec![label.to_string()]),
+        ]);
+        self.event_stream(None, filters)
     }
 
     /// An image as a tar archive (`docker save`), streamed.

@@ -79,6 +79,8 @@ struct State {
     script_failures: HashMap<String, (String, i64)>,
     exec_codes: HashMap<String, i64>,
     next_id: u64,
+    /// Sized volumes a container has used.
+    used_volumes: std::collections::BTreeSet<String>,
 }
 
 /// The engine in memory.
@@ -281,6 +283,16 @@ impl FakeProvider {
         Ok(id)
     }
 
+    /// A container's name, given its name or ID (as the engine takes
+    /// either).
+    fn named(s: &State, name_or_id: &str) -> String {
+        s.containers
+            .iter()
+            .find(|(_, c)| c.id == name_or_id)
+            .map_or(name_or_id, |(n, _)| n)
+            .to_string()
+    }
+
     /// The volume and the path in it that a container's `path` is on.
     fn resolve(s: &State, container: &str, path: &str) -> Result<(String, String)> {
         let c = s
@@ -454,11 +466,35 @@ impl Provider for FakeProvider {
     }
 
     async fn remove_sized_volume(&self, name: &str) -> Result<bool> {
-        self.remove_volume(name).await
+        let existed = self.remove_volume(name).await?;
+        self.lock().used_volumes.remove(name);
+        Ok(existed)
     }
 
-    async fn volume_users(&self, _name: &str) -> Result<Vec<String>> {
-        Ok(Vec::new())
+    async fn prepare_sized_volume(&self, name: &str) -> Result<()> {
+        match self.lock().volumes.contains_key(name) {
+            true => Ok(()),
+            false => Err(Error::NotFound(format!("volume {name} is gone"))),
+        }
+    }
+
+    async fn mark_sized_volume_used(&self, name: &str) -> Result<()> {
+        self.lock().used_volumes.insert(name.to_string());
+        Ok(())
+    }
+
+    async fn sized_volume_used(&self, name: &str) -> Result<bool> {
+        Ok(self.lock().used_volumes.contains(name))
+    }
+
+    async fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        Ok(self
+            .lock()
+            .containers
+            .iter()
+            .filter(|(_, c)| c.mounts.iter().any(|(v, _)| v == name))
+            .map(|(n, _)| n.clone())
+            .collect())
     }
 
     async fn container_status(&self, id: &str) -> Result<Option<super::ContainerStatus>> {
@@ -486,22 +522,6 @@ impl Provider for FakeProvider {
                 .iter()
                 .filter(|(_, c)| c.network.as_ref().is_some_and(|(n, _)| n == name))
                 .map(|(n, _)| n.clone())
-                .collect(),
-        ))
-    }
-
-    async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>> {
-        let s = self.lock();
-        if !s.networks.contains_key(name) {
-            return Ok(None);
-        }
-        Ok(Some(
-            s.containers
-                .iter()
-                .filter_map(|(n, c)| match &c.network {
-                    Some((net, Some(ip))) if net == name => Some((n.clone(), *ip)),
-                    _ => None,
-                })
                 .collect(),
         ))
     }
@@ -568,7 +588,9 @@ impl Provider for FakeProvider {
     async fn start_container(&self, name: &str) -> Result<()> {
         self.call(Op::Start, name)?;
         tokio::time::sleep(MAKE_DELAY).await;
-        match self.lock().containers.get_mut(name) {
+        let mut s = self.lock();
+        let name = Self::named(&s, name);
+        match s.containers.get_mut(&name) {
             Some(c) => {
                 c.running = true;
                 Ok(())
@@ -587,7 +609,9 @@ impl Provider for FakeProvider {
 
     async fn remove_container(&self, name: &str) -> Result<bool> {
         self.call(Op::RemoveContainer, name)?;
-        Ok(self.lock().containers.remove(name).is_some())
+        let mut s = self.lock();
+        let name = Self::named(&s, name);
+        Ok(s.containers.remove(&name).is_some())
     }
 
     async fn containers(&self, label: &str, value: Option<&str>) -> Result<Vec<ContainerInfo>> {
@@ -637,6 +661,10 @@ impl Provider for FakeProvider {
     }
 
     fn events(&self, _since_nano: Option<i64>) -> super::EventStream {
+        Box::pin(futures_util::stream::pending())
+    }
+
+    fn destroyed_containers(&self, _label: &str) -> super::EventStream {
         Box::pin(futures_util::stream::pending())
     }
 

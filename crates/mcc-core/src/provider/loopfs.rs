@@ -35,6 +35,119 @@ pub fn image_path(name: &str) -> Result<PathBuf> {
     Ok(dir()?.join(format!("{name}.img")))
 }
 
+/// The marker that a container has used the volume (`<name>.used`, beside
+/// its image, so only root can make it): an ephemeral volume goes once it
+/// has been used and has no container left, never before its first.
+fn used_path(name: &str) -> Result<PathBuf> {
+    Ok(dir()?.join(format!("{name}.used")))
+}
+
+/// Marks volume `name` as used by a container (again: no change).
+pub fn mark_used(name: &str) -> Result<()> {
+    let path = used_path(name)?;
+    OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(&path)
+        .map(drop)
+        .map_err(|e| {
+            failed(
+                &format!("marking volume {name} used ({})", path.display()),
+                e,
+            )
+        })
+}
+
+/// Whether a container has used volume `name` (its marker is a file).
+pub fn was_used(name: &str) -> Result<bool> {
+    let path = used_path(name)?;
+    match std::fs::symlink_metadata(&path) {
+        Ok(md) => Ok(md.file_type().is_file()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(false),
+        Err(e) => Err(failed(&format!("reading {}", path.display()), e)),
+    }
+}
+
+/// The file a loop device reads, as the kernel says (`None`: no such
+/// device or none attached; a file removed since ends in " (deleted)").
+fn backing_file(device: &str) -> Option<String> {
+    let dev = device.strip_prefix("/dev/")?;
+    if !dev.starts_with("loop") || dev.contains('/') || dev.contains("..") {
+        return None;
+    }
+    let text = std::fs::read_to_string(Path::new("/sys/block").join(dev).join("loop/backing_file"))
+        .ok()?;
+    Some(text.trim_end_matches('\n').to_string())
+}
+
+/// Checks that volume `name`'s image file is mcc's: a regular file, not a
+/// link, owned by root, written by no one else, with one name.
+fn check_image(name: &str, path: &Path) -> Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+        .map_err(|e| match e.kind() {
+            std::io::ErrorKind::NotFound => Error::NotFound(format!(
+                "volume {name}: its image file {} is gone, and its data with it; delete the \
+                 volume (mcc volume delete {name})",
+                path.display()
+            )),
+            _ => failed(
+                &format!(
+                    "volume {name}: opening its image file {} (it must be a file, not a link)",
+                    path.display()
+                ),
+                e,
+            ),
+        })?;
+    let md = file
+        .metadata()
+        .map_err(|e| failed(&format!("reading {}", path.display()), e))?;
+    let euid = rustix::process::geteuid().as_raw();
+    if !md.file_type().is_file()
+        || (md.uid() != 0 && md.uid() != euid)
+        || md.mode() & 0o022 != 0
+        || md.nlink() != 1
+    {
+        return Err(Error::Failed(format!(
+            "volume {name}: {} is not the image file mcc made (a regular file of root's, \
+             written by no one else, with one name); mcc will not attach it: look at what \
+             replaced it, or delete the volume (mcc volume delete {name})",
+            path.display()
+        )));
+    }
+    Ok(())
+}
+
+/// Makes sure a loop device holds volume `name`'s image file, for a
+/// volume whose engine record names `device` (a host restart detaches
+/// every loop device, and the number may hold another file since).
+/// `None` when `device` holds it; else the device that holds it now: one
+/// already attached to the file, or a new one.
+pub fn reattach(name: &str, device: Option<&str>) -> Result<Option<String>> {
+    let path = image_path(name)?;
+    check_image(name, &path)?;
+    let want = path.to_string_lossy().to_string();
+    if device.and_then(backing_file).as_deref() == Some(want.as_str()) {
+        return Ok(None);
+    }
+    if let Some(dev) = devices_of(&path).into_iter().next() {
+        return Ok(Some(dev));
+    }
+    let dev = run("losetup", &["--find", "--show", &want])?;
+    if !dev.starts_with("/dev/loop") {
+        return Err(Error::Failed(format!(
+            "losetup gave '{dev}', not a loop device"
+        )));
+    }
+    Ok(Some(dev))
+}
+
 fn run(tool: &str, args: &[&str]) -> Result<String> {
     let out = Command::new(tool)
         .args(args)
@@ -59,6 +172,8 @@ pub fn make(name: &str, size: u64) -> Result<String> {
         )));
     }
     let path = image_path(name)?;
+    // a marker of an earlier volume of this name is not this one's
+    let _ = std::fs::remove_file(used_path(name)?);
     // a new file, never one that is there (a link, say)
     let file = OpenOptions::new()
         .write(true)
@@ -110,8 +225,9 @@ pub fn devices_of(file: &Path) -> Vec<String> {
         .collect()
 }
 
-/// Detaches the loop devices of a volume's file and removes it; quiet
-/// about what is already gone.
+/// Detaches the loop devices of a volume's file and removes it and its
+/// marker; quiet about what is already gone (no device after a host
+/// restart, say).
 pub fn release(name: &str) {
     let Ok(path) = image_path(name) else {
         return;
@@ -120,4 +236,7 @@ pub fn release(name: &str) {
         let _ = run("losetup", &["-d", &dev]);
     }
     let _ = std::fs::remove_file(&path);
+    if let Ok(used) = used_path(name) {
+        let _ = std::fs::remove_file(used);
+    }
 }

@@ -372,10 +372,6 @@ pub trait Provider: Send + Sync {
     /// Names of the containers attached to a network, mcc's or not;
     /// `None` when there is no such network.
     async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>>;
-    /// The addresses held on a network, by container name: a running
-    /// container's, and the fixed one a stopped container takes back at
-    /// its start; `None` when there is no such network.
-    async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>>;
 
     async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo>;
     async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>>;
@@ -394,6 +390,16 @@ pub trait Provider: Send + Sync {
     /// Removes a sized volume and what holds its data; false if it was
     /// not there.
     async fn remove_sized_volume(&self, name: &str) -> Result<bool>;
+    /// Makes sure a sized volume can be mounted and holds its own data:
+    /// after a host restart its image file is attached again and the
+    /// engine's record pointed at that device (never at one that holds
+    /// another file). Call it before a container mounts the volume.
+    async fn prepare_sized_volume(&self, name: &str) -> Result<()>;
+    /// Records, where only root can write, that a container has used a
+    /// sized volume: ephemeral ones go once used and left by all.
+    async fn mark_sized_volume_used(&self, name: &str) -> Result<()>;
+    /// Whether [`Provider::mark_sized_volume_used`] was called for it.
+    async fn sized_volume_used(&self, name: &str) -> Result<bool>;
     /// Names of the containers (running or not) that mount a volume.
     async fn volume_users(&self, name: &str) -> Result<Vec<String>>;
     /// What the engine says of a container now; `None` if there is none.
@@ -435,6 +441,9 @@ pub trait Provider: Send + Sync {
     /// `since` (nanoseconds since the epoch) those after it first, so a
     /// watcher that reconnects misses none.
     fn events(&self, since_nano: Option<i64>) -> EventStream;
+    /// The removals of containers carrying label `label` (any value),
+    /// from now on, whoever removes them.
+    fn destroyed_containers(&self, label: &str) -> EventStream;
     /// A running container's resource use, a sample about every second,
     /// until it stops (one stream, not a poll per sample).
     fn stats(&self, container: &str) -> StatsStream;
