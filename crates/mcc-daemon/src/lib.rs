@@ -17,6 +17,7 @@ mod server;
 mod services;
 pub mod state_dir;
 mod store;
+mod volumes;
 
 pub use server::{serve, ServeOptions};
 pub use store::token_secret;

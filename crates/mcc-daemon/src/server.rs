@@ -204,6 +204,13 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         });
     }
 
+    crate::volumes::spawn_reaper(
+        provider.clone(),
+        clusters.clone(),
+        log.clone(),
+        stop.clone(),
+    );
+
     let app = Arc::new(App {
         provider,
         clusters,
