@@ -2,6 +2,7 @@
 //! shapes of requests, responses, errors, operations and events.
 
 pub mod sign;
+pub mod tunnel;
 pub mod types;
 
 pub use types::*;

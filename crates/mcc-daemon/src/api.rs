@@ -649,7 +649,7 @@ pub async fn attach(
     State(app): AppState,
     Path((name, node)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<AttachQuery>,
-    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+    ws: Result<WebSocketUpgrade, WsRejection>,
 ) -> ApiResult<Response> {
     let name = cluster_name(&name)?;
     let node = node_name(&node)?;
@@ -672,15 +672,7 @@ pub async fn attach(
         }
         env.push(format!("TERM={term}"));
     }
-    let ws = ws.map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            ErrorDetail::new(
-                "bad_request",
-                format!("this route is a WebSocket; connect with an upgrade request ({e})"),
-            ),
-        )
-    })?;
+    let ws = upgrade(ws)?;
     let session = app
         .clusters
         .attach(
@@ -696,11 +688,27 @@ pub async fn attach(
     Ok(ws.on_upgrade(move |socket| bridge(socket, session)))
 }
 
+/// A WebSocket route's upgrade, or the error that says it is one.
+pub(crate) fn upgrade(ws: Result<WebSocketUpgrade, WsRejection>) -> ApiResult<WebSocketUpgrade> {
+    ws.map_err(|e| {
+        ApiError(
+            StatusCode::BAD_REQUEST,
+            ErrorDetail::new(
+                "bad_request",
+                format!("this route is a WebSocket; connect with an upgrade request ({e})"),
+            ),
+        )
+    })
+}
+
+/// What axum says of a request that is not a WebSocket upgrade.
+pub(crate) type WsRejection = axum::extract::ws::rejection::WebSocketUpgradeRejection;
+
 /// Carries a session over a WebSocket until the process ends.
 async fn bridge(socket: WebSocket, session: mcc_core::cluster::Session) {
     let mcc_core::cluster::Session {
         control,
-        mut output,
+        output,
         mut input,
     } = session;
     let (mut tx, mut rx) = socket.split();
@@ -729,6 +737,18 @@ async fn bridge(socket: WebSocket, session: mcc_core::cluster::Session) {
             }
         }
     });
+    send_output(&mut tx, output, async move { control.exit_code().await }).await;
+    reader.abort();
+}
+
+/// Sends a process's output over a WebSocket as binary frames (first byte
+/// [`STREAM_STDOUT`] or [`STREAM_STDERR`]), then, once it ends, a text
+/// frame with its exit code (or the error that ended it), and closes.
+pub(crate) async fn send_output(
+    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
+    mut output: mcc_core::provider::OutputStream,
+    exit: impl std::future::Future<Output = mcc_core::Result<i64>>,
+) {
     let mut failed = None;
     while let Some(chunk) = output.next().await {
         let (stream, bytes) = match chunk {
@@ -743,16 +763,14 @@ async fn bridge(socket: WebSocket, session: mcc_core::cluster::Session) {
         frame.push(stream);
         frame.extend_from_slice(&bytes);
         if tx.send(Message::Binary(frame.into())).await.is_err() {
-            reader.abort();
             return;
         }
     }
-    reader.abort();
     let last = match failed {
         Some(e) => AttachControl::Error {
             error: ErrorDetail::from_error(&e).1,
         },
-        None => match control.exit_code().await {
+        None => match exit.await {
             Ok(code) => AttachControl::Exit { code },
             Err(e) => AttachControl::Error {
                 error: ErrorDetail::from_error(&e).1,
@@ -1036,10 +1054,11 @@ pub async fn revoke_token(
                description = "Prometheus text format")))]
 pub async fn metrics(State(app): AppState) -> ApiResult<Response> {
     let views = app.cache.views(&app.clusters).await?;
+    let runs = app.clusters.runs().await?;
     let counters = app.store.counters().unwrap_or_default();
     let text = app
         .metrics
-        .render(&app.provider, &views, app.ops.active(), &counters);
+        .render(&app.provider, &views, &runs, app.ops.active(), &counters);
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
 }
 
@@ -1089,7 +1108,8 @@ impl utoipa::Modify for Security {
         crate::cloud_api::list_volumes, crate::cloud_api::create_volume,
         crate::cloud_api::delete_volumes, crate::cloud_api::run_container,
         crate::cloud_api::containers_status, crate::cloud_api::remove_containers,
-        crate::cloud_api::containers_metrics
+        crate::cloud_api::containers_metrics, crate::cloud_api::container_address, crate::cloud_api::list_containers,
+        crate::cloud_api::container_attach, crate::cloud_api::container_forward
     ),
     components(schemas(OperationEvent, AttachControl, ExecEvent, Event, DeleteReport, GcReport,
         mcc_api::ServiceRequest, mcc_api::ScaleRequest, mcc_api::ServiceDef,

@@ -3,18 +3,21 @@
 use std::sync::Arc;
 
 use axum::body::Bytes;
-use axum::extract::State;
+use axum::extract::ws::{Message, WebSocketUpgrade};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
+use futures_util::{SinkExt, StreamExt};
+use mcc_api::tunnel::{self, Frame};
 use mcc_api::ErrorBody;
 use mcc_core::cluster::run::{ContainerMetrics, RmReport, RunSpec};
 use mcc_core::cluster::volume::VolumeView;
 use mcc_core::cluster::vpc::{IdDeleteReport, VpcView};
 use mcc_core::provider::ContainerStatus;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::api::{body, ApiResult, App, AppState};
+use crate::api::{body, send_output, upgrade, ApiQuery, ApiResult, App, AppState, WsRejection};
 use crate::events::About;
 
 /// `POST /api/v1/vpcs`.
@@ -150,6 +153,12 @@ pub async fn run_container(State(app): AppState, bytes: Bytes) -> ApiResult<Resp
     Ok((StatusCode::CREATED, Json(s)).into_response())
 }
 
+#[utoipa::path(get, path = "/api/v1/containers", tag = "containers",
+    responses((status = 200, body = [ContainerStatus], description = "Every container made by run")))]
+pub async fn list_containers(State(app): AppState) -> ApiResult<Json<Vec<ContainerStatus>>> {
+    Ok(Json(app.clusters.run_statuses().await?))
+}
+
 #[utoipa::path(post, path = "/api/v1/containers/status", tag = "containers",
     request_body = VpcDeleteRequest,
     responses((status = 200, body = [ContainerStatus], description = "Those that exist")))]
@@ -201,6 +210,107 @@ pub async fn containers_metrics(
     Ok(Json(out))
 }
 
+/// `POST /api/v1/containers/address`: where a port of a container is.
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressRequest {
+    pub id: String,
+    pub port: u16,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct AddressView {
+    /// `IP:PORT` as the daemon's host reaches it.
+    pub address: String,
+}
+
+#[utoipa::path(post, path = "/api/v1/containers/address", tag = "containers",
+    request_body = AddressRequest,
+    responses((status = 200, body = AddressView), (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "Not running, or no address")))]
+pub async fn container_address(State(app): AppState, bytes: Bytes) -> ApiResult<Json<AddressView>> {
+    let req: AddressRequest = body(&bytes)?;
+    let a = app.clusters.run_address(&req.id, req.port).await?;
+    Ok(Json(AddressView {
+        address: a.to_string(),
+    }))
+}
+
+#[utoipa::path(get, path = "/api/v1/containers/{id}/attach", tag = "containers",
+    params(("id" = String, Path, description = "Container ID")),
+    responses((status = 101, description = "A WebSocket carrying the container's output from its \
+        start: binary frames whose first byte is 1 (stdout) or 2 (stderr), then a text frame \
+        {\"exit\":{\"code\":N}} once it stops (AttachControl)"),
+              (status = 404, body = ErrorBody)))]
+pub async fn container_attach(
+    State(app): AppState,
+    Path(id): Path<String>,
+    ws: Result<WebSocketUpgrade, WsRejection>,
+) -> ApiResult<Response> {
+    let ws = upgrade(ws)?;
+    let output = app.clusters.run_output(&id).await?;
+    let clusters = app.clusters.clone();
+    Ok(ws.on_upgrade(move |socket| async move {
+        let (mut tx, _rx) = socket.split();
+        send_output(
+            &mut tx,
+            output,
+            async move { clusters.run_exit_code(&id).await },
+        )
+        .await;
+    }))
+}
+
+#[derive(Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ForwardQuery {
+    /// The container's TCP port.
+    port: u16,
+}
+
+#[utoipa::path(get, path = "/api/v1/containers/{id}/forward", tag = "containers",
+    params(("id" = String, Path, description = "Container ID"), ForwardQuery),
+    responses((status = 101, description = "A WebSocket spliced to one TCP connection to the \
+        container's port: binary frames carry bytes each way; an empty binary frame ends its \
+        sender's direction (TCP half-close); a close frame ends the connection"),
+              (status = 404, body = ErrorBody),
+              (status = 409, body = ErrorBody, description = "Not running, or nothing listens")))]
+pub async fn container_forward(
+    State(app): AppState,
+    Path(id): Path<String>,
+    ApiQuery(q): ApiQuery<ForwardQuery>,
+    ws: Result<WebSocketUpgrade, WsRejection>,
+) -> ApiResult<Response> {
+    let ws = upgrade(ws)?;
+    let to = app.clusters.run_address(&id, q.port).await?;
+    // connected before the upgrade, so that a refusal is an answer
+    let tcp = tokio::net::TcpStream::connect(to).await.map_err(|e| {
+        mcc_core::Error::Conflict(format!(
+            "port {} of container {id} ({to}) cannot be reached: {e}",
+            q.port
+        ))
+    })?;
+    Ok(ws
+        .max_message_size(2 * tunnel::BUFFER)
+        .on_upgrade(move |socket| async move {
+            let (sink, stream) = socket.split();
+            let sink = sink.with(|f: Frame| {
+                std::future::ready(Ok::<_, axum::Error>(Message::Binary(f.into_binary())))
+            });
+            let stream = stream
+                .take_while(|m| {
+                    std::future::ready(matches!(m, Ok(m) if !matches!(m, Message::Close(_))))
+                })
+                .filter_map(|m| {
+                    std::future::ready(match m {
+                        Ok(Message::Binary(b)) => Some(Frame::from_binary(b)),
+                        _ => None,
+                    })
+                });
+            tunnel::splice(tcp, Box::pin(sink), Box::pin(stream)).await;
+        }))
+}
+
 pub fn routes() -> axum::Router<Arc<App>> {
     use axum::routing::{get, post};
     axum::Router::new()
@@ -208,8 +318,14 @@ pub fn routes() -> axum::Router<Arc<App>> {
         .route("/api/v1/vpcs/delete", post(delete_vpcs))
         .route("/api/v1/volumes", get(list_volumes).post(create_volume))
         .route("/api/v1/volumes/delete", post(delete_volumes))
-        .route("/api/v1/containers", post(run_container))
+        .route(
+            "/api/v1/containers",
+            get(list_containers).post(run_container),
+        )
         .route("/api/v1/containers/status", post(containers_status))
         .route("/api/v1/containers/delete", post(remove_containers))
         .route("/api/v1/containers/metrics", post(containers_metrics))
+        .route("/api/v1/containers/address", post(container_address))
+        .route("/api/v1/containers/{id}/attach", get(container_attach))
+        .route("/api/v1/containers/{id}/forward", get(container_forward))
 }

@@ -1,8 +1,9 @@
 //! `GET /metrics` in Prometheus' text format: the clusters and their
-//! nodes (state, CPU, memory, network), the API's requests by route and
-//! status with their latency, operations. A node's resource use comes
-//! from one engine stats stream per running node, opened at the first
-//! scrape that finds the node and closed when it stops.
+//! nodes, the containers made by `mcc run` (state, CPU, memory, network,
+//! block I/O), the API's requests by route and status with their latency,
+//! operations. Resource use comes from one engine stats stream per
+//! running container, opened at the first scrape that finds it and
+//! closed when it stops.
 
 use std::collections::HashMap;
 use std::fmt::Write as _;
@@ -13,11 +14,13 @@ use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use futures_util::StreamExt;
+use mcc_core::cluster::vpc::VPC_LABEL;
 use mcc_core::cluster::ClusterView;
-use mcc_core::provider::{Provider, StatsSample};
+use mcc_core::provider::{ContainerInfo, ContainerState, Provider, StatsSample};
 
-/// One per-node series: name, Prometheus type, help, and how to read it from a sample.
-type NodeSeries = (
+/// One resource-use series: name, Prometheus type, help, and how to read
+/// it from a sample.
+type UsageSeries = (
     &'static str,
     &'static str,
     &'static str,
@@ -89,15 +92,11 @@ fn esc(s: &str) -> String {
 }
 
 impl Metrics {
-    /// Opens stats streams for running nodes not yet followed, closes
-    /// those of nodes gone or stopped.
-    fn follow_nodes(&self, provider: &Arc<dyn Provider>, clusters: &[ClusterView]) {
-        let running: HashMap<&str, ()> = clusters
-            .iter()
-            .flat_map(|c| c.nodes.iter())
-            .filter(|n| n.state == "running")
-            .map(|n| (n.container.as_str(), ()))
-            .collect();
+    /// Opens stats streams for running containers (nodes and `run`
+    /// containers) not yet followed, closes those of containers gone or
+    /// stopped.
+    fn follow(&self, provider: &Arc<dyn Provider>, running: &[&str]) {
+        let running: HashMap<&str, ()> = running.iter().map(|c| (*c, ())).collect();
         let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
         nodes.retain(|c, s| {
             let keep = running.contains_key(c.as_str()) && !s.task.is_finished();
@@ -127,10 +126,22 @@ impl Metrics {
         &self,
         provider: &Arc<dyn Provider>,
         clusters: &[ClusterView],
+        runs: &[ContainerInfo],
         operations_running: usize,
         counters: &[(String, u64)],
     ) -> String {
-        self.follow_nodes(provider, clusters);
+        let running: Vec<&str> = clusters
+            .iter()
+            .flat_map(|c| c.nodes.iter())
+            .filter(|n| n.state == "running")
+            .map(|n| n.container.as_str())
+            .chain(
+                runs.iter()
+                    .filter(|r| r.state == ContainerState::Running)
+                    .map(|r| r.id.as_str()),
+            )
+            .collect();
+        self.follow(provider, &running);
         let mut o = String::with_capacity(4096);
         o.push_str(
             "# HELP mcc_cluster_info A cluster and its status.\n# TYPE mcc_cluster_info gauge\n",
@@ -170,55 +181,41 @@ impl Metrics {
                 );
             }
         }
+        o.push_str("# HELP mcc_container_up Whether a container made by `mcc run` runs.\n# TYPE mcc_container_up gauge\n");
+        for r in runs {
+            let _ = writeln!(
+                o,
+                "mcc_container_up{{id=\"{}\",image=\"{}\",vpc=\"{}\",state=\"{}\"}} {}",
+                short(&r.id),
+                esc(&r.image),
+                esc(r.labels.get(VPC_LABEL).map(String::as_str).unwrap_or("")),
+                r.state.as_str(),
+                u8::from(r.state == ContainerState::Running)
+            );
+        }
         let nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
-        let samples: Vec<(String, String, StatsSample)> = clusters
+        let sample = |container: &str| {
+            let s = nodes.get(container)?;
+            s.sample.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        };
+        let node_samples: Vec<(String, StatsSample)> = clusters
             .iter()
             .flat_map(|c| c.nodes.iter().map(move |n| (c, n)))
             .filter_map(|(c, n)| {
-                let s = nodes.get(&n.container)?;
-                let s = s.sample.lock().unwrap_or_else(|p| p.into_inner()).clone()?;
-                Some((esc(&c.name), esc(&n.name), s))
+                let s = sample(&n.container)?;
+                Some((
+                    format!("cluster=\"{}\",node=\"{}\"", esc(&c.name), esc(&n.name)),
+                    s,
+                ))
             })
             .collect();
+        let run_samples: Vec<(String, StatsSample)> = runs
+            .iter()
+            .filter_map(|r| Some((format!("id=\"{}\"", short(&r.id)), sample(&r.id)?)))
+            .collect();
         drop(nodes);
-        let series: [NodeSeries; 5] = [
-            (
-                "mcc_node_cpu_seconds_total",
-                "counter",
-                "CPU time the node used.",
-                |s| s.cpu_ns as f64 / 1e9,
-            ),
-            (
-                "mcc_node_memory_bytes",
-                "gauge",
-                "Memory the node uses.",
-                |s| s.memory_bytes as f64,
-            ),
-            (
-                "mcc_node_memory_limit_bytes",
-                "gauge",
-                "The node's memory limit (the host's memory if none).",
-                |s| s.memory_limit_bytes as f64,
-            ),
-            (
-                "mcc_node_network_receive_bytes_total",
-                "counter",
-                "Bytes the node received.",
-                |s| s.rx_bytes as f64,
-            ),
-            (
-                "mcc_node_network_transmit_bytes_total",
-                "counter",
-                "Bytes the node sent.",
-                |s| s.tx_bytes as f64,
-            ),
-        ];
-        for (name, kind, help, f) in series {
-            let _ = writeln!(o, "# HELP {name} {help}\n# TYPE {name} {kind}");
-            for (c, n, s) in &samples {
-                let _ = writeln!(o, "{name}{{cluster=\"{c}\",node=\"{n}\"}} {}", f(s));
-            }
-        }
+        write_usage(&mut o, "mcc_node", "node", &node_samples);
+        write_usage(&mut o, "mcc_container", "container", &run_samples);
         o.push_str("# HELP mcc_operations_running Operations running now.\n# TYPE mcc_operations_running gauge\n");
         let _ = writeln!(o, "mcc_operations_running {operations_running}");
         o.push_str("# HELP mcc_operations_total Operations ended, by kind and outcome.\n# TYPE mcc_operations_total counter\n");
@@ -283,6 +280,63 @@ impl Metrics {
             );
         }
         o
+    }
+}
+
+/// A container ID as `mcc run` prints it.
+fn short(id: &str) -> &str {
+    &id[..12.min(id.len())]
+}
+
+/// The resource-use series of `what` (nodes or `run` containers), each
+/// sample under its labels.
+fn write_usage(o: &mut String, prefix: &str, what: &str, samples: &[(String, StatsSample)]) {
+    let series: [UsageSeries; 7] = [
+        ("cpu_seconds_total", "counter", "CPU time used", |s| {
+            s.cpu_ns as f64 / 1e9
+        }),
+        ("memory_bytes", "gauge", "Memory used", |s| {
+            s.memory_bytes as f64
+        }),
+        (
+            "memory_limit_bytes",
+            "gauge",
+            "Memory limit (the host's memory if none)",
+            |s| s.memory_limit_bytes as f64,
+        ),
+        (
+            "network_receive_bytes_total",
+            "counter",
+            "Bytes received",
+            |s| s.rx_bytes as f64,
+        ),
+        (
+            "network_transmit_bytes_total",
+            "counter",
+            "Bytes sent",
+            |s| s.tx_bytes as f64,
+        ),
+        (
+            "block_read_bytes_total",
+            "counter",
+            "Bytes read from block devices",
+            |s| s.blk_read_bytes as f64,
+        ),
+        (
+            "block_write_bytes_total",
+            "counter",
+            "Bytes written to block devices",
+            |s| s.blk_write_bytes as f64,
+        ),
+    ];
+    for (name, kind, help, f) in series {
+        let _ = writeln!(
+            o,
+            "# HELP {prefix}_{name} {help}, by {what}.\n# TYPE {prefix}_{name} {kind}"
+        );
+        for (labels, s) in samples {
+            let _ = writeln!(o, "{prefix}_{name}{{{labels}}} {}", f(s));
+        }
     }
 }
 

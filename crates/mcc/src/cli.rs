@@ -97,6 +97,7 @@ pub enum Command {
         --context-folder ./context --device home --device scratch:/scratch --enter-cluster\n  \
         mcc create --name hpc --image mcc-examples/slurm:bookworm --nodes 3 --systemd \\\n      \
         --persist /var --subnet 10.42.0.0/24 --ip node03=10.42.0.33 --domain hpc.test\n  \
+        mcc create --name web --image debian:bookworm --nodes 2 --vpc vpc-1a2b3c4d\n  \
         mcc create -f cluster.yaml --nodes 8        # flags override the file\n\n\
         Cluster file (YAML; the fields are the flags' names):\n  \
         name: lab\n  image: debian:bookworm\n  nodes: 3\n  context-folder: ./context\n  \
@@ -272,7 +273,8 @@ pub enum Command {
     Run(RunArgs),
     /// Show containers made by `mcc run`: state, exit code, image, VPC, IP, limits, volumes
     Status {
-        #[arg(required = true, value_name = "ID")]
+        /// None: every container made by `mcc run`
+        #[arg(value_name = "ID")]
         ids: Vec<String>,
         #[arg(long, short, value_enum, default_value_t)]
         output: Output,
@@ -615,6 +617,10 @@ pub struct CreateArgs {
     /// Subnet of the cluster network, e.g. 10.42.0.0/24 (default: a free one)
     #[arg(long, value_name = "CIDR", help_heading = "Addressing")]
     pub subnet: Option<String>,
+    /// Create the cluster into this VPC (`mcc vpc create`): the nodes join its
+    /// network and subnet, at addresses no container there holds
+    #[arg(long, value_name = "VPC_ID", help_heading = "Addressing")]
+    pub vpc: Option<String>,
     /// Gateway address (default: the subnet's first address)
     #[arg(long, value_name = "IP", help_heading = "Addressing")]
     pub gateway: Option<String>,

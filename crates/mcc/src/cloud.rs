@@ -7,8 +7,7 @@ use mcc_core::cluster::run::{ContainerMetrics, RmReport, RunSpec};
 use mcc_core::cluster::volume::VolumeView;
 use mcc_core::cluster::vpc::{IdDeleteReport, VpcView};
 use mcc_core::model::size::human;
-use mcc_core::provider::{Chunk, ContainerStatus};
-use mcc_core::Error;
+use mcc_core::provider::ContainerStatus;
 use mcc_core::Result;
 use reqwest::Method;
 use serde_json::json;
@@ -191,13 +190,6 @@ pub async fn run(args: RunArgs, remote: Option<&Client>) -> Result<u8> {
     };
     match remote {
         Some(c) => {
-            if args.attach {
-                return Err(Error::Invalid(
-                    "--attach through the daemon is not supported yet: run without \
-                     --endpoint-url, or without --attach and read `mcc status`"
-                        .into(),
-                ));
-            }
             let s: ContainerStatus = c
                 .call(
                     Method::POST,
@@ -205,39 +197,20 @@ pub async fn run(args: RunArgs, remote: Option<&Client>) -> Result<u8> {
                     Some(&serde_json::to_value(&spec).expect("serializable")),
                 )
                 .await?;
+            if args.attach {
+                return crate::enter::follow_run_remote(c, &s.id).await;
+            }
             say!("{}", s.id);
             Ok(0)
         }
         None => {
             let clusters = connect(Arc::new(Notes)).await?;
             let id = clusters.run(&spec).await?;
-            if !args.attach {
-                say!("{id}");
-                return Ok(0);
+            if args.attach {
+                return crate::enter::follow_run(&clusters, &id).await;
             }
-            use futures_util::StreamExt;
-            use std::io::Write;
-            let mut out = clusters.provider().follow_logs(&id);
-            while let Some(chunk) = out.next().await {
-                match chunk? {
-                    Chunk::Stdout(b) => {
-                        let mut o = std::io::stdout().lock();
-                        let _ = o.write_all(&b);
-                        let _ = o.flush();
-                    }
-                    Chunk::Stderr(b) => {
-                        let _ = std::io::stderr().write_all(&b);
-                    }
-                }
-            }
-            let code = loop {
-                match clusters.run_status(&id).await? {
-                    Some(s) if s.state != "running" => break s.exit_code.unwrap_or(0),
-                    Some(_) => tokio::time::sleep(std::time::Duration::from_millis(50)).await,
-                    None => break 0,
-                }
-            };
-            Ok(u8::try_from(code.clamp(0, 255)).unwrap_or(1))
+            say!("{id}");
+            Ok(0)
         }
     }
 }
@@ -253,6 +226,13 @@ pub async fn status(ids: &[String], output: Output, remote: Option<&Client>) -> 
         Some(_) => None,
         None => Some(connect(Arc::new(Notes)).await?),
     };
+    if ids.is_empty() {
+        found = match (remote, &local) {
+            (Some(c), _) => c.call(Method::GET, "/api/v1/containers", None).await?,
+            (None, Some(l)) => l.run_statuses().await?,
+            (None, None) => unreachable!("connected above"),
+        };
+    }
     for id in ids {
         let s: Option<ContainerStatus> = match (remote, &local) {
             (Some(c), _) => {

@@ -181,16 +181,7 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
             container_id,
             container_port,
             bind,
-        }) => {
-            if remote.is_some() {
-                return Err(Error::Invalid(
-                    "local-remote serve through the daemon is not supported yet: run it where \
-                     the engine is, without --endpoint-url"
-                        .into(),
-                ));
-            }
-            crate::forward::serve(&container_id, container_port, &bind).await
-        }
+        }) => crate::forward::serve(&container_id, container_port, &bind, remote.as_ref()).await,
         Command::Metrics { ids, output } => {
             crate::cloud::metrics(&ids, output, remote.as_ref()).await
         }
@@ -562,6 +553,7 @@ async fn create(args: CreateArgs, remote: Option<&Client>) -> Result<u8> {
         context_folder: args.context_folder,
         devices: args.devices,
         subnet: args.subnet,
+        vpc: args.vpc,
         gateway: args.gateway,
         ips: args.ips,
         domain: args.domain,
@@ -1026,7 +1018,11 @@ fn list_table(list: &[ClusterView]) -> String {
                 c.status.as_str().to_string(),
                 format!("1+{}", c.workers),
                 format!("{}/{}", c.running, c.nodes.len()),
-                c.subnet.clone().unwrap_or_else(|| "-".into()),
+                match (&c.subnet, &c.vpc) {
+                    (Some(s), Some(vpc)) => format!("{s} ({vpc})"),
+                    (Some(s), None) => s.clone(),
+                    (None, _) => "-".into(),
+                },
                 c.worker_image.clone().unwrap_or_else(|| "-".into()),
                 age(c.created),
             ]
@@ -1042,10 +1038,11 @@ fn list_table(list: &[ClusterView]) -> String {
 
 fn print_view(v: &ClusterView) {
     say!(
-        "cluster {}  status {}  network {} {}  devices {}",
+        "cluster {}  status {}  network {}{} {}  devices {}",
         v.name,
         v.status.as_str(),
         v.network,
+        if v.vpc.is_some() { " (VPC)" } else { "" },
         v.subnet.as_deref().unwrap_or("-"),
         table::list_cell(&v.devices)
     );

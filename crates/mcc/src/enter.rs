@@ -8,18 +8,18 @@ use std::io::{IsTerminal, Write};
 use std::pin::Pin;
 use std::sync::Arc;
 
+use futures_util::stream::SplitStream;
 use futures_util::{SinkExt, Stream, StreamExt};
 use mcc_api::{AttachControl, STREAM_STDERR, STREAM_STDOUT};
 use mcc_core::cluster::{AttachOptions, Clusters, Session};
 use mcc_core::model::{ClusterName, NodeId};
-use mcc_core::provider::Chunk;
+use mcc_core::provider::{Chunk, OutputStream};
 use mcc_core::{Error, Result};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
-use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::remote::Client;
+use crate::remote::{Client, WebSocket};
 
 /// Restores the terminal when dropped, even on error paths.
 struct RawMode;
@@ -103,15 +103,78 @@ pub async fn enter(
             }
         }
     });
+    let out = local_output(output, async move { control.exit_code().await });
+    drive(tty, Some(tx), out).await
+}
+
+/// A process's output, then (after it ends) its exit code.
+fn local_output(
+    output: OutputStream,
+    exit: impl std::future::Future<Output = Result<i64>> + Send + 'static,
+) -> OutStream {
     let chunks = output.map(|c| {
         c.map(|c| match c {
             Chunk::Stdout(b) => Out::Stdout(b.to_vec()),
             Chunk::Stderr(b) => Out::Stderr(b.to_vec()),
         })
     });
-    // After the output ends, the exit code.
-    let exit = futures_util::stream::once(async move { control.exit_code().await.map(Out::Exit) });
-    drive(tty, tx, Box::pin(chunks.chain(exit))).await
+    Box::pin(chunks.chain(futures_util::stream::once(async move {
+        exit.await.map(Out::Exit)
+    })))
+}
+
+/// The output frames and exit code a daemon's WebSocket carries.
+fn remote_output(stream: SplitStream<WebSocket>, url: String) -> OutStream {
+    Box::pin(stream.filter_map(move |m| {
+        let url = url.clone();
+        async move {
+            match m {
+                Ok(Message::Binary(b)) if !b.is_empty() => match b[0] {
+                    STREAM_STDOUT => Some(Ok(Out::Stdout(b[1..].to_vec()))),
+                    STREAM_STDERR => Some(Ok(Out::Stderr(b[1..].to_vec()))),
+                    _ => None,
+                },
+                Ok(Message::Text(t)) => match serde_json::from_str::<AttachControl>(&t) {
+                    Ok(AttachControl::Exit { code }) => Some(Ok(Out::Exit(code))),
+                    Ok(AttachControl::Error { error }) => Some(Err(error.into_error())),
+                    _ => None,
+                },
+                Ok(_) => None,
+                Err(e) => Some(Err(Error::Failed(format!(
+                    "the connection to the daemon at {url} broke: {e}"
+                )))),
+            }
+        }
+    }))
+}
+
+/// `mcc run --attach`, locally: the container's output from its start,
+/// and its exit code as ours. Stdin is not passed.
+pub async fn follow_run(clusters: &Clusters, id: &str) -> Result<u8> {
+    let output = clusters.run_output(id).await?;
+    let c = clusters.clone();
+    let id2 = id.to_string();
+    let out = local_output(output, async move { c.run_exit_code(&id2).await });
+    follow(id, out).await
+}
+
+/// `mcc run --attach` through the daemon: the same over its WebSocket.
+pub async fn follow_run_remote(client: &Client, id: &str) -> Result<u8> {
+    let socket = client
+        .websocket(&format!("/api/v1/containers/{id}/attach"))
+        .await?;
+    let (_sink, stream) = socket.split();
+    follow(id, remote_output(stream, client.endpoint.url.clone())).await
+}
+
+/// Prints a container's output until it exits; Ctrl-C detaches and leaves
+/// it running.
+async fn follow(id: &str, output: OutStream) -> Result<u8> {
+    let code = drive(false, None, output).await?;
+    if code == 130 {
+        eprintln!("mcc: detached; container {id} goes on (`mcc status {id}`, `mcc rm {id}`)");
+    }
+    Ok(code)
 }
 
 /// A session through the daemon, over its WebSocket.
@@ -133,44 +196,7 @@ pub async fn enter_remote(
     if tty {
         path.push_str(&format!("&term={}", query_escape(&term())));
     }
-    let ws_url = format!(
-        "{}{path}",
-        client
-            .endpoint
-            .url
-            .replacen("http://", "ws://", 1)
-            .replacen("https://", "wss://", 1)
-    );
-    let mut req = ws_url
-        .as_str()
-        .into_client_request()
-        .map_err(|e| Error::Invalid(format!("--endpoint-url: {e}")))?;
-    for (k, v) in client.signed("GET", &path, b"") {
-        req.headers_mut().insert(
-            k,
-            v.parse()
-                .map_err(|_| Error::Failed("a signature header is not ASCII".into()))?,
-        );
-    }
-    let (socket, _) = match tokio_tungstenite::connect_async(req).await {
-        Ok(ok) => ok,
-        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
-            let status = res.status().as_u16();
-            let body = res.body().clone().unwrap_or_default();
-            return Err(crate::remote::answer_error(
-                &client.endpoint.url,
-                status,
-                &body,
-            ));
-        }
-        Err(e) => {
-            return Err(Error::NoEngine {
-                host: client.endpoint.url.clone(),
-                reason: e.to_string(),
-                hint: "start the daemon (`mcc serve`), or check --endpoint-url".into(),
-            })
-        }
-    };
+    let socket = client.websocket(&path).await?;
     let (mut sink, stream) = socket.split();
     let (tx, mut rx) = mpsc::channel::<In>(64);
     tokio::spawn(async move {
@@ -193,29 +219,12 @@ pub async fn enter_remote(
             }
         }
     });
-    let url = client.endpoint.url.clone();
-    let out = stream.filter_map(move |m| {
-        let url = url.clone();
-        async move {
-            match m {
-                Ok(Message::Binary(b)) if !b.is_empty() => match b[0] {
-                    STREAM_STDOUT => Some(Ok(Out::Stdout(b[1..].to_vec()))),
-                    STREAM_STDERR => Some(Ok(Out::Stderr(b[1..].to_vec()))),
-                    _ => None,
-                },
-                Ok(Message::Text(t)) => match serde_json::from_str::<AttachControl>(&t) {
-                    Ok(AttachControl::Exit { code }) => Some(Ok(Out::Exit(code))),
-                    Ok(AttachControl::Error { error }) => Some(Err(error.into_error())),
-                    _ => None,
-                },
-                Ok(_) => None,
-                Err(e) => Some(Err(Error::Failed(format!(
-                    "the connection to the daemon at {url} broke: {e}"
-                )))),
-            }
-        }
-    });
-    drive(tty, tx, Box::pin(out)).await
+    drive(
+        tty,
+        Some(tx),
+        remote_output(stream, client.endpoint.url.clone()),
+    )
+    .await
 }
 
 /// Percent-encodes a query value.
@@ -233,29 +242,42 @@ fn query_escape(s: &str) -> String {
 
 /// The terminal side: stdin to the process, its output to stdout and
 /// stderr, resizes; the process's exit code as ours.
-async fn drive(tty: bool, tx: mpsc::Sender<In>, mut output: OutStream) -> Result<u8> {
+async fn drive(tty: bool, tx: Option<mpsc::Sender<In>>, mut output: OutStream) -> Result<u8> {
     let _raw = if tty { Some(RawMode::enable()?) } else { None };
-    if tty {
-        if let Ok((cols, rows)) = crossterm::terminal::size() {
-            let _ = tx.send(In::Resize(rows, cols)).await;
+    let resize = |tx: &Option<mpsc::Sender<In>>| {
+        let tx = tx.clone();
+        async move {
+            if let (Some(tx), Ok((cols, rows))) = (tx, crossterm::terminal::size()) {
+                let _ = tx.send(In::Resize(rows, cols)).await;
+            }
         }
+    };
+    if tty {
+        resize(&tx).await;
     }
-    let input = tx.clone();
-    let stdin_task = tokio::spawn(async move {
-        let mut stdin = tokio::io::stdin();
-        let mut buf = [0u8; 4096];
-        loop {
-            match stdin.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => {
-                    if input.send(In::Data(buf[..n].to_vec())).await.is_err() {
-                        return;
+    // No sender: the process takes no input, and stdin is left unread.
+    let stdin_task = tx.clone().map(|input| {
+        tokio::spawn(async move {
+            let mut stdin = tokio::io::stdin();
+            let mut buf = [0u8; 4096];
+            loop {
+                match stdin.read(&mut buf).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => {
+                        if input.send(In::Data(buf[..n].to_vec())).await.is_err() {
+                            return;
+                        }
                     }
                 }
             }
-        }
-        let _ = input.send(In::Eof).await;
+            let _ = input.send(In::Eof).await;
+        })
     });
+    let stop_stdin = || {
+        if let Some(t) = &stdin_task {
+            t.abort();
+        }
+    };
     let mut winch = if tty {
         tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok()
     } else {
@@ -286,17 +308,15 @@ async fn drive(tty: bool, tx: mpsc::Sender<In>, mut output: OutStream) -> Result
             // Without a terminal, Ctrl-C reaches mcc rather than the node
             // (with one, it is a keystroke for the node's shell).
             _ = tokio::signal::ctrl_c(), if !tty => {
-                stdin_task.abort();
+                stop_stdin();
                 return Ok(130);
             }
             Some(()) = async { match winch.as_mut() { Some(w) => w.recv().await, None => std::future::pending().await } } => {
-                if let Ok((cols, rows)) = crossterm::terminal::size() {
-                    let _ = tx.send(In::Resize(rows, cols)).await;
-                }
+                resize(&tx).await;
             }
         }
     }
-    stdin_task.abort();
+    stop_stdin();
     let code = code.ok_or_else(|| {
         Error::Failed("the session ended without an exit code (the connection dropped?)".into())
     })?;

@@ -1,44 +1,109 @@
 //! `mcc local-remote serve` (the CC seed's): forwards TCP connections from
 //! a local address to a port of a container made by `mcc run`, many at
 //! once, each direction closed on its own (half-close passes through), and
-//! stops on Ctrl-C. Locally it connects to the container's address; it
-//! needs the host to reach the container's network (bridges and VPCs do).
+//! stops on Ctrl-C. Locally it connects to the container's address (the
+//! host reaches bridges and VPCs); through the daemon each connection is a
+//! signed WebSocket that the daemon splices to the container's port
+//! (`mcc_api::tunnel`), so the engine may be on another machine.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use futures_util::{SinkExt, StreamExt};
+use mcc_api::tunnel::{self, Frame, BUFFER};
 use mcc_core::{Error, Result};
+use reqwest::Method;
+use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+use tokio_tungstenite::tungstenite::Message;
 
 use crate::commands::{connect, Notes};
+use crate::remote::Client;
 
-/// Bytes read at once in each direction (tokio's default of 8 KiB costs
-/// two thirds of the throughput; bench/forward).
-const BUFFER: usize = 256 << 10;
+/// Where each accepted connection goes.
+#[derive(Clone)]
+enum Target {
+    /// Straight to the container's address.
+    Direct(SocketAddr),
+    /// Through the daemon, to this WebSocket path.
+    Daemon(Client, String),
+}
 
-/// The container's address to connect to.
-async fn target(id: &str, port: u16) -> Result<SocketAddr> {
-    let clusters = connect(Arc::new(Notes)).await?;
-    let s = clusters.run_status(id).await?.ok_or_else(|| {
-        Error::Invalid(format!(
-            "--container-id {id}: no such container (`mcc status`)"
-        ))
-    })?;
-    if s.state != "running" {
-        return Err(Error::Invalid(format!(
-            "--container-id {id}: the container is {}, not running",
-            s.state
-        )));
+impl Target {
+    async fn new(id: &str, port: u16, remote: Option<&Client>) -> Result<Target> {
+        match remote {
+            None => Ok(Target::Direct(
+                connect(Arc::new(Notes))
+                    .await?
+                    .run_address(id, port)
+                    .await?,
+            )),
+            Some(c) => {
+                // the same checks as locally, before anything listens
+                let _: serde_json::Value = c
+                    .call(
+                        Method::POST,
+                        "/api/v1/containers/address",
+                        Some(&json!({ "id": id, "port": port })),
+                    )
+                    .await?;
+                Ok(Target::Daemon(
+                    c.clone(),
+                    format!("/api/v1/containers/{id}/forward?port={port}"),
+                ))
+            }
+        }
     }
-    let ip = s
-        .ips
-        .values()
-        .find_map(|ip| ip.parse::<std::net::IpAddr>().ok())
-        .ok_or_else(|| {
-            Error::Invalid(format!("--container-id {id}: the container has no address"))
-        })?;
-    Ok(SocketAddr::new(ip, port))
+
+    fn describe(&self) -> String {
+        match self {
+            Target::Direct(a) => a.to_string(),
+            Target::Daemon(c, _) => format!("the daemon at {}", c.endpoint.url),
+        }
+    }
+
+    /// Carries one accepted connection until both sides are done.
+    async fn carry(self, mut inbound: TcpStream) {
+        match self {
+            Target::Direct(to) => match TcpStream::connect(to).await {
+                Ok(mut out) => {
+                    let _ = inbound.set_nodelay(true);
+                    let _ = out.set_nodelay(true);
+                    // each side's EOF is passed on as a shutdown of the
+                    // other's write side
+                    let _ = tokio::io::copy_bidirectional_with_sizes(
+                        &mut inbound,
+                        &mut out,
+                        BUFFER,
+                        BUFFER,
+                    )
+                    .await;
+                }
+                Err(e) => eprintln!("mcc: connecting to {to}: {e}"),
+            },
+            Target::Daemon(c, path) => match c.websocket(&path).await {
+                Ok(socket) => {
+                    let (sink, stream) = socket.split();
+                    let sink = sink.with(|f: Frame| {
+                        std::future::ready(Ok::<_, tokio_tungstenite::tungstenite::Error>(
+                            Message::Binary(f.into_binary()),
+                        ))
+                    });
+                    let stream = stream
+                        .take_while(|m| std::future::ready(matches!(m, Ok(m) if !m.is_close())))
+                        .filter_map(|m| {
+                            std::future::ready(match m {
+                                Ok(Message::Binary(b)) => Some(Frame::from_binary(b)),
+                                _ => None,
+                            })
+                        });
+                    tunnel::splice(inbound, Box::pin(sink), Box::pin(stream)).await;
+                }
+                Err(e) => eprintln!("mcc: {e}"),
+            },
+        }
+    }
 }
 
 async fn bind(addr: &str) -> Result<TcpListener> {
@@ -61,47 +126,28 @@ async fn bind(addr: &str) -> Result<TcpListener> {
     )))
 }
 
-pub async fn serve(id: &str, port: u16, bind_addr: &str) -> Result<u8> {
-    if port == 0 {
-        return Err(Error::Invalid("--container-port 0 is not a port".into()));
-    }
-    let to = target(id, port).await?;
+pub async fn serve(id: &str, port: u16, bind_addr: &str, remote: Option<&Client>) -> Result<u8> {
+    let to = Target::new(id, port, remote).await?;
     let listener = bind(bind_addr).await?;
     let local = listener
         .local_addr()
         .map_err(|e| Error::Failed(e.to_string()))?;
-    eprintln!("forwarding {local} to {to} (container {id} port {port}); Ctrl-C stops");
+    eprintln!(
+        "forwarding {local} to port {port} of container {id} via {}; Ctrl-C stops",
+        to.describe()
+    );
     let mut conns = JoinSet::new();
     loop {
         tokio::select! {
             _ = tokio::signal::ctrl_c() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             r = listener.accept() => {
-                let (mut inbound, _) = match r {
-                    Ok(c) => c,
-                    Err(e) => {
-                        eprintln!("mcc: accept: {e}");
-                        continue;
+                match r {
+                    Ok((inbound, _)) => {
+                        conns.spawn(to.clone().carry(inbound));
                     }
-                };
-                conns.spawn(async move {
-                    match TcpStream::connect(to).await {
-                        Ok(mut out) => {
-                            let _ = inbound.set_nodelay(true);
-                            let _ = out.set_nodelay(true);
-                            // each side's EOF is passed on as a shutdown of
-                            // the other's write side
-                            let _ = tokio::io::copy_bidirectional_with_sizes(
-                                &mut inbound,
-                                &mut out,
-                                BUFFER,
-                                BUFFER,
-                            )
-                            .await;
-                        }
-                        Err(e) => eprintln!("mcc: connecting to {to}: {e}"),
-                    }
-                });
+                    Err(e) => eprintln!("mcc: accept: {e}"),
+                }
             }
         }
     }

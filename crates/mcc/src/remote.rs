@@ -12,7 +12,12 @@ use mcc_core::cluster::Reporter;
 use mcc_core::{Error, Result};
 use reqwest::Method;
 use serde::de::DeserializeOwned;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_util::sync::CancellationToken;
+
+/// A WebSocket to the daemon.
+pub type WebSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Where a daemon is and who we are to it.
 #[derive(Clone, Debug)]
@@ -163,6 +168,42 @@ impl Client {
                 .body(body);
         }
         req.send().await.map_err(|e| self.unreachable(e))
+    }
+
+    /// Opens a signed WebSocket to `path` (with its query). An error
+    /// answer instead of the upgrade is turned into the library's error.
+    pub async fn websocket(&self, path: &str) -> Result<WebSocket> {
+        let ws_url = format!(
+            "{}{path}",
+            self.endpoint
+                .url
+                .replacen("http://", "ws://", 1)
+                .replacen("https://", "wss://", 1)
+        );
+        let mut req = ws_url
+            .as_str()
+            .into_client_request()
+            .map_err(|e| Error::Invalid(format!("--endpoint-url: {e}")))?;
+        for (k, v) in self.signed("GET", path, b"") {
+            req.headers_mut().insert(
+                k,
+                v.parse()
+                    .map_err(|_| Error::Failed("a signature header is not ASCII".into()))?,
+            );
+        }
+        match tokio_tungstenite::connect_async(req).await {
+            Ok((socket, _)) => Ok(socket),
+            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                let status = res.status().as_u16();
+                let body = res.body().clone().unwrap_or_default();
+                Err(answer_error(&self.endpoint.url, status, &body))
+            }
+            Err(e) => Err(Error::NoEngine {
+                host: self.endpoint.url.clone(),
+                reason: e.to_string(),
+                hint: "start the daemon (`mcc serve`), or check --endpoint-url".into(),
+            }),
+        }
     }
 
     /// A request whose success is JSON of type `T`.

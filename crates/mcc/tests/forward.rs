@@ -1,7 +1,8 @@
 //! `mcc local-remote serve` (the CC seed's): 100 connections at once
 //! through the forward to an echo server in a container, byte-exact, each
 //! closing its sending side first (half-close passed through); Ctrl-C
-//! stops it cleanly.
+//! stops it cleanly. Through a daemon (scripts/test-remote) each
+//! connection is a WebSocket tunnel.
 
 mod common;
 
@@ -46,7 +47,6 @@ while (1) {
 fn a_forward_carries_100_concurrent_connections_byte_exact_and_stops_on_ctrl_c() {
     require_engine_and_images();
     let id = mcc(["run", "--image", DEBIAN, "--", "perl", "-e", ECHO_SERVER])
-        .local()
         .run()
         .ok()
         .stdout
@@ -65,7 +65,6 @@ fn a_forward_carries_100_concurrent_connections_byte_exact_and_stops_on_ctrl_c()
         "--bind",
         &bind,
     ])
-    .local()
     .spawn();
     let start = Instant::now();
     while TcpStream::connect(&bind).is_err() {
@@ -137,5 +136,5 @@ fn a_forward_carries_100_concurrent_connections_byte_exact_and_stops_on_ctrl_c()
         TcpStream::connect(&bind).is_err(),
         "still listening after Ctrl-C"
     );
-    mcc(["rm", &id]).local().run().ok();
+    mcc(["rm", &id]).run().ok();
 }

@@ -8,28 +8,6 @@ mod common;
 
 use common::*;
 
-/// The run containers whose command holds `marker`: this test's own, on
-/// an engine that may hold others'.
-fn run_containers(marker: &str) -> Vec<String> {
-    let out = docker_ok(&[
-        "ps",
-        "-a",
-        "--no-trunc",
-        "--filter",
-        "label=mcc.role=run",
-        "--format",
-        "{{.ID}} {{.Command}}",
-    ]);
-    let mut v: Vec<String> = out
-        .lines()
-        .filter(|l| l.contains(marker))
-        .filter_map(|l| l.split_whitespace().next())
-        .map(|id| id[..12].to_string())
-        .collect();
-    v.sort();
-    v
-}
-
 /// Removes what a test made, however it ends.
 struct Made {
     containers: Vec<String>,

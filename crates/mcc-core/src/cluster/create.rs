@@ -2,6 +2,7 @@
 //! any failure or interruption, remove everything made (unless asked not to).
 
 use std::collections::HashMap;
+use std::net::Ipv4Addr;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
@@ -13,6 +14,7 @@ use super::nodes::{
 };
 use super::parallel::{first_error, run_all};
 use super::query::ClusterView;
+use super::vpc::vpc_subnet;
 use super::{creator, Clusters};
 use crate::context;
 use crate::error::{Error, Result};
@@ -90,12 +92,25 @@ impl Clusters {
                     .note(&format!("note: the nodes will run privileged ({why})"));
             }
         }
+        // In a VPC: held until this create has ended, so that creates and
+        // addnodes into it at once on this host do not pick the same free
+        // addresses (the engine sees a node's only once it is made).
+        let _addresses = match &spec.vpc {
+            Some(v) => Some(self.lock_vpc_addresses(v).await?),
+            None => None,
+        };
         // Held from listing the networks until ours exists, so that creates
         // running at once on this host do not pick the same free subnet.
         let networks_lock = self.lock_host("networks", "picking a subnet").await?;
         let networks = self.provider.networks(None).await?;
+        let vpc_subnet = match &spec.vpc {
+            Some(v) => Some(vpc_subnet(v, &networks)?),
+            None => None,
+        };
         if let Some(n) = networks.iter().find(|n| n.name == name.network()) {
-            if n.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str()) {
+            if spec.vpc.is_none()
+                && n.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str())
+            {
                 return Err(Error::Invalid(format!(
                     "a network named '{}' exists and is not mcc's; remove it or choose another --name",
                     n.name
@@ -105,13 +120,12 @@ impl Clusters {
         // A bridge network must not shadow the host's own routes (when the
         // engine runs here, where they can be read); a macvlan network is
         // meant to be on a host segment, so its routes are no conflict.
+        let own_network = spec.vpc.clone().unwrap_or_else(|| name.network());
         let taken = self
-            .taken_subnets(
-                &name.network(),
-                spec.network_driver == NetworkDriver::Bridge,
-            )
+            .taken_subnets(&own_network, spec.network_driver == NetworkDriver::Bridge)
             .await?;
-        let subnet = match spec.subnet {
+        let subnet = match spec.subnet.or(vpc_subnet) {
+            Some(s) if spec.vpc.is_some() => s,
             Some(s) => {
                 if let Some((net, other)) = taken.iter().find(|(_, t)| t.overlaps(&s)) {
                     return Err(Error::Invalid(format!(
@@ -179,6 +193,9 @@ impl Clusters {
         reused.sort();
         reused.dedup();
         let mut record = ClusterRecord::new(spec, subnet, name.new_meta_volume(), reused);
+        if let Some(v) = &spec.vpc {
+            record.first_node = Some(self.first_free(v, &record, spec.nodes).await?);
+        }
         if let Some(f) = &folder {
             record.on_change = f.on_change;
             record.on_start = f.on_start;
@@ -253,6 +270,29 @@ impl Clusters {
                 Err(e.with_cleanup(cleanup.err()))
             }
         }
+    }
+
+    /// Where the nodes of a new cluster in VPC `vpc` start: the first of
+    /// `nodes + 1` addresses in a row that no container there holds.
+    async fn first_free(&self, vpc: &str, record: &ClusterRecord, nodes: u32) -> Result<Ipv4Addr> {
+        let held: Vec<Ipv4Addr> = self
+            .vpc_addresses(vpc)
+            .await?
+            .into_iter()
+            .map(|(_, ip)| ip)
+            .collect();
+        let plan = record.plan();
+        let count = nodes.saturating_add(1);
+        plan.free_run(count, &held).ok_or_else(|| {
+            Error::Invalid(format!(
+                "--vpc {vpc}: its subnet {} has no {count} free addresses in a row for the \
+                 front-end and {nodes} workers ({} held by other containers, up to {} for \
+                 nodes); give fewer --nodes, or a larger VPC (`mcc vpc create --cidr`)",
+                record.subnet,
+                held.len(),
+                plan.max_workers() + 1,
+            ))
+        })
     }
 
     /// The meta volume's first content: hosts, members, runner, context.
@@ -345,8 +385,16 @@ impl Clusters {
         let images = &images;
         let name = &spec.name;
         let plan = record.plan();
-        self.reporter
-            .begin("Creating network and volumes", 1 + spec.devices.len());
+        // a VPC's network is there already, and not the cluster's
+        let own_network = record.vpc.is_none();
+        self.reporter.begin(
+            if own_network {
+                "Creating network and volumes"
+            } else {
+                "Creating volumes"
+            },
+            usize::from(own_network) + spec.devices.len(),
+        );
         let net = NetworkSpec {
             name: name.network(),
             driver: record.network_driver.as_str().to_string(),
@@ -357,7 +405,10 @@ impl Clusters {
             labels: base_labels(name),
         };
         // the network and the volumes at once
-        let mut jobs: Vec<Option<&crate::model::Device>> = vec![None];
+        let mut jobs: Vec<Option<&crate::model::Device>> = Vec::new();
+        if own_network {
+            jobs.push(None);
+        }
         jobs.extend(
             spec.devices
                 .iter()

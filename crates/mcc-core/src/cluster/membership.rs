@@ -53,6 +53,22 @@ impl Clusters {
             .filter_map(|n| Some((plan.ip(*n)?, *n)))
             .chain(plan.fixed.iter().map(|(n, ip)| (*ip, *n)))
             .collect();
+        // In a VPC, other containers hold addresses too: a number whose
+        // address one of them holds is skipped, as one fixed for another
+        // node is. Held until the new nodes exist, as in create.
+        let _addresses = match &record.vpc {
+            Some(v) => Some(self.lock_vpc_addresses(v).await?),
+            None => None,
+        };
+        let held: Vec<(String, Ipv4Addr)> = match &record.vpc {
+            Some(v) => self
+                .vpc_addresses(v)
+                .await?
+                .into_iter()
+                .filter(|(c, _)| !loaded.nodes.iter().any(|n| n.info.name == *c))
+                .collect(),
+            None => Vec::new(),
+        };
         let mut new = Vec::new();
         let mut i = 1;
         while new.len() < count as usize {
@@ -77,6 +93,13 @@ impl Clusters {
             if let Some((_, owner)) = taken.iter().find(|(t, owner)| *t == ip && *owner != n) {
                 self.reporter.note(&format!(
                     "skipping {n}: its address {ip} is {owner}'s (fixed with --ip)"
+                ));
+                continue;
+            }
+            if let Some((who, _)) = held.iter().find(|(_, t)| *t == ip) {
+                self.reporter.note(&format!(
+                    "skipping {n}: its address {ip} is held by container {who} in VPC {}",
+                    record.vpc.as_deref().unwrap_or_default()
                 ));
                 continue;
             }

@@ -21,6 +21,7 @@ mod nodes;
 pub mod parallel;
 mod query;
 pub mod run;
+mod run_io;
 mod state;
 pub mod volume;
 pub mod vpc;

@@ -151,9 +151,9 @@ pub(crate) fn node_request(
         env,
         labels: l,
         network: (
-            name.network(),
+            record.network(name),
             plan.ip(node),
-            vec![node.hostname(), name.container(node)],
+            aliases(name, node, record),
         ),
         volumes: mounts,
         // one file for the whole cluster, that no node can write
@@ -161,6 +161,18 @@ pub(crate) fn node_request(
         host_modules: opts.mount_modules,
         privileged: record.privileged,
         engine_host,
+    }
+}
+
+/// The names a node answers to on its network's DNS. On a VPC, which
+/// other clusters and containers share, only its container name: a
+/// `frontend` there would be any cluster's. Nodes find each other through
+/// their hosts file either way.
+fn aliases(name: &ClusterName, node: NodeId, record: &ClusterRecord) -> Vec<String> {
+    if record.vpc.is_some() {
+        vec![name.container(node)]
+    } else {
+        vec![node.hostname(), name.container(node)]
     }
 }
 
@@ -459,6 +471,8 @@ mod tests {
             shared_volume: "lab-mcc.1.shared".into(),
             gateway: None,
             fixed_ips: Default::default(),
+            vpc: None,
+            first_node: None,
             network_driver: Default::default(),
             parent: None,
             options: Default::default(),
@@ -502,6 +516,20 @@ mod tests {
         assert_eq!(net, "lab-net");
         assert_eq!(ip, Some(Ipv4Addr::new(10, 5, 0, 4)));
         assert_eq!(aliases, vec!["node02", "lab-node02"]);
+        // in a VPC: on its network, past the addresses held there, and
+        // answering on its DNS only to the container's own name
+        let mut r = record();
+        r.vpc = Some("vpc-0a1b2c3d".into());
+        r.first_node = Some(Ipv4Addr::new(10, 5, 0, 9));
+        let v = node_request(&name, NodeId::worker(2), &r, &ImageInfo::default());
+        assert_eq!(
+            v.network,
+            (
+                "vpc-0a1b2c3d".to_string(),
+                Some(Ipv4Addr::new(10, 5, 0, 11)),
+                vec!["lab-node02".to_string()]
+            )
+        );
         assert!(s.volumes.iter().any(|m| matches!(m, Mount::Volume { name, target, .. } if name == "lab-home" && target == "/home")));
         assert!(s.env.contains(&"A=1".to_string()));
         assert!(s.env.contains(&"MCC_NODE=node02".to_string()));

@@ -62,7 +62,12 @@ pub struct NodeView {
 pub struct ClusterView {
     pub name: String,
     pub status: ClusterStatus,
+    /// The network the nodes are on: the cluster's own, or its VPC's.
     pub network: String,
+    /// The VPC the cluster was created into (`create --vpc`), whose
+    /// network it uses and does not own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<String>,
     pub subnet: Option<String>,
     pub frontend_image: Option<String>,
     pub worker_image: Option<String>,
@@ -87,6 +92,10 @@ impl ClusterView {
     /// shown with state `missing` so the user knows to recreate them.
     fn new(l: &Loaded, state: Option<CreateState>, missing: &[NodeId]) -> Self {
         let plan = l.record.as_ref().map(|r| r.plan());
+        let network = match &l.record {
+            Some(r) => r.network(&l.name),
+            None => l.name.network(),
+        };
         let hostname = |n: NodeId| match l.record.as_ref().and_then(|r| r.options.domain.as_ref()) {
             Some(d) => format!("{}.{d}", n.hostname()),
             None => n.hostname(),
@@ -103,7 +112,7 @@ impl ClusterView {
                 ip: n
                     .info
                     .addresses
-                    .get(&l.name.network())
+                    .get(&network)
                     .copied()
                     .or_else(|| plan.as_ref().and_then(|p| p.ip(n.node))),
                 state: n.info.state.as_str().to_string(),
@@ -155,7 +164,8 @@ impl ClusterView {
         ClusterView {
             name: l.name.to_string(),
             status,
-            network: l.name.network(),
+            vpc: l.record.as_ref().and_then(|r| r.vpc.clone()),
+            network,
             subnet: l.record.as_ref().map(|r| r.subnet.to_string()),
             frontend_image: l.record.as_ref().map(|r| r.frontend_image.clone()),
             worker_image: l.record.as_ref().map(|r| r.worker_image.clone()),

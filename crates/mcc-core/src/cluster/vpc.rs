@@ -5,11 +5,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use std::net::Ipv4Addr;
+
+use super::lock::HostLock;
 use super::Clusters;
 use crate::error::{Error, Result};
 use crate::model::options::validate_dns_name;
-use crate::model::{labels, Ipv4Cidr, SCHEMA_VERSION};
-use crate::provider::{Labels, NetworkSpec};
+use crate::model::{labels, AddressPlan, Ipv4Cidr, SCHEMA_VERSION};
+use crate::provider::{Labels, NetworkInfo, NetworkSpec};
 
 /// Label of a VPC's network: its ID.
 pub const VPC_LABEL: &str = "mcc.vpc";
@@ -74,21 +77,29 @@ pub fn validate_vpc_id(id: &str) -> Result<()> {
 
 /// An ID of mcc's: `<prefix>-` and 8 lowercase hex digits.
 pub(crate) fn validate_id(id: &str, prefix: &str, what: &str, lister: &str) -> Result<()> {
-    let ok = id
-        .strip_prefix(prefix)
-        .and_then(|r| r.strip_prefix('-'))
-        .is_some_and(|h| {
-            h.len() == 8
-                && h.bytes()
-                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        });
-    if ok {
-        Ok(())
-    } else {
-        Err(Error::Invalid(format!(
-            "'{id}' is not a {what} ID; they look like {prefix}-1a2b3c4d (`{lister}` shows them)"
-        )))
-    }
+    crate::model::names::check_id(id, prefix, what, lister).map_err(Error::Invalid)
+}
+
+/// The subnet of the VPC `id`, found among the engine's `networks`: a
+/// network of that name that mcc made as that VPC. Anything else is bad
+/// input (`create --vpc`), naming the ID and where the real ones are.
+pub(crate) fn vpc_subnet(id: &str, networks: &[NetworkInfo]) -> Result<Ipv4Cidr> {
+    validate_vpc_id(id)?;
+    let net = networks.iter().find(|n| {
+        n.name == id
+            && n.labels.get(VPC_LABEL).map(String::as_str) == Some(id)
+            && n.labels.get(labels::ROLE).map(String::as_str) == Some("vpc")
+    });
+    let Some(net) = net else {
+        return Err(Error::Invalid(format!(
+            "--vpc {id}: no such VPC; `mcc vpc list` shows them, `mcc vpc create` makes one"
+        )));
+    };
+    net.subnets.first().copied().ok_or_else(|| {
+        Error::Invalid(format!(
+            "--vpc {id}: the VPC's network has no IPv4 subnet; recreate it with `mcc vpc create`"
+        ))
+    })
 }
 
 /// A fresh ID: `<prefix>-` and 8 hex digits.
@@ -191,11 +202,37 @@ impl Clusters {
                 parent: None,
                 subnet,
                 gateway,
-                ip_range: None,
+                // the engine's dynamic addresses (`mcc run`) come from the
+                // last quarter, as on a cluster's own network: the rest is
+                // for the static ones of clusters made into the VPC, which
+                // a container started while a cluster is stopped would
+                // otherwise take
+                ip_range: AddressPlan::new(subnet).ok().and_then(|p| p.ip_range),
                 labels: l,
             })
             .await?;
         Ok(id)
+    }
+
+    /// Serializes the picking of node addresses in one VPC (create,
+    /// addnode) between mcc processes of this host; held until the nodes
+    /// that got them exist, since only then does the engine see them.
+    pub(crate) async fn lock_vpc_addresses(&self, id: &str) -> Result<HostLock> {
+        self.lock_host(
+            &format!("addresses-{id}"),
+            &format!("picking node addresses in VPC {id}"),
+        )
+        .await
+    }
+
+    /// The addresses held in a VPC now, by container name (a stopped
+    /// container's fixed one too); an error when the VPC is gone.
+    pub(crate) async fn vpc_addresses(&self, id: &str) -> Result<Vec<(String, Ipv4Addr)>> {
+        self.provider.network_addresses(id).await?.ok_or_else(|| {
+            Error::NotFound(format!(
+                "VPC {id} does not exist (any more); `mcc vpc list` shows the VPCs there are"
+            ))
+        })
     }
 
     /// Every VPC, with what uses it.

@@ -5,6 +5,11 @@
 //! `(2 + i)`-th. The last quarter of the subnet is left to the engine for
 //! dynamic addresses (containers a user attaches by hand), so they never
 //! collide with a node added later.
+//!
+//! A cluster made into a VPC shares its subnet with containers that were
+//! there first: its front-end then starts at the first address of a free
+//! run of them ([`AddressPlan::free_run`]) and the workers follow it, still
+//! one address per index, so that a node keeps its address for good.
 
 use std::collections::BTreeMap;
 use std::net::Ipv4Addr;
@@ -23,6 +28,9 @@ pub struct AddressPlan {
     pub ip_range: Option<Ipv4Cidr>,
     /// Addresses chosen by the user for some nodes.
     pub fixed: BTreeMap<NodeId, Ipv4Addr>,
+    /// Offset of the front-end's address in the subnet; worker `i` has
+    /// the `(first + i)`-th.
+    first: u64,
 }
 
 impl AddressPlan {
@@ -41,7 +49,49 @@ impl AddressPlan {
             gateway,
             ip_range,
             fixed: BTreeMap::new(),
+            first: FIRST_NODE_OFFSET,
         })
+    }
+
+    /// The plan with the front-end at `ip` rather than at the subnet's
+    /// second address, the workers after it; `ip` must be a static address
+    /// past the gateway's default one.
+    pub fn starting_at(mut self, ip: Ipv4Addr) -> Result<Self, String> {
+        let offset = self
+            .subnet
+            .offset_of(ip)
+            .filter(|o| (FIRST_NODE_OFFSET..self.static_end()).contains(o))
+            .ok_or_else(|| {
+                format!(
+                    "first node address {ip} is not a static address of {} (from .{} up to \
+                     the engine's range)",
+                    self.subnet, FIRST_NODE_OFFSET
+                )
+            })?;
+        self.first = offset;
+        Ok(self)
+    }
+
+    /// The first address of `count` static addresses in a row, none of
+    /// them `taken` nor the gateway: where the front-end and the first
+    /// `count - 1` workers of a cluster in a shared subnet (a VPC) can
+    /// start. `None` when there is no such run.
+    pub fn free_run(&self, count: u32, taken: &[Ipv4Addr]) -> Option<Ipv4Addr> {
+        let count = u64::from(count.max(1));
+        let busy = |o: u64| {
+            self.subnet
+                .nth(o)
+                .is_none_or(|ip| ip == self.gateway || taken.contains(&ip))
+        };
+        let mut start = FIRST_NODE_OFFSET;
+        while start + count <= self.static_end() {
+            match (start..start + count).rev().find(|o| busy(*o)) {
+                // no run can hold the busy address: start past it
+                Some(b) => start = b + 1,
+                None => return self.subnet.nth(start),
+            }
+        }
+        None
     }
 
     /// A plan with the user's gateway and per-node addresses, each checked:
@@ -120,7 +170,7 @@ impl AddressPlan {
 
     /// Largest number of workers this plan can address.
     pub fn max_workers(&self) -> u32 {
-        let slots = self.static_end().saturating_sub(FIRST_NODE_OFFSET);
+        let slots = self.static_end().saturating_sub(self.first);
         u32::try_from(slots.saturating_sub(1)).unwrap_or(u32::MAX)
     }
 
@@ -133,7 +183,7 @@ impl AddressPlan {
             Role::Frontend => 0,
             Role::Worker => u64::from(node.index),
         };
-        let offset = FIRST_NODE_OFFSET + index;
+        let offset = self.first + index;
         (offset < self.static_end())
             .then(|| self.subnet.nth(offset))
             .flatten()
@@ -142,10 +192,10 @@ impl AddressPlan {
     /// Which node owns a static address by default, if any.
     pub fn node_of(&self, ip: Ipv4Addr) -> Option<NodeId> {
         let offset = self.subnet.offset_of(ip)?;
-        if offset < FIRST_NODE_OFFSET || offset >= self.static_end() {
+        if offset < self.first || offset >= self.static_end() {
             return None;
         }
-        let index = u32::try_from(offset - FIRST_NODE_OFFSET).ok()?;
+        let index = u32::try_from(offset - self.first).ok()?;
         Some(if index == 0 {
             NodeId::FRONTEND
         } else {
@@ -264,6 +314,36 @@ mod tests {
             .check_unique(&[NodeId::FRONTEND])
             .unwrap_err()
             .contains("gateway"));
+    }
+
+    /// In a VPC, containers already there hold some low addresses: the
+    /// cluster starts past them, in a run long enough for all its nodes,
+    /// and its nodes keep their addresses by index from there.
+    #[test]
+    fn a_shared_subnet_starts_the_nodes_past_the_addresses_held() {
+        let ip = |s: &str| s.parse::<Ipv4Addr>().unwrap();
+        let p = plan("10.5.0.0/24");
+        assert_eq!(p.free_run(3, &[]), Some(ip("10.5.0.2")));
+        // .2 and .3 are held, and .6: three in a row first fit at .7
+        let held = [ip("10.5.0.2"), ip("10.5.0.3"), ip("10.5.0.6")];
+        assert_eq!(p.free_run(2, &held), Some(ip("10.5.0.4")));
+        assert_eq!(p.free_run(3, &held), Some(ip("10.5.0.7")));
+        let moved = p.clone().starting_at(ip("10.5.0.7")).unwrap();
+        assert_eq!(moved.ip(NodeId::FRONTEND), Some(ip("10.5.0.7")));
+        assert_eq!(moved.ip(NodeId::worker(2)), Some(ip("10.5.0.9")));
+        assert_eq!(moved.node_of(ip("10.5.0.8")), Some(NodeId::worker(1)));
+        assert_eq!(moved.node_of(ip("10.5.0.4")), None);
+        assert_eq!(moved.max_workers(), p.max_workers() - 5);
+        // the run stays below the engine's range, and may not be the gateway
+        assert_eq!(p.free_run(191, &[]), None);
+        assert_eq!(p.free_run(190, &[]), Some(ip("10.5.0.2")));
+        assert_eq!(p.free_run(190, &held[..1]), None);
+        let small = plan("10.6.0.0/29");
+        assert_eq!(small.free_run(5, &[]), Some(ip("10.6.0.2")));
+        assert_eq!(small.free_run(5, &[ip("10.6.0.6")]), None);
+        for bad in ["10.5.0.1", "10.5.0.192", "10.6.0.2"] {
+            assert!(p.clone().starting_at(ip(bad)).is_err(), "{bad}");
+        }
     }
 
     #[test]

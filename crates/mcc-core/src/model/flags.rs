@@ -22,6 +22,8 @@ pub struct CreateFlags {
     pub context_folder: Option<PathBuf>,
     pub devices: Vec<String>,
     pub subnet: Option<String>,
+    /// A VPC's ID (`vpc-1a2b3c4d`).
+    pub vpc: Option<String>,
     pub gateway: Option<String>,
     /// `NODE=IP`, one per node.
     pub ips: Vec<String>,
@@ -77,6 +79,7 @@ impl CreateFlags {
             context_folder: self.context_folder,
             devices: list(self.devices),
             subnet: self.subnet,
+            vpc: self.vpc,
             privileged: self.privileged.then_some(true),
             env,
             gateway: self.gateway,

@@ -42,6 +42,27 @@ pub const SCHEMA_VERSION: &str = "2";
 /// container names resolve as hosts on the cluster network.
 pub const MAX_CLUSTER_NAME: usize = 63 - "-frontend".len();
 
+/// Checks an ID of mcc's (a VPC's, a volume's): `<prefix>-` and 8
+/// lowercase hex digits; the error names the ID and the command that lists
+/// the real ones.
+pub fn check_id(id: &str, prefix: &str, what: &str, lister: &str) -> Result<(), String> {
+    let ok = id
+        .strip_prefix(prefix)
+        .and_then(|r| r.strip_prefix('-'))
+        .is_some_and(|h| {
+            h.len() == 8
+                && h.bytes()
+                    .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+        });
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "'{id}' is not a {what} ID; they look like {prefix}-1a2b3c4d (`{lister}` shows them)"
+        ))
+    }
+}
+
 /// A validated cluster name: a DNS label short enough for node suffixes.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct ClusterName(String);

@@ -26,6 +26,15 @@ pub struct ClusterRecord {
     /// Addresses the user chose, by hostname.
     #[serde(default)]
     pub fixed_ips: BTreeMap<String, Ipv4Addr>,
+    /// The VPC the cluster was made into (`--vpc`): its nodes are on that
+    /// network, which the cluster uses and does not own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vpc: Option<String>,
+    /// The front-end's address when it is not the subnet's second one (in
+    /// a VPC, past the addresses held when the cluster was made); worker
+    /// `i` has the `i`-th address after it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_node: Option<Ipv4Addr>,
     #[serde(default)]
     pub network_driver: NetworkDriver,
     #[serde(default)]
@@ -90,6 +99,9 @@ impl ClusterRecord {
                 .iter()
                 .map(|(n, ip)| (n.hostname(), *ip))
                 .collect(),
+            vpc: spec.vpc.clone(),
+            // chosen by create, which sees who else is on the VPC
+            first_node: None,
             network_driver: spec.network_driver,
             parent: spec.parent.clone(),
             options: spec.options.clone(),
@@ -114,8 +126,13 @@ impl ClusterRecord {
             .iter()
             .filter_map(|(h, ip)| Some((NodeId::parse_hostname(h)?, *ip)))
             .collect();
-        AddressPlan::with_choices(self.subnet, self.gateway, &fixed)
+        plan_of(self.subnet, self.gateway, &fixed, self.first_node)
             .expect("recorded addresses were validated when recorded")
+    }
+
+    /// The network the nodes are on: the VPC's, or the cluster's own.
+    pub fn network(&self, cluster: &super::names::ClusterName) -> String {
+        self.vpc.clone().unwrap_or_else(|| cluster.network())
     }
 
     /// Fills what older records did not hold with what those versions used.
@@ -172,9 +189,22 @@ impl ClusterRecord {
                     .ok_or_else(|| format!("cluster record names '{h}', which is not a node"))
             })
             .collect::<Result<_, String>>()?;
-        AddressPlan::with_choices(r.subnet, r.gateway, &fixed)
+        plan_of(r.subnet, r.gateway, &fixed, r.first_node)
             .map_err(|e| format!("cluster record holds addresses that do not fit: {e}"))?;
         Ok(r)
+    }
+}
+
+fn plan_of(
+    subnet: Ipv4Cidr,
+    gateway: Option<Ipv4Addr>,
+    fixed: &BTreeMap<NodeId, Ipv4Addr>,
+    first_node: Option<Ipv4Addr>,
+) -> Result<AddressPlan, String> {
+    let plan = AddressPlan::with_choices(subnet, gateway, fixed)?;
+    match first_node {
+        Some(ip) => plan.starting_at(ip),
+        None => Ok(plan),
     }
 }
 
@@ -200,6 +230,7 @@ mod tests {
         let old = r#"{"frontend-image":"debian:bookworm","worker-image":"debian:bookworm","subnet":"172.16.0.0/20","meta-volume":"lab-mcc.0000abcd","devices":[{"name":"home","path":"/home"}],"env":[["A","1"]],"privileged":false,"context":true,"reused-volumes":[],"created":1795300000}"#;
         let r = ClusterRecord::from_label(old).unwrap();
         assert_eq!(r.subnet.to_string(), "172.16.0.0/20");
+        assert_eq!(r.network(&"lab".parse().unwrap()), "lab-net");
         assert_eq!(r.devices[0].path, "/home");
         assert_eq!(ClusterRecord::from_label(&r.to_label()).unwrap(), r);
     }
@@ -208,7 +239,17 @@ mod tests {
     fn records_that_cannot_plan_are_refused() {
         let bad = r#"{"frontend-image":"x","worker-image":"x","subnet":"10.0.0.0/30","fixed-ips":{"node01":"192.168.1.1"},"devices":[],"created":1}"#;
         assert!(ClusterRecord::from_label(bad).is_err());
+        let outside = r#"{"frontend-image":"x","worker-image":"x","subnet":"10.0.0.0/24","vpc":"vpc-0000abcd","first-node":"10.0.1.5","devices":[],"created":1}"#;
+        assert!(ClusterRecord::from_label(outside).is_err());
         assert!(ClusterRecord::from_label("{}").is_err());
+        let in_vpc = r#"{"frontend-image":"x","worker-image":"x","subnet":"10.0.0.0/24","vpc":"vpc-0000abcd","first-node":"10.0.0.5","devices":[],"created":1}"#;
+        let r = ClusterRecord::from_label(in_vpc).unwrap();
+        assert_eq!(r.network(&"lab".parse().unwrap()), "vpc-0000abcd");
+        assert_eq!(
+            r.plan().ip(NodeId::worker(1)),
+            Some("10.0.0.6".parse().unwrap())
+        );
+        assert_eq!(ClusterRecord::from_label(&r.to_label()).unwrap(), r);
         assert!(ClusterRecord::from_label("not json").is_err());
     }
 }

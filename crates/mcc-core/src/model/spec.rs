@@ -36,6 +36,9 @@ pub struct SpecInput {
     pub context_folder: Option<PathBuf>,
     pub devices: Option<Vec<String>>,
     pub subnet: Option<String>,
+    /// Create the cluster into this VPC (`mcc vpc create`), on its network
+    /// and subnet, instead of a network of its own.
+    pub vpc: Option<String>,
     pub privileged: Option<bool>,
     pub env: Option<EnvInput>,
     pub gateway: Option<String>,
@@ -114,6 +117,9 @@ pub struct ClusterSpec {
     pub context: Option<PathBuf>,
     pub devices: Vec<Device>,
     pub subnet: Option<Ipv4Cidr>,
+    /// The VPC the cluster goes into (its ID, checked for form only: the
+    /// VPC itself is looked up by create).
+    pub vpc: Option<String>,
     pub gateway: Option<Ipv4Addr>,
     /// Addresses chosen for some nodes.
     pub fixed_ips: BTreeMap<NodeId, Ipv4Addr>,
@@ -190,6 +196,7 @@ impl SpecInput {
             context_folder: flags.context_folder.or(self.context_folder),
             devices: flags.devices.or(self.devices),
             subnet: flags.subnet.or(self.subnet),
+            vpc: flags.vpc.or(self.vpc),
             privileged: flags.privileged.or(self.privileged),
             env,
         })
@@ -207,6 +214,27 @@ impl SpecInput {
         let nodes = self.nodes.unwrap_or(0);
         // checked (and read) where it is packed: the model does no I/O
         let context = self.context_folder;
+        if let Some(v) = &self.vpc {
+            in_vpc(
+                v,
+                &[
+                    ("--subnet", self.subnet.clone()),
+                    ("--gateway", self.gateway.clone()),
+                    (
+                        "--ip",
+                        self.per_node
+                            .iter()
+                            .flatten()
+                            .find_map(|(n, i)| i.ip.as_ref().map(|ip| format!("{n}={ip}"))),
+                    ),
+                    (
+                        "--network-driver",
+                        self.network_driver.clone().filter(|d| d != "bridge"),
+                    ),
+                    ("--parent", self.parent.clone()),
+                ],
+            )?;
+        }
         let devices = devices(self.devices.unwrap_or_default())?;
         let (subnet, gateway, fixed_ips) = addressing(
             self.subnet.as_deref(),
@@ -253,6 +281,7 @@ impl SpecInput {
             context,
             devices,
             subnet,
+            vpc: self.vpc,
             gateway,
             fixed_ips,
             network_driver,
@@ -318,6 +347,21 @@ fn devices(given: Vec<String>) -> Result<Vec<Device>, String> {
         devices.push(dev);
     }
     Ok(devices)
+}
+
+/// A VPC's ID, and none of the settings that would make a network of the
+/// cluster's own: the VPC has its subnet, gateway and driver already, and
+/// mcc picks node addresses free in it.
+fn in_vpc(vpc: &str, given: &[(&str, Option<String>)]) -> Result<(), String> {
+    super::names::check_id(vpc, "vpc", "VPC", "mcc vpc list").map_err(|e| format!("--vpc: {e}"))?;
+    match given.iter().find_map(|(flag, v)| Some((flag, v.as_ref()?))) {
+        Some((flag, value)) => Err(format!(
+            "--vpc {vpc} and {flag} {value} cannot be combined: a cluster in a VPC is on the \
+             VPC's network, with its subnet; leave out {flag} (or --vpc, for a network of \
+             the cluster's own)"
+        )),
+        None => Ok(()),
+    }
 }
 
 type Addressing = (
@@ -849,5 +893,76 @@ mod tests {
             s.env,
             vec![("A".into(), "1".into()), ("B".into(), "3".into())]
         );
+    }
+
+    /// A VPC brings its own subnet, gateway and driver: naming any of them
+    /// beside it is an error naming both; a file's `vpc:` is a flag's.
+    #[test]
+    fn a_vpc_excludes_settings_of_a_network_of_its_own() {
+        let vpc = || Some("vpc-0a1b2c3d".to_string());
+        let s = SpecInput::from_yaml("name: a\nimage: x\nvpc: vpc-0a1b2c3d\n")
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(s.vpc, vpc());
+        assert_eq!(s.subnet, None);
+        let ok = SpecInput {
+            vpc: vpc(),
+            network_driver: Some("bridge".into()),
+            ..base()
+        };
+        assert_eq!(ok.validate().unwrap().vpc, vpc());
+        let node = BTreeMap::from([(
+            "node01".to_string(),
+            NodeInput {
+                ip: Some("10.1.0.9".into()),
+            },
+        )]);
+        for (bad, flag) in [
+            (
+                SpecInput {
+                    subnet: Some("10.1.0.0/24".into()),
+                    ..base()
+                },
+                "--subnet 10.1.0.0/24",
+            ),
+            (
+                SpecInput {
+                    gateway: Some("10.1.0.1".into()),
+                    ..base()
+                },
+                "--gateway 10.1.0.1",
+            ),
+            (
+                SpecInput {
+                    per_node: Some(node),
+                    ..base()
+                },
+                "--ip node01=10.1.0.9",
+            ),
+            (
+                SpecInput {
+                    network_driver: Some("macvlan".into()),
+                    parent: Some("eth0".into()),
+                    ..base()
+                },
+                "--network-driver macvlan",
+            ),
+        ] {
+            let err = SpecInput { vpc: vpc(), ..bad }.validate().unwrap_err();
+            assert!(
+                err.contains("--vpc vpc-0a1b2c3d") && err.contains(flag),
+                "{flag}: {err}"
+            );
+        }
+        for id in ["vpc-XYZ", "net-0a1b2c3d", "vpc-0a1b2c3d0"] {
+            let err = SpecInput {
+                vpc: Some(id.into()),
+                ..base()
+            }
+            .validate()
+            .unwrap_err();
+            assert!(err.contains(&format!("'{id}' is not a VPC ID")), "{err}");
+        }
     }
 }

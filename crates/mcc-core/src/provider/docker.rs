@@ -552,7 +552,9 @@ impl Provider for DockerProvider {
         let mut stream = self.docker.create_image(Some(opts), None, None);
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| {
-                Error::Failed(format!(
+                // the user's name for an image there is not: a 404 through
+                // the daemon, not a server error
+                Error::NotFound(format!(
                     "image '{image}' is not present and cannot be pulled: {e}; check the name, \
                      or build/load it locally first (docker build / docker load)"
                 ))
@@ -875,6 +877,43 @@ impl Provider for DockerProvider {
             list.into_iter()
                 .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
                 .map(|n| n.trim_start_matches('/').to_string())
+                .collect(),
+        ))
+    }
+
+    async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>> {
+        let id = match self.docker.inspect_network(name, None).await {
+            Ok(n) => n.id.unwrap_or_else(|| name.to_string()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(map_err(format!("inspecting network {name}"))(e)),
+        };
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&HashMap::from([("network", vec![id.as_str()])]))
+            .build();
+        let list = self
+            .docker
+            .list_containers(Some(opts))
+            .await
+            .map_err(map_err(format!("listing the addresses on network {name}")))?;
+        Ok(Some(
+            list.into_iter()
+                .filter_map(|c| {
+                    let who = c.names?.into_iter().next()?;
+                    let ep = c.network_settings?.networks?.remove(name)?;
+                    // a stopped container has no address now, but takes
+                    // its fixed one back when it starts
+                    let ip = ep
+                        .ip_address
+                        .filter(|s| !s.is_empty())
+                        .or_else(|| ep.ipam_config.and_then(|i| i.ipv4_address))?;
+                    Some((
+                        who.trim_start_matches('/').to_string(),
+                        ip.parse::<Ipv4Addr>().ok()?,
+                    ))
+                })
                 .collect(),
         ))
     }

@@ -526,6 +526,22 @@ impl Provider for FakeProvider {
         ))
     }
 
+    async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>> {
+        let s = self.lock();
+        if !s.networks.contains_key(name) {
+            return Ok(None);
+        }
+        Ok(Some(
+            s.containers
+                .iter()
+                .filter_map(|(n, c)| match &c.network {
+                    Some((net, Some(ip))) if net == name => Some((n.clone(), *ip)),
+                    _ => None,
+                })
+                .collect(),
+        ))
+    }
+
     async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo> {
         self.call(Op::CreateVolume, name)?;
         let mut s = self.lock();

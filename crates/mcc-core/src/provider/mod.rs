@@ -372,6 +372,10 @@ pub trait Provider: Send + Sync {
     /// Names of the containers attached to a network, mcc's or not;
     /// `None` when there is no such network.
     async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>>;
+    /// The addresses held on a network, by container name: a running
+    /// container's, and the fixed one a stopped container takes back at
+    /// its start; `None` when there is no such network.
+    async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>>;
 
     async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo>;
     async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>>;

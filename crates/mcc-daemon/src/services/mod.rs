@@ -372,7 +372,7 @@ impl Services {
             return Ok(None);
         };
         let name: ClusterName = cluster.parse().map_err(|e: String| e)?;
-        let network = name.network();
+        let network = record.network(&name);
         let mut workers: Vec<(String, Option<String>)> = nodes
             .iter()
             .filter(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("worker"))

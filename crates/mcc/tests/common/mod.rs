@@ -962,6 +962,28 @@ impl Answer {
     }
 }
 
+/// The run containers whose command holds `marker`: this test's own, on
+/// an engine that may hold others'.
+pub fn run_containers(marker: &str) -> Vec<String> {
+    let out = docker_ok(&[
+        "ps",
+        "-a",
+        "--no-trunc",
+        "--filter",
+        "label=mcc.role=run",
+        "--format",
+        "{{.ID}} {{.Command}}",
+    ]);
+    let mut v: Vec<String> = out
+        .lines()
+        .filter(|l| l.contains(marker))
+        .filter_map(|l| l.split_whitespace().next())
+        .map(|id| id[..12].to_string())
+        .collect();
+    v.sort();
+    v
+}
+
 /// An `mcc serve` of a test, on its own state directory and port; stopped
 /// (SIGTERM) when dropped.
 pub struct Daemon {
