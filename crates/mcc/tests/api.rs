@@ -443,6 +443,63 @@ fn bad_requests_are_4xx_naming_what_is_wrong() {
             404,
             "no such route",
         ),
+        // the CC verbs' routes
+        (
+            "POST",
+            "/api/v1/vpcs".into(),
+            r#"{"name":"n","cidr":"10.1.2.3/33"}"#,
+            422,
+            "10.1.2.3/33",
+        ),
+        (
+            "POST",
+            "/api/v1/volumes".into(),
+            r#"{"name":"n","size":"lots"}"#,
+            422,
+            "lots",
+        ),
+        (
+            "POST",
+            "/api/v1/containers".into(),
+            r#"{"image":"busybox","cmd":["true"],"volumes":["vol-0badc0de"]}"#,
+            422,
+            "ID:PATH",
+        ),
+        (
+            "POST",
+            "/api/v1/containers/address".into(),
+            r#"{"id":"0123456789ab","port":0}"#,
+            422,
+            "port",
+        ),
+        (
+            "POST",
+            "/api/v1/containers/address".into(),
+            r#"{"id":"not-an-id","port":80}"#,
+            422,
+            "not-an-id",
+        ),
+        (
+            "POST",
+            "/api/v1/containers/address".into(),
+            r#"{"id":"0123456789ab","port":80}"#,
+            404,
+            "no such container",
+        ),
+        (
+            "GET",
+            "/api/v1/containers/0123456789ab/forward?port=80".into(),
+            "",
+            400,
+            "WebSocket",
+        ),
+        (
+            "GET",
+            "/api/v1/containers/0123456789ab/attach".into(),
+            "",
+            400,
+            "WebSocket",
+        ),
     ];
     for (method, path, body, status, names) in cases {
         let a = d.request(method, &path, body);
@@ -496,6 +553,13 @@ fn openapi_lists_every_route() {
         ("/api/v1/tokens", "get"),
         ("/api/v1/tokens", "post"),
         ("/api/v1/tokens/{token}", "delete"),
+        ("/api/v1/vpcs", "post"),
+        ("/api/v1/volumes", "post"),
+        ("/api/v1/containers", "get"),
+        ("/api/v1/containers", "post"),
+        ("/api/v1/containers/address", "post"),
+        ("/api/v1/containers/{id}/attach", "get"),
+        ("/api/v1/containers/{id}/forward", "get"),
     ] {
         assert!(
             paths.get(path).and_then(|p| p.get(method)).is_some(),
