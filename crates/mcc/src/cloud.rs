@@ -13,8 +13,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::cli::{Output, RunArgs, VolumeCommand, VpcCommand};
-use crate::commands::{connect, json, Notes};
-use crate::out::{say, say_raw};
+use crate::commands::{connect, print_list, Notes};
+use crate::out::say;
 use crate::remote::Client;
 use crate::table;
 
@@ -58,26 +58,14 @@ pub async fn vpc(cmd: VpcCommand, remote: Option<&Client>) -> Result<u8> {
                 Some(c) => c.call(Method::GET, "/api/v1/vpcs", None).await?,
                 None => connect(Arc::new(Notes)).await?.vpcs().await?,
             };
-            match output {
-                Output::Json => json(&list),
-                Output::Text => {
-                    let rows: Vec<Vec<String>> = list
-                        .iter()
-                        .map(|v| {
-                            vec![
-                                v.id.clone(),
-                                v.name.clone(),
-                                v.cidr.clone(),
-                                table::list_cell(&v.containers),
-                            ]
-                        })
-                        .collect();
-                    say_raw!(
-                        "{}",
-                        table::render(&["ID", "NAME", "CIDR", "USED BY"], &rows)
-                    );
-                }
-            }
+            print_list(output, &list, &["ID", "NAME", "CIDR", "USED BY"], |v| {
+                vec![
+                    v.id.clone(),
+                    v.name.clone(),
+                    v.cidr.clone(),
+                    table::list_cell(&v.containers),
+                ]
+            });
             Ok(0)
         }
         VpcCommand::Delete { ids } => {
@@ -130,32 +118,25 @@ pub async fn volume(cmd: VolumeCommand, remote: Option<&Client>) -> Result<u8> {
                 Some(c) => c.call(Method::GET, "/api/v1/volumes", None).await?,
                 None => connect(Arc::new(Notes)).await?.volume_list().await?,
             };
-            match output {
-                Output::Json => json(&list),
-                Output::Text => {
-                    let rows: Vec<Vec<String>> = list
-                        .iter()
-                        .map(|v| {
-                            vec![
-                                v.id.clone(),
-                                v.name.clone(),
-                                human(v.size),
-                                if v.persistent {
-                                    "persistent"
-                                } else {
-                                    "ephemeral"
-                                }
-                                .into(),
-                                table::list_cell(&v.containers),
-                            ]
-                        })
-                        .collect();
-                    say_raw!(
-                        "{}",
-                        table::render(&["ID", "NAME", "SIZE", "KIND", "USED BY"], &rows)
-                    );
-                }
-            }
+            print_list(
+                output,
+                &list,
+                &["ID", "NAME", "SIZE", "KIND", "USED BY"],
+                |v| {
+                    vec![
+                        v.id.clone(),
+                        v.name.clone(),
+                        human(v.size),
+                        if v.persistent {
+                            "persistent"
+                        } else {
+                            "ephemeral"
+                        }
+                        .into(),
+                        table::list_cell(&v.containers),
+                    ]
+                },
+            );
             Ok(0)
         }
         VolumeCommand::Delete { ids } => {
@@ -256,46 +237,36 @@ pub async fn status(ids: &[String], output: Output, remote: Option<&Client>) -> 
             }
         }
     }
-    match output {
-        Output::Json => json(&found),
-        Output::Text => {
-            let rows: Vec<Vec<String>> = found
-                .iter()
-                .map(|s| {
-                    vec![
-                        s.id[..12.min(s.id.len())].to_string(),
-                        s.state.clone(),
-                        s.exit_code
-                            .map(|c| c.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        s.image.clone(),
-                        s.labels
-                            .get("mcc.vpc")
-                            .cloned()
-                            .unwrap_or_else(|| "-".into()),
-                        s.ips.values().cloned().collect::<Vec<_>>().join(","),
-                        mib(s.memory),
-                        s.cpu_shares
-                            .map(|c| c.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        table::list_cell(&s.volumes),
-                        s.started.clone().unwrap_or_else(|| "-".into()),
-                        s.finished.clone().unwrap_or_else(|| "-".into()),
-                    ]
-                })
-                .collect();
-            say_raw!(
-                "{}",
-                table::render(
-                    &[
-                        "ID", "STATE", "EXIT", "IMAGE", "VPC", "IP", "MEMORY", "CPU", "VOLUMES",
-                        "STARTED", "FINISHED"
-                    ],
-                    &rows
-                )
-            );
-        }
-    }
+    print_list(
+        output,
+        &found,
+        &[
+            "ID", "STATE", "EXIT", "IMAGE", "VPC", "IP", "MEMORY", "CPU", "VOLUMES", "STARTED",
+            "FINISHED",
+        ],
+        |s| {
+            vec![
+                s.id[..12.min(s.id.len())].to_string(),
+                s.state.clone(),
+                s.exit_code
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                s.image.clone(),
+                s.labels
+                    .get("mcc.vpc")
+                    .cloned()
+                    .unwrap_or_else(|| "-".into()),
+                s.ips.values().cloned().collect::<Vec<_>>().join(","),
+                mib(s.memory),
+                s.cpu_shares
+                    .map(|c| c.to_string())
+                    .unwrap_or_else(|| "-".into()),
+                table::list_cell(&s.volumes),
+                s.started.clone().unwrap_or_else(|| "-".into()),
+                s.finished.clone().unwrap_or_else(|| "-".into()),
+            ]
+        },
+    );
     Ok(u8::from(missing))
 }
 
@@ -347,41 +318,31 @@ pub async fn metrics(ids: &[String], output: Output, remote: Option<&Client>) ->
             out
         }
     };
-    match output {
-        Output::Json => json(&list),
-        Output::Text => {
-            let rows: Vec<Vec<String>> = list
-                .iter()
-                .map(|m| {
-                    vec![
-                        m.id.clone(),
-                        m.state.clone(),
-                        format!("{:.1}%", m.cpu_percent),
-                        format!(
-                            "{} / {}",
-                            human(m.memory_bytes),
-                            human(m.memory_limit_bytes)
-                        ),
-                        format!("{} / {}", human(m.rx_bytes), human(m.tx_bytes)),
-                        format!("{} / {}", human(m.blk_read_bytes), human(m.blk_write_bytes)),
-                    ]
-                })
-                .collect();
-            say_raw!(
-                "{}",
-                table::render(
-                    &[
-                        "ID",
-                        "STATE",
-                        "CPU",
-                        "MEMORY / LIMIT",
-                        "NET RX / TX",
-                        "BLOCK R / W"
-                    ],
-                    &rows
-                )
-            );
-        }
-    }
+    print_list(
+        output,
+        &list,
+        &[
+            "ID",
+            "STATE",
+            "CPU",
+            "MEMORY / LIMIT",
+            "NET RX / TX",
+            "BLOCK R / W",
+        ],
+        |m| {
+            vec![
+                m.id.clone(),
+                m.state.clone(),
+                format!("{:.1}%", m.cpu_percent),
+                format!(
+                    "{} / {}",
+                    human(m.memory_bytes),
+                    human(m.memory_limit_bytes)
+                ),
+                format!("{} / {}", human(m.rx_bytes), human(m.tx_bytes)),
+                format!("{} / {}", human(m.blk_read_bytes), human(m.blk_write_bytes)),
+            ]
+        },
+    );
     Ok(u8::from(list.len() < ids.len()))
 }

@@ -62,6 +62,23 @@ pub(crate) fn json<T: serde::Serialize>(value: &T) {
     );
 }
 
+/// A list as `--output` asks: JSON, or a table under `header` with a row
+/// made by `row` for each item.
+pub(crate) fn print_list<T: serde::Serialize>(
+    output: Output,
+    list: &[T],
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) {
+    match output {
+        Output::Json => json(&list),
+        Output::Text => {
+            let rows: Vec<Vec<String>> = list.iter().map(row).collect();
+            say_raw!("{}", table::render(header, &rows));
+        }
+    }
+}
+
 /// What a delete or gc removed, counted.
 fn removed(r: &DeleteReport) -> String {
     format!(
@@ -822,31 +839,24 @@ async fn token(cmd: TokenCommand, client: &Client) -> Result<u8> {
         }
         TokenCommand::List { output } => {
             let list: Vec<TokenInfo> = client.call(Method::GET, "/api/v1/tokens", None).await?;
-            match output {
-                Output::Json => json(&list),
-                Output::Text => {
-                    let rows: Vec<Vec<String>> = list
-                        .iter()
-                        .map(|t| {
-                            vec![
-                                t.token.clone(),
-                                t.name.clone(),
-                                if t.read_only {
-                                    "read-only"
-                                } else {
-                                    "read-write"
-                                }
-                                .into(),
-                                age(Some(t.created)),
-                            ]
-                        })
-                        .collect();
-                    say_raw!(
-                        "{}",
-                        table::render(&["TOKEN", "NAME", "ACCESS", "CREATED"], &rows)
-                    );
-                }
-            }
+            print_list(
+                output,
+                &list,
+                &["TOKEN", "NAME", "ACCESS", "CREATED"],
+                |t| {
+                    vec![
+                        t.token.clone(),
+                        t.name.clone(),
+                        if t.read_only {
+                            "read-only"
+                        } else {
+                            "read-write"
+                        }
+                        .into(),
+                        age(Some(t.created)),
+                    ]
+                },
+            );
             Ok(0)
         }
         TokenCommand::Revoke { tokens } => {

@@ -9,7 +9,7 @@ use mcc_core::{Error, Result};
 use reqwest::Method;
 
 use crate::cli::{Output, ServiceCommand};
-use crate::commands::json;
+use crate::commands::{json, print_list};
 use crate::out::{say, say_raw};
 use crate::remote::Client;
 use crate::table;
@@ -130,30 +130,22 @@ pub async fn service(cmd: ServiceCommand, client: &Client) -> Result<u8> {
         }
         ServiceCommand::List { cluster, output } => {
             let list: Vec<ServiceView> = client.call(Method::GET, &base(&cluster)?, None).await?;
-            match output {
-                Output::Json => json(&list),
-                Output::Text => {
-                    let rows: Vec<Vec<String>> = list
-                        .iter()
-                        .map(|v| {
-                            let mut on: Vec<&str> =
-                                v.instances.iter().map(|r| r.worker.as_str()).collect();
-                            on.sort();
-                            on.dedup();
-                            vec![
-                                v.def.service.clone(),
-                                v.def.image.clone(),
-                                format!("{}/{}", v.running, v.def.replicas),
-                                table::list_cell(&on),
-                            ]
-                        })
-                        .collect();
-                    say_raw!(
-                        "{}",
-                        table::render(&["SERVICE", "IMAGE", "RUNNING", "WORKERS"], &rows)
-                    );
-                }
-            }
+            print_list(
+                output,
+                &list,
+                &["SERVICE", "IMAGE", "RUNNING", "WORKERS"],
+                |v| {
+                    let mut on: Vec<&str> = v.instances.iter().map(|r| r.worker.as_str()).collect();
+                    on.sort();
+                    on.dedup();
+                    vec![
+                        v.def.service.clone(),
+                        v.def.image.clone(),
+                        format!("{}/{}", v.running, v.def.replicas),
+                        table::list_cell(&on),
+                    ]
+                },
+            );
             Ok(0)
         }
         ServiceCommand::Show {
