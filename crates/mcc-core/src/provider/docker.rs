@@ -234,6 +234,32 @@ fn routes_of(table: &str) -> Vec<Ipv4Cidr> {
 }
 
 impl DockerProvider {
+    /// Every container on a network, stopped ones too (they join it again
+    /// at start); `None` when there is no such network. `what` names the
+    /// lookup in an error.
+    async fn containers_on_network(
+        &self,
+        name: &str,
+        what: &str,
+    ) -> Result<Option<Vec<bollard::models::ContainerSummary>>> {
+        let id = match self.docker.inspect_network(name, None).await {
+            Ok(n) => n.id.unwrap_or_else(|| name.to_string()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(None),
+            Err(e) => return Err(map_err(format!("inspecting network {name}"))(e)),
+        };
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&HashMap::from([("network", vec![id.as_str()])]))
+            .build();
+        self.docker
+            .list_containers(Some(opts))
+            .await
+            .map(Some)
+            .map_err(map_err(format!("listing the {what} of network {name}")))
+    }
+
     /// Connects to the engine named by `DOCKER_HOST`, or the local socket,
     /// and agrees on an API version both sides speak.
     pub async fn connect() -> Result<DockerProvider> {
@@ -856,23 +882,9 @@ impl Provider for DockerProvider {
     }
 
     async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>> {
-        // stopped containers count: they join the network again at start
-        let id = match self.docker.inspect_network(name, None).await {
-            Ok(n) => n.id.unwrap_or_else(|| name.to_string()),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(None),
-            Err(e) => return Err(map_err(format!("inspecting network {name}"))(e)),
+        let Some(list) = self.containers_on_network(name, "users").await? else {
+            return Ok(None);
         };
-        let opts = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&HashMap::from([("network", vec![id.as_str()])]))
-            .build();
-        let list = self
-            .docker
-            .list_containers(Some(opts))
-            .await
-            .map_err(map_err(format!("listing the users of network {name}")))?;
         Ok(Some(
             list.into_iter()
                 .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
@@ -882,22 +894,9 @@ impl Provider for DockerProvider {
     }
 
     async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>> {
-        let id = match self.docker.inspect_network(name, None).await {
-            Ok(n) => n.id.unwrap_or_else(|| name.to_string()),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(None),
-            Err(e) => return Err(map_err(format!("inspecting network {name}"))(e)),
+        let Some(list) = self.containers_on_network(name, "addresses").await? else {
+            return Ok(None);
         };
-        let opts = ListContainersOptionsBuilder::default()
-            .all(true)
-            .filters(&HashMap::from([("network", vec![id.as_str()])]))
-            .build();
-        let list = self
-            .docker
-            .list_containers(Some(opts))
-            .await
-            .map_err(map_err(format!("listing the addresses on network {name}")))?;
         Ok(Some(
             list.into_iter()
                 .filter_map(|c| {
