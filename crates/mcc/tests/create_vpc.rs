@@ -12,23 +12,6 @@ use std::net::Ipv4Addr;
 
 use common::*;
 
-/// What a test made outside its clusters, removed however it ends.
-struct Made {
-    containers: Vec<String>,
-    vpcs: Vec<String>,
-}
-
-impl Drop for Made {
-    fn drop(&mut self) {
-        for c in &self.containers {
-            let _ = docker(&["rm", "-f", c]);
-        }
-        for v in &self.vpcs {
-            let _ = docker(&["network", "rm", v]);
-        }
-    }
-}
-
 fn vpc_create(made: &mut Made, cidr: &str, name: &str) -> String {
     let id = mcc(["vpc", "create", "--cidr", cidr, "--name", name])
         .run()
@@ -103,10 +86,7 @@ fn running(container: &str) -> bool {
 fn a_cluster_in_a_vpc_shares_it_with_its_containers_and_leaves_it_alone() {
     require_engine_and_images();
     let pid = std::process::id();
-    let mut made = Made {
-        containers: vec![],
-        vpcs: vec![],
-    };
+    let mut made = Made::default();
     let cidr = test_subnet(245);
     let vpc = vpc_create(&mut made, &cidr, &format!("it-cvpc-{pid}"));
     // the engine hands out the last quarter (mcc run's containers)…
@@ -283,10 +263,7 @@ fn a_cluster_in_a_vpc_shares_it_with_its_containers_and_leaves_it_alone() {
 fn create_into_a_vpc_refuses_bad_input_and_makes_nothing() {
     require_engine_and_images();
     let pid = std::process::id();
-    let mut made = Made {
-        containers: vec![],
-        vpcs: vec![],
-    };
+    let mut made = Made::default();
     let cidr = test_subnet(246);
     let vpc = vpc_create(&mut made, &cidr, &format!("it-cvpc-bad-{pid}"));
     let c = Cluster::new("cvpc-bad");

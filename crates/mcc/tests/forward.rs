@@ -8,7 +8,7 @@ mod common;
 
 use std::io::{Read, Write};
 use std::net::{Shutdown, TcpStream};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 
@@ -66,15 +66,7 @@ fn a_forward_carries_100_concurrent_connections_byte_exact_and_stops_on_ctrl_c()
         &bind,
     ])
     .spawn();
-    let start = Instant::now();
-    while TcpStream::connect(&bind).is_err() {
-        assert!(fwd.is_running(), "the forward exited");
-        assert!(
-            start.elapsed() < Duration::from_secs(30),
-            "the forward never listened"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    fwd.connect_when_listening(&bind);
     // the echo server in the container may take a moment to listen
     std::thread::sleep(Duration::from_millis(300));
 
@@ -112,10 +104,7 @@ fn a_forward_carries_100_concurrent_connections_byte_exact_and_stops_on_ctrl_c()
         .map(|(i, _, what)| format!("connection {i}: {what}"))
         .collect();
     if !failed.is_empty() {
-        let _ = std::process::Command::new("kill")
-            .args(["-INT", &fwd.pid().to_string()])
-            .status();
-        let out = fwd.wait(Duration::from_secs(10));
+        let out = fwd.interrupt(Duration::from_secs(10));
         panic!(
             "{} of 100 failed: {}\n{}",
             failed.len(),
@@ -125,11 +114,7 @@ fn a_forward_carries_100_concurrent_connections_byte_exact_and_stops_on_ctrl_c()
     }
 
     // Ctrl-C: stops, exit 0, and the port is closed
-    std::process::Command::new("kill")
-        .args(["-INT", &fwd.pid().to_string()])
-        .status()
-        .unwrap();
-    let out = fwd.wait(Duration::from_secs(10));
+    let out = fwd.interrupt(Duration::from_secs(10));
     assert_eq!(out.code(), 0, "{}", out.describe());
     assert!(out.stderr.contains("stopped"), "{}", out.describe());
     assert!(

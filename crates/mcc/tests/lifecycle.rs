@@ -221,13 +221,7 @@ fn sigint_during_create_removes_what_was_made() {
     let c = Cluster::new("sigint");
     let subnet = test_subnet(213);
     let (run, _ctx) = spawn_create_until_record(&c, &subnet, "interrupted");
-    let pid = run.pid().to_string();
-    let kill = std::process::Command::new("kill")
-        .args(["-INT", &pid])
-        .status()
-        .expect("running kill");
-    assert!(kill.success());
-    let out = run.wait(Duration::from_secs(120));
+    let out = run.interrupt(Duration::from_secs(120));
     assert!(
         out.status.code().is_some(),
         "SIGINT killed mcc instead of being handled: {}",

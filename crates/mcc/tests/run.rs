@@ -8,36 +8,11 @@ mod common;
 
 use common::*;
 
-/// Removes what a test made, however it ends.
-struct Made {
-    containers: Vec<String>,
-    volumes: Vec<String>,
-    vpcs: Vec<String>,
-}
-
-impl Drop for Made {
-    fn drop(&mut self) {
-        for c in &self.containers {
-            let _ = docker(&["rm", "-f", c]);
-        }
-        for v in &self.volumes {
-            let _ = mcc(["volume", "delete", v]).local().run();
-        }
-        for v in &self.vpcs {
-            let _ = docker(&["network", "rm", v]);
-        }
-    }
-}
-
 #[test]
 fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
     require_engine_and_images();
     let pid = std::process::id();
-    let mut made = Made {
-        containers: vec![],
-        volumes: vec![],
-        vpcs: vec![],
-    };
+    let mut made = Made::default();
     run_refuses_bad_input_and_unenforceable_limits_making_nothing();
     let cidr = test_subnet(244);
     let vpc = mcc([

@@ -8,26 +8,14 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Removes the containers, however the test ends.
-struct Containers(Vec<String>);
-
-impl Drop for Containers {
-    fn drop(&mut self) {
-        for c in &self.0 {
-            let _ = docker(&["rm", "-f", c]);
-        }
-    }
-}
-
 #[test]
 fn attach_status_metrics_and_forward_through_the_daemon() {
     let d = Daemon::start("run");
-    let mut made = Containers(Vec::new());
+    let mut made = Made::default();
 
     // --attach over the WebSocket: output as it comes, stderr apart, the
     // command's exit code as mcc's
@@ -44,7 +32,7 @@ fn attach_status_metrics_and_forward_through_the_daemon() {
             &format!("echo out-1; echo err-1 >&2; sleep 1; echo out-2; exit 5; : {mark}"),
         ])
         .run();
-    made.0.extend(run_containers(&mark));
+    made.containers.extend(run_containers(&mark));
     assert_eq!(out.code(), 5, "{}", out.describe());
     assert_eq!(out.stdout, "out-1\nout-2\n", "{}", out.describe());
     assert!(out.stderr.contains("err-1"), "{}", out.describe());
@@ -68,7 +56,7 @@ fn attach_status_metrics_and_forward_through_the_daemon() {
         .stdout
         .trim()
         .to_string();
-    made.0.push(id.clone());
+    made.containers.push(id.clone());
     let id = id[..12].to_string();
     let all = d.mcc(["status", "--output", "json"]).run().ok();
     let v: serde_json::Value = serde_json::from_str(&all.stdout).unwrap();
@@ -150,7 +138,7 @@ fn attach_status_metrics_and_forward_through_the_daemon() {
         .stdout
         .trim()
         .to_string();
-    made.0.push(quiet.clone());
+    made.containers.push(quiet.clone());
     let mut fwd = d
         .mcc([
             "local-remote",
@@ -163,25 +151,13 @@ fn attach_status_metrics_and_forward_through_the_daemon() {
             &bind,
         ])
         .spawn();
-    let start = Instant::now();
-    let mut s = loop {
-        if let Ok(s) = TcpStream::connect(&bind) {
-            break s;
-        }
-        assert!(fwd.is_running(), "the forward exited");
-        assert!(start.elapsed() < Duration::from_secs(30), "never listened");
-        std::thread::sleep(Duration::from_millis(50));
-    };
+    let mut s = fwd.connect_when_listening(&bind);
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     let _ = s.write_all(b"hello");
     let mut got = Vec::new();
     let _ = s.read_to_end(&mut got);
     assert!(got.is_empty(), "bytes from a closed port: {got:?}");
-    std::process::Command::new("kill")
-        .args(["-INT", &fwd.pid().to_string()])
-        .status()
-        .unwrap();
-    let out = fwd.wait(Duration::from_secs(10));
+    let out = fwd.interrupt(Duration::from_secs(10));
     assert_eq!(out.code(), 0, "{}", out.describe());
     assert!(
         out.stderr.contains("cannot be reached"),

@@ -9,25 +9,6 @@ use std::time::Duration;
 
 use common::*;
 
-/// Removes a volume and its image file when the test ends, however it ends.
-struct VolumeGuard(String);
-
-impl Drop for VolumeGuard {
-    fn drop(&mut self) {
-        let _ = mcc(["volume", "delete", &self.0]).local().run();
-    }
-}
-
-fn volume_ids() -> Vec<String> {
-    let out = mcc(["volume", "list", "--output", "json"]).run().ok();
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn volumes_enforce_their_size_keep_data_and_delete_with_the_seeds_semantics() {
     require_engine_and_images();
@@ -45,7 +26,7 @@ fn volumes_enforce_their_size_keep_data_and_delete_with_the_seeds_semantics() {
     .run()
     .ok();
     let id = out.stdout.trim().to_string();
-    let _guard = VolumeGuard(id.clone());
+    let _guard = Made::volume(&id);
     assert!(
         id.starts_with("vol-") && id.len() == 12,
         "{}",
@@ -115,7 +96,7 @@ fn volumes_enforce_their_size_keep_data_and_delete_with_the_seeds_semantics() {
         "{}",
         out.describe()
     );
-    assert!(volume_ids().contains(&id));
+    assert!(listed_ids("volume").contains(&id));
 
     // the data outlives the container
     docker_ok(&["rm", "-f", &writer]);
@@ -141,7 +122,7 @@ fn volumes_enforce_their_size_keep_data_and_delete_with_the_seeds_semantics() {
         "{}",
         out.describe()
     );
-    assert!(!volume_ids().contains(&id));
+    assert!(!listed_ids("volume").contains(&id));
     assert!(
         !std::path::Path::new(&image).exists(),
         "the image file outlived the volume"
@@ -164,7 +145,7 @@ fn volumes_enforce_their_size_keep_data_and_delete_with_the_seeds_semantics() {
 // life: host restarts, daemon restarts, ephemeral volumes left by any means
 
 /// Makes a volume; its ID, deleted (with its image file) when the guard goes.
-fn make_volume(name: &str, persistent: bool, through: Option<&Daemon>) -> (String, VolumeGuard) {
+fn make_volume(name: &str, persistent: bool, through: Option<&Daemon>) -> (String, Made) {
     let mut args = vec!["volume", "create", "--size", "8M", "--name", name];
     if persistent {
         args.push("--persistent");
@@ -175,7 +156,7 @@ fn make_volume(name: &str, persistent: bool, through: Option<&Daemon>) -> (Strin
     };
     let id = cmd.run().ok().stdout.trim().to_string();
     assert!(id.starts_with("vol-"), "volume create printed '{id}'");
-    (id.clone(), VolumeGuard(id))
+    (id.clone(), Made::volume(&id))
 }
 
 /// The loop device the engine's record of volume `id` names.
@@ -234,7 +215,7 @@ fn run_with(volumes: &[String], script: &str, through: Option<&Daemon>) -> Strin
         None => mcc(&args),
     };
     let out = cmd.run().ok();
-    let ids = run_ids(script);
+    let ids = run_containers(script);
     for id in &ids {
         let rm = match through {
             Some(d) => d.mcc(["rm", id]),
@@ -243,24 +224,6 @@ fn run_with(volumes: &[String], script: &str, through: Option<&Daemon>) -> Strin
         rm.run().ok();
     }
     out.stdout
-}
-
-/// The run containers whose command holds `marker`.
-fn run_ids(marker: &str) -> Vec<String> {
-    docker_ok(&[
-        "ps",
-        "-a",
-        "--no-trunc",
-        "--filter",
-        "label=mcc.role=run",
-        "--format",
-        "{{.ID}}\t{{.Command}}",
-    ])
-    .lines()
-    .filter(|l| l.contains(marker))
-    .filter_map(|l| l.split('\t').next())
-    .map(|id| id[..12].to_string())
-    .collect()
 }
 
 #[test]
@@ -329,7 +292,7 @@ fn a_persistent_volume_comes_back_after_a_host_restart_and_never_on_another_devi
         assert_eq!(backing_file(&first), other_s, "the impostor was let be");
     }
     assert!(
-        volume_ids().contains(&id),
+        listed_ids("volume").contains(&id),
         "the volume is listed after it moved devices"
     );
 
@@ -378,7 +341,10 @@ fn an_ephemeral_volume_goes_with_its_last_container_however_that_went() {
     let removed = report["volumes_removed"].as_array().unwrap();
     for v in [&eph, &fresh, &keep] {
         assert!(!removed.contains(&v.as_str().into()), "{report:#}");
-        assert!(volume_ids().contains(v), "{v} went unused: {report:#}");
+        assert!(
+            listed_ids("volume").contains(v),
+            "{v} went unused: {report:#}"
+        );
     }
 
     // used by a run container and by one mcc did not make
@@ -419,7 +385,7 @@ fn an_ephemeral_volume_goes_with_its_last_container_however_that_went() {
     // rm of the run container: the other still uses it, so it stays
     let out = mcc(["rm", &id]).run().ok();
     assert!(!out.stdout.contains(&eph), "{}", out.describe());
-    assert!(volume_ids().contains(&eph), "gone while in use");
+    assert!(listed_ids("volume").contains(&eph), "gone while in use");
 
     // the last user removed behind mcc's back (no label a watcher
     // follows): gc finds the volume used and left, and removes it
@@ -427,7 +393,7 @@ fn an_ephemeral_volume_goes_with_its_last_container_however_that_went() {
     let report = gc();
     let removed = report["volumes_removed"].as_array().unwrap();
     assert!(removed.contains(&eph.as_str().into()), "{report:#}");
-    let list = volume_ids();
+    let list = listed_ids("volume");
     assert!(!list.contains(&eph), "{list:?}");
     assert!(list.contains(&fresh) && list.contains(&keep), "{list:?}");
     assert!(
@@ -480,7 +446,7 @@ fn a_daemon_removes_ephemeral_volumes_left_unused_and_keeps_the_rest_across_its_
     wait_until(
         Duration::from_secs(30),
         "the daemon to remove the ephemeral volume",
-        || !volume_ids().contains(&eph),
+        || !listed_ids("volume").contains(&eph),
     );
     // Every daemon on this host watches (scripts/test-remote's, another
     // test's): the first to take the volumes lock removes it, and only it
@@ -514,6 +480,6 @@ fn a_daemon_removes_ephemeral_volumes_left_unused_and_keeps_the_rest_across_its_
     assert_eq!(got.trim(), note, "the data after the daemon's restart");
     // the daemon's first look after its start left them too
     std::thread::sleep(Duration::from_secs(1));
-    let list = volume_ids();
+    let list = listed_ids("volume");
     assert!(list.contains(&keep) && list.contains(&fresh), "{list:?}");
 }

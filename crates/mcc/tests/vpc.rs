@@ -6,25 +6,6 @@ mod common;
 
 use common::*;
 
-/// Removes a VPC's network when the test ends, however it ends.
-struct VpcGuard(String);
-
-impl Drop for VpcGuard {
-    fn drop(&mut self) {
-        let _ = docker(&["network", "rm", &self.0]);
-    }
-}
-
-fn vpc_ids() -> Vec<String> {
-    let out = mcc(["vpc", "list", "--output", "json"]).run().ok();
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    v.as_array()
-        .unwrap()
-        .iter()
-        .map(|x| x["id"].as_str().unwrap().to_string())
-        .collect()
-}
-
 #[test]
 fn vpcs_follow_the_seeds_create_list_delete_semantics() {
     require_engine_and_images();
@@ -34,7 +15,7 @@ fn vpcs_follow_the_seeds_create_list_delete_semantics() {
         .run()
         .ok();
     let id = out.stdout.trim().to_string();
-    let _guard = VpcGuard(id.clone());
+    let _guard = Made::vpc(&id);
     assert!(
         id.starts_with("vpc-") && id.len() == 12,
         "{}",
@@ -53,7 +34,7 @@ fn vpcs_follow_the_seeds_create_list_delete_semantics() {
     );
 
     // bad input: refused with exit 2, nothing made
-    let before = vpc_ids();
+    let before = listed_ids("vpc");
     for (cidr, name, says) in [
         (cidr.as_str(), "other", "overlaps"),
         ("10.0.0.0/33", "other", "--cidr"),
@@ -65,7 +46,7 @@ fn vpcs_follow_the_seeds_create_list_delete_semantics() {
         assert_ne!(out.code(), 0, "{}", out.describe());
         assert!(out.stderr.contains(says), "{}", out.describe());
     }
-    assert_eq!(vpc_ids(), before, "a refused create made a VPC");
+    assert_eq!(listed_ids("vpc"), before, "a refused create made a VPC");
 
     // in use: delete fails and deletes nothing, naming the user
     let user = format!("it-vpc-user-{}", std::process::id());
@@ -90,7 +71,7 @@ fn vpcs_follow_the_seeds_create_list_delete_semantics() {
         "{}",
         out.describe()
     );
-    assert!(vpc_ids().contains(&id), "a VPC in use was deleted");
+    assert!(listed_ids("vpc").contains(&id), "a VPC in use was deleted");
 
     // free: deleted, with a missing ID beside it; and again, still fine
     docker_ok(&["rm", "-f", &user]);
@@ -100,7 +81,7 @@ fn vpcs_follow_the_seeds_create_list_delete_semantics() {
         "{}",
         out.describe()
     );
-    assert!(!vpc_ids().contains(&id));
+    assert!(!listed_ids("vpc").contains(&id));
     mcc(["vpc", "delete", &id]).run().ok();
     let out = mcc(["vpc", "delete", "not-an-id"]).run();
     assert_eq!(out.code(), 2, "{}", out.describe());

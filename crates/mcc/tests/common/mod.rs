@@ -370,6 +370,34 @@ impl Running {
         self.collect(status)
     }
 
+    /// Ctrl-C (SIGINT), then waits as [`Running::wait`] does.
+    pub fn interrupt(self, timeout: Duration) -> Out {
+        let kill = Command::new("kill")
+            .args(["-INT", &self.pid().to_string()])
+            .status()
+            .expect("running kill");
+        assert!(kill.success(), "kill -INT {}", self.pid());
+        self.wait(timeout)
+    }
+
+    /// A connection to `addr` once this process (a forward, say) listens
+    /// there; fails if it exits first or takes over 30 s.
+    pub fn connect_when_listening(&mut self, addr: &str) -> std::net::TcpStream {
+        let start = Instant::now();
+        loop {
+            if let Ok(s) = std::net::TcpStream::connect(addr) {
+                return s;
+            }
+            assert!(self.is_running(), "{} exited", self.cmdline);
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{} never listened on {addr}",
+                self.cmdline
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     fn collect(&mut self, status: ExitStatus) -> Out {
         let stdout = self.stdout.take().map(|h| h.join().unwrap_or_default());
         let stderr = self.stderr.take().map(|h| h.join().unwrap_or_default());
@@ -904,6 +932,55 @@ impl Drop for ContainerGuard {
     fn drop(&mut self) {
         let _ = docker(&["rm", "-f", &self.0]);
     }
+}
+
+/// What a test made outside clusters (`run` containers, sized volumes,
+/// VPCs), removed however it ends: the containers first, so that what they
+/// used is free to go.
+#[derive(Default)]
+pub struct Made {
+    pub containers: Vec<String>,
+    pub volumes: Vec<String>,
+    pub vpcs: Vec<String>,
+}
+
+impl Made {
+    pub fn volume(id: &str) -> Made {
+        let mut m = Made::default();
+        m.volumes.push(id.to_string());
+        m
+    }
+
+    pub fn vpc(id: &str) -> Made {
+        let mut m = Made::default();
+        m.vpcs.push(id.to_string());
+        m
+    }
+}
+
+impl Drop for Made {
+    fn drop(&mut self) {
+        for c in &self.containers {
+            let _ = docker(&["rm", "-f", c]);
+        }
+        for v in &self.volumes {
+            let _ = mcc(["volume", "delete", v]).local().run();
+        }
+        for v in &self.vpcs {
+            let _ = docker(&["network", "rm", v]);
+        }
+    }
+}
+
+/// The IDs `mcc KIND list` shows (`vpc`, `volume`).
+pub fn listed_ids(kind: &str) -> Vec<String> {
+    let out = mcc([kind, "list", "--output", "json"]).run().ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x["id"].as_str().unwrap().to_string())
+        .collect()
 }
 
 /// An image tag the test made itself: `docker rmi` on drop.
