@@ -382,18 +382,25 @@ impl DockerProvider {
     /// The engine's record of a sized volume: an ext4 file system on
     /// `device`, mounted by the `local` driver.
     async fn loop_volume(&self, name: &str, device: String, labels: &Labels) -> Result<VolumeInfo> {
+        self.new_volume(VolumeCreateRequest {
+            name: Some(name.to_string()),
+            driver: Some("local".into()),
+            driver_opts: Some(HashMap::from([
+                ("type".to_string(), "ext4".to_string()),
+                ("device".to_string(), device),
+            ])),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        })
+        .await
+    }
+
+    /// Creates the engine volume `req` describes.
+    async fn new_volume(&self, req: VolumeCreateRequest) -> Result<VolumeInfo> {
+        let name = req.name.clone().unwrap_or_default();
         let v = self
             .docker
-            .create_volume(VolumeCreateRequest {
-                name: Some(name.to_string()),
-                driver: Some("local".into()),
-                driver_opts: Some(HashMap::from([
-                    ("type".to_string(), "ext4".to_string()),
-                    ("device".to_string(), device),
-                ])),
-                labels: Some(labels.clone()),
-                ..Default::default()
-            })
+            .create_volume(req)
             .await
             .map_err(map_err(format!("creating volume {name}")))?;
         Ok(VolumeInfo {
@@ -918,20 +925,12 @@ impl Provider for DockerProvider {
     }
 
     async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo> {
-        let v = self
-            .docker
-            .create_volume(VolumeCreateRequest {
-                name: Some(name.to_string()),
-                labels: Some(labels.clone()),
-                ..Default::default()
-            })
-            .await
-            .map_err(map_err(format!("creating volume {name}")))?;
-        Ok(VolumeInfo {
-            name: v.name,
-            mountpoint: v.mountpoint,
-            labels: v.labels,
+        self.new_volume(VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.clone()),
+            ..Default::default()
         })
+        .await
     }
 
     async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>> {
