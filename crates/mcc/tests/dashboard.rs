@@ -166,28 +166,9 @@ impl Drop for Browser {
 
 #[test]
 fn the_dashboard_signs_in_and_follows_a_worker_failure_live() {
-    let c = Cluster::new("dash");
-    create(
-        &c,
-        &on_subnet(DOCKER_IMAGE, "2", &test_subnet(239), &["--docker-workers"]),
-    );
+    let c = docker_workers_cluster("dash", "2", 239);
     let d = Daemon::start("dash");
-    d.mcc([
-        "service",
-        "create",
-        "web",
-        "--cluster",
-        c.n(),
-        "--image",
-        BUSYBOX,
-        "--replicas",
-        "2",
-        "--",
-        "sleep",
-        "86400",
-    ])
-    .run()
-    .ok();
+    d.busybox_service(&c, "web", "2", &["--", "sleep", "86400"]);
 
     let b = Browser::start();
     b.goto(&format!("{}/", d.url));

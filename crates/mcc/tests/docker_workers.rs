@@ -176,16 +176,8 @@ fn workers_are_docker_hosts_reachable_by_name_and_kept_across_recreate() {
 /// cluster's own front-end gets in.
 #[test]
 fn nobody_outside_the_cluster_reaches_a_workers_engine() {
-    let a = Cluster::new("dockerw-a");
-    let b = Cluster::new("dockerw-b");
-    create(
-        &a,
-        &on_subnet(DOCKER_IMAGE, "1", &test_subnet(235), &["--docker-workers"]),
-    );
-    create(
-        &b,
-        &on_subnet(DOCKER_IMAGE, "1", &test_subnet(236), &["--docker-workers"]),
-    );
+    let a = docker_workers_cluster("dockerw-a", "1", 235);
+    let b = docker_workers_cluster("dockerw-b", "1", 236);
     let target = format!("tcp://{}:2375", ip_of(&a, "node01"));
 
     // control: the cluster's own front-end, by address too

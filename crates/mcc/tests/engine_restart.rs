@@ -12,28 +12,9 @@ use common::*;
 
 #[test]
 fn after_a_host_engine_restart_the_daemon_reconnects_and_converges() {
-    let c = Cluster::new("engrestart");
-    create(
-        &c,
-        &on_subnet(DOCKER_IMAGE, "2", &test_subnet(243), &["--docker-workers"]),
-    );
+    let c = docker_workers_cluster("engrestart", "2", 243);
     let d = Daemon::start("engrestart");
-    d.mcc([
-        "service",
-        "create",
-        "web",
-        "--cluster",
-        c.n(),
-        "--image",
-        BUSYBOX,
-        "--replicas",
-        "3",
-        "--",
-        "sleep",
-        "86400",
-    ])
-    .run()
-    .ok();
+    d.busybox_service(&c, "web", "3", &["--", "sleep", "86400"]);
 
     let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/restart-engine");
     let out = std::process::Command::new(script)

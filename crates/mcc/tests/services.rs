@@ -113,35 +113,17 @@ fn converged(
 
 #[test]
 fn replicas_spread_move_off_failed_workers_and_survive_a_daemon_restart() {
-    let c = Cluster::new("svc");
-    create(
-        &c,
-        &on_subnet(DOCKER_IMAGE, "4", &test_subnet(237), &["--docker-workers"]),
-    );
+    let c = docker_workers_cluster("svc", "4", 237);
     let mut d = Daemon::start("svc");
     let workers = ["node01", "node02", "node03", "node04"];
 
     // create: fewest-first over the four workers, image loaded from the host
-    d.mcc([
-        "service",
-        "create",
+    d.busybox_service(
+        &c,
         "web",
-        "--cluster",
-        c.n(),
-        "--image",
-        BUSYBOX,
-        "--replicas",
         "4",
-        "--port",
-        "8080",
-        "--",
-        "httpd",
-        "-f",
-        "-p",
-        "8080",
-    ])
-    .run()
-    .ok();
+        &["--port", "8080", "--", "httpd", "-f", "-p", "8080"],
+    );
     let v = converged(&d, &c, "web", 4, &[], "create");
     let mut on: Vec<&str> = v["instances"]
         .as_array()
@@ -437,31 +419,11 @@ fn bad_service_requests_are_refused_naming_what_is_wrong() {
 /// finishes the job: every replica runs once, none is lost or doubled.
 #[test]
 fn many_services_converge_after_two_workers_die_and_the_daemon_is_killed_mid_relocation() {
-    let c = Cluster::new("svc-many");
-    create(
-        &c,
-        &on_subnet(DOCKER_IMAGE, "4", &test_subnet(238), &["--docker-workers"]),
-    );
+    let c = docker_workers_cluster("svc-many", "4", 238);
     let mut d = Daemon::start("svc-many");
     let services: Vec<String> = (1..=20).map(|i| format!("s{i:02}")).collect();
     for s in &services {
-        d.mcc([
-            "service",
-            "create",
-            s,
-            "--cluster",
-            c.n(),
-            "--image",
-            BUSYBOX,
-            "--replicas",
-            "3",
-            "--detach",
-            "--",
-            "sleep",
-            "86400",
-        ])
-        .run()
-        .ok();
+        d.busybox_service(&c, s, "3", &["--detach", "--", "sleep", "86400"]);
     }
     for s in &services {
         converged(&d, &c, s, 3, &[], "20 x 3 created");

@@ -1276,6 +1276,40 @@ impl Daemon {
             .env("MCC_ACCESS_TOKEN", &self.token)
             .env("MCC_SECRET_KEY", &self.secret)
     }
+
+    /// `mcc service create NAME --cluster C --image busybox --replicas N`
+    /// then `rest` (more flags, `--` and the command), through this
+    /// daemon; it must succeed.
+    pub fn busybox_service(&self, c: &Cluster, name: &str, replicas: &str, rest: &[&str]) -> Out {
+        let mut args = vec![
+            "service",
+            "create",
+            name,
+            "--cluster",
+            c.n(),
+            "--image",
+            BUSYBOX,
+            "--replicas",
+            replicas,
+        ];
+        args.extend_from_slice(rest);
+        self.mcc(args).run().ok()
+    }
+}
+
+/// A cluster of `workers` Docker workers on the test subnet `block`.
+pub fn docker_workers_cluster(tag: &str, workers: &str, block: u8) -> Cluster {
+    let c = Cluster::new(tag);
+    create(
+        &c,
+        &on_subnet(
+            DOCKER_IMAGE,
+            workers,
+            &test_subnet(block),
+            &["--docker-workers"],
+        ),
+    );
+    c
 }
 
 impl Drop for Daemon {
