@@ -139,13 +139,18 @@ pub fn reattach(name: &str, device: Option<&str>) -> Result<Option<String>> {
     if let Some(dev) = devices_of(&path).into_iter().next() {
         return Ok(Some(dev));
     }
-    let dev = run("losetup", &["--find", "--show", &want])?;
+    attach(&want).map(Some)
+}
+
+/// Attaches `file` to a free loop device; the device.
+fn attach(file: &str) -> Result<String> {
+    let dev = run("losetup", &["--find", "--show", file])?;
     if !dev.starts_with("/dev/loop") {
         return Err(Error::Failed(format!(
             "losetup gave '{dev}', not a loop device"
         )));
     }
-    Ok(Some(dev))
+    Ok(dev)
 }
 
 fn run(tool: &str, args: &[&str]) -> Result<String> {
@@ -192,21 +197,12 @@ pub fn make(name: &str, size: u64) -> Result<String> {
             "mkfs.ext4",
             &["-q", "-F", "-m", "0", "-E", "root_owner=0:0", &p],
         )?;
-        run("losetup", &["--find", "--show", &p])
+        attach(&p)
     })();
-    match made {
-        Ok(dev) if dev.starts_with("/dev/loop") => Ok(dev),
-        Ok(dev) => {
-            release(name);
-            Err(Error::Failed(format!(
-                "losetup gave '{dev}', not a loop device"
-            )))
-        }
-        Err(e) => {
-            release(name);
-            Err(e)
-        }
+    if made.is_err() {
+        release(name);
     }
+    made
 }
 
 /// The loop devices that hold `file` now.
@@ -218,9 +214,8 @@ pub fn devices_of(file: &Path) -> Vec<String> {
     entries
         .flatten()
         .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().to_string();
-            let backing = std::fs::read_to_string(e.path().join("loop/backing_file")).ok()?;
-            (name.starts_with("loop") && backing.trim() == want).then(|| format!("/dev/{name}"))
+            let dev = format!("/dev/{}", e.file_name().to_string_lossy());
+            (backing_file(&dev)? == want).then_some(dev)
         })
         .collect()
 }
