@@ -218,20 +218,10 @@ impl Clusters {
         self.ensure_images(&[&spec.image], &CancellationToken::new())
             .await?;
         c.name = format!("mcc-run-{}", &super::vpc::new_id("r")[2..]);
-        let volumes: Vec<String> = c
-            .mounts
-            .iter()
-            .filter_map(|m| match m {
-                Mount::Volume { name, .. } => Some(name.clone()),
-                _ => None,
-            })
-            .collect();
+        let volumes = volumes_of(&c.labels);
         // Held until the container runs and its volumes are marked used:
         // no reaper may judge them in between.
-        let _serialized = match volumes.is_empty() {
-            true => None,
-            false => Some(self.lock_host("volumes", "mounting volumes").await?),
-        };
+        let _serialized = self.volumes_lock(&volumes, "mounting volumes").await?;
         for v in &volumes {
             self.provider.prepare_sized_volume(v).await?;
         }
@@ -257,6 +247,18 @@ impl Clusters {
             self.provider.mark_sized_volume_used(v).await?;
         }
         Ok(id)
+    }
+
+    /// The host's volumes lock, when there are `volumes` to guard.
+    async fn volumes_lock(
+        &self,
+        volumes: &[String],
+        why: &str,
+    ) -> Result<Option<super::lock::HostLock>> {
+        if volumes.is_empty() {
+            return Ok(None);
+        }
+        Ok(Some(self.lock_host("volumes", why).await?))
     }
 
     /// A `run` container's status; an error if the ID names another kind.
@@ -329,13 +331,9 @@ impl Clusters {
         volumes.dedup();
         // taken first, so that this rm (not a daemon watching) reports
         // the volumes that go with these containers
-        let _serialized = match volumes.is_empty() {
-            true => None,
-            false => Some(
-                self.lock_host("volumes", "removing ephemeral volumes")
-                    .await?,
-            ),
-        };
+        let _serialized = self
+            .volumes_lock(&volumes, "removing ephemeral volumes")
+            .await?;
         for s in &found {
             self.provider.remove_container(&s.id).await?;
             report.removed.push(s.id[..12].to_string());
