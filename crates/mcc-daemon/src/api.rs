@@ -32,12 +32,15 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, OpenApi};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
-use crate::auth::{error_response, Auth, Caller};
+use crate::auth::{error_response, Auth, Caller, Guard};
 use crate::cache::ListCache;
 use crate::events::EventLog;
 use crate::metrics::Metrics;
 use crate::ops::{Follow, OpFuture, Ops};
+use crate::scope::{Grants, RouteTable, Scope, SESSION_SCHEME, SIGNATURE_SCHEME};
 
 /// Everything a handler can reach.
 pub struct App {
@@ -228,12 +231,14 @@ impl App {
     }
 }
 
-#[utoipa::path(get, path = "/healthz", tag = "daemon",
+#[utoipa::path(get, path = "/healthz", security(()), tag = "daemon",
     responses((status = 200, description = "The daemon answers", body = serde_json::Value)))]
 pub async fn healthz() -> Json<serde_json::Value> {
     Json(serde_json::json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}))
 }
 
+#[utoipa::path(get, path = "/api/v1/openapi.json", security(("signature" = ["read"])), tag = "daemon",
+    responses((status = 200, description = "This document", body = serde_json::Value)))]
 pub async fn openapi(State(app): AppState) -> Response {
     (
         [(header::CONTENT_TYPE, "application/json")],
@@ -242,14 +247,16 @@ pub async fn openapi(State(app): AppState) -> Response {
         .into_response()
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters", tag = "clusters",
+#[utoipa::path(get, path = "/api/v1/clusters", security(("signature" = ["read"])), tag = "clusters",
     responses((status = 200, body = [ClusterView]), (status = 401, body = ErrorBody)))]
 pub async fn list_clusters(State(app): AppState) -> ApiResult<Response> {
     let json = app.cache.json(&app.clusters).await?;
     Ok(([(header::CONTENT_TYPE, "application/json")], json).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters", tag = "clusters", request_body = CreateRequest,
+// the body limit is auth::MAX_UPLOAD_BODY (a test checks they agree)
+#[utoipa::path(post, path = "/api/v1/clusters", security(("signature" = ["write"])), tag = "clusters", request_body = CreateRequest,
+    extensions(("x-mcc-body-limit" = json!(100663296))),
     responses((status = 202, description = "The create runs as an operation", body = Operation),
               (status = 400, body = ErrorBody), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
@@ -313,7 +320,7 @@ pub async fn create_cluster(State(app): AppState, bytes: Bytes) -> ApiResult<Res
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{name}", tag = "clusters",
+#[utoipa::path(get, path = "/api/v1/clusters/{name}", security(("signature" = ["read"])), tag = "clusters",
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 200, body = ClusterView), (status = 404, body = ErrorBody)))]
 pub async fn get_cluster(
@@ -332,7 +339,7 @@ pub struct DeleteQuery {
     keep_volumes: bool,
 }
 
-#[utoipa::path(delete, path = "/api/v1/clusters/{name}", tag = "clusters",
+#[utoipa::path(delete, path = "/api/v1/clusters/{name}", security(("signature" = ["write"])), tag = "clusters",
     params(("name" = String, Path, description = "Cluster name"), DeleteQuery),
     responses((status = 202, body = Operation, description = "Result: a DeleteReport")))]
 pub async fn delete_cluster(
@@ -348,7 +355,7 @@ pub async fn delete_cluster(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters/{name}/start", tag = "clusters",
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/start", security(("signature" = ["write"])), tag = "clusters",
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 202, body = Operation, description = "Result: the ClusterView"), (status = 404, body = ErrorBody)))]
 pub async fn start_cluster(State(app): AppState, Path(name): Path<String>) -> ApiResult<Response> {
@@ -360,7 +367,7 @@ pub async fn start_cluster(State(app): AppState, Path(name): Path<String>) -> Ap
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters/{name}/stop", tag = "clusters",
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/stop", security(("signature" = ["write"])), tag = "clusters",
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 202, body = Operation, description = "Result: the ClusterView"), (status = 404, body = ErrorBody)))]
 pub async fn stop_cluster(State(app): AppState, Path(name): Path<String>) -> ApiResult<Response> {
@@ -372,7 +379,7 @@ pub async fn stop_cluster(State(app): AppState, Path(name): Path<String>) -> Api
     })
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes", tag = "nodes",
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes", security(("signature" = ["read"])), tag = "nodes",
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 200, body = [NodeView]), (status = 404, body = ErrorBody)))]
 pub async fn list_nodes(
@@ -383,7 +390,7 @@ pub async fn list_nodes(
     Ok(Json(app.clusters.inspect(&name).await?.nodes))
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes/{node}", tag = "nodes",
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes/{node}", security(("signature" = ["read"])), tag = "nodes",
     params(("name" = String, Path, description = "Cluster name"), ("node" = String, Path, description = "Node: frontend, node01, …")),
     responses((status = 200, body = NodeView), (status = 404, body = ErrorBody)))]
 pub async fn get_node(
@@ -400,7 +407,7 @@ pub async fn get_node(
         .ok_or_else(|| ApiError::not_found(format!("cluster '{name}' has no node {node}")))
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters/{name}/nodes", tag = "nodes", request_body = AddNodesRequest,
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/nodes", security(("signature" = ["write"])), tag = "nodes", request_body = AddNodesRequest,
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 202, body = Operation, description = "Result: the added NodeViews"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn add_nodes(
@@ -453,7 +460,7 @@ fn remove(
     })
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters/{name}/delnode", tag = "nodes", request_body = RemoveNodesRequest,
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/delnode", security(("signature" = ["write"])), tag = "nodes", request_body = RemoveNodesRequest,
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 202, body = Operation, description = "Result: the ClusterView"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn remove_nodes(
@@ -476,7 +483,7 @@ pub struct RemoveNodeQuery {
     keep_state: bool,
 }
 
-#[utoipa::path(delete, path = "/api/v1/clusters/{name}/nodes/{node}", tag = "nodes",
+#[utoipa::path(delete, path = "/api/v1/clusters/{name}/nodes/{node}", security(("signature" = ["write"])), tag = "nodes",
     params(("name" = String, Path, description = "Cluster name"), ("node" = String, Path, description = "A worker"), RemoveNodeQuery),
     responses((status = 202, body = Operation), (status = 404, body = ErrorBody)))]
 pub async fn remove_node(
@@ -495,7 +502,7 @@ pub async fn remove_node(
     remove(&app, name, Removal::Nodes(vec![node]), q.keep_state)
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters/{name}/recreate", tag = "nodes", request_body = RecreateRequest,
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/recreate", security(("signature" = ["write"])), tag = "nodes", request_body = RecreateRequest,
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 202, body = Operation, description = "Result: the ClusterView"), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn recreate(
@@ -529,7 +536,7 @@ pub struct LogsQuery {
     node: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{name}/logs", tag = "nodes",
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/logs", security(("signature" = ["read"])), tag = "nodes",
     params(("name" = String, Path, description = "Cluster name"), LogsQuery),
     responses((status = 200, body = [NodeLog]), (status = 404, body = ErrorBody)))]
 pub async fn logs(
@@ -562,7 +569,7 @@ fn ndjson<T: serde::Serialize + Send + 'static>(rx: tokio::sync::mpsc::Receiver<
         .into_response()
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters/{name}/exec", tag = "nodes", request_body = ExecRequest,
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/exec", security(("signature" = ["exec"])), tag = "nodes", request_body = ExecRequest,
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 200, content_type = "application/x-ndjson", body = ExecEvent,
                description = "One ExecEvent per line: output lines, then `done` with each node's exit code"),
@@ -639,7 +646,7 @@ pub struct AttachQuery {
     term: Option<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes/{node}/attach", tag = "nodes",
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/nodes/{node}/attach", security(("signature" = ["exec"])), tag = "nodes",
     params(("name" = String, Path, description = "Cluster name"), ("node" = String, Path, description = "Node"), AttachQuery),
     responses((status = 101, description = "A WebSocket: binary frames to the server are stdin; from it, binary \
         frames whose first byte is 1 (stdout) or 2 (stderr); text frames carry AttachControl JSON \
@@ -647,6 +654,7 @@ pub struct AttachQuery {
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody)))]
 pub async fn attach(
     State(app): AppState,
+    axum::Extension(caller): axum::Extension<Caller>,
     Path((name, node)): Path<(String, String)>,
     ApiQuery(q): ApiQuery<AttachQuery>,
     ws: Result<WebSocketUpgrade, WsRejection>,
@@ -685,7 +693,18 @@ pub async fn attach(
             },
         )
         .await?;
-    Ok(ws.on_upgrade(move |socket| bridge(socket, session)))
+    Ok(ws.on_upgrade(move |socket| until_revoked(caller, bridge(socket, session))))
+}
+
+/// Runs a WebSocket's work until it ends or the caller's token is
+/// revoked; then the socket is dropped, which closes it.
+pub(crate) async fn until_revoked(caller: Caller, work: impl std::future::Future<Output = ()>) {
+    tokio::select! {
+        _ = work => {}
+        _ = caller.revoked.cancelled() => {
+            tracing::info!(token = %caller.token, "the token was revoked: closing its WebSocket");
+        }
+    }
 }
 
 /// A WebSocket route's upgrade, or the error that says it is one.
@@ -714,7 +733,9 @@ async fn bridge(socket: WebSocket, session: mcc_core::cluster::Session) {
     let (mut tx, mut rx) = socket.split();
     let control = Arc::new(control);
     let c2 = control.clone();
-    let reader = tokio::spawn(async move {
+    // aborted when dropped: revoking the token drops this future, and the
+    // socket closes only once its read half is gone too
+    let reader = tokio_util::task::AbortOnDropHandle::new(tokio::spawn(async move {
         while let Some(Ok(msg)) = rx.next().await {
             match msg {
                 Message::Binary(b) => {
@@ -736,9 +757,9 @@ async fn bridge(socket: WebSocket, session: mcc_core::cluster::Session) {
                 _ => {}
             }
         }
-    });
+    }));
     send_output(&mut tx, output, async move { control.exit_code().await }).await;
-    reader.abort();
+    drop(reader);
 }
 
 /// Sends a process's output over a WebSocket as binary frames (first byte
@@ -782,7 +803,7 @@ pub(crate) async fn send_output(
     let _ = tx.send(Message::Close(None)).await;
 }
 
-#[utoipa::path(post, path = "/api/v1/gc", tag = "clusters", request_body = GcRequest,
+#[utoipa::path(post, path = "/api/v1/gc", security(("signature" = ["write"])), tag = "clusters", request_body = GcRequest,
     responses((status = 202, body = Operation, description = "Result: a GcReport"), (status = 422, body = ErrorBody)))]
 pub async fn gc(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
     let req: GcRequest = body(&bytes)?;
@@ -804,7 +825,7 @@ pub struct OperationsQuery {
     limit: Option<u32>,
 }
 
-#[utoipa::path(get, path = "/api/v1/operations", tag = "operations", params(OperationsQuery),
+#[utoipa::path(get, path = "/api/v1/operations", security(("signature" = ["read"])), tag = "operations", params(OperationsQuery),
     responses((status = 200, body = [Operation])))]
 pub async fn list_operations(
     State(app): AppState,
@@ -822,7 +843,7 @@ pub struct FollowQuery {
     follow: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/operations/{id}", tag = "operations",
+#[utoipa::path(get, path = "/api/v1/operations/{id}", security(("signature" = ["read"])), tag = "operations",
     params(("id" = String, Path, description = "Operation ID"), FollowQuery),
     responses((status = 200, body = Operation, description = "The operation; with follow=true, OperationEvent lines"),
               (status = 404, body = ErrorBody)))]
@@ -881,7 +902,7 @@ pub async fn get_operation(
     Ok(ndjson(rx))
 }
 
-#[utoipa::path(delete, path = "/api/v1/operations/{id}", tag = "operations",
+#[utoipa::path(delete, path = "/api/v1/operations/{id}", security(("signature" = ["write"])), tag = "operations",
     params(("id" = String, Path, description = "Operation ID")),
     responses((status = 202, body = Operation, description = "Cancelling: it cleans up, then ends `cancelled`"),
               (status = 404, body = ErrorBody), (status = 409, body = ErrorBody, description = "It has ended")))]
@@ -911,11 +932,12 @@ pub struct EventsQuery {
     pub(crate) follow: Option<bool>,
 }
 
-#[utoipa::path(get, path = "/api/v1/events", tag = "events", params(EventsQuery),
+#[utoipa::path(get, path = "/api/v1/events", security(("signature" = ["read"])), tag = "events", params(EventsQuery),
     responses((status = 200, body = Event, description = "Events as JSON lines, or as server-sent events \
         when the request accepts text/event-stream")))]
 pub async fn events(
     State(app): AppState,
+    axum::Extension(caller): axum::Extension<Caller>,
     headers: HeaderMap,
     ApiQuery(q): ApiQuery<EventsQuery>,
 ) -> Response {
@@ -923,17 +945,25 @@ pub async fn events(
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|a| a.contains("text/event-stream"));
+    event_stream(&app, caller.grants(), q, sse)
+}
+
+/// The event log from `q.since`, then live unless `q.follow` is false, as
+/// JSON lines or server-sent events. Events about tokens (which name
+/// them) only for a caller who may see tokens.
+pub(crate) fn event_stream(app: &App, grants: Grants, q: EventsQuery, sse: bool) -> Response {
     let since = q
         .since
         .unwrap_or_else(|| app.log.last().saturating_sub(100));
     let follow = q.follow.unwrap_or(true);
+    let shown = move |e: &Event| grants.allows(Scope::Tokens) || e.kind != "token";
     let (past, mut live) = app.log.replay_and_subscribe(since, 10_000);
     let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
     tokio::spawn(async move {
         let mut last = since;
         for e in past {
             last = e.seq;
-            if tx.send(e).await.is_err() {
+            if shown(&e) && tx.send(e).await.is_err() {
                 return;
             }
         }
@@ -944,7 +974,7 @@ pub async fn events(
             match live.recv().await {
                 Ok(e) if e.seq > last => {
                     last = e.seq;
-                    if tx.send(e).await.is_err() {
+                    if shown(&e) && tx.send(e).await.is_err() {
                         return;
                     }
                 }
@@ -972,27 +1002,13 @@ pub async fn events(
         .into_response()
 }
 
-fn forbid_read_only(caller: &Caller) -> ApiResult<()> {
-    if caller.read_only {
-        return Err(ApiError(
-            StatusCode::FORBIDDEN,
-            ErrorDetail::new("forbidden", "a read-only token cannot see or manage tokens"),
-        ));
-    }
-    Ok(())
-}
-
-#[utoipa::path(get, path = "/api/v1/tokens", tag = "tokens",
+#[utoipa::path(get, path = "/api/v1/tokens", security(("signature" = ["tokens"])), tag = "tokens",
     responses((status = 200, body = [TokenInfo]), (status = 403, body = ErrorBody)))]
-pub async fn list_tokens(
-    State(app): AppState,
-    axum::Extension(caller): axum::Extension<Caller>,
-) -> ApiResult<Json<Vec<TokenInfo>>> {
-    forbid_read_only(&caller)?;
+pub async fn list_tokens(State(app): AppState) -> ApiResult<Json<Vec<TokenInfo>>> {
     Ok(Json(app.auth.list()?))
 }
 
-#[utoipa::path(post, path = "/api/v1/tokens", tag = "tokens", request_body = TokenRequest,
+#[utoipa::path(post, path = "/api/v1/tokens", security(("signature" = ["tokens"])), tag = "tokens", request_body = TokenRequest,
     responses((status = 201, body = NewToken, description = "The secret key is shown this once"),
               (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn create_token(
@@ -1000,7 +1016,6 @@ pub async fn create_token(
     axum::Extension(caller): axum::Extension<Caller>,
     bytes: Bytes,
 ) -> ApiResult<Response> {
-    forbid_read_only(&caller)?;
     let req: TokenRequest = body(&bytes)?;
     let name = req.name.unwrap_or_else(|| "token".into());
     if name.is_empty()
@@ -1027,7 +1042,7 @@ pub async fn create_token(
     Ok((StatusCode::CREATED, Json(NewToken { info, secret_key })).into_response())
 }
 
-#[utoipa::path(delete, path = "/api/v1/tokens/{token}", tag = "tokens",
+#[utoipa::path(delete, path = "/api/v1/tokens/{token}", security(("signature" = ["tokens"])), tag = "tokens",
     params(("token" = String, Path, description = "The token to revoke")),
     responses((status = 204, description = "Revoked"), (status = 404, body = ErrorBody)))]
 pub async fn revoke_token(
@@ -1035,7 +1050,6 @@ pub async fn revoke_token(
     axum::Extension(caller): axum::Extension<Caller>,
     Path(token): Path<String>,
 ) -> ApiResult<Response> {
-    forbid_read_only(&caller)?;
     if !app.auth.revoke(&token)? {
         return Err(ApiError::not_found(format!(
             "token '{token}' does not exist"
@@ -1049,7 +1063,7 @@ pub async fn revoke_token(
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-#[utoipa::path(get, path = "/metrics", tag = "daemon",
+#[utoipa::path(get, path = "/metrics", security(("signature" = ["read"])), tag = "daemon",
     responses((status = 200, content_type = "text/plain", body = String,
                description = "Prometheus text format")))]
 pub async fn metrics(State(app): AppState) -> ApiResult<Response> {
@@ -1078,41 +1092,94 @@ impl utoipa::Modify for Security {
         use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
-            "signature",
+            SIGNATURE_SCHEME,
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::with_description(
                 mcc_api::sign::HEADER_TOKEN,
                 "Every /api request carries x-mcc-access-token, x-mcc-timestamp (Unix seconds), \
                  x-mcc-nonce (16-64 of [A-Za-z0-9_-], never reused) and x-mcc-signature: \
                  lowercase hex HMAC-SHA256, keyed with the secret key, of \
-                 \"MCC-HMAC-SHA256\\nMETHOD\\nPATH\\nQUERY\\nTIMESTAMP\\nNONCE\\nhex(SHA-256(body))\"",
+                 \"MCC-HMAC-SHA256\\nMETHOD\\nPATH\\nQUERY\\nTIMESTAMP\\nNONCE\\nhex(SHA-256(body))\". \
+                 The scope a route needs (read, write, exec, tokens) is listed with it; a \
+                 read-only token holds only read.",
             ))),
         );
+        components.add_security_scheme(
+            SESSION_SCHEME,
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "mcc_session",
+                "The dashboard's session, from POST /ui/login.",
+            ))),
+        );
+    }
+}
+
+/// Adds to every signed route the answers the guard in front of it can
+/// give (see `auth`), so that the document lists every status a client
+/// may get.
+struct GuardAnswers;
+
+impl utoipa::Modify for GuardAnswers {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, ResponseBuilder};
+        const ANSWERS: [(&str, &str); 8] = [
+            ("400", "The body is not JSON, or broke off"),
+            (
+                "401",
+                "Unsigned, or the signature, timestamp or nonce is wrong",
+            ),
+            ("403", "The token lacks the route's scope"),
+            ("408", "The body did not arrive in time"),
+            ("411", "A body over 1 MiB without Content-Length"),
+            ("413", "The body is over the route's limit"),
+            (
+                "429",
+                "Over the token's rate; Retry-After says when to come back",
+            ),
+            ("503", "Busy (Retry-After), or the engine does not answer"),
+        ];
+        let error = ResponseBuilder::new()
+            .content(
+                "application/json",
+                ContentBuilder::new()
+                    .schema(Some(Ref::from_schema_name("ErrorBody")))
+                    .build(),
+            )
+            .build();
+        for item in openapi.paths.paths.values_mut() {
+            for op in [
+                &mut item.get,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+                &mut item.put,
+            ]
+            .into_iter()
+            .flatten()
+            {
+                let signed = op.security.as_ref().is_some_and(|s| {
+                    serde_json::to_value(s).is_ok_and(|v| v.to_string().contains(SIGNATURE_SCHEME))
+                });
+                if !signed {
+                    continue;
+                }
+                for (status, description) in ANSWERS {
+                    let mut r = error.clone();
+                    r.description = description.to_string();
+                    op.responses
+                        .responses
+                        .entry(status.to_string())
+                        .or_insert(r.into());
+                }
+            }
+        }
     }
 }
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "mcc", description = "Clusters of containers, through `mcc serve`."),
-    paths(
-        healthz, list_clusters, create_cluster, get_cluster, delete_cluster, start_cluster,
-        stop_cluster, list_nodes, get_node, add_nodes, remove_nodes, remove_node, recreate, logs,
-        exec, attach, gc, list_operations, get_operation, cancel_operation, events, list_tokens,
-        create_token, revoke_token, metrics,
-        crate::services::api::list_services, crate::services::api::create_service,
-        crate::services::api::get_service, crate::services::api::scale_service,
-        crate::services::api::delete_service, crate::services::api::cluster_stats,
-        crate::services::api::cluster_state, crate::services::api::stats,
-        crate::services::api::state, crate::services::api::post_service,
-        crate::services::api::get_default_service, crate::services::api::delete_default_service,
-        crate::cloud_api::list_vpcs, crate::cloud_api::create_vpc, crate::cloud_api::delete_vpcs,
-        crate::cloud_api::list_volumes, crate::cloud_api::create_volume,
-        crate::cloud_api::delete_volumes, crate::cloud_api::run_container,
-        crate::cloud_api::containers_status, crate::cloud_api::remove_containers,
-        crate::cloud_api::containers_metrics, crate::cloud_api::container_address, crate::cloud_api::list_containers,
-        crate::cloud_api::container_attach, crate::cloud_api::container_forward
-    ),
-    components(schemas(OperationEvent, AttachControl, ExecEvent, Event, DeleteReport, GcReport,
-        mcc_api::ServiceRequest, mcc_api::ScaleRequest, mcc_api::ServiceDef,
+    components(schemas(ErrorBody, OperationEvent, AttachControl, ExecEvent, Event, DeleteReport,
+        GcReport, mcc_api::ServiceRequest, mcc_api::ScaleRequest, mcc_api::ServiceDef,
         mcc_api::ServiceView, mcc_api::ReplicaView, crate::cloud_api::VpcRequest,
         crate::cloud_api::VpcDeleteRequest, mcc_core::cluster::vpc::VpcView,
         mcc_core::cluster::vpc::IdDeleteReport, crate::cloud_api::VolumeRequest,
@@ -1120,67 +1187,125 @@ impl utoipa::Modify for Security {
         mcc_core::cluster::run::RunSpec, mcc_core::cluster::run::RmReport,
         mcc_core::provider::ContainerStatus, mcc_core::cluster::run::ContainerMetrics)),
     modifiers(&Security),
-    security(("signature" = [])),
 )]
 pub struct ApiDoc;
 
-/// The API's routes, with authentication in front of `/api` (and of
-/// `/metrics` unless `public_metrics`).
-pub fn router(app: Arc<App>, public_metrics: bool) -> axum::Router {
-    use axum::routing::{delete, get, post};
-    let api = axum::Router::new()
-        .route("/api/v1/clusters", get(list_clusters).post(create_cluster))
-        .route(
-            "/api/v1/clusters/{name}",
-            get(get_cluster).delete(delete_cluster),
-        )
-        .route("/api/v1/clusters/{name}/start", post(start_cluster))
-        .route("/api/v1/clusters/{name}/stop", post(stop_cluster))
-        .route(
-            "/api/v1/clusters/{name}/nodes",
-            get(list_nodes).post(add_nodes),
-        )
-        .route(
-            "/api/v1/clusters/{name}/nodes/{node}",
-            get(get_node).delete(remove_node),
-        )
-        .route("/api/v1/clusters/{name}/nodes/{node}/attach", get(attach))
-        .route("/api/v1/clusters/{name}/delnode", post(remove_nodes))
-        .route("/api/v1/clusters/{name}/recreate", post(recreate))
-        .route("/api/v1/clusters/{name}/logs", get(logs))
-        .route("/api/v1/clusters/{name}/exec", post(exec))
-        .route("/api/v1/gc", post(gc))
-        .route("/api/v1/operations", get(list_operations))
-        .route(
-            "/api/v1/operations/{id}",
-            get(get_operation).delete(cancel_operation),
-        )
-        .route("/api/v1/events", get(events))
-        .route("/api/v1/tokens", get(list_tokens).post(create_token))
-        .route("/api/v1/tokens/{token}", delete(revoke_token))
-        .route("/api/v1/openapi.json", get(openapi))
+/// Every route with its OpenAPI entry: declared once, so the document is
+/// the router's.
+fn routes() -> OpenApiRouter<Arc<App>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(healthz))
+        .routes(routes!(openapi))
+        .routes(routes!(list_clusters, create_cluster))
+        .routes(routes!(get_cluster, delete_cluster))
+        .routes(routes!(start_cluster))
+        .routes(routes!(stop_cluster))
+        .routes(routes!(list_nodes, add_nodes))
+        .routes(routes!(get_node, remove_node))
+        .routes(routes!(attach))
+        .routes(routes!(remove_nodes))
+        .routes(routes!(recreate))
+        .routes(routes!(logs))
+        .routes(routes!(exec))
+        .routes(routes!(gc))
+        .routes(routes!(list_operations))
+        .routes(routes!(get_operation, cancel_operation))
+        .routes(routes!(events))
+        .routes(routes!(list_tokens, create_token))
+        .routes(routes!(revoke_token))
+        .routes(routes!(metrics))
         .merge(crate::services::api::routes())
-        .merge(crate::cloud_api::routes());
-    let metrics_route = axum::Router::new().route("/metrics", get(metrics));
-    let (api, metrics_route) = {
-        let layer =
-            axum::middleware::from_fn_with_state(app.auth.clone(), crate::auth::authenticate);
-        if public_metrics {
-            (api.layer(layer), metrics_route)
-        } else {
-            (api.layer(layer.clone()), metrics_route.layer(layer))
-        }
-    };
-    axum::Router::new()
-        .route("/healthz", get(healthz))
+        .merge(crate::cloud_api::routes())
         .merge(crate::dashboard::routes())
-        .merge(api)
-        .merge(metrics_route)
+}
+
+/// The OpenAPI document of every route, as served.
+pub fn document() -> utoipa::openapi::OpenApi {
+    let mut doc = routes().into_openapi();
+    utoipa::Modify::modify(&GuardAnswers, &mut doc);
+    doc
+}
+
+/// How long a handler may take to answer (a stream's body is not
+/// counted: it is sent after the answer).
+const HANDLER_TIMEOUT: Duration = Duration::from_secs(60);
+/// Handlers running at once; more wait for their turn (within the timeout).
+const MAX_IN_FLIGHT: usize = 256;
+
+/// The routes with the guard in front of every one (see `auth`), and
+/// behind it, for signed requests, the handlers' timeout and their
+/// concurrency limit; `/metrics` needs no signature with
+/// `public_metrics`.
+pub fn router(app: Arc<App>, public_metrics: bool) -> crate::Result<axum::Router> {
+    let (router, doc) = routes().split_for_parts();
+    let mut table = RouteTable::from_openapi(&doc)
+        .map_err(|e| crate::DaemonError::Listen(format!("a route without its scope: {e}")))?;
+    if public_metrics {
+        table.make_public(&axum::http::Method::GET, "/metrics");
+    }
+    let guard = Arc::new(Guard::new(app.auth.clone(), table));
+    let limits = tower::ServiceBuilder::new()
+        .layer(axum::error_handling::HandleErrorLayer::new(
+            |_: tower::BoxError| async {
+                error_response(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "timeout",
+                    "the daemon could not answer in time (the engine is slow or busy); try again",
+                )
+            },
+        ))
+        .timeout(HANDLER_TIMEOUT)
+        .layer(tower::limit::GlobalConcurrencyLimitLayer::new(
+            MAX_IN_FLIGHT,
+        ));
+    Ok(router
         .fallback(no_route)
+        .layer(limits)
+        .layer(axum::middleware::from_fn_with_state(
+            guard,
+            crate::auth::guard,
+        ))
         .route_layer(axum::middleware::from_fn_with_state(
             app.metrics.clone(),
             crate::metrics::track,
         ))
-        .layer(axum::extract::DefaultBodyLimit::max(crate::auth::MAX_BODY))
-        .with_state(app)
+        .layer(axum::extract::DefaultBodyLimit::max(
+            crate::auth::MAX_UPLOAD_BODY,
+        ))
+        .with_state(app))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::Method;
+
+    #[test]
+    fn every_route_declares_its_scope_and_the_upload_route_its_limit() {
+        let (_, doc) = routes().split_for_parts();
+        let table = RouteTable::from_openapi(&doc).expect("every route declares its scope");
+        assert!(table.routes().len() >= 46, "{:?}", table.routes());
+        let rule = |m: Method, p: &str| table.rule(&m, p).unwrap_or_else(|| panic!("{m} {p}"));
+        assert_eq!(
+            rule(Method::POST, "/api/v1/clusters").body_limit,
+            crate::auth::MAX_UPLOAD_BODY
+        );
+        for (m, p) in [
+            (Method::GET, "/api/v1/clusters/{name}/nodes/{node}/attach"),
+            (Method::GET, "/api/v1/containers/{id}/forward"),
+            (Method::POST, "/api/v1/clusters/{name}/exec"),
+            (Method::POST, "/api/v1/containers"),
+        ] {
+            assert_eq!(rule(m.clone(), p).scope, Scope::Exec, "{m} {p}");
+        }
+        for (m, p, r) in table.routes() {
+            if r.scope != Scope::Read && m == Method::GET && p.starts_with("/api") {
+                assert!(
+                    p.ends_with("/attach") || p.ends_with("/forward") || p.contains("tokens"),
+                    "GET {p} needs {:?}",
+                    r.scope
+                );
+            }
+        }
+    }
 }

@@ -17,7 +17,10 @@ use mcc_core::cluster::vpc::{IdDeleteReport, VpcView};
 use mcc_core::provider::ContainerStatus;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{body, send_output, upgrade, ApiQuery, ApiResult, App, AppState, WsRejection};
+use crate::api::{
+    body, send_output, until_revoked, upgrade, ApiQuery, ApiResult, App, AppState, WsRejection,
+};
+use crate::auth::Caller;
 use crate::events::About;
 
 /// `POST /api/v1/vpcs`.
@@ -36,13 +39,13 @@ pub struct VpcDeleteRequest {
     pub ids: Vec<String>,
 }
 
-#[utoipa::path(get, path = "/api/v1/vpcs", tag = "vpcs",
+#[utoipa::path(get, path = "/api/v1/vpcs", security(("signature" = ["read"])), tag = "vpcs",
     responses((status = 200, body = [VpcView])))]
 pub async fn list_vpcs(State(app): AppState) -> ApiResult<Json<Vec<VpcView>>> {
     Ok(Json(app.clusters.vpcs().await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/vpcs", tag = "vpcs", request_body = VpcRequest,
+#[utoipa::path(post, path = "/api/v1/vpcs", security(("signature" = ["write"])), tag = "vpcs", request_body = VpcRequest,
     responses((status = 201, body = VpcView), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub async fn create_vpc(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
@@ -68,7 +71,7 @@ pub async fn create_vpc(State(app): AppState, bytes: Bytes) -> ApiResult<Respons
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/vpcs/delete", tag = "vpcs", request_body = VpcDeleteRequest,
+#[utoipa::path(post, path = "/api/v1/vpcs/delete", security(("signature" = ["write"])), tag = "vpcs", request_body = VpcDeleteRequest,
     responses((status = 200, body = IdDeleteReport),
               (status = 409, body = ErrorBody, description = "Some are in use: none deleted")))]
 pub async fn delete_vpcs(State(app): AppState, bytes: Bytes) -> ApiResult<Json<IdDeleteReport>> {
@@ -92,13 +95,13 @@ pub struct VolumeRequest {
     pub persistent: bool,
 }
 
-#[utoipa::path(get, path = "/api/v1/volumes", tag = "volumes",
+#[utoipa::path(get, path = "/api/v1/volumes", security(("signature" = ["read"])), tag = "volumes",
     responses((status = 200, body = [VolumeView])))]
 pub async fn list_volumes(State(app): AppState) -> ApiResult<Json<Vec<VolumeView>>> {
     Ok(Json(app.clusters.volume_list().await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/volumes", tag = "volumes", request_body = VolumeRequest,
+#[utoipa::path(post, path = "/api/v1/volumes", security(("signature" = ["write"])), tag = "volumes", request_body = VolumeRequest,
     responses((status = 201, body = VolumeView), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody)))]
 pub async fn create_volume(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
@@ -122,7 +125,7 @@ pub async fn create_volume(State(app): AppState, bytes: Bytes) -> ApiResult<Resp
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-#[utoipa::path(post, path = "/api/v1/volumes/delete", tag = "volumes", request_body = VpcDeleteRequest,
+#[utoipa::path(post, path = "/api/v1/volumes/delete", security(("signature" = ["write"])), tag = "volumes", request_body = VpcDeleteRequest,
     responses((status = 200, body = IdDeleteReport),
               (status = 409, body = ErrorBody, description = "Some are in use: none deleted")))]
 pub async fn delete_volumes(State(app): AppState, bytes: Bytes) -> ApiResult<Json<IdDeleteReport>> {
@@ -135,7 +138,7 @@ pub async fn delete_volumes(State(app): AppState, bytes: Bytes) -> ApiResult<Jso
     Ok(Json(r))
 }
 
-#[utoipa::path(post, path = "/api/v1/containers", tag = "containers", request_body = RunSpec,
+#[utoipa::path(post, path = "/api/v1/containers", security(("signature" = ["exec"])), tag = "containers", request_body = RunSpec,
     responses((status = 201, body = ContainerStatus), (status = 422, body = ErrorBody)))]
 pub async fn run_container(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
     let spec: RunSpec = body(&bytes)?;
@@ -153,13 +156,13 @@ pub async fn run_container(State(app): AppState, bytes: Bytes) -> ApiResult<Resp
     Ok((StatusCode::CREATED, Json(s)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/containers", tag = "containers",
+#[utoipa::path(get, path = "/api/v1/containers", security(("signature" = ["read"])), tag = "containers",
     responses((status = 200, body = [ContainerStatus], description = "Every container made by run")))]
 pub async fn list_containers(State(app): AppState) -> ApiResult<Json<Vec<ContainerStatus>>> {
     Ok(Json(app.clusters.run_statuses().await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/containers/status", tag = "containers",
+#[utoipa::path(post, path = "/api/v1/containers/status", security(("signature" = ["read"])), tag = "containers",
     request_body = VpcDeleteRequest,
     responses((status = 200, body = [ContainerStatus], description = "Those that exist")))]
 pub async fn containers_status(
@@ -176,7 +179,7 @@ pub async fn containers_status(
     Ok(Json(out))
 }
 
-#[utoipa::path(post, path = "/api/v1/containers/delete", tag = "containers",
+#[utoipa::path(post, path = "/api/v1/containers/delete", security(("signature" = ["write"])), tag = "containers",
     request_body = VpcDeleteRequest, responses((status = 200, body = RmReport)))]
 pub async fn remove_containers(State(app): AppState, bytes: Bytes) -> ApiResult<Json<RmReport>> {
     let req: VpcDeleteRequest = body(&bytes)?;
@@ -191,7 +194,7 @@ pub async fn remove_containers(State(app): AppState, bytes: Bytes) -> ApiResult<
     Ok(Json(r))
 }
 
-#[utoipa::path(post, path = "/api/v1/containers/metrics", tag = "containers",
+#[utoipa::path(post, path = "/api/v1/containers/metrics", security(("signature" = ["read"])), tag = "containers",
     request_body = VpcDeleteRequest,
     responses((status = 200, body = [ContainerMetrics], description = "Those that exist")))]
 pub async fn containers_metrics(
@@ -224,7 +227,9 @@ pub struct AddressView {
     pub address: String,
 }
 
-#[utoipa::path(post, path = "/api/v1/containers/address", tag = "containers",
+// exec: only a forward asks, and a read-only token is told at once that
+// it cannot forward, not at its first connection
+#[utoipa::path(post, path = "/api/v1/containers/address", security(("signature" = ["exec"])), tag = "containers",
     request_body = AddressRequest,
     responses((status = 200, body = AddressView), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody, description = "Not running, or no address")))]
@@ -236,7 +241,7 @@ pub async fn container_address(State(app): AppState, bytes: Bytes) -> ApiResult<
     }))
 }
 
-#[utoipa::path(get, path = "/api/v1/containers/{id}/attach", tag = "containers",
+#[utoipa::path(get, path = "/api/v1/containers/{id}/attach", security(("signature" = ["read"])), tag = "containers",
     params(("id" = String, Path, description = "Container ID")),
     responses((status = 101, description = "A WebSocket carrying the container's output from its \
         start: binary frames whose first byte is 1 (stdout) or 2 (stderr), then a text frame \
@@ -244,6 +249,7 @@ pub async fn container_address(State(app): AppState, bytes: Bytes) -> ApiResult<
               (status = 404, body = ErrorBody)))]
 pub async fn container_attach(
     State(app): AppState,
+    axum::Extension(caller): axum::Extension<Caller>,
     Path(id): Path<String>,
     ws: Result<WebSocketUpgrade, WsRejection>,
 ) -> ApiResult<Response> {
@@ -252,12 +258,8 @@ pub async fn container_attach(
     let clusters = app.clusters.clone();
     Ok(ws.on_upgrade(move |socket| async move {
         let (mut tx, _rx) = socket.split();
-        send_output(
-            &mut tx,
-            output,
-            async move { clusters.run_exit_code(&id).await },
-        )
-        .await;
+        let exit = async move { clusters.run_exit_code(&id).await };
+        until_revoked(caller, send_output(&mut tx, output, exit)).await;
     }))
 }
 
@@ -268,7 +270,7 @@ pub struct ForwardQuery {
     port: u16,
 }
 
-#[utoipa::path(get, path = "/api/v1/containers/{id}/forward", tag = "containers",
+#[utoipa::path(get, path = "/api/v1/containers/{id}/forward", security(("signature" = ["exec"])), tag = "containers",
     params(("id" = String, Path, description = "Container ID"), ForwardQuery),
     responses((status = 101, description = "A WebSocket spliced to one TCP connection to the \
         container's port: binary frames carry bytes each way; an empty binary frame ends its \
@@ -277,6 +279,7 @@ pub struct ForwardQuery {
               (status = 409, body = ErrorBody, description = "Not running, or nothing listens")))]
 pub async fn container_forward(
     State(app): AppState,
+    axum::Extension(caller): axum::Extension<Caller>,
     Path(id): Path<String>,
     ApiQuery(q): ApiQuery<ForwardQuery>,
     ws: Result<WebSocketUpgrade, WsRejection>,
@@ -307,25 +310,26 @@ pub async fn container_forward(
                         _ => None,
                     })
                 });
-            tunnel::splice(tcp, Box::pin(sink), Box::pin(stream)).await;
+            until_revoked(
+                caller,
+                tunnel::splice(tcp, Box::pin(sink), Box::pin(stream)),
+            )
+            .await;
         }))
 }
 
-pub fn routes() -> axum::Router<Arc<App>> {
-    use axum::routing::{get, post};
-    axum::Router::new()
-        .route("/api/v1/vpcs", get(list_vpcs).post(create_vpc))
-        .route("/api/v1/vpcs/delete", post(delete_vpcs))
-        .route("/api/v1/volumes", get(list_volumes).post(create_volume))
-        .route("/api/v1/volumes/delete", post(delete_volumes))
-        .route(
-            "/api/v1/containers",
-            get(list_containers).post(run_container),
-        )
-        .route("/api/v1/containers/status", post(containers_status))
-        .route("/api/v1/containers/delete", post(remove_containers))
-        .route("/api/v1/containers/metrics", post(containers_metrics))
-        .route("/api/v1/containers/address", post(container_address))
-        .route("/api/v1/containers/{id}/attach", get(container_attach))
-        .route("/api/v1/containers/{id}/forward", get(container_forward))
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<App>> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(list_vpcs, create_vpc))
+        .routes(routes!(delete_vpcs))
+        .routes(routes!(list_volumes, create_volume))
+        .routes(routes!(delete_volumes))
+        .routes(routes!(list_containers, run_container))
+        .routes(routes!(containers_status))
+        .routes(routes!(remove_containers))
+        .routes(routes!(containers_metrics))
+        .routes(routes!(container_address))
+        .routes(routes!(container_attach))
+        .routes(routes!(container_forward))
 }

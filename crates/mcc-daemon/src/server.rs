@@ -10,7 +10,6 @@ use axum::body::Bytes;
 use mcc_core::cluster::{Clusters, Silent};
 use mcc_core::provider::{DockerProvider, Provider};
 use tokio_util::sync::CancellationToken;
-use utoipa::OpenApi;
 
 use crate::api::{self, App};
 use crate::auth::Auth;
@@ -40,6 +39,8 @@ pub struct ServeOptions {
     pub grace: Duration,
     /// The cluster MyCluster's routes answer for.
     pub cluster: Option<String>,
+    /// Bounds on connections.
+    pub limits: crate::listen::Limits,
 }
 
 fn init_logging(format: &str) -> Result<()> {
@@ -80,20 +81,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     init_logging(&opts.log_format)?;
     let tls = match (&opts.tls_cert, &opts.tls_key) {
         (None, None) => None,
-        (Some(c), Some(k)) => {
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            Some(
-                axum_server::tls_rustls::RustlsConfig::from_pem_file(c, k)
-                    .await
-                    .map_err(|e| {
-                        DaemonError::Listen(format!(
-                            "--tls-cert {} / --tls-key {}: {e}",
-                            c.display(),
-                            k.display()
-                        ))
-                    })?,
-            )
-        }
+        (Some(c), Some(k)) => Some(crate::listen::tls_config(c, k)?),
         _ => {
             return Err(DaemonError::Listen(
                 "give both --tls-cert and --tls-key, or neither".into(),
@@ -111,19 +99,28 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     // Bound before anything else starts, so a taken port is said at once.
     let mut listeners = Vec::new();
     for addr in &opts.listen {
-        let l = std::net::TcpListener::bind(addr).map_err(|e| {
+        let l = crate::listen::bind(*addr).map_err(|e| {
             DaemonError::Listen(format!(
                 "cannot listen on {addr}: {e}; choose another --listen address"
             ))
         })?;
-        l.set_nonblocking(true)
-            .map_err(|e| DaemonError::Listen(format!("{addr}: {e}")))?;
         listeners.push(l);
     }
     let bound: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
+    let limits = crate::listen::Limits {
+        max: crate::listen::connection_room(opts.limits.max),
+        ..opts.limits
+    };
+    if limits.max < opts.limits.max {
+        tracing::warn!(
+            wanted = opts.limits.max,
+            max = limits.max,
+            "the open-file limit leaves room for fewer connections than --max-connections"
+        );
+    }
 
     let store = Arc::new(Store::open(&dir.database())?);
     let key = dir.key()?;
@@ -223,28 +220,21 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         uploads,
         services,
         dashboard: crate::dashboard::Dashboard::new(tls.is_some()),
-        openapi: Bytes::from(
-            api::ApiDoc::openapi()
-                .to_pretty_json()
-                .expect("serializable"),
-        ),
+        openapi: Bytes::from(api::document().to_pretty_json().expect("serializable")),
     });
-    let router = api::router(app, opts.public_metrics);
-    let handle = axum_server::Handle::new();
+    let router = api::router(app, opts.public_metrics)?;
+    let table = crate::listen::Table::new(limits);
+    let stop_listening = CancellationToken::new();
     let mut servers = tokio::task::JoinSet::new();
     for l in listeners {
-        let svc = router.clone().into_make_service();
-        let handle = handle.clone();
-        match &tls {
-            Some(cfg) => {
-                let s = axum_server::from_tcp_rustls(l, cfg.clone()).handle(handle);
-                servers.spawn(async move { s.serve(svc).await });
-            }
-            None => {
-                let s = axum_server::from_tcp(l).handle(handle);
-                servers.spawn(async move { s.serve(svc).await });
-            }
-        }
+        servers.spawn(crate::listen::serve(
+            l,
+            tls.clone(),
+            router.clone(),
+            table.clone(),
+            stop_listening.clone(),
+            Duration::from_secs(2),
+        ));
     }
     log.record(
         "daemon",
@@ -279,7 +269,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     ops.shutdown(opts.grace).await;
     stop.cancel();
     log.record("daemon", About::default(), "mcc serve stopped");
-    handle.graceful_shutdown(Some(Duration::from_secs(2)));
+    stop_listening.cancel();
     while servers.join_next().await.is_some() {}
     drop(dir);
     Ok(())

@@ -357,9 +357,20 @@ pub struct ServeArgs {
     /// [default: /var/lib/mcc for root, else ~/.local/share/mcc]
     #[arg(long, value_name = "DIR")]
     pub state_dir: Option<PathBuf>,
-    /// Requests per second allowed per token (more get 429)
-    #[arg(long, value_name = "N", default_value_t = 1000)]
+    /// Requests per second allowed per token: more wait their turn, up to
+    /// 2 s, beyond that get 429 with Retry-After
+    #[arg(long, value_name = "N", default_value_t = 1000,
+          value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_limit: u32,
+    /// Connections open at once; when full, the oldest idle connection no
+    /// signed request has used is closed to make room
+    #[arg(long, value_name = "N", default_value_t = 4096,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
+    /// Connections from one address that no signed request has used yet
+    #[arg(long, value_name = "N", default_value_t = 256,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections_per_address: u32,
     /// Serve /metrics without authentication
     #[arg(long)]
     pub public_metrics: bool,

@@ -791,6 +791,11 @@ async fn serve(args: ServeArgs) -> Result<u8> {
         public_metrics: args.public_metrics,
         log_format: args.log_format,
         grace: std::time::Duration::from_secs(120),
+        limits: mcc_daemon::listen::Limits {
+            max: args.max_connections as usize,
+            per_peer: args.max_connections_per_address as usize,
+            ..Default::default()
+        },
         cluster: match args.cluster {
             Some(c) => Some(
                 c.parse::<ClusterName>()

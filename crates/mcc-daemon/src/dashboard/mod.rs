@@ -16,13 +16,16 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
+use tokio_util::sync::CancellationToken;
 
-use crate::api::{ApiQuery, App, AppState, EventsQuery};
-use crate::auth::{error_response, Caller};
+use crate::api::{App, AppState, EventsQuery};
+use crate::auth::{error_response, until_revoked, Caller};
 use crate::events::About;
+use crate::listen::Conn;
+use mcc_api::ErrorBody;
 
 const COOKIE: &str = "mcc_session";
 /// How long a session lasts without signing in again.
@@ -38,6 +41,9 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; conn
 struct Session {
     token: String,
     expires: Instant,
+    /// Cancelled at sign-out, and when the token is revoked: the page's
+    /// event stream ends.
+    ended: CancellationToken,
 }
 
 pub struct Dashboard {
@@ -79,22 +85,30 @@ fn session_id(headers: &HeaderMap) -> Option<String> {
         .map(|(_, v)| v.to_string())
 }
 
-/// Who the session is, while it lasts and its token is not revoked.
-fn signed_in(app: &App, headers: &HeaderMap) -> Option<Caller> {
+/// Who the session is and its end, while it lasts and its token is not
+/// revoked; the connection it came on is vouched for.
+fn signed_in(
+    app: &App,
+    headers: &HeaderMap,
+    conn: Option<&Arc<Conn>>,
+) -> Option<(Caller, CancellationToken)> {
     let id = session_id(headers)?;
     let mut sessions = app.dashboard.sessions();
     let s = sessions.get(&id)?;
-    if s.expires < Instant::now() {
+    if s.expires < Instant::now() || s.ended.is_cancelled() {
         sessions.remove(&id);
         return None;
     }
-    let token = s.token.clone();
+    let (token, ended) = (s.token.clone(), s.ended.clone());
     drop(sessions);
-    let caller = app.auth.caller(&token);
-    if caller.is_none() {
+    let Some(caller) = app.auth.caller(&token) else {
         app.dashboard.sessions().remove(&id);
+        return None;
+    };
+    if let Some(conn) = conn {
+        conn.vouch(&ended);
     }
-    caller
+    Some((caller, ended))
 }
 
 /// A state-changing request must come from the daemon's own page: its
@@ -129,25 +143,35 @@ fn page(content_type: &'static str, body: &'static str) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/", security(()), tag = "dashboard",
+    responses((status = 200, content_type = "text/html", body = String, description = "The dashboard's page")))]
 pub async fn index() -> Response {
     page("text/html; charset=utf-8", INDEX)
 }
 
+#[utoipa::path(get, path = "/ui/app.js", security(()), tag = "dashboard",
+    responses((status = 200, content_type = "text/javascript", body = String)))]
 pub async fn app_js() -> Response {
     page("text/javascript; charset=utf-8", APP_JS)
 }
 
+#[utoipa::path(get, path = "/ui/app.css", security(()), tag = "dashboard",
+    responses((status = 200, content_type = "text/css", body = String)))]
 pub async fn app_css() -> Response {
     page("text/css; charset=utf-8", APP_CSS)
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Login {
+pub struct Login {
     token: String,
     secret: String,
 }
 
+#[utoipa::path(post, path = "/ui/login", security(()), tag = "dashboard", request_body = Login,
+    responses((status = 200, body = serde_json::Value, description = "Signed in: the session cookie is set"),
+              (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+              (status = 403, body = ErrorBody, description = "Not from the daemon's own page")))]
 pub async fn login(State(app): AppState, headers: HeaderMap, bytes: Bytes) -> Response {
     if !same_origin(&headers) {
         return error_response(
@@ -187,6 +211,7 @@ pub async fn login(State(app): AppState, headers: HeaderMap, bytes: Bytes) -> Re
             Session {
                 token: caller.token.clone(),
                 expires: now + SESSION_TTL,
+                ended: caller.revoked.child_token(),
             },
         );
     }
@@ -204,6 +229,8 @@ pub async fn login(State(app): AppState, headers: HeaderMap, bytes: Bytes) -> Re
     res
 }
 
+#[utoipa::path(post, path = "/ui/logout", security(()), tag = "dashboard",
+    responses((status = 204, description = "Signed out"), (status = 403, body = ErrorBody)))]
 pub async fn logout(State(app): AppState, headers: HeaderMap) -> Response {
     if !same_origin(&headers) {
         return error_response(
@@ -212,8 +239,8 @@ pub async fn logout(State(app): AppState, headers: HeaderMap) -> Response {
             "sign out from the dashboard's own page",
         );
     }
-    if let Some(id) = session_id(&headers) {
-        app.dashboard.sessions().remove(&id);
+    if let Some(s) = session_id(&headers).and_then(|id| app.dashboard.sessions().remove(&id)) {
+        s.ended.cancel();
     }
     let mut res = StatusCode::NO_CONTENT.into_response();
     res.headers_mut()
@@ -224,8 +251,15 @@ pub async fn logout(State(app): AppState, headers: HeaderMap) -> Response {
 /// Everything the page shows, in one answer: the clusters (from the list
 /// cache) and, per cluster, its workers and services as the last
 /// reconcile pass saw them.
-pub async fn state(State(app): AppState, headers: HeaderMap) -> Response {
-    let Some(caller) = signed_in(&app, &headers) else {
+#[utoipa::path(get, path = "/ui/state", security(("session" = [])), tag = "dashboard",
+    responses((status = 200, body = serde_json::Value, description = "What the page shows"),
+              (status = 401, body = ErrorBody)))]
+pub async fn state(
+    State(app): AppState,
+    conn: Option<Extension<Arc<Conn>>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((caller, _)) = signed_in(&app, &headers, conn.as_deref()) else {
         return unauthorized();
     };
     let views = match app.cache.views(&app.clusters).await {
@@ -281,28 +315,31 @@ pub async fn state(State(app): AppState, headers: HeaderMap) -> Response {
 }
 
 /// The event stream, as server-sent events, for a signed-in page.
-pub async fn events(State(app): AppState, headers: HeaderMap) -> Response {
-    if signed_in(&app, &headers).is_none() {
+#[utoipa::path(get, path = "/ui/events", security(("session" = [])), tag = "dashboard",
+    responses((status = 200, content_type = "text/event-stream", body = String, description = "The event log as server-sent events"),
+              (status = 401, body = ErrorBody)))]
+pub async fn events(
+    State(app): AppState,
+    conn: Option<Extension<Arc<Conn>>>,
+    headers: HeaderMap,
+) -> Response {
+    let Some((caller, ended)) = signed_in(&app, &headers, conn.as_deref()) else {
         return unauthorized();
-    }
-    let mut h = HeaderMap::new();
-    h.insert(
-        header::ACCEPT,
-        HeaderValue::from_static("text/event-stream"),
-    );
-    crate::api::events(State(app), h, ApiQuery(EventsQuery::default())).await
+    };
+    crate::api::event_stream(&app, caller.grants(), EventsQuery::default(), true)
+        .map(|body| until_revoked(body, ended))
 }
 
-pub fn routes() -> axum::Router<Arc<App>> {
-    use axum::routing::{get, post};
-    axum::Router::new()
-        .route("/", get(index))
-        .route("/ui/app.js", get(app_js))
-        .route("/ui/app.css", get(app_css))
-        .route("/ui/login", post(login))
-        .route("/ui/logout", post(logout))
-        .route("/ui/state", get(state))
-        .route("/ui/events", get(events))
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<App>> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(index))
+        .routes(routes!(app_js))
+        .routes(routes!(app_css))
+        .routes(routes!(login))
+        .routes(routes!(logout))
+        .routes(routes!(state))
+        .routes(routes!(events))
 }
 
 #[cfg(test)]

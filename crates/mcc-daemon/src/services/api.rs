@@ -374,7 +374,7 @@ fn cluster_param(name: &str) -> ApiResult<String> {
 
 // -- mcc's routes -------------------------------------------------------------
 
-#[utoipa::path(get, path = "/api/v1/clusters/{name}/services", tag = "services",
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/services", security(("signature" = ["read"])), tag = "services",
     params(("name" = String, Path, description = "Cluster")),
     responses((status = 200, body = [ServiceView])))]
 pub async fn list_services(
@@ -392,7 +392,7 @@ pub async fn list_services(
     ))
 }
 
-#[utoipa::path(post, path = "/api/v1/clusters/{name}/services", tag = "services",
+#[utoipa::path(post, path = "/api/v1/clusters/{name}/services", security(("signature" = ["write"])), tag = "services",
     params(("name" = String, Path, description = "Cluster")), request_body = ServiceRequest,
     responses((status = 201, body = ServiceView), (status = 404, body = ErrorBody),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
@@ -407,7 +407,7 @@ pub async fn create_service(
     Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{name}/services/{service}", tag = "services",
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/services/{service}", security(("signature" = ["read"])), tag = "services",
     params(("name" = String, Path), ("service" = String, Path)),
     responses((status = 200, body = ServiceView), (status = 404, body = ErrorBody)))]
 pub async fn get_service(
@@ -420,7 +420,7 @@ pub async fn get_service(
     Ok(Json(app.services.view(&cluster, def, &snap)))
 }
 
-#[utoipa::path(patch, path = "/api/v1/clusters/{name}/services/{service}", tag = "services",
+#[utoipa::path(patch, path = "/api/v1/clusters/{name}/services/{service}", security(("signature" = ["write"])), tag = "services",
     params(("name" = String, Path), ("service" = String, Path)), request_body = ScaleRequest,
     responses((status = 200, body = ServiceView), (status = 404, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn scale_service(
@@ -435,7 +435,7 @@ pub async fn scale_service(
     ))
 }
 
-#[utoipa::path(delete, path = "/api/v1/clusters/{name}/services/{service}", tag = "services",
+#[utoipa::path(delete, path = "/api/v1/clusters/{name}/services/{service}", security(("signature" = ["write"])), tag = "services",
     params(("name" = String, Path), ("service" = String, Path)),
     responses((status = 200, body = ServiceDef, description = "What was deleted"), (status = 404, body = ErrorBody)))]
 pub async fn delete_service(
@@ -446,7 +446,7 @@ pub async fn delete_service(
     Ok(Json(app.services.delete(&cluster, &service).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{name}/stats", tag = "services",
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/stats", security(("signature" = ["read"])), tag = "services",
     params(("name" = String, Path)), responses((status = 200, description = "MyCluster's stats")))]
 pub async fn cluster_stats(
     State(app): AppState,
@@ -456,7 +456,7 @@ pub async fn cluster_stats(
     Ok(Json(app.services.stats_json(&cluster).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/clusters/{name}/state", tag = "services",
+#[utoipa::path(get, path = "/api/v1/clusters/{name}/state", security(("signature" = ["read"])), tag = "services",
     params(("name" = String, Path)), responses((status = 200, description = "MyCluster's state")))]
 pub async fn cluster_state(
     State(app): AppState,
@@ -468,21 +468,21 @@ pub async fn cluster_state(
 
 // -- MyCluster's routes, for the default cluster -----------------------------
 
-#[utoipa::path(get, path = "/api/v1/stats", tag = "services",
+#[utoipa::path(get, path = "/api/v1/stats", security(("signature" = ["read"])), tag = "services",
     responses((status = 200, description = "MyCluster's stats of the default cluster")))]
 pub async fn stats(State(app): AppState) -> ApiResult<Json<Value>> {
     let cluster = app.services.default_for().await?;
     Ok(Json(app.services.stats_json(&cluster).await?))
 }
 
-#[utoipa::path(get, path = "/api/v1/state", tag = "services",
+#[utoipa::path(get, path = "/api/v1/state", security(("signature" = ["read"])), tag = "services",
     responses((status = 200, description = "MyCluster's state of the default cluster")))]
 pub async fn state(State(app): AppState) -> ApiResult<Json<Value>> {
     let cluster = app.services.default_for().await?;
     Ok(Json(app.services.state_json(&cluster).await?))
 }
 
-#[utoipa::path(post, path = "/api/v1/service", tag = "services", request_body = ServiceRequest,
+#[utoipa::path(post, path = "/api/v1/service", security(("signature" = ["write"])), tag = "services", request_body = ServiceRequest,
     responses((status = 201, description = "MyCluster's state after the change"),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn post_service(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
@@ -496,7 +496,7 @@ pub async fn post_service(State(app): AppState, bytes: Bytes) -> ApiResult<Respo
         .into_response())
 }
 
-#[utoipa::path(get, path = "/api/v1/service/{service}", tag = "services",
+#[utoipa::path(get, path = "/api/v1/service/{service}", security(("signature" = ["read"])), tag = "services",
     params(("service" = String, Path)),
     responses((status = 200, body = ServiceDef), (status = 404, body = ErrorBody)))]
 pub async fn get_default_service(
@@ -507,7 +507,7 @@ pub async fn get_default_service(
     Ok(Json(app.services.find(&cluster, &service)?))
 }
 
-#[utoipa::path(delete, path = "/api/v1/service/{service}", tag = "services",
+#[utoipa::path(delete, path = "/api/v1/service/{service}", security(("signature" = ["write"])), tag = "services",
     params(("service" = String, Path)),
     responses((status = 200, body = ServiceDef), (status = 404, body = ErrorBody)))]
 pub async fn delete_default_service(
@@ -519,26 +519,17 @@ pub async fn delete_default_service(
 }
 
 /// The services' routes (authenticated by the caller's layer).
-pub fn routes() -> axum::Router<Arc<App>> {
-    use axum::routing::{get, post};
-    axum::Router::new()
-        .route(
-            "/api/v1/clusters/{name}/services",
-            get(list_services).post(create_service),
-        )
-        .route(
-            "/api/v1/clusters/{name}/services/{service}",
-            get(get_service).patch(scale_service).delete(delete_service),
-        )
-        .route("/api/v1/clusters/{name}/stats", get(cluster_stats))
-        .route("/api/v1/clusters/{name}/state", get(cluster_state))
-        .route("/api/v1/stats", get(stats))
-        .route("/api/v1/state", get(state))
-        .route("/api/v1/service", post(post_service))
-        .route(
-            "/api/v1/service/{service}",
-            get(get_default_service).delete(delete_default_service),
-        )
+pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<App>> {
+    use utoipa_axum::routes;
+    utoipa_axum::router::OpenApiRouter::new()
+        .routes(routes!(list_services, create_service))
+        .routes(routes!(get_service, scale_service, delete_service))
+        .routes(routes!(cluster_stats))
+        .routes(routes!(cluster_state))
+        .routes(routes!(stats))
+        .routes(routes!(state))
+        .routes(routes!(post_service))
+        .routes(routes!(get_default_service, delete_default_service))
 }
 
 #[cfg(test)]
