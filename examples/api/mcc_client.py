@@ -62,14 +62,42 @@ def sign(method, path_with_query, body_bytes, token, secret, timestamp=None, non
     }
 
 
+# How long, in all, request() waits for its turn when the daemon answers
+# 429 (over the token's rate limit: nothing was done, so sending it again is
+# safe).
+RETRY_FOR = 120
+
+
 def request(method, path_with_query, body_bytes=b""):
-    """Sends one signed request; (status, body bytes)."""
+    """Sends one signed request; (status, body bytes).
+
+    A 429 answer is sent again, freshly signed, after the Retry-After the
+    daemon gave (saying so on stderr), for up to RETRY_FOR seconds in all.
+    """
     url = os.environ.get("MCC_ENDPOINT_URL") or os.environ.get("CC_ENDPOINT_URL")
     token = os.environ.get("MCC_ACCESS_TOKEN") or os.environ.get("CC_ACCESS_TOKEN")
     secret = os.environ.get("MCC_SECRET_KEY") or os.environ.get("CC_SECRET_KEY")
     if not (url and token and secret):
         sys.exit("mcc_client: set MCC_ENDPOINT_URL, MCC_ACCESS_TOKEN and MCC_SECRET_KEY "
                  "(e.g. `. /var/lib/mcc/credentials` as root)")
+    waited = 0
+    while True:
+        status, headers, data = _send(url, token, secret, method, path_with_query, body_bytes)
+        if status != 429:
+            return status, data
+        try:
+            wait = min(max(int(headers.get("retry-after", "1")), 1), 30)
+        except ValueError:
+            wait = 1
+        if waited + wait > RETRY_FOR:
+            return status, data
+        sys.stderr.write("mcc_client: at this token's rate limit (429); trying again in %ds\n"
+                         % wait)
+        time.sleep(wait)
+        waited += wait
+
+
+def _send(url, token, secret, method, path_with_query, body_bytes):
     headers = sign(method, path_with_query, body_bytes, token, secret)
     if body_bytes:
         headers["content-type"] = "application/json"
@@ -77,9 +105,9 @@ def request(method, path_with_query, body_bytes=b""):
                                  headers=headers, method=method.upper())
     try:
         with urllib.request.urlopen(req) as res:
-            return res.status, res.read()
+            return res.status, res.headers, res.read()
     except urllib.error.HTTPError as e:
-        return e.code, e.read()
+        return e.code, e.headers, e.read()
 
 
 def self_test():

@@ -39,7 +39,7 @@ impl ErrorDetail {
             Error::Invalid(_) => (422, "invalid"),
             Error::NotFound(_) => (404, "not_found"),
             Error::Conflict(_) => (409, "conflict"),
-            Error::NoEngine { .. } => (503, "no_engine"),
+            Error::NoEngine { .. } | Error::NoDaemon { .. } => (503, "no_engine"),
             Error::Engine { .. } => (502, "engine"),
             Error::Interrupted => (499, "interrupted"),
             Error::CleanupFailed { error, .. } => {

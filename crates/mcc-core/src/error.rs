@@ -18,6 +18,14 @@ pub enum Error {
         hint: String,
     },
 
+    /// The daemon (`mcc serve`) the CLI was pointed at does not answer.
+    #[error("cannot reach mcc serve at {url}: {reason}\n  hint: {hint}")]
+    NoDaemon {
+        url: String,
+        reason: String,
+        hint: String,
+    },
+
     /// An object exists already (HTTP 409 from the engine, or a cluster name in use).
     #[error("{0}")]
     Conflict(String),

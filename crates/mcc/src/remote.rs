@@ -27,6 +27,10 @@ pub struct Endpoint {
     pub secret: String,
 }
 
+/// How long a command waits, in all, for its turn at the daemon's rate
+/// limit before it gives up.
+pub const RETRY_FOR: std::time::Duration = std::time::Duration::from_secs(120);
+
 #[derive(Clone)]
 pub struct Client {
     pub endpoint: Endpoint,
@@ -130,9 +134,18 @@ impl Client {
     }
 
     fn unreachable(&self, e: reqwest::Error) -> Error {
-        Error::NoEngine {
-            host: self.endpoint.url.clone(),
-            reason: e.to_string(),
+        // the error of the request, not of the connection's underlying
+        // causes only: "error sending request" tells a refused
+        // connection from one the daemon closed while the body was sent
+        let mut reason = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            reason.push_str(&format!(": {s}"));
+            source = s.source();
+        }
+        Error::NoDaemon {
+            url: self.endpoint.url.clone(),
+            reason,
             hint: "start the daemon (`mcc serve`), or check --endpoint-url / MCC_ENDPOINT_URL"
                 .into(),
         }
@@ -149,25 +162,64 @@ impl Client {
         )
     }
 
-    /// Sends one signed request; the response, whatever its status.
+    /// Sends one signed request; the response, whatever its status. A
+    /// 429 (over the token's rate, so nothing was done) is sent again,
+    /// freshly signed, after the `Retry-After` the daemon gave, for up to
+    /// [`RETRY_FOR`] in all, saying so on stderr.
     pub async fn send(
         &self,
         method: Method,
         path: &str,
         body: Vec<u8>,
     ) -> Result<reqwest::Response> {
-        let mut req = self
-            .http
-            .request(method.clone(), format!("{}{path}", self.endpoint.url));
-        for (k, v) in self.signed(method.as_str(), path, &body) {
-            req = req.header(k, v);
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            let mut req = self
+                .http
+                .request(method.clone(), format!("{}{path}", self.endpoint.url));
+            for (k, v) in self.signed(method.as_str(), path, &body) {
+                req = req.header(k, v);
+            }
+            if !body.is_empty() {
+                req = req
+                    .header(reqwest::header::CONTENT_TYPE, "application/json")
+                    .body(body.clone());
+            }
+            let res = req.send().await.map_err(|e| self.unreachable(e))?;
+            if res.status() != reqwest::StatusCode::TOO_MANY_REQUESTS {
+                return Ok(res);
+            }
+            match self.wait_turn(res.headers(), &mut waited) {
+                Some(d) => tokio::time::sleep(d).await,
+                None => return Ok(res),
+            }
         }
-        if !body.is_empty() {
-            req = req
-                .header(reqwest::header::CONTENT_TYPE, "application/json")
-                .body(body);
+    }
+
+    /// After a 429: how long to wait before trying again (the answer's
+    /// `Retry-After`, 1 s if it gives none), said on stderr; `None` once
+    /// [`RETRY_FOR`] has been spent waiting.
+    fn wait_turn(
+        &self,
+        headers: &reqwest::header::HeaderMap,
+        waited: &mut std::time::Duration,
+    ) -> Option<std::time::Duration> {
+        let secs = headers
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(1)
+            .clamp(1, 30);
+        let d = std::time::Duration::from_secs(secs);
+        if *waited + d > RETRY_FOR {
+            return None;
         }
-        req.send().await.map_err(|e| self.unreachable(e))
+        *waited += d;
+        eprintln!(
+            "mcc: the daemon at {} is at this token's rate limit (429); trying again in {secs}s",
+            self.endpoint.url
+        );
+        Some(d)
     }
 
     /// Opens a signed WebSocket to `path` (with its query). An error
@@ -180,29 +232,40 @@ impl Client {
                 .replacen("http://", "ws://", 1)
                 .replacen("https://", "wss://", 1)
         );
-        let mut req = ws_url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| Error::Invalid(format!("--endpoint-url: {e}")))?;
-        for (k, v) in self.signed("GET", path, b"") {
-            req.headers_mut().insert(
-                k,
-                v.parse()
-                    .map_err(|_| Error::Failed("a signature header is not ASCII".into()))?,
-            );
-        }
-        match tokio_tungstenite::connect_async(req).await {
-            Ok((socket, _)) => Ok(socket),
-            Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
-                let status = res.status().as_u16();
-                let body = res.body().clone().unwrap_or_default();
-                Err(answer_error(&self.endpoint.url, status, &body))
+        let mut waited = std::time::Duration::ZERO;
+        loop {
+            let mut req = ws_url
+                .as_str()
+                .into_client_request()
+                .map_err(|e| Error::Invalid(format!("--endpoint-url: {e}")))?;
+            for (k, v) in self.signed("GET", path, b"") {
+                req.headers_mut().insert(
+                    k,
+                    v.parse()
+                        .map_err(|_| Error::Failed("a signature header is not ASCII".into()))?,
+                );
             }
-            Err(e) => Err(Error::NoEngine {
-                host: self.endpoint.url.clone(),
-                reason: e.to_string(),
-                hint: "start the daemon (`mcc serve`), or check --endpoint-url".into(),
-            }),
+            match tokio_tungstenite::connect_async(req).await {
+                Ok((socket, _)) => return Ok(socket),
+                Err(tokio_tungstenite::tungstenite::Error::Http(res)) => {
+                    let status = res.status().as_u16();
+                    if status == 429 {
+                        if let Some(d) = self.wait_turn(res.headers(), &mut waited) {
+                            tokio::time::sleep(d).await;
+                            continue;
+                        }
+                    }
+                    let body = res.body().clone().unwrap_or_default();
+                    return Err(answer_error(&self.endpoint.url, status, &body));
+                }
+                Err(e) => {
+                    return Err(Error::NoDaemon {
+                        url: self.endpoint.url.clone(),
+                        reason: e.to_string(),
+                        hint: "start the daemon (`mcc serve`), or check --endpoint-url".into(),
+                    })
+                }
+            }
         }
     }
 

@@ -59,6 +59,18 @@ fn inspect_folder(dir: &Path) -> Result<Folder, String> {
 
 /// Appends the folder `root` under `prefix` in the archive.
 pub fn append_context(b: &mut tar::Builder<Vec<u8>>, root: &Path, prefix: &str) -> Result<()> {
+    append_context_within(b, root, prefix, u64::MAX)
+}
+
+/// [`append_context`], refusing a folder whose files hold more than
+/// `max_bytes` (to be sent to the daemon, which takes no more), before
+/// reading the file that goes over.
+pub fn append_context_within(
+    b: &mut tar::Builder<Vec<u8>>,
+    root: &Path,
+    prefix: &str,
+    max_bytes: u64,
+) -> Result<()> {
     let real_root = fs::canonicalize(root).map_err(|e| {
         Error::Invalid(format!(
             "context folder '{}': {e}; give a folder that exists",
@@ -69,6 +81,8 @@ pub fn append_context(b: &mut tar::Builder<Vec<u8>>, root: &Path, prefix: &str) 
         root: root.to_path_buf(),
         real_root: real_root.clone(),
         open_dirs: HashSet::new(),
+        left: max_bytes,
+        max_bytes,
     };
     packer.dir(b, &real_root, Path::new(prefix))
 }
@@ -79,6 +93,9 @@ struct Packer {
     /// Real paths of the folders being packed now (a link to one of them
     /// would recurse forever).
     open_dirs: HashSet<PathBuf>,
+    /// Bytes of files that may still be packed, of `max_bytes`.
+    left: u64,
+    max_bytes: u64,
 }
 
 impl Packer {
@@ -127,6 +144,15 @@ impl Packer {
             if meta.is_dir() {
                 self.dir(b, &target, &inner)?;
             } else if meta.is_file() {
+                self.left = self.left.checked_sub(meta.len()).ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "context folder '{}': more than {}, the most a context folder may hold \
+                         when it is sent to mcc serve; keep big files out of it (in a shared \
+                         device, or fetched by a script)",
+                        self.root.display(),
+                        crate::model::size::human(self.max_bytes)
+                    ))
+                })?;
                 let data = fs::read(&target).map_err(|e| self.io(&target, e))?;
                 super::append_file(b, &inner.to_string_lossy(), &data, meta_mode(&meta, 0o644))
                     .map_err(|e| self.io(&target, e))?;

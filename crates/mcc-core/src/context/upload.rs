@@ -10,20 +10,37 @@ use std::io::Read;
 use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
 use std::path::{Component, Path, PathBuf};
 
-use super::pack::{append_context, check_folder};
+use super::pack::{append_context_within, check_folder};
 use crate::error::{Error, Result};
 
 /// The most an uploaded context folder may hold, unpacked.
 pub const MAX_UPLOAD: u64 = 64 << 20;
 
+/// The largest archive a client sends: [`MAX_UPLOAD`] of files and their
+/// tar headers. Base64 in its JSON, it stays within the daemon's limit on
+/// a create's body (96 MiB).
+pub const MAX_ARCHIVE: usize = 70 << 20;
+
 /// The folder `dir`, checked as `create` checks it, as a tar archive
-/// whose entries are relative to the folder.
+/// whose entries are relative to the folder. A folder holding more than
+/// [`MAX_UPLOAD`] is refused as it is packed (before it fills the
+/// memory), naming the limit.
 pub fn pack_folder(dir: &Path) -> Result<Vec<u8>> {
     let folder = check_folder(dir)?;
     let mut b = tar::Builder::new(Vec::new());
-    append_context(&mut b, &folder.path, ".")?;
-    b.into_inner()
-        .map_err(|e| Error::Failed(format!("packing context folder: {e}")))
+    append_context_within(&mut b, &folder.path, ".", MAX_UPLOAD)?;
+    let tar = b
+        .into_inner()
+        .map_err(|e| Error::Failed(format!("packing context folder: {e}")))?;
+    if tar.len() > MAX_ARCHIVE {
+        return Err(Error::Invalid(format!(
+            "context folder '{}': its archive is over {} MiB (many small files); send fewer \
+             files",
+            dir.display(),
+            MAX_ARCHIVE >> 20
+        )));
+    }
+    Ok(tar)
 }
 
 /// Unpacks an uploaded archive into `dest`, a new empty folder.
