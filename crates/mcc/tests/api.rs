@@ -241,14 +241,43 @@ fn tokens_read_only_revoked_and_rate_limited() {
     let a = d.request("DELETE", &format!("/api/v1/tokens/{ro}"), "");
     assert_eq!(a.status, 404, "{a:?}");
 
-    // the rate limit: 20 a second per token; a burst of 60 meets 429s
-    let codes: Vec<u16> = (0..60)
+    // the rate limit, 20 a second per token: one client going as fast as
+    // it can is slowed to the rate (its requests wait their turn), never
+    // refused
+    let start = std::time::Instant::now();
+    let codes: Vec<u16> = (0..40)
         .map(|_| d.request("GET", "/api/v1/operations", "").status)
         .collect();
-    let limited = codes.iter().filter(|c| **c == 429).count();
-    assert!(limited > 0, "no 429 in a burst of 60 at 20/s: {codes:?}");
-    assert!(codes.iter().all(|c| *c == 200 || *c == 429), "{codes:?}");
-    std::thread::sleep(Duration::from_millis(1100));
+    assert!(codes.iter().all(|c| *c == 200), "{codes:?}");
+    // 20 at once (the burst), then 20 more at 20 a second
+    assert!(
+        start.elapsed() >= Duration::from_millis(900),
+        "40 requests at 20/s took {:?}",
+        start.elapsed()
+    );
+    // many at once: those that would wait more than 2 s get 429 with
+    // Retry-After
+    std::thread::sleep(Duration::from_millis(2100));
+    let answers: Vec<Answer> = std::thread::scope(|s| {
+        let d = &d;
+        let handles: Vec<_> = (0..90)
+            .map(|_| s.spawn(move || d.request("GET", "/api/v1/operations", "")))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let limited: Vec<&Answer> = answers.iter().filter(|a| a.status == 429).collect();
+    assert!(
+        !limited.is_empty() && limited.len() < 90,
+        "90 at once at 20/s: {:?}",
+        answers.iter().map(|a| a.status).collect::<Vec<_>>()
+    );
+    assert!(answers.iter().all(|a| a.status == 200 || a.status == 429));
+    for a in limited {
+        assert_eq!(a.error().0, "rate_limited", "{a:?}");
+        let after: u64 = a.headers["retry-after"].to_str().unwrap().parse().unwrap();
+        assert!((1..=3).contains(&after), "{a:?}");
+    }
+    std::thread::sleep(Duration::from_millis(2100));
     let a = d.request("GET", "/api/v1/operations", "");
     assert_eq!(a.status, 200, "after a second the token may go on: {a:?}");
 }

@@ -1,0 +1,644 @@
+//! `mcc serve` against a hostile client (issue 15): each attack performed
+//! against a real daemon. A read-only token reaches no route that writes,
+//! runs a command or sends bytes into a container (every route the router
+//! serves, walked from its own document, against a table kept here); a
+//! body is refused before it is read; a slow-loris of thousands of sockets
+//! does not keep a signed request out; revoking a token ends what it
+//! opened; an unsigned request cannot tell real routes from others.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use common::*;
+use futures_util::{SinkExt, StreamExt};
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+
+/// What every route needs, written down apart from the code that
+/// declares it: a route the router serves and this table lacks (or the
+/// other way round), or one whose scope differs, fails the walk below.
+const SCOPES: &[(&str, &str, &str)] = &[
+    ("GET", "/", "public"),
+    ("GET", "/api/v1/clusters", "read"),
+    ("POST", "/api/v1/clusters", "write"),
+    ("GET", "/api/v1/clusters/{name}", "read"),
+    ("DELETE", "/api/v1/clusters/{name}", "write"),
+    ("POST", "/api/v1/clusters/{name}/delnode", "write"),
+    ("POST", "/api/v1/clusters/{name}/exec", "exec"),
+    ("GET", "/api/v1/clusters/{name}/logs", "read"),
+    ("GET", "/api/v1/clusters/{name}/nodes", "read"),
+    ("POST", "/api/v1/clusters/{name}/nodes", "write"),
+    ("GET", "/api/v1/clusters/{name}/nodes/{node}", "read"),
+    ("DELETE", "/api/v1/clusters/{name}/nodes/{node}", "write"),
+    ("GET", "/api/v1/clusters/{name}/nodes/{node}/attach", "exec"),
+    ("POST", "/api/v1/clusters/{name}/recreate", "write"),
+    ("GET", "/api/v1/clusters/{name}/services", "read"),
+    ("POST", "/api/v1/clusters/{name}/services", "write"),
+    ("GET", "/api/v1/clusters/{name}/services/{service}", "read"),
+    (
+        "DELETE",
+        "/api/v1/clusters/{name}/services/{service}",
+        "write",
+    ),
+    (
+        "PATCH",
+        "/api/v1/clusters/{name}/services/{service}",
+        "write",
+    ),
+    ("POST", "/api/v1/clusters/{name}/start", "write"),
+    ("GET", "/api/v1/clusters/{name}/state", "read"),
+    ("GET", "/api/v1/clusters/{name}/stats", "read"),
+    ("POST", "/api/v1/clusters/{name}/stop", "write"),
+    ("GET", "/api/v1/containers", "read"),
+    ("POST", "/api/v1/containers", "exec"),
+    // only the forward asks it
+    ("POST", "/api/v1/containers/address", "exec"),
+    ("POST", "/api/v1/containers/delete", "write"),
+    ("POST", "/api/v1/containers/metrics", "read"),
+    ("POST", "/api/v1/containers/status", "read"),
+    // output only: what the client sends on it is never read
+    ("GET", "/api/v1/containers/{id}/attach", "read"),
+    ("GET", "/api/v1/containers/{id}/forward", "exec"),
+    ("GET", "/api/v1/events", "read"),
+    ("POST", "/api/v1/gc", "write"),
+    ("GET", "/api/v1/openapi.json", "read"),
+    ("GET", "/api/v1/operations", "read"),
+    ("GET", "/api/v1/operations/{id}", "read"),
+    ("DELETE", "/api/v1/operations/{id}", "write"),
+    ("POST", "/api/v1/service", "write"),
+    ("GET", "/api/v1/service/{service}", "read"),
+    ("DELETE", "/api/v1/service/{service}", "write"),
+    ("GET", "/api/v1/state", "read"),
+    ("GET", "/api/v1/stats", "read"),
+    ("GET", "/api/v1/tokens", "tokens"),
+    ("POST", "/api/v1/tokens", "tokens"),
+    ("DELETE", "/api/v1/tokens/{token}", "tokens"),
+    ("GET", "/api/v1/volumes", "read"),
+    ("POST", "/api/v1/volumes", "write"),
+    ("POST", "/api/v1/volumes/delete", "write"),
+    ("GET", "/api/v1/vpcs", "read"),
+    ("POST", "/api/v1/vpcs", "write"),
+    ("POST", "/api/v1/vpcs/delete", "write"),
+    ("GET", "/healthz", "public"),
+    ("GET", "/metrics", "read"),
+    ("GET", "/ui/app.css", "public"),
+    ("GET", "/ui/app.js", "public"),
+    ("GET", "/ui/events", "session"),
+    ("POST", "/ui/login", "public"),
+    ("POST", "/ui/logout", "public"),
+    ("GET", "/ui/state", "session"),
+];
+
+/// A token made through the daemon: (token, secret).
+fn new_token(d: &Daemon, name: &str, read_only: bool) -> (String, String) {
+    let a = d.request(
+        "POST",
+        "/api/v1/tokens",
+        &serde_json::json!({"name": name, "read-only": read_only}).to_string(),
+    );
+    assert_eq!(a.status, 201, "{a:?}");
+    let v = a.json();
+    (
+        v["token"].as_str().unwrap().to_string(),
+        v["secret-key"].as_str().unwrap().to_string(),
+    )
+}
+
+/// The scope an operation of the document declares.
+fn declared_scope(op: &Value) -> String {
+    let sec = &op["security"][0];
+    let obj = sec.as_object().expect("a security requirement");
+    match obj.iter().next() {
+        None => "public".into(),
+        Some((scheme, _)) if scheme == "session" => "session".into(),
+        Some((_, scopes)) => scopes[0].as_str().unwrap().to_string(),
+    }
+}
+
+/// A concrete path for a route's template.
+fn concrete(template: &str) -> String {
+    template
+        .replace("{name}", "nosuchcluster")
+        .replace("{node}", "node01")
+        .replace("{id}", "0123456789ab")
+        .replace("{service}", "web")
+        .replace("{token}", "mcc_000000000000000000000000")
+}
+
+#[test]
+fn a_read_only_token_reaches_no_route_that_writes_runs_or_sends_and_every_route_is_in_the_table() {
+    let d = Daemon::start("scopes");
+    let (ro, ro_secret) = new_token(&d, "viewer", true);
+    let doc = d.request("GET", "/api/v1/openapi.json", "").json();
+    let served: BTreeSet<(String, String)> = doc["paths"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .flat_map(|(p, item)| {
+            item.as_object()
+                .unwrap()
+                .keys()
+                .map(move |m| (m.to_uppercase(), p.clone()))
+        })
+        .collect();
+    let table: BTreeSet<(String, String)> = SCOPES
+        .iter()
+        .map(|(m, p, _)| (m.to_string(), p.to_string()))
+        .collect();
+    let missing: Vec<_> = served.difference(&table).collect();
+    assert!(
+        missing.is_empty(),
+        "routes the router serves that the table lacks: {missing:?}"
+    );
+    let gone: Vec<_> = table.difference(&served).collect();
+    assert!(
+        gone.is_empty(),
+        "routes in the table the router does not serve: {gone:?}"
+    );
+
+    for (method, template, scope) in SCOPES {
+        let op = &doc["paths"][*template][method.to_lowercase()];
+        assert_eq!(
+            declared_scope(op),
+            *scope,
+            "{method} {template} declares another scope"
+        );
+        let path = concrete(template);
+        let body = if *method == "GET" || *method == "DELETE" {
+            ""
+        } else {
+            "{}"
+        };
+        let what = format!("{method} {path} ({scope})");
+        let unsigned = d.raw(method, &path, &[], body.as_bytes());
+        let a = d.request_as(&ro, &ro_secret, method, &path, body);
+        match *scope {
+            "write" | "exec" | "tokens" => {
+                assert_eq!(a.status, 403, "read-only {what}: {a:?}");
+                assert_eq!(a.error().0, "forbidden", "{what}");
+                assert_eq!(unsigned.status, 401, "unsigned {what}: {unsigned:?}");
+            }
+            "read" => {
+                assert!(
+                    ![401, 403].contains(&a.status) && a.status < 500,
+                    "read-only {what}: {a:?}"
+                );
+                assert_eq!(unsigned.status, 401, "unsigned {what}: {unsigned:?}");
+            }
+            "session" => assert_eq!(unsigned.status, 401, "{what} without a session"),
+            "public" => assert!(unsigned.status < 500 && unsigned.status != 401, "{what}"),
+            other => panic!("unknown scope {other}"),
+        }
+    }
+
+    // the WebSocket routes, upgraded for real: no 101 for a read-only token
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    for path in [
+        "/api/v1/clusters/nosuchcluster/nodes/frontend/attach?command=%5B%22id%22%5D",
+        "/api/v1/containers/0123456789ab/forward?port=80",
+    ] {
+        match rt.block_on(ws_connect(&d, &ro, &ro_secret, path)) {
+            Err(status) => assert_eq!(status, 403, "{path}"),
+            Ok(_) => panic!("a read-only token upgraded {path}"),
+        }
+    }
+
+    // unsigned, a path no route serves looks like a real one
+    let real = d.raw("GET", "/api/v1/clusters", &[], b"");
+    for path in ["/api/v1/nope", "/nope", "/api/v1/clusters/x/y/z/w"] {
+        let a = d.raw("GET", path, &[], b"");
+        assert_eq!((a.status, &a.body), (real.status, &real.body), "{path}");
+    }
+    let a = d.raw("DELETE", "/api/v1/events", &[], b"");
+    assert_eq!(
+        (a.status, &a.body),
+        (real.status, &real.body),
+        "405 unsigned"
+    );
+    // signed, they are told apart
+    assert_eq!(d.request("GET", "/api/v1/nope", "").status, 404);
+}
+
+/// Opens a signed WebSocket; the HTTP status when it is refused.
+async fn ws_connect(
+    d: &Daemon,
+    token: &str,
+    secret: &str,
+    path: &str,
+) -> Result<
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    u16,
+> {
+    let url = format!("{}{path}", d.url.replacen("http://", "ws://", 1));
+    let mut req = url.as_str().into_client_request().unwrap();
+    for (k, v) in mcc_api::sign::sign("GET", path, b"", token, secret) {
+        req.headers_mut().insert(k, v.parse().unwrap());
+    }
+    match tokio_tungstenite::connect_async(req).await {
+        Ok((ws, _)) => Ok(ws),
+        Err(tokio_tungstenite::tungstenite::Error::Http(res)) => Err(res.status().as_u16()),
+        Err(e) => panic!("{path}: {e}"),
+    }
+}
+
+#[test]
+fn a_read_only_token_gets_no_shell_no_exec_and_no_forward_on_real_nodes() {
+    let d = Daemon::start("roshell");
+    let c = Cluster::new("roshell");
+    let out = d
+        .mcc(create_args(
+            c.n(),
+            BUSYBOX,
+            &["--nodes", "1", "--subnet", &test_subnet(235)],
+        ))
+        .run();
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let (ro, ro_secret) = new_token(&d, "viewer", true);
+    let as_ro = |args: &[&str]| {
+        mcc(args)
+            .local()
+            .env("MCC_ENDPOINT_URL", &d.url)
+            .env("MCC_ACCESS_TOKEN", &ro)
+            .env("MCC_SECRET_KEY", &ro_secret)
+            .run()
+    };
+    let marker = "/tmp/written-by-a-read-only-token";
+    let script = format!("id; echo x > {marker}");
+    for args in [
+        vec!["enter", c.n(), "--", "sh", "-c", &script],
+        vec!["exec", c.n(), "--", "sh", "-c", &script],
+    ] {
+        let out = as_ro(&args);
+        assert_ne!(out.code(), 0, "{args:?}: {}", out.describe());
+        assert!(
+            !out.stdout.contains("uid=0"),
+            "{args:?}: {}",
+            out.describe()
+        );
+        assert!(out.stderr.contains("read-only"), "{}", out.describe());
+    }
+    let look = docker(&["exec", &format!("{}-frontend", c.n()), "test", "-e", marker]);
+    assert!(
+        !look.status.success(),
+        "the read-only token's command ran on the front-end"
+    );
+
+    // a run container listening on a port: the read-only token's forward
+    // is refused before anything connects to it
+    let mark = format!("roforward-{}", std::process::id());
+    let id = d
+        .mcc([
+            "run",
+            "--image",
+            BUSYBOX,
+            "--",
+            "sh",
+            "-c",
+            &format!("nc -l -p 7000 > /tmp/got; echo closed > /tmp/done; sleep 600; : {mark}"),
+        ])
+        .run()
+        .ok()
+        .stdout
+        .trim()
+        .to_string();
+    let mut made = Made::default();
+    made.containers.push(id.clone());
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let path = format!("/api/v1/containers/{id}/forward?port=7000");
+    let refused = rt.block_on(ws_connect(&d, &ro, &ro_secret, &path));
+    assert_eq!(refused.err(), Some(403));
+    let out = as_ro(&[
+        "local-remote",
+        "serve",
+        "--container-id",
+        &id,
+        "--container-port",
+        "7000",
+        "--bind",
+        &format!("127.0.0.1:{}", free_port()),
+    ]);
+    assert_ne!(out.code(), 0, "{}", out.describe());
+    std::thread::sleep(Duration::from_millis(300));
+    let done = docker(&["exec", &id, "test", "-e", "/tmp/done"]);
+    assert!(
+        !done.status.success(),
+        "something connected to the container's port"
+    );
+    // the admin's forward does reach it: the check above could fail
+    let mut ws = rt
+        .block_on(ws_connect(&d, &d.token, &d.secret, &path))
+        .expect("the admin token forwards");
+    rt.block_on(async {
+        ws.send(Message::Binary(b"hello\n".to_vec().into()))
+            .await
+            .unwrap();
+        ws.send(Message::Binary(Vec::new().into())).await.unwrap();
+        ws.close(None).await.ok();
+    });
+    wait_until(Duration::from_secs(10), "the admin's bytes arrive", || {
+        docker(&["exec", &id, "cat", "/tmp/got"]).stdout == b"hello\n"
+    });
+}
+
+/// The daemon's resident memory and its peak, in kB.
+fn rss_kb(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("{name} in {status}"))
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}
+
+/// Sends a POST head declaring `length` bytes, signed with a wrong
+/// secret, then up to `length` bytes of body as long as the daemon takes
+/// them; the status line it answered with.
+fn big_post(port: u16, token: &str, path: &str, length: usize) -> String {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let wrong = mcc_api::sign::sign("POST", path, b"", token, "not-the-secret");
+    let mut head =
+        format!("POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {length}\r\n");
+    for (k, v) in wrong {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    s.write_all(head.as_bytes()).unwrap();
+    let chunk = vec![b'x'; 1 << 20];
+    let mut sent = 0;
+    while sent < length {
+        let n = chunk.len().min(length - sent);
+        if s.write_all(&chunk[..n]).is_err() {
+            break; // the daemon answered and closed
+        }
+        sent += n;
+    }
+    let mut answer = Vec::new();
+    let _ = s.read_to_end(&mut answer);
+    String::from_utf8_lossy(&answer)
+        .lines()
+        .next()
+        .unwrap_or("")
+        .to_string()
+}
+
+#[test]
+fn bodies_are_refused_before_they_are_read_and_token_ids_stay_hidden() {
+    let d = Daemon::start("bodies");
+    let (ro, ro_secret) = new_token(&d, "viewer", true);
+    let (other, _) = new_token(&d, "other", false);
+    let (rss0, _) = rss_kb(d.pid());
+
+    // 12 at once, 95 MiB each, to a route that takes 1 MiB: each answered
+    // 413 from its head alone
+    let answers: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| s.spawn(|| big_post(d.port, &ro, "/api/v1/vpcs", 99_614_720)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for a in &answers {
+        assert!(a.contains("413"), "{answers:?}");
+    }
+    let (_, peak) = rss_kb(d.pid());
+    assert!(
+        peak < rss0 + 64 * 1024,
+        "the daemon grew from {rss0} kB to a peak of {peak} kB reading bodies it refuses"
+    );
+
+    // to the one route that takes big bodies, with a wrong secret: at most
+    // a few are read at once (the others wait for their turn or are told
+    // to come back), and each is refused once read
+    let answers: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..6)
+            .map(|_| s.spawn(|| big_post(d.port, &d.token, "/api/v1/clusters", 40 << 20)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for a in &answers {
+        assert!(a.contains("401") || a.contains("503"), "{answers:?}");
+    }
+    let (rss1, peak) = rss_kb(d.pid());
+    assert!(
+        peak < rss0 + 3 * 45 * 1024,
+        "six 40 MiB bodies took the daemon from {rss0} kB to a peak of {peak} kB"
+    );
+    assert!(rss1 < rss0 + 64 * 1024, "{rss1} kB stayed after");
+    assert_eq!(d.raw("GET", "/healthz", &[], b"").status, 200);
+
+    // the event log, read with a read-only token, names no token
+    let a = d.request_as(
+        &ro,
+        &ro_secret,
+        "GET",
+        "/api/v1/events?since=0&follow=false",
+        "",
+    );
+    assert_eq!(a.status, 200, "{a:?}");
+    for t in [&d.token, &ro, &other] {
+        assert!(!a.body.contains(t.as_str()), "{t} in {}", a.body);
+    }
+    // the admin sees them
+    let a = d.request("GET", "/api/v1/events?since=0&follow=false", "");
+    assert!(a.body.contains(&other), "{}", a.body);
+}
+
+#[test]
+fn a_slow_loris_of_thousands_of_sockets_does_not_keep_signed_requests_out() {
+    let d = Daemon::start("loris");
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let opened = std::sync::atomic::AtomicUsize::new(0);
+    let latencies: Vec<Duration> = std::thread::scope(|s| {
+        // the attacker: 3000 sockets, each sending one byte of a request
+        // head at a time; a socket the daemon closes is opened again
+        s.spawn(|| {
+            let mut socks: Vec<Option<TcpStream>> = (0..3000).map(|_| None).collect();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                for slot in socks.iter_mut() {
+                    let alive = slot.as_mut().is_some_and(|s| s.write_all(b"G").is_ok());
+                    if !alive {
+                        *slot = TcpStream::connect(("127.0.0.1", d.port)).ok();
+                        opened.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    if stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        break;
+                    }
+                }
+                std::thread::sleep(Duration::from_millis(200));
+            }
+        });
+        wait_until(Duration::from_secs(30), "3000 sockets are open", || {
+            opened.load(std::sync::atomic::Ordering::Relaxed) >= 3000
+        });
+        // meanwhile, signed requests on new connections, and /healthz
+        let client = reqwest::blocking::Client::builder()
+            .pool_max_idle_per_host(0)
+            .timeout(Duration::from_secs(5))
+            .build()
+            .unwrap();
+        let mut latencies = Vec::new();
+        for i in 0..10 {
+            let path = "/api/v1/operations";
+            let mut req = client.get(format!("{}{path}", d.url));
+            for (k, v) in mcc_api::sign::sign("GET", path, b"", &d.token, &d.secret) {
+                req = req.header(k, v);
+            }
+            let t = Instant::now();
+            let res = req
+                .send()
+                .unwrap_or_else(|e| panic!("signed GET {i} under the slow-loris: {e}"));
+            latencies.push(t.elapsed());
+            assert_eq!(res.status().as_u16(), 200);
+            let h = client
+                .get(format!("{}/healthz", d.url))
+                .send()
+                .unwrap_or_else(|e| panic!("/healthz {i} under the slow-loris: {e}"));
+            assert_eq!(h.status().as_u16(), 200);
+            std::thread::sleep(Duration::from_millis(300));
+        }
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        latencies
+    });
+    let opened = opened.load(std::sync::atomic::Ordering::Relaxed);
+    eprintln!("signed GETs under a slow-loris of 3000 sockets ({opened} opened): {latencies:?}");
+    let slow: Vec<_> = latencies
+        .iter()
+        .filter(|l| **l > Duration::from_secs(1))
+        .collect();
+    assert!(
+        slow.is_empty(),
+        "signed GETs took over a second under the slow-loris: {latencies:?}"
+    );
+}
+
+#[test]
+fn revoking_a_token_ends_its_shell_its_streams_and_its_dashboard_session() {
+    let d = Daemon::start("revoke");
+    let c = Cluster::new("revoke");
+    let out = d
+        .mcc(create_args(
+            c.n(),
+            BUSYBOX,
+            &["--nodes", "1", "--subnet", &test_subnet(236)],
+        ))
+        .run();
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    let (t, secret) = new_token(&d, "doomed", false);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+
+    // a shell through attach, working
+    let path = format!("/api/v1/clusters/{}/nodes/frontend/attach", c.n());
+    let mut ws = rt.block_on(ws_connect(&d, &t, &secret, &path)).unwrap();
+    let said = rt.block_on(async {
+        ws.send(Message::Binary(b"echo before-$((6*7))\n".to_vec().into()))
+            .await
+            .unwrap();
+        let mut out = Vec::new();
+        while !String::from_utf8_lossy(&out).contains("before-42") {
+            match tokio::time::timeout(Duration::from_secs(20), ws.next()).await {
+                Ok(Some(Ok(Message::Binary(b)))) => out.extend_from_slice(&b[1..]),
+                Ok(Some(Ok(_))) => {}
+                other => panic!("the shell: {other:?}"),
+            }
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    });
+    assert!(said.contains("before-42"));
+
+    // an event stream, following
+    let events = std::thread::spawn({
+        let (url, t, secret) = (d.url.clone(), t.clone(), secret.clone());
+        move || {
+            let path = "/api/v1/events";
+            let mut req = reqwest::blocking::Client::new().get(format!("{url}{path}"));
+            for (k, v) in mcc_api::sign::sign("GET", path, b"", &t, &secret) {
+                req = req.header(k, v);
+            }
+            let mut res = req.send().unwrap();
+            assert_eq!(res.status().as_u16(), 200);
+            let mut buf = Vec::new();
+            // ends (with an error: the stream is cut) once the token goes
+            let end = res.read_to_end(&mut buf);
+            (end.is_err(), Instant::now())
+        }
+    });
+    // a dashboard session
+    let login = d.raw(
+        "POST",
+        "/ui/login",
+        &[
+            ("content-type", "application/json".into()),
+            ("origin", d.url.clone()),
+        ],
+        serde_json::json!({"token": t, "secret": secret})
+            .to_string()
+            .as_bytes(),
+    );
+    assert_eq!(login.status, 200, "{login:?}");
+    let cookie = login.headers["set-cookie"]
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_string();
+    let state = d.raw("GET", "/ui/state", &[("cookie", cookie.clone())], b"");
+    assert_eq!(state.status, 200);
+    std::thread::sleep(Duration::from_millis(300));
+
+    let revoked_at = Instant::now();
+    let a = d.request("DELETE", &format!("/api/v1/tokens/{t}"), "");
+    assert_eq!(a.status, 204, "{a:?}");
+
+    // the shell is closed: nothing more runs through it
+    rt.block_on(async {
+        let closed = tokio::time::timeout(Duration::from_secs(5), async {
+            loop {
+                match ws.next().await {
+                    None | Some(Err(_)) | Some(Ok(Message::Close(_))) => return,
+                    Some(Ok(_)) => {}
+                }
+            }
+        })
+        .await;
+        assert!(
+            closed.is_ok(),
+            "the shell is still open after the revocation"
+        );
+        let _ = ws
+            .send(Message::Binary(
+                b"touch /tmp/after-revoke\n".to_vec().into(),
+            ))
+            .await;
+    });
+    std::thread::sleep(Duration::from_millis(500));
+    let after = docker(&[
+        "exec",
+        &format!("{}-frontend", c.n()),
+        "test",
+        "-e",
+        "/tmp/after-revoke",
+    ]);
+    assert!(
+        !after.status.success(),
+        "a command ran after the revocation"
+    );
+
+    let (cut, ended_at) = events.join().unwrap();
+    assert!(cut, "the event stream ended cleanly instead of being cut");
+    assert!(ended_at.duration_since(revoked_at) < Duration::from_secs(5));
+    let state = d.raw("GET", "/ui/state", &[("cookie", cookie)], b"");
+    assert_eq!(
+        state.status, 401,
+        "the dashboard session outlived its token"
+    );
+}
