@@ -12,14 +12,16 @@
 //!   (a slow-loris socket, typically) is closed to make room for the new
 //!   one. A connection is vouched for once a signed request (or a
 //!   dashboard session) went through on it, until its token is revoked;
-//!   one with a request in flight is never evicted. So a flood of
-//!   half-open sockets only ever pushes out its own oldest sockets, and a
-//!   client that sends its request at once gets through.
+//!   one with a request in flight is never evicted, nor one whose request
+//!   head is already waiting in the socket (its task has not read it yet:
+//!   under a flood of connections, accepting can outrun reading). So a
+//!   flood of half-open sockets only ever pushes out its own oldest
+//!   sockets, and a client that sends its request at once gets through.
 //!
 //! Each connection's requests carry its [`Conn`] (an extension), through
 //! which the request guard vouches for it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -53,7 +55,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max: 4096,
-            per_peer: 256,
+            per_peer: 1024,
             header_timeout: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(10),
         }
@@ -99,12 +101,79 @@ struct Entry {
     peer: IpAddr,
     conn: Arc<Conn>,
     evict: CancellationToken,
+    /// The socket, to look at what waits in it (`None` in unit tests).
+    socket: Option<Arc<tokio::net::TcpStream>>,
+    tls: bool,
+}
+
+impl Entry {
+    /// Whether a request waits in the socket, unread: a whole request
+    /// head (or, under TLS, a record's worth of bytes). Looked at without
+    /// taking the bytes (MSG_PEEK) nor touching what the connection's
+    /// task waits for.
+    fn request_waiting(&self) -> bool {
+        use rustix::net::RecvFlags;
+        let Some(socket) = &self.socket else {
+            return false;
+        };
+        let mut buf = [0u8; 4096];
+        match rustix::net::recv(
+            &**socket,
+            &mut buf[..],
+            RecvFlags::PEEK | RecvFlags::DONTWAIT,
+        ) {
+            Ok((_, n)) if self.tls => n >= 64,
+            Ok((_, n)) => buf[..n].windows(4).any(|w| w == b"\r\n\r\n"),
+            Err(_) => false,
+        }
+    }
+
+    fn evictable(&self) -> bool {
+        self.conn.evictable() && !self.request_waiting()
+    }
 }
 
 /// The open connections, oldest first.
 pub struct Table {
     limits: Limits,
-    inner: Mutex<(u64, BTreeMap<u64, Entry>)>,
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    next: u64,
+    /// By age, oldest first.
+    live: BTreeMap<u64, Entry>,
+    /// Each address's connections, oldest first.
+    by_peer: HashMap<IpAddr, BTreeSet<u64>>,
+}
+
+impl Inner {
+    fn remove(&mut self, id: u64) -> Option<Entry> {
+        let e = self.live.remove(&id)?;
+        if let Some(ids) = self.by_peer.get_mut(&e.peer) {
+            ids.remove(&id);
+            if ids.is_empty() {
+                self.by_peer.remove(&e.peer);
+            }
+        }
+        Some(e)
+    }
+
+    /// Closes the oldest evictable connection of `ids` (in age order);
+    /// whether there was one.
+    fn evict_oldest(&mut self, ids: impl IntoIterator<Item = u64>) -> bool {
+        let Some(id) = ids
+            .into_iter()
+            .find(|id| self.live.get(id).is_some_and(Entry::evictable))
+        else {
+            return false;
+        };
+        if let Some(e) = self.remove(id) {
+            e.evict.cancel();
+        }
+        true
+    }
 }
 
 /// An admitted connection: its place in the table, until dropped.
@@ -117,7 +186,7 @@ struct Admitted {
 
 impl Drop for Admitted {
     fn drop(&mut self) {
-        self.table.lock().1.remove(&self.id);
+        self.table.lock().remove(self.id);
     }
 }
 
@@ -125,39 +194,59 @@ impl Table {
     pub fn new(limits: Limits) -> Arc<Table> {
         Arc::new(Table {
             limits,
-            inner: Mutex::new((0, BTreeMap::new())),
+            inner: Mutex::new(Inner::default()),
         })
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, (u64, BTreeMap<u64, Entry>)> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// Makes room for a connection from `peer` and records it; `None`
     /// when no connection can give way (all are busy or vouched for).
-    fn admit(self: &Arc<Self>, peer: IpAddr) -> Option<Admitted> {
-        let mut guard = self.lock();
-        let (next, live) = &mut *guard;
-        let unvouched_of_peer = live
-            .values()
-            .filter(|e| e.peer == peer && !e.conn.vouched())
-            .count();
-        if unvouched_of_peer >= self.limits.per_peer && !evict_oldest(live, |e| e.peer == peer) {
-            return None;
+    fn admit(
+        self: &Arc<Self>,
+        peer: IpAddr,
+        socket: Option<Arc<tokio::net::TcpStream>>,
+        tls: bool,
+    ) -> Option<Admitted> {
+        let mut inner = self.lock();
+        // an address at its bound gives up its oldest idle unvouched
+        // connection; connections vouched for count, but are never
+        // closed, and when only they fill the bound the new one is let in
+        let of_peer: Vec<u64> = inner
+            .by_peer
+            .get(&peer)
+            .map(|ids| ids.iter().copied().collect())
+            .unwrap_or_default();
+        if of_peer.len() >= self.limits.per_peer && !inner.evict_oldest(of_peer.iter().copied()) {
+            let unvouched = of_peer
+                .iter()
+                .filter(|id| inner.live.get(id).is_some_and(|e| !e.conn.vouched()))
+                .count();
+            if unvouched >= self.limits.per_peer {
+                return None;
+            }
         }
-        if live.len() >= self.limits.max && !evict_oldest(live, |_| true) {
-            return None;
+        if inner.live.len() >= self.limits.max {
+            let all: Vec<u64> = inner.live.keys().copied().collect();
+            if !inner.evict_oldest(all) {
+                return None;
+            }
         }
-        *next += 1;
-        let id = *next;
+        inner.next += 1;
+        let id = inner.next;
         let conn = Arc::new(Conn::default());
         let evict = CancellationToken::new();
-        live.insert(
+        inner.by_peer.entry(peer).or_default().insert(id);
+        inner.live.insert(
             id,
             Entry {
                 peer,
                 conn: conn.clone(),
                 evict: evict.clone(),
+                socket,
+                tls,
             },
         );
         Some(Admitted {
@@ -171,24 +260,8 @@ impl Table {
     /// Open connections.
     #[cfg(test)]
     fn len(&self) -> usize {
-        self.lock().1.len()
+        self.lock().live.len()
     }
-}
-
-/// Closes the oldest evictable connection that `which` picks; whether
-/// there was one.
-fn evict_oldest(live: &mut BTreeMap<u64, Entry>, which: impl Fn(&Entry) -> bool) -> bool {
-    let Some(id) = live
-        .iter()
-        .find(|(_, e)| which(e) && e.conn.evictable())
-        .map(|(id, _)| *id)
-    else {
-        return false;
-    };
-    if let Some(e) = live.remove(&id) {
-        e.evict.cancel();
-    }
-    true
 }
 
 /// Raises the process's open-file limit to its hard limit and returns
@@ -280,11 +353,12 @@ pub async fn serve(
                 }
             },
         };
-        let Some(admitted) = table.admit(peer.ip()) else {
-            drop(stream);
+        let _ = stream.set_nodelay(true);
+        let stream = Arc::new(stream);
+        let Some(admitted) = table.admit(peer.ip(), Some(stream.clone()), tls.is_some()) else {
             continue;
         };
-        let _ = stream.set_nodelay(true);
+        let stream = Shared(stream);
         let (tls, router, stop, limits) = (tls.clone(), router.clone(), stop.clone(), table.limits);
         tracker.spawn(async move {
             match tls {
@@ -306,6 +380,61 @@ pub async fn serve(
     }
     tracker.close();
     let _ = tokio::time::timeout(grace, tracker.wait()).await;
+}
+
+/// A socket that the table can look into while the connection reads
+/// and writes it (tokio's `&TcpStream` calls).
+struct Shared(Arc<tokio::net::TcpStream>);
+
+impl AsyncRead for Shared {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        loop {
+            std::task::ready!(self.0.poll_read_ready(cx))?;
+            match self.0.try_read(buf.initialize_unfilled()) {
+                Ok(n) => {
+                    buf.advance(n);
+                    return std::task::Poll::Ready(Ok(()));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                Err(e) => return std::task::Poll::Ready(Err(e)),
+            }
+        }
+    }
+}
+
+impl AsyncWrite for Shared {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        loop {
+            std::task::ready!(self.0.poll_write_ready(cx))?;
+            match self.0.try_write(buf) {
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+                r => return std::task::Poll::Ready(r),
+            }
+        }
+    }
+
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        let r = rustix::net::shutdown(&*self.0, rustix::net::Shutdown::Write);
+        std::task::Poll::Ready(r.map_err(std::io::Error::from))
+    }
 }
 
 /// Decrements a connection's requests in flight when dropped.
@@ -376,10 +505,10 @@ mod tests {
         let t = Table::new(limits(10, 3));
         let a: IpAddr = "127.0.0.1".parse().unwrap();
         let b: IpAddr = "10.0.0.2".parse().unwrap();
-        let first: Vec<Admitted> = (0..3).map(|_| t.admit(a).unwrap()).collect();
-        let other = t.admit(b).unwrap();
+        let first: Vec<Admitted> = (0..3).map(|_| t.admit(a, None, false).unwrap()).collect();
+        let other = t.admit(b, None, false).unwrap();
         // a fourth from `a`: its oldest gives way
-        let fourth = t.admit(a).unwrap();
+        let fourth = t.admit(a, None, false).unwrap();
         assert!(first[0].evict.is_cancelled());
         assert!(!first[1].evict.is_cancelled() && !other.evict.is_cancelled());
         assert_eq!(t.len(), 4);
@@ -387,12 +516,24 @@ mod tests {
         first[1].conn.busy.fetch_add(1, Ordering::AcqRel);
         let revoked = CancellationToken::new();
         first[2].conn.vouch(&revoked);
-        // (a vouched socket no longer counts against its address)
-        let fifth = t.admit(a).unwrap();
-        assert!(!fourth.evict.is_cancelled());
-        let _sixth = t.admit(a).unwrap();
+        let fifth = t.admit(a, None, false).unwrap();
         assert!(!first[1].evict.is_cancelled() && !first[2].evict.is_cancelled());
-        assert!(fourth.evict.is_cancelled() && !fifth.evict.is_cancelled());
+        assert!(fourth.evict.is_cancelled());
+        // when only vouched-for and busy sockets fill the bound, the new
+        // one is let in (it is the vouched ones that fill it)
+        fifth.conn.busy.fetch_add(1, Ordering::AcqRel);
+        let sixth = t
+            .admit(a, None, false)
+            .expect("let in past vouched sockets");
+        assert_eq!(t.len(), 5);
+        // but not past a bound of unvouched busy ones
+        sixth.conn.busy.fetch_add(1, Ordering::AcqRel);
+        let t2 = Table::new(limits(10, 2));
+        let x = t2.admit(a, None, false).unwrap();
+        let y = t2.admit(a, None, false).unwrap();
+        x.conn.busy.fetch_add(1, Ordering::AcqRel);
+        y.conn.busy.fetch_add(1, Ordering::AcqRel);
+        assert!(t2.admit(a, None, false).is_none());
         // until its token is revoked
         revoked.cancel();
         assert!(first[2].conn.evictable());
@@ -400,18 +541,47 @@ mod tests {
         drop(other);
     }
 
+    #[tokio::test]
+    async fn a_request_head_waiting_in_its_socket_keeps_the_socket() {
+        use tokio::io::AsyncWriteExt;
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        let entry = |s: tokio::net::TcpStream| Entry {
+            peer: addr.ip(),
+            conn: Arc::new(Conn::default()),
+            evict: CancellationToken::new(),
+            socket: Some(Arc::new(s)),
+            tls: false,
+        };
+        let mut whole = tokio::net::TcpStream::connect(addr).await.unwrap();
+        whole
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .await
+            .unwrap();
+        let mut slow = tokio::net::TcpStream::connect(addr).await.unwrap();
+        slow.write_all(b"GET /heal").await.unwrap();
+        let a = entry(l.accept().await.unwrap().0);
+        let b = entry(l.accept().await.unwrap().0);
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        let (whole_entry, slow_entry) = if a.request_waiting() { (a, b) } else { (b, a) };
+        assert!(whole_entry.request_waiting() && !whole_entry.evictable());
+        assert!(!slow_entry.request_waiting() && slow_entry.evictable());
+        // looking did not take the bytes
+        assert!(whole_entry.request_waiting());
+    }
+
     #[test]
     fn at_the_cap_the_oldest_idle_unvouched_socket_gives_way_or_the_new_one_is_refused() {
         let t = Table::new(limits(2, 10));
         let a: IpAddr = "127.0.0.1".parse().unwrap();
-        let one = t.admit(a).unwrap();
-        let two = t.admit(a).unwrap();
+        let one = t.admit(a, None, false).unwrap();
+        let two = t.admit(a, None, false).unwrap();
         let revoked = CancellationToken::new();
         two.conn.vouch(&revoked);
-        let three = t.admit(a).unwrap();
+        let three = t.admit(a, None, false).unwrap();
         assert!(one.evict.is_cancelled() && !two.evict.is_cancelled());
         three.conn.busy.fetch_add(1, Ordering::AcqRel);
-        assert!(t.admit(a).is_none(), "no socket can give way");
+        assert!(t.admit(a, None, false).is_none(), "no socket can give way");
         drop(one);
         assert_eq!(t.len(), 2, "an evicted entry was already gone");
         drop(three);
