@@ -36,6 +36,7 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::auth::{error_response, Auth, Caller, Guard};
+pub(crate) use crate::body::body;
 use crate::cache::ListCache;
 use crate::events::EventLog;
 use crate::metrics::Metrics;
@@ -62,10 +63,11 @@ pub struct App {
 pub(crate) type AppState = State<Arc<App>>;
 
 /// An error as the API answers it: a status and `{"error":{code,message}}`.
+#[derive(Debug)]
 pub struct ApiError(pub StatusCode, pub ErrorDetail);
 
 impl ApiError {
-    fn invalid(message: impl Into<String>) -> ApiError {
+    pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
         ApiError(
             StatusCode::UNPROCESSABLE_ENTITY,
             ErrorDetail::new("invalid", message),
@@ -122,32 +124,6 @@ impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for
             .map(|Query(q)| ApiQuery(q))
             .map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))
     }
-}
-
-/// Parses a JSON body: not JSON → 400; JSON of the wrong shape → 422
-/// naming the field. An empty body is `{}`.
-pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> ApiResult<T> {
-    let bytes: &[u8] = if bytes.iter().all(u8::is_ascii_whitespace) {
-        b"{}"
-    } else {
-        bytes
-    };
-    let de = &mut serde_json::Deserializer::from_slice(bytes);
-    serde_path_to_error::deserialize(de).map_err(|e| {
-        let path = e.path().to_string();
-        let inner = e.into_inner();
-        match inner.classify() {
-            serde_json::error::Category::Syntax | serde_json::error::Category::Eof => ApiError(
-                StatusCode::BAD_REQUEST,
-                ErrorDetail::new(
-                    "bad_request",
-                    format!("the request body is not valid JSON: {inner}"),
-                ),
-            ),
-            _ if path == "." || path.is_empty() => ApiError::invalid(inner.to_string()),
-            _ => ApiError::invalid(format!("{path}: {inner}")),
-        }
-    })
 }
 
 fn cluster_name(s: &str) -> ApiResult<ClusterName> {
@@ -276,18 +252,8 @@ pub async fn create_cluster(State(app): AppState, bytes: Bytes) -> ApiResult<Res
         timeout: timeout(&req.timeout)?,
     };
     let name = spec.name.clone();
-    if app.clusters.exists(&name).await? {
-        return Err(ApiError(
-            StatusCode::CONFLICT,
-            ErrorDetail::new(
-                "conflict",
-                format!(
-                    "cluster '{name}' already exists; delete it with `mcc delete {name}` or \
-                         choose another name"
-                ),
-            ),
-        ));
-    }
+    // what create would refuse, refused now: a 4xx, and no operation
+    app.clusters.check_create(&spec).await?;
     let upload = match req.context {
         None => None,
         Some(b64) => {
@@ -418,11 +384,8 @@ pub async fn add_nodes(
     let name = cluster_name(&name)?;
     let req: AddNodesRequest = body(&bytes)?;
     let count = req.count.unwrap_or(1);
-    if count == 0 {
-        return Err(ApiError::invalid("count: must be at least 1"));
-    }
     let t = timeout(&req.timeout)?;
-    app.existing(&name).await?;
+    app.clusters.check_add_nodes(&name, count).await?;
     let n = name.clone();
     app.start("addnode", Some(&name), move |clusters, cancel| async move {
         Ok(to_value(clusters.add_nodes(&n, count, t, &cancel).await?))
@@ -471,7 +434,7 @@ pub async fn remove_nodes(
     let name = cluster_name(&name)?;
     let req: RemoveNodesRequest = body(&bytes)?;
     let which = removal(&req)?;
-    app.existing(&name).await?;
+    app.clusters.check_remove_nodes(&name, &which).await?;
     remove(&app, name, which, req.keep_state)
 }
 
@@ -499,7 +462,10 @@ pub async fn remove_node(
             "cluster '{name}' has no node {node}"
         )));
     }
-    remove(&app, name, Removal::Nodes(vec![node]), q.keep_state)
+    // the front-end, say
+    let which = Removal::Nodes(vec![node]);
+    app.clusters.check_remove_nodes(&name, &which).await?;
+    remove(&app, name, which, q.keep_state)
 }
 
 #[utoipa::path(post, path = "/api/v1/clusters/{name}/recreate", security(("signature" = ["write"])), tag = "nodes", request_body = RecreateRequest,
@@ -1220,10 +1186,78 @@ fn routes() -> OpenApiRouter<Arc<App>> {
 }
 
 /// The OpenAPI document of every route, as served.
-pub fn document() -> utoipa::openapi::OpenApi {
+pub fn document() -> serde_json::Value {
     let mut doc = routes().into_openapi();
     utoipa::Modify::modify(&GuardAnswers, &mut doc);
-    doc
+    let mut json = serde_json::to_value(&doc).expect("serializable");
+    requests_take_no_null(&mut json);
+    json
+}
+
+/// A request's optional field is given or left out, never `null` (see
+/// `body`): the schemas of request bodies, and those they refer to, lose
+/// the `null` that utoipa gives every `Option`.
+fn requests_take_no_null(doc: &mut serde_json::Value) {
+    fn refs(v: &serde_json::Value, out: &mut Vec<String>) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if let Some(r) = m.get("$ref").and_then(|r| r.as_str()) {
+                    if let Some(name) = r.strip_prefix("#/components/schemas/") {
+                        out.push(name.to_string());
+                    }
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            serde_json::Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    fn strip_null(v: &mut serde_json::Value) {
+        match v {
+            serde_json::Value::Object(m) => {
+                if m.get("default").is_some_and(|d| d.is_null()) {
+                    m.remove("default");
+                }
+                if let Some(serde_json::Value::Array(types)) = m.get_mut("type") {
+                    types.retain(|t| t != "null");
+                    if types.len() == 1 {
+                        let only = types.remove(0);
+                        m.insert("type".into(), only);
+                    }
+                }
+                for key in ["oneOf", "anyOf"] {
+                    if let Some(serde_json::Value::Array(alts)) = m.get_mut(key) {
+                        alts.retain(|a| a.get("type").is_none_or(|t| t != "null"));
+                    }
+                }
+                m.values_mut().for_each(strip_null);
+            }
+            serde_json::Value::Array(a) => a.iter_mut().for_each(strip_null),
+            _ => {}
+        }
+    }
+    let mut todo = Vec::new();
+    for item in doc["paths"]
+        .as_object()
+        .into_iter()
+        .flat_map(|p| p.values())
+    {
+        for op in item.as_object().into_iter().flat_map(|o| o.values()) {
+            if let Some(rb) = op.get("requestBody") {
+                refs(rb, &mut todo);
+            }
+        }
+    }
+    let mut done = std::collections::BTreeSet::new();
+    while let Some(name) = todo.pop() {
+        if !done.insert(name.clone()) {
+            continue;
+        }
+        if let Some(schema) = doc["components"]["schemas"].get_mut(&name) {
+            refs(schema, &mut todo);
+            strip_null(schema);
+        }
+    }
 }
 
 /// How long a handler may take to answer (a stream's body is not
@@ -1298,6 +1332,15 @@ mod tests {
         ] {
             assert_eq!(rule(m.clone(), p).scope, Scope::Exec, "{m} {p}");
         }
+        // a request's optional field takes no null (the body parser
+        // refuses one), and the document says so
+        let doc = document();
+        let spec = &doc["components"]["schemas"]["SpecInput"]["properties"];
+        assert_eq!(spec["nodes"]["type"], "integer", "{spec}");
+        assert_eq!(spec["subnet"]["type"], "string", "{spec}");
+        assert!(!doc["components"]["schemas"]["RunSpec"]
+            .to_string()
+            .contains("null"));
         for (m, p, r) in table.routes() {
             if r.scope != Scope::Read && m == Method::GET && p.starts_with("/api") {
                 assert!(

@@ -29,6 +29,9 @@ use crate::events::About;
 pub struct VpcRequest {
     pub name: String,
     pub cidr: String,
+    /// Take a CIDR that is not a private block (`--allow-public-cidr`).
+    #[serde(default, rename = "allow-public-cidr")]
+    pub allow_public_cidr: bool,
 }
 
 /// `POST /api/v1/vpcs/delete` and `/api/v1/volumes/delete`: all or
@@ -50,7 +53,10 @@ pub async fn list_vpcs(State(app): AppState) -> ApiResult<Json<Vec<VpcView>>> {
               (status = 422, body = ErrorBody)))]
 pub async fn create_vpc(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
     let req: VpcRequest = body(&bytes)?;
-    let id = app.clusters.vpc_create(&req.name, &req.cidr).await?;
+    let id = app
+        .clusters
+        .vpc_create(&req.name, &req.cidr, req.allow_public_cidr)
+        .await?;
     app.log.record(
         "vpc",
         About::default(),

@@ -7,6 +7,7 @@
 
 mod api;
 mod auth;
+mod body;
 mod cache;
 mod cloud_api;
 mod dashboard;

@@ -220,7 +220,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         uploads,
         services,
         dashboard: crate::dashboard::Dashboard::new(tls.is_some()),
-        openapi: Bytes::from(api::document().to_pretty_json().expect("serializable")),
+        openapi: Bytes::from(serde_json::to_vec_pretty(&api::document()).expect("serializable")),
     });
     let router = api::router(app, opts.public_metrics)?;
     let table = crate::listen::Table::new(limits);

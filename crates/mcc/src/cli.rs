@@ -368,7 +368,7 @@ pub struct ServeArgs {
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections: u32,
     /// Connections from one address that no signed request has used yet
-    #[arg(long, value_name = "N", default_value_t = 256,
+    #[arg(long, value_name = "N", default_value_t = 1024,
           value_parser = clap::value_parser!(u32).range(1..))]
     pub max_connections_per_address: u32,
     /// Serve /metrics without authentication
@@ -391,10 +391,16 @@ pub enum VpcCommand {
         A CIDR that overlaps a network of the engine or a route of this host is refused."
     )]
     Create {
+        /// A private block (loopback, link-local, multicast and reserved
+        /// ranges are never taken)
         #[arg(long, value_name = "CIDR")]
         cidr: String,
         #[arg(long, value_name = "NAME")]
         name: String,
+        /// Take a --cidr that is not a private block: this host then routes
+        /// those internet addresses to the VPC
+        #[arg(long)]
+        allow_public_cidr: bool,
     },
     /// List the VPCs and what uses them
     #[command(alias = "ls")]
@@ -625,9 +631,15 @@ pub struct CreateArgs {
     /// Shared folder NAME[:PATH], one volume on every node; `home` is /home (repeatable)
     #[arg(long = "device", value_name = "NAME[:PATH]")]
     pub devices: Vec<String>,
-    /// Subnet of the cluster network, e.g. 10.42.0.0/24 (default: a free one)
+    /// Subnet of the cluster network, e.g. 10.42.0.0/24 (default: a free
+    /// one); a private block (loopback, link-local, multicast and reserved
+    /// ranges are never taken)
     #[arg(long, value_name = "CIDR", help_heading = "Addressing")]
     pub subnet: Option<String>,
+    /// Take a --subnet that is not a private block: this host then routes
+    /// those internet addresses to the nodes
+    #[arg(long, requires = "subnet", help_heading = "Addressing")]
+    pub allow_public_subnet: bool,
     /// Create the cluster into this VPC (`mcc vpc create`): the nodes join its
     /// network and subnet, at addresses no container there holds
     #[arg(long, value_name = "VPC_ID", help_heading = "Addressing")]

@@ -31,14 +31,22 @@ fn say_deleted(r: &IdDeleteReport, what: &str) -> u8 {
 
 pub async fn vpc(cmd: VpcCommand, remote: Option<&Client>) -> Result<u8> {
     match cmd {
-        VpcCommand::Create { cidr, name } => {
+        VpcCommand::Create {
+            cidr,
+            name,
+            allow_public_cidr,
+        } => {
             let id: String = match remote {
                 Some(c) => {
                     let v: VpcView = c
                         .call(
                             Method::POST,
                             "/api/v1/vpcs",
-                            Some(&json!({"name": name, "cidr": cidr})),
+                            Some(&json!({
+                                "name": name,
+                                "cidr": cidr,
+                                "allow-public-cidr": allow_public_cidr,
+                            })),
                         )
                         .await?;
                     v.id
@@ -46,7 +54,7 @@ pub async fn vpc(cmd: VpcCommand, remote: Option<&Client>) -> Result<u8> {
                 None => {
                     connect(Arc::new(Notes))
                         .await?
-                        .vpc_create(&name, &cidr)
+                        .vpc_create(&name, &cidr, allow_public_cidr)
                         .await?
                 }
             };

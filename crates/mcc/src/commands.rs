@@ -570,6 +570,7 @@ async fn create(args: CreateArgs, remote: Option<&Client>) -> Result<u8> {
         context_folder: args.context_folder,
         devices: args.devices,
         subnet: args.subnet,
+        allow_public_subnet: args.allow_public_subnet,
         vpc: args.vpc,
         gateway: args.gateway,
         ips: args.ips,

@@ -276,7 +276,7 @@ impl Client {
         path: &str,
         body: Option<&serde_json::Value>,
     ) -> Result<T> {
-        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let body = encode(body);
         let res = self.send(method, path, body).await?;
         let status = res.status().as_u16();
         let bytes = res.bytes().await.map_err(|e| self.unreachable(e))?;
@@ -299,7 +299,7 @@ impl Client {
         body: Option<&serde_json::Value>,
         mut each: impl FnMut(T) -> Result<()>,
     ) -> Result<()> {
-        let body = body.map(|b| b.to_string().into_bytes()).unwrap_or_default();
+        let body = encode(body);
         let res = self.send(method, path, body).await?;
         let status = res.status().as_u16();
         if status >= 400 {
@@ -386,6 +386,25 @@ impl Client {
                 .unwrap_or_else(|| Error::Failed(format!("operation {} failed", op.id)))),
         }
     }
+}
+
+/// A request body as sent: JSON, with the fields whose value is `null`
+/// left out (the daemon refuses a `null`: a field is given or absent; the
+/// request types serialize an unset option as `null`).
+fn encode(body: Option<&serde_json::Value>) -> Vec<u8> {
+    fn strip(v: &serde_json::Value) -> serde_json::Value {
+        match v {
+            serde_json::Value::Object(m) => m
+                .iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k.clone(), strip(v)))
+                .collect(),
+            serde_json::Value::Array(a) => a.iter().map(strip).collect(),
+            other => other.clone(),
+        }
+    }
+    body.map(|b| strip(b).to_string().into_bytes())
+        .unwrap_or_default()
 }
 
 /// Reads an operation's result as `T`.

@@ -96,3 +96,126 @@ fn overlapping_subnet_is_refused() {
     assert_eq!(view["status"], "running", "{view:#}");
     assert_eq!(view["subnet"], subnet.as_str());
 }
+
+/// Loopback, "this network", link-local, multicast and reserved ranges
+/// are never a cluster's or a VPC's network (the engine would put
+/// 127.0.0.1/24 on a host bridge); a public block needs
+/// --allow-public-subnet. All refused before anything is made.
+#[test]
+fn special_and_public_subnets_are_refused() {
+    let c = Cluster::new("special");
+    let n = c.n();
+    for subnet in [
+        "127.0.0.0/24",
+        "224.0.0.0/24",
+        "169.254.7.0/24",
+        "0.0.0.0/0",
+        "240.0.0.0/24",
+    ] {
+        refused(
+            n,
+            &create_args(n, BUSYBOX, &["--subnet", subnet]),
+            &[subnet, "no network of nodes"],
+        );
+    }
+    refused(
+        n,
+        &create_args(n, BUSYBOX, &["--subnet", "8.8.8.0/24"]),
+        &["8.8.8.0/24", "--allow-public-subnet"],
+    );
+    // the flag does not open the special ranges
+    refused(
+        n,
+        &create_args(
+            n,
+            BUSYBOX,
+            &["--subnet", "127.0.0.0/24", "--allow-public-subnet"],
+        ),
+        &["127.0.0.0/24"],
+    );
+    let name = format!("it-special-{}", std::process::id());
+    for (cidr, says) in [
+        ("127.0.0.0/24", "no network of nodes"),
+        ("224.0.0.0/24", "no network of nodes"),
+        ("8.8.8.0/24", "--allow-public-cidr"),
+    ] {
+        let out = mcc(["vpc", "create", "--cidr", cidr, "--name", &name]).run();
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(out.stderr.contains(says), "{}", out.describe());
+    }
+    let list = mcc(["vpc", "list", "--output", "json"]).run().ok();
+    assert!(!list.stdout.contains(&name), "{}", list.describe());
+}
+
+/// An address for a node the create does not make is refused.
+#[test]
+fn an_address_for_a_node_not_made_is_refused() {
+    let c = Cluster::new("ipnot");
+    let n = c.n();
+    let subnet = test_subnet(237);
+    refused(
+        n,
+        &create_args(
+            n,
+            BUSYBOX,
+            &[
+                "--nodes",
+                "1",
+                "--subnet",
+                &subnet,
+                "--ip",
+                &format!("node05={}", subnet_host(&subnet, 50)),
+            ],
+        ),
+        &["node05", "one worker, node01"],
+    );
+}
+
+/// `mcc run` checks its user and its volumes' paths before anything is
+/// made: a user of three parts or beyond the largest UID, a volume on
+/// the engine's /proc.
+#[test]
+fn run_refuses_bad_users_and_the_engines_paths() {
+    require_engine_and_images();
+    let mark = format!("badrun-{}", std::process::id());
+    let cmd = ["--", "sh", "-c", &format!("true; : {mark}")];
+    for user in [
+        "root:root:root",
+        "a:b:c",
+        "99999999999999999999",
+        "4294967295",
+    ] {
+        let mut args = vec!["run", "--image", BUSYBOX, "--user", user];
+        args.extend_from_slice(&cmd);
+        let out = mcc(&args).run();
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(out.stderr.contains(user), "{}", out.describe());
+    }
+    let vol = mcc([
+        "volume",
+        "create",
+        "--size",
+        "8M",
+        "--name",
+        &format!("it-badrun-{}", std::process::id()),
+    ])
+    .run()
+    .ok()
+    .stdout
+    .trim()
+    .to_string();
+    let _made = Made::volume(&vol);
+    for path in ["/proc", "/sys/x", "/dev", "/etc/hosts"] {
+        let spec = format!("{vol}:{path}");
+        let mut args = vec!["run", "--image", BUSYBOX, "--volume", &spec];
+        args.extend_from_slice(&cmd);
+        let out = mcc(&args).run();
+        assert_eq!(out.code(), 2, "{}", out.describe());
+        assert!(out.stderr.contains(path), "{}", out.describe());
+    }
+    assert_eq!(
+        run_containers(&mark),
+        Vec::<String>::new(),
+        "a container was made"
+    );
+}

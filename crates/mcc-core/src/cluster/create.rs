@@ -66,23 +66,7 @@ impl Clusters {
                     .map_err(|e| Error::Failed(format!("reading the context folder: {e}")))??,
             ),
         };
-        let existing = self.load(name).await?;
-        if existing.meta.is_some() || !existing.nodes.is_empty() {
-            return Err(Error::Conflict(format!(
-                "cluster '{name}' already exists; delete it with `mcc delete {name}` or choose \
-                 another --name"
-            )));
-        }
-        if let Some(parent) = &spec.parent {
-            // Elsewhere the engine says so (if cryptically: "invalid
-            // subinterface vlan name").
-            if self.provider.has_interface(parent).await? == Some(false) {
-                return Err(Error::Invalid(format!(
-                    "--parent {parent}: this host has no network interface of that name; \
-                     `ip link` lists them"
-                )));
-            }
-        }
+        self.check_create(spec).await?;
         let images = self
             .ensure_images(&[&spec.frontend_image, &spec.worker_image], cancel)
             .await?;
@@ -107,32 +91,12 @@ impl Clusters {
             Some(v) => Some(vpc_subnet(v, &networks)?),
             None => None,
         };
-        if let Some(n) = networks.iter().find(|n| n.name == name.network()) {
-            if spec.vpc.is_none()
-                && n.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str())
-            {
-                return Err(Error::Invalid(format!(
-                    "a network named '{}' exists and is not mcc's; remove it or choose another --name",
-                    n.name
-                )));
-            }
-        }
-        // A bridge network must not shadow the host's own routes (when the
-        // engine runs here, where they can be read); a macvlan network is
-        // meant to be on a host segment, so its routes are no conflict.
-        let own_network = spec.vpc.clone().unwrap_or_else(|| name.network());
-        let taken = self
-            .taken_subnets(&own_network, spec.network_driver == NetworkDriver::Bridge)
-            .await?;
+        // checked again now that no other create of this host can take it
+        let taken = self.taken_by_others(spec).await?;
         let subnet = match spec.subnet.or(vpc_subnet) {
             Some(s) if spec.vpc.is_some() => s,
             Some(s) => {
-                if let Some((net, other)) = taken.iter().find(|(_, t)| t.overlaps(&s)) {
-                    return Err(Error::Invalid(format!(
-                        "subnet {s} overlaps {other} of {net}; choose another --subnet \
-                         or leave it out and mcc picks a free one"
-                    )));
-                }
+                subnet_free(s, &taken)?;
                 s
             }
             None => {
@@ -149,13 +113,8 @@ impl Clusters {
         let mut reused = Vec::new();
         for d in &spec.devices {
             let vol = name.device_volume(&d.name);
-            if let Some(v) = self.provider.volume(&vol).await? {
-                if v.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str()) {
-                    return Err(Error::Invalid(format!(
-                        "volume '{vol}' exists and does not belong to cluster '{name}'; remove it \
-                         or rename the device"
-                    )));
-                }
+            // (whose it is was checked with the rest)
+            if self.provider.volume(&vol).await?.is_some() {
                 self.reporter.note(&format!(
                     "reusing volume {vol} (kept from an earlier cluster '{name}')"
                 ));
@@ -270,6 +229,73 @@ impl Clusters {
                 Err(e.with_cleanup(cleanup.err()))
             }
         }
+    }
+
+    /// Everything about a create that can be refused, checked against the
+    /// engine without making anything: the name is free, the host has the
+    /// macvlan parent, the VPC exists, no foreign network has the
+    /// cluster's name, the subnet overlaps nothing, the devices' volumes
+    /// are the cluster's. `create` starts with it; the daemon calls it
+    /// before it accepts a create, so a bad one is a 4xx and no operation.
+    pub async fn check_create(&self, spec: &ClusterSpec) -> Result<()> {
+        let name = &spec.name;
+        let existing = self.load(name).await?;
+        if existing.meta.is_some() || !existing.nodes.is_empty() {
+            return Err(Error::Conflict(format!(
+                "cluster '{name}' already exists; delete it with `mcc delete {name}` or choose \
+                 another --name"
+            )));
+        }
+        if let Some(parent) = &spec.parent {
+            // Elsewhere the engine says so (if cryptically: "invalid
+            // subinterface vlan name").
+            if self.provider.has_interface(parent).await? == Some(false) {
+                return Err(Error::Invalid(format!(
+                    "--parent {parent}: this host has no network interface of that name; \
+                     `ip link` lists them"
+                )));
+            }
+        }
+        let networks = self.provider.networks(None).await?;
+        if let Some(v) = &spec.vpc {
+            vpc_subnet(v, &networks)?;
+        }
+        if let Some(n) = networks.iter().find(|n| n.name == name.network()) {
+            if spec.vpc.is_none()
+                && n.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str())
+            {
+                return Err(Error::Invalid(format!(
+                    "a network named '{}' exists and is not mcc's; remove it or choose another --name",
+                    n.name
+                )));
+            }
+        }
+        if let (Some(s), None) = (spec.subnet, &spec.vpc) {
+            subnet_free(s, &self.taken_by_others(spec).await?)?;
+        }
+        for d in &spec.devices {
+            let vol = name.device_volume(&d.name);
+            if let Some(v) = self.provider.volume(&vol).await? {
+                if v.labels.get(labels::CLUSTER).map(String::as_str) != Some(name.as_str()) {
+                    return Err(Error::Invalid(format!(
+                        "volume '{vol}' exists and does not belong to cluster '{name}'; remove it \
+                         or rename the device"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The subnets the cluster's network may not overlap: the engine's
+    /// other networks and, for a bridge network, the host's own routes
+    /// (when the engine runs here, where they can be read); a macvlan
+    /// network is meant to be on a host segment, so its routes are no
+    /// conflict.
+    async fn taken_by_others(&self, spec: &ClusterSpec) -> Result<Vec<(String, Ipv4Cidr)>> {
+        let own_network = spec.vpc.clone().unwrap_or_else(|| spec.name.network());
+        self.taken_subnets(&own_network, spec.network_driver == NetworkDriver::Bridge)
+            .await
     }
 
     /// Where the nodes of a new cluster in VPC `vpc` start: the first of
@@ -487,6 +513,17 @@ struct Prepared {
 /// How long after its start a create's or addnode's process is taken as
 /// gone by an mcc that cannot check it (another host or container): its
 /// timeout, and time to pull images and roll back.
+/// Refuses a subnet that overlaps one of `taken`, naming it.
+fn subnet_free(s: Ipv4Cidr, taken: &[(String, Ipv4Cidr)]) -> Result<()> {
+    match taken.iter().find(|(_, t)| t.overlaps(&s)) {
+        Some((net, other)) => Err(Error::Invalid(format!(
+            "subnet {s} overlaps {other} of {net}; choose another --subnet or leave it out and \
+             mcc picks a free one"
+        ))),
+        None => Ok(()),
+    }
+}
+
 pub(crate) fn creator_budget(timeout: Duration) -> u64 {
     timeout.as_secs().saturating_add(300)
 }

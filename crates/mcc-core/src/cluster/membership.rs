@@ -26,7 +26,146 @@ pub enum Removal {
     Count(u32),
 }
 
+fn check_count(count: u32) -> Result<()> {
+    if count == 0 {
+        return Err(Error::Invalid("--count must be at least 1".into()));
+    }
+    Ok(())
+}
+
+/// The workers an addnode makes, and why numbers were skipped.
+struct NewWorkers {
+    nodes: Vec<NodeId>,
+    notes: Vec<String>,
+}
+
+/// The `count` lowest worker numbers after `existing` whose address is
+/// free: not the gateway's, not fixed for another node, not held by
+/// another container of the VPC (`held`); refused when the subnet has no
+/// room for them.
+fn pick_new_workers(
+    name: &ClusterName,
+    record: &crate::model::ClusterRecord,
+    existing: &[NodeId],
+    held: &[(String, Ipv4Addr)],
+    count: u32,
+) -> Result<NewWorkers> {
+    let plan = record.plan();
+    // Addresses already held: the members', and those fixed for nodes to come.
+    let mut taken: Vec<(Ipv4Addr, NodeId)> = existing
+        .iter()
+        .filter_map(|n| Some((plan.ip(*n)?, *n)))
+        .chain(plan.fixed.iter().map(|(n, ip)| (*ip, *n)))
+        .collect();
+    let mut new = NewWorkers {
+        nodes: Vec::new(),
+        notes: Vec::new(),
+    };
+    let mut i = 1;
+    while new.nodes.len() < count as usize {
+        let n = NodeId::worker(i);
+        i += 1;
+        if existing.contains(&n) {
+            continue;
+        }
+        let Some(ip) = plan.ip(n) else {
+            return Err(Error::Invalid(format!(
+                "--count {count}: subnet {} of cluster '{name}' has room for {} workers; {count} \
+                 more do not fit",
+                record.subnet,
+                plan.max_workers(),
+            )));
+        };
+        if ip == plan.gateway {
+            new.notes
+                .push(format!("skipping {n}: its address {ip} is the gateway's"));
+            continue;
+        }
+        if let Some((_, owner)) = taken.iter().find(|(t, owner)| *t == ip && *owner != n) {
+            new.notes.push(format!(
+                "skipping {n}: its address {ip} is {owner}'s (fixed with --ip)"
+            ));
+            continue;
+        }
+        if let Some((who, _)) = held.iter().find(|(_, t)| *t == ip) {
+            new.notes.push(format!(
+                "skipping {n}: its address {ip} is held by container {who} in VPC {}",
+                record.vpc.as_deref().unwrap_or_default()
+            ));
+            continue;
+        }
+        taken.push((ip, n));
+        new.nodes.push(n);
+    }
+    let mut after = existing.to_vec();
+    after.extend(&new.nodes);
+    after.sort();
+    plan.check_unique(&after).map_err(Error::Invalid)?;
+    Ok(new)
+}
+
+/// The workers a delnode removes, of the cluster's `members`; refused
+/// when it names the front-end, a node that is no worker, or more workers
+/// than there are.
+fn workers_to_remove(
+    name: &ClusterName,
+    members: &[NodeId],
+    which: &Removal,
+) -> Result<Vec<NodeId>> {
+    let workers: Vec<NodeId> = members
+        .iter()
+        .copied()
+        .filter(|n| n.role == Role::Worker)
+        .collect();
+    match which {
+        Removal::Count(k) => {
+            check_count(*k)?;
+            if *k as usize > workers.len() {
+                return Err(Error::Invalid(format!(
+                    "--count {k}: cluster '{name}' has only {} workers",
+                    workers.len()
+                )));
+            }
+            Ok(workers.iter().rev().take(*k as usize).copied().collect())
+        }
+        Removal::Nodes(list) => {
+            let mut list = list.clone();
+            list.sort();
+            list.dedup();
+            for n in &list {
+                if n.role == Role::Frontend {
+                    return Err(Error::Invalid(format!(
+                        "the front-end of '{name}' cannot be removed; delete the cluster with \
+                         `mcc delete {name}`"
+                    )));
+                }
+                if !workers.contains(n) {
+                    let have: Vec<String> = workers.iter().map(NodeId::hostname).collect();
+                    return Err(Error::Invalid(format!(
+                        "cluster '{name}' has no node {n}; its workers are: {}",
+                        if have.is_empty() {
+                            "(none)".to_string()
+                        } else {
+                            have.join(", ")
+                        }
+                    )));
+                }
+            }
+            Ok(list)
+        }
+    }
+}
+
 impl Clusters {
+    /// Whether a delnode can go ahead, checked without removing anything
+    /// (the daemon asks before it accepts one).
+    pub async fn check_remove_nodes(&self, name: &ClusterName, which: &Removal) -> Result<()> {
+        let loaded = self.load_existing(name).await?;
+        loaded.record_to_change()?;
+        let members = self.recorded_members(&loaded).await?;
+        workers_to_remove(name, &members, which).map(|_| ())
+    }
+
     /// Adds `count` workers, taking the lowest free numbers, and runs the
     /// cluster's context on them. On failure the new nodes are removed
     /// and the hosts file is put back.
@@ -37,79 +176,20 @@ impl Clusters {
         timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<Vec<NodeView>> {
-        if count == 0 {
-            return Err(Error::Invalid("--count must be at least 1".into()));
-        }
+        check_count(count)?;
         let _serialized = self.lock_cluster(name).await?;
         let loaded = self.load_existing(name).await?;
         let record = loaded.record_to_change()?.clone();
-        let plan = record.plan();
-        // members, also those whose container is missing: their numbers
-        // and addresses are theirs until they are removed with delnode
-        let existing = self.recorded_members(&loaded).await?;
-        // Addresses already held: the members', and those fixed for nodes to come.
-        let mut taken: Vec<(Ipv4Addr, NodeId)> = existing
-            .iter()
-            .filter_map(|n| Some((plan.ip(*n)?, *n)))
-            .chain(plan.fixed.iter().map(|(n, ip)| (*ip, *n)))
-            .collect();
-        // In a VPC, other containers hold addresses too: a number whose
-        // address one of them holds is skipped, as one fixed for another
-        // node is. Held until the new nodes exist, as in create.
+        // In a VPC, held until the new nodes exist, as in create.
         let _addresses = match &record.vpc {
             Some(v) => Some(self.lock_vpc_addresses(v).await?),
             None => None,
         };
-        let held: Vec<(String, Ipv4Addr)> = match &record.vpc {
-            Some(v) => self
-                .vpc_addresses(v)
-                .await?
-                .into_iter()
-                .filter(|(c, _)| !loaded.nodes.iter().any(|n| n.info.name == *c))
-                .collect(),
-            None => Vec::new(),
-        };
-        let mut new = Vec::new();
-        let mut i = 1;
-        while new.len() < count as usize {
-            let n = NodeId::worker(i);
-            i += 1;
-            if existing.contains(&n) {
-                continue;
-            }
-            let Some(ip) = plan.ip(n) else {
-                return Err(Error::Invalid(format!(
-                    "subnet {} of cluster '{name}' has room for {} workers; {count} more do \
-                     not fit",
-                    record.subnet,
-                    plan.max_workers(),
-                )));
-            };
-            if ip == plan.gateway {
-                self.reporter
-                    .note(&format!("skipping {n}: its address {ip} is the gateway's"));
-                continue;
-            }
-            if let Some((_, owner)) = taken.iter().find(|(t, owner)| *t == ip && *owner != n) {
-                self.reporter.note(&format!(
-                    "skipping {n}: its address {ip} is {owner}'s (fixed with --ip)"
-                ));
-                continue;
-            }
-            if let Some((who, _)) = held.iter().find(|(_, t)| *t == ip) {
-                self.reporter.note(&format!(
-                    "skipping {n}: its address {ip} is held by container {who} in VPC {}",
-                    record.vpc.as_deref().unwrap_or_default()
-                ));
-                continue;
-            }
-            taken.push((ip, n));
-            new.push(n);
+        let (existing, new) = self.new_workers(name, &loaded, count).await?;
+        for note in &new.notes {
+            self.reporter.note(note);
         }
-        let mut after = existing.clone();
-        after.extend(&new);
-        after.sort();
-        plan.check_unique(&after).map_err(Error::Invalid)?;
+        let new = new.nodes;
 
         let images = self
             .ensure_images(&[&record.frontend_image, &record.worker_image], cancel)
@@ -133,6 +213,43 @@ impl Clusters {
             .into_iter()
             .filter(|n| new.iter().any(|x| x.hostname() == n.name))
             .collect())
+    }
+
+    /// Whether an addnode of `count` can go ahead, checked without making
+    /// anything (the daemon asks before it accepts one).
+    pub async fn check_add_nodes(&self, name: &ClusterName, count: u32) -> Result<()> {
+        check_count(count)?;
+        let loaded = self.load_existing(name).await?;
+        loaded.record_to_change()?;
+        self.new_workers(name, &loaded, count).await.map(|_| ())
+    }
+
+    /// The cluster's recorded members and the workers an addnode of
+    /// `count` makes: the lowest free numbers whose address is free.
+    async fn new_workers(
+        &self,
+        name: &ClusterName,
+        loaded: &super::Loaded,
+        count: u32,
+    ) -> Result<(Vec<NodeId>, NewWorkers)> {
+        let record = loaded.record_to_change()?;
+        // members, also those whose container is missing: their numbers
+        // and addresses are theirs until they are removed with delnode
+        let existing = self.recorded_members(loaded).await?;
+        // In a VPC, other containers hold addresses too: a number whose
+        // address one of them holds is skipped, as one fixed for another
+        // node is.
+        let held: Vec<(String, Ipv4Addr)> = match &record.vpc {
+            Some(v) => self
+                .vpc_addresses(v)
+                .await?
+                .into_iter()
+                .filter(|(c, _)| !loaded.nodes.iter().any(|n| n.info.name == *c))
+                .collect(),
+            None => Vec::new(),
+        };
+        let new = pick_new_workers(name, record, &existing, &held, count)?;
+        Ok((existing, new))
     }
 
     /// Makes `nodes` (absent now) and contextualizes them; on failure
@@ -288,9 +405,6 @@ impl Clusters {
         which: &Removal,
         keep_state: bool,
     ) -> Result<ClusterView> {
-        if matches!(which, Removal::Count(0)) {
-            return Err(Error::Invalid("--count must be at least 1".into()));
-        }
         let _serialized = self.lock_cluster(name).await?;
         let loaded = self.load_existing(name).await?;
         let record = loaded.record_to_change()?;
@@ -300,47 +414,7 @@ impl Clusters {
             .await?;
         // members, also those whose container is missing: they can go too
         let members = self.recorded_members(&loaded).await?;
-        let workers: Vec<NodeId> = members
-            .iter()
-            .copied()
-            .filter(|n| n.role == Role::Worker)
-            .collect();
-        let gone: Vec<NodeId> = match which {
-            Removal::Nodes(list) => {
-                let mut list = list.clone();
-                list.sort();
-                list.dedup();
-                for n in &list {
-                    if n.role == Role::Frontend {
-                        return Err(Error::Invalid(format!(
-                            "the front-end of '{name}' cannot be removed; delete the cluster with \
-                             `mcc delete {name}`"
-                        )));
-                    }
-                    if !workers.contains(n) {
-                        let have: Vec<String> = workers.iter().map(NodeId::hostname).collect();
-                        return Err(Error::Invalid(format!(
-                            "cluster '{name}' has no node {n}; its workers are: {}",
-                            if have.is_empty() {
-                                "(none)".to_string()
-                            } else {
-                                have.join(", ")
-                            }
-                        )));
-                    }
-                }
-                list
-            }
-            Removal::Count(k) => {
-                if *k as usize > workers.len() {
-                    return Err(Error::Invalid(format!(
-                        "--count {k}: cluster '{name}' has only {} workers",
-                        workers.len()
-                    )));
-                }
-                workers.iter().rev().take(*k as usize).copied().collect()
-            }
-        };
+        let gone = workers_to_remove(name, &members, which)?;
         let remaining: Vec<NodeId> = members
             .iter()
             .copied()

@@ -11,7 +11,7 @@ use super::vpc::{validate_vpc_id, VPC_LABEL};
 use super::Clusters;
 use crate::error::{Error, Result};
 use crate::model::image::validate_image_ref;
-use crate::model::options::normalize_mount_path;
+use crate::model::options::{is_engine_path, normalize_mount_path, validate_user};
 use crate::model::size::parse_size;
 use crate::model::spec::parse_env;
 use crate::model::{labels, SCHEMA_VERSION};
@@ -139,6 +139,12 @@ impl Clusters {
                     "--volume '{v}': '{path}' is not an absolute path below /, e.g. /data"
                 ))
             })?;
+            if is_engine_path(&path) {
+                return Err(invalid(format!(
+                    "--volume '{v}': {path} is the engine's own (/proc, /sys, /dev, /etc/hosts, \
+                     /etc/hostname, /etc/resolv.conf); mount the volume elsewhere, e.g. /data"
+                )));
+            }
             if !known.iter().any(|k| k.id == id) {
                 return Err(invalid(format!(
                     "--volume {id}: no such volume (`mcc volume list`)"
@@ -183,15 +189,7 @@ impl Clusters {
             c.disk = Some(parse_size("--disk", d).map_err(Error::Invalid)?);
         }
         if let Some(u) = &spec.user {
-            let ok = !u.is_empty()
-                && u.len() <= 64
-                && u.bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"_-.:".contains(&b));
-            if !ok {
-                return Err(invalid(format!(
-                    "--user '{u}': give a user name or UID[:GID], e.g. nobody or 1000:1000"
-                )));
-            }
+            validate_user(u).map_err(Error::Invalid)?;
             c.user = Some(u.clone());
         }
         for kv in &spec.env {

@@ -149,7 +149,7 @@ impl Clusters {
 
     /// Makes a VPC; its ID. A CIDR that overlaps any network of the engine
     /// or a route of the host is refused, naming what it overlaps.
-    pub async fn vpc_create(&self, name: &str, cidr: &str) -> Result<String> {
+    pub async fn vpc_create(&self, name: &str, cidr: &str, allow_public: bool) -> Result<String> {
         validate_dns_name("--name", name).map_err(Error::Invalid)?;
         if name.len() > 63 {
             return Err(Error::Invalid(format!(
@@ -161,6 +161,9 @@ impl Clusters {
                 "--cidr: {e}; give a private block such as 10.10.0.0/24"
             ))
         })?;
+        subnet
+            .check_usable("--cidr", allow_public, "--allow-public-cidr")
+            .map_err(Error::Invalid)?;
         if subnet.prefix() > 29 {
             return Err(Error::Invalid(format!(
                 "--cidr {cidr} holds too few addresses; give a /29 or larger, e.g. 10.10.0.0/24"
@@ -299,11 +302,17 @@ mod tests {
     #[tokio::test]
     async fn vpcs_are_made_listed_and_deleted_with_the_seeds_semantics() {
         let (_p, c) = clusters();
-        let id = c.vpc_create("blue", "10.77.0.0/24").await.unwrap();
+        let id = c.vpc_create("blue", "10.77.0.0/24", false).await.unwrap();
         validate_vpc_id(&id).unwrap();
-        let err = c.vpc_create("green", "10.77.0.128/25").await.unwrap_err();
+        let err = c
+            .vpc_create("green", "10.77.0.128/25", false)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("overlaps 10.77.0.0/24"), "{err}");
-        let err = c.vpc_create("blue", "10.78.0.0/24").await.unwrap_err();
+        let err = c
+            .vpc_create("blue", "10.78.0.0/24", false)
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("exists"), "{err}");
         for (name, cidr, what) in [
             ("x", "10.0.0.0/33", "--cidr"),
@@ -311,7 +320,7 @@ mod tests {
             ("x", "10.9.0.0/30", "too few"),
             ("bad_name", "10.9.0.0/24", "--name"),
         ] {
-            let e = c.vpc_create(name, cidr).await.unwrap_err();
+            let e = c.vpc_create(name, cidr, false).await.unwrap_err();
             assert!(e.to_string().contains(what), "{name} {cidr}: {e}");
         }
         let list = c.vpcs().await.unwrap();

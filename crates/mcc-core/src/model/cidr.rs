@@ -90,6 +90,67 @@ impl Ipv4Cidr {
     }
 }
 
+/// Ranges no network of nodes can use, whatever the user means: the host
+/// would route its own loopback, "this network", link-local (the cloud
+/// metadata address among it), multicast or reserved and broadcast
+/// addresses onto a bridge (the engine lets it: 127.0.0.1/24 scope global).
+const UNUSABLE: [(&str, &str); 5] = [
+    ("0.0.0.0/8", "\"this network\" (0.0.0.0/8)"),
+    ("127.0.0.0/8", "loopback (127.0.0.0/8)"),
+    ("169.254.0.0/16", "link-local (169.254.0.0/16)"),
+    ("224.0.0.0/4", "multicast (224.0.0.0/4)"),
+    ("240.0.0.0/4", "reserved and broadcast (240.0.0.0/4)"),
+];
+
+/// Ranges that are nobody's on the internet: private (RFC 1918), shared
+/// (RFC 6598), benchmarking (RFC 2544) and documentation (RFC 5737).
+const NOT_PUBLIC: [&str; 8] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+    "198.18.0.0/15",
+    "192.0.2.0/24",
+    "198.51.100.0/24",
+    "203.0.113.0/24",
+];
+
+impl Ipv4Cidr {
+    /// Whether nodes may have this network: never when it overlaps a
+    /// range of [`UNUSABLE`]; when it is public (not inside a range of
+    /// [`NOT_PUBLIC`]) only if `allow_public` says the user means it (its
+    /// route would hide those addresses of the internet from the host).
+    /// `flag` names the value in the error, `allow_flag` how to allow it.
+    pub fn check_usable(
+        &self,
+        flag: &str,
+        allow_public: bool,
+        allow_flag: &str,
+    ) -> Result<(), String> {
+        for (range, what) in UNUSABLE {
+            let r: Ipv4Cidr = range.parse().expect("a valid range");
+            if r.overlaps(self) {
+                return Err(format!(
+                    "{flag} {self} overlaps {what}, which no network of nodes can use; give \
+                     a private block such as 10.10.0.0/24"
+                ));
+            }
+        }
+        let private = NOT_PUBLIC.iter().any(|r| {
+            let r: Ipv4Cidr = r.parse().expect("a valid range");
+            r.prefix <= self.prefix && r.overlaps(self)
+        });
+        if !private && !allow_public {
+            return Err(format!(
+                "{flag} {self} is not a private block: this host would route those internet \
+                 addresses to the nodes; give a private block such as 10.10.0.0/24 (10/8, \
+                 172.16/12, 192.168/16), or add {allow_flag} if you mean it"
+            ));
+        }
+        Ok(())
+    }
+}
+
 fn mask(prefix: u8) -> u32 {
     if prefix == 0 {
         0
@@ -138,6 +199,52 @@ impl fmt::Display for Ipv4Cidr {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn special_ranges_are_refused_and_public_ones_need_the_flag() {
+        let usable = |s: &str, allow: bool| c(s).check_usable("--subnet", allow, "--allow-public");
+        for bad in [
+            "127.0.0.0/24",
+            "127.0.0.0/8",
+            "0.0.0.0/0",
+            "0.0.0.0/24",
+            "224.0.0.0/24",
+            "239.1.0.0/16",
+            "240.0.0.0/24",
+            "255.255.255.0/24",
+            "169.254.0.0/24",
+            "96.0.0.0/3",
+        ] {
+            let e = usable(bad, true).unwrap_err();
+            assert!(e.contains(bad) && e.contains("no network of nodes"), "{e}");
+        }
+        for ok in [
+            "10.0.0.0/8",
+            "10.42.0.0/24",
+            "172.16.0.0/12",
+            "172.31.255.0/24",
+            "192.168.1.0/24",
+            "100.64.0.0/16",
+            "198.18.0.0/24",
+            "192.0.2.0/24",
+        ] {
+            assert_eq!(usable(ok, false), Ok(()), "{ok}");
+        }
+        for public in [
+            "8.8.8.0/24",
+            "172.32.0.0/24",
+            "11.0.0.0/16",
+            "192.169.0.0/24",
+            "172.0.0.0/8",
+        ] {
+            let e = usable(public, false).unwrap_err();
+            assert!(
+                e.contains("not a private block") && e.contains("--allow-public"),
+                "{e}"
+            );
+            assert_eq!(usable(public, true), Ok(()), "{public}");
+        }
+    }
 
     fn c(s: &str) -> Ipv4Cidr {
         s.parse().unwrap()

@@ -24,6 +24,7 @@ pub struct CreateFlags {
     pub subnet: Option<String>,
     /// A VPC's ID (`vpc-1a2b3c4d`).
     pub vpc: Option<String>,
+    pub allow_public_subnet: bool,
     pub gateway: Option<String>,
     /// `NODE=IP`, one per node.
     pub ips: Vec<String>,
@@ -79,6 +80,7 @@ impl CreateFlags {
             context_folder: self.context_folder,
             devices: list(self.devices),
             subnet: self.subnet,
+            allow_public_subnet: self.allow_public_subnet.then_some(true),
             vpc: self.vpc,
             privileged: self.privileged.then_some(true),
             env,

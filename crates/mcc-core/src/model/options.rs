@@ -109,18 +109,58 @@ pub fn normalize_mount_path(s: &str) -> Option<String> {
     Some(format!("/{}", parts.join("/")))
 }
 
-/// Paths the engine or mcc mount themselves (`/run` is systemd's tmpfs).
+/// Paths the engine mounts itself in every container.
+const ENGINE_PATHS: [&str; 6] = [
+    "/proc",
+    "/sys",
+    "/dev",
+    "/etc/hosts",
+    "/etc/hostname",
+    "/etc/resolv.conf",
+];
+
+fn is_at_or_below(p: &str, roots: &[&str]) -> bool {
+    roots
+        .iter()
+        .any(|r| p == *r || p.starts_with(&format!("{r}/")))
+}
+
+/// Paths the engine mounts in every container (`mcc run --volume` may not
+/// take them).
+pub fn is_engine_path(p: &str) -> bool {
+    is_at_or_below(p, &ENGINE_PATHS)
+}
+
+/// Paths the engine or mcc mount themselves in nodes (`/run` is systemd's
+/// tmpfs).
 pub fn is_reserved_path(p: &str) -> bool {
-    [
-        "/proc",
-        "/sys",
-        "/dev",
-        "/run",
-        "/etc/hosts",
-        super::paths::META_MOUNT,
-    ]
-    .iter()
-    .any(|r| p == *r || p.starts_with(&format!("{r}/")))
+    is_engine_path(p) || is_at_or_below(p, &["/run", super::paths::META_MOUNT])
+}
+
+/// The largest UID or GID (2^32 - 2: -1 means none to the kernel).
+const MAX_ID: u64 = 4_294_967_294;
+
+/// Checks `--user`: `USER` or `USER:GROUP`, each a name (a letter or `_`,
+/// then up to 31 letters, digits, `_`, `.` or `-`) or a number up to
+/// 4294967294.
+pub fn validate_user(u: &str) -> Result<(), String> {
+    let part_ok = |p: &str| {
+        if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+            return p.len() <= 10 && p.parse::<u64>().is_ok_and(|n| n <= MAX_ID);
+        }
+        p.len() <= 32
+            && p.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+            && p.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b))
+    };
+    let parts: Vec<&str> = u.split(':').collect();
+    if parts.len() <= 2 && parts.iter().all(|p| part_ok(p)) {
+        return Ok(());
+    }
+    Err(format!(
+        "--user '{u}': give USER or USER:GROUP, each a name or a number up to {MAX_ID}, e.g. \
+         nobody or 1000:1000"
+    ))
 }
 
 /// Checks a `--persist` path: absolute, normalized, not a system mount.
@@ -145,6 +185,56 @@ pub fn validate_persist_path(s: &str) -> Result<String, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn users_are_names_or_ids_and_at_most_one_group() {
+        for ok in [
+            "nobody",
+            "root",
+            "1000",
+            "1000:1000",
+            "nobody:nogroup",
+            "_apt",
+            "4294967294",
+        ] {
+            assert_eq!(validate_user(ok), Ok(()), "{ok}");
+        }
+        for bad in [
+            "",
+            ":",
+            "root:",
+            ":root",
+            "a:b:c",
+            "root:root:root",
+            "99999999999999999999",
+            "4294967295",
+            "1000:4294967295",
+            "-root",
+            "1abc",
+            "ro ot",
+            "root;id",
+            &"a".repeat(33),
+        ] {
+            let e = validate_user(bad).unwrap_err();
+            assert!(e.contains("--user"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn the_engines_own_paths_are_reserved() {
+        for p in [
+            "/proc",
+            "/proc/1",
+            "/sys",
+            "/dev/shm",
+            "/etc/hosts",
+            "/etc/resolv.conf",
+        ] {
+            assert!(is_engine_path(p) && is_reserved_path(p), "{p}");
+        }
+        assert!(!is_engine_path("/run") && is_reserved_path("/run/lock"));
+        assert!(!is_engine_path("/data") && !is_engine_path("/procfs"));
+    }
 
     #[test]
     fn names_and_hosts() {

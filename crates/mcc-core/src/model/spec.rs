@@ -36,6 +36,9 @@ pub struct SpecInput {
     pub context_folder: Option<PathBuf>,
     pub devices: Option<Vec<String>>,
     pub subnet: Option<String>,
+    /// Take a subnet that is not a private block (its route hides those
+    /// internet addresses from the host): the user means it.
+    pub allow_public_subnet: Option<bool>,
     /// Create the cluster into this VPC (`mcc vpc create`), on its network
     /// and subnet, instead of a network of its own.
     pub vpc: Option<String>,
@@ -196,6 +199,7 @@ impl SpecInput {
             context_folder: flags.context_folder.or(self.context_folder),
             devices: flags.devices.or(self.devices),
             subnet: flags.subnet.or(self.subnet),
+            allow_public_subnet: flags.allow_public_subnet.or(self.allow_public_subnet),
             vpc: flags.vpc.or(self.vpc),
             privileged: flags.privileged.or(self.privileged),
             env,
@@ -238,6 +242,7 @@ impl SpecInput {
         let devices = devices(self.devices.unwrap_or_default())?;
         let (subnet, gateway, fixed_ips) = addressing(
             self.subnet.as_deref(),
+            self.allow_public_subnet.unwrap_or(false),
             self.gateway.as_deref(),
             self.per_node.unwrap_or_default(),
             nodes,
@@ -374,6 +379,7 @@ type Addressing = (
 /// and against the number of nodes.
 fn addressing(
     subnet: Option<&str>,
+    allow_public: bool,
     gateway: Option<&str>,
     per_node: BTreeMap<String, NodeInput>,
     nodes: u32,
@@ -413,6 +419,7 @@ fn addressing(
         return Ok((None, None, fixed_ips));
     };
     let cidr: Ipv4Cidr = s.parse().map_err(|e| format!("--subnet: {e}"))?;
+    cidr.check_usable("--subnet", allow_public, "--allow-public-subnet")?;
     let plan = AddressPlan::with_choices(cidr, gateway, &fixed_ips)?;
     if nodes > plan.max_workers() {
         return Err(format!(
@@ -422,11 +429,22 @@ fn addressing(
             cidr.prefix().saturating_sub(2).max(8)
         ));
     }
-    // the nodes made now, and those given an address for later
-    let mut planned: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
+    // an address is for a node this create makes: one for a later node
+    // would be a promise addnode cannot see through (and a typo, mostly)
+    if let Some(later) = fixed_ips.keys().find(|n| n.index > nodes) {
+        return Err(format!(
+            "--ip {later}=…: the cluster has {} (--nodes {nodes}); give addresses to the \
+             nodes this create makes, or raise --nodes",
+            match nodes {
+                0 => "only the front-end".to_string(),
+                1 => "one worker, node01".to_string(),
+                n => format!("{n} workers, node01 to {}", NodeId::worker(n)),
+            }
+        ));
+    }
+    let planned: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
         .chain((1..=nodes).map(NodeId::worker))
         .collect();
-    planned.extend(fixed_ips.keys().filter(|n| n.index > nodes));
     plan.check_unique(&planned)?;
     Ok((Some(cidr), gateway, fixed_ips))
 }
@@ -854,9 +872,20 @@ mod tests {
 
     #[test]
     fn fixed_addresses_of_later_nodes_and_macvlan() {
-        // node03 (made later) fixed on node01's default address
+        // node03 is not made by this create
         let err = SpecInput::from_yaml(
             "image: x\nnodes: 1\nsubnet: 10.0.0.0/24\nper-node:\n  node03: {ip: 10.0.0.3}\n",
+        )
+        .unwrap()
+        .validate()
+        .unwrap_err();
+        assert!(
+            err.contains("--ip node03=") && err.contains("one worker, node01"),
+            "{err}"
+        );
+        // node03 fixed on node01's default address
+        let err = SpecInput::from_yaml(
+            "image: x\nnodes: 3\nsubnet: 10.0.0.0/24\nper-node:\n  node03: {ip: 10.0.0.3}\n",
         )
         .unwrap()
         .validate()
