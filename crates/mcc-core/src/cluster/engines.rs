@@ -17,9 +17,14 @@ use crate::provider::{exec_collect, ExecSpec};
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Clusters {
-    /// Writes a worker's engine certificate where its first process reads
-    /// it, before the node is made: for every new or recreated worker a
-    /// new one, valid for its name and address.
+    /// Writes a fresh engine certificate and key into a worker's own
+    /// engine volume, where its first process reads them: after its
+    /// container is made and before it starts (`create`, `addnode`,
+    /// `recreate`). The
+    /// engine's archive API reaches the volume of a container that is not
+    /// running; no other node mounts that volume, and mcc never reads it
+    /// back (the worker's root may have changed it: only its own engine
+    /// would suffer).
     pub(crate) async fn write_engine_cert(
         &self,
         name: &ClusterName,
@@ -37,12 +42,39 @@ impl Clusters {
             record.plan().ip(node),
         )
         .map_err(Error::Failed)?;
+        let mut b = tar::Builder::new(Vec::new());
+        let io = |e: std::io::Error| Error::Failed(format!("packing {node}'s certificate: {e}"));
+        context::append_dir(&mut b, docker_workers::ENGINE_TLS_SUBDIR, 0o700).map_err(io)?;
+        for (path, content, mode) in &files {
+            context::append_file(&mut b, path, content.as_bytes(), *mode).map_err(io)?;
+        }
+        let tar = b.into_inner().map_err(io)?;
         self.provider
-            .upload(
-                &name.meta_container(),
-                META_MOUNT,
-                context::meta_files_archive(&files)?,
-            )
+            .upload(&name.container(node), docker_workers::ENGINE_DATA, tar)
+            .await
+    }
+
+    /// Empties the copy of a worker's key that an older mcc kept in the
+    /// meta volume, which every node mounts: once the worker was made anew
+    /// its engine reads its own volume, and nothing needs that copy.
+    /// (Anyone who read it before may still hold it: it is valid until
+    /// 4096, and only a new cluster, with a new authority, is rid of it.)
+    pub(crate) async fn drop_legacy_cert(&self, name: &ClusterName, node: NodeId) -> Result<()> {
+        let [key, cert] = docker_workers::legacy_files(node);
+        let meta = name.meta_container();
+        match self
+            .provider
+            .download(&meta, &format!("{META_MOUNT}/{key}"))
+            .await
+        {
+            Ok(tar) if !context::single_file_text(&tar)?.is_empty() => {}
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let emptied = [(key, String::new(), 0o600), (cert, String::new(), 0o644)];
+        self.provider
+            .upload(&meta, META_MOUNT, context::meta_files_archive(&emptied)?)
             .await
     }
 

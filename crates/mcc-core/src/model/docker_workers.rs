@@ -8,6 +8,11 @@
 //! certificate. Without one, nothing reaches it: not a node of another
 //! cluster, not a user of the host.
 //!
+//! Where they are: the authority and the nodes' client certificate in the
+//! meta volume (every node mounts it read-only); a worker's server
+//! certificate and key in its own engine volume ([`ENGINE_TLS_DIR`]),
+//! which no other node mounts.
+//!
 //! Pure: certificates are made here, written by the cluster logic.
 
 use std::net::Ipv4Addr;
@@ -29,11 +34,24 @@ pub const ENGINE_PORT: u16 = 2375;
 /// the node, kept across recreation.
 pub const ENGINE_DATA: &str = "/var/lib/docker";
 
-/// Where the certificates are in every node (the meta volume, read-only):
-/// `ca.pem`, `client/{ca,cert,key}.pem` and `<worker>/{cert,key}.pem`.
+/// Where the certificates every node may read are (the meta volume,
+/// read-only): `ca.pem` and `client/{ca,cert,key}.pem` (the key for root
+/// only). No worker's server key is there: each is in its own worker's
+/// [`ENGINE_TLS_DIR`]. (An older mcc put them under `<worker>/` here,
+/// where every node could read them; see [`legacy_files`].)
 pub const CERTS_DIR: &str = "/opt/mcc/docker";
 /// [`CERTS_DIR`] in the meta volume.
 const CERTS_SUBDIR: &str = "docker";
+
+/// Where a worker's engine finds its server certificate and key
+/// (`cert.pem`, `key.pem`, 0700 root): in the worker's engine volume
+/// ([`ENGINE_DATA`]), which only that worker mounts. mcc writes them
+/// through the engine before the worker starts (the engine's archive API
+/// reaches the volume of a container made but not started) and never
+/// reads them back.
+pub const ENGINE_TLS_DIR: &str = "/var/lib/docker/mcc-tls";
+/// [`ENGINE_TLS_DIR`] in [`ENGINE_DATA`] (made 0700).
+pub const ENGINE_TLS_SUBDIR: &str = "mcc-tls";
 
 /// What a cluster of Docker workers keeps in its record.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -171,7 +189,8 @@ pub fn cluster_files(
     ])
 }
 
-/// A worker's engine certificate and key, as meta-volume files.
+/// A worker's engine certificate and key, as files of its engine volume
+/// (paths relative to [`ENGINE_DATA`], in [`ENGINE_TLS_SUBDIR`]).
 pub fn worker_files(
     dw: &DockerWorkers,
     cluster: &ClusterName,
@@ -180,11 +199,20 @@ pub fn worker_files(
     ip: Option<Ipv4Addr>,
 ) -> Result<Vec<(String, String, u32)>, String> {
     let pem = dw.server_cert(cluster, node, domain, ip)?;
-    let dir = format!("{CERTS_SUBDIR}/{}", node.hostname());
+    let dir = ENGINE_TLS_SUBDIR;
     Ok(vec![
         (format!("{dir}/cert.pem"), pem.cert, 0o644),
         (format!("{dir}/key.pem"), pem.key, 0o600),
     ])
+}
+
+/// Where an older mcc put `node`'s server key and certificate: in the
+/// meta volume, which every node mounts. Emptied once the worker is made
+/// anew (its engine then reads [`ENGINE_TLS_DIR`]); workers made by that
+/// older mcc still read them there until they are recreated.
+pub fn legacy_files(node: NodeId) -> [String; 2] {
+    let dir = format!("{CERTS_SUBDIR}/{}", node.hostname());
+    [format!("{dir}/key.pem"), format!("{dir}/cert.pem")]
 }
 
 /// The environment of every node of such a cluster: the docker CLI finds
@@ -213,13 +241,17 @@ pub fn worker_env(dw: &DockerWorkers) -> Vec<String> {
 /// writable (the inner engine nests its containers' cgroups under the
 /// node's) and starts the inner engine in the background, its log in
 /// `/var/log/dockerd.log`. Every value comes from the environment mcc
-/// set; nothing of the user's is spliced into the text.
+/// set; nothing of the user's is spliced into the text. The authority
+/// comes from the meta volume, the worker's own certificate and key from
+/// its engine volume ([`ENGINE_TLS_DIR`]), read at every start of the
+/// node (the engine's restarts by the restart policy included).
 pub const START_ENGINE: &str = r#"mcc_start_engine() {
   for d in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$d" 2>/dev/null; done
   c=/opt/mcc/docker
+  t=/var/lib/docker/mcc-tls
   mkdir -p /var/log
   dockerd -H unix:///var/run/docker.sock -H "tcp://0.0.0.0:2375" \
-    --tlsverify --tlscacert "$c/ca.pem" --tlscert "$c/$MCC_NODE/cert.pem" --tlskey "$c/$MCC_NODE/key.pem" \
+    --tlsverify --tlscacert "$c/ca.pem" --tlscert "$t/cert.pem" --tlskey "$t/key.pem" \
     --storage-driver=overlay2 --bip="$MCC_DOCKER_BIP" \
     --default-address-pool "base=$MCC_DOCKER_POOL,size=24" >/var/log/dockerd.log 2>&1 &
 }
@@ -290,14 +322,31 @@ mod tests {
             "10.2.0.0/20".parse().unwrap(),
         )
         .unwrap();
+        assert_eq!(ENGINE_TLS_DIR, format!("{ENGINE_DATA}/{ENGINE_TLS_SUBDIR}"));
+        // a worker's key: in its own engine volume, where its engine looks
         let f = worker_files(&dw, &cluster(), NodeId::worker(2), None, None).unwrap();
-        assert_eq!(f[1].0, "docker/node02/key.pem");
+        assert_eq!(ENGINE_TLS_SUBDIR, "mcc-tls");
+        assert_eq!(f[1].0, "mcc-tls/key.pem");
         assert_eq!(f[1].2, 0o600);
-        assert!(START_ENGINE.contains("$c/$MCC_NODE/key.pem"));
+        assert!(START_ENGINE.contains(&format!("t={ENGINE_TLS_DIR}\n")));
+        assert!(START_ENGINE.contains(r#"--tlskey "$t/key.pem""#));
+        assert!(!START_ENGINE.contains("$MCC_NODE"));
+        // what every node reads holds no server key
         let c = cluster_files(&dw, &cluster()).unwrap();
+        let paths: Vec<&str> = c.iter().map(|(p, _, _)| p.as_str()).collect();
+        assert_eq!(
+            paths,
+            [
+                "docker/ca.pem",
+                "docker/client/ca.pem",
+                "docker/client/cert.pem",
+                "docker/client/key.pem"
+            ]
+        );
         assert!(c
             .iter()
             .any(|(p, _, m)| p == "docker/client/key.pem" && *m == 0o600));
+        assert_eq!(legacy_files(NodeId::worker(2))[0], "docker/node02/key.pem");
     }
 
     #[test]
