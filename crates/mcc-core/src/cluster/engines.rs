@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::parallel::{first_error, run_all, PARALLELISM};
 use super::Clusters;
 use crate::context;
 use crate::error::{Error, Result};
@@ -20,7 +21,7 @@ impl Clusters {
     /// Writes a fresh engine certificate and key into a worker's own
     /// engine volume, where its first process reads them: after its
     /// container is made and before it starts (`create`, `addnode`,
-    /// `recreate`). The
+    /// `recreate`), and before each `start` of a stopped worker. The
     /// engine's archive API reaches the volume of a container that is not
     /// running; no other node mounts that volume, and mcc never reads it
     /// back (the worker's root may have changed it: only its own engine
@@ -76,6 +77,70 @@ impl Clusters {
         self.provider
             .upload(&meta, META_MOUNT, context::meta_files_archive(&emptied)?)
             .await
+    }
+
+    /// Replaces the nodes' client certificate in the meta volume when it
+    /// nears its end, or when it is an older mcc's (valid until 4096):
+    /// at `start`, `addnode` and `recreate`. The docker CLI reads it at
+    /// every command, so running nodes need no restart. (A command that
+    /// runs in the instant of the write may find the new certificate with
+    /// the old key, and fail once.) What mcc reads back is from the meta
+    /// volume, which no node can write.
+    pub(crate) async fn renew_nodes_cert(
+        &self,
+        name: &ClusterName,
+        record: &ClusterRecord,
+    ) -> Result<()> {
+        let Some(dw) = &record.docker else {
+            return Ok(());
+        };
+        let meta = name.meta_container();
+        let path = format!("{META_MOUNT}/{}", docker_workers::NODES_CERT_FILE);
+        let current = match self.provider.download(&meta, &path).await {
+            Ok(tar) => Some(context::single_file_text(&tar)?),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let ca_until = dw.ca_until();
+        if let Some(until) = ca_until.filter(|u| *u - now < docker_workers::RENEW_BEFORE) {
+            self.reporter.note(&format!(
+                "the certificate authority of cluster '{name}' ends on {}: after that no \
+                 engine of its workers accepts a client; make the cluster again before then",
+                until.date()
+            ));
+        }
+        if !docker_workers::renewal_due(current.as_deref(), ca_until, now) {
+            return Ok(());
+        }
+        let files = docker_workers::cluster_files(dw, name).map_err(Error::Failed)?;
+        self.provider
+            .upload(&meta, META_MOUNT, context::meta_files_archive(&files)?)
+            .await
+    }
+
+    /// Waits until the engines of `workers` answer.
+    pub(crate) async fn wait_engines(
+        &self,
+        name: &ClusterName,
+        workers: &[NodeId],
+        image: &str,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        if workers.is_empty() {
+            return Ok(());
+        }
+        self.reporter
+            .begin("Waiting for the workers' engines", workers.len());
+        let results = run_all(workers.to_vec(), PARALLELISM, cancel, |node| async move {
+            self.wait_engine_on(name, node, image, cancel).await?;
+            self.reporter.advance(&node.hostname());
+            Ok(())
+        })
+        .await;
+        let r = first_error(results).map(|_| ());
+        self.reporter.end(r.is_ok());
+        r
     }
 
     /// Waits until a worker's engine answers; an image without one is
@@ -149,15 +214,15 @@ impl Clusters {
     }
 
     /// A client certificate for the workers' engines of `name` (with the
-    /// authority to check them by), for mcc's own use; `None` when its
-    /// workers are not Docker hosts.
+    /// authority to check them by), for mcc's own use in one command: it
+    /// lasts a day; `None` when its workers are not Docker hosts.
     pub async fn engine_client(&self, name: &ClusterName) -> Result<Option<(Pem, String)>> {
         let loaded = self.load_existing(name).await?;
         let record = loaded.record()?;
         let Some(dw) = &record.docker else {
             return Ok(None);
         };
-        let pem = dw.client_cert(name, "mcc").map_err(Error::Failed)?;
+        let pem = dw.session_cert(name, "mcc").map_err(Error::Failed)?;
         Ok(Some((pem, dw.ca_cert.clone())))
     }
 }
