@@ -2,7 +2,10 @@
 //! node as `tcp://nodeXX:2375` with the cluster's certificates, inner
 //! bridges off the host's networks, engines kept across recreate, nodes
 //! added later made Docker hosts too; and nobody outside the cluster gets
-//! in: not a node of another cluster, not a user of the host.
+//! in: not a node of another cluster, not a user of the host. A worker's
+//! server key is its own: no other node can read it, and its engine still
+//! answers across stop and start, a restart by the engine, recreate and
+//! addnode; the certificates last a bounded time.
 
 mod common;
 
@@ -239,4 +242,286 @@ fn docker_workers_bad_input_leaves_nothing() {
         out.describe()
     );
     assert_nothing_labelled(c.n(), "after a create whose image has no engine");
+}
+
+/// Where a worker's engine keeps its certificate, as the host sees it: in
+/// the worker's own engine volume.
+fn tls_dir_on_host(c: &Cluster, node: &str) -> String {
+    let source = docker_ok(&[
+        "inspect",
+        "-f",
+        "{{range .Mounts}}{{if eq .Destination \"/var/lib/docker\"}}{{.Source}}{{end}}{{end}}",
+        &format!("{}-{node}", c.n()),
+    ]);
+    format!("{}/mcc-tls", source.trim())
+}
+
+/// A worker's server key, read on the host.
+fn key_of(c: &Cluster, node: &str) -> String {
+    let path = format!("{}/key.pem", tls_dir_on_host(c, node));
+    std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"))
+}
+
+/// A line of a key that is nowhere else: the first of its base64 body.
+fn secret_line(key: &str) -> String {
+    let line = key.lines().nth(1).expect("a PEM key").to_string();
+    assert!(line.len() >= 40, "{key}");
+    line
+}
+
+/// As root on `from`, tries to read `target`'s server key: at the place
+/// an older mcc put it (the meta volume), at the place it is now (the same
+/// path on `from` holds `from`'s own key, if any, not `target`'s), and
+/// anywhere at all on `from`'s filesystem (a grep for a line of it). Each
+/// must fail.
+fn try_to_steal(c: &Cluster, from: &str, target: &str, key: &str) {
+    let line = secret_line(key);
+    let out = sh(
+        c,
+        from,
+        &format!(
+            "echo uid=$(id -u); cat /opt/mcc/docker/{target}/key.pem && echo LEAKED-OLD-PATH; \
+             ls -la /opt/mcc/docker; \
+             cat /var/lib/docker/mcc-tls/key.pem 2>/dev/null | grep -qxF -e '{line}' && echo LEAKED-OWN-PATH; \
+             grep -rlsF -D skip --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev -e '{line}' / \
+             >/tmp/found; echo grep-exit=$?; sed 's/^/FOUND:/' /tmp/found"
+        ),
+    );
+    assert!(
+        out.stdout.contains("uid=0")
+            && !out.stdout.contains("LEAKED")
+            && !out.stdout.contains("FOUND:"),
+        "{from} read {target}'s server key: {}",
+        out.describe()
+    );
+    assert!(
+        !out.stdout.contains("grep-exit=0") && out.stdout.contains("grep-exit="),
+        "{}",
+        out.describe()
+    );
+    // the old place holds no folder of the target's
+    assert!(
+        !out.stdout.contains(&format!(" {target}\n")),
+        "the meta volume holds {target}'s folder: {}",
+        out.describe()
+    );
+}
+
+/// The same search finds what is there: a worker's own key, on itself
+/// (so a search that finds nothing above means something).
+fn own_key_is_found(c: &Cluster, node: &str) {
+    let line = secret_line(&key_of(c, node));
+    let out = sh(
+        c,
+        node,
+        &format!(
+            "grep -rlsF -D skip --exclude-dir=proc --exclude-dir=sys --exclude-dir=dev -e '{line}' /; \
+             stat -c '%a %U %n' /var/lib/docker/mcc-tls /var/lib/docker/mcc-tls/key.pem"
+        ),
+    );
+    assert!(
+        out.stdout.contains("/var/lib/docker/mcc-tls/key.pem")
+            && out.stdout.contains("700 root /var/lib/docker/mcc-tls")
+            && out
+                .stdout
+                .contains("600 root /var/lib/docker/mcc-tls/key.pem"),
+        "{}",
+        out.describe()
+    );
+}
+
+/// `docker -H <node> info` from the front-end answers over TLS, with the
+/// nodes' client certificate.
+fn engine_answers(c: &Cluster, node: &str) {
+    let out = sh(
+        c,
+        "frontend",
+        &format!("docker -H {node} info --format '{node} {{{{.Driver}}}}'"),
+    );
+    assert!(
+        out.code() == 0 && out.stdout.contains(&format!("{node} overlay2")),
+        "{}",
+        out.describe()
+    );
+}
+
+/// Whether `pem` (a certificate) is valid for at least `days` more days,
+/// as openssl sees it.
+fn valid_for_days(pem: &str, days: u64) -> bool {
+    let mut child = std::process::Command::new("openssl")
+        .args(["x509", "-noout", "-checkend", &(days * 86400).to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("openssl runs");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(pem.as_bytes())
+        .unwrap();
+    child.wait().unwrap().success()
+}
+
+/// The certificate node01's engine presents, as any client sees it.
+fn presented_cert(ip: &str) -> String {
+    let out = std::process::Command::new("sh")
+        .args([
+            "-c",
+            "openssl s_client -connect \"$1:2375\" </dev/null 2>/dev/null | openssl x509",
+            "sh",
+            ip,
+        ])
+        .output()
+        .expect("openssl runs");
+    let pem = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        pem.contains("BEGIN CERTIFICATE"),
+        "no certificate from {ip}: {pem}"
+    );
+    pem
+}
+
+/// Bounded validity, seen from outside: a year for a worker's server
+/// certificate and for the nodes' client certificate.
+fn lasts_about_a_year(what: &str, pem: &str) {
+    assert!(
+        valid_for_days(pem, 360) && !valid_for_days(pem, 370),
+        "{what} does not last a year: {pem}"
+    );
+}
+
+/// Waits until `node`'s engine answers from the front-end again (after a
+/// restart that mcc does not know of).
+fn engine_comes_back(c: &Cluster, node: &str) {
+    let start = std::time::Instant::now();
+    loop {
+        let out = sh(
+            c,
+            "frontend",
+            &format!("docker -H {node} info --format '{{{{.Driver}}}}'"),
+        );
+        if out.code() == 0 {
+            return;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(90),
+            "{node}'s engine did not come back: {}",
+            out.describe()
+        );
+        std::thread::sleep(Duration::from_millis(500));
+    }
+}
+
+/// The attack of issue 15, item 7, performed: root on another worker or on
+/// the front-end tries to read node01's server key, at the old place and
+/// wherever it is now. The front-end still reaches node01's engine over
+/// TLS after create, `stop` and `start`, a restart by the engine's restart
+/// policy, `recreate` and (for the new worker) `addnode`. (What a node can
+/// make node01's engine do for it is root on node01, by design: every node
+/// holds the client certificate. This is about what it can read itself.)
+#[test]
+fn a_workers_key_is_its_own_and_its_engine_answers_through_every_lifecycle() {
+    let c = Cluster::new("dockerw-keys");
+    create(
+        &c,
+        &on_subnet(DOCKER_IMAGE, "2", &test_subnet(247), &["--docker-workers"]),
+    );
+    let ip1 = ip_of(&c, "node01");
+
+    // after create
+    engine_answers(&c, "node01");
+    engine_answers(&c, "node02");
+    let key1 = key_of(&c, "node01");
+    assert_ne!(key1, key_of(&c, "node02"), "two workers share a key");
+    own_key_is_found(&c, "node02");
+    try_to_steal(&c, "node02", "node01", &key1);
+    try_to_steal(&c, "frontend", "node01", &key1);
+    lasts_about_a_year("node01's server certificate", &presented_cert(&ip1));
+    let nodes_cert = docker_ok(&[
+        "exec",
+        &format!("{}-frontend", c.n()),
+        "cat",
+        "/opt/mcc/docker/client/cert.pem",
+    ]);
+    lasts_about_a_year("the nodes' client certificate", &nodes_cert);
+
+    // stop and start: node01 gets a fresh key, its engine answers
+    mcc(["stop", c.n()]).run().ok();
+    mcc(["start", c.n()]).run().ok();
+    engine_answers(&c, "node01");
+    let key2 = key_of(&c, "node01");
+    assert_ne!(key1, key2, "start did not issue a fresh certificate");
+    try_to_steal(&c, "node02", "node01", &key2);
+
+    // the engine restarts node01 by its restart policy, without mcc: its
+    // first process reads the same key from its own volume
+    let container1 = format!("{}-node01", c.n());
+    let started = docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", &container1]);
+    let pid = docker_ok(&["inspect", "-f", "{{.State.Pid}}", &container1]);
+    let killed = std::process::Command::new("kill")
+        .args(["-9", pid.trim()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let t = std::time::Instant::now();
+    while docker_ok(&["inspect", "-f", "{{.State.StartedAt}}", &container1]) == started {
+        assert!(
+            t.elapsed() < Duration::from_secs(60),
+            "node01 was not restarted"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    engine_comes_back(&c, "node01");
+    assert_eq!(key_of(&c, "node01"), key2);
+
+    // an older mcc's copy of the key in the meta volume: emptied when the
+    // worker is made anew
+    let legacy = std::env::temp_dir().join(format!("mcc-legacy-{}", std::process::id()));
+    std::fs::create_dir_all(legacy.join("node01")).unwrap();
+    std::fs::write(legacy.join("node01/key.pem"), &key2).unwrap();
+    docker_ok(&[
+        "cp",
+        &format!("{}/node01", legacy.display()),
+        &format!("{}-mcc:/opt/mcc/docker/", c.n()),
+    ]);
+    let _ = std::fs::remove_dir_all(&legacy);
+    let out = sh(&c, "frontend", "cat /opt/mcc/docker/node01/key.pem").ok();
+    assert!(out.stdout.contains("PRIVATE KEY"), "{}", out.describe());
+
+    // recreate: a new container, a new key, the same engine volume
+    mcc(["recreate", c.n(), "node01"]).run().ok();
+    engine_answers(&c, "node01");
+    let key3 = key_of(&c, "node01");
+    assert_ne!(key2, key3);
+    let out = sh(
+        &c,
+        "frontend",
+        "f=/opt/mcc/docker/node01/key.pem; test -e $f && echo EXISTS; test -s $f && echo NONEMPTY",
+    );
+    assert!(
+        out.stdout.contains("EXISTS") && !out.stdout.contains("NONEMPTY"),
+        "the older copy of node01's key is still there: {}",
+        out.describe()
+    );
+    for from in ["node02", "frontend"] {
+        let out = sh(
+            &c,
+            from,
+            "cat /opt/mcc/docker/node01/key.pem | grep -q . && echo LEAKED",
+        );
+        assert!(!out.stdout.contains("LEAKED"), "{}", out.describe());
+    }
+    lasts_about_a_year("node01's new server certificate", &presented_cert(&ip1));
+
+    // addnode: the new worker has a key of its own, and its engine answers
+    mcc(["addnode", c.n()]).run().ok();
+    engine_answers(&c, "node03");
+    let key_new = key_of(&c, "node03");
+    try_to_steal(&c, "node01", "node03", &key_new);
+    try_to_steal(&c, "frontend", "node03", &key_new);
+    engine_answers(&c, "node01");
+
+    mcc(["delete", c.n()]).run().ok();
+    assert_nothing_labelled(c.n(), "after delete");
 }

@@ -120,11 +120,14 @@ impl<'a> BringUp<'a> {
     async fn make(&self, node: NodeId) -> Result<()> {
         let c = self.clusters;
         let spec = self.request(node);
+        c.provider.create_node(&spec).await?;
         if spec.engine_host {
+            // into its own volume, which exists from now on and which no
+            // other node mounts; before its first process reads it
             c.write_engine_cert(self.bp.name, self.bp.record, node)
                 .await?;
+            c.drop_legacy_cert(self.bp.name, node).await?;
         }
-        c.provider.create_node(&spec).await?;
         c.provider.start_container(&spec.name).await?;
         if self.bp.record.options.systemd {
             c.wait_systemd_on(self.bp.name, node, &self.making).await?;

@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
+use super::parallel::{first_error, run_all, PARALLELISM};
 use super::Clusters;
 use crate::context;
 use crate::error::{Error, Result};
@@ -17,9 +18,14 @@ use crate::provider::{exec_collect, ExecSpec};
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(90);
 
 impl Clusters {
-    /// Writes a worker's engine certificate where its first process reads
-    /// it, before the node is made: for every new or recreated worker a
-    /// new one, valid for its name and address.
+    /// Writes a fresh engine certificate and key into a worker's own
+    /// engine volume, where its first process reads them: after its
+    /// container is made and before it starts (`create`, `addnode`,
+    /// `recreate`), and before each `start` of a stopped worker. The
+    /// engine's archive API reaches the volume of a container that is not
+    /// running; no other node mounts that volume, and mcc never reads it
+    /// back (the worker's root may have changed it: only its own engine
+    /// would suffer).
     pub(crate) async fn write_engine_cert(
         &self,
         name: &ClusterName,
@@ -37,13 +43,104 @@ impl Clusters {
             record.plan().ip(node),
         )
         .map_err(Error::Failed)?;
+        let mut b = tar::Builder::new(Vec::new());
+        let io = |e: std::io::Error| Error::Failed(format!("packing {node}'s certificate: {e}"));
+        context::append_dir(&mut b, docker_workers::ENGINE_TLS_SUBDIR, 0o700).map_err(io)?;
+        for (path, content, mode) in &files {
+            context::append_file(&mut b, path, content.as_bytes(), *mode).map_err(io)?;
+        }
+        let tar = b.into_inner().map_err(io)?;
         self.provider
-            .upload(
-                &name.meta_container(),
-                META_MOUNT,
-                context::meta_files_archive(&files)?,
-            )
+            .upload(&name.container(node), docker_workers::ENGINE_DATA, tar)
             .await
+    }
+
+    /// Empties the copy of a worker's key that an older mcc kept in the
+    /// meta volume, which every node mounts: once the worker was made anew
+    /// its engine reads its own volume, and nothing needs that copy.
+    /// (Anyone who read it before may still hold it: it is valid until
+    /// 4096, and only a new cluster, with a new authority, is rid of it.)
+    pub(crate) async fn drop_legacy_cert(&self, name: &ClusterName, node: NodeId) -> Result<()> {
+        let [key, cert] = docker_workers::legacy_files(node);
+        let meta = name.meta_container();
+        match self
+            .provider
+            .download(&meta, &format!("{META_MOUNT}/{key}"))
+            .await
+        {
+            Ok(tar) if !context::single_file_text(&tar)?.is_empty() => {}
+            Ok(_) => return Ok(()),
+            Err(e) if e.is_not_found() => return Ok(()),
+            Err(e) => return Err(e),
+        }
+        let emptied = [(key, String::new(), 0o600), (cert, String::new(), 0o644)];
+        self.provider
+            .upload(&meta, META_MOUNT, context::meta_files_archive(&emptied)?)
+            .await
+    }
+
+    /// Replaces the nodes' client certificate in the meta volume when it
+    /// nears its end, or when it is an older mcc's (valid until 4096):
+    /// at `start`, `addnode` and `recreate`. The docker CLI reads it at
+    /// every command, so running nodes need no restart. (A command that
+    /// runs in the instant of the write may find the new certificate with
+    /// the old key, and fail once.) What mcc reads back is from the meta
+    /// volume, which no node can write.
+    pub(crate) async fn renew_nodes_cert(
+        &self,
+        name: &ClusterName,
+        record: &ClusterRecord,
+    ) -> Result<()> {
+        let Some(dw) = &record.docker else {
+            return Ok(());
+        };
+        let meta = name.meta_container();
+        let path = format!("{META_MOUNT}/{}", docker_workers::NODES_CERT_FILE);
+        let current = match self.provider.download(&meta, &path).await {
+            Ok(tar) => Some(context::single_file_text(&tar)?),
+            Err(e) if e.is_not_found() => None,
+            Err(e) => return Err(e),
+        };
+        let now = time::OffsetDateTime::now_utc();
+        let ca_until = dw.ca_until();
+        if let Some(until) = ca_until.filter(|u| *u - now < docker_workers::RENEW_BEFORE) {
+            self.reporter.note(&format!(
+                "the certificate authority of cluster '{name}' ends on {}: after that no \
+                 engine of its workers accepts a client; make the cluster again before then",
+                until.date()
+            ));
+        }
+        if !docker_workers::renewal_due(current.as_deref(), ca_until, now) {
+            return Ok(());
+        }
+        let files = docker_workers::cluster_files(dw, name).map_err(Error::Failed)?;
+        self.provider
+            .upload(&meta, META_MOUNT, context::meta_files_archive(&files)?)
+            .await
+    }
+
+    /// Waits until the engines of `workers` answer.
+    pub(crate) async fn wait_engines(
+        &self,
+        name: &ClusterName,
+        workers: &[NodeId],
+        image: &str,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        if workers.is_empty() {
+            return Ok(());
+        }
+        self.reporter
+            .begin("Waiting for the workers' engines", workers.len());
+        let results = run_all(workers.to_vec(), PARALLELISM, cancel, |node| async move {
+            self.wait_engine_on(name, node, image, cancel).await?;
+            self.reporter.advance(&node.hostname());
+            Ok(())
+        })
+        .await;
+        let r = first_error(results).map(|_| ());
+        self.reporter.end(r.is_ok());
+        r
     }
 
     /// Waits until a worker's engine answers; an image without one is
@@ -117,15 +214,15 @@ impl Clusters {
     }
 
     /// A client certificate for the workers' engines of `name` (with the
-    /// authority to check them by), for mcc's own use; `None` when its
-    /// workers are not Docker hosts.
+    /// authority to check them by), for mcc's own use in one command: it
+    /// lasts a day; `None` when its workers are not Docker hosts.
     pub async fn engine_client(&self, name: &ClusterName) -> Result<Option<(Pem, String)>> {
         let loaded = self.load_existing(name).await?;
         let record = loaded.record()?;
         let Some(dw) = &record.docker else {
             return Ok(None);
         };
-        let pem = dw.client_cert(name, "mcc").map_err(Error::Failed)?;
+        let pem = dw.session_cert(name, "mcc").map_err(Error::Failed)?;
         Ok(Some((pem, dw.ca_cert.clone())))
     }
 }

@@ -1,5 +1,6 @@
 //! `start` and `stop`: every node of a cluster at once.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -11,15 +12,16 @@ use super::query::ClusterView;
 use super::Clusters;
 use crate::context;
 use crate::error::{Error, Result};
-use crate::model::{labels, ClusterName, NodeId};
+use crate::model::{labels, ClusterName, NodeId, Role};
 
 /// Seconds a node gets to stop before the engine kills it.
 pub const STOP_TIMEOUT_SECS: i64 = 10;
 
 impl Clusters {
     /// Starts every stopped node; with systemd nodes, returns once systemd
-    /// runs in each; then once the context's `on-start` scripts ran on
-    /// every node started.
+    /// runs in each; with Docker workers, once their engines answer (each
+    /// started with a fresh certificate); then once the context's
+    /// `on-start` scripts ran on every node started.
     pub async fn start(&self, name: &ClusterName) -> Result<ClusterView> {
         let _serialized = self.lock_cluster(name).await?;
         let loaded = self.load_existing(name).await?;
@@ -44,8 +46,24 @@ impl Clusters {
         } else {
             Vec::new()
         };
+        // Docker workers: the nodes' client certificate renewed when it
+        // nears its end, and each worker started with a fresh server
+        // certificate of its own
+        self.renew_nodes_cert(name, &record).await?;
+        let engines: HashMap<String, NodeId> = match record.docker {
+            Some(_) => stopped
+                .iter()
+                .filter(|n| n.role == Role::Worker)
+                .map(|n| (name.container(*n), *n))
+                .collect(),
+            None => HashMap::new(),
+        };
+        let (engines, record_ref) = (&engines, &record);
         let view = self
-            .each_node(name, "Starting nodes", false, |c| async move {
+            .each_node(name, "Starting nodes", false, move |c| async move {
+                if let Some(node) = engines.get(&c) {
+                    self.write_engine_cert(name, record_ref, *node).await?;
+                }
                 self.provider.start_container(&c).await
             })
             .await?;
@@ -53,6 +71,10 @@ impl Clusters {
         if record.options.systemd {
             self.wait_systemd(name, &stopped, &never).await?;
         }
+        let mut started: Vec<NodeId> = engines.values().copied().collect();
+        started.sort();
+        self.wait_engines(name, &started, &record.worker_image, &never)
+            .await?;
         if !on_start || stopped.is_empty() {
             return Ok(view);
         }

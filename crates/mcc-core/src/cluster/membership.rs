@@ -279,6 +279,7 @@ impl Clusters {
             .filter(|n| n.role == Role::Worker)
             .collect();
         self.meta_volume(name, &record).await?;
+        self.renew_nodes_cert(name, &record).await?;
         let kept_volumes = self.node_volumes(name, nodes).await?;
 
         // Names first, so the new nodes resolve everywhere from their
