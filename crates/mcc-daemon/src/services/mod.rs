@@ -99,6 +99,20 @@ impl Drop for Engine {
     }
 }
 
+/// mcc serve's client certificate for a cluster's engines, on disk.
+struct Tls {
+    /// key, cert and CA files.
+    files: (PathBuf, PathBuf, PathBuf),
+    /// The authority it was issued under: a cluster deleted and made
+    /// again under its name has another.
+    ca: String,
+    issued: Instant,
+}
+
+/// How long the daemon uses one client certificate (it lasts a day: see
+/// `DockerWorkers::session_cert`) before it makes the next.
+const TLS_RENEW: Duration = Duration::from_secs(12 * 3600);
+
 struct Backoff {
     attempts: u32,
     last: Instant,
@@ -109,7 +123,7 @@ struct Backoff {
 struct Memory {
     engines: HashMap<String, Engine>,
     /// The client certificate files, once written.
-    tls: Option<(PathBuf, PathBuf, PathBuf)>,
+    tls: Option<Tls>,
     healthy: HashMap<String, bool>,
     /// Where each replica was last seen or started.
     placements: HashMap<(String, u32), String>,
@@ -384,10 +398,22 @@ impl Services {
             })
             .collect();
         workers.sort();
-        if mem.tls.is_none() {
-            mem.tls = Some(self.write_tls(&name, &record).map_err(|e| e.to_string())?);
+        let ca = record.docker.as_ref().map(|d| d.ca_cert.as_str());
+        let stale = mem
+            .tls
+            .as_ref()
+            .is_none_or(|t| Some(t.ca.as_str()) != ca || t.issued.elapsed() > TLS_RENEW);
+        if stale {
+            let files = self.write_tls(&name, &record).map_err(|e| e.to_string())?;
+            mem.tls = Some(Tls {
+                files,
+                ca: ca.unwrap_or_default().to_string(),
+                issued: Instant::now(),
+            });
+            // the engines are reached again, with the new certificate
+            mem.engines.clear();
         }
-        let tls = mem.tls.clone().expect("written above");
+        let tls = mem.tls.as_ref().expect("written above").files.clone();
 
         // observe every worker's engine at once
         let observed = futures_util::future::join_all(workers.iter().map(|(w, ip)| {
@@ -890,8 +916,9 @@ impl Services {
         token
     }
 
-    /// Writes mcc's client certificate for a cluster's engines, 0600 in a
-    /// 0700 folder of the state directory.
+    /// Writes a client certificate of mcc serve's for a cluster's engines
+    /// (one that lasts a day), 0600 in a 0700 folder of the state
+    /// directory.
     fn write_tls(
         &self,
         name: &ClusterName,
@@ -904,7 +931,7 @@ impl Services {
             .as_ref()
             .ok_or_else(|| std::io::Error::other("not a cluster of Docker workers"))?;
         let pem = dw
-            .client_cert(name, "mcc serve")
+            .session_cert(name, "mcc serve")
             .map_err(std::io::Error::other)?;
         std::fs::DirBuilder::new()
             .mode(0o700)
