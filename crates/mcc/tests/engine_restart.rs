@@ -1,8 +1,10 @@
-//! The host's engine restarted under a running daemon with services: the
-//! daemon's event stream reconnects (resuming with `since`), the nodes come
-//! back, and the replicas run again, each once. A test binary of its own:
-//! cargo runs test binaries one after the other, so no other test sees the
-//! engine go away.
+//! An engine restarted under a running daemon with services: the daemon's
+//! event stream reconnects (resuming with `since`), the nodes come back,
+//! and the replicas run again, each once. The engine is a private one
+//! (`scripts/private-engine`: its own dockerd in its own network namespace,
+//! removed at the end, pass or fail), so that restarting it stops no one
+//! else's containers; this whole test binary, the daemon and every mcc and
+//! docker command it runs use it through `DOCKER_HOST`.
 
 mod common;
 
@@ -11,20 +13,16 @@ use std::time::{Duration, Instant};
 use common::*;
 
 #[test]
-fn after_a_host_engine_restart_the_daemon_reconnects_and_converges() {
+fn after_an_engine_restart_the_daemon_reconnects_and_converges() {
+    // Declared first, so dropped last: the cluster and the daemon go first.
+    // (`require_engine_and_images` wants the Debian image there too.)
+    let engine = PrivateEngine::start("engrestart", &[DOCKER_IMAGE, BUSYBOX, DEBIAN]);
+    engine.use_for_this_process();
     let c = docker_workers_cluster("engrestart", "2", 243);
     let d = Daemon::start("engrestart");
     d.busybox_service(&c, "web", "3", &["--", "sleep", "86400"]);
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/restart-engine");
-    let out = std::process::Command::new(script)
-        .output()
-        .expect("scripts/restart-engine runs");
-    assert!(
-        out.status.success(),
-        "restarting the engine: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    engine.restart();
 
     let path = format!("/api/v1/clusters/{}/services/web", c.n());
     let start = Instant::now();

@@ -1322,3 +1322,104 @@ impl Drop for Daemon {
         }
     }
 }
+
+// ---------------------------------------------------------------------------
+// a private engine
+
+/// A Docker engine of the test's own (`scripts/private-engine`: its own
+/// dockerd in its own network namespace, its containers routed from the
+/// host), for tests that restart or kill an engine and must not do it
+/// under everyone's containers on the host's. Removed (`stop`: dockerd,
+/// containers, mounts, data, namespace, routes) when dropped, pass or fail.
+pub struct PrivateEngine {
+    pub name: String,
+    /// `unix:///run/mcc-private/<name>/docker.sock`
+    pub docker_host: String,
+}
+
+impl PrivateEngine {
+    /// `scripts/private-engine start <tag>-<pid> --images …`, the images
+    /// copied from the engine this process reaches now (DOCKER_HOST or the
+    /// local socket). `tag` must be unique among the tests of a binary.
+    pub fn start(tag: &str, images: &[&str]) -> PrivateEngine {
+        let name = format!("{tag}-{}", std::process::id());
+        assert!(
+            name.len() <= 20,
+            "test bug: private engine name '{name}' is over 20 characters"
+        );
+        let mut engine = PrivateEngine {
+            name,
+            docker_host: String::new(),
+        };
+        // From here on, Drop stops whatever the start made, even half-way.
+        let out = engine.script("start", &["--images", &images.join(",")]);
+        engine.docker_host = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .find_map(|l| l.strip_prefix("DOCKER_HOST="))
+            .unwrap_or_else(|| {
+                panic!(
+                    "scripts/private-engine start printed no DOCKER_HOST: {}",
+                    String::from_utf8_lossy(&out.stdout)
+                )
+            })
+            .to_string();
+        engine
+    }
+
+    /// Points this process at the engine: `DOCKER_HOST` for the engine
+    /// helpers, the docker CLI, mcc and the daemons it starts. For a test
+    /// binary of one test (the environment is the whole process's).
+    pub fn use_for_this_process(&self) {
+        std::env::set_var("DOCKER_HOST", &self.docker_host);
+    }
+
+    /// dockerd stopped with SIGTERM and started again the same way.
+    pub fn restart(&self) {
+        self.script("restart", &[]);
+    }
+
+    /// dockerd SIGKILLed and started again the same way.
+    pub fn kill_restart(&self) {
+        self.script("kill-restart", &[]);
+    }
+
+    fn command(&self, verb: &str, args: &[&str]) -> Command {
+        let mut cmd = Command::new(repo_root().join("scripts/private-engine"));
+        cmd.arg(verb)
+            .arg(&self.name)
+            .args(args)
+            .stdin(Stdio::null());
+        cmd
+    }
+
+    #[track_caller]
+    fn script(&self, verb: &str, args: &[&str]) -> std::process::Output {
+        let out = self
+            .command(verb, args)
+            .output()
+            .unwrap_or_else(|e| panic!("cannot run scripts/private-engine: {e}"));
+        assert!(
+            out.status.success(),
+            "scripts/private-engine {verb} {}: {}\n{}",
+            self.name,
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out
+    }
+}
+
+impl Drop for PrivateEngine {
+    fn drop(&mut self) {
+        match self.command("stop", &[]).output() {
+            Ok(o) if o.status.success() => {}
+            Ok(o) => eprintln!(
+                "scripts/private-engine stop {}: {}\n{}",
+                self.name,
+                o.status,
+                String::from_utf8_lossy(&o.stderr)
+            ),
+            Err(e) => eprintln!("cannot run scripts/private-engine stop {}: {e}", self.name),
+        }
+    }
+}
