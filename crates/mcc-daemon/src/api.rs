@@ -298,6 +298,7 @@ pub async fn get_cluster(
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct DeleteQuery {
     /// Keep the cluster's data volumes (`mcc gc --volumes` removes them later).
@@ -439,6 +440,7 @@ pub async fn remove_nodes(
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(rename_all = "kebab-case", deny_unknown_fields)]
 pub struct RemoveNodeQuery {
     /// Keep the node's volumes for a later addnode of the same number.
@@ -496,6 +498,7 @@ pub async fn recreate(
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct LogsQuery {
     /// Only this node's log.
@@ -601,6 +604,7 @@ pub async fn exec(
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AttachQuery {
     /// Give the process a terminal.
@@ -785,6 +789,7 @@ pub async fn gc(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct OperationsQuery {
     /// At most this many, newest first (default 50).
@@ -801,6 +806,7 @@ pub async fn list_operations(
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct FollowQuery {
     /// Stream the operation's progress as JSON lines (OperationEvent),
@@ -811,7 +817,9 @@ pub struct FollowQuery {
 
 #[utoipa::path(get, path = "/api/v1/operations/{id}", security(("signature" = ["read"])), tag = "operations",
     params(("id" = String, Path, description = "Operation ID"), FollowQuery),
-    responses((status = 200, body = Operation, description = "The operation; with follow=true, OperationEvent lines"),
+    responses((status = 200, description = "The operation; with follow=true, OperationEvent lines \
+        until its end", content((Operation = "application/json"),
+        (OperationEvent = "application/x-ndjson"))),
               (status = 404, body = ErrorBody)))]
 pub async fn get_operation(
     State(app): AppState,
@@ -890,6 +898,7 @@ pub async fn cancel_operation(State(app): AppState, Path(id): Path<String>) -> A
 }
 
 #[derive(Deserialize, IntoParams, Default)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct EventsQuery {
     /// Only events after this sequence number (default: the last 100).
@@ -899,8 +908,10 @@ pub struct EventsQuery {
 }
 
 #[utoipa::path(get, path = "/api/v1/events", security(("signature" = ["read"])), tag = "events", params(EventsQuery),
-    responses((status = 200, body = Event, description = "Events as JSON lines, or as server-sent events \
-        when the request accepts text/event-stream")))]
+    responses((status = 200, description = "Events as JSON lines, or as server-sent events \
+        when the request accepts text/event-stream; with follow (the default) the stream stays \
+        open for new ones", content((Event = "application/x-ndjson"), (String = "text/event-stream"))),
+        (status = 422, body = ErrorBody)))]
 pub async fn events(
     State(app): AppState,
     axum::Extension(caller): axum::Extension<Caller>,
@@ -1111,6 +1122,16 @@ impl utoipa::Modify for GuardAnswers {
                     .build(),
             )
             .build();
+        // where a value of the request can be wrong or missing
+        let bad_value = (
+            "422",
+            "A value of the path, query or body is wrong (the message names it)",
+        );
+        let missing = ("404", "What the path names does not exist");
+        let conflict = (
+            "409",
+            "What the path names is not in a state that allows it",
+        );
         for item in openapi.paths.paths.values_mut() {
             for op in [
                 &mut item.get,
@@ -1128,7 +1149,18 @@ impl utoipa::Modify for GuardAnswers {
                 if !signed {
                     continue;
                 }
-                for (status, description) in ANSWERS {
+                let params = op.parameters.as_deref().unwrap_or_default();
+                let in_path = params
+                    .iter()
+                    .any(|p| matches!(p.parameter_in, utoipa::openapi::path::ParameterIn::Path));
+                let mut answers = ANSWERS.to_vec();
+                if in_path || !params.is_empty() || op.request_body.is_some() {
+                    answers.push(bad_value);
+                }
+                if in_path {
+                    answers.extend([missing, conflict]);
+                }
+                for (status, description) in answers {
                     let mut r = error.clone();
                     r.description = description.to_string();
                     op.responses

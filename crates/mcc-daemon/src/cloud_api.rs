@@ -270,6 +270,7 @@ pub async fn container_attach(
 }
 
 #[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ForwardQuery {
     /// The container's TCP port.

@@ -469,14 +469,18 @@ pub async fn cluster_state(
 // -- MyCluster's routes, for the default cluster -----------------------------
 
 #[utoipa::path(get, path = "/api/v1/stats", security(("signature" = ["read"])), tag = "services",
-    responses((status = 200, description = "MyCluster's stats of the default cluster")))]
+    responses((status = 200, description = "MyCluster's stats of the default cluster"),
+              (status = 404, body = ErrorBody, description = "No default cluster (mcc serve --cluster)"),
+              (status = 409, body = ErrorBody, description = "Its workers are not Docker hosts")))]
 pub async fn stats(State(app): AppState) -> ApiResult<Json<Value>> {
     let cluster = app.services.default_for().await?;
     Ok(Json(app.services.stats_json(&cluster).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/state", security(("signature" = ["read"])), tag = "services",
-    responses((status = 200, description = "MyCluster's state of the default cluster")))]
+    responses((status = 200, description = "MyCluster's state of the default cluster"),
+              (status = 404, body = ErrorBody, description = "No default cluster (mcc serve --cluster)"),
+              (status = 409, body = ErrorBody, description = "Its workers are not Docker hosts")))]
 pub async fn state(State(app): AppState) -> ApiResult<Json<Value>> {
     let cluster = app.services.default_for().await?;
     Ok(Json(app.services.state_json(&cluster).await?))
@@ -484,6 +488,7 @@ pub async fn state(State(app): AppState) -> ApiResult<Json<Value>> {
 
 #[utoipa::path(post, path = "/api/v1/service", security(("signature" = ["write"])), tag = "services", request_body = ServiceRequest,
     responses((status = 201, description = "MyCluster's state after the change"),
+              (status = 404, body = ErrorBody, description = "No default cluster (mcc serve --cluster)"),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn post_service(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
     let req: ServiceRequest = body(&bytes)?;
