@@ -799,3 +799,216 @@ fn bad_input_through_the_api_is_refused_before_any_operation_starts() {
         .json();
     assert_eq!(view["workers"], 1, "{view}");
 }
+
+/// Signed GETs as fast as `threads` connections go, with the admin token,
+/// until `stop`: the count of answers by status.
+fn load(
+    d: &Daemon,
+    threads: usize,
+    stop: &std::sync::atomic::AtomicBool,
+) -> std::collections::BTreeMap<u16, u64> {
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                s.spawn(|| {
+                    let client = reqwest::blocking::Client::new();
+                    let mut seen = std::collections::BTreeMap::new();
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        let path = "/api/v1/operations?limit=1";
+                        let mut req = client.get(format!("{}{path}", d.url));
+                        for (k, v) in mcc_api::sign::sign("GET", path, b"", &d.token, &d.secret) {
+                            req = req.header(k, v);
+                        }
+                        let status = req.send().map(|r| r.status().as_u16()).unwrap_or(0);
+                        *seen.entry(status).or_insert(0u64) += 1;
+                    }
+                    seen
+                })
+            })
+            .collect();
+        let mut all = std::collections::BTreeMap::new();
+        for h in handles {
+            for (k, v) in h.join().unwrap() {
+                *all.entry(k).or_insert(0) += v;
+            }
+        }
+        all
+    })
+}
+
+/// With the default rate limit and with a raised one, a load generator
+/// and the CLI share a token: the CLI's create, exec, addnode and delete
+/// all pass (they wait their turn), and the load gets no error.
+#[test]
+fn the_cli_gets_its_turn_while_a_load_generator_shares_its_token() {
+    for (tag, extra, block) in [
+        ("churn", &[][..], 239u8),
+        ("churnhi", &["--rate-limit", "1000000"][..], 240u8),
+    ] {
+        let d = Daemon::start_with(tag, extra);
+        let stop = std::sync::atomic::AtomicBool::new(false);
+        let seen = std::thread::scope(|s| {
+            let loaded = s.spawn(|| load(&d, 16, &stop));
+            struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
+            impl Drop for Stop<'_> {
+                fn drop(&mut self) {
+                    self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+            let _stop = Stop(&stop);
+            for round in 0..2 {
+                let c = Cluster::new(&format!("{tag}{round}"));
+                let subnet = test_subnet(block);
+                for args in [
+                    create_args(c.n(), BUSYBOX, &["--nodes", "1", "--subnet", &subnet]),
+                    vec!["exec".into(), c.n().into(), "--".into(), "hostname".into()],
+                    vec!["addnode".into(), c.n().into()],
+                    vec!["delete".into(), c.n().into()],
+                ] {
+                    let out = d.mcc(&args).run();
+                    assert_eq!(out.code(), 0, "{tag}, under load: {}", out.describe());
+                }
+            }
+            drop(_stop);
+            loaded.join().unwrap()
+        });
+        let answered: u64 = seen.values().sum();
+        eprintln!("{tag}: the load generator's answers by status: {seen:?}");
+        assert!(answered > 1000, "{tag}: the load hardly ran: {seen:?}");
+        assert_eq!(
+            seen.keys().copied().collect::<Vec<u16>>(),
+            vec![200],
+            "{tag}: the load got errors: {seen:?}"
+        );
+    }
+}
+
+/// What a stand-in daemon saw of one request: its first line, its nonce,
+/// its body.
+type Seen = (String, String, String);
+
+/// A stand-in for the daemon that answers the first two requests 429 with
+/// `Retry-After: 1`, the third 201 with a VPC; what it saw of each.
+fn rate_limited_twice() -> (String, std::thread::JoinHandle<Vec<Seen>>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let server = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for (i, stream) in listener.incoming().take(3).enumerate() {
+            let mut stream = stream.unwrap();
+            let mut buf = Vec::new();
+            let mut byte = [0u8; 1];
+            while !buf.ends_with(b"\r\n\r\n") {
+                stream.read_exact(&mut byte).unwrap();
+                buf.push(byte[0]);
+            }
+            let head = String::from_utf8(buf).unwrap();
+            let field = |name: &str| {
+                head.lines()
+                    .find_map(|l| {
+                        let (k, v) = l.split_once(':')?;
+                        k.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+                    })
+                    .unwrap_or_default()
+            };
+            let mut body = vec![0u8; field("content-length").parse().unwrap_or(0)];
+            stream.read_exact(&mut body).unwrap();
+            seen.push((
+                head.lines().next().unwrap().to_string(),
+                field("x-mcc-nonce"),
+                String::from_utf8(body).unwrap(),
+            ));
+            let (status, b) = if i < 2 {
+                (
+                    "429 Too Many Requests\r\nretry-after: 1",
+                    r#"{"error":{"code":"rate_limited","message":"too many requests"}}"#,
+                )
+            } else {
+                (
+                    "201 Created",
+                    r#"{"id":"vpc-1a2b3c4d","name":"x","cidr":"10.1.0.0/24","containers":[]}"#,
+                )
+            };
+            let answer = format!(
+                "HTTP/1.1 {status}\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\
+                 connection: close\r\n\r\n{b}",
+                b.len()
+            );
+            stream.write_all(answer.as_bytes()).unwrap();
+        }
+        seen
+    });
+    (url, server)
+}
+
+/// Each try was the same request, signed anew.
+fn assert_resent_alike(seen: &[Seen], what: &str) {
+    assert_eq!(seen.len(), 3, "{what}: {seen:?}");
+    let nonces: BTreeSet<&String> = seen.iter().map(|(_, n, _)| n).collect();
+    assert_eq!(
+        nonces.len(),
+        3,
+        "{what}: a try was sent with a used nonce: {seen:?}"
+    );
+    assert!(
+        seen.iter()
+            .all(|(line, _, body)| line.starts_with("POST /api/v1/vpcs ") && *body == seen[0].2),
+        "{what}: {seen:?}"
+    );
+}
+
+/// The clients' side of a 429: against a stand-in for the daemon that
+/// answers the first two tries 429 with `Retry-After: 1`, the CLI and the
+/// Python reference client wait as told, say so, sign each try anew (a
+/// fresh nonce), send the same body, and succeed once (the daemon's side,
+/// 429 past its queue with Retry-After, is tests/api.rs's rate-limit test).
+#[test]
+fn the_clients_wait_out_a_429_and_say_so() {
+    let (url, server) = rate_limited_twice();
+    let start = Instant::now();
+    let out = mcc(["vpc", "create", "--cidr", "10.1.0.0/24", "--name", "x"])
+        .local()
+        .env("MCC_ENDPOINT_URL", &url)
+        .env("MCC_ACCESS_TOKEN", "mcc_000000000000000000000000")
+        .env("MCC_SECRET_KEY", "s3cret")
+        .run();
+    let waited = start.elapsed();
+    assert_resent_alike(&server.join().unwrap(), "mcc");
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert_eq!(out.stdout.trim(), "vpc-1a2b3c4d", "{}", out.describe());
+    assert_eq!(
+        out.stderr
+            .matches("rate limit (429); trying again in 1s")
+            .count(),
+        2,
+        "{}",
+        out.describe()
+    );
+    assert!(
+        waited >= Duration::from_secs(2),
+        "it did not wait: {waited:?}"
+    );
+
+    let (url, server) = rate_limited_twice();
+    let py = std::process::Command::new("python3")
+        .arg(repo_root().join("examples/api/mcc_client.py"))
+        .args([
+            "POST",
+            "/api/v1/vpcs",
+            r#"{"name":"x","cidr":"10.1.0.0/24"}"#,
+        ])
+        .env("MCC_ENDPOINT_URL", &url)
+        .env("MCC_ACCESS_TOKEN", "mcc_000000000000000000000000")
+        .env("MCC_SECRET_KEY", "s3cret")
+        .output()
+        .unwrap();
+    assert_resent_alike(&server.join().unwrap(), "mcc_client.py");
+    let stderr = String::from_utf8_lossy(&py.stderr);
+    assert!(py.status.success(), "{stderr}");
+    assert!(String::from_utf8_lossy(&py.stdout).contains("vpc-1a2b3c4d"));
+    assert_eq!(
+        stderr.matches("(429); trying again in 1s").count(),
+        2,
+        "{stderr}"
+    );
+}
