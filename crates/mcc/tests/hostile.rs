@@ -109,6 +109,31 @@ fn new_token(d: &Daemon, name: &str, read_only: bool) -> (String, String) {
     )
 }
 
+/// A cluster of a front-end and one worker on test subnet `block`, made
+/// through the daemon.
+fn made_through(d: &Daemon, tag: &str, block: u8) -> Cluster {
+    let c = Cluster::new(tag);
+    let out = d
+        .mcc(create_args(
+            c.n(),
+            BUSYBOX,
+            &["--nodes", "1", "--subnet", &test_subnet(block)],
+        ))
+        .run();
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    c
+}
+
+/// Sets a flag when dropped: a helper thread stops however its scope ends
+/// (a failed assertion too), so a failing test never hangs.
+struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+impl Drop for StopOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
 /// The scope an operation of the document declares.
 fn declared_scope(op: &Value) -> String {
     let sec = &op["security"][0];
@@ -249,15 +274,7 @@ async fn ws_connect(
 #[test]
 fn a_read_only_token_gets_no_shell_no_exec_and_no_forward_on_real_nodes() {
     let d = Daemon::start("roshell");
-    let c = Cluster::new("roshell");
-    let out = d
-        .mcc(create_args(
-            c.n(),
-            BUSYBOX,
-            &["--nodes", "1", "--subnet", &test_subnet(235)],
-        ))
-        .run();
-    assert_eq!(out.code(), 0, "{}", out.describe());
+    let c = made_through(&d, "roshell", 235);
     let (ro, ro_secret) = new_token(&d, "viewer", true);
     let as_ro = |args: &[&str]| {
         mcc(args)
@@ -466,15 +483,8 @@ fn a_slow_loris_of_thousands_of_sockets_does_not_keep_signed_requests_out() {
     );
     let stop = std::sync::atomic::AtomicBool::new(false);
     let opened = std::sync::atomic::AtomicUsize::new(0);
-    /// Stops the attacker however the scope ends (a failed request too).
-    struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
     let latencies: Vec<Duration> = std::thread::scope(|s| {
-        let _stop = Stop(&stop);
+        let _stop = StopOnDrop(&stop);
         // the attacker: 3000 sockets, each sending one byte of a request
         // head every second; a socket the daemon closes is opened again,
         // up to 1000 a second (a slow-loris, not a connection flood)
@@ -550,15 +560,7 @@ fn a_slow_loris_of_thousands_of_sockets_does_not_keep_signed_requests_out() {
 #[test]
 fn revoking_a_token_ends_its_shell_its_streams_and_its_dashboard_session() {
     let d = Daemon::start("revoke");
-    let c = Cluster::new("revoke");
-    let out = d
-        .mcc(create_args(
-            c.n(),
-            BUSYBOX,
-            &["--nodes", "1", "--subnet", &test_subnet(236)],
-        ))
-        .run();
-    assert_eq!(out.code(), 0, "{}", out.describe());
+    let c = made_through(&d, "revoke", 236);
     let (t, secret) = new_token(&d, "doomed", false);
     let rt = tokio::runtime::Runtime::new().unwrap();
 
@@ -676,16 +678,8 @@ fn revoking_a_token_ends_its_shell_its_streams_and_its_dashboard_session() {
 #[test]
 fn bad_input_through_the_api_is_refused_before_any_operation_starts() {
     let d = Daemon::start("late");
-    let c = Cluster::new("late");
     let subnet = test_subnet(238);
-    let out = d
-        .mcc(create_args(
-            c.n(),
-            BUSYBOX,
-            &["--nodes", "1", "--subnet", &subnet],
-        ))
-        .run();
-    assert_eq!(out.code(), 0, "{}", out.describe());
+    let c = made_through(&d, "late", 238);
     let ops_before = d.request("GET", "/api/v1/operations", "").json();
     let other = Cluster::new("late2");
     let create = |extra: Value| {
@@ -849,13 +843,7 @@ fn the_cli_gets_its_turn_while_a_load_generator_shares_its_token() {
         let stop = std::sync::atomic::AtomicBool::new(false);
         let seen = std::thread::scope(|s| {
             let loaded = s.spawn(|| load(&d, 16, &stop));
-            struct Stop<'a>(&'a std::sync::atomic::AtomicBool);
-            impl Drop for Stop<'_> {
-                fn drop(&mut self) {
-                    self.0.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-            }
-            let _stop = Stop(&stop);
+            let stopper = StopOnDrop(&stop);
             for round in 0..2 {
                 let c = Cluster::new(&format!("{tag}{round}"));
                 let subnet = test_subnet(block);
@@ -869,7 +857,7 @@ fn the_cli_gets_its_turn_while_a_load_generator_shares_its_token() {
                     assert_eq!(out.code(), 0, "{tag}, under load: {}", out.describe());
                 }
             }
-            drop(_stop);
+            drop(stopper);
             loaded.join().unwrap()
         });
         let answered: u64 = seen.values().sum();

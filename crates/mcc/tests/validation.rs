@@ -147,30 +147,6 @@ fn special_and_public_subnets_are_refused() {
     assert!(!list.stdout.contains(&name), "{}", list.describe());
 }
 
-/// An address for a node the create does not make is refused.
-#[test]
-fn an_address_for_a_node_not_made_is_refused() {
-    let c = Cluster::new("ipnot");
-    let n = c.n();
-    let subnet = test_subnet(237);
-    refused(
-        n,
-        &create_args(
-            n,
-            BUSYBOX,
-            &[
-                "--nodes",
-                "1",
-                "--subnet",
-                &subnet,
-                "--ip",
-                &format!("node05={}", subnet_host(&subnet, 50)),
-            ],
-        ),
-        &["node05", "one worker, node01"],
-    );
-}
-
 /// `mcc run` checks its user and its volumes' paths before anything is
 /// made: a user of three parts or beyond the largest UID, a volume on
 /// the engine's /proc.
