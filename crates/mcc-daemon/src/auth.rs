@@ -13,11 +13,16 @@
 //!    a byte of the body is read), or against [`SMALL_BODY`] when the
 //!    token lacks the route's scope (it is refused below anyway);
 //! 3. the body, streamed into the hash with the limit and a deadline
-//!    (413, 408); bodies over [`SMALL_BODY`] take one of a few permits,
-//!    so unsigned bodies cannot fill the memory however many come;
+//!    (413, 408); each takes its length from a budget of bodies held
+//!    before their signature is known (128 MiB in all; 503 with
+//!    Retry-After when none frees within 10 s), so unsigned bodies cannot
+//!    fill the memory however many come;
 //! 4. the signature over the body's hash, then the nonce (401);
 //! 5. the token's rate (a wait for its turn, or 429 with Retry-After);
 //! 6. the route's scope (403).
+//!
+//! A route that needs no signature takes a body of at most
+//! [`PUBLIC_BODY`]. A refused request closes its connection.
 //!
 //! Whatever is wrong in 1 and 4 the answer is the same 401
 //! "unauthorized": which part failed is logged at debug level, never told.
@@ -52,10 +57,16 @@ use crate::store::{token_secret, Store};
 /// The largest body of any route: a context folder of 64 MiB, base64,
 /// in its JSON.
 pub const MAX_UPLOAD_BODY: usize = 96 << 20;
-/// Bodies over [`SMALL_BODY`] read at once, before their signature is known.
-const LARGE_BODY_PERMITS: usize = 2;
-/// How long a request waits for a large-body permit.
+/// How much of request bodies, in KiB, may be held at once before their
+/// signature is known: a create's upload and 32 MiB of others. A body
+/// takes its declared length (or, without one, the most it may be) from
+/// it before it is read.
+const UNSIGNED_BODIES_KIB: u32 = 128 << 10;
+/// How long a request waits for its share of that.
 const PERMIT_WAIT: Duration = Duration::from_secs(10);
+/// The largest body of a route that needs no signature (the dashboard's
+/// sign-in): taken before anyone is known, it is kept tiny.
+pub const PUBLIC_BODY: usize = 8 << 10;
 /// A body must arrive within this, plus a second per MiB.
 const BODY_DEADLINE: Duration = Duration::from_secs(10);
 
@@ -204,7 +215,7 @@ impl Refused {
                 error_response(
                     StatusCode::SERVICE_UNAVAILABLE,
                     "busy",
-                    "other large requests are being read; try again shortly",
+                    "other requests' bodies are being read; try again shortly",
                 ),
                 1,
             ),
@@ -323,7 +334,7 @@ impl Auth {
 pub struct Guard {
     pub auth: Arc<Auth>,
     pub routes: RouteTable,
-    large_bodies: tokio::sync::Semaphore,
+    unsigned_bodies: tokio::sync::Semaphore,
 }
 
 impl Guard {
@@ -331,7 +342,7 @@ impl Guard {
         Guard {
             auth,
             routes,
-            large_bodies: tokio::sync::Semaphore::new(LARGE_BODY_PERMITS),
+            unsigned_bodies: tokio::sync::Semaphore::new(UNSIGNED_BODIES_KIB as usize),
         }
     }
 
@@ -397,27 +408,23 @@ impl Guard {
         limit: usize,
         declared: Option<u64>,
     ) -> Result<(Bytes, String), Refused> {
-        if declared == Some(0) {
+        if declared == Some(0) || (declared.is_none() && http_body::Body::is_end_stream(&body)) {
             return Ok((Bytes::new(), EMPTY_BODY_SHA256.to_string()));
         }
         if declared.is_some_and(|n| n > limit as u64) {
             return Err(Refused::TooLarge(limit));
         }
-        let large = declared.is_some_and(|n| n > SMALL_BODY as u64);
-        let _permit = if large {
-            match tokio::time::timeout(PERMIT_WAIT, self.large_bodies.acquire()).await {
-                Ok(Ok(p)) => Some(p),
-                _ => return Err(Refused::Busy),
-            }
-        } else {
-            None
-        };
         // without a declared length, only a small body
-        let cap = if declared.is_none() {
-            limit.min(SMALL_BODY)
-        } else {
-            limit
+        let cap = match declared {
+            None => limit.min(SMALL_BODY),
+            Some(n) => n as usize,
         };
+        let kib = u32::try_from(cap.div_ceil(1024)).unwrap_or(u32::MAX);
+        let _share =
+            match tokio::time::timeout(PERMIT_WAIT, self.unsigned_bodies.acquire_many(kib)).await {
+                Ok(Ok(p)) => p,
+                _ => return Err(Refused::Busy),
+            };
         let expected = declared.unwrap_or(0) as usize;
         let deadline = BODY_DEADLINE + Duration::from_secs((expected >> 20) as u64);
         let read = async {
@@ -429,10 +436,11 @@ impl Guard {
                     continue;
                 };
                 if buf.len() + data.len() > cap {
-                    return Err(if cap < limit {
-                        Refused::LengthRequired
-                    } else {
-                        Refused::TooLarge(limit)
+                    return Err(match declared {
+                        // more than it said
+                        Some(_) => Refused::BrokenBody,
+                        None if cap < limit => Refused::LengthRequired,
+                        None => Refused::TooLarge(limit),
                     });
                 }
                 hash.update(&data);
@@ -469,6 +477,15 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
             body_limit: SMALL_BODY,
         });
     if !rule.scope.is_signed() {
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok());
+        if declared.is_some_and(|n| n > PUBLIC_BODY as u64) {
+            return closing(Refused::TooLarge(PUBLIC_BODY).response());
+        }
+        let req = req.map(|b| Body::new(http_body_util::Limited::new(b, PUBLIC_BODY)));
         return next.run(req).await;
     }
     let path = req.uri().path().to_string();
@@ -476,7 +493,8 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
         Ok(ok) => ok,
         Err(why) => {
             tracing::debug!(?why, %path, "request refused");
-            return why.response();
+            // a client that is refused gets no more turns on its connection
+            return closing(why.response());
         }
     };
     match entry.limiter.turn() {
@@ -510,6 +528,13 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
     let revoked = caller.revoked.clone();
     req.extensions_mut().insert(caller);
     next.run(req).await.map(|b| until_revoked(b, revoked))
+}
+
+/// A refusal that also closes the connection it came on.
+fn closing(mut r: Response) -> Response {
+    r.headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    r
 }
 
 /// A response body that breaks off (an error, not a clean end, so the

@@ -75,6 +75,8 @@ pub struct Conn {
     vouched: Mutex<Option<CancellationToken>>,
     /// Requests in flight.
     busy: AtomicUsize,
+    /// A request came on it already.
+    served: std::sync::atomic::AtomicBool,
 }
 
 impl Conn {
@@ -128,8 +130,13 @@ impl Entry {
         }
     }
 
+    /// Idle and unvouched, and not a fresh connection whose first request
+    /// waits to be read: a connection served already gets no such grace
+    /// (pipelined requests its client never reads the answers of would
+    /// otherwise keep it forever).
     fn evictable(&self) -> bool {
-        self.conn.evictable() && !self.request_waiting()
+        self.conn.evictable()
+            && (self.conn.served.load(Ordering::Acquire) || !self.request_waiting())
     }
 }
 
@@ -458,6 +465,7 @@ async fn connection<S>(
     let conn = admitted.conn.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         conn.busy.fetch_add(1, Ordering::AcqRel);
+        conn.served.store(true, Ordering::Release);
         let busy = Busy(conn.clone());
         req.extensions_mut().insert(conn.clone());
         let router = router.clone();
@@ -568,6 +576,10 @@ mod tests {
         assert!(!slow_entry.request_waiting() && slow_entry.evictable());
         // looking did not take the bytes
         assert!(whole_entry.request_waiting());
+        // a connection served already gets no such grace: requests
+        // pipelined behind answers its client never reads keep nothing
+        whole_entry.conn.served.store(true, Ordering::Release);
+        assert!(whole_entry.request_waiting() && whole_entry.evictable());
     }
 
     #[test]

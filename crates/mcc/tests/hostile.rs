@@ -452,6 +452,48 @@ fn bodies_are_refused_before_they_are_read_and_token_ids_stay_hidden() {
     assert!(rss1 < rss0 + 64 * 1024, "{rss1} kB stayed after");
     assert_eq!(d.raw("GET", "/healthz", &[], b"").status, 200);
 
+    // the route that needs no signature: 12 × 95 MiB to the sign-in,
+    // refused from the head (it takes 8 KiB)
+    let answers: Vec<String> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..12)
+            .map(|_| s.spawn(|| big_post(d.port, "nobody", "/ui/login", 99_614_720)))
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    for a in &answers {
+        assert!(a.contains("413"), "{answers:?}");
+    }
+
+    // 400 bodies of 1 MiB held nearly whole, with a token's ID: what is
+    // held before a signature is known is bounded (128 MiB), the rest
+    // wait their turn and are told to come back
+    let (before_held, _) = rss_kb(d.pid());
+    let held: Vec<TcpStream> = (0..400)
+        .filter_map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", d.port)).ok()?;
+            let path = "/api/v1/vpcs";
+            let mut head = format!(
+                "POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: {}\r\n",
+                1 << 20
+            );
+            for (k, v) in mcc_api::sign::sign("POST", path, b"", &ro, "not-the-secret") {
+                head.push_str(&format!("{k}: {v}\r\n"));
+            }
+            head.push_str("\r\n");
+            s.write_all(head.as_bytes()).ok()?;
+            s.write_all(&vec![b'x'; (1 << 20) - 1]).ok()?;
+            Some(s)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_secs(2));
+    let (_, peak) = rss_kb(d.pid());
+    drop(held);
+    assert!(
+        peak < before_held.max(rss0) + 200 * 1024,
+        "400 held 1 MiB bodies took the daemon from {before_held} kB to a peak of {peak} kB"
+    );
+    assert_eq!(d.raw("GET", "/healthz", &[], b"").status, 200);
+
     // the event log, read with a read-only token, names no token
     let a = d.request_as(
         &ro,
@@ -555,6 +597,57 @@ fn a_slow_loris_of_thousands_of_sockets_does_not_keep_signed_requests_out() {
         sorted[sorted.len() / 2] < Duration::from_secs(1),
         "signed GETs under the slow-loris: {latencies:?}"
     );
+}
+
+/// Connections that pipeline requests and never read the answers stay
+/// busy or full, and must not keep every slot: once served, a connection
+/// has no claim to its place, so a new client still gets in.
+#[test]
+fn pipelining_clients_that_never_read_do_not_lock_others_out() {
+    let d = Daemon::start_with(
+        "pipeline",
+        &[
+            "--max-connections",
+            "300",
+            "--max-connections-per-address",
+            "1000",
+        ],
+    );
+    let mut page = Vec::new();
+    for _ in 0..800 {
+        page.extend_from_slice(b"GET /ui/app.js HTTP/1.1\r\nHost: x\r\n\r\n");
+    }
+    // 300 connections, each with 800 requests for a 4.7 kB page queued
+    // behind answers it never reads
+    let pipes: Vec<TcpStream> = (0..300)
+        .filter_map(|_| {
+            let mut s = TcpStream::connect(("127.0.0.1", d.port)).ok()?;
+            s.set_write_timeout(Some(Duration::from_secs(2))).ok()?;
+            let _ = s.write_all(&page);
+            Some(s)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    let client = reqwest::blocking::Client::builder()
+        .pool_max_idle_per_host(0)
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
+    for i in 0..5 {
+        let path = "/api/v1/operations";
+        let mut req = client.get(format!("{}{path}", d.url));
+        for (k, v) in mcc_api::sign::sign("GET", path, b"", &d.token, &d.secret) {
+            req = req.header(k, v);
+        }
+        let res = req.send().unwrap_or_else(|e| {
+            panic!(
+                "signed GET {i} beside {} pipelining connections: {e:?}",
+                pipes.len()
+            )
+        });
+        assert_eq!(res.status().as_u16(), 200);
+    }
+    drop(pipes);
 }
 
 #[test]
