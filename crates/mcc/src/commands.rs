@@ -102,20 +102,32 @@ impl Reporter for Notes {
     }
 }
 
+/// Ctrl-C (SIGINT) as a stream. Listen through one of these for as long
+/// as Ctrl-C matters: tokio drops a signal that arrives while nobody
+/// listens, so a `tokio::signal::ctrl_c()` made anew in each turn of a
+/// loop can miss one.
+pub fn interrupts() -> Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Error::Failed(format!("listening for Ctrl-C: {e}")))
+}
+
 /// A token cancelled by the first Ctrl-C; a second one quits at once.
 /// The message goes through the progress display, so that a spinner
 /// does not draw over it or leave a frame behind.
 fn interrupt_token(progress: Arc<Progress>) -> CancellationToken {
     let token = CancellationToken::new();
     let t = token.clone();
+    let Ok(mut interrupt) = interrupts() else {
+        return token;
+    };
     tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if interrupt.recv().await.is_some() {
             progress.note(
                 "mcc: interrupted: cleaning up (Ctrl-C again quits at once; `mcc gc` removes \
                  what is left)",
             );
             t.cancel();
-            if tokio::signal::ctrl_c().await.is_ok() {
+            if interrupt.recv().await.is_some() {
                 progress.clear();
                 std::process::exit(130);
             }

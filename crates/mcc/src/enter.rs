@@ -283,6 +283,13 @@ async fn drive(tty: bool, tx: Option<mpsc::Sender<In>>, mut output: OutStream) -
     } else {
         None
     };
+    // without a terminal: one Ctrl-C listener for the whole session (see
+    // `commands::interrupts`)
+    let mut interrupt = if tty {
+        None
+    } else {
+        crate::commands::interrupts().ok()
+    };
     let mut code = None;
     loop {
         tokio::select! {
@@ -307,7 +314,7 @@ async fn drive(tty: bool, tx: Option<mpsc::Sender<In>>, mut output: OutStream) -
             }
             // Without a terminal, Ctrl-C reaches mcc rather than the node
             // (with one, it is a keystroke for the node's shell).
-            _ = tokio::signal::ctrl_c(), if !tty => {
+            Some(()) = async { match interrupt.as_mut() { Some(i) => i.recv().await, None => std::future::pending().await } } => {
                 stop_stdin();
                 return Ok(130);
             }

@@ -18,7 +18,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::commands::{connect, Notes};
+use crate::commands::{connect, interrupts, Notes};
 use crate::remote::Client;
 
 /// Where each accepted connection goes.
@@ -137,9 +137,13 @@ pub async fn serve(id: &str, port: u16, bind_addr: &str, remote: Option<&Client>
         to.describe()
     );
     let mut conns = JoinSet::new();
+    // One listener for the whole loop: a `ctrl_c()` made afresh in each
+    // turn misses a Ctrl-C that lands while another branch is being
+    // handled (tokio drops a signal that finds no listener).
+    let mut interrupt = interrupts()?;
     loop {
         tokio::select! {
-            _ = tokio::signal::ctrl_c() => break,
+            _ = interrupt.recv() => break,
             Some(_) = conns.join_next(), if !conns.is_empty() => {}
             r = listener.accept() => {
                 match r {
