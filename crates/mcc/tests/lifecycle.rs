@@ -69,18 +69,26 @@ fn two_creates_of_one_name_at_once_make_one_cluster() {
     let o = labelled(c.n());
     assert_eq!(o.containers.len(), 4, "{o:?}");
     assert_eq!(o.networks.len(), 1, "{o:?}");
-    // the winner's meta volume and its shared volume; the loser left none
+    // the winner's meta volume, its shared volume and its index (the
+    // labels that hold state and members); the loser left none
     assert_eq!(
         o.volumes.len(),
-        2,
-        "one meta and one shared volume expected (the loser must not leave one): {o:?}"
+        3,
+        "one meta, one shared and one index volume expected (the loser must not leave one): \
+         {o:?}"
     );
     let meta = o
         .volumes
         .iter()
-        .find(|v| !v.ends_with(".shared"))
+        .min_by_key(|v| v.len())
         .expect("a meta volume");
     assert!(o.volumes.contains(&format!("{meta}.shared")), "{o:?}");
+    assert!(
+        o.volumes.iter().any(|v| v
+            .strip_prefix(&format!("{meta}.i"))
+            .is_some_and(|g| g.parse::<u32>().is_ok())),
+        "{o:?}"
+    );
 }
 
 /// Creates of different clusters at the same time, each letting mcc pick

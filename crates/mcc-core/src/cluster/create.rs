@@ -321,7 +321,7 @@ impl Clusters {
         })
     }
 
-    /// The meta volume's first content: hosts, members, runner, context.
+    /// The meta volume's first content: hosts, workers' names, runner, context.
     async fn pack_meta(
         &self,
         spec: &ClusterSpec,
@@ -332,14 +332,13 @@ impl Clusters {
             .chain((1..=spec.nodes).map(NodeId::worker))
             .collect();
         let hosts = super::nodes::hosts_for(&spec.name, record, &all)?;
-        let members = super::state::members_text(&all);
         let extra = match &record.docker {
             Some(dw) => docker_workers::cluster_files(dw, &spec.name).map_err(Error::Failed)?,
             None => Vec::new(),
         };
         // reading the user's folder is blocking file work
         tokio::task::spawn_blocking(move || {
-            context::meta_archive(&hosts, &members, &all[1..], folder.as_deref(), &extra)
+            context::meta_archive(&hosts, &all[1..], folder.as_deref(), &extra)
         })
         .await
         .map_err(|e| Error::Failed(format!("packing the context folder: {e}")))?
@@ -430,23 +429,38 @@ impl Clusters {
             ip_range: plan.ip_range,
             labels: base_labels(name),
         };
-        // the network and the volumes at once
-        let mut jobs: Vec<Option<&crate::model::Device>> = Vec::new();
+        // the network, the volumes and the first index at once
+        enum Job<'a> {
+            Network,
+            Index,
+            Device(&'a crate::model::Device),
+        }
+        let mut jobs: Vec<Job> = vec![Job::Index];
         if own_network {
-            jobs.push(None);
+            jobs.push(Job::Network);
         }
         jobs.extend(
             spec.devices
                 .iter()
                 .filter(|d| !record.reused_volumes.contains(&name.device_volume(&d.name)))
-                .map(Some),
+                .map(Job::Device),
         );
+        let members: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
+            .chain((1..=spec.nodes).map(NodeId::worker))
+            .collect();
         let made = run_all(jobs, 8, cancel, |job| {
-            let net = &net;
+            let (net, members) = (&net, &members);
             async move {
                 match job {
-                    None => self.provider.create_network(net).await?,
-                    Some(d) => {
+                    Job::Network => self.provider.create_network(net).await?,
+                    Job::Index => {
+                        // its members from the start: a create cut short
+                        // leaves nodes that gc knows
+                        self.create_index(name, &record.meta_volume, 1, None, members)
+                            .await?;
+                        return Ok(());
+                    }
+                    Job::Device(d) => {
                         self.provider
                             .create_volume(
                                 &name.device_volume(&d.name),
@@ -455,8 +469,10 @@ impl Clusters {
                             .await?;
                     }
                 }
-                self.reporter
-                    .advance(job.map_or("network", |d| d.name.as_str()));
+                self.reporter.advance(match job {
+                    Job::Device(d) => d.name.as_str(),
+                    _ => "network",
+                });
                 Ok(())
             }
         })

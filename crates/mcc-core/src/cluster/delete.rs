@@ -7,6 +7,7 @@ use utoipa::ToSchema;
 use super::parallel::{run_all, PARALLELISM};
 use super::Clusters;
 use crate::error::{Error, Result};
+use crate::model::labels::role;
 use crate::model::{labels, ClusterName, ClusterRecord};
 
 #[derive(Clone, Debug, Default, Serialize, Deserialize, ToSchema)]
@@ -48,9 +49,11 @@ impl DataVolumes {
                 }
                 let label = |k: &str| v.labels.get(k).map(String::as_str);
                 match label(labels::ROLE) {
-                    Some("data") => label(labels::DEVICE)
+                    Some(role::DATA) => label(labels::DEVICE)
                         .is_some_and(|d| record.devices.iter().any(|x| x.name == d)),
-                    Some("persist") => label(labels::PATH).is_some_and(|p| record.is_persisted(p)),
+                    Some(role::PERSIST) => {
+                        label(labels::PATH).is_some_and(|p| record.is_persisted(p))
+                    }
                     _ => false,
                 }
             }
@@ -116,7 +119,7 @@ impl Clusters {
             .await?;
         let (meta, nodes): (Vec<_>, Vec<_>) = containers
             .into_iter()
-            .partition(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("meta"));
+            .partition(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some(role::META));
         let remove_containers = |batch: Vec<crate::provider::ContainerInfo>| async {
             let names: Vec<String> = batch.into_iter().map(|c| c.name).collect();
             let results = run_all(names.clone(), PARALLELISM, &never, |n| async move {
@@ -155,7 +158,7 @@ impl Clusters {
                 // mcc's own volumes go with the cluster, kept data or not
                 matches!(
                     v.labels.get(labels::ROLE).map(String::as_str),
-                    Some("meta" | "shared")
+                    Some(role::META | role::SHARED | role::INDEX)
                 )
             });
         for v in data_volumes {
@@ -174,9 +177,18 @@ impl Clusters {
                 &mut report.containers,
                 &mut errors,
             );
+            let mut indexes = Vec::new();
             for v in meta_volumes {
                 let r = self.provider.remove_volume(&v.name).await;
-                tally(vec![(v.name, r)], &mut report.volumes, &mut errors);
+                // the index is mcc's bookkeeping, not a volume the user
+                // counts; one that is not removed is still said
+                let is_index = v.labels.get(labels::ROLE).map(String::as_str) == Some(role::INDEX);
+                let into = if is_index && r.is_ok() {
+                    &mut indexes
+                } else {
+                    &mut report.volumes
+                };
+                tally(vec![(v.name, r)], into, &mut errors);
             }
         }
         report.existed = !(report.containers.is_empty()

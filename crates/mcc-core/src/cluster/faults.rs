@@ -95,8 +95,24 @@ fn assert_nothing_left(p: &FakeProvider, name: &str, why: &str) {
 fn meta_volume(p: &FakeProvider, name: &str) -> String {
     let (_, _, v) = p.objects_of(name);
     v.into_iter()
-        .find(|v| v.starts_with(&format!("{name}-mcc.")) && !v.ends_with(".shared"))
+        .find(|v| {
+            v.starts_with(&format!("{name}-mcc.")) && !v.ends_with(".shared") && !v.contains(".i")
+        })
         .expect("a meta volume")
+}
+
+/// The cluster's newest index, as the engine's labels say.
+fn index(p: &Arc<FakeProvider>, name: &str) -> Option<super::state::Index> {
+    let n: ClusterName = name.parse().unwrap();
+    run(clusters(p).load(&n)).unwrap().index
+}
+
+/// Makes the cluster's state what it is while it is made (no marker).
+fn unmark(p: &Arc<FakeProvider>, name: &str) {
+    let c = clusters(p);
+    let l = run(c.load(&name.parse().unwrap())).unwrap();
+    let members = l.index.clone().unwrap().members.unwrap();
+    run(c.write_index(&l, None, &members)).unwrap();
 }
 
 #[test]
@@ -166,11 +182,20 @@ fn a_create_failing_at_any_step_leaves_nothing() {
             SERVICE,
         ),
         (
+            "the first index",
+            Fault {
+                op: Op::CreateVolume,
+                nth: None,
+                name: Some(".i1".into()),
+            },
+            PLAIN,
+        ),
+        (
             "marking ready",
             Fault {
-                op: Op::Upload,
-                nth: Some(3),
-                name: None,
+                op: Op::CreateVolume,
+                nth: None,
+                name: Some(".i2".into()),
             },
             PLAIN,
         ),
@@ -210,10 +235,10 @@ fn a_failed_create_kept_on_request_is_marked_failed() {
         "{containers:?}"
     );
     assert_eq!(networks.len(), 1);
-    assert_eq!(
-        p.file(&meta_volume(&p, &name), "state/failed").as_deref(),
-        Some("")
-    );
+    let ix = index(&p, &name).expect("an index");
+    assert_eq!(ix.marker.as_deref(), Some("failed"));
+    // the members it was to have: gc knows what to look for
+    assert_eq!(ix.members.unwrap().len(), 3);
     // and gc leaves it alone
     let n: ClusterName = name.parse().unwrap();
     let report = run(clusters(&p).gc(std::slice::from_ref(&n), false)).unwrap();
@@ -230,11 +255,11 @@ fn keep_on_failure_says_when_it_cannot_mark_the_cluster() {
         nth: None,
         name: Some("node01".into()),
     });
-    // uploads: meta archive, shared archive, then the failed marker
+    // the index after the first: the failed marker
     p.inject(Fault {
-        op: Op::Upload,
-        nth: Some(3),
-        name: None,
+        op: Op::CreateVolume,
+        nth: None,
+        name: Some(".i2".into()),
     });
     let o = CreateOptions {
         keep_on_failure: true,
@@ -319,7 +344,7 @@ fn a_failed_addnode_removes_only_its_nodes() {
     ] {
         let (p, name, n) = ready("add", 1);
         let meta = meta_volume(&p, &name);
-        let members = p.file(&meta, "members");
+        let members = index(&p, &name).unwrap().members;
         let hosts = p.file(&meta, "hosts");
         p.inject(fault);
         let r = run(clusters(&p).add_nodes(&n, 2, Duration::from_secs(30), &never()));
@@ -330,7 +355,11 @@ fn a_failed_addnode_removes_only_its_nodes() {
             .filter(|c| c.contains("-node") || c.ends_with("-frontend"))
             .collect();
         assert_eq!(nodes.len(), 2, "{what}: {containers:?}");
-        assert_eq!(p.file(&meta, "members"), members, "{what}: members changed");
+        assert_eq!(
+            index(&p, &name).unwrap().members,
+            members,
+            "{what}: members changed"
+        );
         assert_eq!(
             p.file(&meta, "hosts").map(|h| entries(&h)),
             hosts.map(|h| entries(&h)),
@@ -384,8 +413,8 @@ fn delete_that_cannot_remove_the_network_keeps_the_record_for_gc() {
 }
 
 /// A create killed half-way: no state marker, and a creator that is gone.
-fn cut_short(p: &FakeProvider, name: &str) {
-    p.remove_file(&meta_volume(p, name), "state/ready");
+fn cut_short(p: &Arc<FakeProvider>, name: &str) {
+    unmark(p, name);
     p.set_label(&format!("{name}-mcc"), labels::CREATOR, "c2/gone/0/1/1/0");
 }
 
@@ -456,7 +485,7 @@ fn gc_leaves_ready_and_in_progress_clusters_alone() {
         "{report:?}"
     );
     // no marker, but its creator (this process) still runs
-    p.remove_file(&meta_volume(&p, &name), "state/ready");
+    unmark(&p, &name);
     p.set_label(
         &format!("{name}-mcc"),
         labels::CREATOR,

@@ -1,8 +1,11 @@
 //! Cluster operations as steps over a [`Provider`]: create, add and remove
 //! nodes, start, stop, delete, garbage-collect, query, run commands.
 //!
-//! The engine's labelled objects are the only state: every operation starts
-//! by reading them ([`Clusters::load`]) and nothing is kept elsewhere.
+//! Every operation starts by reading the engine's labelled objects
+//! ([`Clusters::load`]): the nodes, the record container whose label is
+//! the cluster's record, and the index volume whose labels are its state
+//! and members (`state`). Files of the meta volume hold what nodes see
+//! (hosts file, scripts, logs); nothing is kept on this host but locks.
 
 mod attach;
 mod bringup;
@@ -39,7 +42,7 @@ pub use query::{ClusterStatus, ClusterView, NodeView};
 
 use crate::error::{Error, Result};
 use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role};
-use crate::provider::{ContainerInfo, ContainerState, Provider};
+use crate::provider::{ContainerInfo, ContainerState, Provider, VolumeInfo};
 use lock::{HostLock, LOCK_TIMEOUT};
 
 /// Where progress goes: a terminal display, plain lines, or nowhere.
@@ -97,6 +100,8 @@ pub(crate) struct Loaded {
     pub unreadable: Vec<String>,
     /// Front-end first, then workers by index.
     pub nodes: Vec<NodeContainer>,
+    /// The newest index (schema 3): state and members.
+    pub index: Option<state::Index>,
 }
 
 impl Loaded {
@@ -174,11 +179,13 @@ impl Clusters {
 
     /// Reads one cluster from the engine's labels.
     pub(crate) async fn load(&self, name: &ClusterName) -> Result<Loaded> {
-        let containers = self
-            .provider
-            .containers(labels::CLUSTER, Some(name.as_str()))
-            .await?;
-        Ok(group(name.clone(), containers))
+        let (containers, volumes) = tokio::try_join!(
+            self.provider
+                .containers(labels::CLUSTER, Some(name.as_str())),
+            self.provider
+                .volumes(Some((labels::CLUSTER, name.as_str()))),
+        )?;
+        Ok(group(name.clone(), containers, &volumes))
     }
 
     /// Like [`Clusters::load`], but a cluster with no objects is an error.
@@ -230,7 +237,12 @@ impl Clusters {
     /// label that is not a cluster name was not written by mcc: the
     /// objects carrying it are named in a note and skipped.
     pub(crate) async fn load_all(&self) -> Result<Vec<Loaded>> {
-        let containers = self.provider.containers(labels::CLUSTER, None).await?;
+        // two listings, whatever the number of clusters
+        let (containers, indexes) = tokio::try_join!(
+            self.provider.containers(labels::CLUSTER, None),
+            self.provider
+                .volumes(Some((labels::ROLE, labels::role::INDEX))),
+        )?;
         let mut by_cluster: HashMap<String, Vec<ContainerInfo>> = HashMap::new();
         for c in containers {
             if let Some(n) = c.labels.get(labels::CLUSTER) {
@@ -241,7 +253,7 @@ impl Clusters {
         for (n, cs) in by_cluster {
             match n.parse::<ClusterName>() {
                 Ok(name) => {
-                    let l = group(name, cs);
+                    let l = group(name, cs, &indexes);
                     if !l.unreadable.is_empty() {
                         self.reporter.note(&format!(
                             "warning: cluster {}: left out container(s) {} whose {} or {} \
@@ -269,14 +281,16 @@ impl Clusters {
     }
 }
 
-fn group(name: ClusterName, containers: Vec<ContainerInfo>) -> Loaded {
+/// One cluster's objects: its `containers`, and its index among `volumes`
+/// (which may hold other objects and other clusters').
+fn group(name: ClusterName, containers: Vec<ContainerInfo>, volumes: &[VolumeInfo]) -> Loaded {
     let mut meta = None;
     let mut nodes = Vec::new();
     let mut unreadable = Vec::new();
     for c in containers {
         match c.labels.get(labels::ROLE).map(String::as_str) {
-            Some("meta") => meta = Some(c),
-            Some("helper") => {}
+            Some(labels::role::META) => meta = Some(c),
+            Some(labels::role::HELPER) => {}
             Some(role) => {
                 let Ok(role) = role.parse::<Role>() else {
                     unreadable.push(c.name.clone());
@@ -312,6 +326,9 @@ fn group(name: ClusterName, containers: Vec<ContainerInfo>) -> Loaded {
             Err(e) => (None, Some(e)),
         },
     };
+    let index = record
+        .as_ref()
+        .and_then(|r| state::Index::newest(volumes, &name, &r.meta_volume));
     Loaded {
         name,
         meta,
@@ -319,5 +336,6 @@ fn group(name: ClusterName, containers: Vec<ContainerInfo>) -> Loaded {
         problem,
         unreadable,
         nodes,
+        index,
     }
 }

@@ -1,24 +1,36 @@
-//! What mcc keeps of a cluster besides its engine objects' labels: files
-//! on the meta volume that only mcc writes (through the record container,
-//! or a helper of its own) and every node mounts read-only.
+//! What mcc keeps of a cluster besides its nodes' labels.
 //!
-//! - `members`: the cluster's nodes as mcc made them, also those whose
+//! Since schema 3 (`model::INDEX_SCHEMA`) the cluster's **index** holds
+//! what changes in its life: an empty volume (role `index`) whose labels
+//! are its state and its members, so that a listing of the engine's
+//! volumes tells them without reading a file. Labels cannot change, so
+//! each change makes the next index (`<meta volume>.i<generation>`) and
+//! then removes the ones before; a reader takes the highest generation,
+//! and one cut short between the two leaves an older index that the next
+//! change (or `delete`, `gc`) removes.
+//! - state: empty while the cluster is made, then `ready` or `failed`
+//!   when the create ended, `deleting` (or `deleting-keep-volumes`) when a
+//!   delete began. A cluster with no state whose creator is gone was cut
+//!   short.
+//! - members: the cluster's nodes as mcc made them, also those whose
 //!   container was removed behind mcc's back. Never derived from the hosts
 //!   file, which carries the user's `--add-host` entries too.
-//! - `state/<marker>`: empty files, each written once and never rewritten,
-//!   so a reader never catches one half-made: `ready` or `failed` when the
-//!   create ended, `deleting` (or `deleting-keep-volumes`) when a delete
-//!   began. A cluster with no marker whose creator is gone was cut short.
-//! - `hosts`: bound onto every node's `/etc/hosts`, so rewritten in place
-//!   (see [`Clusters::write_hosts`]).
+//!
+//! Clusters made by schema 2 kept the same as files on the meta volume
+//! (`members`, and `state/<marker>` files written once each); those are
+//! still read and written for them.
+//!
+//! The meta volume also holds `hosts`, bound onto every node's
+//! `/etc/hosts`, so rewritten in place (see [`Clusters::write_hosts`]).
 
 use std::time::Duration;
 
 use super::{Clusters, Loaded};
 use crate::context;
 use crate::error::{Error, Result};
-use crate::model::{labels, ClusterName, NodeId, Role, META_MOUNT};
-use crate::provider::Helper;
+use crate::model::labels::role;
+use crate::model::{labels, members, ClusterName, NodeId, Role, INDEX_SCHEMA, META_MOUNT};
+use crate::provider::{Helper, VolumeInfo};
 
 const STATE_DIR: &str = "state";
 
@@ -37,6 +49,66 @@ pub(crate) enum CreateState {
     Deleting {
         keep_volumes: bool,
     },
+}
+
+/// A cluster's index (schema 3): the labels of its newest index volume.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Index {
+    pub volume: String,
+    pub generation: u64,
+    /// The state marker; `None` while the cluster is made.
+    pub marker: Option<String>,
+    /// `Err` says what is wrong with the label.
+    pub members: std::result::Result<Vec<NodeId>, String>,
+}
+
+impl Index {
+    /// The newest index among `volumes` of the cluster whose meta volume
+    /// is `meta_volume` (an index left by an earlier cluster of the name
+    /// is not this one's).
+    pub fn newest(volumes: &[VolumeInfo], name: &ClusterName, meta_volume: &str) -> Option<Index> {
+        let prefix = format!("{meta_volume}.i");
+        fn label<'a>(v: &'a VolumeInfo, k: &str) -> Option<&'a str> {
+            v.labels.get(k).map(String::as_str)
+        }
+        volumes
+            .iter()
+            .filter(|v| label(v, labels::ROLE) == Some(role::INDEX))
+            .filter(|v| label(v, labels::CLUSTER) == Some(name.as_str()))
+            .filter(|v| v.name.starts_with(&prefix))
+            .filter_map(|v| {
+                let generation = v.labels.get(labels::GENERATION)?.parse().ok()?;
+                Some(Index {
+                    volume: v.name.clone(),
+                    generation,
+                    marker: v
+                        .labels
+                        .get(labels::STATE)
+                        .filter(|m| !m.is_empty())
+                        .cloned(),
+                    members: members::from_label(
+                        v.labels.get(labels::MEMBERS).map_or("", String::as_str),
+                    ),
+                })
+            })
+            .max_by_key(|i| i.generation)
+    }
+
+    /// The name of the index after `generation`.
+    fn volume_name(meta_volume: &str, generation: u64) -> String {
+        format!("{meta_volume}.i{generation}")
+    }
+}
+
+/// Whether the cluster keeps its state and members in an index (made by
+/// schema 3 or later) rather than in files of its meta volume.
+pub(crate) fn has_index(loaded: &Loaded) -> bool {
+    loaded
+        .meta
+        .as_ref()
+        .and_then(|m| m.labels.get(labels::SCHEMA))
+        .and_then(|v| v.parse::<u32>().ok())
+        .is_some_and(|v| v >= INDEX_SCHEMA)
 }
 
 /// The markers a state directory (or a legacy `state` file) holds.
@@ -154,26 +226,99 @@ impl Clusters {
     /// Writes a marker of how the cluster's life goes (`ready`, `failed`,
     /// `deleting`, `deleting-keep-volumes`).
     pub(crate) async fn mark_state(&self, name: &ClusterName, state: &str) -> Result<()> {
-        self.provider
-            .upload(
-                &name.meta_container(),
-                &format!("{META_MOUNT}/{STATE_DIR}"),
-                context::file_archive(state, "")?,
+        let loaded = self.load(name).await?;
+        let written = if has_index(&loaded) {
+            // (a create that failed before its first index: the nodes it made)
+            let members = match &loaded.index {
+                Some(Index { members: Ok(m), .. }) => m.clone(),
+                _ => loaded.nodes.iter().map(|n| n.node).collect(),
+            };
+            self.write_index(&loaded, Some(state), &members).await
+        } else {
+            self.provider
+                .upload(
+                    &name.meta_container(),
+                    &format!("{META_MOUNT}/{STATE_DIR}"),
+                    context::file_archive(state, "")?,
+                )
+                .await
+        };
+        written.map_err(|e| {
+            Error::Failed(format!(
+                "cannot record cluster '{name}' as {state} (on {}): {e}",
+                name.meta_container()
+            ))
+        })
+    }
+
+    /// Makes index `generation` of the cluster; returns its volume's name.
+    pub(crate) async fn create_index(
+        &self,
+        name: &ClusterName,
+        meta_volume: &str,
+        generation: u64,
+        marker: Option<&str>,
+        members: &[NodeId],
+    ) -> Result<String> {
+        let volume = Index::volume_name(meta_volume, generation);
+        let mut l = super::nodes::base_labels(name);
+        l.insert(labels::ROLE.into(), role::INDEX.into());
+        l.insert(labels::GENERATION.into(), generation.to_string());
+        l.insert(labels::STATE.into(), marker.unwrap_or_default().into());
+        l.insert(labels::MEMBERS.into(), members::to_label(members));
+        self.provider.create_volume(&volume, &l).await?;
+        Ok(volume)
+    }
+
+    /// Makes the cluster's next index, with `marker` and `members`, then
+    /// removes the ones before it. The caller holds the cluster (its lock,
+    /// or its claim while it is made).
+    pub(crate) async fn write_index(
+        &self,
+        loaded: &Loaded,
+        marker: Option<&str>,
+        members: &[NodeId],
+    ) -> Result<()> {
+        let record = loaded.record()?;
+        let generation = loaded.index.as_ref().map_or(1, |i| i.generation + 1);
+        let volume = self
+            .create_index(
+                &loaded.name,
+                &record.meta_volume,
+                generation,
+                marker,
+                members,
             )
-            .await
-            .map_err(|e| {
-                Error::Failed(format!(
-                    "cannot record cluster '{name}' as {state} (on {}): {e}",
-                    name.meta_container()
-                ))
-            })
+            .await?;
+        // Every other index of the name goes: the ones before this, and any
+        // an earlier cluster of the name left. One that stays (this is cut
+        // short) is older, so it is never read; the next change removes it.
+        for v in self
+            .provider
+            .volumes(Some((labels::CLUSTER, loaded.name.as_str())))
+            .await?
+        {
+            let is_index = v.labels.get(labels::ROLE).map(String::as_str) == Some(role::INDEX);
+            if is_index && v.name != volume {
+                self.provider.remove_volume(&v.name).await?;
+            }
+        }
+        Ok(())
     }
 
     /// How the create of a cluster with a record container went.
     pub(crate) async fn create_state(&self, loaded: &Loaded) -> Result<CreateState> {
-        let markers = match self.meta_file(&loaded.name, STATE_DIR).await? {
-            Some(tar) => markers_of(&tar)?,
-            None => Vec::new(),
+        let markers = if has_index(loaded) {
+            loaded
+                .index
+                .iter()
+                .filter_map(|i| i.marker.clone())
+                .collect()
+        } else {
+            match self.meta_file(&loaded.name, STATE_DIR).await? {
+                Some(tar) => markers_of(&tar)?,
+                None => Vec::new(),
+            }
         };
         if let Some(s) = state_of(&markers) {
             return Ok(s);
@@ -193,6 +338,26 @@ impl Clusters {
     /// The cluster's members: the nodes mcc made and has not removed,
     /// also those whose container is gone.
     pub(crate) async fn recorded_members(&self, loaded: &Loaded) -> Result<Vec<NodeId>> {
+        if has_index(loaded) {
+            return match &loaded.index {
+                Some(Index { members: Ok(m), .. }) => Ok(m.clone()),
+                Some(Index {
+                    members: Err(e),
+                    volume,
+                    ..
+                }) => Err(Error::Failed(format!(
+                    "cluster '{}': its member list ({} label of volume {volume}) is \
+                     unreadable: {e}",
+                    loaded.name,
+                    labels::MEMBERS
+                ))),
+                None => Err(Error::Failed(format!(
+                    "cluster '{}' has no index (the volume whose labels hold its members); it \
+                     was cut short: `mcc gc {}` or `mcc delete {}` removes it",
+                    loaded.name, loaded.name, loaded.name
+                ))),
+            };
+        }
         let mut members = match self.meta_file(&loaded.name, context::MEMBERS_FILE).await? {
             Some(tar) => parse_members(&loaded.name, &context::single_file_text(&tar)?)?,
             None if loaded.record.as_ref().is_some_and(|r| r.legacy_layout()) => {
@@ -236,6 +401,11 @@ impl Clusters {
 
     /// Records the cluster's members.
     pub(crate) async fn write_members(&self, name: &ClusterName, members: &[NodeId]) -> Result<()> {
+        let loaded = self.load(name).await?;
+        if has_index(&loaded) {
+            let marker = loaded.index.as_ref().and_then(|i| i.marker.clone());
+            return self.write_index(&loaded, marker.as_deref(), members).await;
+        }
         self.provider
             .upload(
                 &name.meta_container(),
@@ -327,6 +497,73 @@ mod tests {
             s(&["ready", "deleting-keep-volumes"]),
             Some(CreateState::Deleting { keep_volumes: true })
         );
+    }
+
+    fn index_volume(name: &str, labels_: &[(&str, &str)]) -> VolumeInfo {
+        VolumeInfo {
+            name: name.into(),
+            mountpoint: String::new(),
+            labels: labels_
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn the_newest_index_of_this_cluster_is_read() {
+        let name: ClusterName = "lab".parse().unwrap();
+        let ix = |vol: &str, cluster: &str, gen: &str, state: &str, members: &str| {
+            index_volume(
+                vol,
+                &[
+                    (labels::CLUSTER, cluster),
+                    (labels::ROLE, role::INDEX),
+                    (labels::GENERATION, gen),
+                    (labels::STATE, state),
+                    (labels::MEMBERS, members),
+                ],
+            )
+        };
+        let volumes = vec![
+            // an earlier cluster of the name left a later generation
+            ix("lab-mcc.0000aaaa.i9", "lab", "9", "deleting", "frontend"),
+            // a change cut short between the new index and the old one's removal
+            ix("lab-mcc.1234abcd.i1", "lab", "1", "", "frontend node01"),
+            ix(
+                "lab-mcc.1234abcd.i2",
+                "lab",
+                "2",
+                "ready",
+                "frontend node01-node02",
+            ),
+            // not an index, or not this cluster's
+            index_volume(
+                "lab-mcc.1234abcd",
+                &[(labels::CLUSTER, "lab"), (labels::ROLE, "meta")],
+            ),
+            ix("lab-mcc.1234abcd.i7", "other", "7", "failed", "frontend"),
+            ix(
+                "lab-mcc.1234abcd.i8",
+                "lab",
+                "not a number",
+                "failed",
+                "frontend",
+            ),
+        ];
+        let got = Index::newest(&volumes, &name, "lab-mcc.1234abcd").unwrap();
+        assert_eq!(got.generation, 2);
+        assert_eq!(got.marker.as_deref(), Some("ready"));
+        assert_eq!(
+            got.members.unwrap(),
+            vec![NodeId::FRONTEND, NodeId::worker(1), NodeId::worker(2)]
+        );
+        assert_eq!(Index::newest(&volumes, &name, "lab-mcc.ffffffff"), None);
+        // while it is made: no marker; a forged member list is an error
+        let made = vec![ix("lab-mcc.1234abcd.i1", "lab", "1", "", "frontend evil")];
+        let got = Index::newest(&made, &name, "lab-mcc.1234abcd").unwrap();
+        assert_eq!(got.marker, None);
+        assert!(got.members.is_err());
     }
 
     #[test]

@@ -2,10 +2,10 @@
 //! its scripts on the nodes.
 //!
 //! What mcc writes lives on the cluster's meta volume, mounted read-only at
-//! `/opt/mcc` on every node: `hosts` (bound onto `/etc/hosts`), `members`
-//! (who the nodes are), `nodes` (the workers' names for the scripts),
-//! `state/` (how the create ended), `bin/run-context` (the runner) and
-//! `context/` (the user's folder). No node can change any of it: a node's
+//! `/opt/mcc` on every node: `hosts` (bound onto `/etc/hosts`), `nodes`
+//! (the workers' names for the scripts), `bin/run-context` (the runner)
+//! and `context/` (the user's folder); clusters of schema 2 also have
+//! `members` and `state/` there (the index volume's labels since). No node can change any of it: a node's
 //! root is the user's test subject, and what mcc reads as truth, runs on
 //! other nodes or has the engine bind from the host must not be in its
 //! reach. What nodes write goes to a second volume, mounted writable at
@@ -91,13 +91,12 @@ pub async fn await_boot_run(provider: &dyn Provider, container: &str, node: Node
 }
 
 /// The tar archive that seeds a cluster's meta volume: the hosts file,
-/// the members, the workers' names (`nodes`, read by the runner at boot),
+/// the workers' names (`nodes`, read by the runner at boot),
 /// the runner, the mount point of the shared volume, and the context
 /// folder, and `extra` files (path, content, mode). Reads the folder: call
 /// it off the async runtime.
 pub fn meta_archive(
     hosts: &str,
-    members: &str,
     workers: &[NodeId],
     context: Option<&Path>,
     extra: &[MetaFile],
@@ -106,15 +105,12 @@ pub fn meta_archive(
     b.mode(tar::HeaderMode::Deterministic);
     let io = |e: std::io::Error| Error::Failed(format!("packing the cluster's files: {e}"));
     append_file(&mut b, "hosts", hosts.as_bytes(), 0o644).map_err(io)?;
-    append_file(&mut b, MEMBERS_FILE, members.as_bytes(), 0o644).map_err(io)?;
     append_file(&mut b, "nodes", nodes_file(workers).as_bytes(), 0o644).map_err(io)?;
     append_file(&mut b, "bin/run-context", RUNNER.as_bytes(), 0o755).map_err(io)?;
     // `shared` is where the shared volume is mounted (in the record
     // container too, so this sets its root's mode: writable by all, as /tmp)
     append_dir(&mut b, "shared", 0o1777).map_err(io)?;
-    for dir in ["state", "context"] {
-        append_dir(&mut b, dir, 0o755).map_err(io)?;
-    }
+    append_dir(&mut b, "context", 0o755).map_err(io)?;
     if let Some(ctx) = context {
         pack::append_context(&mut b, ctx, "context")?;
     }
@@ -161,7 +157,7 @@ pub fn shared_archive() -> Result<Vec<u8>> {
     b.into_inner().map_err(io)
 }
 
-/// File of the meta volume listing the cluster's members.
+/// File of a schema 2 cluster's meta volume listing its members.
 pub const MEMBERS_FILE: &str = "members";
 
 /// A tar archive holding one file.
@@ -476,7 +472,6 @@ mod tests {
         std::fs::write(dir.join("all/10-x"), "echo hi\n").unwrap();
         let bytes = meta_archive(
             "127.0.0.1 localhost\n",
-            "[]",
             &[NodeId::worker(1)],
             Some(&dir),
             &[("docker/client/key.pem".into(), "k".into(), 0o600)],
@@ -494,8 +489,6 @@ mod tests {
             "bin/run-context",
             "context/all/10-x",
             "shared",
-            "state",
-            "members",
         ] {
             assert!(
                 names.iter().any(|n| n.trim_end_matches('/') == want),

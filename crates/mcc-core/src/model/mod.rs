@@ -8,6 +8,7 @@ pub mod duration;
 pub mod flags;
 pub mod hosts;
 pub mod image;
+pub mod members;
 pub mod names;
 pub mod options;
 pub mod paths;
@@ -17,7 +18,7 @@ pub mod spec;
 
 pub use address::AddressPlan;
 pub use cidr::Ipv4Cidr;
-pub use names::{labels, ClusterName, NodeId, Role, SCHEMA_VERSION};
+pub use names::{labels, ClusterName, NodeId, Role, INDEX_SCHEMA, SCHEMA_VERSION};
 pub use options::{NetworkDriver, NodeOptions};
 pub use record::ClusterRecord;
 pub use spec::{ClusterSpec, Device, SpecInput, META_MOUNT};

@@ -32,10 +32,41 @@ pub mod labels {
     /// On nodes whose first process runs their scripts (creation phases at
     /// the first start, `on-start` at every later one).
     pub const BOOT_RUN: &str = "mcc.boot-run";
+    /// On a cluster's index volume (role `index`, schema 3): its number in
+    /// the sequence of indexes, the highest being the cluster's now.
+    pub const GENERATION: &str = "mcc.generation";
+    /// On the index: how the cluster's life goes (`ready`, `failed`,
+    /// `deleting`, `deleting-keep-volumes`; empty while it is made).
+    pub const STATE: &str = "mcc.state";
+    /// On the index: the cluster's members (`model::members`).
+    pub const MEMBERS: &str = "mcc.members";
+
+    /// The values of [`ROLE`].
+    pub mod role {
+        pub const FRONTEND: &str = "frontend";
+        pub const WORKER: &str = "worker";
+        /// The record container, and the meta volume it holds.
+        pub const META: &str = "meta";
+        /// The volume every node shares (`$MCC_SHARED`).
+        pub const SHARED: &str = "shared";
+        /// The cluster's index volume: state and members in its labels.
+        pub const INDEX: &str = "index";
+        /// A short-lived container of mcc's own (rewrites a file in place).
+        pub const HELPER: &str = "helper";
+        /// A device's volume (`--device home`).
+        pub const DATA: &str = "data";
+        /// A node's path kept across recreation (`--persist`).
+        pub const PERSIST: &str = "persist";
+    }
 }
 
-/// The label schema written by this version.
-pub const SCHEMA_VERSION: &str = "2";
+/// The label schema written by this version. 3: a cluster's state and
+/// members are the labels of its index volume (2: files on the meta
+/// volume, still read for clusters made by it).
+pub const SCHEMA_VERSION: &str = "3";
+
+/// The first schema whose clusters have an index volume.
+pub const INDEX_SCHEMA: u32 = 3;
 
 /// Longest cluster name: the longest container name, `<cluster>-frontend`
 /// or `<cluster>-node1234`, must still be a DNS label (63 bytes), because

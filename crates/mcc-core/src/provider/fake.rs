@@ -180,13 +180,6 @@ impl FakeProvider {
             .map(|b| String::from_utf8_lossy(b).into_owned())
     }
 
-    /// Removes a file of a volume (as a crash before it was written would).
-    pub fn remove_file(&self, volume: &str, path: &str) {
-        if let Some(v) = self.lock().volumes.get_mut(volume) {
-            v.files.remove(path);
-        }
-    }
-
     /// Sets a label on a container (labels are fixed on a real engine; a
     /// test uses this to stand for what another process made).
     pub fn set_label(&self, container: &str, key: &str, value: &str) {
