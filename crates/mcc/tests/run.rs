@@ -231,6 +231,15 @@ fn run_refuses_bad_input_and_unenforceable_limits_making_nothing() {
     ])
     .run();
     assert_ne!(out.code(), 0, "{}", out.describe());
+    // one its registry says it does not have: bad input, exit 2
+    let image = format!("{}/mcc-test/no-such-image:1", registry::empty_registry());
+    let out = mcc(["run", "--image", &image, "--", "true", &mark]).run();
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr.contains(&image) && out.stderr.contains("docker load"),
+        "{}",
+        out.describe()
+    );
     assert_eq!(
         run_containers(&mark),
         Vec::<String>::new(),

@@ -585,12 +585,30 @@ impl Provider for DockerProvider {
         let mut stream = self.docker.create_image(Some(opts), None, None);
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| {
-                // the user's name for an image there is not: a 404 through
-                // the daemon, not a server error
-                Error::NotFound(format!(
-                    "image '{image}' is not present and cannot be pulled: {e}; check the name, \
-                     or build/load it locally first (docker build / docker load)"
-                ))
+                let (status, message) = match &e {
+                    BollardError::DockerResponseServerError {
+                        status_code,
+                        message,
+                    } => (Some(*status_code), message.clone()),
+                    BollardError::DockerStreamError { error } => (None, error.clone()),
+                    other => (None, other.to_string()),
+                };
+                if crate::model::image::pull_says_no_such_image(status, &message) {
+                    // the user's name for an image that is nowhere: bad
+                    // input (exit 2, a 422 through the daemon)
+                    Error::Invalid(format!(
+                        "image '{image}' is not on this engine, and its registry has no such \
+                         image ({message}); check the name and tag (`docker images` lists \
+                         those here), or build or load it first (docker build, docker load)"
+                    ))
+                } else {
+                    // the name may be right: the registry could not say
+                    Error::NotFound(format!(
+                        "image '{image}' is not on this engine and could not be pulled: \
+                         {message}; check the network and the registry, or build or load it \
+                         here first (docker build, docker load)"
+                    ))
+                }
             })?;
             let mut line = String::new();
             if let Some(id) = info.id {
