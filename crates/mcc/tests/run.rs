@@ -141,12 +141,36 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
         table.describe()
     );
 
+    // the container is named as the listings show it: its name (`vpc
+    // list`, `volume list`), its full ID, or a unique start of its ID
+    let full = s["id"].as_str().unwrap().to_string();
+    let name = s["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("mcc-run-"), "{s:#}");
+    let others: Vec<String> = run_containers("")
+        .into_iter()
+        .filter(|o| *o != id)
+        .collect();
+    let short = (4..12)
+        .map(|n| id[..n].to_string())
+        .find(|p| !others.iter().any(|o| o.starts_with(p)))
+        .unwrap();
+    for given in [&name, &full, &short] {
+        let out = mcc(["status", given, "--output", "json"]).run().ok();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v[0]["id"], full.as_str(), "{given}: {}", out.describe());
+    }
+
     // the VPC and the volumes are in use while the container is there
     let out = mcc(["vpc", "delete", &vpc]).run();
     assert_ne!(out.code(), 0, "{}", out.describe());
 
     // rm: the ephemeral volume goes with its last user, the persistent one stays
-    let out = mcc(["rm", &id]).run().ok();
+    let out = mcc(["rm", &name]).run().ok();
+    assert!(
+        out.stdout.contains(&format!("removed {id}")),
+        "{}",
+        out.describe()
+    );
     assert!(
         out.stdout
             .contains(&format!("removed ephemeral volume {eph}")),
@@ -245,6 +269,15 @@ fn run_refuses_bad_input_and_unenforceable_limits_making_nothing() {
         Vec::<String>::new(),
         "a refused run left a container"
     );
-    let out = mcc(["status", "not-an-id"]).run();
+    // a name of that form that no container of `run` has: not there (1);
+    // what cannot be a container's name or ID: bad input (2)
+    let out = mcc(["status", "not-a-container"]).run();
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    assert!(
+        out.stderr.contains("no such container"),
+        "{}",
+        out.describe()
+    );
+    let out = mcc(["status", "not/a container"]).run();
     assert_eq!(out.code(), 2, "{}", out.describe());
 }
