@@ -64,7 +64,8 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
         "id -u; pwd; echo \"mode=$MODE\"; \
         cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
         cat /sys/fs/cgroup/cpu.weight 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.shares; \
-        ip -4 -o addr show eth0; mount | grep -c ' /keep \\| /eph '; exit 7; : {flags_mark}"
+        ip -4 -o addr show eth0; mount | grep -c ' /keep \\| /eph '; \
+        touch /keep/mine /eph/mine && echo volumes=writable; exit 7; : {flags_mark}"
     );
     let out = mcc([
         "run",
@@ -112,6 +113,14 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
         out.describe()
     );
     assert_eq!(lines[6], "2", "volumes mounted: {}", out.describe());
+    // fresh volumes mounted for --user belong to that user (the README's
+    // `--user nobody --dir /data`)
+    assert_eq!(
+        lines.get(7).copied(),
+        Some("volumes=writable"),
+        "--user nobody cannot write its fresh volumes: {}",
+        out.describe()
+    );
     let new = run_containers(&flags_mark);
     assert_eq!(new.len(), 1, "{new:?}");
     let id = new[0].clone();
@@ -159,6 +168,28 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
         let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
         assert_eq!(v[0]["id"], full.as_str(), "{given}: {}", out.describe());
     }
+
+    // a volume used once is no longer fresh: another --user finds it as
+    // the data's owner left it (and --rm leaves no container behind)
+    let out = mcc([
+        "run",
+        "--image",
+        BUSYBOX,
+        "--volume",
+        &format!("{keep}:/keep"),
+        "--user",
+        "4321",
+        "--attach",
+        "--rm",
+        "--",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/keep",
+    ])
+    .run();
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert_eq!(out.stdout.trim(), "65534:65534", "{}", out.describe());
 
     // the VPC and the volumes are in use while the container is there
     let out = mcc(["vpc", "delete", &vpc]).run();

@@ -103,6 +103,50 @@ fn validate_container_ref(given: &str) -> Result<()> {
     }
 }
 
+/// The uid and gid `--user` USER[:GROUP] runs as, with the image's
+/// `passwd` and `group` files, as the engine resolves them: a name is
+/// looked up, a number is itself; without a group, the user's own in
+/// `passwd` (0 for a number it does not list). `None`: a name the files
+/// do not have.
+fn owner_of(user: &str, passwd: &str, group: &str) -> Option<(u32, u32)> {
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let entries = |text: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split(':').map(str::to_string).collect::<Vec<_>>())
+            .filter(|f| f.len() >= 3)
+            .collect()
+    };
+    let users = entries(passwd);
+    let numeric = |s: &str| -> Option<u32> {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let entry = match numeric(u) {
+        Some(n) => users.iter().find(|f| numeric(&f[2]) == Some(n)),
+        None => users.iter().find(|f| f[0] == u),
+    };
+    let uid = match numeric(u) {
+        Some(n) => n,
+        None => numeric(&entry?[2])?,
+    };
+    let gid = match g {
+        Some(g) => match numeric(g) {
+            Some(n) => n,
+            None => numeric(&entries(group).iter().find(|f| f[0] == g)?[2])?,
+        },
+        None => entry
+            .and_then(|f| f.get(3))
+            .and_then(|g| numeric(g))
+            .unwrap_or(0),
+    };
+    Some((uid, gid))
+}
+
 /// The one container of `runs` that `given` names: by its name or full
 /// ID, else by a unique start of its ID (as docker does). `Ok(None)`: none;
 /// an ambiguous start is bad input listing who it could be.
@@ -259,8 +303,16 @@ impl Clusters {
         // Held until the container runs and its volumes are marked used:
         // no reaper may judge them in between.
         let _serialized = self.volumes_lock(&volumes, "mounting volumes").await?;
+        let mut fresh = Vec::new();
         for v in &volumes {
             self.provider.prepare_sized_volume(v).await?;
+            // fresh: never mounted by mcc for a container, and mounted by
+            // none now (the lock keeps another run out meanwhile)
+            if !self.provider.sized_volume_used(v).await?
+                && self.provider.volume_users(v).await?.is_empty()
+            {
+                fresh.push(v.clone());
+            }
         }
         let id = self.provider.create_container(&c).await.map_err(|e| {
             let m = e.to_string();
@@ -275,7 +327,13 @@ impl Clusters {
                 e
             }
         })?;
-        if let Err(e) = self.provider.start_container(&id).await {
+        let started = async {
+            if let (Some(user), false) = (&spec.user, fresh.is_empty()) {
+                self.give_fresh_volumes(&id, user, &fresh).await?;
+            }
+            self.provider.start_container(&id).await
+        };
+        if let Err(e) = started.await {
             let _ = self.provider.remove_container(&id).await;
             return Err(e);
         }
@@ -284,6 +342,29 @@ impl Clusters {
             self.provider.mark_sized_volume_used(v).await?;
         }
         Ok(id)
+    }
+
+    /// A fresh volume mounted for a `--user` belongs to that user, as a
+    /// folder the user made would: its root folder is given to the uid and
+    /// gid the user is in container `id`'s image (read from the image's
+    /// `/etc/passwd` and `/etc/group` before it ever runs). A name the
+    /// image does not know is left to the engine, which refuses it at the
+    /// start.
+    async fn give_fresh_volumes(&self, id: &str, user: &str, fresh: &[String]) -> Result<()> {
+        let read = |path: &'static str| async move {
+            match self.provider.download(id, path).await {
+                Ok(tar) => crate::context::single_file_text(&tar).unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        };
+        let (passwd, group) = (read("/etc/passwd").await, read("/etc/group").await);
+        let Some((uid, gid)) = owner_of(user, &passwd, &group) else {
+            return Ok(());
+        };
+        for v in fresh {
+            self.provider.own_sized_volume_root(v, uid, gid).await?;
+        }
+        Ok(())
     }
 
     /// The host's volumes lock, when there are `volumes` to guard.
@@ -458,6 +539,51 @@ mod tests {
             let e = validate_container_ref(bad).unwrap_err();
             assert_eq!(e.exit_code(), 2, "{bad}");
         }
+    }
+
+    #[test]
+    fn a_user_is_the_uid_and_gid_the_image_says() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n\
+                      app:x:1000:1001::/home/app:/bin/sh\n";
+        let group = "root:x:0:\nnogroup:x:65534:\nstaff:x:50:\n";
+        for (user, want) in [
+            ("nobody", Some((65534, 65534))),
+            ("app", Some((1000, 1001))),
+            ("1000", Some((1000, 1001))),
+            ("4242", Some((4242, 0))),
+            ("4242:7", Some((4242, 7))),
+            ("nobody:staff", Some((65534, 50))),
+            ("ghost", None),
+            ("nobody:ghosts", None),
+        ] {
+            assert_eq!(owner_of(user, passwd, group), want, "{user}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fresh_volume_run_for_a_user_is_given_to_that_user_once() {
+        use crate::provider::fake::FakeProvider;
+        let p = std::sync::Arc::new(FakeProvider::default());
+        p.add_image("busybox", false);
+        let c = Clusters::new(p.clone(), std::sync::Arc::new(crate::cluster::Silent));
+        let v = c.volume_create("data", "8M", true).await.unwrap();
+        let spec = RunSpec {
+            image: "busybox".into(),
+            volumes: vec![format!("{v}:/data")],
+            user: Some("4242:7".into()),
+            cmd: vec!["true".into()],
+            ..Default::default()
+        };
+        c.run(&spec).await.unwrap();
+        assert_eq!(p.owned_volumes(), vec![(v.clone(), 4242, 7)]);
+        // used since: its owner is whoever the data's owner made it
+        c.run(&RunSpec {
+            user: Some("99".into()),
+            ..spec.clone()
+        })
+        .await
+        .unwrap();
+        assert_eq!(p.owned_volumes().len(), 1);
     }
 
     #[tokio::test]

@@ -829,6 +829,25 @@ impl Provider for DockerProvider {
             .map_err(|e| Error::Failed(format!("reading whether volume {name} was used: {e}")))?
     }
 
+    async fn own_sized_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()> {
+        if !self.local() {
+            return Ok(());
+        }
+        let v = self
+            .docker
+            .inspect_volume(name)
+            .await
+            .map_err(map_err(format!("inspecting volume {name}")))?;
+        let device = match v.options.get("device") {
+            Some(d) if v.options.get("type").map(String::as_str) == Some("ext4") => d.clone(),
+            _ => return Ok(()),
+        };
+        let n = name.to_string();
+        tokio::task::spawn_blocking(move || super::loopfs::own_root(&n, &device, uid, gid))
+            .await
+            .map_err(|e| Error::Failed(format!("giving volume {name} to {uid}:{gid}: {e}")))?
+    }
+
     async fn remove_sized_volume(&self, name: &str) -> Result<bool> {
         let existed = self.remove_volume(name).await?;
         if self.local() {

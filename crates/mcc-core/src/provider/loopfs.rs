@@ -142,6 +142,61 @@ pub fn reattach(name: &str, device: Option<&str>) -> Result<Option<String>> {
     attach(&want).map(Some)
 }
 
+/// Gives the root folder of volume `name`'s file system, on loop device
+/// `device`, to `uid:gid`: for a fresh volume first mounted for a
+/// `--user`, so that user can write it. Done on the unmounted file system
+/// by inode number (debugfs on inode 2), so no path, and no link a
+/// container could have made, is followed; the device is held
+/// exclusively meanwhile, so the engine cannot mount it half-way (and a
+/// device mounted already is refused).
+pub fn own_root(name: &str, device: &str, uid: u32, gid: u32) -> Result<()> {
+    let path = image_path(name)?;
+    check_image(name, &path)?;
+    if backing_file(device).as_deref() != Some(path.to_string_lossy().as_ref()) {
+        return Err(Error::Failed(format!(
+            "volume {name}: {device} does not hold its image file; mcc will not change it"
+        )));
+    }
+    let _exclusive = OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::EXCL | rustix::fs::OFlags::NOFOLLOW).bits() as i32)
+        .open(device)
+        .map_err(|e| {
+            failed(
+                &format!("volume {name}: holding {device} to give its root folder to {uid}:{gid} (is it mounted?)"),
+                e,
+            )
+        })?;
+    for (field, id) in [("uid", uid), ("gid", gid)] {
+        run(
+            "debugfs",
+            &[
+                "-w",
+                "-R",
+                &format!("set_inode_field <2> {field} {id}"),
+                device,
+            ],
+        )?;
+    }
+    // debugfs says little when it fails: read the owner back
+    let stat = run("debugfs", &["-R", "stat <2>", device])?;
+    let want = format!("User: {uid:>5}   Group: {gid:>5}");
+    let got = stat
+        .lines()
+        .find(|l| l.trim_start().starts_with("User:"))
+        .unwrap_or("");
+    let owner: Vec<&str> = got.split_whitespace().collect();
+    if owner.get(1) != Some(&uid.to_string().as_str())
+        || owner.get(3) != Some(&gid.to_string().as_str())
+    {
+        return Err(Error::Failed(format!(
+            "volume {name}: its root folder should now be {want}, but debugfs says '{}'",
+            got.trim()
+        )));
+    }
+    Ok(())
+}
+
 /// Attaches `file` to a free loop device; the device.
 fn attach(file: &str) -> Result<String> {
     let dev = run("losetup", &["--find", "--show", file])?;
@@ -223,6 +278,33 @@ pub fn make(name: &str, size: u64) -> Result<String> {
     made
 }
 
+/// What a file needs beyond its bytes as data (its extent blocks), kept
+/// free on top of the size asked: 1/512 of it, at least 64 KiB.
+fn slack(size: u64) -> u64 {
+    (size / 512).max(64 << 10)
+}
+
+/// The free blocks, all blocks and the block size of the ext4 file
+/// system of `image`, as its superblock says (`dumpe2fs -h`).
+fn blocks(image: &str) -> Result<(u64, u64, u64)> {
+    let text = run("dumpe2fs", &["-h", image])?;
+    let field = |key: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    match (
+        field("Free blocks:"),
+        field("Block count:"),
+        field("Block size:"),
+    ) {
+        (Some(free), Some(total), Some(bs)) => Ok((free, total, bs)),
+        _ => Err(Error::Failed(format!(
+            "dumpe2fs -h {image} did not say the free blocks, block count and block size"
+        ))),
+    }
+}
+
 /// The loop devices that hold `file` now.
 pub fn devices_of(file: &Path) -> Vec<String> {
     let Ok(entries) = std::fs::read_dir("/sys/block") else {
@@ -251,31 +333,5 @@ pub fn release(name: &str) {
     let _ = std::fs::remove_file(&path);
     if let Ok(used) = used_path(name) {
         let _ = std::fs::remove_file(used);
-    }
-}
-/// What a file needs beyond its bytes as data (its extent blocks), kept
-/// free on top of the size asked: 1/512 of it, at least 64 KiB.
-fn slack(size: u64) -> u64 {
-    (size / 512).max(64 << 10)
-}
-
-/// The free blocks, all blocks and the block size of the ext4 file
-/// system of `image`, as its superblock says (`dumpe2fs -h`).
-fn blocks(image: &str) -> Result<(u64, u64, u64)> {
-    let text = run("dumpe2fs", &["-h", image])?;
-    let field = |key: &str| -> Option<u64> {
-        text.lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| v.trim().parse().ok())
-    };
-    match (
-        field("Free blocks:"),
-        field("Block count:"),
-        field("Block size:"),
-    ) {
-        (Some(free), Some(total), Some(bs)) => Ok((free, total, bs)),
-        _ => Err(Error::Failed(format!(
-            "dumpe2fs -h {image} did not say the free blocks, block count and block size"
-        ))),
     }
 }
