@@ -267,8 +267,10 @@ pub enum Command {
     #[command(
         after_help = "Examples:\n  mcc run --image busybox --memory 64M --cpu 512 -- sleep 1d\n  \
         mcc run --image busybox --vpc vpc-1a2b3c4d --volume vol-5e6f7a8b:/data --user nobody \
-        --env MODE=test --dir /data --attach -- sh -c 'id; pwd; echo $MODE'\n\n\
-        With --attach the command's output is streamed and mcc exits with its exit code."
+        --env MODE=test --dir /data --attach -- sh -c 'id; pwd; echo $MODE'\n  \
+        mcc run --image busybox --attach --rm -- echo hi     # nothing left once it exits\n\n\
+        With --attach the command's output is streamed and mcc exits with its exit code; with\n\
+        --rm too, the container is removed then (Ctrl-C detaches and keeps it)."
     )]
     Run(RunArgs),
     /// Show containers made by `mcc run`: state, exit code, image, VPC, IP, limits, volumes
@@ -465,6 +467,10 @@ pub struct RunArgs {
     /// Stream the command's output and exit with its exit code
     #[arg(long, short = 'a')]
     pub attach: bool,
+    /// With --attach: remove the container (and an ephemeral volume it was
+    /// the last to use) once it exits and its exit code is known
+    #[arg(long, requires = "attach")]
+    pub rm: bool,
     /// The command and its arguments
     #[arg(required = true, trailing_var_arg = true, value_name = "CMD")]
     pub cmd: Vec<String>,

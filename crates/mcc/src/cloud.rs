@@ -177,7 +177,7 @@ pub async fn run(args: RunArgs, remote: Option<&Client>) -> Result<u8> {
         dir: args.dir,
         cmd: args.cmd,
     };
-    match remote {
+    let (id, code) = match remote {
         Some(c) => {
             let s: ContainerStatus = c
                 .call(
@@ -186,21 +186,55 @@ pub async fn run(args: RunArgs, remote: Option<&Client>) -> Result<u8> {
                     Some(&serde_json::to_value(&spec).expect("serializable")),
                 )
                 .await?;
-            if args.attach {
-                return crate::enter::follow_run_remote(c, &s.id).await;
+            if !args.attach {
+                say!("{}", s.id);
+                return Ok(0);
             }
-            say!("{}", s.id);
-            Ok(0)
+            let code = crate::enter::follow_run_remote(c, &s.id).await?;
+            (s.id, code)
         }
         None => {
             let clusters = connect(Arc::new(Notes)).await?;
             let id = clusters.run(&spec).await?;
-            if args.attach {
-                return crate::enter::follow_run(&clusters, &id).await;
+            if !args.attach {
+                say!("{id}");
+                return Ok(0);
             }
-            say!("{id}");
-            Ok(0)
+            let code = crate::enter::follow_run(&clusters, &id).await?;
+            (id, code)
         }
+    };
+    if args.rm {
+        if code == DETACHED {
+            eprintln!(
+                "mcc: not removed (--rm), as it goes on: `mcc rm {}` when done",
+                &id[..12]
+            );
+        } else {
+            // quiet: the output is the command's; a failure is said
+            let r = remove(std::slice::from_ref(&id), remote).await?;
+            for v in &r.volumes_removed {
+                eprintln!("mcc: removed ephemeral volume {v} with the container (--rm)");
+            }
+        }
+    }
+    Ok(code)
+}
+
+/// What [`crate::enter`]'s follow returns when Ctrl-C detached.
+const DETACHED: u8 = 130;
+
+async fn remove(ids: &[String], remote: Option<&Client>) -> Result<RmReport> {
+    match remote {
+        Some(c) => {
+            c.call(
+                Method::POST,
+                "/api/v1/containers/delete",
+                Some(&json!({ "ids": ids })),
+            )
+            .await
+        }
+        None => connect(Arc::new(Notes)).await?.rm(ids).await,
     }
 }
 
@@ -279,17 +313,7 @@ pub async fn status(ids: &[String], output: Output, remote: Option<&Client>) -> 
 }
 
 pub async fn rm(ids: &[String], remote: Option<&Client>) -> Result<u8> {
-    let r: RmReport = match remote {
-        Some(c) => {
-            c.call(
-                Method::POST,
-                "/api/v1/containers/delete",
-                Some(&json!({ "ids": ids })),
-            )
-            .await?
-        }
-        None => connect(Arc::new(Notes)).await?.rm(ids).await?,
-    };
+    let r = remove(ids, remote).await?;
     for id in &r.removed {
         say!("removed {id}");
     }

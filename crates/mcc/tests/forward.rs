@@ -53,13 +53,19 @@ fn a_forward_carries_100_concurrent_connections_byte_exact_and_stops_on_ctrl_c()
         .trim()
         .to_string();
     let _c = ContainerGuard(id.clone());
+    // forwarded by the name the listings show (through a daemon, the
+    // route's {id} is that name)
+    let status = mcc(["status", &id, "--output", "json"]).run().ok();
+    let status: serde_json::Value = serde_json::from_str(&status.stdout).unwrap();
+    let name = status[0]["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("mcc-run-"), "{status:#}");
     let port = free_port();
     let bind = format!("127.0.0.1:{port}");
     let mut fwd = mcc([
         "local-remote",
         "serve",
         "--container-id",
-        &id,
+        &name,
         "--container-port",
         "7000",
         "--bind",

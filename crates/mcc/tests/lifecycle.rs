@@ -25,6 +25,22 @@ fn missing_image_fails_before_anything_is_created() {
     assert_nothing_labelled(c.n(), "after a create with a missing image");
 }
 
+/// An image that is not here and that its registry says it does not have
+/// is bad input, as the README promises: exit 2, naming the image and the
+/// fix, nothing made. (One whose registry cannot be reached, above, may
+/// have a right name: that is not the user's error, and exits 1.)
+#[test]
+fn an_image_no_registry_has_is_bad_input() {
+    let c = Cluster::new("noimage2");
+    let image = format!("{}/mcc-test/does-not-exist:1", registry::empty_registry());
+    let out = try_create(&c, &image_nodes(&image, "1", &[]));
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    for says in [image.as_str(), "no such image", "docker load"] {
+        assert!(out.stderr.contains(says), "no {says:?}: {}", out.describe());
+    }
+    assert_nothing_labelled(c.n(), "after a create with an image no registry has");
+}
+
 /// Two creates of one name at once: one wins, the other says the name is
 /// taken and removes nothing of the winner's.
 #[test]

@@ -355,7 +355,11 @@ fn timeout_rolls_back() {
     let c = Cluster::new("rb-timeout");
     let ctx = context_folder(
         "rb-timeout",
-        &[("all/10-sleep", "#!/bin/sh\nsleep 600\n", 0o755)],
+        &[(
+            "all/10-sleep",
+            "#!/bin/sh\necho \"waiting for godot on $MCC_NODE\"\nsleep 600\n",
+            0o755,
+        )],
     );
     let started = Instant::now();
     let out = create_cmd(
@@ -371,6 +375,20 @@ fn timeout_rolls_back() {
     println!("the create gave up after {:?}", started.elapsed());
     assert!(!out.status.success(), "{}", out.describe());
     assert!(out.stderr.contains("timed out"), "{}", out.describe());
+    // the cluster is gone, so the error itself says what the scripts
+    // printed, and points to the flag that keeps the nodes, not to logs
+    // of a cluster that no longer exists
+    assert!(
+        out.stderr
+            .contains("frontend | waiting for godot on frontend"),
+        "the scripts' last lines are not in the error: {}",
+        out.describe()
+    );
+    assert!(
+        out.stderr.contains("--keep-on-failure"),
+        "{}",
+        out.describe()
+    );
     assert_nothing_labelled(c.n(), "after the timed-out create");
 }
 

@@ -64,7 +64,8 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
         "id -u; pwd; echo \"mode=$MODE\"; \
         cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes; \
         cat /sys/fs/cgroup/cpu.weight 2>/dev/null || cat /sys/fs/cgroup/cpu/cpu.shares; \
-        ip -4 -o addr show eth0; mount | grep -c ' /keep \\| /eph '; exit 7; : {flags_mark}"
+        ip -4 -o addr show eth0; mount | grep -c ' /keep \\| /eph '; \
+        touch /keep/mine /eph/mine && echo volumes=writable; exit 7; : {flags_mark}"
     );
     let out = mcc([
         "run",
@@ -112,6 +113,14 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
         out.describe()
     );
     assert_eq!(lines[6], "2", "volumes mounted: {}", out.describe());
+    // fresh volumes mounted for --user belong to that user (the README's
+    // `--user nobody --dir /data`)
+    assert_eq!(
+        lines.get(7).copied(),
+        Some("volumes=writable"),
+        "--user nobody cannot write its fresh volumes: {}",
+        out.describe()
+    );
     let new = run_containers(&flags_mark);
     assert_eq!(new.len(), 1, "{new:?}");
     let id = new[0].clone();
@@ -141,12 +150,58 @@ fn run_applies_every_flag_status_shows_them_and_rm_cleans_up() {
         table.describe()
     );
 
+    // the container is named as the listings show it: its name (`vpc
+    // list`, `volume list`), its full ID, or a unique start of its ID
+    let full = s["id"].as_str().unwrap().to_string();
+    let name = s["name"].as_str().unwrap().to_string();
+    assert!(name.starts_with("mcc-run-"), "{s:#}");
+    let others: Vec<String> = run_containers("")
+        .into_iter()
+        .filter(|o| *o != id)
+        .collect();
+    let short = (4..12)
+        .map(|n| id[..n].to_string())
+        .find(|p| !others.iter().any(|o| o.starts_with(p)))
+        .unwrap();
+    for given in [&name, &full, &short] {
+        let out = mcc(["status", given, "--output", "json"]).run().ok();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        assert_eq!(v[0]["id"], full.as_str(), "{given}: {}", out.describe());
+    }
+
+    // a volume used once is no longer fresh: another --user finds it as
+    // the data's owner left it (and --rm leaves no container behind)
+    let out = mcc([
+        "run",
+        "--image",
+        BUSYBOX,
+        "--volume",
+        &format!("{keep}:/keep"),
+        "--user",
+        "4321",
+        "--attach",
+        "--rm",
+        "--",
+        "stat",
+        "-c",
+        "%u:%g",
+        "/keep",
+    ])
+    .run();
+    assert_eq!(out.code(), 0, "{}", out.describe());
+    assert_eq!(out.stdout.trim(), "65534:65534", "{}", out.describe());
+
     // the VPC and the volumes are in use while the container is there
     let out = mcc(["vpc", "delete", &vpc]).run();
     assert_ne!(out.code(), 0, "{}", out.describe());
 
     // rm: the ephemeral volume goes with its last user, the persistent one stays
-    let out = mcc(["rm", &id]).run().ok();
+    let out = mcc(["rm", &name]).run().ok();
+    assert!(
+        out.stdout.contains(&format!("removed {id}")),
+        "{}",
+        out.describe()
+    );
     assert!(
         out.stdout
             .contains(&format!("removed ephemeral volume {eph}")),
@@ -231,11 +286,29 @@ fn run_refuses_bad_input_and_unenforceable_limits_making_nothing() {
     ])
     .run();
     assert_ne!(out.code(), 0, "{}", out.describe());
+    // one its registry says it does not have: bad input, exit 2
+    let image = format!("{}/mcc-test/no-such-image:1", registry::empty_registry());
+    let out = mcc(["run", "--image", &image, "--", "true", &mark]).run();
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr.contains(&image) && out.stderr.contains("docker load"),
+        "{}",
+        out.describe()
+    );
     assert_eq!(
         run_containers(&mark),
         Vec::<String>::new(),
         "a refused run left a container"
     );
-    let out = mcc(["status", "not-an-id"]).run();
+    // a name of that form that no container of `run` has: not there (1);
+    // what cannot be a container's name or ID: bad input (2)
+    let out = mcc(["status", "not-a-container"]).run();
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    assert!(
+        out.stderr.contains("no such container"),
+        "{}",
+        out.describe()
+    );
+    let out = mcc(["status", "not/a container"]).run();
     assert_eq!(out.code(), 2, "{}", out.describe());
 }

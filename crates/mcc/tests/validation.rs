@@ -63,6 +63,20 @@ fn bad_files_and_folders_are_refused() {
     let unknown = unknown.display().to_string();
     refused(n, &["create", "-f", &unknown], &["node", "unknown field"]);
 
+    // a flag's name where the file has another field: the hint names it
+    for (field, value, right) in [
+        ("add-host", "['nfs:10.0.0.9']", "add-hosts"),
+        ("device", "[home]", "devices"),
+    ] {
+        let f = dir.write(
+            &format!("{field}.yaml"),
+            &format!("name: {n}\nimage: {BUSYBOX}\n{field}: {value}\n"),
+            0o644,
+        );
+        let f = f.display().to_string();
+        refused(n, &["create", "-f", &f], &[field, &format!("'{right}'")]);
+    }
+
     let wrong = dir.write(
         "wrong.yaml",
         &format!("name: {n}\nimage: {BUSYBOX}\nnodes: three\n"),

@@ -196,7 +196,15 @@ impl Clusters {
                 deadline.token(),
             )
             .await;
-        let made = deadline.finish(made, &format!("creating cluster '{name}'"));
+        if made.is_err() && deadline.timed_out() {
+            deadline.keep_tails(self.script_tails(name, None).await);
+        }
+        let after = if opts.keep_on_failure {
+            format!("the nodes are kept (--keep-on-failure): `mcc logs {name}` shows all")
+        } else {
+            "the cluster is removed (--keep-on-failure keeps it, to look with `mcc logs`)".into()
+        };
+        let made = deadline.finish(made, &format!("creating cluster '{name}'"), &after);
         match made {
             Ok(()) => self.inspect(name).await,
             Err(e) if opts.keep_on_failure => {
@@ -551,6 +559,9 @@ pub(crate) struct Deadline {
     parent: CancellationToken,
     timeout: Duration,
     timer: tokio::task::JoinHandle<()>,
+    /// What the nodes' scripts printed last, read when the time ran out
+    /// and before the rollback removed the nodes that hold it.
+    tails: std::sync::Mutex<Option<String>>,
 }
 
 impl Deadline {
@@ -568,6 +579,7 @@ impl Deadline {
             parent: cancel.clone(),
             timeout,
             timer,
+            tails: std::sync::Mutex::new(None),
         }
     }
 
@@ -575,16 +587,40 @@ impl Deadline {
         &self.token
     }
 
+    /// Whether the time ran out (not Ctrl-C).
+    pub(crate) fn timed_out(&self) -> bool {
+        self.token.is_cancelled() && !self.parent.is_cancelled()
+    }
+
+    /// Keeps the scripts' last lines for the timeout's error; call it
+    /// before the nodes are removed.
+    pub(crate) fn keep_tails(&self, tails: String) {
+        if let Ok(mut t) = self.tails.lock() {
+            *t = Some(tails);
+        }
+    }
+
     /// The outcome of the work done under this deadline.
-    pub(crate) fn finish<T>(self, r: Result<T>, what: &str) -> Result<T> {
+    /// `after` says what became of the nodes, and where their output can
+    /// still be read (the nodes a rollback removed have none left).
+    pub(crate) fn finish<T>(self, r: Result<T>, what: &str, after: &str) -> Result<T> {
         self.timer.abort();
-        let timed_out = self.token.is_cancelled() && !self.parent.is_cancelled();
+        let timed_out = self.timed_out();
         match r {
-            Err(Error::Interrupted) if timed_out => Err(Error::Failed(format!(
-                "{what} timed out after {} (--timeout); a context script may hang: `mcc \
-                 logs` shows what the scripts printed",
-                human_duration(self.timeout)
-            ))),
+            Err(Error::Interrupted) if timed_out => {
+                let tails = self.tails.lock().ok().and_then(|mut t| t.take());
+                let tails = match tails {
+                    Some(t) if !t.trim().is_empty() => {
+                        format!("; what the scripts printed last:\n{}", t.trim_end())
+                    }
+                    _ => "; the scripts printed nothing".into(),
+                };
+                Err(Error::Failed(format!(
+                    "{what} timed out after {} (--timeout); a context script may hang; \
+                     {after}{tails}",
+                    human_duration(self.timeout)
+                )))
+            }
             r => r,
         }
     }

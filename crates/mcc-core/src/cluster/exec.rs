@@ -247,6 +247,41 @@ impl Clusters {
         }
         Ok(logs)
     }
+
+    /// The last lines each node's scripts printed (of `nodes`, or all),
+    /// prefixed by the node, for an error that outlives the nodes; what
+    /// cannot be read is left out.
+    pub(crate) async fn script_tails(
+        &self,
+        name: &ClusterName,
+        nodes: Option<&[NodeId]>,
+    ) -> String {
+        const LINES: usize = 5;
+        let Ok(logs) = self.logs(name, None).await else {
+            return String::new();
+        };
+        let mut out = String::new();
+        for (host, mut text) in logs {
+            if nodes.is_some_and(|ns| !ns.iter().any(|n| n.hostname() == host)) {
+                continue;
+            }
+            // what the script that hangs has printed is not in the log yet
+            // (the container is named as `ClusterName::container` names it)
+            let container = format!("{name}-{host}");
+            if let Ok(tar) = self
+                .provider
+                .download(&container, context::NODE_RUNNING_OUTPUT)
+                .await
+            {
+                text.push_str(&context::single_file_text(&tar).unwrap_or_default());
+            }
+            let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+            for l in &lines[lines.len().saturating_sub(LINES)..] {
+                out.push_str(&format!("    {host} | {l}\n"));
+            }
+        }
+        out
+    }
 }
 
 #[cfg(test)]

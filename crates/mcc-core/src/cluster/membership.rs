@@ -196,17 +196,13 @@ impl Clusters {
             .await?;
         let deadline = Deadline::start(timeout, cancel);
         let grown = self
-            .grow(
-                name,
-                &loaded,
-                &existing,
-                &new,
-                &images,
-                timeout,
-                deadline.token(),
-            )
+            .grow(name, &loaded, &existing, &new, &images, timeout, &deadline)
             .await;
-        deadline.finish(grown, &format!("adding nodes to '{name}'"))?;
+        deadline.finish(
+            grown,
+            &format!("adding nodes to '{name}'"),
+            "the new nodes are removed",
+        )?;
         let view = self.inspect(name).await?;
         Ok(view
             .nodes
@@ -265,8 +261,9 @@ impl Clusters {
         nodes: &[NodeId],
         images: &HashMap<String, ImageInfo>,
         timeout: Duration,
-        cancel: &CancellationToken,
+        deadline: &Deadline,
     ) -> Result<()> {
+        let cancel = deadline.token();
         let record = loaded.record_to_change()?.clone();
         let before = members.to_vec();
         let mut after = before.clone();
@@ -300,6 +297,9 @@ impl Clusters {
             )
             .await;
         if let Err(e) = made {
+            if deadline.timed_out() {
+                deadline.keep_tails(self.script_tails(name, Some(nodes)).await);
+            }
             self.reporter
                 .begin("Removing the nodes just made", nodes.len());
             let cleanup = async {
@@ -490,17 +490,13 @@ impl Clusters {
         let now = self.load_existing(name).await?;
         let deadline = Deadline::start(timeout, cancel);
         let grown = self
-            .grow(
-                name,
-                &now,
-                &members,
-                nodes,
-                &images,
-                timeout,
-                deadline.token(),
-            )
+            .grow(name, &now, &members, nodes, &images, timeout, &deadline)
             .await;
-        deadline.finish(grown, &format!("recreating nodes of '{name}'"))?;
+        deadline.finish(
+            grown,
+            &format!("recreating nodes of '{name}'"),
+            &format!("they are members still, to recreate again (`mcc recreate {name} …`)"),
+        )?;
         self.inspect(name).await
     }
 }

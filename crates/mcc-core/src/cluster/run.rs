@@ -15,7 +15,7 @@ use crate::model::options::{is_engine_path, normalize_mount_path, validate_user}
 use crate::model::size::parse_size;
 use crate::model::spec::parse_env;
 use crate::model::{labels, SCHEMA_VERSION};
-use crate::provider::{ContainerSpec, ContainerStatus, Labels, Mount};
+use crate::provider::{ContainerInfo, ContainerSpec, ContainerStatus, Labels, Mount};
 
 /// Label of a `run` container: the volumes it mounts, by ID.
 pub const VOLUMES_LABEL: &str = "mcc.volumes";
@@ -84,14 +84,97 @@ fn invalid(s: impl Into<String>) -> Error {
     Error::Invalid(s.into())
 }
 
-/// A container ID as the user may give it: 12 to 64 hex digits.
-fn validate_container_id(id: &str) -> Result<()> {
-    if (12..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_hexdigit()) {
+/// A container as the user may give it, checked for form only: what the
+/// listings show (a name such as `mcc-run-e3591b33`, a full ID), or the
+/// start of an ID, as the engine's own names go.
+fn validate_container_ref(given: &str) -> Result<()> {
+    let ok = (1..=128).contains(&given.len())
+        && given.as_bytes()[0].is_ascii_alphanumeric()
+        && given
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+    if ok {
         Ok(())
     } else {
         Err(invalid(format!(
-            "'{id}' is not a container ID; `mcc run` printed it (12 or more hex digits)"
+            "'{given}' is not a container: give its name (e.g. mcc-run-e3591b33), its ID, or the \
+             start of its ID, as `mcc status` lists them"
         )))
+    }
+}
+
+/// The uid and gid `--user` USER[:GROUP] runs as, with the image's
+/// `passwd` and `group` files, as the engine resolves them: a name is
+/// looked up, a number is itself; without a group, the user's own in
+/// `passwd` (0 for a number it does not list). `None`: a name the files
+/// do not have.
+fn owner_of(user: &str, passwd: &str, group: &str) -> Option<(u32, u32)> {
+    let (u, g) = match user.split_once(':') {
+        Some((u, g)) => (u, Some(g)),
+        None => (user, None),
+    };
+    let entries = |text: &str| -> Vec<Vec<String>> {
+        text.lines()
+            .filter(|l| !l.starts_with('#'))
+            .map(|l| l.split(':').map(str::to_string).collect::<Vec<_>>())
+            .filter(|f| f.len() >= 3)
+            .collect()
+    };
+    let users = entries(passwd);
+    let numeric = |s: &str| -> Option<u32> {
+        s.bytes()
+            .all(|b| b.is_ascii_digit())
+            .then(|| s.parse().ok())?
+    };
+    let entry = match numeric(u) {
+        Some(n) => users.iter().find(|f| numeric(&f[2]) == Some(n)),
+        None => users.iter().find(|f| f[0] == u),
+    };
+    let uid = match numeric(u) {
+        Some(n) => n,
+        None => numeric(&entry?[2])?,
+    };
+    let gid = match g {
+        Some(g) => match numeric(g) {
+            Some(n) => n,
+            None => numeric(&entries(group).iter().find(|f| f[0] == g)?[2])?,
+        },
+        None => entry
+            .and_then(|f| f.get(3))
+            .and_then(|g| numeric(g))
+            .unwrap_or(0),
+    };
+    Some((uid, gid))
+}
+
+/// The one container of `runs` that `given` names: by its name or full
+/// ID, else by a unique start of its ID (as docker does). `Ok(None)`: none;
+/// an ambiguous start is bad input listing who it could be.
+fn pick_run<'a>(given: &str, runs: &'a [ContainerInfo]) -> Result<Option<&'a ContainerInfo>> {
+    if let Some(c) = runs.iter().find(|c| c.id == given || c.name == given) {
+        return Ok(Some(c));
+    }
+    if !given.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Ok(None);
+    }
+    let start = given.to_ascii_lowercase();
+    let mut hits: Vec<&ContainerInfo> = runs.iter().filter(|c| c.id.starts_with(&start)).collect();
+    match hits.len() {
+        0 => Ok(None),
+        1 => Ok(hits.pop()),
+        _ => {
+            hits.sort_by(|a, b| a.id.cmp(&b.id));
+            let who: Vec<String> = hits
+                .iter()
+                .map(|c| format!("{} ({})", &c.id[..12.min(c.id.len())], c.name))
+                .collect();
+            Err(invalid(format!(
+                "'{given}' starts the IDs of {} containers of `mcc run`: {}; give more of the \
+                 ID, or the name",
+                hits.len(),
+                who.join(", ")
+            )))
+        }
     }
 }
 
@@ -220,8 +303,16 @@ impl Clusters {
         // Held until the container runs and its volumes are marked used:
         // no reaper may judge them in between.
         let _serialized = self.volumes_lock(&volumes, "mounting volumes").await?;
+        let mut fresh = Vec::new();
         for v in &volumes {
             self.provider.prepare_sized_volume(v).await?;
+            // fresh: never mounted by mcc for a container, and mounted by
+            // none now (the lock keeps another run out meanwhile)
+            if !self.provider.sized_volume_used(v).await?
+                && self.provider.volume_users(v).await?.is_empty()
+            {
+                fresh.push(v.clone());
+            }
         }
         let id = self.provider.create_container(&c).await.map_err(|e| {
             let m = e.to_string();
@@ -236,7 +327,13 @@ impl Clusters {
                 e
             }
         })?;
-        if let Err(e) = self.provider.start_container(&id).await {
+        let started = async {
+            if let (Some(user), false) = (&spec.user, fresh.is_empty()) {
+                self.give_fresh_volumes(&id, user, &fresh).await?;
+            }
+            self.provider.start_container(&id).await
+        };
+        if let Err(e) = started.await {
             let _ = self.provider.remove_container(&id).await;
             return Err(e);
         }
@@ -245,6 +342,29 @@ impl Clusters {
             self.provider.mark_sized_volume_used(v).await?;
         }
         Ok(id)
+    }
+
+    /// A fresh volume mounted for a `--user` belongs to that user, as a
+    /// folder the user made would: its root folder is given to the uid and
+    /// gid the user is in container `id`'s image (read from the image's
+    /// `/etc/passwd` and `/etc/group` before it ever runs). A name the
+    /// image does not know is left to the engine, which refuses it at the
+    /// start.
+    async fn give_fresh_volumes(&self, id: &str, user: &str, fresh: &[String]) -> Result<()> {
+        let read = |path: &'static str| async move {
+            match self.provider.download(id, path).await {
+                Ok(tar) => crate::context::single_file_text(&tar).unwrap_or_default(),
+                Err(_) => String::new(),
+            }
+        };
+        let (passwd, group) = (read("/etc/passwd").await, read("/etc/group").await);
+        let Some((uid, gid)) = owner_of(user, &passwd, &group) else {
+            return Ok(());
+        };
+        for v in fresh {
+            self.provider.own_sized_volume_root(v, uid, gid).await?;
+        }
+        Ok(())
     }
 
     /// The host's volumes lock, when there are `volumes` to guard.
@@ -259,15 +379,38 @@ impl Clusters {
         Ok(Some(self.lock_host("volumes", why).await?))
     }
 
-    /// A `run` container's status; an error if the ID names another kind.
-    pub async fn run_status(&self, id: &str) -> Result<Option<ContainerStatus>> {
-        validate_container_id(id)?;
-        match self.provider.container_status(id).await? {
+    /// The full ID of the `run` container that `given` names (its name,
+    /// its ID, or a unique start of its ID), found among the containers
+    /// mcc labelled as `run`'s only: never another container of the
+    /// engine. `None`: no such container; a node of a cluster is named as
+    /// such, with the command that removes it.
+    pub async fn resolve_run(&self, given: &str) -> Result<Option<String>> {
+        validate_container_ref(given)?;
+        let runs = self.runs().await?;
+        if let Some(c) = pick_run(given, &runs)? {
+            return Ok(Some(c.id.clone()));
+        }
+        let nodes = self.provider.containers(labels::CLUSTER, None).await?;
+        if let Some(n) = nodes.iter().find(|n| n.name == given || n.id == given) {
+            let cluster = n.labels.get(labels::CLUSTER).cloned().unwrap_or_default();
+            return Err(invalid(format!(
+                "{given} is a container of cluster '{cluster}', not one of `mcc run`: `mcc delete \
+                 {cluster}` removes the cluster (`mcc delnode {cluster} NODE` one node)"
+            )));
+        }
+        Ok(None)
+    }
+
+    /// A `run` container's status, by what [`Clusters::resolve_run`]
+    /// takes; `None`: no such container.
+    pub async fn run_status(&self, given: &str) -> Result<Option<ContainerStatus>> {
+        let Some(id) = self.resolve_run(given).await? else {
+            return Ok(None);
+        };
+        match self.provider.container_status(&id).await? {
+            // the labels again: the ID is a full one, and the engine's
             Some(s) if s.labels.get(labels::ROLE).map(String::as_str) == Some("run") => Ok(Some(s)),
-            Some(_) => Err(invalid(format!(
-                "{id} is not a container made by `mcc run`; mcc leaves it alone"
-            ))),
-            None => Ok(None),
+            _ => Ok(None),
         }
     }
 
@@ -320,6 +463,8 @@ impl Clusters {
         let mut report = RmReport::default();
         for id in ids {
             match self.run_status(id).await? {
+                // named twice (by its name and its ID, say): removed once
+                Some(s) if found.iter().any(|f: &ContainerStatus| f.id == s.id) => {}
                 Some(s) => found.push(s),
                 None => report.missing.push(id.clone()),
             }
@@ -348,5 +493,142 @@ impl Clusters {
             }
         }
         Ok(report)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::ContainerState;
+
+    fn run(id: &str, name: &str) -> ContainerInfo {
+        ContainerInfo {
+            id: id.into(),
+            name: name.into(),
+            image: "busybox".into(),
+            state: ContainerState::Running,
+            labels: Labels::new(),
+            addresses: Default::default(),
+            ports: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_container_is_named_as_the_listings_show_it() {
+        let runs = [
+            run(&format!("3f2a9c{}", "0".repeat(58)), "mcc-run-e3591b33"),
+            run(&format!("3f2b11{}", "1".repeat(58)), "mcc-run-0badc0de"),
+        ];
+        let id = |given: &str| pick_run(given, &runs).map(|c| c.map(|c| c.name.clone()));
+        let first = Some("mcc-run-e3591b33".to_string());
+        assert_eq!(id("mcc-run-e3591b33").unwrap(), first);
+        assert_eq!(id(&runs[0].id).unwrap(), first);
+        assert_eq!(id("3f2a").unwrap(), first);
+        assert_eq!(id("3F2A9C").unwrap(), first);
+        assert_eq!(id("3f2c").unwrap(), None);
+        assert_eq!(id("mcc-run-ffffffff").unwrap(), None);
+        // ambiguous: bad input naming who it could be
+        let e = id("3f2").unwrap_err();
+        assert_eq!(e.exit_code(), 2);
+        let m = e.to_string();
+        assert!(
+            m.contains("mcc-run-e3591b33") && m.contains("mcc-run-0badc0de") && m.contains("'3f2'"),
+            "{m}"
+        );
+        for bad in ["", "a b", "../x", "-x", &"a".repeat(129)] {
+            let e = validate_container_ref(bad).unwrap_err();
+            assert_eq!(e.exit_code(), 2, "{bad}");
+        }
+    }
+
+    #[test]
+    fn a_user_is_the_uid_and_gid_the_image_says() {
+        let passwd = "root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n\
+                      app:x:1000:1001::/home/app:/bin/sh\n";
+        let group = "root:x:0:\nnogroup:x:65534:\nstaff:x:50:\n";
+        for (user, want) in [
+            ("nobody", Some((65534, 65534))),
+            ("app", Some((1000, 1001))),
+            ("1000", Some((1000, 1001))),
+            ("4242", Some((4242, 0))),
+            ("4242:7", Some((4242, 7))),
+            ("nobody:staff", Some((65534, 50))),
+            ("ghost", None),
+            ("nobody:ghosts", None),
+        ] {
+            assert_eq!(owner_of(user, passwd, group), want, "{user}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fresh_volume_run_for_a_user_is_given_to_that_user_once() {
+        use crate::provider::fake::FakeProvider;
+        let p = std::sync::Arc::new(FakeProvider::default());
+        p.add_image("busybox", false);
+        let c = Clusters::new(p.clone(), std::sync::Arc::new(crate::cluster::Silent));
+        let v = c.volume_create("data", "8M", true).await.unwrap();
+        let spec = RunSpec {
+            image: "busybox".into(),
+            volumes: vec![format!("{v}:/data")],
+            user: Some("4242:7".into()),
+            cmd: vec!["true".into()],
+            ..Default::default()
+        };
+        c.run(&spec).await.unwrap();
+        assert_eq!(p.owned_volumes(), vec![(v.clone(), 4242, 7)]);
+        // used since: its owner is whoever the data's owner made it
+        c.run(&RunSpec {
+            user: Some("99".into()),
+            ..spec.clone()
+        })
+        .await
+        .unwrap();
+        assert_eq!(p.owned_volumes().len(), 1);
+    }
+
+    #[tokio::test]
+    async fn only_containers_of_run_are_resolved() {
+        use crate::provider::fake::FakeProvider;
+        use crate::provider::Provider;
+        let p = std::sync::Arc::new(FakeProvider::default());
+        p.add_image("busybox", false);
+        let c = Clusters::new(p.clone(), std::sync::Arc::new(crate::cluster::Silent));
+        let mut labels = Labels::new();
+        labels.insert(labels::CLUSTER.into(), "web".into());
+        let node = p
+            .create_container(&ContainerSpec {
+                name: "web-node01".into(),
+                image: "busybox".into(),
+                labels,
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let foreign = p
+            .create_container(&ContainerSpec {
+                name: "someone-elses".into(),
+                image: "busybox".into(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let id = c
+            .run(&RunSpec {
+                image: "busybox".into(),
+                cmd: vec!["true".into()],
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        let name = p.container_status(&id).await.unwrap().unwrap().name;
+        assert_eq!(c.resolve_run(&name).await.unwrap(), Some(id.clone()));
+        assert_eq!(c.resolve_run(&id[..4]).await.unwrap(), Some(id.clone()));
+        assert_eq!(c.resolve_run("someone-elses").await.unwrap(), None);
+        assert_eq!(c.resolve_run(&foreign).await.unwrap(), None);
+        let e = c.resolve_run("web-node01").await.unwrap_err().to_string();
+        assert!(e.contains("mcc delete web"), "{e}");
+        assert!(c.resolve_run(&node).await.is_err());
+        let r = c.rm(&[name.clone(), id.clone()]).await.unwrap();
+        assert_eq!(r.removed, vec![id[..12].to_string()]);
     }
 }

@@ -43,9 +43,14 @@ impl Clusters {
     /// Waits for a `run` container to stop; its exit code. A container
     /// removed meanwhile is an error.
     pub async fn run_exit_code(&self, id: &str) -> Result<i64> {
+        // resolved once: a start of an ID stays this container's
+        let full = self
+            .resolve_run(id)
+            .await?
+            .ok_or_else(|| no_such(id, "--attach"))?;
         let mut pause = Duration::from_millis(20);
         loop {
-            match self.run_status(id).await? {
+            match self.run_status(&full).await? {
                 Some(s) if s.state == "running" || s.state == "created" => {
                     tokio::time::sleep(pause).await;
                     pause = (pause * 2).min(Duration::from_millis(500));

@@ -274,16 +274,62 @@ impl Clusters {
             .iter()
             .map(|v| (v.id.as_str(), v.name.as_str(), v.containers.as_slice()))
             .collect();
-        let (doomed, mut report) = plan_delete(
-            ids,
-            &existing,
-            "remove those containers first (`mcc rm`, or `mcc delete` for a cluster)",
-        )?;
+        let users: Vec<&String> = all
+            .iter()
+            .filter(|v| ids.contains(&v.id))
+            .flat_map(|v| &v.containers)
+            .collect();
+        let fix = if users.is_empty() {
+            String::new()
+        } else {
+            self.freeing_commands(&users).await?
+        };
+        let (doomed, mut report) = plan_delete(ids, &existing, &fix)?;
         for id in doomed {
             self.provider.remove_network(&id).await?;
             report.deleted.push(id);
         }
         Ok(report)
+    }
+
+    /// The commands that remove the containers named `users` (by name),
+    /// to be copied from a refusal: `mcc rm` for those of `mcc run`, `mcc
+    /// delete` for clusters' nodes, `docker rm -f` for others.
+    async fn freeing_commands(&self, users: &[&String]) -> Result<String> {
+        let runs = self.runs().await?;
+        let nodes = self.provider.containers(labels::CLUSTER, None).await?;
+        let (mut rm, mut clusters, mut others) = (Vec::new(), Vec::new(), Vec::new());
+        for u in users {
+            if runs.iter().any(|r| &&r.name == u) {
+                rm.push(u.to_string());
+            } else if let Some(c) = nodes
+                .iter()
+                .find(|n| &&n.name == u)
+                .and_then(|n| n.labels.get(labels::CLUSTER))
+            {
+                clusters.push(c.clone());
+            } else {
+                others.push(u.to_string());
+            }
+        }
+        for v in [&mut rm, &mut clusters, &mut others] {
+            v.sort();
+            v.dedup();
+        }
+        let mut cmds = Vec::new();
+        if !rm.is_empty() {
+            cmds.push(format!("mcc rm {}", rm.join(" ")));
+        }
+        for c in &clusters {
+            cmds.push(format!("mcc delete {c}"));
+        }
+        if !others.is_empty() {
+            cmds.push(format!("docker rm -f {}   # not mcc's", others.join(" ")));
+        }
+        Ok(format!(
+            "remove those containers first: {}",
+            cmds.join(" && ")
+        ))
     }
 }
 

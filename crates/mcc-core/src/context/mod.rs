@@ -29,6 +29,9 @@ const RUNNER: &str = include_str!("runner.sh");
 pub const SHARED_MOUNT: &str = "/opt/mcc/shared";
 /// The scripts' log, on each node itself (no other node can write it).
 pub const NODE_LOG: &str = "/var/log/mcc/context.log";
+/// The output so far of the script a node is running (`runner.sh` adds it
+/// to [`NODE_LOG`] when the script ends).
+pub const NODE_RUNNING_OUTPUT: &str = "/var/log/mcc/current";
 /// Where clusters made before schema 2 kept their logs.
 pub const LEGACY_LOGS_DIR: &str = "/opt/mcc/logs";
 const FAILED_MARKER: &str = "mcc-context-failed\t";

@@ -89,6 +89,44 @@ pub fn validate_image_ref(image: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether a failed pull says the image does not exist (or its name is
+/// not one the registry takes), as opposed to a registry that cannot be
+/// reached or failed: the first is the user's bad input, the second is
+/// not, and the name may be right. Docker 20.10 answers most of these
+/// with a 500 and the registry's words, so the words decide:
+/// `NAME_UNKNOWN`, `MANIFEST_UNKNOWN`, `NAME_INVALID`, `TAG_INVALID` of
+/// the distribution spec, and the engine's and Docker Hub's own.
+pub fn pull_says_no_such_image(status: Option<u16>, message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    // a network or TLS failure names the registry, never the image
+    let unreachable = [
+        "dial tcp",
+        "no such host",
+        "connection refused",
+        "i/o timeout",
+        "tls:",
+        "x509:",
+        "timeout exceeded",
+        "toomanyrequests",
+        "unauthorized: authentication required",
+    ];
+    if unreachable.iter().any(|w| m.contains(w)) {
+        return false;
+    }
+    let missing = [
+        "name unknown",
+        "manifest unknown",
+        "not found",
+        "repository does not exist",
+        "pull access denied",
+        "invalid reference format",
+        "invalid repository name",
+        "name invalid",
+        "tag invalid",
+    ];
+    matches!(status, Some(400 | 404)) || missing.iter().any(|w| m.contains(w))
+}
+
 fn path_component_ok(part: &str) -> bool {
     let b = part.as_bytes();
     if b.is_empty() || !is_alnum(b[0]) || !is_alnum(b[b.len() - 1]) {
@@ -137,6 +175,38 @@ mod tests {
             "debian:12@sha256:0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef",
         ] {
             assert_eq!(validate_image_ref(good), Ok(()), "{good}");
+        }
+    }
+
+    #[test]
+    fn only_a_registry_that_says_no_such_image_makes_a_pull_bad_input() {
+        for (status, missing) in [
+            (Some(500), "manifest unknown"),
+            (Some(500), "name unknown"),
+            (
+                Some(404),
+                "manifest for x:1 not found: manifest unknown: manifest unknown",
+            ),
+            (
+                Some(404),
+                "pull access denied for nosuch, repository does not exist or may require \
+                 'docker login': denied: requested access to the resource is denied",
+            ),
+            (Some(400), "invalid reference format"),
+        ] {
+            assert!(pull_says_no_such_image(status, missing), "{missing}");
+        }
+        for reachable_not in [
+            "Get \"http://localhost:1/v2/\": dial tcp 127.0.0.1:1: connect: connection refused",
+            "Get \"https://registry-1.docker.io/v2/\": dial tcp: lookup registry-1.docker.io on \
+             10.255.255.53:53: no such host",
+            "toomanyrequests: You have reached your pull rate limit",
+            "Get \"https://r.example/v2/\": x509: certificate signed by unknown authority",
+        ] {
+            assert!(
+                !pull_says_no_such_image(Some(500), reachable_not),
+                "{reachable_not}"
+            );
         }
     }
 

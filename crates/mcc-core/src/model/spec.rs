@@ -133,6 +133,36 @@ pub struct ClusterSpec {
     pub options: NodeOptions,
 }
 
+/// What to write instead of an unknown field of a cluster file: most
+/// fields are the create flags without '--', but a repeatable flag's field
+/// is plural (`--device` is `devices:`), `--ip` goes under `per-node:`, and
+/// some flags are about one run of the command, not the cluster.
+fn unknown_field_hint(field: &str) -> String {
+    let plural = match field {
+        "device" => Some("devices"),
+        "add-host" => Some("add-hosts"),
+        _ => None,
+    };
+    if let Some(right) = plural {
+        return format!(
+            "--{field} is the field '{right}' in a file, a list: {right}: [...]; fields are the \
+             create flags without '--', repeatable ones in the plural"
+        );
+    }
+    match field {
+        "ip" | "ips" => "--ip NODE=IP is written per node in a file: per-node: {node01: {ip: \
+             10.42.0.11}}"
+            .into(),
+        "file" | "timeout" | "keep-on-failure" | "enter-cluster" | "output" => format!(
+            "--{field} is about one run of `mcc create`, not the cluster: give it as a flag \
+             beside -f"
+        ),
+        _ => "fields are the create flags without '--', repeatable ones in the plural \
+              (devices, add-hosts), e.g. 'working-node-image'"
+            .into(),
+    }
+}
+
 impl SpecInput {
     pub fn from_yaml(text: &str) -> Result<SpecInput, String> {
         if text.trim().is_empty() {
@@ -141,9 +171,12 @@ impl SpecInput {
         serde_yaml_ng::from_str(text).map_err(|e| {
             let msg = e.to_string();
             if msg.contains("unknown field") {
-                format!(
-                    "{msg} (fields are the create flags without '--', e.g. 'working-node-image')"
-                )
+                let field = msg
+                    .split_once("unknown field `")
+                    .and_then(|(_, rest)| rest.split_once('`'))
+                    .map(|(f, _)| f)
+                    .unwrap_or("");
+                format!("{msg} ({})", unknown_field_hint(field))
             } else if msg.contains("did not match any variant of untagged enum EnvInput") {
                 format!("{msg}: env must be a map (FOO: bar) or a list of 'FOO=bar' strings")
             } else {
@@ -798,6 +831,21 @@ mod tests {
 
         let err = SpecInput::from_yaml("name: lab\nnode: 3\n").unwrap_err();
         assert!(err.contains("unknown field `node`"), "{err}");
+        // a flag's name used as a field: the hint names the field it is
+        for (yaml, says) in [
+            ("add-host: ['nfs:10.0.0.9']\n", "'add-hosts'"),
+            ("device: [home]\n", "'devices'"),
+            ("ip: node01=10.0.0.9\n", "per-node:"),
+            ("keep-on-failure: true\n", "as a flag"),
+        ] {
+            let err = SpecInput::from_yaml(yaml).unwrap_err();
+            assert!(err.contains(says), "{yaml}: {err}");
+        }
+        // and the fields it names are fields
+        SpecInput::from_yaml("image: x\nadd-hosts: ['nfs:10.0.0.9']\ndevices: [home]\n")
+            .unwrap()
+            .validate()
+            .unwrap();
         let err = SpecInput::from_yaml("nodes: three\n").unwrap_err();
         assert!(err.contains("nodes"), "{err}");
         let err = SpecInput::from_yaml("nodes: [1\n").unwrap_err();

@@ -585,12 +585,30 @@ impl Provider for DockerProvider {
         let mut stream = self.docker.create_image(Some(opts), None, None);
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| {
-                // the user's name for an image there is not: a 404 through
-                // the daemon, not a server error
-                Error::NotFound(format!(
-                    "image '{image}' is not present and cannot be pulled: {e}; check the name, \
-                     or build/load it locally first (docker build / docker load)"
-                ))
+                let (status, message) = match &e {
+                    BollardError::DockerResponseServerError {
+                        status_code,
+                        message,
+                    } => (Some(*status_code), message.clone()),
+                    BollardError::DockerStreamError { error } => (None, error.clone()),
+                    other => (None, other.to_string()),
+                };
+                if crate::model::image::pull_says_no_such_image(status, &message) {
+                    // the user's name for an image that is nowhere: bad
+                    // input (exit 2, a 422 through the daemon)
+                    Error::Invalid(format!(
+                        "image '{image}' is not on this engine, and its registry has no such \
+                         image ({message}); check the name and tag (`docker images` lists \
+                         those here), or build or load it first (docker build, docker load)"
+                    ))
+                } else {
+                    // the name may be right: the registry could not say
+                    Error::NotFound(format!(
+                        "image '{image}' is not on this engine and could not be pulled: \
+                         {message}; check the network and the registry, or build or load it \
+                         here first (docker build, docker load)"
+                    ))
+                }
             })?;
             let mut line = String::new();
             if let Some(id) = info.id {
@@ -809,6 +827,25 @@ impl Provider for DockerProvider {
         tokio::task::spawn_blocking(move || super::loopfs::was_used(&n))
             .await
             .map_err(|e| Error::Failed(format!("reading whether volume {name} was used: {e}")))?
+    }
+
+    async fn own_sized_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()> {
+        if !self.local() {
+            return Ok(());
+        }
+        let v = self
+            .docker
+            .inspect_volume(name)
+            .await
+            .map_err(map_err(format!("inspecting volume {name}")))?;
+        let device = match v.options.get("device") {
+            Some(d) if v.options.get("type").map(String::as_str) == Some("ext4") => d.clone(),
+            _ => return Ok(()),
+        };
+        let n = name.to_string();
+        tokio::task::spawn_blocking(move || super::loopfs::own_root(&n, &device, uid, gid))
+            .await
+            .map_err(|e| Error::Failed(format!("giving volume {name} to {uid}:{gid}: {e}")))?
     }
 
     async fn remove_sized_volume(&self, name: &str) -> Result<bool> {

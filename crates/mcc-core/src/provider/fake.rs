@@ -81,6 +81,8 @@ struct State {
     next_id: u64,
     /// Sized volumes a container has used.
     used_volumes: std::collections::BTreeSet<String>,
+    /// Sized volumes whose root was given away: (volume, uid, gid).
+    owned_volumes: Vec<(String, u32, u32)>,
 }
 
 /// The engine in memory.
@@ -97,6 +99,11 @@ fn filtered(l: &Labels, label: Option<(&str, &str)>) -> bool {
 }
 
 impl FakeProvider {
+    /// The sized volumes whose root folder was given away, in order.
+    pub fn owned_volumes(&self) -> Vec<(String, u32, u32)> {
+        self.lock().owned_volumes.clone()
+    }
+
     pub fn new() -> Self {
         Self::default()
     }
@@ -478,6 +485,11 @@ impl Provider for FakeProvider {
 
     async fn sized_volume_used(&self, name: &str) -> Result<bool> {
         Ok(self.lock().used_volumes.contains(name))
+    }
+
+    async fn own_sized_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()> {
+        self.lock().owned_volumes.push((name.to_string(), uid, gid));
+        Ok(())
     }
 
     async fn volume_users(&self, name: &str) -> Result<Vec<String>> {

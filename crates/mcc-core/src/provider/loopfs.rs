@@ -142,6 +142,61 @@ pub fn reattach(name: &str, device: Option<&str>) -> Result<Option<String>> {
     attach(&want).map(Some)
 }
 
+/// Gives the root folder of volume `name`'s file system, on loop device
+/// `device`, to `uid:gid`: for a fresh volume first mounted for a
+/// `--user`, so that user can write it. Done on the unmounted file system
+/// by inode number (debugfs on inode 2), so no path, and no link a
+/// container could have made, is followed; the device is held
+/// exclusively meanwhile, so the engine cannot mount it half-way (and a
+/// device mounted already is refused).
+pub fn own_root(name: &str, device: &str, uid: u32, gid: u32) -> Result<()> {
+    let path = image_path(name)?;
+    check_image(name, &path)?;
+    if backing_file(device).as_deref() != Some(path.to_string_lossy().as_ref()) {
+        return Err(Error::Failed(format!(
+            "volume {name}: {device} does not hold its image file; mcc will not change it"
+        )));
+    }
+    let _exclusive = OpenOptions::new()
+        .read(true)
+        .custom_flags((rustix::fs::OFlags::EXCL | rustix::fs::OFlags::NOFOLLOW).bits() as i32)
+        .open(device)
+        .map_err(|e| {
+            failed(
+                &format!("volume {name}: holding {device} to give its root folder to {uid}:{gid} (is it mounted?)"),
+                e,
+            )
+        })?;
+    for (field, id) in [("uid", uid), ("gid", gid)] {
+        run(
+            "debugfs",
+            &[
+                "-w",
+                "-R",
+                &format!("set_inode_field <2> {field} {id}"),
+                device,
+            ],
+        )?;
+    }
+    // debugfs says little when it fails: read the owner back
+    let stat = run("debugfs", &["-R", "stat <2>", device])?;
+    let want = format!("User: {uid:>5}   Group: {gid:>5}");
+    let got = stat
+        .lines()
+        .find(|l| l.trim_start().starts_with("User:"))
+        .unwrap_or("");
+    let owner: Vec<&str> = got.split_whitespace().collect();
+    if owner.get(1) != Some(&uid.to_string().as_str())
+        || owner.get(3) != Some(&gid.to_string().as_str())
+    {
+        return Err(Error::Failed(format!(
+            "volume {name}: its root folder should now be {want}, but debugfs says '{}'",
+            got.trim()
+        )));
+    }
+    Ok(())
+}
+
 /// Attaches `file` to a free loop device; the device.
 fn attach(file: &str) -> Result<String> {
     let dev = run("losetup", &["--find", "--show", file])?;
@@ -188,21 +243,66 @@ pub fn make(name: &str, size: u64) -> Result<String> {
         .open(&path)
         .map_err(|e| failed(&format!("making {}", path.display()), e))?;
     let made = (|| {
-        file.set_len(size)
-            .map_err(|e| failed(&format!("sizing {}", path.display()), e))?;
-        drop(file);
         let p = path.to_string_lossy();
-        // no blocks reserved for root: the volume holds what its size says
-        run(
-            "mkfs.ext4",
-            &["-q", "-F", "-m", "0", "-E", "root_owner=0:0", &p],
-        )?;
-        attach(&p)
+        // The file system's own journal, inode tables and group
+        // descriptors take some 15% of a small one (a 64M file held 53
+        // MiB), and the kernel keeps 2% of the blocks (at most 4096) from
+        // data for its own metadata: the file is made larger until what
+        // data can take is what the user asked for. No blocks reserved
+        // for root either. The overhead grows a little with the file, so
+        // this converges in two or three rounds.
+        let mut file_size = size;
+        for _ in 0..6 {
+            file.set_len(file_size)
+                .map_err(|e| failed(&format!("sizing {}", path.display()), e))?;
+            run(
+                "mkfs.ext4",
+                &["-q", "-F", "-m", "0", "-E", "root_owner=0:0", &p],
+            )?;
+            let (free, total, block) = blocks(&p)?;
+            let want = size + (total / 50).min(4096) * block + slack(size);
+            if free * block >= want {
+                drop(file);
+                return attach(&p);
+            }
+            file_size += (want - free * block).div_ceil(64 << 10) << 16;
+        }
+        Err(Error::Failed(format!(
+            "making volume {name}: a file system of {file_size} bytes still has less than \
+             {size} bytes free"
+        )))
     })();
     if made.is_err() {
         release(name);
     }
     made
+}
+
+/// What a file needs beyond its bytes as data (its extent blocks), kept
+/// free on top of the size asked: 1/512 of it, at least 64 KiB.
+fn slack(size: u64) -> u64 {
+    (size / 512).max(64 << 10)
+}
+
+/// The free blocks, all blocks and the block size of the ext4 file
+/// system of `image`, as its superblock says (`dumpe2fs -h`).
+fn blocks(image: &str) -> Result<(u64, u64, u64)> {
+    let text = run("dumpe2fs", &["-h", image])?;
+    let field = |key: &str| -> Option<u64> {
+        text.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    match (
+        field("Free blocks:"),
+        field("Block count:"),
+        field("Block size:"),
+    ) {
+        (Some(free), Some(total), Some(bs)) => Ok((free, total, bs)),
+        _ => Err(Error::Failed(format!(
+            "dumpe2fs -h {image} did not say the free blocks, block count and block size"
+        ))),
+    }
 }
 
 /// The loop devices that hold `file` now.

@@ -404,6 +404,10 @@ pub trait Provider: Send + Sync {
     async fn mark_sized_volume_used(&self, name: &str) -> Result<()>;
     /// Whether [`Provider::mark_sized_volume_used`] was called for it.
     async fn sized_volume_used(&self, name: &str) -> Result<bool>;
+    /// Gives the root folder of a sized volume that no container mounts
+    /// to `uid:gid` (a fresh volume, first mounted for a `--user`),
+    /// following no path a container could have changed.
+    async fn own_sized_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()>;
     /// Names of the containers (running or not) that mount a volume.
     async fn volume_users(&self, name: &str) -> Result<Vec<String>>;
     /// What the engine says of a container now; `None` if there is none.

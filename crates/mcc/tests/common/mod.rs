@@ -9,6 +9,8 @@
 
 #![allow(dead_code)] // each test binary uses a different subset
 
+pub mod registry;
+
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::io::{Read, Write};
