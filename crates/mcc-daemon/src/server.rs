@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use mcc_core::cluster::{Clusters, Silent};
-use mcc_core::provider::{DockerProvider, Provider};
+use mcc_core::provider::Provider;
 use tokio_util::sync::CancellationToken;
 
 use crate::api::{self, App};
@@ -151,7 +151,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             .map_err(|e| DaemonError::State(format!("{}: {e}", uploads.display())))?;
     }
 
-    let provider: Arc<dyn Provider> = Arc::new(DockerProvider::connect().await?);
+    let provider: Arc<dyn Provider> = mcc_core::provider::connect().await?;
     let clusters = Clusters::new(provider.clone(), Arc::new(Silent));
     let log = Arc::new(EventLog::new(store.clone()));
     let cache = Arc::new(ListCache::default());

@@ -13,7 +13,8 @@ use reqwest::Method;
 use serde_json::json;
 
 use crate::cli::{Output, RunArgs, VolumeCommand, VpcCommand};
-use crate::commands::{connect, print_list, Notes};
+use crate::local::{connect, Notes};
+use crate::out::print_list;
 use crate::out::say;
 use crate::remote::Client;
 use crate::table;

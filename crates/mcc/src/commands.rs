@@ -5,14 +5,12 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::CommandFactory;
 use mcc_core::cluster::{
-    ClusterView, Clusters, CreateOptions, DeleteReport, GcAction, OutputLine, Removal, Reporter,
-    Silent, Target,
+    ClusterView, CreateOptions, DeleteReport, GcAction, OutputLine, Removal, Reporter, Silent,
+    Target,
 };
 use mcc_core::model::flags::CreateFlags;
 use mcc_core::model::{ClusterName, NodeId, SpecInput};
-use mcc_core::provider::DockerProvider;
 use mcc_core::{Error, Result};
-use tokio_util::sync::CancellationToken;
 
 use mcc_api::{
     AddNodesRequest, CreateRequest, Event, ExecEvent, GcRequest, NewToken, NodeLog,
@@ -22,8 +20,9 @@ use mcc_core::cluster::{GcReport, NodeView};
 use reqwest::Method;
 
 use crate::cli::{Cli, Command, CreateArgs, Output, RemoteArgs, ServeArgs, TokenCommand};
-use crate::out::{self, count, say, say_raw};
-use crate::progress::Progress;
+use crate::local::{connect, Notes};
+use crate::out::{self, count, json, print_list, say, say_raw};
+use crate::progress::{interrupt_token, Progress};
 use crate::remote::{self, Client, Endpoint};
 use crate::table;
 
@@ -38,11 +37,6 @@ pub async fn run(cli: Cli) -> u8 {
     }
 }
 
-pub(crate) async fn connect(reporter: Arc<dyn Reporter>) -> Result<Clusters> {
-    let provider = DockerProvider::connect().await?;
-    Ok(Clusters::new(Arc::new(provider), reporter))
-}
-
 fn cluster_name(s: &str) -> Result<ClusterName> {
     s.parse().map_err(Error::Invalid)
 }
@@ -55,30 +49,6 @@ fn node_name(s: &str) -> Result<NodeId> {
     })
 }
 
-pub(crate) fn json<T: serde::Serialize>(value: &T) {
-    say!(
-        "{}",
-        serde_json::to_string_pretty(value).expect("serializable")
-    );
-}
-
-/// A list as `--output` asks: JSON, or a table under `header` with a row
-/// made by `row` for each item.
-pub(crate) fn print_list<T: serde::Serialize>(
-    output: Output,
-    list: &[T],
-    header: &[&str],
-    row: impl Fn(&T) -> Vec<String>,
-) {
-    match output {
-        Output::Json => json(&list),
-        Output::Text => {
-            let rows: Vec<Vec<String>> = list.iter().map(row).collect();
-            say_raw!("{}", table::render(header, &rows));
-        }
-    }
-}
-
 /// What a delete or gc removed, counted.
 fn removed(r: &DeleteReport) -> String {
     format!(
@@ -87,53 +57,6 @@ fn removed(r: &DeleteReport) -> String {
         count(r.networks.len(), "network"),
         count(r.volumes.len(), "volume")
     )
-}
-
-/// A reporter that shows only notes (warnings), for commands whose
-/// output is their result.
-pub(crate) struct Notes;
-
-impl Reporter for Notes {
-    fn begin(&self, _: &str, _: usize) {}
-    fn advance(&self, _: &str) {}
-    fn end(&self, _: bool) {}
-    fn note(&self, message: &str) {
-        eprintln!("{message}");
-    }
-}
-
-/// Ctrl-C (SIGINT) as a stream. Listen through one of these for as long
-/// as Ctrl-C matters: tokio drops a signal that arrives while nobody
-/// listens, so a `tokio::signal::ctrl_c()` made anew in each turn of a
-/// loop can miss one.
-pub fn interrupts() -> Result<tokio::signal::unix::Signal> {
-    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
-        .map_err(|e| Error::Failed(format!("listening for Ctrl-C: {e}")))
-}
-
-/// A token cancelled by the first Ctrl-C; a second one quits at once.
-/// The message goes through the progress display, so that a spinner
-/// does not draw over it or leave a frame behind.
-fn interrupt_token(progress: Arc<Progress>) -> CancellationToken {
-    let token = CancellationToken::new();
-    let t = token.clone();
-    let Ok(mut interrupt) = interrupts() else {
-        return token;
-    };
-    tokio::spawn(async move {
-        if interrupt.recv().await.is_some() {
-            progress.note(
-                "mcc: interrupted: cleaning up (Ctrl-C again quits at once; `mcc gc` removes \
-                 what is left)",
-            );
-            t.cancel();
-            if interrupt.recv().await.is_some() {
-                progress.clear();
-                std::process::exit(130);
-            }
-        }
-    });
-    token
 }
 
 /// The daemon to go through, when one is given.

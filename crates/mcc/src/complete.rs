@@ -9,7 +9,6 @@ use std::time::Duration;
 use clap_complete::engine::CompletionCandidate;
 use mcc_core::cluster::{Clusters, Silent};
 use mcc_core::model::ClusterName;
-use mcc_core::provider::DockerProvider;
 
 /// Runs `f` against the engine, giving up after three seconds.
 fn ask<T>(f: impl AsyncFnOnce(Clusters) -> Option<T>) -> Option<T> {
@@ -19,8 +18,8 @@ fn ask<T>(f: impl AsyncFnOnce(Clusters) -> Option<T>) -> Option<T> {
         .ok()?;
     rt.block_on(async {
         tokio::time::timeout(Duration::from_secs(3), async {
-            let p = DockerProvider::connect().await.ok()?;
-            f(Clusters::new(Arc::new(p), Arc::new(Silent))).await
+            let p = mcc_core::provider::connect().await.ok()?;
+            f(Clusters::new(p, Arc::new(Silent))).await
         })
         .await
         .ok()

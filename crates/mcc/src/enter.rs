@@ -284,11 +284,11 @@ async fn drive(tty: bool, tx: Option<mpsc::Sender<In>>, mut output: OutStream) -
         None
     };
     // without a terminal: one Ctrl-C listener for the whole session (see
-    // `commands::interrupts`)
+    // `progress::interrupts`)
     let mut interrupt = if tty {
         None
     } else {
-        crate::commands::interrupts().ok()
+        crate::progress::interrupts().ok()
     };
     let mut code = None;
     loop {

@@ -18,7 +18,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::commands::{connect, interrupts, Notes};
+use crate::local::{connect, Notes};
+use crate::progress::interrupts;
 use crate::remote::Client;
 
 /// Where each accepted connection goes.

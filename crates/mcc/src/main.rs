@@ -7,6 +7,7 @@ mod commands;
 mod complete;
 mod enter;
 mod forward;
+mod local;
 mod out;
 mod progress;
 mod remote;

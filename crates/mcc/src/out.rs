@@ -7,6 +7,9 @@
 
 use std::io::Write;
 
+use crate::cli::Output;
+use crate::table;
+
 pub fn write(text: &str) {
     let mut out = std::io::stdout().lock();
     let result = out.write_all(text.as_bytes()).and_then(|()| out.flush());
@@ -34,6 +37,31 @@ macro_rules! say_raw {
 }
 
 pub(crate) use {say, say_raw};
+
+/// A value as pretty JSON on stdout.
+pub(crate) fn json<T: serde::Serialize>(value: &T) {
+    say!(
+        "{}",
+        serde_json::to_string_pretty(value).expect("serializable")
+    );
+}
+
+/// A list as `--output` asks: JSON, or a table under `header` with a row
+/// made by `row` for each item.
+pub(crate) fn print_list<T: serde::Serialize>(
+    output: Output,
+    list: &[T],
+    header: &[&str],
+    row: impl Fn(&T) -> Vec<String>,
+) {
+    match output {
+        Output::Json => json(&list),
+        Output::Text => {
+            let rows: Vec<Vec<String>> = list.iter().map(row).collect();
+            say_raw!("{}", table::render(header, &rows));
+        }
+    }
+}
 
 /// `n` and the noun, in the singular for one: "1 worker", "2 workers".
 pub fn count(n: usize, noun: &str) -> String {

@@ -7,6 +7,9 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressStyle};
 use mcc_core::cluster::Reporter;
+use mcc_core::{Error, Result};
+use std::sync::Arc;
+use tokio_util::sync::CancellationToken;
 
 struct Step {
     title: String,
@@ -132,4 +135,38 @@ fn finish(s: Step, ok: bool) {
         " {mark} {what} {:.2}s",
         s.started.elapsed().as_secs_f64()
     );
+}
+
+/// Ctrl-C (SIGINT) as a stream. Listen through one of these for as long
+/// as Ctrl-C matters: tokio drops a signal that arrives while nobody
+/// listens, so a `tokio::signal::ctrl_c()` made anew in each turn of a
+/// loop can miss one.
+pub fn interrupts() -> Result<tokio::signal::unix::Signal> {
+    tokio::signal::unix::signal(tokio::signal::unix::SignalKind::interrupt())
+        .map_err(|e| Error::Failed(format!("listening for Ctrl-C: {e}")))
+}
+
+/// A token cancelled by the first Ctrl-C; a second one quits at once.
+/// The message goes through the progress display, so that a spinner
+/// does not draw over it or leave a frame behind.
+pub(crate) fn interrupt_token(progress: Arc<Progress>) -> CancellationToken {
+    let token = CancellationToken::new();
+    let t = token.clone();
+    let Ok(mut interrupt) = interrupts() else {
+        return token;
+    };
+    tokio::spawn(async move {
+        if interrupt.recv().await.is_some() {
+            progress.note(
+                "mcc: interrupted: cleaning up (Ctrl-C again quits at once; `mcc gc` removes \
+                 what is left)",
+            );
+            t.cancel();
+            if interrupt.recv().await.is_some() {
+                progress.clear();
+                std::process::exit(130);
+            }
+        }
+    });
+    token
 }

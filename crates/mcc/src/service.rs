@@ -9,7 +9,7 @@ use mcc_core::{Error, Result};
 use reqwest::Method;
 
 use crate::cli::{Output, ServiceCommand};
-use crate::commands::{json, print_list};
+use crate::out::{json, print_list};
 use crate::out::{say, say_raw};
 use crate::remote::Client;
 use crate::table;

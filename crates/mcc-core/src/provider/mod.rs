@@ -20,6 +20,13 @@ use tokio::io::AsyncWrite;
 pub use docker::DockerProvider;
 
 use crate::error::Result;
+
+/// The engine mcc works on, for every caller (the CLI, `mcc serve`, shell
+/// completion): the one place that picks a provider. Today that is the
+/// Docker engine `DOCKER_HOST` names (or the local socket).
+pub async fn connect() -> Result<std::sync::Arc<dyn Provider>> {
+    Ok(std::sync::Arc::new(DockerProvider::connect().await?))
+}
 use crate::model::Ipv4Cidr;
 
 pub type Labels = HashMap<String, String>;
