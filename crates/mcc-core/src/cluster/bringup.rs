@@ -49,7 +49,7 @@ impl<'a> BringUp<'a> {
             all_workers,
             cancel,
             making: cancel.child_token(),
-            creator: super::creator::current_for(super::create::creator_budget(bp.timeout)),
+            creator: super::creator::current_for(super::creator::creator_budget(bp.timeout)),
             run_id: format!("{:x}", context::now() ^ u64::from(std::process::id()) << 20),
         }
     }
@@ -221,5 +221,20 @@ impl<'a> BringUp<'a> {
             .collect()
             .await;
         first_error(results).map(|_| ())
+    }
+}
+
+impl Clusters {
+    /// Creates and starts nodes and contextualizes them: see [`BringUp`].
+    pub(crate) async fn bring_up(
+        &self,
+        blueprint: &Blueprint<'_>,
+        nodes: &[NodeId],
+        all_workers: &[NodeId],
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        BringUp::new(self, *blueprint, nodes, all_workers, cancel)
+            .run()
+            .await
     }
 }

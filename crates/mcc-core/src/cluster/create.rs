@@ -364,7 +364,7 @@ impl Clusters {
         l.insert(labels::RECORD.into(), record.to_label());
         l.insert(
             labels::CREATOR.into(),
-            creator::current_for(creator_budget(timeout)),
+            creator::current_for(creator::creator_budget(timeout)),
         );
         let meta = ContainerSpec {
             name: name.meta_container(),
@@ -546,10 +546,6 @@ fn subnet_free(s: Ipv4Cidr, taken: &[(String, Ipv4Cidr)]) -> Result<()> {
         ))),
         None => Ok(()),
     }
-}
-
-pub(crate) fn creator_budget(timeout: Duration) -> u64 {
-    timeout.as_secs().saturating_add(300)
 }
 
 /// A cancellation token that also fires after a timeout; a timeout then

@@ -90,6 +90,12 @@ pub fn alive(label: &str) -> bool {
     deadline.parse::<u64>().is_ok_and(|d| now() < d)
 }
 
+/// How long a create or addnode that may take `timeout` is taken for alive
+/// by others: its timeout and the rollback after it.
+pub(crate) fn creator_budget(timeout: std::time::Duration) -> u64 {
+    timeout.as_secs().saturating_add(300)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
-use super::bringup::BringUp;
 use super::parallel::{first_error, run_all, PARALLELISM};
 use super::Clusters;
 use crate::context;
@@ -260,19 +259,6 @@ impl Clusters {
                     record.meta_volume
                 ))
             })
-    }
-
-    /// Creates and starts nodes and contextualizes them: see [`BringUp`].
-    pub(crate) async fn bring_up(
-        &self,
-        blueprint: &Blueprint<'_>,
-        nodes: &[NodeId],
-        all_workers: &[NodeId],
-        cancel: &CancellationToken,
-    ) -> Result<()> {
-        BringUp::new(self, *blueprint, nodes, all_workers, cancel)
-            .run()
-            .await
     }
 
     /// Waits until systemd in each node reports `running` or `degraded`.
