@@ -813,7 +813,8 @@ fn every_route_on_a_real_cluster() {
         format!("mcc_node_cpu_seconds_total{{cluster=\"{}\",node=\"node02\"}}", c.n()),
         format!("mcc_node_network_receive_bytes_total{{cluster=\"{}\",node=\"frontend\"}}", c.n()),
         "mcc_http_requests_total{method=\"POST\",route=\"/api/v1/clusters\",status=\"202\"}".to_string(),
-        "mcc_http_request_duration_seconds_bucket{method=\"GET\",route=\"/api/v1/clusters\",status=\"200\",le=\"+Inf\"}".to_string(),
+        // prometheus-client writes `le` first (a label set has no order)
+        "mcc_http_request_duration_seconds_bucket{le=\"+Inf\",method=\"GET\",route=\"/api/v1/clusters\",status=\"200\"}".to_string(),
         "mcc_operations_total{kind=\"create\",state=\"succeeded\"}".to_string(),
     ];
     let mut m = String::new();

@@ -10,11 +10,13 @@
 mod common;
 
 use std::io::{Read, Write};
-use std::net::{Ipv4Addr, TcpStream};
-use std::time::Duration;
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use common::*;
 use mcc_core::model::Ipv4Cidr;
+use rustls::AlertDescription;
 
 /// Loads the busybox test image into a worker's engine, as a user would
 /// (`docker save | docker load`), talking to the engine's own socket.
@@ -177,15 +179,59 @@ fn workers_are_docker_hosts_reachable_by_name_and_kept_across_recreate() {
 /// cluster's own valid certificates) and a user of the host (no
 /// certificate at all) try a worker's engine; both are refused, while the
 /// cluster's own front-end gets in.
+///
+/// Another cluster's nodes cannot even reach the port (the engine's bridge
+/// isolation drops them), so that alone shows nothing of the TLS check.
+/// The host reaches every bridge: from there, TCP connects, and the engine
+/// answers a client holding the cluster's certificate and refuses, in the
+/// TLS handshake, one holding none or another cluster's.
 #[test]
 fn nobody_outside_the_cluster_reaches_a_workers_engine() {
     let a = docker_workers_cluster("dockerw-a", "1", 235);
     let b = docker_workers_cluster("dockerw-b", "1", 236);
-    let target = format!("tcp://{}:2375", ip_of(&a, "node01"));
+    let ip = ip_of(&a, "node01");
+    let target = format!("tcp://{ip}:2375");
+    let addr: SocketAddr = format!("{ip}:2375").parse().unwrap();
+    let ca = file_of(&a, "frontend", "/opt/mcc/docker/ca.pem");
+    let own = client_cert_of(&a);
 
-    // control: the cluster's own front-end, by address too
+    // control, and the wait for the engine to be reachable from here: the
+    // cluster's own client certificate is answered
+    let answer = engine_get(addr, &ca, Some(&own))
+        .unwrap_or_else(|e| panic!("the cluster's own certificate was refused: {e:?}"));
+    assert!(
+        answer.starts_with("HTTP/1.1 200") && answer.ends_with("OK"),
+        "the engine's answer to the cluster's certificate: {answer}"
+    );
+    // the cluster's own front-end, by address too
     sh(&a, "frontend", &format!("docker -H {target} ps -q")).ok();
 
+    // from the host, which reaches the port: no certificate, then another
+    // cluster's valid one; each refused by the TLS layer, after TCP
+    // connected (engine_get asserts the connect)
+    let refusal = engine_get(addr, &ca, None)
+        .expect_err("the engine answered a client without a certificate");
+    assert!(
+        matches!(
+            refusal,
+            AlertDescription::CertificateRequired | AlertDescription::BadCertificate
+        ),
+        "without a certificate: {refusal:?}"
+    );
+    println!("without a certificate: refused with {refusal:?}");
+    let theirs = client_cert_of(&b);
+    let refusal = engine_get(addr, &ca, Some(&theirs))
+        .expect_err("the engine answered another cluster's certificate");
+    assert!(
+        matches!(
+            refusal,
+            AlertDescription::BadCertificate | AlertDescription::UnknownCA
+        ),
+        "with another cluster's certificate: {refusal:?}"
+    );
+    println!("with another cluster's certificate: refused with {refusal:?}");
+
+    // the other cluster's nodes: refused (their bridge does not reach ours)
     for node in ["frontend", "node01"] {
         // with the other cluster's certificates
         let out = sh(&b, node, &format!("timeout 10 docker -H {target} ps"));
@@ -209,10 +255,8 @@ fn nobody_outside_the_cluster_reaches_a_workers_engine() {
         );
     }
 
-    // a user of the host, with no certificate: a plain request gets no API
-    let addr = format!("{}:2375", ip_of(&a, "node01"));
-    let mut s = TcpStream::connect_timeout(&addr.parse().unwrap(), Duration::from_secs(5))
-        .expect("the engine's port is reachable from the host");
+    // a user of the host, with no TLS at all: a plain request gets no API
+    let mut s = connect_when_reachable(addr);
     s.set_read_timeout(Some(Duration::from_secs(5))).unwrap();
     s.write_all(b"GET /containers/json HTTP/1.0\r\nHost: x\r\n\r\n")
         .unwrap();
@@ -223,6 +267,113 @@ fn nobody_outside_the_cluster_reaches_a_workers_engine() {
         !answer.starts_with("HTTP/1.0 200") && !answer.starts_with("HTTP/1.1 200"),
         "the engine answered a request without a certificate: {answer}"
     );
+}
+
+/// A file of a node, read as the host's root reads it.
+fn file_of(c: &Cluster, node: &str, path: &str) -> String {
+    docker_ok(&["exec", &format!("{}-{node}", c.n()), "cat", path])
+}
+
+/// The client certificate and key the nodes of `c` hold.
+fn client_cert_of(c: &Cluster) -> (String, String) {
+    (
+        file_of(c, "frontend", "/opt/mcc/docker/client/cert.pem"),
+        file_of(c, "frontend", "/opt/mcc/docker/client/key.pem"),
+    )
+}
+
+/// Connects to `addr`, waiting out for a bounded time what a node that is
+/// not attached at its address yet (or for a moment) answers, and what an
+/// engine that does not listen yet answers. Measured from this host to a
+/// fresh bridge: with no container answering ARP at the address, connect
+/// fails with "No route to host" after ~3 s (three unanswered ARP probes);
+/// with the container up but nothing listening, "Connection refused"; with
+/// it listening, it connects at once, also while other containers on the
+/// engine are being stopped. So the "No route to host" seen once means the
+/// worker had no live endpoint at its address at that moment (why, with
+/// other clusters stopping, was not reproduced). Any other error, or one
+/// that lasts, fails the test: TCP must connect for the TLS checks to mean
+/// anything, and a TLS refusal is never retried.
+fn connect_when_reachable(addr: SocketAddr) -> TcpStream {
+    use std::io::ErrorKind::{ConnectionRefused, HostUnreachable, NetworkUnreachable, TimedOut};
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        match TcpStream::connect_timeout(&addr, Duration::from_secs(5)) {
+            Ok(s) => return s,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    HostUnreachable | NetworkUnreachable | ConnectionRefused | TimedOut
+                ) && Instant::now() < deadline =>
+            {
+                eprintln!("connect to {addr}: {e}; trying again");
+                std::thread::sleep(Duration::from_millis(500));
+            }
+            Err(e) => panic!("the engine's port {addr} is not reachable from the host: {e}"),
+        }
+    }
+}
+
+/// `GET /_ping` of a worker's engine over TLS from the host, verifying the
+/// engine against the cluster's authority `ca` and presenting `client`
+/// (certificate, key) if any. The answer, or the alert the engine refused
+/// the handshake with; anything else (no TCP connection, a failure that is
+/// not the engine's refusal) fails the test.
+///
+/// TLS 1.2 only: there the engine's verdict on the client's certificate
+/// comes inside the handshake, before the client sends a byte of its own;
+/// in 1.3 it comes after the client's last flight and races the request.
+fn engine_get(
+    addr: SocketAddr,
+    ca: &str,
+    client: Option<&(String, String)>,
+) -> Result<String, AlertDescription> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(ca.as_bytes()).expect("the cluster's authority"))
+        .expect("the cluster's authority");
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ClientConfig::builder_with_provider(provider)
+        .with_protocol_versions(&[&rustls::version::TLS12])
+        .expect("TLS 1.2")
+        .with_root_certificates(roots);
+    let config = match client {
+        Some((cert, key)) => config
+            .with_client_auth_cert(
+                vec![CertificateDer::from_pem_slice(cert.as_bytes()).expect("a certificate")],
+                PrivateKeyDer::from_pem_slice(key.as_bytes()).expect("a key"),
+            )
+            .expect("a client certificate and its key"),
+        None => config.with_no_client_auth(),
+    };
+    let name = ServerName::IpAddress(addr.ip().into());
+    let conn = rustls::ClientConnection::new(Arc::new(config), name).expect("a TLS client");
+    let tcp = connect_when_reachable(addr);
+    tcp.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    tcp.set_write_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, tcp);
+    let alert = |e: std::io::Error| -> AlertDescription {
+        match e.get_ref().and_then(|e| e.downcast_ref::<rustls::Error>()) {
+            Some(rustls::Error::AlertReceived(a)) => *a,
+            _ => panic!("TLS to {addr} failed, and not by the engine's refusal: {e}"),
+        }
+    };
+    while tls.conn.is_handshaking() {
+        tls.conn.complete_io(&mut tls.sock).map_err(alert)?;
+    }
+    tls.write_all(b"GET /_ping HTTP/1.1\r\nHost: node01\r\nConnection: close\r\n\r\n")
+        .map_err(alert)?;
+    let mut answer = Vec::new();
+    match tls.read_to_end(&mut answer) {
+        Ok(_) => {}
+        // the engine closes without close_notify: what came is the answer
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => {}
+        Err(e) => return Err(alert(e)),
+    }
+    Ok(String::from_utf8_lossy(&answer).into_owned())
 }
 
 #[test]

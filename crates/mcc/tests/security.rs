@@ -665,18 +665,40 @@ fn planted_links_do_not_steer_another_nodes_runner() {
          && ln -s /etc/planted-out .node02.current && echo PLANTED",
     )
     .ok();
-    let out = mcc(["addnode", c.n()]).run();
-    println!("{}", out.describe());
+    // node02 is made and runs its script: without it the check below
+    // would pass on a node that never existed
+    let out = mcc(["addnode", c.n()]).run().ok();
+    assert!(out.stdout.contains("node02"), "{}", out.describe());
+    let nodes = node_table(&inspect(&c));
+    assert_eq!(
+        nodes.get("node02").map(|(_, state)| state.as_str()),
+        Some("running"),
+        "node02 after addnode: {nodes:?}"
+    );
+    let logs = mcc(["logs", c.n(), "node02"]).run().ok();
+    assert!(
+        logs.stdout.contains("hi from node02"),
+        "node02's script did not run or its log was lost: {}",
+        logs.describe()
+    );
     let check = sh(
         &c,
         "node02",
-        "for f in /etc/planted-log /etc/planted-out; do [ -e $f ] && echo \"WRITTEN $f\"; done; true",
-    );
+        "for f in /etc/planted-log /etc/planted-out; do [ -e $f ] && echo \"WRITTEN $f\"; done; echo CHECKED",
+    )
+    .ok();
     assert!(
-        !check.stdout.contains("WRITTEN"),
+        check.stdout.contains("CHECKED") && !check.stdout.contains("WRITTEN"),
         "another node's links steered node02's runner: {}",
         check.describe()
     );
+    // the links resolve on the host too, if mcc ever follows them there
+    for f in ["/etc/planted-log", "/etc/planted-out"] {
+        assert!(
+            !Path::new(f).exists(),
+            "another node's link made mcc write the host's {f}"
+        );
+    }
 }
 
 /// The folder's owner swaps a script for a link to a host file while mcc
