@@ -504,8 +504,16 @@ fn bad_requests_are_4xx_naming_what_is_wrong() {
         (
             "POST",
             "/api/v1/containers/address".into(),
-            r#"{"id":"not-an-id","port":80}"#,
+            r#"{"id":"not an id!","port":80}"#,
             422,
+            "not an id!",
+        ),
+        (
+            // a name of the right form that no container of mcc's has
+            "POST",
+            "/api/v1/containers/address".into(),
+            r#"{"id":"not-an-id","port":80}"#,
+            404,
             "not-an-id",
         ),
         (
