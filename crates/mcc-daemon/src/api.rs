@@ -4,21 +4,20 @@
 //! Reads answer at once; changes that take time (create, addnode, delete,
 //! …) answer `202 Accepted` with an [`Operation`] to poll or follow.
 
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{Path, Query, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use futures_util::{SinkExt, StreamExt};
+use futures_util::StreamExt;
 use mcc_api::{
     AddNodesRequest, AttachControl, CreateRequest, ErrorBody, ErrorDetail, Event, ExecEvent,
     ExecRequest, GcRequest, NewToken, NodeLog, NodeResult, Operation, OperationEvent,
-    RecreateRequest, RemoveNodesRequest, TokenInfo, TokenRequest, STREAM_STDERR, STREAM_STDOUT,
+    RecreateRequest, RemoveNodesRequest, TokenInfo, TokenRequest,
 };
 use mcc_core::cluster::{
     AttachOptions, ClusterView, Clusters, CreateOptions, DeleteReport, GcReport, NodeView, Removal,
@@ -27,104 +26,20 @@ use mcc_core::cluster::{
 use mcc_core::model::duration::parse_duration;
 use mcc_core::model::flags::CreateFlags;
 use mcc_core::model::{ClusterName, NodeId};
-use mcc_core::provider::{Chunk, Provider};
-use serde::de::DeserializeOwned;
 use serde::Deserialize;
 use tokio::io::AsyncWriteExt;
 use utoipa::{IntoParams, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use crate::auth::{error_response, Auth, Caller, Guard};
-pub(crate) use crate::body::body;
-use crate::cache::ListCache;
-use crate::events::EventLog;
-use crate::metrics::Metrics;
-use crate::ops::{Follow, OpFuture, Ops};
-use crate::scope::{Grants, RouteTable, Scope, SESSION_SCHEME, SIGNATURE_SCHEME};
-
-/// Everything a handler can reach.
-pub struct App {
-    pub provider: Arc<dyn Provider>,
-    pub clusters: Clusters,
-    pub ops: Arc<Ops>,
-    pub log: Arc<EventLog>,
-    pub auth: Arc<Auth>,
-    pub cache: Arc<ListCache>,
-    pub metrics: Arc<Metrics>,
-    pub store: Arc<crate::store::Store>,
-    /// Where uploaded context folders are unpacked.
-    pub uploads: PathBuf,
-    pub services: Arc<crate::services::Services>,
-    pub dashboard: Arc<crate::dashboard::Dashboard>,
-    pub openapi: Bytes,
-}
-
-pub(crate) type AppState = State<Arc<App>>;
-
-/// An error as the API answers it: a status and `{"error":{code,message}}`.
-#[derive(Debug)]
-pub struct ApiError(pub StatusCode, pub ErrorDetail);
-
-impl ApiError {
-    pub(crate) fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            ErrorDetail::new("invalid", message),
-        )
-    }
-    fn not_found(message: impl Into<String>) -> ApiError {
-        ApiError(
-            StatusCode::NOT_FOUND,
-            ErrorDetail::new("not_found", message),
-        )
-    }
-}
-
-impl From<mcc_core::Error> for ApiError {
-    fn from(e: mcc_core::Error) -> Self {
-        let (status, detail) = ErrorDetail::from_error(&e);
-        ApiError(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            detail,
-        )
-    }
-}
-
-impl From<crate::DaemonError> for ApiError {
-    fn from(e: crate::DaemonError) -> Self {
-        tracing::error!(error = %e, "daemon failure");
-        ApiError(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            ErrorDetail::new("failed", e.to_string()),
-        )
-    }
-}
-
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        (self.0, Json(ErrorBody { error: self.1 })).into_response()
-    }
-}
-
-pub(crate) type ApiResult<T> = Result<T, ApiError>;
-
-/// Query parameters, refused with the API's error shape (422 naming the
-/// parameter) rather than axum's plain text.
-pub struct ApiQuery<T>(pub T);
-
-impl<T: DeserializeOwned, S: Send + Sync> axum::extract::FromRequestParts<S> for ApiQuery<T> {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(
-        parts: &mut axum::http::request::Parts,
-        _: &S,
-    ) -> Result<Self, Self::Rejection> {
-        Query::<T>::try_from_uri(&parts.uri)
-            .map(|Query(q)| ApiQuery(q))
-            .map_err(|e| ApiError::invalid(format!("query: {}", e.body_text())))
-    }
-}
+use crate::app::{
+    ndjson, send_output, until_revoked, upgrade, ApiError, ApiQuery, ApiResult, App, AppState,
+    WsRejection,
+};
+use crate::auth::{error_response, Caller, Guard};
+use crate::body::body;
+use crate::ops::{Follow, OpFuture};
+use crate::scope::{RouteTable, SESSION_SCHEME, SIGNATURE_SCHEME};
 
 fn cluster_name(s: &str) -> ApiResult<ClusterName> {
     s.parse().map_err(|e: String| ApiError::invalid(e))
@@ -523,21 +438,6 @@ pub async fn logs(
     ))
 }
 
-/// A stream of JSON lines, from a channel.
-fn ndjson<T: serde::Serialize + Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> Response {
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let item = rx.recv().await?;
-        let mut line = serde_json::to_vec(&item).expect("serializable");
-        line.push(b'\n');
-        Some((Ok::<_, std::convert::Infallible>(Bytes::from(line)), rx))
-    });
-    (
-        [(header::CONTENT_TYPE, "application/x-ndjson")],
-        Body::from_stream(stream),
-    )
-        .into_response()
-}
-
 #[utoipa::path(post, path = "/api/v1/clusters/{name}/exec", security(("signature" = ["exec"])), tag = "nodes", request_body = ExecRequest,
     params(("name" = String, Path, description = "Cluster name")),
     responses((status = 200, content_type = "application/x-ndjson", body = ExecEvent,
@@ -666,33 +566,6 @@ pub async fn attach(
     Ok(ws.on_upgrade(move |socket| until_revoked(caller, bridge(socket, session))))
 }
 
-/// Runs a WebSocket's work until it ends or the caller's token is
-/// revoked; then the socket is dropped, which closes it.
-pub(crate) async fn until_revoked(caller: Caller, work: impl std::future::Future<Output = ()>) {
-    tokio::select! {
-        _ = work => {}
-        _ = caller.revoked.cancelled() => {
-            tracing::info!(token = %caller.token, "the token was revoked: closing its WebSocket");
-        }
-    }
-}
-
-/// A WebSocket route's upgrade, or the error that says it is one.
-pub(crate) fn upgrade(ws: Result<WebSocketUpgrade, WsRejection>) -> ApiResult<WebSocketUpgrade> {
-    ws.map_err(|e| {
-        ApiError(
-            StatusCode::BAD_REQUEST,
-            ErrorDetail::new(
-                "bad_request",
-                format!("this route is a WebSocket; connect with an upgrade request ({e})"),
-            ),
-        )
-    })
-}
-
-/// What axum says of a request that is not a WebSocket upgrade.
-pub(crate) type WsRejection = axum::extract::ws::rejection::WebSocketUpgradeRejection;
-
 /// Carries a session over a WebSocket until the process ends.
 async fn bridge(socket: WebSocket, session: mcc_core::cluster::Session) {
     let mcc_core::cluster::Session {
@@ -730,47 +603,6 @@ async fn bridge(socket: WebSocket, session: mcc_core::cluster::Session) {
     }));
     send_output(&mut tx, output, async move { control.exit_code().await }).await;
     drop(reader);
-}
-
-/// Sends a process's output over a WebSocket as binary frames (first byte
-/// [`STREAM_STDOUT`] or [`STREAM_STDERR`]), then, once it ends, a text
-/// frame with its exit code (or the error that ended it), and closes.
-pub(crate) async fn send_output(
-    tx: &mut futures_util::stream::SplitSink<WebSocket, Message>,
-    mut output: mcc_core::provider::OutputStream,
-    exit: impl std::future::Future<Output = mcc_core::Result<i64>>,
-) {
-    let mut failed = None;
-    while let Some(chunk) = output.next().await {
-        let (stream, bytes) = match chunk {
-            Ok(Chunk::Stdout(b)) => (STREAM_STDOUT, b),
-            Ok(Chunk::Stderr(b)) => (STREAM_STDERR, b),
-            Err(e) => {
-                failed = Some(e);
-                break;
-            }
-        };
-        let mut frame = Vec::with_capacity(bytes.len() + 1);
-        frame.push(stream);
-        frame.extend_from_slice(&bytes);
-        if tx.send(Message::Binary(frame.into())).await.is_err() {
-            return;
-        }
-    }
-    let last = match failed {
-        Some(e) => AttachControl::Error {
-            error: ErrorDetail::from_error(&e).1,
-        },
-        None => match exit.await {
-            Ok(code) => AttachControl::Exit { code },
-            Err(e) => AttachControl::Error {
-                error: ErrorDetail::from_error(&e).1,
-            },
-        },
-    };
-    let text = serde_json::to_string(&last).expect("serializable");
-    let _ = tx.send(Message::Text(text.into())).await;
-    let _ = tx.send(Message::Close(None)).await;
 }
 
 #[utoipa::path(post, path = "/api/v1/gc", security(("signature" = ["write"])), tag = "clusters", request_body = GcRequest,
@@ -895,88 +727,6 @@ pub async fn cancel_operation(State(app): AppState, Path(id): Path<String>) -> A
         ));
     }
     Ok((StatusCode::ACCEPTED, Json(op)).into_response())
-}
-
-#[derive(Deserialize, IntoParams, Default)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct EventsQuery {
-    /// Only events after this sequence number (default: the last 100).
-    pub(crate) since: Option<u64>,
-    /// Keep the stream open for new events (default true).
-    pub(crate) follow: Option<bool>,
-}
-
-#[utoipa::path(get, path = "/api/v1/events", security(("signature" = ["read"])), tag = "events", params(EventsQuery),
-    responses((status = 200, description = "Events as JSON lines, or as server-sent events \
-        when the request accepts text/event-stream; with follow (the default) the stream stays \
-        open for new ones", content((Event = "application/x-ndjson"), (String = "text/event-stream"))),
-        (status = 422, body = ErrorBody)))]
-pub async fn events(
-    State(app): AppState,
-    axum::Extension(caller): axum::Extension<Caller>,
-    headers: HeaderMap,
-    ApiQuery(q): ApiQuery<EventsQuery>,
-) -> Response {
-    let sse = headers
-        .get(header::ACCEPT)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|a| a.contains("text/event-stream"));
-    event_stream(&app, caller.grants(), q, sse)
-}
-
-/// The event log from `q.since`, then live unless `q.follow` is false, as
-/// JSON lines or server-sent events. Events about tokens (which name
-/// them) only for a caller who may see tokens.
-pub(crate) fn event_stream(app: &App, grants: Grants, q: EventsQuery, sse: bool) -> Response {
-    let since = q
-        .since
-        .unwrap_or_else(|| app.log.last().saturating_sub(100));
-    let follow = q.follow.unwrap_or(true);
-    let shown = move |e: &Event| grants.allows(Scope::Tokens) || e.kind != "token";
-    let (past, mut live) = app.log.replay_and_subscribe(since, 10_000);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Event>(256);
-    tokio::spawn(async move {
-        let mut last = since;
-        for e in past {
-            last = e.seq;
-            if shown(&e) && tx.send(e).await.is_err() {
-                return;
-            }
-        }
-        if !follow {
-            return;
-        }
-        loop {
-            match live.recv().await {
-                Ok(e) if e.seq > last => {
-                    last = e.seq;
-                    if shown(&e) && tx.send(e).await.is_err() {
-                        return;
-                    }
-                }
-                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                Err(_) => return,
-            }
-        }
-    });
-    if !sse {
-        return ndjson(rx);
-    }
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move {
-        let e = rx.recv().await?;
-        let data = serde_json::to_string(&e).expect("serializable");
-        let frame = format!("id: {}\nevent: {}\ndata: {data}\n\n", e.seq, e.kind);
-        Some((Ok::<_, std::convert::Infallible>(Bytes::from(frame)), rx))
-    });
-    (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        Body::from_stream(stream),
-    )
-        .into_response()
 }
 
 #[utoipa::path(get, path = "/api/v1/tokens", security(("signature" = ["tokens"])), tag = "tokens",
@@ -1208,7 +958,7 @@ fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(gc))
         .routes(routes!(list_operations))
         .routes(routes!(get_operation, cancel_operation))
-        .routes(routes!(events))
+        .routes(routes!(crate::events_api::events))
         .routes(routes!(list_tokens, create_token))
         .routes(routes!(revoke_token))
         .routes(routes!(metrics))
@@ -1344,6 +1094,7 @@ pub fn router(app: Arc<App>, public_metrics: bool) -> crate::Result<axum::Router
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::scope::Scope;
     use axum::http::Method;
 
     #[test]

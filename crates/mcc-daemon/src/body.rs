@@ -12,7 +12,7 @@ use axum::http::StatusCode;
 use mcc_api::ErrorDetail;
 use serde::de::{DeserializeOwned, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
-use crate::api::{ApiError, ApiResult};
+use crate::app::{ApiError, ApiResult};
 
 /// Parses a JSON body. An empty body is `{}`.
 pub(crate) fn body<T: DeserializeOwned>(bytes: &Bytes) -> ApiResult<T> {

@@ -17,10 +17,11 @@ use mcc_core::cluster::vpc::{IdDeleteReport, VpcView};
 use mcc_core::provider::ContainerStatus;
 use serde::{Deserialize, Serialize};
 
-use crate::api::{
-    body, send_output, until_revoked, upgrade, ApiQuery, ApiResult, App, AppState, WsRejection,
+use crate::app::{
+    send_output, until_revoked, upgrade, ApiQuery, ApiResult, App, AppState, WsRejection,
 };
 use crate::auth::Caller;
+use crate::body::body;
 use crate::events::About;
 
 /// `POST /api/v1/vpcs`.

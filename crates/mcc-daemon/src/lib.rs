@@ -6,12 +6,14 @@
 //! progress, the event log and counters.
 
 mod api;
+mod app;
 mod auth;
 mod body;
 mod cache;
 mod cloud_api;
 mod dashboard;
 mod events;
+mod events_api;
 pub mod listen;
 mod metrics;
 mod ops;

@@ -11,7 +11,8 @@ use mcc_core::cluster::{Clusters, Silent};
 use mcc_core::provider::Provider;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{self, App};
+use crate::api;
+use crate::app::App;
 use crate::auth::Auth;
 use crate::cache::ListCache;
 use crate::events::{self, About, Change, EventLog};

@@ -8,27 +8,30 @@
 //! daemon's own origin. The page takes no script, style or frame from
 //! anywhere else (Content-Security-Policy) and puts data in as text only.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, HeaderValue, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
-use crate::api::{App, AppState, EventsQuery};
+use crate::app::{App, AppState};
 use crate::auth::{error_response, until_revoked, Caller};
 use crate::events::About;
+use crate::events_api::EventsQuery;
 use crate::listen::Conn;
 use mcc_api::ErrorBody;
+pub use sessions::Dashboard;
+use sessions::{session_id, Session};
 
-const COOKIE: &str = "mcc_session";
 /// How long a session lasts without signing in again.
+pub(crate) mod sessions;
+
 const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
 
 const INDEX: &str = include_str!("index.html");
@@ -37,53 +40,6 @@ const APP_CSS: &str = include_str!("app.css");
 
 const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; connect-src 'self'; \
                    img-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
-
-struct Session {
-    token: String,
-    expires: Instant,
-    /// Cancelled at sign-out, and when the token is revoked: the page's
-    /// event stream ends.
-    ended: CancellationToken,
-}
-
-pub struct Dashboard {
-    sessions: Mutex<HashMap<String, Session>>,
-    /// Served over TLS: cookies are Secure.
-    secure: bool,
-}
-
-impl Dashboard {
-    pub fn new(secure: bool) -> Arc<Dashboard> {
-        Arc::new(Dashboard {
-            sessions: Mutex::new(HashMap::new()),
-            secure,
-        })
-    }
-
-    fn sessions(&self) -> std::sync::MutexGuard<'_, HashMap<String, Session>> {
-        self.sessions.lock().unwrap_or_else(|p| p.into_inner())
-    }
-
-    fn cookie(&self, value: &str, max_age: u64) -> HeaderValue {
-        let secure = if self.secure { "; Secure" } else { "" };
-        HeaderValue::from_str(&format!(
-            "{COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}{secure}"
-        ))
-        .expect("a valid cookie")
-    }
-}
-
-/// The session id a request's cookies carry.
-fn session_id(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == COOKIE)
-        .map(|(_, v)| v.to_string())
-}
 
 /// Who the session is and its end, while it lasts and its token is not
 /// revoked; the connection it came on is vouched for.
@@ -264,7 +220,7 @@ pub async fn state(
     };
     let views = match app.cache.views(&app.clusters).await {
         Ok(v) => v,
-        Err(e) => return crate::api::ApiError::from(e).into_response(),
+        Err(e) => return crate::app::ApiError::from(e).into_response(),
     };
     let mut services = serde_json::Map::new();
     for c in views.iter() {
@@ -326,7 +282,7 @@ pub async fn events(
     let Some((caller, ended)) = signed_in(&app, &headers, conn.as_deref()) else {
         return unauthorized();
     };
-    crate::api::event_stream(&app, caller.grants(), EventsQuery::default(), true)
+    crate::events_api::event_stream(&app, caller.grants(), EventsQuery::default(), true)
         .map(|body| until_revoked(body, ended))
 }
 

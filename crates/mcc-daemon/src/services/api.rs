@@ -20,7 +20,8 @@ use mcc_core::model::{labels, ClusterName, ClusterRecord};
 use serde_json::{json, Value};
 
 use super::{Services, Snapshot, FAILURES, RELOCATED, REQUESTS};
-use crate::api::{body, ApiError, ApiResult, App, AppState};
+use crate::app::{ApiError, ApiResult, App, AppState};
+use crate::body::body;
 use crate::events::About;
 
 /// How long a change waits for the replicas to be started or removed
