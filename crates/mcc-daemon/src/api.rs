@@ -791,8 +791,8 @@ pub async fn revoke_token(
 }
 
 #[utoipa::path(get, path = "/metrics", security(("signature" = ["read"])), tag = "daemon",
-    responses((status = 200, content_type = "text/plain", body = String,
-               description = "Prometheus text format")))]
+    responses((status = 200, content_type = "application/openmetrics-text", body = String,
+               description = "OpenMetrics text (Prometheus reads it)")))]
 pub async fn metrics(State(app): AppState) -> ApiResult<Response> {
     let views = app.cache.views(&app.clusters).await?;
     let runs = app.clusters.runs().await?;
@@ -800,7 +800,14 @@ pub async fn metrics(State(app): AppState) -> ApiResult<Response> {
     let text = app
         .metrics
         .render(&app.provider, &views, &runs, app.ops.active(), &counters);
-    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response())
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response())
 }
 
 /// Answers routes that do not exist with the API's error shape.
