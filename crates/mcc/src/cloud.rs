@@ -296,7 +296,7 @@ pub async fn status(ids: &[String], output: Output, remote: Option<&Client>) -> 
                     .unwrap_or_else(|| "-".into()),
                 s.image.clone(),
                 s.labels
-                    .get("mcc.vpc")
+                    .get(mcc_core::model::labels::VPC)
                     .cloned()
                     .unwrap_or_else(|| "-".into()),
                 s.ips.values().cloned().collect::<Vec<_>>().join(","),

@@ -129,7 +129,7 @@ impl Clusters {
             .volumes(Some((labels::CLUSTER, name.as_str())))
             .await?
             .into_iter()
-            .filter(|v| v.labels.get(labels::ROLE).map(String::as_str) != Some("meta"))
+            .filter(|v| v.labels.get(labels::ROLE).map(String::as_str) != Some(labels::role::META))
             .map(|v| v.name)
             .collect();
         let planned_persist: Vec<String> = std::iter::once(NodeId::FRONTEND)
@@ -360,7 +360,7 @@ impl Clusters {
     ) -> Result<()> {
         let name = &spec.name;
         let mut l = base_labels(name);
-        l.insert(labels::ROLE.into(), "meta".into());
+        l.insert(labels::ROLE.into(), labels::role::META.into());
         l.insert(labels::RECORD.into(), record.to_label());
         l.insert(
             labels::CREATOR.into(),

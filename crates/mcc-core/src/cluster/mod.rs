@@ -87,6 +87,28 @@ impl NodeContainer {
     }
 }
 
+/// A cluster's record and nodes, as [`Clusters::objects`] reads them.
+#[derive(Clone, Debug)]
+pub struct ClusterObjects {
+    pub name: ClusterName,
+    /// `None` when its record container is missing or unreadable
+    /// (`problem` says which).
+    pub record: Option<ClusterRecord>,
+    pub problem: Option<String>,
+    /// Front-end first, then workers by index.
+    pub nodes: Vec<(NodeId, ContainerInfo)>,
+}
+
+impl ClusterObjects {
+    /// The workers' containers, by index.
+    pub fn workers(&self) -> impl Iterator<Item = (NodeId, &ContainerInfo)> {
+        self.nodes
+            .iter()
+            .filter(|(n, _)| n.role == Role::Worker)
+            .map(|(n, c)| (*n, c))
+    }
+}
+
 /// What the engine holds of one cluster.
 #[derive(Clone, Debug)]
 pub(crate) struct Loaded {
@@ -197,6 +219,45 @@ impl Clusters {
             )));
         }
         Ok(loaded)
+    }
+
+    /// A cluster's record and nodes as its containers' labels say, from
+    /// one listing; `None` when the engine holds no container of it. The
+    /// one reader of the label schema, for the daemon too.
+    pub async fn objects(&self, name: &ClusterName) -> Result<Option<ClusterObjects>> {
+        let containers = self
+            .provider
+            .containers(labels::CLUSTER, Some(name.as_str()))
+            .await?;
+        if containers.is_empty() {
+            return Ok(None);
+        }
+        let l = group(name.clone(), containers, &[]);
+        Ok(Some(ClusterObjects {
+            name: l.name,
+            record: l.record,
+            problem: l.problem,
+            nodes: l.nodes.into_iter().map(|n| (n.node, n.info)).collect(),
+        }))
+    }
+
+    /// Every cluster whose record can be read, from one listing of the
+    /// record containers.
+    pub async fn records(&self) -> Result<Vec<(ClusterName, ClusterRecord)>> {
+        let metas = self
+            .provider
+            .containers(labels::ROLE, Some(labels::role::META))
+            .await?;
+        let mut out: Vec<(ClusterName, ClusterRecord)> = metas
+            .into_iter()
+            .filter_map(|c| {
+                let name: ClusterName = c.labels.get(labels::CLUSTER)?.parse().ok()?;
+                let l = group(name, vec![c], &[]);
+                Some((l.name, l.record?))
+            })
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        Ok(out)
     }
 
     /// The names of the clusters on the engine, from one listing (for

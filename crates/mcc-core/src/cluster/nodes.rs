@@ -29,26 +29,26 @@ pub(crate) fn base_labels(name: &ClusterName) -> Labels {
 
 pub(crate) fn meta_volume_labels(name: &ClusterName) -> Labels {
     let mut l = base_labels(name);
-    l.insert(labels::ROLE.into(), "meta".into());
+    l.insert(labels::ROLE.into(), labels::role::META.into());
     l
 }
 
 pub(crate) fn shared_volume_labels(name: &ClusterName) -> Labels {
     let mut l = base_labels(name);
-    l.insert(labels::ROLE.into(), "shared".into());
+    l.insert(labels::ROLE.into(), labels::role::SHARED.into());
     l
 }
 
 pub(crate) fn data_volume_labels(name: &ClusterName, device: &str) -> Labels {
     let mut l = base_labels(name);
-    l.insert(labels::ROLE.into(), "data".into());
+    l.insert(labels::ROLE.into(), labels::role::DATA.into());
     l.insert(labels::DEVICE.into(), device.into());
     l
 }
 
 pub(crate) fn persist_volume_labels(name: &ClusterName, node: NodeId, path: &str) -> Labels {
     let mut l = base_labels(name);
-    l.insert(labels::ROLE.into(), "persist".into());
+    l.insert(labels::ROLE.into(), labels::role::PERSIST.into());
     l.insert(labels::NODE.into(), node.hostname());
     l.insert(labels::PATH.into(), path.into());
     l

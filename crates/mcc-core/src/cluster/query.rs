@@ -169,7 +169,10 @@ impl ClusterView {
             subnet: l.record.as_ref().map(|r| r.subnet.to_string()),
             frontend_image: l.record.as_ref().map(|r| r.frontend_image.clone()),
             worker_image: l.record.as_ref().map(|r| r.worker_image.clone()),
-            workers: nodes.iter().filter(|n| n.role == "worker").count(),
+            workers: nodes
+                .iter()
+                .filter(|n| n.role == Role::Worker.as_str())
+                .count(),
             running,
             devices: l
                 .record

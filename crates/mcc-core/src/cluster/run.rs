@@ -17,8 +17,7 @@ use crate::model::spec::parse_env;
 use crate::model::{labels, SCHEMA_VERSION};
 use crate::provider::{ContainerInfo, ContainerSpec, ContainerStatus, Labels, Mount};
 
-/// Label of a `run` container: the volumes it mounts, by ID.
-pub const VOLUMES_LABEL: &str = "mcc.volumes";
+pub use crate::model::labels::VOLUMES as VOLUMES_LABEL;
 
 /// What `mcc run` asks for, as typed.
 #[derive(Clone, Debug, Default, Serialize, Deserialize, utoipa::ToSchema)]
@@ -188,7 +187,7 @@ impl Clusters {
             ));
         }
         let mut l: Labels = Labels::new();
-        l.insert(labels::ROLE.into(), "run".into());
+        l.insert(labels::ROLE.into(), labels::role::RUN.into());
         l.insert(labels::SCHEMA.into(), SCHEMA_VERSION.into());
         let mut c = ContainerSpec {
             image: spec.image.clone(),
@@ -409,7 +408,11 @@ impl Clusters {
         };
         match self.provider.container_status(&id).await? {
             // the labels again: the ID is a full one, and the engine's
-            Some(s) if s.labels.get(labels::ROLE).map(String::as_str) == Some("run") => Ok(Some(s)),
+            Some(s)
+                if s.labels.get(labels::ROLE).map(String::as_str) == Some(labels::role::RUN) =>
+            {
+                Ok(Some(s))
+            }
             _ => Ok(None),
         }
     }

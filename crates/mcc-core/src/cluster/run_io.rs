@@ -15,7 +15,9 @@ use crate::provider::{ContainerInfo, ContainerStatus, OutputStream};
 impl Clusters {
     /// Every container made by `mcc run`, briefly: one engine call.
     pub async fn runs(&self) -> Result<Vec<ContainerInfo>> {
-        self.provider.containers(labels::ROLE, Some("run")).await
+        self.provider
+            .containers(labels::ROLE, Some(labels::role::RUN))
+            .await
     }
 
     /// The status of every container made by `mcc run`, oldest first by

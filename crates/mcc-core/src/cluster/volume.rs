@@ -12,9 +12,9 @@ use crate::model::size::parse_size;
 use crate::model::{labels, SCHEMA_VERSION};
 use crate::provider::Labels;
 
-pub const VOLUME_LABEL: &str = "mcc.volume";
-pub const SIZE_LABEL: &str = "mcc.size";
-pub const PERSISTENT_LABEL: &str = "mcc.persistent";
+pub use crate::model::labels::{
+    PERSISTENT as PERSISTENT_LABEL, SIZE as SIZE_LABEL, VOLUME as VOLUME_LABEL,
+};
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct VolumeView {
@@ -70,7 +70,7 @@ impl Clusters {
         l.insert(super::vpc::NAME_LABEL.into(), name.into());
         l.insert(SIZE_LABEL.into(), bytes.to_string());
         l.insert(PERSISTENT_LABEL.into(), persistent.to_string());
-        l.insert(labels::ROLE.into(), "volume".into());
+        l.insert(labels::ROLE.into(), labels::role::VOLUME.into());
         l.insert(labels::SCHEMA.into(), SCHEMA_VERSION.into());
         self.provider.create_sized_volume(&id, bytes, &l).await?;
         Ok(id)

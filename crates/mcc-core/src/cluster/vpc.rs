@@ -14,10 +14,7 @@ use crate::model::options::validate_dns_name;
 use crate::model::{labels, AddressPlan, Ipv4Cidr, SCHEMA_VERSION};
 use crate::provider::{Labels, NetworkInfo, NetworkSpec};
 
-/// Label of a VPC's network: its ID.
-pub const VPC_LABEL: &str = "mcc.vpc";
-/// Label of a VPC's network: the name the user gave.
-pub const NAME_LABEL: &str = "mcc.name";
+pub use crate::model::labels::{NAME as NAME_LABEL, VPC as VPC_LABEL};
 
 /// A VPC as `mcc vpc list` shows it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -196,7 +193,7 @@ impl Clusters {
         let mut l: Labels = Labels::new();
         l.insert(VPC_LABEL.into(), id.clone());
         l.insert(NAME_LABEL.into(), name.into());
-        l.insert(labels::ROLE.into(), "vpc".into());
+        l.insert(labels::ROLE.into(), labels::role::VPC.into());
         l.insert(labels::SCHEMA.into(), SCHEMA_VERSION.into());
         self.provider
             .create_network(&NetworkSpec {

@@ -41,6 +41,23 @@ pub mod labels {
     /// On the index: the cluster's members (`model::members`).
     pub const MEMBERS: &str = "mcc.members";
 
+    /// On a sized volume: its ID (`vol-…`).
+    pub const VOLUME: &str = "mcc.volume";
+    /// On a sized volume: its size in bytes.
+    pub const SIZE: &str = "mcc.size";
+    /// On a sized volume: kept when the containers using it are gone.
+    pub const PERSISTENT: &str = "mcc.persistent";
+    /// On a `run` container: the volumes it mounts, by ID.
+    pub const VOLUMES: &str = "mcc.volumes";
+    /// On a VPC's network (and what is in it): the VPC's ID.
+    pub const VPC: &str = "mcc.vpc";
+    /// On a VPC's network: the name the user gave.
+    pub const NAME: &str = "mcc.name";
+    /// On a replica of `mcc serve`'s services: its service.
+    pub const SERVICE: &str = "mcc.service";
+    /// On a replica: its index, 1..=replicas.
+    pub const REPLICA: &str = "mcc.replica";
+
     /// The values of [`ROLE`].
     pub mod role {
         pub const FRONTEND: &str = "frontend";
@@ -53,6 +70,12 @@ pub mod labels {
         pub const INDEX: &str = "index";
         /// A short-lived container of mcc's own (rewrites a file in place).
         pub const HELPER: &str = "helper";
+        /// A container made by `mcc run`.
+        pub const RUN: &str = "run";
+        /// A sized volume of `mcc volume create`.
+        pub const VOLUME: &str = "volume";
+        /// A VPC's network.
+        pub const VPC: &str = "vpc";
         /// A device's volume (`--device home`).
         pub const DATA: &str = "data";
         /// A node's path kept across recreation (`--persist`).
@@ -212,8 +235,8 @@ pub enum Role {
 impl Role {
     pub fn as_str(&self) -> &'static str {
         match self {
-            Role::Frontend => "frontend",
-            Role::Worker => "worker",
+            Role::Frontend => labels::role::FRONTEND,
+            Role::Worker => labels::role::WORKER,
         }
     }
 
@@ -230,8 +253,8 @@ impl FromStr for Role {
     type Err = String;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         match s {
-            "frontend" => Ok(Role::Frontend),
-            "worker" => Ok(Role::Worker),
+            labels::role::FRONTEND => Ok(Role::Frontend),
+            labels::role::WORKER => Ok(Role::Worker),
             other => Err(format!("unknown role '{other}'")),
         }
     }

@@ -1443,7 +1443,10 @@ impl Provider for DockerProvider {
                 ^ u64::from(std::process::id())
         );
         let mut labels = helper.labels.clone();
-        labels.insert("mcc.role".into(), "helper".into());
+        labels.insert(
+            crate::model::labels::ROLE.into(),
+            crate::model::labels::role::HELPER.into(),
+        );
         let spec = ContainerSpec {
             name: name.clone(),
             image: helper.image.clone(),

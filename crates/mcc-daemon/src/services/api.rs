@@ -16,7 +16,7 @@ use axum::Json;
 use mcc_api::{ErrorBody, ErrorDetail, ScaleRequest, ServiceDef, ServiceRequest, ServiceView};
 use mcc_core::model::image::validate_image_ref;
 use mcc_core::model::spec::parse_env;
-use mcc_core::model::{labels, ClusterName, ClusterRecord};
+use mcc_core::model::ClusterName;
 use serde_json::{json, Value};
 
 use super::{Services, Snapshot, FAILURES, RELOCATED, REQUESTS};
@@ -127,20 +127,14 @@ impl Services {
                 )))
             }
         }
-        let metas = self
-            .provider
-            .containers(labels::ROLE, Some("meta"))
+        let mut docker: Vec<String> = self
+            .clusters
+            .records()
             .await
-            .map_err(ApiError::from)?;
-        let mut docker: Vec<String> = metas
-            .iter()
-            .filter(|c| {
-                c.labels
-                    .get(labels::RECORD)
-                    .and_then(|l| ClusterRecord::from_label(l).ok())
-                    .is_some_and(|r| r.docker.is_some())
-            })
-            .filter_map(|c| c.labels.get(labels::CLUSTER).cloned())
+            .map_err(ApiError::from)?
+            .into_iter()
+            .filter(|(_, r)| r.docker.is_some())
+            .map(|(n, _)| n.to_string())
             .collect();
         match docker.len() {
             1 => Ok(docker.remove(0)),
@@ -158,23 +152,12 @@ impl Services {
     /// Checks that `cluster` exists and its workers are Docker hosts.
     async fn check_cluster(&self, cluster: &str) -> ApiResult<()> {
         let name: ClusterName = cluster.parse().map_err(invalid)?;
-        let meta = self
-            .provider
-            .containers(labels::CLUSTER, Some(name.as_str()))
-            .await
-            .map_err(ApiError::from)?
-            .into_iter()
-            .find(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("meta"));
-        let Some(meta) = meta else {
+        let Some(objects) = self.clusters.objects(&name).await.map_err(ApiError::from)? else {
             return Err(not_found(format!(
                 "no cluster '{cluster}'; `mcc list` shows them"
             )));
         };
-        let docker = meta
-            .labels
-            .get(labels::RECORD)
-            .and_then(|l| ClusterRecord::from_label(l).ok())
-            .is_some_and(|r| r.docker.is_some());
+        let docker = objects.record.is_some_and(|r| r.docker.is_some());
         if !docker {
             return Err(conflict(format!(
                 "the workers of cluster '{cluster}' are not Docker hosts: services need a \

@@ -21,7 +21,7 @@ use std::time::{Duration, Instant};
 use futures_util::StreamExt;
 use mcc_api::{ReplicaView, ServiceDef};
 use mcc_core::model::docker_workers::ENGINE_PORT;
-use mcc_core::model::{labels, ClusterName, ClusterRecord, NodeId, SCHEMA_VERSION};
+use mcc_core::model::{labels, ClusterName, ClusterRecord, SCHEMA_VERSION};
 use mcc_core::provider::{ContainerSpec, ContainerState, DockerProvider, EngineEvent, Provider};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
@@ -30,10 +30,7 @@ use crate::events::{About, EventLog};
 use crate::store::Store;
 use plan::{Action, Replica, WorkerState};
 
-/// Label of a replica: its service.
-pub const SERVICE_LABEL: &str = "mcc.service";
-/// Label of a replica: its index, 1..=replicas.
-pub const REPLICA_LABEL: &str = "mcc.replica";
+pub use mcc_core::model::labels::{REPLICA as REPLICA_LABEL, SERVICE as SERVICE_LABEL};
 
 /// The safety net: a full pass at least this often.
 const RECONCILE_EVERY: Duration = Duration::from_secs(5);
@@ -142,6 +139,8 @@ struct Runtime {
 
 pub struct Services {
     provider: Arc<dyn Provider>,
+    /// The clusters on `provider`: how their labels are read.
+    clusters: mcc_core::cluster::Clusters,
     store: Arc<Store>,
     log: Arc<EventLog>,
     /// `<state-dir>/engines`: the client certificates, per cluster.
@@ -167,6 +166,10 @@ impl Services {
         stop: CancellationToken,
     ) -> Arc<Services> {
         Arc::new(Services {
+            clusters: mcc_core::cluster::Clusters::new(
+                provider.clone(),
+                Arc::new(mcc_core::cluster::Silent),
+            ),
             provider,
             store,
             log,
@@ -290,7 +293,8 @@ impl Services {
     /// What the host engine's watcher saw: a worker stopping or coming
     /// back wakes its cluster's reconciler at once.
     pub fn host_event(self: &Arc<Self>, e: &EngineEvent) {
-        if e.kind != "container" || e.labels.get(labels::ROLE).map(String::as_str) != Some("worker")
+        if e.kind != "container"
+            || e.labels.get(labels::ROLE).map(String::as_str) != Some(labels::role::WORKER)
         {
             return;
         }
@@ -365,17 +369,16 @@ impl Services {
     ) -> Result<Option<Duration>, String> {
         let cluster = &rt.cluster;
         let defs = self.defs(cluster).map_err(|e| e.to_string())?;
-        let nodes = self
-            .provider
-            .containers(labels::CLUSTER, Some(cluster))
+        let name: ClusterName = cluster.parse().map_err(|e: String| e)?;
+        let objects = self
+            .clusters
+            .objects(&name)
             .await
             .map_err(|e| e.to_string())?;
-        let record = nodes
-            .iter()
-            .find(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("meta"))
-            .and_then(|c| c.labels.get(labels::RECORD))
-            .and_then(|l| ClusterRecord::from_label(l).ok());
-        let Some(record) = record.filter(|r| r.docker.is_some()) else {
+        let Some((objects, record)) = objects
+            .and_then(|o| o.record.clone().map(|r| (o, r)))
+            .filter(|(_, r)| r.docker.is_some())
+        else {
             // no such cluster (any more), or not one of Docker workers
             let mut s = rt.snapshot.write().unwrap_or_else(|p| p.into_inner());
             *s = Snapshot {
@@ -385,16 +388,13 @@ impl Services {
             mem.engines.clear();
             return Ok(None);
         };
-        let name: ClusterName = cluster.parse().map_err(|e: String| e)?;
         let network = record.network(&name);
-        let mut workers: Vec<(String, Option<String>)> = nodes
-            .iter()
-            .filter(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some("worker"))
-            .filter_map(|c| {
-                let index: u32 = c.labels.get(labels::INDEX)?.parse().ok()?;
+        let mut workers: Vec<(String, Option<String>)> = objects
+            .workers()
+            .map(|(node, c)| {
                 let ip = c.addresses.get(&network).map(|ip| ip.to_string());
                 let up = c.state == ContainerState::Running;
-                Some((NodeId::worker(index).hostname(), ip.filter(|_| up)))
+                (node.hostname(), ip.filter(|_| up))
             })
             .collect();
         workers.sort();
