@@ -7,7 +7,6 @@
 mod docker;
 #[cfg(test)]
 pub(crate) mod fake;
-mod loopfs;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;

@@ -30,208 +30,25 @@ use super::{
 use crate::error::{Error, Result};
 use crate::model::{labels, Ipv4Cidr};
 
+mod containers;
+mod events;
+mod helper;
+mod host;
+mod loopfs;
+mod recipe;
+mod sized;
+
+use host::*;
+use recipe::*;
+
 pub struct DockerProvider {
     docker: Docker,
     host: String,
     facts: tokio::sync::OnceCell<HostFacts>,
 }
 
-/// Facts about the engine's host that change how nodes are made.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-struct HostFacts {
-    /// The host uses the unified cgroup hierarchy (cgroup v2).
-    cgroup_v2: bool,
-}
-
 /// The most mcc reads of a container's files at once.
 const MAX_DOWNLOAD: usize = 64 << 20;
-
-/// Signal that makes systemd shut down cleanly (SIGTERM only re-executes it).
-const SYSTEMD_STOP_SIGNAL: &str = "SIGRTMIN+3";
-
-/// Why systemd nodes are privileged on a cgroup v2 host.
-const SYSTEMD_V2_PRIVILEGED: &str = "--systemd on a cgroup v2 host: the engine mounts the \
-     cgroup tree read-only unless the container is privileged, and systemd must write it";
-
-/// The container of a node, for a host with `facts`, whose hosts file is
-/// the host path `hosts_source`.
-fn node_container(
-    node: &NodeRequest,
-    facts: HostFacts,
-    hosts_source: Option<String>,
-) -> ContainerSpec {
-    let mut mounts = node.volumes.clone();
-    if let Some(source) = hosts_source {
-        // a bind (not a copy): rewritten in place, the file is seen by
-        // every node at once, and it survives restarts (the engine would
-        // regenerate its own /etc/hosts)
-        mounts.push(Mount::Bind {
-            source,
-            target: "/etc/hosts".into(),
-            read_only: true,
-        });
-    }
-    if node.host_modules {
-        mounts.push(Mount::Bind {
-            source: "/lib/modules".into(),
-            target: "/lib/modules".into(),
-            read_only: true,
-        });
-    }
-    let mut spec = ContainerSpec {
-        name: node.name.clone(),
-        hostname: Some(node.hostname.clone()),
-        domainname: node.domainname.clone(),
-        dns: node.dns.clone(),
-        dns_search: node.dns_search.clone(),
-        image: node.image.clone(),
-        env: node.env.clone(),
-        labels: node.labels.clone(),
-        network: Some(node.network.clone()),
-        mounts,
-        privileged: node.privileged,
-        // Nodes come back with the engine, as machines come back after a
-        // power cut; a node the user stopped stays stopped.
-        restart_unless_stopped: true,
-        ..Default::default()
-    };
-    match &node.init {
-        NodeInit::Image => {}
-        NodeInit::Shell(script) => {
-            // mcc's own first process runs as root, whatever USER the
-            // image names: it runs the context and is the node's init
-            spec.cmd = Some(vec!["/bin/sh".into(), "-c".into(), script.clone()]);
-            spec.user = Some("0".into());
-        }
-        NodeInit::ShellThen(script, args) => {
-            spec.entrypoint = Some(vec![
-                "/bin/sh".into(),
-                "-c".into(),
-                script.clone(),
-                "mcc-init".into(),
-            ]);
-            spec.cmd = Some(args.clone());
-            spec.user = Some("0".into());
-        }
-        NodeInit::Systemd => {
-            spec.cmd = Some(vec!["/sbin/init".into()]);
-            spec.user = Some("0".into());
-            spec.env.push("container=docker".into());
-            spec.tmpfs = vec!["/run".into(), "/run/lock".into()];
-            spec.stop_signal = Some(SYSTEMD_STOP_SIGNAL.into());
-            if facts.cgroup_v2 {
-                // The engine mounts a private cgroup2 tree read-only unless
-                // the container is privileged (moby#42040, #46763), and
-                // systemd must write it; a private namespace keeps the
-                // host's tree out of reach, as kind does.
-                spec.private_cgroupns = true;
-                spec.privileged = true;
-            } else {
-                // cgroup v1: the host's hierarchy read-only, in the host's
-                // cgroup namespace. A private namespace with a writable
-                // mount would let systemd take the host's cgroup root.
-                spec.mounts.push(Mount::Bind {
-                    source: "/sys/fs/cgroup".into(),
-                    target: "/sys/fs/cgroup".into(),
-                    read_only: true,
-                });
-            }
-        }
-    }
-    if node.engine_host {
-        engine_host(&mut spec);
-    }
-    spec
-}
-
-/// System calls a node that runs its own engine may not make: what the
-/// engine's default profile refuses, less what an inner engine needs
-/// (`mount`, `unshare`, `setns`, `pivot_root`, `keyctl`, `clone`…). The
-/// capabilities it holds (SYS_ADMIN, NET_ADMIN) gate the rest.
-const ENGINE_HOST_DENIED: &[&str] = &[
-    "acct",
-    "add_key",
-    "bpf",
-    "clock_adjtime",
-    "clock_settime",
-    "delete_module",
-    "fanotify_init",
-    "finit_module",
-    "init_module",
-    "ioperm",
-    "iopl",
-    "kexec_file_load",
-    "kexec_load",
-    "lookup_dcookie",
-    "name_to_handle_at",
-    "nfsservctl",
-    "open_by_handle_at",
-    "perf_event_open",
-    "quotactl",
-    "settimeofday",
-    "stime",
-    "swapoff",
-    "swapon",
-    "syslog",
-    "uselib",
-    "userfaultfd",
-    "vm86",
-    "vm86old",
-];
-
-/// The seccomp profile of a node that runs its own engine: everything
-/// allowed but [`ENGINE_HOST_DENIED`], on every ABI of the machine (a
-/// denial on one ABI only could be bypassed through another).
-fn engine_host_seccomp() -> String {
-    serde_json::json!({
-        "defaultAction": "SCMP_ACT_ALLOW",
-        "architectures": ["SCMP_ARCH_X86_64", "SCMP_ARCH_X86", "SCMP_ARCH_X32",
-                          "SCMP_ARCH_AARCH64", "SCMP_ARCH_ARM"],
-        "syscalls": [{
-            "names": ENGINE_HOST_DENIED,
-            "action": "SCMP_ACT_ERRNO",
-            "errnoRet": 1,
-        }],
-    })
-    .to_string()
-}
-
-/// What a node needs to run a Docker engine without `--privileged`
-/// (ENGINE-FACTS, "Nodes that are Docker hosts"): an init that reaps, the
-/// capabilities to mount image layers (SYS_ADMIN) and make the engine's
-/// NAT chains (NET_ADMIN), a seccomp profile that lets it make containers,
-/// and a tmpfs `/run` for its sockets.
-fn engine_host(spec: &mut ContainerSpec) {
-    spec.init = true;
-    spec.cap_add = vec!["SYS_ADMIN".into(), "NET_ADMIN".into()];
-    spec.security_opt = vec![format!("seccomp={}", engine_host_seccomp())];
-    if !spec.tmpfs.iter().any(|t| t == "/run") {
-        spec.tmpfs.push("/run".into());
-    }
-}
-
-/// IPv4 routes of this machine, from `/proc/net/route`; the engine's own
-/// bridges are left out (its network list covers them), and so is the
-/// default route (it covers everything).
-fn routes_of(table: &str) -> Vec<Ipv4Cidr> {
-    table
-        .lines()
-        .skip(1)
-        .filter_map(|line| {
-            let f: Vec<&str> = line.split_whitespace().collect();
-            let (iface, dest, mask) = (f.first()?, f.get(1)?, f.get(7)?);
-            if iface.starts_with("docker") || iface.starts_with("br-") {
-                return None;
-            }
-            let dest = u32::from_str_radix(dest, 16).ok()?.swap_bytes();
-            let mask = u32::from_str_radix(mask, 16).ok()?.swap_bytes();
-            if mask == 0 {
-                return None;
-            }
-            Ipv4Cidr::new(dest.into(), mask.count_ones() as u8).ok()
-        })
-        .collect()
-}
 
 impl DockerProvider {
     /// Every container on a network, stopped ones too (they join it again
@@ -286,22 +103,6 @@ impl DockerProvider {
             host,
             facts: tokio::sync::OnceCell::new(),
         })
-    }
-
-    async fn facts(&self) -> Result<HostFacts> {
-        self.facts
-            .get_or_try_init(|| async {
-                let info = self
-                    .docker
-                    .info()
-                    .await
-                    .map_err(map_err("reading engine info"))?;
-                Ok(HostFacts {
-                    cgroup_v2: info.cgroup_version == Some(SystemInfoCgroupVersionEnum::_2),
-                })
-            })
-            .await
-            .copied()
     }
 
     /// Names of the containers the engine lists as attached to a network.
@@ -379,22 +180,6 @@ impl DockerProvider {
         self.host.starts_with("unix://")
     }
 
-    /// The engine's record of a sized volume: an ext4 file system on
-    /// `device`, mounted by the `local` driver.
-    async fn loop_volume(&self, name: &str, device: String, labels: &Labels) -> Result<VolumeInfo> {
-        self.new_volume(VolumeCreateRequest {
-            name: Some(name.to_string()),
-            driver: Some("local".into()),
-            driver_opts: Some(HashMap::from([
-                ("type".to_string(), "ext4".to_string()),
-                ("device".to_string(), device),
-            ])),
-            labels: Some(labels.clone()),
-            ..Default::default()
-        })
-        .await
-    }
-
     /// Creates the engine volume `req` describes.
     async fn new_volume(&self, req: VolumeCreateRequest) -> Result<VolumeInfo> {
         let name = req.name.clone().unwrap_or_default();
@@ -408,36 +193,6 @@ impl DockerProvider {
             mountpoint: v.mountpoint,
             labels: v.labels,
         })
-    }
-
-    /// The engine's events that pass `filters`, from `since_nano` on.
-    fn event_stream(
-        &self,
-        since_nano: Option<i64>,
-        filters: HashMap<String, Vec<String>>,
-    ) -> super::EventStream {
-        let opts = bollard::query_parameters::EventsOptions {
-            since: since_nano.map(|n| format!("{}.{:09}", n / 1_000_000_000, n % 1_000_000_000)),
-            until: None,
-            filters: Some(filters),
-        };
-        Box::pin(
-            self.docker
-                .events(Some(opts))
-                .map_err(|e| map_err("reading the engine's events")(e))
-                .map_ok(|m| {
-                    let actor = m.actor.unwrap_or_default();
-                    let labels: Labels = actor.attributes.unwrap_or_default();
-                    EngineEvent {
-                        kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
-                        action: m.action.unwrap_or_default(),
-                        id: actor.id.unwrap_or_default(),
-                        name: labels.get("name").cloned().unwrap_or_default(),
-                        labels,
-                        time_nano: m.time_nano.unwrap_or(0),
-                    }
-                }),
-        )
     }
 }
 
@@ -733,128 +488,27 @@ impl Provider for DockerProvider {
         size: u64,
         labels: &Labels,
     ) -> Result<VolumeInfo> {
-        if !self.local() {
-            return Err(Error::Invalid(format!(
-                "sized volumes are ext4 file systems on the engine's machine, and the engine is \
-                 at {}: run mcc there",
-                self.host
-            )));
-        }
-        let n = name.to_string();
-        let device = tokio::task::spawn_blocking(move || super::loopfs::make(&n, size))
-            .await
-            .map_err(|e| Error::Failed(format!("making volume {name}: {e}")))??;
-        match self.loop_volume(name, device, labels).await {
-            Ok(v) => Ok(v),
-            Err(e) => {
-                let n = name.to_string();
-                let _ = tokio::task::spawn_blocking(move || super::loopfs::release(&n)).await;
-                Err(e)
-            }
-        }
+        self.create_sized_on_loop(name, size, labels).await
     }
 
     async fn prepare_sized_volume(&self, name: &str) -> Result<()> {
-        if !self.local() {
-            return Ok(());
-        }
-        let v = match self.docker.inspect_volume(name).await {
-            Ok(v) => v,
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => {
-                return Err(Error::NotFound(format!(
-                    "volume {name} is gone from the engine (`mcc volume list`)"
-                )))
-            }
-            Err(e) => return Err(map_err(format!("inspecting volume {name}"))(e)),
-        };
-        // only what mcc made: an ext4 file system on a loop device
-        if v.driver != "local"
-            || v.options.get("type").map(String::as_str) != Some("ext4")
-            || v.labels.get(labels::ROLE).map(String::as_str) != Some("volume")
-        {
-            return Ok(());
-        }
-        let old = v.options.get("device").cloned();
-        let (n, o) = (name.to_string(), old.clone());
-        let Some(device) =
-            tokio::task::spawn_blocking(move || super::loopfs::reattach(&n, o.as_deref()))
-                .await
-                .map_err(|e| Error::Failed(format!("attaching volume {name}: {e}")))??
-        else {
-            return Ok(());
-        };
-        // The engine's record names a device that no longer holds this
-        // volume (the host restarted): point it at the one that does.
-        let old = old.unwrap_or_else(|| "none".into());
-        let users = self.volume_users(name).await?;
-        if !users.is_empty() {
-            return Err(Error::Conflict(format!(
-                "volume {name}: its engine record names {old}, which no longer holds its data \
-                 (the host restarted?), and containers still name it: {}; remove them (mcc rm, \
-                 or docker rm) and mcc will attach it again",
-                users.join(", ")
-            )));
-        }
-        self.remove_volume(name).await?;
-        self.loop_volume(name, device.clone(), &v.labels)
-            .await
-            .map_err(|e| {
-                Error::Failed(format!(
-                    "volume {name}: its data is on {device} now, but the engine's record could \
-                     not be made again ({e}); run again to retry"
-                ))
-            })?;
-        Ok(())
+        self.prepare_sized_on_loop(name).await
     }
 
     async fn mark_sized_volume_used(&self, name: &str) -> Result<()> {
-        if !self.local() {
-            return Ok(());
-        }
-        let n = name.to_string();
-        tokio::task::spawn_blocking(move || super::loopfs::mark_used(&n))
-            .await
-            .map_err(|e| Error::Failed(format!("marking volume {name} used: {e}")))?
+        self.mark_sized_used_on_loop(name).await
     }
 
     async fn sized_volume_used(&self, name: &str) -> Result<bool> {
-        if !self.local() {
-            return Ok(false);
-        }
-        let n = name.to_string();
-        tokio::task::spawn_blocking(move || super::loopfs::was_used(&n))
-            .await
-            .map_err(|e| Error::Failed(format!("reading whether volume {name} was used: {e}")))?
+        self.sized_used_on_loop(name).await
     }
 
     async fn own_sized_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()> {
-        if !self.local() {
-            return Ok(());
-        }
-        let v = self
-            .docker
-            .inspect_volume(name)
-            .await
-            .map_err(map_err(format!("inspecting volume {name}")))?;
-        let device = match v.options.get("device") {
-            Some(d) if v.options.get("type").map(String::as_str) == Some("ext4") => d.clone(),
-            _ => return Ok(()),
-        };
-        let n = name.to_string();
-        tokio::task::spawn_blocking(move || super::loopfs::own_root(&n, &device, uid, gid))
-            .await
-            .map_err(|e| Error::Failed(format!("giving volume {name} to {uid}:{gid}: {e}")))?
+        self.own_sized_root_on_loop(name, uid, gid).await
     }
 
     async fn remove_sized_volume(&self, name: &str) -> Result<bool> {
-        let existed = self.remove_volume(name).await?;
-        if self.local() {
-            let n = name.to_string();
-            let _ = tokio::task::spawn_blocking(move || super::loopfs::release(&n)).await;
-        }
-        Ok(existed)
+        self.remove_sized_on_loop(name).await
     }
 
     async fn volume_users(&self, name: &str) -> Result<Vec<String>> {
@@ -1021,128 +675,7 @@ impl Provider for DockerProvider {
     }
 
     async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
-        let mut binds = Vec::new();
-        let mut mounts = Vec::new();
-        for m in &spec.mounts {
-            match m {
-                // A bind through `Binds` rather than `Mounts`: the engine
-                // then accepts a file as source (our /etc/hosts).
-                Mount::Bind {
-                    source,
-                    target,
-                    read_only,
-                } => binds.push(format!(
-                    "{source}:{target}{}",
-                    if *read_only { ":ro" } else { "" }
-                )),
-                Mount::Volume {
-                    name,
-                    target,
-                    labels,
-                    read_only,
-                } => mounts.push(DockerMount {
-                    typ: Some(MountType::VOLUME),
-                    source: Some(name.clone()),
-                    target: Some(target.clone()),
-                    read_only: Some(*read_only),
-                    volume_options: Some(MountVolumeOptions {
-                        labels: Some(labels.clone()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-            }
-        }
-        let (network_mode, networking_config) = match &spec.network {
-            None if spec.no_network => (Some("none".to_string()), None),
-            None => (None, None),
-            Some((net, ip, aliases)) => (
-                Some(net.clone()),
-                Some(NetworkingConfig {
-                    endpoints_config: Some(HashMap::from([(
-                        net.clone(),
-                        EndpointSettings {
-                            ipam_config: ip.map(|ip| EndpointIpamConfig {
-                                ipv4_address: Some(ip.to_string()),
-                                ..Default::default()
-                            }),
-                            aliases: Some(aliases.clone()),
-                            ..Default::default()
-                        },
-                    )])),
-                }),
-            ),
-        };
-        let host_config = HostConfig {
-            binds: (!binds.is_empty()).then_some(binds),
-            mounts: (!mounts.is_empty()).then_some(mounts),
-            network_mode,
-            privileged: Some(spec.privileged),
-            dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
-            dns_search: (!spec.dns_search.is_empty()).then(|| spec.dns_search.clone()),
-            tmpfs: (!spec.tmpfs.is_empty()).then(|| {
-                spec.tmpfs
-                    .iter()
-                    .map(|p| (p.clone(), String::new()))
-                    .collect()
-            }),
-            cgroupns_mode: spec
-                .private_cgroupns
-                .then_some(HostConfigCgroupnsModeEnum::PRIVATE),
-            restart_policy: spec.restart_unless_stopped.then_some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                maximum_retry_count: None,
-            }),
-            init: spec.init.then_some(true),
-            memory: spec.memory,
-            cpu_shares: spec.cpu_shares,
-            storage_opt: spec
-                .disk
-                .map(|d| HashMap::from([("size".to_string(), d.to_string())])),
-            port_bindings: (!spec.publish.is_empty()).then(|| {
-                spec.publish
-                    .iter()
-                    .map(|p| {
-                        (
-                            format!("{p}/tcp"),
-                            Some(vec![PortBinding {
-                                host_ip: None,
-                                host_port: None,
-                            }]),
-                        )
-                    })
-                    .collect()
-            }),
-            cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
-            security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
-            ..Default::default()
-        };
-        let body = ContainerCreateBody {
-            hostname: spec.hostname.clone(),
-            domainname: spec.domainname.clone(),
-            stop_signal: spec.stop_signal.clone(),
-            image: Some(spec.image.clone()),
-            entrypoint: spec.entrypoint.clone(),
-            cmd: spec.cmd.clone(),
-            user: spec.user.clone(),
-            working_dir: spec.workdir.clone(),
-            env: Some(spec.env.clone()),
-            labels: Some(spec.labels.clone()),
-            exposed_ports: (!spec.publish.is_empty())
-                .then(|| spec.publish.iter().map(|p| format!("{p}/tcp")).collect()),
-            host_config: Some(host_config),
-            networking_config,
-            ..Default::default()
-        };
-        let opts = CreateContainerOptionsBuilder::default()
-            .name(&spec.name)
-            .build();
-        let r = self
-            .docker
-            .create_container(Some(opts), body)
-            .await
-            .map_err(map_err(format!("creating container {}", spec.name)))?;
-        Ok(r.id)
+        self.create_plain_container(spec).await
     }
 
     async fn start_container(&self, name: &str) -> Result<()> {
@@ -1330,51 +863,7 @@ impl Provider for DockerProvider {
     }
 
     fn stats(&self, container: &str) -> super::StatsStream {
-        let opts = bollard::query_parameters::StatsOptions {
-            stream: true,
-            one_shot: false,
-        };
-        let op = format!("reading the resource use of {container}");
-        Box::pin(
-            self.docker
-                .stats(container, Some(opts))
-                .map_err(move |e| map_err(op.clone())(e))
-                .map_ok(|s| {
-                    let cpu = s.cpu_stats.unwrap_or_default();
-                    let mem = s.memory_stats.unwrap_or_default();
-                    let (rx, tx) = s
-                        .networks
-                        .unwrap_or_default()
-                        .values()
-                        .fold((0, 0), |(r, t), n| {
-                            (r + n.rx_bytes.unwrap_or(0), t + n.tx_bytes.unwrap_or(0))
-                        });
-                    let (blk_read, blk_write) = s
-                        .blkio_stats
-                        .and_then(|b| b.io_service_bytes_recursive)
-                        .unwrap_or_default()
-                        .iter()
-                        .fold((0, 0), |(r, w), e| {
-                            let v = e.value.unwrap_or(0);
-                            match e.op.as_deref().map(str::to_ascii_lowercase).as_deref() {
-                                Some("read") => (r + v, w),
-                                Some("write") => (r, w + v),
-                                _ => (r, w),
-                            }
-                        });
-                    StatsSample {
-                        blk_read_bytes: blk_read,
-                        blk_write_bytes: blk_write,
-                        cpu_ns: cpu.cpu_usage.and_then(|u| u.total_usage).unwrap_or(0),
-                        system_cpu_ns: cpu.system_cpu_usage.unwrap_or(0),
-                        online_cpus: cpu.online_cpus.unwrap_or(0),
-                        memory_bytes: mem.usage.unwrap_or(0),
-                        memory_limit_bytes: mem.limit.unwrap_or(0),
-                        rx_bytes: rx,
-                        tx_bytes: tx,
-                    }
-                }),
-        )
+        self.stats_stream(container)
     }
 
     async fn exec_exit_code(&self, exec_id: &str) -> Result<i64> {
@@ -1417,93 +906,8 @@ impl Provider for DockerProvider {
         content: &[u8],
         helper: &Helper,
     ) -> Result<()> {
-        // The engine's copy API replaces a file by a new one (a new inode),
-        // which containers binding the old file never see; and a node must
-        // not be asked to do it (its root may have changed its shell, and
-        // the volume is read-only there). So a short-lived container of
-        // mcc's own, with no network, does the one write.
-        const MOUNT: &str = "/mcc-volume";
-        let text = String::from_utf8(content.to_vec())
-            .map_err(|_| Error::Failed(format!("{path}: content to write is not UTF-8")))?;
-        if text.contains('\0') {
-            return Err(Error::Failed(format!("{path}: content holds a NUL byte")));
-        }
-        if path
-            .split('/')
-            .any(|c| c.is_empty() || c == "." || c == "..")
-        {
-            return Err(Error::Failed(format!("{path}: not a plain relative path")));
-        }
-        let name = format!(
-            "{volume}.write.{:x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or_default()
-                ^ u64::from(std::process::id())
-        );
-        let mut labels = helper.labels.clone();
-        labels.insert(
-            crate::model::labels::ROLE.into(),
-            crate::model::labels::role::HELPER.into(),
-        );
-        let spec = ContainerSpec {
-            name: name.clone(),
-            image: helper.image.clone(),
-            entrypoint: Some(vec!["/bin/sh".into()]),
-            // Fixed script; the content and the path are its arguments.
-            // `1<>` opens the file for writing without truncating it.
-            cmd: Some(vec![
-                "-c".into(),
-                "printf '%s' \"$1\" 1<>\"$2\"".into(),
-                "mcc-rewrite".into(),
-                text,
-                format!("{MOUNT}/{path}"),
-            ]),
-            user: Some("0".into()),
-            labels,
-            no_network: true,
-            mounts: vec![Mount::Volume {
-                name: volume.into(),
-                target: MOUNT.into(),
-                labels: Labels::new(),
-                read_only: false,
-            }],
-            ..Default::default()
-        };
-        self.create_container(&spec).await?;
-        let ran = async {
-            self.docker
-                .start_container(&name, None)
-                .await
-                .map_err(map_err(format!(
-                    "starting {name} to rewrite {volume}:{path}"
-                )))?;
-            let mut wait = self.docker.wait_container(&name, None);
-            let code = match wait.next().await {
-                Some(Ok(r)) => r.status_code,
-                // a non-zero exit comes as an error carrying the code
-                Some(Err(BollardError::DockerContainerWaitError { code, .. })) => code,
-                Some(Err(e)) => return Err(map_err(format!("waiting for {name}"))(e)),
-                None => -1,
-            };
-            if code != 0 {
-                let mut logs = self.follow_logs(&name);
-                let mut out = String::new();
-                while let Some(Ok(Chunk::Stdout(b) | Chunk::Stderr(b))) = logs.next().await {
-                    out.push_str(&String::from_utf8_lossy(&b));
-                }
-                return Err(Error::Failed(format!(
-                    "rewriting {path} on volume {volume} failed (exit {code}): {}",
-                    out.trim()
-                )));
-            }
-            Ok(())
-        }
-        .await;
-        let removed = self.remove_container(&name).await;
-        ran?;
-        removed.map(|_| ())
+        self.rewrite_with_helper(volume, path, content, helper)
+            .await
     }
 
     async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()> {
@@ -1533,124 +937,5 @@ impl Provider for DockerProvider {
             }
         }
         Ok(out)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn request(init: NodeInit) -> NodeRequest {
-        NodeRequest {
-            name: "lab-frontend".into(),
-            hostname: "frontend".into(),
-            domainname: None,
-            dns: vec![],
-            dns_search: vec![],
-            image: "img".into(),
-            init,
-            env: vec!["A=1".into()],
-            labels: Labels::new(),
-            network: ("lab-net".into(), None, vec![]),
-            volumes: vec![],
-            hosts_file: Some(("lab-mcc.1".into(), "hosts".into())),
-            host_modules: true,
-            privileged: false,
-            engine_host: false,
-        }
-    }
-
-    #[test]
-    fn an_engine_host_gets_what_its_engine_needs_and_no_more() {
-        let mut r = request(NodeInit::ShellThen("exec \"$@\"".into(), vec!["/x".into()]));
-        r.engine_host = true;
-        let c = node_container(&r, HostFacts::default(), None);
-        assert!(c.init && !c.privileged);
-        assert_eq!(c.cap_add, vec!["SYS_ADMIN", "NET_ADMIN"]);
-        assert!(c.tmpfs.contains(&"/run".to_string()));
-        assert_eq!(c.entrypoint.as_ref().unwrap()[..2], ["/bin/sh", "-c"]);
-        assert_eq!(c.cmd, Some(vec!["/x".to_string()]));
-        let profile: serde_json::Value =
-            serde_json::from_str(c.security_opt[0].strip_prefix("seccomp=").unwrap()).unwrap();
-        let denied = profile["syscalls"][0]["names"].as_array().unwrap();
-        for s in ["open_by_handle_at", "kexec_load", "init_module", "bpf"] {
-            assert!(denied.iter().any(|d| d == s), "{s}");
-        }
-        for s in ["mount", "pivot_root", "keyctl", "unshare", "setns"] {
-            assert!(!denied.iter().any(|d| d == s), "{s}");
-        }
-        let plain = node_container(&request(NodeInit::Image), HostFacts::default(), None);
-        assert!(plain.cap_add.is_empty() && plain.security_opt.is_empty() && !plain.init);
-    }
-
-    #[test]
-    fn hosts_file_and_modules_are_read_only_binds() {
-        let c = node_container(
-            &request(NodeInit::Image),
-            HostFacts::default(),
-            Some("/v/lab-mcc.1/_data/hosts".into()),
-        );
-        assert!(c.mounts.contains(&Mount::Bind {
-            source: "/v/lab-mcc.1/_data/hosts".into(),
-            target: "/etc/hosts".into(),
-            read_only: true
-        }));
-        assert!(c.mounts.iter().any(
-            |m| matches!(m, Mount::Bind { target, read_only: true, .. } if target == "/lib/modules")
-        ));
-        assert_eq!(c.cmd, None, "the image's own command");
-        assert_eq!(c.user, None);
-        assert!(c.restart_unless_stopped);
-    }
-
-    #[test]
-    fn shell_init_runs_as_root() {
-        let c = node_container(
-            &request(NodeInit::Shell("x".into())),
-            HostFacts::default(),
-            None,
-        );
-        assert_eq!(c.cmd, Some(vec!["/bin/sh".into(), "-c".into(), "x".into()]));
-        assert_eq!(c.user.as_deref(), Some("0"));
-    }
-
-    #[test]
-    fn systemd_recipe_per_cgroup_version() {
-        let v1 = node_container(
-            &request(NodeInit::Systemd),
-            HostFacts { cgroup_v2: false },
-            None,
-        );
-        assert_eq!(v1.cmd, Some(vec!["/sbin/init".to_string()]));
-        assert_eq!(v1.stop_signal.as_deref(), Some("SIGRTMIN+3"));
-        assert_eq!(v1.tmpfs, vec!["/run", "/run/lock"]);
-        assert!(v1.env.contains(&"container=docker".to_string()));
-        assert!(!v1.private_cgroupns && !v1.privileged);
-        assert!(v1.mounts.contains(&Mount::Bind {
-            source: "/sys/fs/cgroup".into(),
-            target: "/sys/fs/cgroup".into(),
-            read_only: true
-        }));
-        let v2 = node_container(
-            &request(NodeInit::Systemd),
-            HostFacts { cgroup_v2: true },
-            None,
-        );
-        assert!(v2.private_cgroupns && v2.privileged);
-        assert!(!v2
-            .mounts
-            .iter()
-            .any(|m| matches!(m, Mount::Bind { target, .. } if target == "/sys/fs/cgroup")));
-    }
-
-    #[test]
-    fn routes_skip_default_and_engine_bridges() {
-        let table =
-            "Iface\tDestination\tGateway\tFlags\tRefCnt\tUse\tMetric\tMask\tMTU\tWindow\tIRTT\n\
-            eth0\t00000000\t0100000A\t0003\t0\t0\t0\t00000000\t0\t0\t0\n\
-            eth0\t0000000A\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n\
-            docker0\t000011AC\t00000000\t0001\t0\t0\t0\t0000FFFF\t0\t0\t0\n";
-        let routes = routes_of(table);
-        assert_eq!(routes, vec!["10.0.0.0/16".parse::<Ipv4Cidr>().unwrap()]);
     }
 }
