@@ -123,10 +123,13 @@ fn node_root_cannot_reach_host_files() {
     let attempts = [
         format!("ln -sf {sf} /opt/mcc/hosts"),
         "rm -f /opt/mcc/hosts".to_string(),
-        "echo x > /opt/mcc/state/x".to_string(),
+        // (a cluster's state and members are its index volume's labels,
+        // out of a node's reach; here a node tries to plant the files a
+        // schema 2 cluster kept them in)
+        "mkdir /opt/mcc/state".to_string(),
         "echo x > /opt/mcc/state/ready".to_string(),
-        "rm -f /opt/mcc/state/ready".to_string(),
         "echo '[\"evil\"]' > /opt/mcc/members".to_string(),
+        "rm -f /opt/mcc/nodes".to_string(),
         "echo evil > /opt/mcc/nodes".to_string(),
         "touch /opt/mcc/context/evil".to_string(),
         "rm -rf /opt/mcc/context/*".to_string(),
