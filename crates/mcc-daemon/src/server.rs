@@ -77,56 +77,30 @@ fn endpoint_url(addr: &SocketAddr, tls: bool) -> String {
     format!("{scheme}://{host}:{}", addr.port())
 }
 
-/// Runs the daemon until SIGTERM or SIGINT.
-pub async fn serve(opts: ServeOptions) -> Result<()> {
-    init_logging(&opts.log_format)?;
-    let tls = match (&opts.tls_cert, &opts.tls_key) {
-        (None, None) => None,
-        (Some(c), Some(k)) => Some(crate::listen::tls_config(c, k)?),
-        _ => {
-            return Err(DaemonError::Listen(
-                "give both --tls-cert and --tls-key, or neither".into(),
-            ))
-        }
-    };
-    // The state directory first: a second daemon is told so, whatever
-    // its addresses.
-    let dir = StateDir::open(&opts.state_dir)?;
-    if opts.listen.is_empty() {
-        return Err(DaemonError::Listen(
-            "give at least one --listen address".into(),
-        ));
-    }
-    // Bound before anything else starts, so a taken port is said at once.
-    let mut listeners = Vec::new();
-    for addr in &opts.listen {
-        let l = crate::listen::bind(*addr).map_err(|e| {
-            DaemonError::Listen(format!(
-                "cannot listen on {addr}: {e}; choose another --listen address"
-            ))
-        })?;
-        listeners.push(l);
-    }
-    let bound: Vec<SocketAddr> = listeners
-        .iter()
-        .filter_map(|l| l.local_addr().ok())
-        .collect();
-    let limits = crate::listen::Limits {
-        max: crate::listen::connection_room(opts.limits.max),
-        ..opts.limits
-    };
-    if limits.max < opts.limits.max {
-        tracing::warn!(
-            wanted = opts.limits.max,
-            max = limits.max,
-            "the open-file limit leaves room for fewer connections than --max-connections"
-        );
-    }
+/// What [`build`] made: the router over the daemon's state, and the
+/// handles that stop it.
+pub(crate) struct Built {
+    pub router: axum::Router,
+    pub ops: Arc<Ops>,
+    pub log: Arc<EventLog>,
+    /// Stops the services, the engine watch and the reaper.
+    pub stop: CancellationToken,
+}
 
+/// The daemon on `provider`, its state in `dir`, reachable at `endpoint`
+/// (`secure`: over TLS): store, tokens (the first one's credentials
+/// written), operations recovered, services, the engine watch, the
+/// router. Listening is the caller's.
+pub(crate) async fn build(
+    dir: &StateDir,
+    provider: Arc<dyn Provider>,
+    opts: &ServeOptions,
+    endpoint: &str,
+    secure: bool,
+) -> Result<Built> {
     let store = Arc::new(Store::open(&dir.database())?);
     let key = dir.key()?;
     let auth = Arc::new(Auth::new(key, store.clone(), opts.rate_limit)?);
-    let endpoint = endpoint_url(&bound[0], tls.is_some());
     if auth.is_empty() {
         let (info, secret) = auth.create("admin", false)?;
         // A credentials file of an earlier store names a token that is
@@ -152,7 +126,6 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
             .map_err(|e| DaemonError::State(format!("{}: {e}", uploads.display())))?;
     }
 
-    let provider: Arc<dyn Provider> = mcc_core::provider::connect().await?;
     let clusters = Clusters::new(provider.clone(), Arc::new(Silent));
     let log = Arc::new(EventLog::new(store.clone()));
     let cache = Arc::new(ListCache::default());
@@ -220,10 +193,72 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         store,
         uploads,
         services,
-        dashboard: crate::dashboard::Dashboard::new(tls.is_some()),
+        dashboard: crate::dashboard::Dashboard::new(secure),
         openapi: Bytes::from(serde_json::to_vec_pretty(&api::document()).expect("serializable")),
     });
     let router = api::router(app, opts.public_metrics)?;
+    Ok(Built {
+        router,
+        ops,
+        log,
+        stop,
+    })
+}
+
+/// Runs the daemon until SIGTERM or SIGINT.
+pub async fn serve(opts: ServeOptions) -> Result<()> {
+    init_logging(&opts.log_format)?;
+    let tls = match (&opts.tls_cert, &opts.tls_key) {
+        (None, None) => None,
+        (Some(c), Some(k)) => Some(crate::listen::tls_config(c, k)?),
+        _ => {
+            return Err(DaemonError::Listen(
+                "give both --tls-cert and --tls-key, or neither".into(),
+            ))
+        }
+    };
+    // The state directory first: a second daemon is told so, whatever
+    // its addresses.
+    let dir = StateDir::open(&opts.state_dir)?;
+    if opts.listen.is_empty() {
+        return Err(DaemonError::Listen(
+            "give at least one --listen address".into(),
+        ));
+    }
+    // Bound before anything else starts, so a taken port is said at once.
+    let mut listeners = Vec::new();
+    for addr in &opts.listen {
+        let l = crate::listen::bind(*addr).map_err(|e| {
+            DaemonError::Listen(format!(
+                "cannot listen on {addr}: {e}; choose another --listen address"
+            ))
+        })?;
+        listeners.push(l);
+    }
+    let bound: Vec<SocketAddr> = listeners
+        .iter()
+        .filter_map(|l| l.local_addr().ok())
+        .collect();
+    let limits = crate::listen::Limits {
+        max: crate::listen::connection_room(opts.limits.max),
+        ..opts.limits
+    };
+    if limits.max < opts.limits.max {
+        tracing::warn!(
+            wanted = opts.limits.max,
+            max = limits.max,
+            "the open-file limit leaves room for fewer connections than --max-connections"
+        );
+    }
+
+    let endpoint = endpoint_url(&bound[0], tls.is_some());
+    let provider: Arc<dyn Provider> = mcc_core::provider::connect().await?;
+    let Built {
+        router,
+        ops,
+        log,
+        stop,
+    } = build(&dir, provider, &opts, &endpoint, tls.is_some()).await?;
     let table = crate::listen::Table::new(limits);
     let stop_listening = CancellationToken::new();
     let mut servers = tokio::task::JoinSet::new();
@@ -274,4 +309,180 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     while servers.join_next().await.is_some() {}
     drop(dir);
     Ok(())
+}
+
+/// The daemon's routes on the in-memory engine: signed requests through
+/// the whole router (guard, scopes, operations), no engine needed. The
+/// real-engine tests (`crates/mcc/tests/api.rs` and others) stay.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::http::{Request, StatusCode};
+    use mcc_core::provider::fake::FakeProvider;
+    use tower::ServiceExt;
+
+    struct Daemon {
+        router: axum::Router,
+        token: String,
+        secret: String,
+        _dir: StateDir,
+        _tmp: tempfile::TempDir,
+    }
+
+    impl Daemon {
+        async fn on(provider: Arc<dyn Provider>) -> Daemon {
+            let tmp = tempfile::tempdir().unwrap();
+            let state = tmp.path().join("state");
+            let dir = StateDir::open(&state).unwrap();
+            let opts = ServeOptions {
+                listen: vec![],
+                tls_cert: None,
+                tls_key: None,
+                state_dir: state,
+                rate_limit: 1000,
+                public_metrics: false,
+                log_format: "text".into(),
+                grace: Duration::from_secs(1),
+                cluster: None,
+                limits: crate::listen::Limits::default(),
+            };
+            let built = build(&dir, provider, &opts, "http://127.0.0.1:9", false)
+                .await
+                .unwrap();
+            let creds = std::fs::read_to_string(dir.credentials()).unwrap();
+            let var = |k: &str| {
+                creds
+                    .lines()
+                    .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                    .unwrap()
+                    .to_string()
+            };
+            Daemon {
+                router: built.router,
+                token: var("MCC_ACCESS_TOKEN"),
+                secret: var("MCC_SECRET_KEY"),
+                _dir: dir,
+                _tmp: tmp,
+            }
+        }
+
+        /// A signed request; the status and the body as JSON (null if none).
+        async fn call(
+            &self,
+            method: &str,
+            path: &str,
+            body: &str,
+        ) -> (StatusCode, serde_json::Value) {
+            let mut req = Request::builder().method(method).uri(path);
+            for (k, v) in
+                mcc_api::sign::sign(method, path, body.as_bytes(), &self.token, &self.secret)
+            {
+                req = req.header(k, v);
+            }
+            if !body.is_empty() {
+                req = req.header("content-type", "application/json");
+            }
+            let resp = self
+                .router
+                .clone()
+                .oneshot(req.body(axum::body::Body::from(body.to_string())).unwrap())
+                .await
+                .unwrap();
+            let status = resp.status();
+            let bytes = axum::body::to_bytes(resp.into_body(), 1 << 20)
+                .await
+                .unwrap();
+            (
+                status,
+                serde_json::from_slice(&bytes).unwrap_or(serde_json::Value::Null),
+            )
+        }
+
+        /// Polls an operation until it ends; its last state.
+        async fn finish(&self, op: &serde_json::Value) -> serde_json::Value {
+            let id = op["id"].as_str().expect("an operation id").to_string();
+            for _ in 0..500 {
+                let (status, now) = self
+                    .call("GET", &format!("/api/v1/operations/{id}"), "")
+                    .await;
+                assert_eq!(status, StatusCode::OK, "{now}");
+                if now["state"] != "running" {
+                    return now;
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            panic!("operation {id} did not end");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_cluster_made_listed_and_deleted_through_the_routes_on_the_fake_engine() {
+        let p = Arc::new(FakeProvider::new());
+        p.add_image("busybox", false);
+        let d = Daemon::on(p.clone()).await;
+
+        let (status, list) = d.call("GET", "/api/v1/clusters", "").await;
+        assert_eq!((status, list), (StatusCode::OK, serde_json::json!([])));
+
+        let (status, op) = d
+            .call(
+                "POST",
+                "/api/v1/clusters",
+                r#"{"name":"fk","image":"busybox","nodes":2}"#,
+            )
+            .await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{op}");
+        let done = d.finish(&op).await;
+        assert_eq!(done["state"], "succeeded", "{done}");
+
+        let (status, view) = d.call("GET", "/api/v1/clusters/fk", "").await;
+        assert_eq!(status, StatusCode::OK, "{view}");
+        assert_eq!(view["status"], "running", "{view}");
+        assert_eq!(view["workers"], 2, "{view}");
+        let (_, list) = d.call("GET", "/api/v1/clusters", "").await;
+        assert_eq!(list.as_array().map(Vec::len), Some(1), "{list}");
+
+        // bad input is refused before any operation starts
+        let (status, err) = d
+            .call(
+                "POST",
+                "/api/v1/clusters",
+                r#"{"name":"fk2","image":"busybox","subnet":"127.0.0.0/24"}"#,
+            )
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{err}");
+        let (status, _) = d
+            .call("DELETE", "/api/v1/clusters/fk/nodes/frontend", "")
+            .await;
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
+
+        let (status, op) = d.call("DELETE", "/api/v1/clusters/fk", "").await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{op}");
+        assert_eq!(d.finish(&op).await["state"], "succeeded");
+        let (status, _) = d.call("GET", "/api/v1/clusters/fk", "").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert!(p.objects_of("fk").0.is_empty(), "{:?}", p.objects_of("fk"));
+    }
+
+    #[tokio::test]
+    async fn an_unsigned_or_wrongly_signed_request_is_refused_on_the_fake_engine() {
+        let d = Daemon::on(Arc::new(FakeProvider::new())).await;
+        let resp = d
+            .router
+            .clone()
+            .oneshot(
+                Request::get("/api/v1/clusters")
+                    .body(axum::body::Body::empty())
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::UNAUTHORIZED);
+        let wrong = Daemon {
+            secret: "not-the-secret".into(),
+            ..d
+        };
+        let (status, _) = wrong.call("GET", "/api/v1/clusters", "").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
 }

@@ -5,8 +5,11 @@
 //! is mcc's own types, so the cluster logic can run against a fake in tests.
 
 mod docker;
-#[cfg(test)]
-pub(crate) mod fake;
+/// An in-memory engine for tests of pure logic (planning, naming,
+/// scheduling, the API's routes): also for other crates' tests, behind
+/// the `fake` feature. It never stands in for the real-engine tests.
+#[cfg(any(test, feature = "fake"))]
+pub mod fake;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
