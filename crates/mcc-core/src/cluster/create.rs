@@ -87,8 +87,58 @@ impl Clusters {
         // running at once on this host do not pick the same free subnet.
         let networks_lock = self.lock_host("networks", "picking a subnet").await?;
         let networks = self.provider.networks(None).await?;
+        let (subnet, taken) = self.subnet_for(spec, &networks).await?;
+        let reused = self.reused_volumes(spec).await?;
+        let record = self
+            .record_for(spec, subnet, &taken, reused, folder.as_ref())
+            .await?;
+        // Packed before anything is made: a folder that cannot be shipped
+        // (a link out of it, say) is bad input.
+        let archive = self
+            .pack_meta(spec, &record, folder.map(|f| f.path))
+            .await?;
+
+        // The claim: container names are unique on the engine, so of two
+        // creates of one name exactly one gets past this line. The loser
+        // has made nothing and removes nothing.
+        self.claim(spec, &record, opts.timeout).await?;
+
+        let deadline = Deadline::start(opts.timeout, cancel);
+        let made = self
+            .provision(
+                spec,
+                &record,
+                Prepared {
+                    images,
+                    networks_lock,
+                    archive,
+                },
+                opts.timeout,
+                deadline.token(),
+            )
+            .await;
+        if made.is_err() && deadline.timed_out() {
+            deadline.keep_tails(self.script_tails(name, None).await);
+        }
+        let after = if opts.keep_on_failure {
+            format!("the nodes are kept (--keep-on-failure): `mcc logs {name}` shows all")
+        } else {
+            "the cluster is removed (--keep-on-failure keeps it, to look with `mcc logs`)".into()
+        };
+        let made = deadline.finish(made, &format!("creating cluster '{name}'"), &after);
+        self.conclude(name, &record, opts, made).await
+    }
+
+    /// The subnet of a new cluster: its VPC's, the one asked (if free), or
+    /// a free one picked; and the subnets others hold. The caller holds
+    /// the host's networks lock.
+    async fn subnet_for(
+        &self,
+        spec: &ClusterSpec,
+        networks: &[crate::provider::NetworkInfo],
+    ) -> Result<(Ipv4Cidr, Vec<(String, Ipv4Cidr)>)> {
         let vpc_subnet = match &spec.vpc {
-            Some(v) => Some(vpc_subnet(v, &networks)?),
+            Some(v) => Some(vpc_subnet(v, networks)?),
             None => None,
         };
         // checked again now that no other create of this host can take it
@@ -110,6 +160,14 @@ impl Clusters {
                 })?
             }
         };
+        Ok((subnet, taken))
+    }
+
+    /// Volumes an earlier cluster of the name kept (`delete --keep-volumes`)
+    /// that this one takes back: its devices' and its nodes' (`--persist`).
+    /// None of them, used or not, is removed if this create fails.
+    async fn reused_volumes(&self, spec: &ClusterSpec) -> Result<Vec<String>> {
+        let name = &spec.name;
         let mut reused = Vec::new();
         for d in &spec.devices {
             let vol = name.device_volume(&d.name);
@@ -151,11 +209,24 @@ impl Clusters {
         reused.extend(kept);
         reused.sort();
         reused.dedup();
+        Ok(reused)
+    }
+
+    /// The record of a new cluster on `subnet`.
+    async fn record_for(
+        &self,
+        spec: &ClusterSpec,
+        subnet: Ipv4Cidr,
+        taken: &[(String, Ipv4Cidr)],
+        reused: Vec<String>,
+        folder: Option<&context::Folder>,
+    ) -> Result<ClusterRecord> {
+        let name = &spec.name;
         let mut record = ClusterRecord::new(spec, subnet, name.new_meta_volume(), reused);
         if let Some(v) = &spec.vpc {
             record.first_node = Some(self.first_free(v, &record, spec.nodes).await?);
         }
-        if let Some(f) = &folder {
+        if let Some(f) = folder {
             record.on_change = f.on_change;
             record.on_start = f.on_start;
         }
@@ -171,40 +242,18 @@ impl Clusters {
             })?;
             record.docker = Some(DockerWorkers::new(name, bridge, pool).map_err(Error::Failed)?);
         }
-        // Packed before anything is made: a folder that cannot be shipped
-        // (a link out of it, say) is bad input.
-        let archive = self
-            .pack_meta(spec, &record, folder.map(|f| f.path))
-            .await?;
+        Ok(record)
+    }
 
-        // The claim: container names are unique on the engine, so of two
-        // creates of one name exactly one gets past this line. The loser
-        // has made nothing and removes nothing.
-        self.claim(spec, &record, opts.timeout).await?;
-
-        let deadline = Deadline::start(opts.timeout, cancel);
-        let made = self
-            .provision(
-                spec,
-                &record,
-                Prepared {
-                    images,
-                    networks_lock,
-                    archive,
-                },
-                opts.timeout,
-                deadline.token(),
-            )
-            .await;
-        if made.is_err() && deadline.timed_out() {
-            deadline.keep_tails(self.script_tails(name, None).await);
-        }
-        let after = if opts.keep_on_failure {
-            format!("the nodes are kept (--keep-on-failure): `mcc logs {name}` shows all")
-        } else {
-            "the cluster is removed (--keep-on-failure keeps it, to look with `mcc logs`)".into()
-        };
-        let made = deadline.finish(made, &format!("creating cluster '{name}'"), &after);
+    /// How a create ends: the cluster's view, or the error after the
+    /// cluster was kept (and marked `failed`) or removed.
+    async fn conclude(
+        &self,
+        name: &crate::model::ClusterName,
+        record: &ClusterRecord,
+        opts: &CreateOptions,
+        made: Result<()>,
+    ) -> Result<ClusterView> {
         match made {
             Ok(()) => self.inspect(name).await,
             Err(e) if opts.keep_on_failure => {
