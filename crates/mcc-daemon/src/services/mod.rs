@@ -398,61 +398,9 @@ impl Services {
             })
             .collect();
         workers.sort();
-        let ca = record.docker.as_ref().map(|d| d.ca_cert.as_str());
-        let stale = mem
-            .tls
-            .as_ref()
-            .is_none_or(|t| Some(t.ca.as_str()) != ca || t.issued.elapsed() > TLS_RENEW);
-        if stale {
-            let files = self.write_tls(&name, &record).map_err(|e| e.to_string())?;
-            mem.tls = Some(Tls {
-                files,
-                ca: ca.unwrap_or_default().to_string(),
-                issued: Instant::now(),
-            });
-            // the engines are reached again, with the new certificate
-            mem.engines.clear();
-        }
-        let tls = mem.tls.as_ref().expect("written above").files.clone();
-
+        let tls = self.renew_tls(&name, &record, mem)?;
         // observe every worker's engine at once
-        let observed = futures_util::future::join_all(workers.iter().map(|(w, ip)| {
-            let existing = mem
-                .engines
-                .get(w)
-                .map(|e| (e.addr.clone(), e.docker.clone()));
-            let tls = tls.clone();
-            let cluster = cluster.clone();
-            async move {
-                let Some(ip) = ip else {
-                    return (w.clone(), None);
-                };
-                let addr = format!("tcp://{ip}:{ENGINE_PORT}");
-                let docker = match existing.filter(|(a, _)| *a == addr) {
-                    Some((_, d)) => d,
-                    None => match tokio::time::timeout(
-                        ENGINE_TIMEOUT,
-                        DockerProvider::connect_tls(&addr, &tls.0, &tls.1, &tls.2, 10),
-                    )
-                    .await
-                    {
-                        Ok(Ok(d)) => Arc::new(d),
-                        _ => return (w.clone(), None),
-                    },
-                };
-                let listed = tokio::time::timeout(
-                    ENGINE_TIMEOUT,
-                    docker.containers(labels::CLUSTER, Some(&cluster)),
-                )
-                .await;
-                match listed {
-                    Ok(Ok(list)) => (w.clone(), Some((addr, docker, list))),
-                    _ => (w.clone(), None),
-                }
-            }
-        }))
-        .await;
-
+        let observed = observe(&workers, mem, &tls, cluster).await;
         let mut states: Vec<WorkerState> = Vec::new();
         let mut listed: HashMap<String, Vec<mcc_core::provider::ContainerInfo>> = HashMap::new();
         for (w, seen) in observed {
@@ -526,25 +474,7 @@ impl Services {
             });
         }
 
-        let actions = plan::plan(&defs, &states);
-        let mut next: Option<Duration> = None;
-        let mut todo: Vec<Action> = Vec::new();
-        for a in actions {
-            if let Action::Restart { service, index, .. } = &a {
-                let key = (service.clone(), *index);
-                if let Some(b) = mem.backoff.get(&key) {
-                    let wait = Duration::from_millis(200)
-                        .saturating_mul(1u32 << b.attempts.min(10))
-                        .min(MAX_BACKOFF);
-                    let left = wait.saturating_sub(b.last.elapsed());
-                    if !left.is_zero() {
-                        next = Some(next.map_or(left, |n| n.min(left)));
-                        continue;
-                    }
-                }
-            }
-            todo.push(a);
-        }
+        let (todo, mut next) = due(plan::plan(&defs, &states), mem);
         if !todo.is_empty() {
             let done = self.act(rt, mem, &defs, &todo, &states, &name).await;
             // what the actions did is seen by the next pass, which comes
@@ -559,43 +489,7 @@ impl Services {
         }
 
         // publish what was observed
-        let by_service: HashMap<&str, &ServiceDef> =
-            defs.iter().map(|d| (d.service.as_str(), d)).collect();
-        let views = states
-            .iter()
-            .map(|w| WorkerView {
-                name: w.name.clone(),
-                healthy: w.healthy,
-                replicas: listed
-                    .get(&w.name)
-                    .into_iter()
-                    .flatten()
-                    .filter_map(|c| {
-                        let service = c.labels.get(SERVICE_LABEL)?;
-                        let index = c.labels.get(REPLICA_LABEL)?.parse().ok()?;
-                        let image = by_service
-                            .get(service.as_str())
-                            .map(|d| d.image.clone())
-                            .unwrap_or_else(|| c.image.clone());
-                        Some((
-                            ReplicaView {
-                                replica: index,
-                                worker: w.name.clone(),
-                                state: c.state.as_str().to_string(),
-                                container: c.name.clone(),
-                                endpoints: c
-                                    .ports
-                                    .iter()
-                                    .map(|(_, host)| format!("{}:{host}", w.name))
-                                    .collect(),
-                            },
-                            service.clone(),
-                            image,
-                        ))
-                    })
-                    .collect(),
-            })
-            .collect();
+        let views = views_of(&defs, &states, &listed);
         let mut s = rt.snapshot.write().unwrap_or_else(|p| p.into_inner());
         *s = Snapshot {
             created: record.created,
@@ -603,6 +497,33 @@ impl Services {
             passes: s.passes + 1,
         };
         Ok(next)
+    }
+
+    /// The client certificate for the cluster's engines, made anew when
+    /// there is none, the cluster's authority changed, or it is old; the
+    /// engines are then reached again with it.
+    fn renew_tls(
+        &self,
+        name: &ClusterName,
+        record: &ClusterRecord,
+        mem: &mut Memory,
+    ) -> Result<(PathBuf, PathBuf, PathBuf), String> {
+        let ca = record.docker.as_ref().map(|d| d.ca_cert.as_str());
+        let stale = mem
+            .tls
+            .as_ref()
+            .is_none_or(|t| Some(t.ca.as_str()) != ca || t.issued.elapsed() > TLS_RENEW);
+        if stale {
+            let files = self.write_tls(name, record).map_err(|e| e.to_string())?;
+            mem.tls = Some(Tls {
+                files,
+                ca: ca.unwrap_or_default().to_string(),
+                issued: Instant::now(),
+            });
+            // the engines are reached again, with the new certificate
+            mem.engines.clear();
+        }
+        Ok(mem.tls.as_ref().expect("written above").files.clone())
     }
 
     /// Carries out a pass's actions, a few at once.
@@ -984,4 +905,127 @@ pub fn replica_spec(cluster: &ClusterName, def: &ServiceDef, index: u32) -> Cont
         publish: def.ports.clone(),
         ..Default::default()
     }
+}
+
+/// Each worker's engine (reached again only when its address changed) and
+/// what it runs of the cluster; `None` for a worker without an address or
+/// whose engine does not answer in time.
+async fn observe(
+    workers: &[(String, Option<String>)],
+    mem: &Memory,
+    tls: &(PathBuf, PathBuf, PathBuf),
+    cluster: &str,
+) -> Vec<(String, Option<Observed>)> {
+    futures_util::future::join_all(workers.iter().map(|(w, ip)| {
+        let existing = mem
+            .engines
+            .get(w)
+            .map(|e| (e.addr.clone(), e.docker.clone()));
+        let tls = tls.clone();
+        let cluster = cluster.to_string();
+        async move {
+            let Some(ip) = ip else {
+                return (w.clone(), None);
+            };
+            let addr = format!("tcp://{ip}:{ENGINE_PORT}");
+            let docker = match existing.filter(|(a, _)| *a == addr) {
+                Some((_, d)) => d,
+                None => match tokio::time::timeout(
+                    ENGINE_TIMEOUT,
+                    DockerProvider::connect_tls(&addr, &tls.0, &tls.1, &tls.2, 10),
+                )
+                .await
+                {
+                    Ok(Ok(d)) => Arc::new(d),
+                    _ => return (w.clone(), None),
+                },
+            };
+            let listed = tokio::time::timeout(
+                ENGINE_TIMEOUT,
+                docker.containers(labels::CLUSTER, Some(&cluster)),
+            )
+            .await;
+            match listed {
+                Ok(Ok(list)) => (w.clone(), Some((addr, docker, list))),
+                _ => (w.clone(), None),
+            }
+        }
+    }))
+    .await
+}
+
+/// A worker's engine, its address and what it lists of the cluster.
+type Observed = (
+    String,
+    Arc<DockerProvider>,
+    Vec<mcc_core::provider::ContainerInfo>,
+);
+
+/// The actions to take now: restarts still in their backoff wait, and
+/// when the next pass is due for them.
+fn due(actions: Vec<Action>, mem: &Memory) -> (Vec<Action>, Option<Duration>) {
+    let mut next: Option<Duration> = None;
+    let mut todo: Vec<Action> = Vec::new();
+    for a in actions {
+        if let Action::Restart { service, index, .. } = &a {
+            let key = (service.clone(), *index);
+            if let Some(b) = mem.backoff.get(&key) {
+                let wait = Duration::from_millis(200)
+                    .saturating_mul(1u32 << b.attempts.min(10))
+                    .min(MAX_BACKOFF);
+                let left = wait.saturating_sub(b.last.elapsed());
+                if !left.is_zero() {
+                    next = Some(next.map_or(left, |n| n.min(left)));
+                    continue;
+                }
+            }
+        }
+        todo.push(a);
+    }
+    (todo, next)
+}
+
+/// What a pass publishes of each worker: its health and its replicas.
+fn views_of(
+    defs: &[ServiceDef],
+    states: &[WorkerState],
+    listed: &HashMap<String, Vec<mcc_core::provider::ContainerInfo>>,
+) -> Vec<WorkerView> {
+    let by_service: HashMap<&str, &ServiceDef> =
+        defs.iter().map(|d| (d.service.as_str(), d)).collect();
+    states
+        .iter()
+        .map(|w| WorkerView {
+            name: w.name.clone(),
+            healthy: w.healthy,
+            replicas: listed
+                .get(&w.name)
+                .into_iter()
+                .flatten()
+                .filter_map(|c| {
+                    let service = c.labels.get(SERVICE_LABEL)?;
+                    let index = c.labels.get(REPLICA_LABEL)?.parse().ok()?;
+                    let image = by_service
+                        .get(service.as_str())
+                        .map(|d| d.image.clone())
+                        .unwrap_or_else(|| c.image.clone());
+                    Some((
+                        ReplicaView {
+                            replica: index,
+                            worker: w.name.clone(),
+                            state: c.state.as_str().to_string(),
+                            container: c.name.clone(),
+                            endpoints: c
+                                .ports
+                                .iter()
+                                .map(|(_, host)| format!("{}:{host}", w.name))
+                                .collect(),
+                        },
+                        service.clone(),
+                        image,
+                    ))
+                })
+                .collect(),
+        })
+        .collect()
 }
