@@ -935,12 +935,10 @@ impl utoipa::Modify for GuardAnswers {
     info(title = "mcc", description = "Clusters of containers, through `mcc serve`."),
     components(schemas(ErrorBody, OperationEvent, AttachControl, ExecEvent, Event, DeleteReport,
         GcReport, mcc_api::ServiceRequest, mcc_api::ScaleRequest, mcc_api::ServiceDef,
-        mcc_api::ServiceView, mcc_api::ReplicaView, crate::cloud_api::VpcRequest,
-        crate::cloud_api::VpcDeleteRequest, mcc_core::cluster::vpc::VpcView,
-        mcc_core::cluster::vpc::IdDeleteReport, crate::cloud_api::VolumeRequest,
-        mcc_core::cluster::volume::VolumeView,
-        mcc_core::cluster::run::RunSpec, mcc_core::cluster::run::RmReport,
-        mcc_core::provider::ContainerStatus, mcc_core::cluster::run::ContainerMetrics)),
+        mcc_api::ServiceView, mcc_api::ReplicaView, mcc_api::VpcRequest,
+        mcc_api::VpcDeleteRequest, mcc_api::VpcView, mcc_api::IdDeleteReport,
+        mcc_api::VolumeRequest, mcc_api::VolumeView, mcc_api::RunSpec, mcc_api::RmReport,
+        mcc_api::ContainerStatus, mcc_api::ContainerMetrics)),
     modifiers(&Security),
 )]
 pub struct ApiDoc;
