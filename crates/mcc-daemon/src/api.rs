@@ -972,6 +972,35 @@ fn routes() -> OpenApiRouter<Arc<App>> {
         .merge(crate::dashboard::routes())
 }
 
+/// Every route the router serves, as `(method, path template)` sorted,
+/// e.g. `("get", "/api/v1/clusters/{name}")`: read from the parts the
+/// router is built from (utoipa-axum registers a handler and its entry
+/// together), so a test can hold each to the document's rules.
+pub fn served_routes() -> Vec<(String, String)> {
+    let (_, doc) = routes().split_for_parts();
+    let doc = serde_json::to_value(&doc).expect("serializable");
+    let mut out: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flat_map(|ops| ops.keys())
+                // a path item also holds its parameters, summary, …
+                .filter(|key| {
+                    [
+                        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+                    ]
+                    .contains(&key.as_str())
+                })
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
 /// The OpenAPI document of every route, as served.
 pub fn document() -> serde_json::Value {
     let mut doc = routes().into_openapi();
