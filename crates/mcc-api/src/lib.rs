@@ -1,8 +1,11 @@
 //! What the mcc daemon and its clients share: the request signature, the
-//! shapes of requests, responses, errors, operations and events.
+//! shapes of requests, responses, errors, operations and events, of every
+//! route (the cloud verbs' in [`cloud`]).
 
+pub mod cloud;
 pub mod sign;
 pub mod tunnel;
 pub mod types;
 
+pub use cloud::*;
 pub use types::*;

@@ -461,3 +461,57 @@ pub struct ServiceView {
     pub running: u32,
     pub instances: Vec<ReplicaView>,
 }
+
+/// MyCluster's `GET /api/v1/stats` (and `/api/v1/clusters/{name}/stats`),
+/// with its JSON keys.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClusterStats {
+    /// How long the cluster has run, as Python prints a `timedelta`:
+    /// `H:MM:SS.ffffff`, with `N day(s), ` before it past a day.
+    #[serde(rename = "cluster.upTime")]
+    pub up_time: String,
+    /// Replicas moved off a failed worker.
+    #[serde(rename = "containers.relocated")]
+    pub relocated: u64,
+    /// Replicas running.
+    #[serde(rename = "services.totalOfContainers")]
+    pub total_of_containers: u64,
+    /// Changes of services asked for (create, scale, delete).
+    #[serde(rename = "services.totalOfRequests")]
+    pub total_of_requests: u64,
+    /// Workers seen failing.
+    #[serde(rename = "workers.failures")]
+    pub failures: u64,
+}
+
+/// MyCluster's `GET /api/v1/state` (and `/api/v1/clusters/{name}/state`),
+/// with its JSON keys.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct ClusterState {
+    #[serde(rename = "cluster.name")]
+    pub name: String,
+    #[serde(rename = "cluster.numOfWorkers")]
+    pub num_of_workers: usize,
+    #[serde(rename = "cluster.servicesDef")]
+    pub services_def: Vec<ServiceDef>,
+    #[serde(rename = "cluster.workers")]
+    pub workers: Vec<WorkerState>,
+}
+
+/// A worker in MyCluster's state.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkerState {
+    pub healthy: bool,
+    /// Running containers per service and image.
+    pub service_instances: Vec<ServiceInstances>,
+    pub worker: String,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ServiceInstances {
+    pub image: String,
+    pub num_of_running_containers: u32,
+    pub service: String,
+}

@@ -935,12 +935,10 @@ impl utoipa::Modify for GuardAnswers {
     info(title = "mcc", description = "Clusters of containers, through `mcc serve`."),
     components(schemas(ErrorBody, OperationEvent, AttachControl, ExecEvent, Event, DeleteReport,
         GcReport, mcc_api::ServiceRequest, mcc_api::ScaleRequest, mcc_api::ServiceDef,
-        mcc_api::ServiceView, mcc_api::ReplicaView, crate::cloud_api::VpcRequest,
-        crate::cloud_api::VpcDeleteRequest, mcc_core::cluster::vpc::VpcView,
-        mcc_core::cluster::vpc::IdDeleteReport, crate::cloud_api::VolumeRequest,
-        mcc_core::cluster::volume::VolumeView,
-        mcc_core::cluster::run::RunSpec, mcc_core::cluster::run::RmReport,
-        mcc_core::provider::ContainerStatus, mcc_core::cluster::run::ContainerMetrics)),
+        mcc_api::ServiceView, mcc_api::ReplicaView, mcc_api::VpcRequest,
+        mcc_api::VpcDeleteRequest, mcc_api::VpcView, mcc_api::IdDeleteReport,
+        mcc_api::VolumeRequest, mcc_api::VolumeView, mcc_api::RunSpec, mcc_api::RmReport,
+        mcc_api::ContainerStatus, mcc_api::ContainerMetrics)),
     modifiers(&Security),
 )]
 pub struct ApiDoc;
@@ -972,6 +970,35 @@ fn routes() -> OpenApiRouter<Arc<App>> {
         .merge(crate::services::api::routes())
         .merge(crate::cloud_api::routes())
         .merge(crate::dashboard::routes())
+}
+
+/// Every route the router serves, as `(method, path template)` sorted,
+/// e.g. `("get", "/api/v1/clusters/{name}")`: read from the parts the
+/// router is built from (utoipa-axum registers a handler and its entry
+/// together), so a test can hold each to the document's rules.
+pub fn served_routes() -> Vec<(String, String)> {
+    let (_, doc) = routes().split_for_parts();
+    let doc = serde_json::to_value(&doc).expect("serializable");
+    let mut out: Vec<(String, String)> = doc["paths"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .flat_map(|(path, item)| {
+            item.as_object()
+                .into_iter()
+                .flat_map(|ops| ops.keys())
+                // a path item also holds its parameters, summary, …
+                .filter(|key| {
+                    [
+                        "get", "put", "post", "delete", "options", "head", "patch", "trace",
+                    ]
+                    .contains(&key.as_str())
+                })
+                .map(move |method| (method.clone(), path.clone()))
+        })
+        .collect();
+    out.sort();
+    out
 }
 
 /// The OpenAPI document of every route, as served.

@@ -1,4 +1,5 @@
-//! The CC seed's container-cloud verbs as routes: VPCs and volumes.
+//! The CC seed's container-cloud verbs as routes: VPCs, volumes and the
+//! containers of `mcc run`. Their bodies are `mcc_api::cloud`'s.
 
 use std::sync::Arc;
 
@@ -10,12 +11,11 @@ use axum::response::{IntoResponse, Response};
 use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use mcc_api::tunnel::{self, Frame};
-use mcc_api::ErrorBody;
-use mcc_core::cluster::run::{ContainerMetrics, RmReport, RunSpec};
-use mcc_core::cluster::volume::VolumeView;
-use mcc_core::cluster::vpc::{IdDeleteReport, VpcView};
-use mcc_core::provider::ContainerStatus;
-use serde::{Deserialize, Serialize};
+use mcc_api::{
+    AddressRequest, AddressView, ContainerMetrics, ContainerStatus, ErrorBody, ForwardQuery,
+    IdDeleteReport, RmReport, RunSpec, VolumeRequest, VolumeView, VpcDeleteRequest, VpcRequest,
+    VpcView,
+};
 
 use crate::app::{
     send_output, until_revoked, upgrade, ApiQuery, ApiResult, App, AppState, WsRejection,
@@ -23,25 +23,6 @@ use crate::app::{
 use crate::auth::Caller;
 use crate::body::body;
 use crate::events::About;
-
-/// `POST /api/v1/vpcs`.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VpcRequest {
-    pub name: String,
-    pub cidr: String,
-    /// Take a CIDR that is not a private block (`--allow-public-cidr`).
-    #[serde(default, rename = "allow-public-cidr")]
-    pub allow_public_cidr: bool,
-}
-
-/// `POST /api/v1/vpcs/delete` and `/api/v1/volumes/delete`: all or
-/// nothing.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VpcDeleteRequest {
-    pub ids: Vec<String>,
-}
 
 #[utoipa::path(get, path = "/api/v1/vpcs", security(("signature" = ["read"])), tag = "vpcs",
     responses((status = 200, body = [VpcView])))]
@@ -89,17 +70,6 @@ pub async fn delete_vpcs(State(app): AppState, bytes: Bytes) -> ApiResult<Json<I
             .record("vpc", About::default(), format!("vpc {id} deleted"));
     }
     Ok(Json(r))
-}
-
-/// `POST /api/v1/volumes`.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct VolumeRequest {
-    pub name: String,
-    /// Bytes, or with K/M/G/T: "64M", "1G".
-    pub size: String,
-    #[serde(default)]
-    pub persistent: bool,
 }
 
 #[utoipa::path(get, path = "/api/v1/volumes", security(("signature" = ["read"])), tag = "volumes",
@@ -220,20 +190,6 @@ pub async fn containers_metrics(
     Ok(Json(out))
 }
 
-/// `POST /api/v1/containers/address`: where a port of a container is.
-#[derive(Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct AddressRequest {
-    pub id: String,
-    pub port: u16,
-}
-
-#[derive(Serialize, utoipa::ToSchema)]
-pub struct AddressView {
-    /// `IP:PORT` as the daemon's host reaches it.
-    pub address: String,
-}
-
 // exec: only a forward asks, and a read-only token is told at once that
 // it cannot forward, not at its first connection
 #[utoipa::path(post, path = "/api/v1/containers/address", security(("signature" = ["exec"])), tag = "containers",
@@ -268,14 +224,6 @@ pub async fn container_attach(
         let exit = async move { clusters.run_exit_code(&id).await };
         until_revoked(caller, send_output(&mut tx, output, exit)).await;
     }))
-}
-
-#[derive(Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-#[serde(deny_unknown_fields)]
-pub struct ForwardQuery {
-    /// The container's TCP port.
-    port: u16,
 }
 
 #[utoipa::path(get, path = "/api/v1/containers/{id}/forward", security(("signature" = ["exec"])), tag = "containers",

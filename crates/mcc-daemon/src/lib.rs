@@ -25,6 +25,7 @@ pub mod state_dir;
 mod store;
 mod volumes;
 
+pub use api::served_routes;
 pub use server::{serve, ServeOptions};
 pub use store::token_secret;
 

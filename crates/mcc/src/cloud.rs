@@ -3,21 +3,25 @@
 
 use std::sync::Arc;
 
-use mcc_core::cluster::run::{ContainerMetrics, RmReport, RunSpec};
-use mcc_core::cluster::volume::VolumeView;
-use mcc_core::cluster::vpc::{IdDeleteReport, VpcView};
+use mcc_api::{
+    ContainerMetrics, ContainerStatus, IdDeleteReport, RmReport, RunSpec, VolumeRequest,
+    VolumeView, VpcDeleteRequest, VpcRequest, VpcView,
+};
 use mcc_core::model::size::human;
-use mcc_core::provider::ContainerStatus;
 use mcc_core::Result;
 use reqwest::Method;
-use serde_json::json;
 
 use crate::cli::{Output, RunArgs, VolumeCommand, VpcCommand};
 use crate::local::{connect, Notes};
 use crate::out::print_list;
 use crate::out::say;
-use crate::remote::Client;
+use crate::remote::{body, Client};
 use crate::table;
+
+/// The body of the routes that take a list of IDs.
+fn ids_body(ids: &[String]) -> serde_json::Value {
+    body(&VpcDeleteRequest { ids: ids.to_vec() })
+}
 
 /// Prints what an all-or-nothing delete did; the exit code (0).
 fn say_deleted(r: &IdDeleteReport, what: &str) -> u8 {
@@ -43,10 +47,10 @@ pub async fn vpc(cmd: VpcCommand, remote: Option<&Client>) -> Result<u8> {
                         .call(
                             Method::POST,
                             "/api/v1/vpcs",
-                            Some(&json!({
-                                "name": name,
-                                "cidr": cidr,
-                                "allow-public-cidr": allow_public_cidr,
+                            Some(&body(&VpcRequest {
+                                name,
+                                cidr,
+                                allow_public_cidr,
                             })),
                         )
                         .await?;
@@ -80,12 +84,8 @@ pub async fn vpc(cmd: VpcCommand, remote: Option<&Client>) -> Result<u8> {
         VpcCommand::Delete { ids } => {
             let r: IdDeleteReport = match remote {
                 Some(c) => {
-                    c.call(
-                        Method::POST,
-                        "/api/v1/vpcs/delete",
-                        Some(&json!({ "ids": ids })),
-                    )
-                    .await?
+                    c.call(Method::POST, "/api/v1/vpcs/delete", Some(&ids_body(&ids)))
+                        .await?
                 }
                 None => connect(Arc::new(Notes)).await?.vpc_delete(&ids).await?,
             };
@@ -107,7 +107,11 @@ pub async fn volume(cmd: VolumeCommand, remote: Option<&Client>) -> Result<u8> {
                         .call(
                             Method::POST,
                             "/api/v1/volumes",
-                            Some(&json!({"name": name, "size": size, "persistent": persistent})),
+                            Some(&body(&VolumeRequest {
+                                name,
+                                size,
+                                persistent,
+                            })),
                         )
                         .await?;
                     v.id
@@ -154,7 +158,7 @@ pub async fn volume(cmd: VolumeCommand, remote: Option<&Client>) -> Result<u8> {
                     c.call(
                         Method::POST,
                         "/api/v1/volumes/delete",
-                        Some(&json!({ "ids": ids })),
+                        Some(&ids_body(&ids)),
                     )
                     .await?
                 }
@@ -181,11 +185,7 @@ pub async fn run(args: RunArgs, remote: Option<&Client>) -> Result<u8> {
     let (id, code) = match remote {
         Some(c) => {
             let s: ContainerStatus = c
-                .call(
-                    Method::POST,
-                    "/api/v1/containers",
-                    Some(&serde_json::to_value(&spec).expect("serializable")),
-                )
+                .call(Method::POST, "/api/v1/containers", Some(&body(&spec)))
                 .await?;
             if !args.attach {
                 say!("{}", s.id);
@@ -231,7 +231,7 @@ async fn remove(ids: &[String], remote: Option<&Client>) -> Result<RmReport> {
             c.call(
                 Method::POST,
                 "/api/v1/containers/delete",
-                Some(&json!({ "ids": ids })),
+                Some(&ids_body(ids)),
             )
             .await
         }
@@ -264,7 +264,7 @@ pub async fn status(ids: &[String], output: Output, remote: Option<&Client>) -> 
                     .call(
                         Method::POST,
                         "/api/v1/containers/status",
-                        Some(&json!({ "ids": [id] })),
+                        Some(&ids_body(std::slice::from_ref(id))),
                     )
                     .await?;
                 all.into_iter().next()
@@ -333,7 +333,7 @@ pub async fn metrics(ids: &[String], output: Output, remote: Option<&Client>) ->
             c.call(
                 Method::POST,
                 "/api/v1/containers/metrics",
-                Some(&json!({ "ids": ids })),
+                Some(&ids_body(ids)),
             )
             .await?
         }

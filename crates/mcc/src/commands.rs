@@ -23,7 +23,7 @@ use crate::cli::{Cli, Command, CreateArgs, Output, RemoteArgs, ServeArgs, TokenC
 use crate::local::{connect, Notes};
 use crate::out::{self, count, json, print_list, say, say_raw};
 use crate::progress::{interrupt_token, Progress};
-use crate::remote::{self, Client, Endpoint};
+use crate::remote::{self, body, Client, Endpoint};
 use crate::table;
 
 /// Runs a command and returns the process exit code.
@@ -85,10 +85,6 @@ fn daemon_client(r: &RemoteArgs) -> Result<Client> {
 
 fn secs(d: std::time::Duration) -> Option<String> {
     Some(format!("{}s", d.as_secs()))
-}
-
-fn body<T: serde::Serialize>(v: &T) -> serde_json::Value {
-    serde_json::to_value(v).expect("serializable")
 }
 
 /// Runs an operation on the daemon with a progress display; its result.

@@ -11,16 +11,16 @@ use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use mcc_api::tunnel::{self, Frame, BUFFER};
+use mcc_api::{AddressRequest, AddressView, ForwardQuery};
 use mcc_core::{Error, Result};
 use reqwest::Method;
-use serde_json::json;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::local::{connect, Notes};
 use crate::progress::interrupts;
-use crate::remote::Client;
+use crate::remote::{body, Client};
 
 /// Where each accepted connection goes.
 #[derive(Clone)]
@@ -42,17 +42,18 @@ impl Target {
             )),
             Some(c) => {
                 // the same checks as locally, before anything listens
-                let _: serde_json::Value = c
+                let req = AddressRequest {
+                    id: id.to_string(),
+                    port,
+                };
+                let _: AddressView = c
                     .call(
                         Method::POST,
                         "/api/v1/containers/address",
-                        Some(&json!({ "id": id, "port": port })),
+                        Some(&body(&req)),
                     )
                     .await?;
-                Ok(Target::Daemon(
-                    c.clone(),
-                    format!("/api/v1/containers/{id}/forward?port={port}"),
-                ))
+                Ok(Target::Daemon(c.clone(), ForwardQuery { port }.path(id)))
             }
         }
     }

@@ -407,6 +407,11 @@ fn encode(body: Option<&serde_json::Value>) -> Vec<u8> {
         .unwrap_or_default()
 }
 
+/// A typed request body (one of `mcc_api`'s) as [`Client::call`] takes it.
+pub fn body<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("a request type serializes")
+}
+
 /// Reads an operation's result as `T`.
 pub fn result<T: DeserializeOwned>(v: serde_json::Value) -> Result<T> {
     serde_json::from_value(v)

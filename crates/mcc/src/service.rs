@@ -11,7 +11,7 @@ use reqwest::Method;
 use crate::cli::{Output, ServiceCommand};
 use crate::out::{json, print_list};
 use crate::out::{say, say_raw};
-use crate::remote::Client;
+use crate::remote::{body, Client};
 use crate::table;
 
 /// How long create and scale wait for the replicas to run.
@@ -118,8 +118,7 @@ pub async fn service(cmd: ServiceCommand, client: &Client) -> Result<u8> {
                 ports,
                 cmd,
             };
-            let body = serde_json::to_value(&req).expect("serializable");
-            let view: ServiceView = client.call(Method::POST, &base, Some(&body)).await?;
+            let view: ServiceView = client.call(Method::POST, &base, Some(&body(&req))).await?;
             let view = if detach {
                 view
             } else {
@@ -165,8 +164,8 @@ pub async fn service(cmd: ServiceCommand, client: &Client) -> Result<u8> {
             detach,
         } => {
             let path = format!("{}/{}", base(&cluster)?, segment(&name)?);
-            let body = serde_json::to_value(ScaleRequest { replicas }).expect("serializable");
-            let view: ServiceView = client.call(Method::PATCH, &path, Some(&body)).await?;
+            let req = ScaleRequest { replicas };
+            let view: ServiceView = client.call(Method::PATCH, &path, Some(&body(&req))).await?;
             let view = if detach {
                 view
             } else {

@@ -13,11 +13,14 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use mcc_api::{ErrorBody, ErrorDetail, ScaleRequest, ServiceDef, ServiceRequest, ServiceView};
+use mcc_api::{
+    ClusterState, ClusterStats, ErrorBody, ErrorDetail, ScaleRequest, ServiceDef, ServiceInstances,
+    ServiceRequest, ServiceView, WorkerState,
+};
 use mcc_core::model::image::validate_image_ref;
 use mcc_core::model::spec::parse_env;
 use mcc_core::model::ClusterName;
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{Services, Snapshot, FAILURES, RELOCATED, REQUESTS};
 use crate::app::{ApiError, ApiResult, App, AppState};
@@ -274,8 +277,7 @@ impl Services {
     /// MyCluster's `/state`.
     async fn state_json(self: &Arc<Self>, cluster: &str) -> ApiResult<Value> {
         let snap = self.watched(cluster).await?;
-        let defs = self.defs(cluster)?;
-        let workers: Vec<Value> = snap
+        let workers = snap
             .workers
             .iter()
             .map(|w| {
@@ -287,22 +289,25 @@ impl Services {
                         *n += 1;
                     }
                 }
-                json!({
-                    "worker": w.name,
-                    "healthy": w.healthy,
-                    "serviceInstances": per.into_iter().map(|((service, image), n)| json!({
-                        "service": service,
-                        "image": image,
-                        "numOfRunningContainers": n,
-                    })).collect::<Vec<_>>(),
-                })
+                WorkerState {
+                    worker: w.name.clone(),
+                    healthy: w.healthy,
+                    service_instances: per
+                        .into_iter()
+                        .map(|((service, image), n)| ServiceInstances {
+                            service,
+                            image,
+                            num_of_running_containers: n,
+                        })
+                        .collect(),
+                }
             })
             .collect();
-        Ok(json!({
-            "cluster.name": cluster,
-            "cluster.numOfWorkers": snap.workers.len(),
-            "cluster.workers": workers,
-            "cluster.servicesDef": defs,
+        Ok(sorted(ClusterState {
+            name: cluster.to_string(),
+            num_of_workers: snap.workers.len(),
+            workers,
+            services_def: self.defs(cluster)?,
         }))
     }
 
@@ -325,14 +330,20 @@ impl Services {
                 .unwrap_or(0.0);
             (now - snap.created as f64).max(0.0)
         };
-        Ok(json!({
-            "cluster.upTime": uptime(up),
-            "services.totalOfRequests": counters.get(REQUESTS).copied().unwrap_or(0),
-            "services.totalOfContainers": running,
-            "workers.failures": counters.get(FAILURES).copied().unwrap_or(0),
-            "containers.relocated": counters.get(RELOCATED).copied().unwrap_or(0),
+        Ok(sorted(ClusterStats {
+            up_time: uptime(up),
+            total_of_requests: counters.get(REQUESTS).copied().unwrap_or(0),
+            total_of_containers: running as u64,
+            failures: counters.get(FAILURES).copied().unwrap_or(0),
+            relocated: counters.get(RELOCATED).copied().unwrap_or(0),
         }))
     }
+}
+
+/// MyCluster's answers as they have always been sent: a JSON value, whose
+/// objects list their keys in sorted order, nested ones included.
+fn sorted(v: impl serde::Serialize) -> Value {
+    serde_json::to_value(v).expect("MyCluster's answers serialize")
 }
 
 /// A duration as Python prints a `timedelta` (MyCluster's `upTime`):
@@ -431,7 +442,7 @@ pub async fn delete_service(
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{name}/stats", security(("signature" = ["read"])), tag = "services",
-    params(("name" = String, Path)), responses((status = 200, description = "MyCluster's stats")))]
+    params(("name" = String, Path)), responses((status = 200, body = ClusterStats, description = "MyCluster's stats")))]
 pub async fn cluster_stats(
     State(app): AppState,
     Path(name): Path<String>,
@@ -441,7 +452,7 @@ pub async fn cluster_stats(
 }
 
 #[utoipa::path(get, path = "/api/v1/clusters/{name}/state", security(("signature" = ["read"])), tag = "services",
-    params(("name" = String, Path)), responses((status = 200, description = "MyCluster's state")))]
+    params(("name" = String, Path)), responses((status = 200, body = ClusterState, description = "MyCluster's state")))]
 pub async fn cluster_state(
     State(app): AppState,
     Path(name): Path<String>,
@@ -453,7 +464,7 @@ pub async fn cluster_state(
 // -- MyCluster's routes, for the default cluster -----------------------------
 
 #[utoipa::path(get, path = "/api/v1/stats", security(("signature" = ["read"])), tag = "services",
-    responses((status = 200, description = "MyCluster's stats of the default cluster"),
+    responses((status = 200, body = ClusterStats, description = "MyCluster's stats of the default cluster"),
               (status = 404, body = ErrorBody, description = "No default cluster (mcc serve --cluster)"),
               (status = 409, body = ErrorBody, description = "Its workers are not Docker hosts")))]
 pub async fn stats(State(app): AppState) -> ApiResult<Json<Value>> {
@@ -462,7 +473,7 @@ pub async fn stats(State(app): AppState) -> ApiResult<Json<Value>> {
 }
 
 #[utoipa::path(get, path = "/api/v1/state", security(("signature" = ["read"])), tag = "services",
-    responses((status = 200, description = "MyCluster's state of the default cluster"),
+    responses((status = 200, body = ClusterState, description = "MyCluster's state of the default cluster"),
               (status = 404, body = ErrorBody, description = "No default cluster (mcc serve --cluster)"),
               (status = 409, body = ErrorBody, description = "Its workers are not Docker hosts")))]
 pub async fn state(State(app): AppState) -> ApiResult<Json<Value>> {
@@ -471,7 +482,7 @@ pub async fn state(State(app): AppState) -> ApiResult<Json<Value>> {
 }
 
 #[utoipa::path(post, path = "/api/v1/service", security(("signature" = ["write"])), tag = "services", request_body = ServiceRequest,
-    responses((status = 201, description = "MyCluster's state after the change"),
+    responses((status = 201, body = ClusterState, description = "MyCluster's state after the change"),
               (status = 404, body = ErrorBody, description = "No default cluster (mcc serve --cluster)"),
               (status = 409, body = ErrorBody), (status = 422, body = ErrorBody)))]
 pub async fn post_service(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
@@ -530,6 +541,61 @@ mod tests {
         assert_eq!(uptime(225.060206), "0:03:45.060206");
         assert_eq!(uptime(86_400.0 + 3_600.5), "1 day, 1:00:00.500000");
         assert_eq!(uptime(3.0 * 86_400.0), "3 days, 0:00:00.000000");
+    }
+
+    /// MyCluster's clients read these keys; typed, they are the same bytes.
+    #[test]
+    fn mycluster_answers_keep_their_keys() {
+        let def = ServiceDef {
+            service: "web".into(),
+            image: "img".into(),
+            replicas: 1,
+            last_updated: 7,
+            env: vec![],
+            ports: vec![80],
+            cmd: vec![],
+        };
+        let state = sorted(ClusterState {
+            name: "lab".into(),
+            num_of_workers: 1,
+            workers: vec![WorkerState {
+                worker: "node01".into(),
+                healthy: true,
+                service_instances: vec![ServiceInstances {
+                    service: "web".into(),
+                    image: "img".into(),
+                    num_of_running_containers: 1,
+                }],
+            }],
+            services_def: vec![def.clone()],
+        });
+        let before = serde_json::json!({
+            "cluster.name": "lab",
+            "cluster.numOfWorkers": 1,
+            "cluster.workers": [{
+                "worker": "node01",
+                "healthy": true,
+                "serviceInstances": [{"service": "web", "image": "img",
+                    "numOfRunningContainers": 1}],
+            }],
+            "cluster.servicesDef": [def],
+        });
+        assert_eq!(state.to_string(), before.to_string());
+        let stats = sorted(ClusterStats {
+            up_time: uptime(3.0),
+            total_of_requests: 2,
+            total_of_containers: 1,
+            failures: 0,
+            relocated: 4,
+        });
+        let before = serde_json::json!({
+            "cluster.upTime": "0:00:03.000000",
+            "services.totalOfRequests": 2,
+            "services.totalOfContainers": 1,
+            "workers.failures": 0,
+            "containers.relocated": 4,
+        });
+        assert_eq!(stats.to_string(), before.to_string());
     }
 
     #[test]
