@@ -945,7 +945,7 @@ pub struct ApiDoc;
 
 /// Every route with its OpenAPI entry: declared once, so the document is
 /// the router's.
-fn routes() -> OpenApiRouter<Arc<App>> {
+pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(healthz))
         .routes(routes!(openapi))
@@ -1087,7 +1087,17 @@ const MAX_IN_FLIGHT: usize = 256;
 /// concurrency limit; `/metrics` needs no signature with
 /// `public_metrics`.
 pub fn router(app: Arc<App>, public_metrics: bool) -> crate::Result<axum::Router> {
-    let (router, doc) = routes().split_for_parts();
+    guarded(routes(), app, public_metrics)
+}
+
+/// `routes` behind the guard and the limits, the guard's table read from
+/// their OpenAPI document.
+pub(crate) fn guarded(
+    routes: OpenApiRouter<Arc<App>>,
+    app: Arc<App>,
+    public_metrics: bool,
+) -> crate::Result<axum::Router> {
+    let (router, doc) = routes.split_for_parts();
     let mut table = RouteTable::from_openapi(&doc)
         .map_err(|e| crate::DaemonError::Listen(format!("a route without its scope: {e}")))?;
     if public_metrics {

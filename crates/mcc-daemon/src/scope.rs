@@ -143,6 +143,12 @@ impl RouteTable {
         self.rules.get(&(method.clone(), path.to_string())).copied()
     }
 
+    /// Whether any method of `path` (a route's pattern) has a rule: a
+    /// served path that has none was added without its OpenAPI entry.
+    pub fn knows_path(&self, path: &str) -> bool {
+        self.rules.keys().any(|(_, p)| p == path)
+    }
+
     /// Lets anyone call a route (`mcc serve --public-metrics`).
     pub fn make_public(&mut self, method: &Method, path: &str) {
         if let Some(r) = self.rules.get_mut(&(method.clone(), path.to_string())) {

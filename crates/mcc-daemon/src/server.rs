@@ -81,6 +81,7 @@ fn endpoint_url(addr: &SocketAddr, tls: bool) -> String {
 /// handles that stop it.
 pub(crate) struct Built {
     pub router: axum::Router,
+    pub app: Arc<App>,
     pub ops: Arc<Ops>,
     pub log: Arc<EventLog>,
     /// Stops the services, the engine watch and the reaper.
@@ -196,9 +197,10 @@ pub(crate) async fn build(
         dashboard: crate::dashboard::Dashboard::new(secure),
         openapi: Bytes::from(serde_json::to_vec_pretty(&api::document()).expect("serializable")),
     });
-    let router = api::router(app, opts.public_metrics)?;
+    let router = api::router(app.clone(), opts.public_metrics)?;
     Ok(Built {
         router,
+        app,
         ops,
         log,
         stop,
@@ -258,6 +260,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         ops,
         log,
         stop,
+        ..
     } = build(&dir, provider, &opts, &endpoint, tls.is_some()).await?;
     let table = crate::listen::Table::new(limits);
     let stop_listening = CancellationToken::new();
@@ -323,6 +326,7 @@ mod tests {
 
     struct Daemon {
         router: axum::Router,
+        app: Arc<App>,
         token: String,
         secret: String,
         _dir: StateDir,
@@ -359,6 +363,7 @@ mod tests {
             };
             Daemon {
                 router: built.router,
+                app: built.app,
                 token: var("MCC_ACCESS_TOKEN"),
                 secret: var("MCC_SECRET_KEY"),
                 _dir: dir,
@@ -484,5 +489,27 @@ mod tests {
         };
         let (status, _) = wrong.call("GET", "/api/v1/clusters", "").await;
         assert_eq!(status, StatusCode::UNAUTHORIZED);
+    }
+
+    #[tokio::test]
+    async fn a_route_served_without_its_openapi_entry_is_refused_even_signed() {
+        let d = Daemon::on(Arc::new(FakeProvider::new())).await;
+        // as a route added with plain axum would be: served, not documented
+        let routes = api::routes().route(
+            "/api/v1/undeclared",
+            axum::routing::post(|| async { "ran" }),
+        );
+        let d = Daemon {
+            router: api::guarded(routes, d.app.clone(), false).unwrap(),
+            ..d
+        };
+        let (status, err) = d.call("POST", "/api/v1/undeclared", "").await;
+        assert_eq!(status, StatusCode::FORBIDDEN, "{err}");
+        assert!(err.to_string().contains("declares no scope"), "{err}");
+        // declared routes still answer, and another method of one is 405
+        let (status, _) = d.call("GET", "/api/v1/clusters", "").await;
+        assert_eq!(status, StatusCode::OK);
+        let (status, _) = d.call("PUT", "/api/v1/clusters", "").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
     }
 }
