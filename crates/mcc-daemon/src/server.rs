@@ -81,6 +81,8 @@ fn endpoint_url(addr: &SocketAddr, tls: bool) -> String {
 /// handles that stop it.
 pub(crate) struct Built {
     pub router: axum::Router,
+    /// The state behind the router (tests put other routes in front of it).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub app: Arc<App>,
     pub ops: Arc<Ops>,
     pub log: Arc<EventLog>,
