@@ -12,15 +12,13 @@ use mcc_core::model::flags::CreateFlags;
 use mcc_core::model::{ClusterName, NodeId, SpecInput};
 use mcc_core::{Error, Result};
 
-use mcc_api::{
-    AddNodesRequest, CreateRequest, Event, ExecEvent, GcRequest, NewToken, NodeLog,
-    RecreateRequest, RemoveNodesRequest, TokenInfo, TokenRequest,
-};
-use mcc_core::cluster::{GcReport, NodeView};
+use mcc_api::{CreateRequest, Event, ExecEvent, NewToken, TokenInfo, TokenRequest};
+use mcc_core::cluster::GcReport;
 use reqwest::Method;
 
+use crate::backend::{secs, Backend};
 use crate::cli::{Cli, Command, CreateArgs, Output, RemoteArgs, ServeArgs, TokenCommand};
-use crate::local::{connect, Notes};
+use crate::local::connect;
 use crate::out::{self, count, json, print_list, say, say_raw};
 use crate::progress::{interrupt_token, Progress};
 use crate::remote::{self, body, Client, Endpoint};
@@ -83,26 +81,7 @@ fn daemon_client(r: &RemoteArgs) -> Result<Client> {
     }
 }
 
-fn secs(d: std::time::Duration) -> Option<String> {
-    Some(format!("{}s", d.as_secs()))
-}
-
-/// Runs an operation on the daemon with a progress display; its result.
-async fn remote_op<T: serde::de::DeserializeOwned>(
-    client: &Client,
-    method: Method,
-    path: &str,
-    req: Option<serde_json::Value>,
-) -> Result<T> {
-    let progress = Arc::new(Progress::new());
-    let cancel = interrupt_token(progress.clone());
-    let v = client
-        .operation(method, path, req.as_ref(), progress.as_ref(), &cancel)
-        .await;
-    progress.clear();
-    remote::result(v?)
-}
-
+/// Runs a verb: on the daemon when one is given, else on the engine.
 async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
     let remote = match &command {
         // these reach the daemon in their own way
@@ -114,26 +93,23 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
         | Command::Completions { .. } => None,
         _ => remote_client(&remote_args)?,
     };
+    let b = Backend::new(remote);
     match command {
-        Command::Create(args) => create(*args, remote.as_ref()).await,
+        Command::Create(args) => create(*args, b.daemon()).await,
         Command::Serve(args) => serve(args).await,
         Command::Token(t) => token(t, &daemon_client(&remote_args)?).await,
         Command::Service(s) => crate::service::service(s, &daemon_client(&remote_args)?).await,
-        Command::Vpc(v) => crate::cloud::vpc(v, remote.as_ref()).await,
-        Command::Run(r) => crate::cloud::run(r, remote.as_ref()).await,
-        Command::Status { ids, output } => {
-            crate::cloud::status(&ids, output, remote.as_ref()).await
-        }
-        Command::Rm { ids } => crate::cloud::rm(&ids, remote.as_ref()).await,
+        Command::Vpc(v) => crate::cloud::vpc(v, b.daemon()).await,
+        Command::Run(r) => crate::cloud::run(r, b.daemon()).await,
+        Command::Status { ids, output } => crate::cloud::status(&ids, output, b.daemon()).await,
+        Command::Rm { ids } => crate::cloud::rm(&ids, b.daemon()).await,
         Command::LocalRemote(crate::cli::LocalRemoteCommand::Serve {
             container_id,
             container_port,
             bind,
-        }) => crate::forward::serve(&container_id, container_port, &bind, remote.as_ref()).await,
-        Command::Metrics { ids, output } => {
-            crate::cloud::metrics(&ids, output, remote.as_ref()).await
-        }
-        Command::Volume(v) => crate::cloud::volume(v, remote.as_ref()).await,
+        }) => crate::forward::serve(&container_id, container_port, &bind, b.daemon()).await,
+        Command::Metrics { ids, output } => crate::cloud::metrics(&ids, output, b.daemon()).await,
+        Command::Volume(v) => crate::cloud::volume(v, b.daemon()).await,
         Command::Api { method, path, data } => {
             api(&daemon_client(&remote_args)?, &method, &path, data).await
         }
@@ -142,218 +118,42 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
             no_follow,
             output,
         } => events(&daemon_client(&remote_args)?, since, !no_follow, output).await,
-        Command::List { output } => {
-            let list: Vec<ClusterView> = match &remote {
-                Some(c) => c.call(Method::GET, "/api/v1/clusters", None).await?,
-                None => connect(Arc::new(Notes)).await?.list().await?,
-            };
-            match output {
-                Output::Json => json(&list),
-                Output::Text if list.is_empty() => {
-                    eprintln!("no clusters; create one with `mcc create --image IMAGE --nodes N`")
-                }
-                Output::Text => say_raw!("{}", list_table(&list)),
-            }
-            Ok(0)
-        }
-        Command::Inspect { cluster, output } => {
-            let name = cluster_name(&cluster)?;
-            let view: ClusterView = match &remote {
-                Some(c) => {
-                    c.call(Method::GET, &format!("/api/v1/clusters/{name}"), None)
-                        .await?
-                }
-                None => connect(Arc::new(Silent)).await?.inspect(&name).await?,
-            };
-            match output {
-                Output::Json => json(&view),
-                Output::Text => print_view(&view),
-            }
-            Ok(0)
-        }
+        Command::List { output } => list(&b, output).await,
+        Command::Inspect { cluster, output } => inspect(&b, &cluster, output).await,
         Command::Addnode {
             cluster,
             count,
             timeout,
             output,
-        } => {
-            let name = cluster_name(&cluster)?;
-            let added: Vec<NodeView> = match &remote {
-                Some(c) => {
-                    let req = AddNodesRequest {
-                        count: Some(count),
-                        timeout: secs(timeout),
-                    };
-                    let path = format!("/api/v1/clusters/{name}/nodes");
-                    remote_op(c, Method::POST, &path, Some(body(&req))).await?
-                }
-                None => {
-                    let progress = Arc::new(Progress::new());
-                    let clusters = connect(progress.clone()).await?;
-                    clusters
-                        .add_nodes(&name, count, timeout, &interrupt_token(progress))
-                        .await?
-                }
-            };
-            match output {
-                Output::Json => json(&added),
-                Output::Text => {
-                    let names: Vec<String> = added.iter().map(|n| n.name.clone()).collect();
-                    say!("added {} to cluster {name}", names.join(", "));
-                }
-            }
-            Ok(0)
-        }
+        } => addnode(&b, &cluster, count, timeout, output).await,
         Command::Recreate {
             cluster,
             nodes,
             timeout,
-        } => {
-            let name = cluster_name(&cluster)?;
-            let nodes: Vec<NodeId> = nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?;
-            let view: ClusterView = match &remote {
-                Some(c) => {
-                    let req = RecreateRequest {
-                        nodes: nodes.iter().map(|n| n.hostname()).collect(),
-                        timeout: secs(timeout),
-                    };
-                    let path = format!("/api/v1/clusters/{name}/recreate");
-                    remote_op(c, Method::POST, &path, Some(body(&req))).await?
-                }
-                None => {
-                    let progress = Arc::new(Progress::new());
-                    let clusters = connect(progress.clone()).await?;
-                    clusters
-                        .recreate(&name, &nodes, timeout, &interrupt_token(progress))
-                        .await?
-                }
-            };
-            print_view(&view);
-            Ok(0)
-        }
+        } => recreate(&b, &cluster, &nodes, timeout).await,
         Command::Delnode {
             cluster,
             nodes,
             count,
             keep_state,
-        } => {
-            let name = cluster_name(&cluster)?;
-            let removal = match count {
-                Some(k) => Removal::Count(k),
-                None => Removal::Nodes(nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?),
-            };
-            let view: ClusterView = match &remote {
-                Some(c) => {
-                    let req = RemoveNodesRequest {
-                        nodes: match &removal {
-                            Removal::Nodes(n) => n.iter().map(|n| n.hostname()).collect(),
-                            Removal::Count(_) => Vec::new(),
-                        },
-                        count: match removal {
-                            Removal::Count(k) => Some(k),
-                            Removal::Nodes(_) => None,
-                        },
-                        keep_state,
-                    };
-                    let path = format!("/api/v1/clusters/{name}/delnode");
-                    remote_op(c, Method::POST, &path, Some(body(&req))).await?
-                }
-                None => {
-                    let clusters = connect(Arc::new(Progress::new())).await?;
-                    clusters.remove_nodes(&name, &removal, keep_state).await?
-                }
-            };
-            say!(
-                "cluster {name} now has {}",
-                out::count(view.workers, "worker")
-            );
-            Ok(0)
-        }
+        } => delnode(&b, &cluster, &nodes, count, keep_state).await,
         Command::Delete {
-            clusters: names,
+            clusters,
             keep_volumes,
-        } => {
-            let names: Vec<ClusterName> = names
-                .iter()
-                .map(|n| cluster_name(n))
-                .collect::<Result<_>>()?;
-            let clusters = match &remote {
-                Some(_) => None,
-                None => Some(connect(Arc::new(Silent)).await?),
-            };
-            let mut failed = false;
-            for name in names {
-                let result = match (&clusters, &remote) {
-                    (Some(clusters), _) => clusters.delete(&name, keep_volumes).await,
-                    (None, Some(c)) => {
-                        let path = format!(
-                            "/api/v1/clusters/{name}{}",
-                            if keep_volumes {
-                                "?keep-volumes=true"
-                            } else {
-                                ""
-                            }
-                        );
-                        remote_op::<DeleteReport>(c, Method::DELETE, &path, None).await
-                    }
-                    (None, None) => unreachable!("one of local or remote"),
-                };
-                match result {
-                    Ok(r) if !r.existed => {
-                        say!("cluster {name} does not exist; nothing to delete")
-                    }
-                    Ok(r) => {
-                        say!("deleted cluster {name}: {}", removed(&r));
-                        if !r.kept_volumes.is_empty() {
-                            say!("  kept volumes: {}", r.kept_volumes.join(", "));
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("mcc: error: {e}");
-                        failed = true;
-                    }
-                }
-            }
-            Ok(u8::from(failed))
-        }
+        } => delete(&b, &clusters, keep_volumes).await,
         Command::Enter {
             cluster,
             node,
             command,
-        } => {
-            let name = cluster_name(&cluster)?;
-            let node = node
-                .as_deref()
-                .map(node_name)
-                .transpose()?
-                .unwrap_or(NodeId::FRONTEND);
-            match &remote {
-                Some(c) => crate::enter::enter_remote(c, name.as_str(), node, command).await,
-                None => {
-                    let clusters = connect(Arc::new(Silent)).await?;
-                    crate::enter::enter(&clusters, &name, node, command).await
-                }
-            }
-        }
+        } => enter(&b, &cluster, node.as_deref(), command).await,
         Command::Exec {
             cluster,
             on,
             command,
-        } => exec(&cluster, &on, &command, remote.as_ref()).await,
+        } => exec(&cluster, &on, &command, b.daemon()).await,
         Command::Start { cluster } => {
             let name = cluster_name(&cluster)?;
-            let view: ClusterView = match &remote {
-                Some(c) => {
-                    let path = format!("/api/v1/clusters/{name}/start");
-                    remote_op(c, Method::POST, &path, None).await?
-                }
-                None => {
-                    connect(Arc::new(Progress::new()))
-                        .await?
-                        .start(&name)
-                        .await?
-                }
-            };
+            let view = b.start(&name).await?;
             say!(
                 "cluster {name}: {} of {} nodes running",
                 view.running,
@@ -363,127 +163,215 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
         }
         Command::Stop { cluster } => {
             let name = cluster_name(&cluster)?;
-            let view: ClusterView = match &remote {
-                Some(c) => {
-                    let path = format!("/api/v1/clusters/{name}/stop");
-                    remote_op(c, Method::POST, &path, None).await?
-                }
-                None => {
-                    connect(Arc::new(Progress::new()))
-                        .await?
-                        .stop(&name)
-                        .await?
-                }
-            };
+            let view = b.stop(&name).await?;
             say!("cluster {name}: stopped ({} nodes)", view.nodes.len());
             Ok(0)
         }
-        Command::Logs { cluster, node } => {
-            let name = cluster_name(&cluster)?;
-            let node = node.as_deref().map(node_name).transpose()?;
-            let logs: Vec<(String, String)> = match &remote {
-                Some(c) => {
-                    let path = match node {
-                        Some(n) => format!("/api/v1/clusters/{name}/logs?node={}", n.hostname()),
-                        None => format!("/api/v1/clusters/{name}/logs"),
-                    };
-                    let logs: Vec<NodeLog> = c.call(Method::GET, &path, None).await?;
-                    logs.into_iter().map(|l| (l.node, l.text)).collect()
-                }
-                None => connect(Arc::new(Silent)).await?.logs(&name, node).await?,
-            };
-            if logs.is_empty() {
-                eprintln!("no context logs for {name} (was it created with --context-folder?)");
-            }
-            let several = logs.len() > 1 || node.is_none();
-            for (host, text) in logs {
-                if several {
-                    say!("===== {host} =====");
-                }
-                say_raw!("{text}");
-            }
-            Ok(0)
-        }
+        Command::Logs { cluster, node } => logs(&b, &cluster, node.as_deref()).await,
         Command::Gc {
             clusters,
             volumes,
             output,
-        } => {
-            let only: Vec<ClusterName> = clusters
-                .iter()
-                .map(|c| cluster_name(c))
-                .collect::<Result<_>>()?;
-            let report: GcReport = match &remote {
-                Some(c) => {
-                    let req = GcRequest {
-                        clusters: only.iter().map(|c| c.to_string()).collect(),
-                        volumes,
-                    };
-                    remote_op(c, Method::POST, "/api/v1/gc", Some(body(&req))).await?
-                }
-                None => connect(Arc::new(Notes)).await?.gc(&only, volumes).await?,
-            };
-            let failed = report.failures.len() + report.volume_failures.len();
-            let code = if failed == 0 { 0 } else { 1 };
-            if output == Output::Json {
-                json(&report);
-                return Ok(code);
-            }
-            if report.actions.is_empty() && report.volumes_removed.is_empty() && failed == 0 {
-                say!("nothing to collect");
-            }
-            for a in &report.actions {
-                match a {
-                    GcAction::Removed(r) => {
-                        say!("removed leftovers of cluster {}: {}", r.name, removed(r))
-                    }
-                    GcAction::RemovedNodes { name, nodes } => say!(
-                        "removed nodes of cluster {name} that a killed addnode or delnode left \
-                         behind: {}",
-                        nodes.join(", ")
-                    ),
-                    GcAction::InProgress { name } => {
-                        say!("left cluster {name} alone: an mcc process is still creating it")
-                    }
-                    GcAction::Busy { name } => {
-                        say!("left cluster {name} alone: another mcc is changing it now")
-                    }
-                    GcAction::Unknown { name, reason } => {
-                        say!("left cluster {name} alone: {reason}")
-                    }
-                }
-            }
-            if !report.volumes_removed.is_empty() {
-                say!(
-                    "removed ephemeral volumes whose last container is gone: {}",
-                    report.volumes_removed.join(", ")
-                );
-            }
-            for f in &report.failures {
-                eprintln!("mcc: error: gc of cluster {}: {}", f.name, f.error);
-            }
-            for f in &report.volume_failures {
-                eprintln!("mcc: error: gc of volume {}: {}", f.name, f.error);
-            }
-            if !report.kept_volumes.is_empty() {
-                say!(
-                    "kept volumes of deleted clusters (remove with `mcc gc --volumes`): {}",
-                    report.kept_volumes.join(", ")
-                );
-            }
-            if !report.failures.is_empty() {
-                eprintln!(
-                    "mcc: {} of the clusters could not be collected; the others were",
-                    report.failures.len()
-                );
-            }
-            Ok(code)
-        }
+        } => gc(&b, &clusters, volumes, output).await,
         Command::Completions { shell } => {
             let mut cmd = crate::cli::Cli::command();
             clap_complete::generate(shell, &mut cmd, "mcc", &mut std::io::stdout());
             Ok(0)
         }
+    }
+}
+
+async fn list(b: &Backend, output: Output) -> Result<u8> {
+    let list = b.list().await?;
+    match output {
+        Output::Json => json(&list),
+        Output::Text if list.is_empty() => {
+            eprintln!("no clusters; create one with `mcc create --image IMAGE --nodes N`")
+        }
+        Output::Text => say_raw!("{}", list_table(&list)),
+    }
+    Ok(0)
+}
+
+async fn inspect(b: &Backend, cluster: &str, output: Output) -> Result<u8> {
+    let view = b.inspect(&cluster_name(cluster)?).await?;
+    match output {
+        Output::Json => json(&view),
+        Output::Text => print_view(&view),
+    }
+    Ok(0)
+}
+
+async fn addnode(
+    b: &Backend,
+    cluster: &str,
+    count: u32,
+    timeout: std::time::Duration,
+    output: Output,
+) -> Result<u8> {
+    let name = cluster_name(cluster)?;
+    let added = b.add_nodes(&name, count, timeout).await?;
+    match output {
+        Output::Json => json(&added),
+        Output::Text => {
+            let names: Vec<String> = added.iter().map(|n| n.name.clone()).collect();
+            say!("added {} to cluster {name}", names.join(", "));
+        }
+    }
+    Ok(0)
+}
+
+async fn recreate(
+    b: &Backend,
+    cluster: &str,
+    nodes: &[String],
+    timeout: std::time::Duration,
+) -> Result<u8> {
+    let name = cluster_name(cluster)?;
+    let nodes: Vec<NodeId> = nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?;
+    print_view(&b.recreate(&name, &nodes, timeout).await?);
+    Ok(0)
+}
+
+async fn delnode(
+    b: &Backend,
+    cluster: &str,
+    nodes: &[String],
+    count: Option<u32>,
+    keep_state: bool,
+) -> Result<u8> {
+    let name = cluster_name(cluster)?;
+    let removal = match count {
+        Some(k) => Removal::Count(k),
+        None => Removal::Nodes(nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?),
+    };
+    let view = b.remove_nodes(&name, &removal, keep_state).await?;
+    say!(
+        "cluster {name} now has {}",
+        out::count(view.workers, "worker")
+    );
+    Ok(0)
+}
+
+/// Deletes each cluster named, going on past a failure (exit 1 then).
+async fn delete(b: &Backend, names: &[String], keep_volumes: bool) -> Result<u8> {
+    let names: Vec<ClusterName> = names
+        .iter()
+        .map(|n| cluster_name(n))
+        .collect::<Result<_>>()?;
+    let mut failed = false;
+    for name in names {
+        match b.delete(&name, keep_volumes).await {
+            Ok(r) if !r.existed => say!("cluster {name} does not exist; nothing to delete"),
+            Ok(r) => {
+                say!("deleted cluster {name}: {}", removed(&r));
+                if !r.kept_volumes.is_empty() {
+                    say!("  kept volumes: {}", r.kept_volumes.join(", "));
+                }
+            }
+            Err(e) => {
+                eprintln!("mcc: error: {e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(u8::from(failed))
+}
+
+async fn enter(b: &Backend, cluster: &str, node: Option<&str>, command: Vec<String>) -> Result<u8> {
+    let name = cluster_name(cluster)?;
+    let node = node.map(node_name).transpose()?.unwrap_or(NodeId::FRONTEND);
+    match b.daemon() {
+        Some(c) => crate::enter::enter_remote(c, name.as_str(), node, command).await,
+        None => {
+            let clusters = connect(Arc::new(Silent)).await?;
+            crate::enter::enter(&clusters, &name, node, command).await
+        }
+    }
+}
+
+async fn logs(b: &Backend, cluster: &str, node: Option<&str>) -> Result<u8> {
+    let name = cluster_name(cluster)?;
+    let node = node.map(node_name).transpose()?;
+    let logs = b.logs(&name, node).await?;
+    if logs.is_empty() {
+        eprintln!("no context logs for {name} (was it created with --context-folder?)");
+    }
+    let several = logs.len() > 1 || node.is_none();
+    for (host, text) in logs {
+        if several {
+            say!("===== {host} =====");
+        }
+        say_raw!("{text}");
+    }
+    Ok(0)
+}
+
+async fn gc(b: &Backend, clusters: &[String], volumes: bool, output: Output) -> Result<u8> {
+    let only: Vec<ClusterName> = clusters
+        .iter()
+        .map(|c| cluster_name(c))
+        .collect::<Result<_>>()?;
+    let report = b.gc(&only, volumes).await?;
+    let failed = report.failures.len() + report.volume_failures.len();
+    let code = if failed == 0 { 0 } else { 1 };
+    if output == Output::Json {
+        json(&report);
+        return Ok(code);
+    }
+    print_gc(&report, failed);
+    Ok(code)
+}
+
+/// A gc report as text.
+fn print_gc(report: &GcReport, failed: usize) {
+    if report.actions.is_empty() && report.volumes_removed.is_empty() && failed == 0 {
+        say!("nothing to collect");
+    }
+    for a in &report.actions {
+        match a {
+            GcAction::Removed(r) => {
+                say!("removed leftovers of cluster {}: {}", r.name, removed(r))
+            }
+            GcAction::RemovedNodes { name, nodes } => say!(
+                "removed nodes of cluster {name} that a killed addnode or delnode left \
+                 behind: {}",
+                nodes.join(", ")
+            ),
+            GcAction::InProgress { name } => {
+                say!("left cluster {name} alone: an mcc process is still creating it")
+            }
+            GcAction::Busy { name } => {
+                say!("left cluster {name} alone: another mcc is changing it now")
+            }
+            GcAction::Unknown { name, reason } => {
+                say!("left cluster {name} alone: {reason}")
+            }
+        }
+    }
+    if !report.volumes_removed.is_empty() {
+        say!(
+            "removed ephemeral volumes whose last container is gone: {}",
+            report.volumes_removed.join(", ")
+        );
+    }
+    for f in &report.failures {
+        eprintln!("mcc: error: gc of cluster {}: {}", f.name, f.error);
+    }
+    for f in &report.volume_failures {
+        eprintln!("mcc: error: gc of volume {}: {}", f.name, f.error);
+    }
+    if !report.kept_volumes.is_empty() {
+        say!(
+            "kept volumes of deleted clusters (remove with `mcc gc --volumes`): {}",
+            report.kept_volumes.join(", ")
+        );
+    }
+    if !report.failures.is_empty() {
+        eprintln!(
+            "mcc: {} of the clusters could not be collected; the others were",
+            report.failures.len()
+        );
     }
 }
 

@@ -1,6 +1,7 @@
 //! The `mcc` binary: parses arguments, runs a command, prints, exits with
 //! the right code (2 for usage errors).
 
+mod backend;
 mod cli;
 mod cloud;
 mod commands;
