@@ -29,6 +29,19 @@ use crate::error::Result;
 pub async fn connect() -> Result<std::sync::Arc<dyn Provider>> {
     Ok(std::sync::Arc::new(DockerProvider::connect().await?))
 }
+
+/// The engine of a Docker worker (`--docker-workers`) at `addr`
+/// (`tcp://IP:2376`), reached with a client key, certificate and the
+/// cluster's authority, answering within `timeout_secs`.
+pub async fn connect_worker(
+    addr: &str,
+    tls: &(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf),
+    timeout_secs: u64,
+) -> Result<std::sync::Arc<dyn Provider>> {
+    Ok(std::sync::Arc::new(
+        DockerProvider::connect_tls(addr, &tls.0, &tls.1, &tls.2, timeout_secs).await?,
+    ))
+}
 use crate::model::Ipv4Cidr;
 
 pub type Labels = HashMap<String, String>;
@@ -466,6 +479,10 @@ pub trait Provider: Send + Sync {
     fn stats(&self, container: &str) -> StatsStream;
     /// An image as a tar archive (`docker save`), streamed.
     fn export_image(&self, image: &str) -> ByteStream;
+    /// Loads an image from a tar archive made by [`Provider::export_image`]
+    /// (`docker load`): how a worker's engine gets an image without a
+    /// registry.
+    async fn load_image(&self, tar: ByteStream) -> Result<()>;
 
     /// Extracts a tar archive into directory `dir` of a container (running or not).
     async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()>;

@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use mcc_api::{ReplicaView, ServiceDef};
 use mcc_core::model::docker_workers::ENGINE_PORT;
 use mcc_core::model::{labels, ClusterName, ClusterRecord, SCHEMA_VERSION};
-use mcc_core::provider::{ContainerSpec, ContainerState, DockerProvider, EngineEvent, Provider};
+use mcc_core::provider::{ContainerSpec, ContainerState, EngineEvent, Provider};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -86,7 +86,7 @@ impl Snapshot {
 /// A connection to one worker's engine, and the task following its events.
 struct Engine {
     addr: String,
-    docker: Arc<DockerProvider>,
+    docker: Arc<dyn Provider>,
     watching: CancellationToken,
 }
 
@@ -537,7 +537,7 @@ impl Services {
         name: &ClusterName,
     ) -> usize {
         let cluster = rt.cluster.as_str();
-        let engines: HashMap<String, Arc<DockerProvider>> = mem
+        let engines: HashMap<String, Arc<dyn Provider>> = mem
             .engines
             .iter()
             .map(|(w, e)| (w.clone(), e.docker.clone()))
@@ -565,7 +565,7 @@ impl Services {
                 let Some(docker) = docker else {
                     return (w.clone(), image.clone(), Err("no engine".to_string()));
                 };
-                let r = self.ensure_image(cluster, w, &docker, image).await;
+                let r = self.ensure_image(cluster, w, docker.as_ref(), image).await;
                 (w.clone(), image.clone(), r)
             }
         }))
@@ -616,11 +616,19 @@ impl Services {
                 Some((a.clone(), docker, def))
             })
             .collect();
-        let results: Vec<(Action, Result<(), String>)> = futures_util::stream::iter(jobs)
-            .map(|(a, docker, def)| async move {
-                let r = self.apply(&a, &docker, def.as_ref(), name).await;
-                (a, r)
+        // the futures made first, then run a few at once: a closure inside
+        // the stream trips the compiler's Send check over the engines'
+        // trait objects
+        let work: Vec<futures_util::future::BoxFuture<'_, (Action, Result<(), String>)>> = jobs
+            .into_iter()
+            .map(|(a, docker, def): Job| {
+                futures_util::FutureExt::boxed(async move {
+                    let r = self.apply(&a, docker.as_ref(), def.as_ref(), name).await;
+                    (a, r)
+                })
             })
+            .collect();
+        let results: Vec<(Action, Result<(), String>)> = futures_util::stream::iter(work)
             .buffer_unordered(PARALLEL_ACTIONS)
             .collect()
             .await;
@@ -700,7 +708,7 @@ impl Services {
     async fn apply(
         &self,
         a: &Action,
-        docker: &DockerProvider,
+        docker: &dyn Provider,
         def: Option<&ServiceDef>,
         name: &ClusterName,
     ) -> Result<(), String> {
@@ -718,7 +726,9 @@ impl Services {
                 }
                 Ok(())
             }
-            Action::Restart { id, .. } => docker.start(id).await.map_err(|e| e.to_string()),
+            Action::Restart { id, .. } => {
+                docker.start_container(id).await.map_err(|e| e.to_string())
+            }
             Action::Remove { id, .. } => docker
                 .remove_container(id)
                 .await
@@ -733,7 +743,7 @@ impl Services {
         &self,
         cluster: &str,
         worker: &str,
-        docker: &DockerProvider,
+        docker: &dyn Provider,
         image: &str,
     ) -> Result<(), String> {
         if docker
@@ -804,7 +814,7 @@ impl Services {
         self: &Arc<Self>,
         rt: &Runtime,
         worker: &str,
-        docker: Arc<DockerProvider>,
+        docker: Arc<dyn Provider>,
     ) -> CancellationToken {
         let token = self.stop.child_token();
         let (t2, cluster, worker) = (token.clone(), rt.cluster.clone(), worker.to_string());
@@ -932,11 +942,11 @@ async fn observe(
                 Some((_, d)) => d,
                 None => match tokio::time::timeout(
                     ENGINE_TIMEOUT,
-                    DockerProvider::connect_tls(&addr, &tls.0, &tls.1, &tls.2, 10),
+                    mcc_core::provider::connect_worker(&addr, &tls, 10),
                 )
                 .await
                 {
-                    Ok(Ok(d)) => Arc::new(d),
+                    Ok(Ok(d)) => d,
                     _ => return (w.clone(), None),
                 },
             };
@@ -954,10 +964,13 @@ async fn observe(
     .await
 }
 
+/// An action to carry out, on its worker's engine, with its service.
+type Job = (Action, Arc<dyn Provider>, Option<ServiceDef>);
+
 /// A worker's engine, its address and what it lists of the cluster.
 type Observed = (
     String,
-    Arc<DockerProvider>,
+    Arc<dyn Provider>,
     Vec<mcc_core::provider::ContainerInfo>,
 );
 

@@ -156,7 +156,7 @@ impl DockerProvider {
     }
 
     /// Loads an image archive (`docker load`) as it streams in.
-    pub async fn load_image(&self, tar: super::ByteStream) -> Result<()> {
+    async fn load_tar(&self, tar: super::ByteStream) -> Result<()> {
         let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
             .quiet(true)
             .build();
@@ -168,11 +168,6 @@ impl DockerProvider {
             }
         }
         Ok(())
-    }
-
-    /// Starts a container that exists (created or exited).
-    pub async fn start(&self, id: &str) -> Result<()> {
-        self.start_container(id).await
     }
 
     /// Whether the engine runs on this machine, whose files mcc can read.
@@ -853,6 +848,10 @@ impl Provider for DockerProvider {
     }
 
     /// An image as a tar archive (`docker save`), streamed.
+    async fn load_image(&self, tar: super::ByteStream) -> Result<()> {
+        self.load_tar(tar).await
+    }
+
     fn export_image(&self, image: &str) -> super::ByteStream {
         let op = format!("saving image {image}");
         Box::pin(
