@@ -3,8 +3,10 @@
 
 pub mod error;
 pub mod input;
+pub mod lock;
 pub mod model;
 pub mod provider;
+pub mod store;
 
 pub use error::{Error, Result};
 pub mod cluster;

@@ -12,7 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use mcc_core::cluster::lock::{lock_dir, HostLock};
+use mcc_core::lock::{lock_dir, HostLock};
 
 const NOBODY: &str = "65534";
 

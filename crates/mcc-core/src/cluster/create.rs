@@ -8,10 +8,7 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 
 use super::delete::DataVolumes;
-use super::lock::HostLock;
-use super::nodes::{
-    base_labels, data_volume_labels, meta_volume_labels, shared_volume_labels, Blueprint,
-};
+use super::nodes::{base_labels, data_volume_labels, Blueprint};
 use super::parallel::{first_error, run_all};
 use super::query::ClusterView;
 use super::vpc::vpc_subnet;
@@ -23,7 +20,7 @@ use crate::model::docker_workers::{self, pick_inner_subnets, DockerWorkers};
 use crate::model::{
     labels, ClusterRecord, ClusterSpec, Ipv4Cidr, NetworkDriver, NodeId, META_MOUNT,
 };
-use crate::provider::{ContainerSpec, Mount, NetworkSpec};
+use crate::provider::NetworkSpec;
 
 #[derive(Clone, Debug)]
 pub struct CreateOptions {
@@ -401,54 +398,17 @@ impl Clusters {
         .map_err(|e| Error::Failed(format!("packing the context folder: {e}")))?
     }
 
+    /// The claim on the name, with the record and the creator.
     async fn claim(
         &self,
         spec: &ClusterSpec,
         record: &ClusterRecord,
         timeout: Duration,
     ) -> Result<()> {
-        let name = &spec.name;
-        let mut l = base_labels(name);
-        l.insert(labels::ROLE.into(), labels::role::META.into());
-        l.insert(labels::RECORD.into(), record.to_label());
-        l.insert(
-            labels::CREATOR.into(),
-            creator::current_for(creator::creator_budget(timeout)),
-        );
-        let meta = ContainerSpec {
-            name: name.meta_container(),
-            image: spec.frontend_image.clone(),
-            // never started: it holds the record and gives access to the
-            // meta volume while every node is stopped
-            cmd: Some(vec!["true".into()]),
-            labels: l,
-            no_network: true,
-            // the only container that mounts the meta volume writable
-            mounts: vec![
-                Mount::Volume {
-                    name: record.meta_volume.clone(),
-                    target: META_MOUNT.into(),
-                    labels: meta_volume_labels(name),
-                    read_only: false,
-                },
-                Mount::Volume {
-                    name: record.shared_volume.clone(),
-                    target: context::SHARED_MOUNT.into(),
-                    labels: shared_volume_labels(name),
-                    read_only: false,
-                },
-            ],
-            ..Default::default()
-        };
-        match self.provider.create_container(&meta).await {
-            Ok(_) => Ok(()),
-            Err(Error::Conflict(_)) => Err(Error::Conflict(format!(
-                "cluster '{name}' already exists or is being created by another mcc \
-                 (container {} is taken); choose another --name",
-                name.meta_container()
-            ))),
-            Err(e) => Err(e),
-        }
+        let creator = creator::current_for(creator::creator_budget(timeout));
+        self.store
+            .claim(&spec.name, record, &spec.frontend_image, &creator)
+            .await
     }
 
     async fn provision(
@@ -550,10 +510,9 @@ impl Clusters {
             .chain((1..=spec.nodes).map(NodeId::worker))
             .collect();
         let workers: Vec<NodeId> = all[1..].to_vec();
-        let meta = name.meta_container();
-        self.provider.upload(&meta, META_MOUNT, archive).await?;
-        self.provider
-            .upload(&meta, context::SHARED_MOUNT, context::shared_archive()?)
+        self.store.write(name, META_MOUNT, archive).await?;
+        self.store
+            .write(name, context::SHARED_MOUNT, context::shared_archive()?)
             .await?;
         if cancel.is_cancelled() {
             return Err(Error::Interrupted);
@@ -578,7 +537,7 @@ impl Clusters {
 struct Prepared {
     images: HashMap<String, crate::provider::ImageInfo>,
     /// Held until the network exists.
-    networks_lock: HostLock,
+    networks_lock: crate::store::Held,
     /// The meta volume's first content.
     archive: Vec<u8>,
 }

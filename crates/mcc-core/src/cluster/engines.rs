@@ -62,20 +62,17 @@ impl Clusters {
     /// 4096, and only a new cluster, with a new authority, is rid of it.)
     pub(crate) async fn drop_legacy_cert(&self, name: &ClusterName, node: NodeId) -> Result<()> {
         let [key, cert] = docker_workers::legacy_files(node);
-        let meta = name.meta_container();
         match self
-            .provider
-            .download(&meta, &format!("{META_MOUNT}/{key}"))
-            .await
+            .store
+            .read(name, &format!("{META_MOUNT}/{key}"))
+            .await?
         {
-            Ok(tar) if !context::single_file_text(&tar)?.is_empty() => {}
-            Ok(_) => return Ok(()),
-            Err(e) if e.is_not_found() => return Ok(()),
-            Err(e) => return Err(e),
+            Some(tar) if !context::single_file_text(&tar)?.is_empty() => {}
+            _ => return Ok(()),
         }
         let emptied = [(key, String::new(), 0o600), (cert, String::new(), 0o644)];
-        self.provider
-            .upload(&meta, META_MOUNT, context::meta_files_archive(&emptied)?)
+        self.store
+            .write(name, META_MOUNT, context::meta_files_archive(&emptied)?)
             .await
     }
 
@@ -94,12 +91,10 @@ impl Clusters {
         let Some(dw) = &record.docker else {
             return Ok(());
         };
-        let meta = name.meta_container();
         let path = format!("{META_MOUNT}/{}", docker_workers::NODES_CERT_FILE);
-        let current = match self.provider.download(&meta, &path).await {
-            Ok(tar) => Some(context::single_file_text(&tar)?),
-            Err(e) if e.is_not_found() => None,
-            Err(e) => return Err(e),
+        let current = match self.store.read(name, &path).await? {
+            Some(tar) => Some(context::single_file_text(&tar)?),
+            None => None,
         };
         let now = time::OffsetDateTime::now_utc();
         let ca_until = dw.ca_until();
@@ -114,8 +109,8 @@ impl Clusters {
             return Ok(());
         }
         let files = docker_workers::cluster_files(dw, name).map_err(Error::Failed)?;
-        self.provider
-            .upload(&meta, META_MOUNT, context::meta_files_archive(&files)?)
+        self.store
+            .write(name, META_MOUNT, context::meta_files_archive(&files)?)
             .await
     }
 

@@ -211,14 +211,8 @@ impl Clusters {
             }
         }
         if legacy {
-            let tar = match self
-                .provider
-                .download(&name.meta_container(), context::LEGACY_LOGS_DIR)
-                .await
-            {
-                Ok(t) => t,
-                Err(e) if e.is_not_found() => return Ok(Vec::new()),
-                Err(e) => return Err(e),
+            let Some(tar) = self.store.read(name, context::LEGACY_LOGS_DIR).await? else {
+                return Ok(Vec::new());
             };
             let mut logs = context::logs_from_archive(&tar)?;
             if let Some(n) = node {

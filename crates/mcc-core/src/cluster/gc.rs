@@ -24,7 +24,6 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::delete::{DataVolumes, DeleteReport};
-use super::lock::HostLock;
 use super::state::CreateState;
 use super::{creator, Clusters, Loaded};
 use crate::error::{Error, Result};
@@ -146,8 +145,9 @@ impl Clusters {
         report: &mut GcReport,
     ) -> Result<()> {
         // Another mcc of this host changing it holds its lock: leave it.
-        let Some(_serialized) =
-            HostLock::try_acquire(&format!("cluster-{name}"), &format!("collecting '{name}'"))?
+        let Some(_serialized) = self
+            .store
+            .try_lock(&format!("cluster-{name}"), &format!("collecting '{name}'"))?
         else {
             report.actions.push(GcAction::Busy {
                 name: name.to_string(),

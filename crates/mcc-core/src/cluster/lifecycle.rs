@@ -117,10 +117,9 @@ impl Clusters {
             &CancellationToken::new(),
             |n| async move {
                 let path = format!("{}/{}.start", context::RUNS_DIR, n.hostname());
-                match self.provider.download(&name.meta_container(), &path).await {
-                    Ok(tar) => Ok(Some((n.hostname(), context::single_file_text(&tar)?))),
-                    Err(e) if e.is_not_found() => Ok(None),
-                    Err(e) => Err(e),
+                match self.store.read(name, &path).await? {
+                    Some(tar) => Ok(Some((n.hostname(), context::single_file_text(&tar)?))),
+                    None => Ok(None),
                 }
             },
         )

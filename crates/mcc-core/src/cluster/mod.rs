@@ -18,7 +18,6 @@ mod exec;
 mod faults;
 mod gc;
 mod lifecycle;
-pub mod lock;
 mod membership;
 mod nodes;
 pub mod parallel;
@@ -41,9 +40,11 @@ pub use membership::Removal;
 pub use query::{ClusterStatus, ClusterView, NodeView};
 
 use crate::error::{Error, Result};
+use crate::lock::LOCK_TIMEOUT;
 use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role};
 use crate::provider::{ContainerInfo, ContainerState, Provider, VolumeInfo};
-use lock::{HostLock, LOCK_TIMEOUT};
+use crate::store::Held;
+use crate::store::{ClusterStore, MetaStore};
 
 /// Where progress goes: a terminal display, plain lines, or nowhere.
 pub trait Reporter: Send + Sync {
@@ -71,6 +72,8 @@ impl Reporter for Silent {
 #[derive(Clone)]
 pub struct Clusters {
     provider: Arc<dyn Provider>,
+    /// Where each cluster's claim, record and files are kept.
+    store: Arc<dyn ClusterStore>,
     reporter: Arc<dyn Reporter>,
 }
 
@@ -177,8 +180,23 @@ impl Loaded {
 }
 
 impl Clusters {
+    /// The clusters on `provider`, kept in a [`MetaStore`] on it.
     pub fn new(provider: Arc<dyn Provider>, reporter: Arc<dyn Reporter>) -> Self {
-        Self { provider, reporter }
+        let store = Arc::new(MetaStore::new(provider.clone()));
+        Self::with_store(provider, store, reporter)
+    }
+
+    /// The clusters on `provider`, kept in `store`.
+    pub fn with_store(
+        provider: Arc<dyn Provider>,
+        store: Arc<dyn ClusterStore>,
+        reporter: Arc<dyn Reporter>,
+    ) -> Self {
+        Self {
+            provider,
+            store,
+            reporter,
+        }
     }
 
     pub fn provider(&self) -> &dyn Provider {
@@ -186,7 +204,7 @@ impl Clusters {
     }
 
     /// Serializes changes of one cluster between mcc processes of this host.
-    pub(crate) async fn lock_cluster(&self, name: &ClusterName) -> Result<HostLock> {
+    pub(crate) async fn lock_cluster(&self, name: &ClusterName) -> Result<Held> {
         self.lock_host(
             &format!("cluster-{name}"),
             &format!("changing cluster '{name}'"),
@@ -194,9 +212,13 @@ impl Clusters {
         .await
     }
 
-    pub(crate) async fn lock_host(&self, lock: &str, what: &str) -> Result<HostLock> {
+    /// One of the store's locks (`cluster-NAME`, `networks`, …), waited
+    /// for up to [`LOCK_TIMEOUT`], saying what it waits for.
+    pub(crate) async fn lock_host(&self, lock: &str, what: &str) -> Result<Held> {
         let reporter = self.reporter.clone();
-        HostLock::acquire(lock, what, LOCK_TIMEOUT, &move |m: &str| reporter.note(m)).await
+        self.store
+            .lock(lock, what, LOCK_TIMEOUT, &move |m: &str| reporter.note(m))
+            .await
     }
 
     /// Reads one cluster from the engine's labels.

@@ -13,7 +13,7 @@ use crate::context;
 use crate::error::{Error, Result};
 use crate::model::docker_workers;
 use crate::model::hosts::render_hosts;
-use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role, META_MOUNT, SCHEMA_VERSION};
+use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role, META_MOUNT};
 use crate::provider::{exec_collect, ExecSpec, ImageInfo, Labels, Mount, NodeInit, NodeRequest};
 
 /// Keeps a node running when its image would only start a shell and exit.
@@ -21,22 +21,15 @@ use crate::provider::{exec_collect, ExecSpec, ImageInfo, Labels, Mount, NodeInit
 const KEEPALIVE: &str = "trap 'exit 0' TERM INT; while :; do sleep 3600 & wait $!; done";
 
 pub(crate) fn base_labels(name: &ClusterName) -> Labels {
-    HashMap::from([
-        (labels::CLUSTER.to_string(), name.to_string()),
-        (labels::SCHEMA.to_string(), SCHEMA_VERSION.to_string()),
-    ])
+    labels::of(name, None)
 }
 
 pub(crate) fn meta_volume_labels(name: &ClusterName) -> Labels {
-    let mut l = base_labels(name);
-    l.insert(labels::ROLE.into(), labels::role::META.into());
-    l
+    labels::of(name, Some(labels::role::META))
 }
 
 pub(crate) fn shared_volume_labels(name: &ClusterName) -> Labels {
-    let mut l = base_labels(name);
-    l.insert(labels::ROLE.into(), labels::role::SHARED.into());
-    l
+    labels::of(name, Some(labels::role::SHARED))
 }
 
 pub(crate) fn data_volume_labels(name: &ClusterName, device: &str) -> Labels {
@@ -497,7 +490,7 @@ mod tests {
         assert_eq!(s.labels[labels::CLUSTER], "lab");
         assert_eq!(s.labels[labels::ROLE], "worker");
         assert_eq!(s.labels[labels::INDEX], "2");
-        assert_eq!(s.labels[labels::SCHEMA], SCHEMA_VERSION);
+        assert_eq!(s.labels[labels::SCHEMA], crate::model::SCHEMA_VERSION);
         let (net, ip, aliases) = s.network.clone();
         assert_eq!(net, "lab-net");
         assert_eq!(ip, Some(Ipv4Addr::new(10, 5, 0, 4)));

@@ -371,7 +371,7 @@ impl Clusters {
         &self,
         volumes: &[String],
         why: &str,
-    ) -> Result<Option<super::lock::HostLock>> {
+    ) -> Result<Option<crate::store::Held>> {
         if volumes.is_empty() {
             return Ok(None);
         }

@@ -23,14 +23,12 @@
 //! The meta volume also holds `hosts`, bound onto every node's
 //! `/etc/hosts`, so rewritten in place (see [`Clusters::write_hosts`]).
 
-use std::time::Duration;
-
 use super::{Clusters, Loaded};
 use crate::context;
 use crate::error::{Error, Result};
 use crate::model::labels::role;
 use crate::model::{labels, members, ClusterName, NodeId, Role, INDEX_SCHEMA, META_MOUNT};
-use crate::provider::{Helper, VolumeInfo};
+use crate::provider::VolumeInfo;
 
 const STATE_DIR: &str = "state";
 
@@ -207,20 +205,7 @@ pub(crate) fn padded(new: &str, old_len: usize) -> String {
 impl Clusters {
     /// Reads one file of the meta volume; `None` if it is not there.
     async fn meta_file(&self, name: &ClusterName, file: &str) -> Result<Option<Vec<u8>>> {
-        let path = format!("{META_MOUNT}/{file}");
-        // A file being replaced by the engine's copy is briefly absent;
-        // writers hold the cluster's lock, readers look twice.
-        for attempt in 0..2 {
-            match self.provider.download(&name.meta_container(), &path).await {
-                Ok(tar) => return Ok(Some(tar)),
-                Err(e) if e.is_not_found() && attempt == 0 => {
-                    tokio::time::sleep(Duration::from_millis(50)).await
-                }
-                Err(e) if e.is_not_found() => return Ok(None),
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(None)
+        self.store.read(name, &format!("{META_MOUNT}/{file}")).await
     }
 
     /// Writes a marker of how the cluster's life goes (`ready`, `failed`,
@@ -235,9 +220,9 @@ impl Clusters {
             };
             self.write_index(&loaded, Some(state), &members).await
         } else {
-            self.provider
-                .upload(
-                    &name.meta_container(),
+            self.store
+                .write(
+                    name,
                     &format!("{META_MOUNT}/{STATE_DIR}"),
                     context::file_archive(state, "")?,
                 )
@@ -406,9 +391,9 @@ impl Clusters {
             let marker = loaded.index.as_ref().and_then(|i| i.marker.clone());
             return self.write_index(&loaded, marker.as_deref(), members).await;
         }
-        self.provider
-            .upload(
-                &name.meta_container(),
+        self.store
+            .write(
+                name,
                 META_MOUNT,
                 context::file_archive(context::MEMBERS_FILE, &members_text(members))?,
             )
@@ -429,10 +414,9 @@ impl Clusters {
             .copied()
             .filter(|n| n.role == Role::Worker)
             .collect();
-        let meta = name.meta_container();
-        self.provider
-            .upload(
-                &meta,
+        self.store
+            .write(
+                name,
                 META_MOUNT,
                 context::file_archive("nodes", &context::nodes_file(&workers))?,
             )
@@ -445,21 +429,17 @@ impl Clusters {
             return Ok(());
         }
         if loaded.nodes.iter().any(|n| n.running()) {
-            let helper = Helper {
-                image: record.frontend_image.clone(),
-                labels: super::nodes::base_labels(name),
-            };
             let text = padded(&content, old.len());
-            self.provider
-                .rewrite_in_place(&record.meta_volume, "hosts", text.as_bytes(), &helper)
+            self.store
+                .rewrite_live(name, record, "hosts", text.as_bytes())
                 .await
                 .map_err(|e| {
                     Error::Failed(format!("updating the hosts file of cluster '{name}': {e}"))
                 })
         } else {
             // no node binds the file now; they bind the new one at start
-            self.provider
-                .upload(&meta, META_MOUNT, context::file_archive("hosts", &content)?)
+            self.store
+                .write(name, META_MOUNT, context::file_archive("hosts", &content)?)
                 .await
         }
     }

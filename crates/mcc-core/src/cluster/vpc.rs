@@ -7,7 +7,6 @@ use serde::{Deserialize, Serialize};
 
 use std::net::Ipv4Addr;
 
-use super::lock::HostLock;
 use super::Clusters;
 use crate::error::{Error, Result};
 use crate::model::options::validate_dns_name;
@@ -217,7 +216,7 @@ impl Clusters {
     /// Serializes the picking of node addresses in one VPC (create,
     /// addnode) between mcc processes of this host; held until the nodes
     /// that got them exist, since only then does the engine see them.
-    pub(crate) async fn lock_vpc_addresses(&self, id: &str) -> Result<HostLock> {
+    pub(crate) async fn lock_vpc_addresses(&self, id: &str) -> Result<crate::store::Held> {
         self.lock_host(
             &format!("addresses-{id}"),
             &format!("picking node addresses in VPC {id}"),

@@ -58,6 +58,22 @@ pub mod labels {
     /// On a replica: its index, 1..=replicas.
     pub const REPLICA: &str = "mcc.replica";
 
+    /// The labels every object of cluster `name` carries (its name and
+    /// this schema), with its `role` when given.
+    pub fn of(
+        name: &super::ClusterName,
+        role: Option<&str>,
+    ) -> std::collections::HashMap<String, String> {
+        let mut l = std::collections::HashMap::from([
+            (CLUSTER.to_string(), name.to_string()),
+            (SCHEMA.to_string(), super::SCHEMA_VERSION.to_string()),
+        ]);
+        if let Some(r) = role {
+            l.insert(ROLE.to_string(), r.to_string());
+        }
+        l
+    }
+
     /// The values of [`ROLE`].
     pub mod role {
         pub const FRONTEND: &str = "frontend";

@@ -28,7 +28,7 @@ pub fn dir() -> Result<PathBuf> {
                 .into(),
         ));
     }
-    crate::cluster::lock::private_dir(Path::new("/var/lib"), &["mcc", "volumes"])
+    crate::lock::private_dir(Path::new("/var/lib"), &["mcc", "volumes"])
 }
 
 pub fn image_path(name: &str) -> Result<PathBuf> {
