@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use mcc_api::Event;
 use mcc_core::model::labels;
-use mcc_core::provider::{EngineEvent, Provider};
+use mcc_core::provider::{EngineEvent, EventAction, EventObject, Provider};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -103,7 +103,7 @@ pub async fn watch_engine(
     stop: CancellationToken,
 ) {
     let mut since: Option<i64> = None;
-    let mut last: Option<(i64, String, String)> = None;
+    let mut last: Option<(i64, String, EventAction)> = None;
     let mut backoff = std::time::Duration::from_millis(100);
     loop {
         let mut stream = provider.events(since);
@@ -119,11 +119,11 @@ pub async fn watch_engine(
                     // A resumed stream starts at `since` itself: skip
                     // what was seen already.
                     if Some(e.time_nano) < since
-                        || last.as_ref() == Some(&(e.time_nano, e.id.clone(), e.action.clone()))
+                        || last.as_ref() == Some(&(e.time_nano, e.id.clone(), e.action))
                     {
                         continue;
                     }
-                    last = Some((e.time_nano, e.id.clone(), e.action.clone()));
+                    last = Some((e.time_nano, e.id.clone(), e.action));
                     if !connected {
                         connected = true;
                         backoff = std::time::Duration::from_millis(100);
@@ -162,48 +162,44 @@ pub async fn watch_engine(
 /// container's files (`archive-path`), execs and attaches do not, and
 /// `list` itself causes the former.
 pub fn changes_state(e: &EngineEvent) -> bool {
-    let action = e.action.split(':').next().unwrap_or_default();
-    match e.kind.as_str() {
-        "container" => matches!(
-            action,
-            "create"
-                | "start"
-                | "restart"
-                | "die"
-                | "stop"
-                | "kill"
-                | "destroy"
-                | "oom"
-                | "pause"
-                | "unpause"
-                | "rename"
-                | "update"
-                | "health_status"
+    use EventAction as A;
+    match e.object {
+        EventObject::Container => e.action != A::Other,
+        EventObject::Network => matches!(
+            e.action,
+            A::Created | A::Removed | A::Connected | A::Disconnected
         ),
-        "network" => matches!(action, "create" | "destroy" | "connect" | "disconnect"),
-        "volume" => matches!(action, "create" | "destroy"),
-        _ => false,
+        EventObject::Volume => matches!(e.action, A::Created | A::Removed),
+        EventObject::Other => false,
     }
 }
 
 /// A line for the event log, for the engine events worth one.
 fn describe(e: &EngineEvent) -> Option<String> {
-    let what = match (e.kind.as_str(), e.action.as_str()) {
+    use EventAction as A;
+    let node = matches!(
+        e.labels.get(labels::ROLE).map(String::as_str),
+        Some(labels::role::FRONTEND | labels::role::WORKER)
+    );
+    let worth = match e.object {
         // node containers only: not mcc's short-lived helpers
-        (
-            "container",
-            a @ ("create" | "start" | "die" | "stop" | "kill" | "destroy" | "oom" | "pause"
-            | "unpause" | "restart"),
-        ) if matches!(
-            e.labels.get(labels::ROLE).map(String::as_str),
-            Some("frontend" | "worker")
-        ) =>
-        {
-            a
+        EventObject::Container => {
+            node && matches!(
+                e.action,
+                A::Created
+                    | A::Started
+                    | A::Died { .. }
+                    | A::Stopped
+                    | A::Killed
+                    | A::Removed
+                    | A::OutOfMemory
+                    | A::Paused
+                    | A::Unpaused
+                    | A::Restarted
+            )
         }
-        ("network", a @ ("create" | "destroy")) => a,
-        ("volume", a @ ("create" | "destroy")) => a,
-        _ => return None,
+        EventObject::Network | EventObject::Volume => matches!(e.action, A::Created | A::Removed),
+        EventObject::Other => false,
     };
-    Some(format!("{} {} {what}", e.kind, e.name))
+    worth.then(|| format!("{} {} {}", e.object.as_str(), e.name, e.action.as_str()))
 }

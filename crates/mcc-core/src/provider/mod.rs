@@ -316,10 +316,8 @@ pub struct Attached {
 /// from the engine's event stream.
 #[derive(Clone, Debug, Default)]
 pub struct EngineEvent {
-    /// container, network or volume.
-    pub kind: String,
-    /// start, die, stop, destroy, create, …
-    pub action: String,
+    pub object: EventObject,
+    pub action: EventAction,
     pub id: String,
     /// The object's name (containers: without the leading '/').
     pub name: String,
@@ -327,6 +325,94 @@ pub struct EngineEvent {
     /// When, in nanoseconds since the Unix epoch; resume after it with
     /// [`Provider::events`]'s `since`.
     pub time_nano: i64,
+}
+
+/// What an engine event is about.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EventObject {
+    Container,
+    Network,
+    Volume,
+    /// Images, plugins, the engine itself…
+    #[default]
+    Other,
+}
+
+impl EventObject {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventObject::Container => "container",
+            EventObject::Network => "network",
+            EventObject::Volume => "volume",
+            EventObject::Other => "other",
+        }
+    }
+}
+
+/// What happened to the object, in a provider's neutral terms.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum EventAction {
+    Created,
+    Started,
+    Restarted,
+    /// Asked to stop (the process then dies).
+    Stopped,
+    /// Sent a signal to end.
+    Killed,
+    /// Its process ended, with this exit code when the engine says it.
+    Died {
+        code: Option<i64>,
+    },
+    OutOfMemory,
+    Removed,
+    Paused,
+    Unpaused,
+    Renamed,
+    Updated,
+    /// A health check's verdict changed.
+    Health,
+    /// A container joined or left a network (on the network's event).
+    Connected,
+    Disconnected,
+    /// What changes nothing mcc shows: execs, attaches, file reads…
+    #[default]
+    Other,
+}
+
+impl EventAction {
+    /// The engine's own word for it, as the event log says it.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            EventAction::Created => "create",
+            EventAction::Started => "start",
+            EventAction::Restarted => "restart",
+            EventAction::Stopped => "stop",
+            EventAction::Killed => "kill",
+            EventAction::Died { .. } => "die",
+            EventAction::OutOfMemory => "oom",
+            EventAction::Removed => "destroy",
+            EventAction::Paused => "pause",
+            EventAction::Unpaused => "unpause",
+            EventAction::Renamed => "rename",
+            EventAction::Updated => "update",
+            EventAction::Health => "health_status",
+            EventAction::Connected => "connect",
+            EventAction::Disconnected => "disconnect",
+            EventAction::Other => "other",
+        }
+    }
+
+    /// Whether a container that had it is no longer running (or gone).
+    pub fn ends(&self) -> bool {
+        matches!(
+            self,
+            EventAction::Died { .. }
+                | EventAction::Stopped
+                | EventAction::Killed
+                | EventAction::Removed
+                | EventAction::OutOfMemory
+        )
+    }
 }
 
 /// One sample of a container's resource use, as counters since it started.

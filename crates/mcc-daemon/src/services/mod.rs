@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use mcc_api::{ReplicaView, ServiceDef};
 use mcc_core::model::docker_workers::ENGINE_PORT;
 use mcc_core::model::{labels, ClusterName, ClusterRecord, SCHEMA_VERSION};
-use mcc_core::provider::{ContainerSpec, ContainerState, EngineEvent, Provider};
+use mcc_core::provider::{ContainerSpec, ContainerState, EngineEvent, EventObject, Provider};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -293,7 +293,7 @@ impl Services {
     /// What the host engine's watcher saw: a worker stopping or coming
     /// back wakes its cluster's reconciler at once.
     pub fn host_event(self: &Arc<Self>, e: &EngineEvent) {
-        if e.kind != "container"
+        if e.object != EventObject::Container
             || e.labels.get(labels::ROLE).map(String::as_str) != Some(labels::role::WORKER)
         {
             return;
@@ -828,10 +828,7 @@ impl Services {
                 };
                 match next {
                     Some(Ok(e)) if e.labels.contains_key(SERVICE_LABEL) => {
-                        if matches!(
-                            e.action.as_str(),
-                            "die" | "stop" | "kill" | "destroy" | "oom"
-                        ) {
+                        if e.action.ends() {
                             me.wake(&cluster);
                         }
                     }

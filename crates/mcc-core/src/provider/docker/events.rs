@@ -23,9 +23,16 @@ impl DockerProvider {
                 .map_ok(|m| {
                     let actor = m.actor.unwrap_or_default();
                     let labels: Labels = actor.attributes.unwrap_or_default();
+                    let object = match m.typ.map(|t| t.to_string()).as_deref() {
+                        Some("container") => EventObject::Container,
+                        Some("network") => EventObject::Network,
+                        Some("volume") => EventObject::Volume,
+                        _ => EventObject::Other,
+                    };
+                    let action = action_of(m.action.as_deref().unwrap_or_default(), &labels);
                     EngineEvent {
-                        kind: m.typ.map(|t| t.to_string()).unwrap_or_default(),
-                        action: m.action.unwrap_or_default(),
+                        object,
+                        action,
                         id: actor.id.unwrap_or_default(),
                         name: labels.get("name").cloned().unwrap_or_default(),
                         labels,
@@ -81,5 +88,59 @@ impl DockerProvider {
                     }
                 }),
         )
+    }
+}
+
+/// Docker's action word as mcc's (`exec_start: sh` and the like are
+/// `Other`); a `die` carries the exit code of the `exitCode` attribute.
+fn action_of(action: &str, attributes: &Labels) -> EventAction {
+    match action.split(':').next().unwrap_or_default() {
+        "create" => EventAction::Created,
+        "start" => EventAction::Started,
+        "restart" => EventAction::Restarted,
+        "stop" => EventAction::Stopped,
+        "kill" => EventAction::Killed,
+        "die" => EventAction::Died {
+            code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+        },
+        "oom" => EventAction::OutOfMemory,
+        "destroy" => EventAction::Removed,
+        "pause" => EventAction::Paused,
+        "unpause" => EventAction::Unpaused,
+        "rename" => EventAction::Renamed,
+        "update" => EventAction::Updated,
+        "health_status" => EventAction::Health,
+        "connect" => EventAction::Connected,
+        "disconnect" => EventAction::Disconnected,
+        _ => EventAction::Other,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docker_actions_read_as_mcc_s() {
+        let none = Labels::new();
+        let died = Labels::from([("exitCode".to_string(), "137".to_string())]);
+        assert_eq!(
+            action_of("die", &died),
+            EventAction::Died { code: Some(137) }
+        );
+        assert_eq!(action_of("die", &none), EventAction::Died { code: None });
+        assert_eq!(action_of("destroy", &none), EventAction::Removed);
+        assert_eq!(
+            action_of("health_status: healthy", &none),
+            EventAction::Health
+        );
+        assert_eq!(
+            action_of("exec_start: sh -c true", &none),
+            EventAction::Other
+        );
+        assert_eq!(action_of("archive-path", &none), EventAction::Other);
+        for a in ["create", "start", "stop", "kill", "oom", "pause", "rename"] {
+            assert_eq!(action_of(a, &none).as_str(), a);
+        }
     }
 }

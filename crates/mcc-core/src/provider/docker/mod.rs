@@ -23,9 +23,9 @@ use bollard::{body_full, container::LogOutput, Docker};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
-    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, EngineEvent, ExecSpec, Helper,
-    ImageInfo, Labels, Mount, NetworkInfo, NetworkSpec, NodeInit, NodeRequest, Provider,
-    StatsSample, VolumeInfo,
+    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, EngineEvent, EventAction,
+    EventObject, ExecSpec, Helper, ImageInfo, Labels, Mount, NetworkInfo, NetworkSpec, NodeInit,
+    NodeRequest, Provider, StatsSample, VolumeInfo,
 };
 use crate::error::{Error, Result};
 use crate::model::{labels, Ipv4Cidr};
