@@ -295,6 +295,16 @@ fn run_refuses_bad_input_and_unenforceable_limits_making_nothing() {
         "{}",
         out.describe()
     );
+    // a command the image does not have: bad input (2, 422 through the
+    // daemon), not an engine fault, and the container it was to run goes
+    let missing = format!("no-such-command-{mark}");
+    let out = mcc(["run", "--image", BUSYBOX, "--", &missing]).run();
+    assert_eq!(out.code(), 2, "{}", out.describe());
+    assert!(
+        out.stderr.contains(&missing) && out.stderr.contains("give a command the image has"),
+        "{}",
+        out.describe()
+    );
     assert_eq!(
         run_containers(&mark),
         Vec::<String>::new(),

@@ -211,6 +211,24 @@ fn map_err(op: impl Into<String>) -> impl FnOnce(BollardError) -> Error {
     }
 }
 
+/// The runtime's words when a container's command cannot be run: its
+/// `exec: "CMD": …` part (not found, not executable, not a program).
+fn command_missing(message: &str) -> Option<String> {
+    let at = message.find("exec: \"")?;
+    let what = &message[at..];
+    let known = [
+        "executable file not found",
+        "no such file or directory",
+        "permission denied",
+        "exec format error",
+    ];
+    known.iter().any(|k| what.contains(k)).then(|| {
+        what.trim_end_matches(": unknown")
+            .trim_end_matches(['.', ' '])
+            .to_string()
+    })
+}
+
 /// Adds what a user can do about engine messages that are known to puzzle.
 fn explain(message: &str) -> String {
     if message.contains("active endpoints") {
@@ -674,10 +692,23 @@ impl Provider for DockerProvider {
     }
 
     async fn start_container(&self, name: &str) -> Result<()> {
-        self.docker
-            .start_container(name, None)
-            .await
-            .map_err(map_err(format!("starting container {name}")))
+        let op = format!("starting container {name}");
+        self.docker.start_container(name, None).await.map_err(|e| {
+            // a command the image does not have is bad input, not an
+            // engine fault
+            match &e {
+                BollardError::DockerResponseServerError { message, .. } => {
+                    match command_missing(message) {
+                        Some(what) => Error::Invalid(format!(
+                            "{op}: {what}; give a command the image has (an absolute path, \
+                             or one on its PATH)"
+                        )),
+                        None => map_err(op)(e),
+                    }
+                }
+                _ => map_err(op)(e),
+            }
+        })
     }
 
     async fn stop_container(&self, name: &str, timeout_secs: i64) -> Result<()> {
@@ -936,5 +967,33 @@ impl Provider for DockerProvider {
             }
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_command_the_image_lacks_is_told_as_such() {
+        let engine = "failed to create shim task: OCI runtime create failed: runc create failed: \
+                      unable to start container process: exec: \"nosuch\": executable file \
+                      not found in $PATH: unknown";
+        assert_eq!(
+            command_missing(engine).as_deref(),
+            Some("exec: \"nosuch\": executable file not found in $PATH")
+        );
+        let path = "OCI runtime create failed: unable to start container process: exec: \
+                    \"/bin/nope\": stat /bin/nope: no such file or directory: unknown";
+        assert!(command_missing(path).unwrap().contains("/bin/nope"));
+        // an engine fault that is not about the command stays one
+        assert_eq!(
+            command_missing("cgroup mountpoint does not exist: unknown"),
+            None
+        );
+        assert_eq!(
+            command_missing("unable to find user a: no matching entries in passwd file"),
+            None
+        );
     }
 }
