@@ -21,7 +21,7 @@ use crate::context::SHARED_MOUNT;
 use crate::error::{Error, Result};
 use crate::lock::HostLock;
 use crate::model::{labels, ClusterName, ClusterRecord, META_MOUNT};
-use crate::provider::{ContainerSpec, Helper, Labels, Mount, Provider};
+use crate::provider::{ContainerSpec, Helper, Mount, Provider};
 
 #[async_trait]
 pub trait ClusterStore: Send + Sync {
@@ -88,10 +88,6 @@ impl MetaStore {
     }
 }
 
-fn labelled(name: &ClusterName, role: &str) -> Labels {
-    labels::of(name, Some(role))
-}
-
 #[async_trait]
 impl ClusterStore for MetaStore {
     async fn claim(
@@ -101,7 +97,7 @@ impl ClusterStore for MetaStore {
         image: &str,
         creator: &str,
     ) -> Result<()> {
-        let mut l = labelled(name, labels::role::META);
+        let mut l = labels::of(name, Some(labels::role::META));
         l.insert(labels::RECORD.into(), record.to_label());
         l.insert(labels::CREATOR.into(), creator.to_string());
         let meta = ContainerSpec {
@@ -117,13 +113,13 @@ impl ClusterStore for MetaStore {
                 Mount::Volume {
                     name: record.meta_volume.clone(),
                     target: META_MOUNT.into(),
-                    labels: labelled(name, labels::role::META),
+                    labels: labels::of(name, Some(labels::role::META)),
                     read_only: false,
                 },
                 Mount::Volume {
                     name: record.shared_volume.clone(),
                     target: SHARED_MOUNT.into(),
-                    labels: labelled(name, labels::role::SHARED),
+                    labels: labels::of(name, Some(labels::role::SHARED)),
                     read_only: false,
                 },
             ],
@@ -185,7 +181,7 @@ impl ClusterStore for MetaStore {
     ) -> Result<()> {
         let helper = Helper {
             image: record.frontend_image.clone(),
-            labels: labelled(name, labels::role::HELPER),
+            labels: labels::of(name, Some(labels::role::HELPER)),
         };
         self.provider
             .rewrite_in_place(&record.meta_volume, file, content, &helper)

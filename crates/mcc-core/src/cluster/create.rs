@@ -184,7 +184,14 @@ impl Clusters {
             .volumes(Some((labels::CLUSTER, name.as_str())))
             .await?
             .into_iter()
-            .filter(|v| v.labels.get(labels::ROLE).map(String::as_str) != Some(labels::role::META))
+            // (an index an earlier cluster of the name left is not kept
+            // for this one: the first change of this one removes it)
+            .filter(|v| {
+                !matches!(
+                    v.labels.get(labels::ROLE).map(String::as_str),
+                    Some(labels::role::META | labels::role::INDEX)
+                )
+            })
             .map(|v| v.name)
             .collect();
         let planned_persist: Vec<String> = std::iter::once(NodeId::FRONTEND)

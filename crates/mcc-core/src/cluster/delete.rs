@@ -177,18 +177,14 @@ impl Clusters {
                 &mut report.containers,
                 &mut errors,
             );
-            let mut indexes = Vec::new();
             for v in meta_volumes {
                 let r = self.provider.remove_volume(&v.name).await;
                 // the index is mcc's bookkeeping, not a volume the user
                 // counts; one that is not removed is still said
                 let is_index = v.labels.get(labels::ROLE).map(String::as_str) == Some(role::INDEX);
-                let into = if is_index && r.is_ok() {
-                    &mut indexes
-                } else {
-                    &mut report.volumes
-                };
-                tally(vec![(v.name, r)], into, &mut errors);
+                if !(is_index && r.is_ok()) {
+                    tally(vec![(v.name, r)], &mut report.volumes, &mut errors);
+                }
             }
         }
         report.existed = !(report.containers.is_empty()

@@ -498,3 +498,20 @@ fn gc_leaves_ready_and_in_progress_clusters_alone() {
     );
     assert_eq!(p.objects_of(&name).0.len(), 3);
 }
+
+#[test]
+fn each_change_leaves_one_index_the_newest() {
+    let (p, name, n) = ready("oneindex", 1);
+    let indexes = |p: &FakeProvider| -> Vec<String> {
+        let (_, _, v) = p.objects_of(&name);
+        v.into_iter().filter(|v| v.contains(".i")).collect()
+    };
+    let after_create = indexes(&p);
+    assert_eq!(after_create.len(), 1, "{after_create:?}");
+    assert!(after_create[0].ends_with(".i2"), "{after_create:?}");
+    run(clusters(&p).add_nodes(&n, 1, Duration::from_secs(30), &never())).unwrap();
+    let after_add = indexes(&p);
+    assert_eq!(after_add.len(), 1, "{after_add:?}");
+    assert!(after_add[0].ends_with(".i3"), "{after_add:?}");
+    assert_eq!(index(&p, &name).unwrap().members.unwrap().len(), 3);
+}

@@ -43,8 +43,7 @@ use crate::error::{Error, Result};
 use crate::lock::LOCK_TIMEOUT;
 use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role};
 use crate::provider::{ContainerInfo, ContainerState, Provider, VolumeInfo};
-use crate::store::Held;
-use crate::store::{ClusterStore, MetaStore};
+use crate::store::{ClusterStore, Held, MetaStore};
 
 /// Where progress goes: a terminal display, plain lines, or nowhere.
 pub trait Reporter: Send + Sync {
@@ -127,6 +126,9 @@ pub(crate) struct Loaded {
     pub nodes: Vec<NodeContainer>,
     /// The newest index (schema 3): state and members.
     pub index: Option<state::Index>,
+    /// Every index volume labelled with the cluster's name: the newest,
+    /// those before it, and any an earlier cluster of the name left.
+    pub index_volumes: Vec<String>,
 }
 
 impl Loaded {
@@ -412,6 +414,12 @@ fn group(name: ClusterName, containers: Vec<ContainerInfo>, volumes: &[VolumeInf
     let index = record
         .as_ref()
         .and_then(|r| state::Index::newest(volumes, &name, &r.meta_volume));
+    let index_volumes = volumes
+        .iter()
+        .filter(|v| v.labels.get(labels::CLUSTER).map(String::as_str) == Some(name.as_str()))
+        .filter(|v| v.labels.get(labels::ROLE).map(String::as_str) == Some(labels::role::INDEX))
+        .map(|v| v.name.clone())
+        .collect();
     Loaded {
         name,
         meta,
@@ -420,5 +428,6 @@ fn group(name: ClusterName, containers: Vec<ContainerInfo>, volumes: &[VolumeInf
         unreadable,
         nodes,
         index,
+        index_volumes,
     }
 }

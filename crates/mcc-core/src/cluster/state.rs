@@ -246,8 +246,7 @@ impl Clusters {
         members: &[NodeId],
     ) -> Result<String> {
         let volume = Index::volume_name(meta_volume, generation);
-        let mut l = super::nodes::base_labels(name);
-        l.insert(labels::ROLE.into(), role::INDEX.into());
+        let mut l = labels::of(name, Some(role::INDEX));
         l.insert(labels::GENERATION.into(), generation.to_string());
         l.insert(labels::STATE.into(), marker.unwrap_or_default().into());
         l.insert(labels::MEMBERS.into(), members::to_label(members));
@@ -278,15 +277,8 @@ impl Clusters {
         // Every other index of the name goes: the ones before this, and any
         // an earlier cluster of the name left. One that stays (this is cut
         // short) is older, so it is never read; the next change removes it.
-        for v in self
-            .provider
-            .volumes(Some((labels::CLUSTER, loaded.name.as_str())))
-            .await?
-        {
-            let is_index = v.labels.get(labels::ROLE).map(String::as_str) == Some(role::INDEX);
-            if is_index && v.name != volume {
-                self.provider.remove_volume(&v.name).await?;
-            }
+        for v in loaded.index_volumes.iter().filter(|v| **v != volume) {
+            self.provider.remove_volume(v).await?;
         }
         Ok(())
     }
