@@ -155,21 +155,6 @@ impl DockerProvider {
         self.docker.ping().await.is_ok()
     }
 
-    /// Loads an image archive (`docker load`) as it streams in.
-    async fn load_tar(&self, tar: super::ByteStream) -> Result<()> {
-        let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
-            .quiet(true)
-            .build();
-        let mut s = self.docker.import_image_stream(opts, tar, None);
-        while let Some(r) = s.next().await {
-            let info = r.map_err(map_err("loading an image"))?;
-            if let Some(e) = info.error_detail.and_then(|d| d.message) {
-                return Err(Error::Failed(format!("loading an image: {e}")));
-            }
-        }
-        Ok(())
-    }
-
     /// Whether the engine runs on this machine, whose files mcc can read.
     fn local(&self) -> bool {
         self.host.starts_with("unix://")
@@ -696,18 +681,15 @@ impl Provider for DockerProvider {
         self.docker.start_container(name, None).await.map_err(|e| {
             // a command the image does not have is bad input, not an
             // engine fault
-            match &e {
-                BollardError::DockerResponseServerError { message, .. } => {
-                    match command_missing(message) {
-                        Some(what) => Error::Invalid(format!(
-                            "{op}: {what}; give a command the image has (an absolute path, \
-                             or one on its PATH)"
-                        )),
-                        None => map_err(op)(e),
-                    }
+            if let BollardError::DockerResponseServerError { message, .. } = &e {
+                if let Some(what) = command_missing(message) {
+                    return Error::Invalid(format!(
+                        "{op}: {what}; give a command the image has (an absolute path, or one \
+                         on its PATH)"
+                    ));
                 }
-                _ => map_err(op)(e),
             }
+            map_err(op)(e)
         })
     }
 
@@ -878,11 +860,22 @@ impl Provider for DockerProvider {
         self.event_stream(None, filters)
     }
 
-    /// An image as a tar archive (`docker save`), streamed.
+    /// Loads an image archive (`docker load`) as it streams in.
     async fn load_image(&self, tar: super::ByteStream) -> Result<()> {
-        self.load_tar(tar).await
+        let opts = bollard::query_parameters::ImportImageOptionsBuilder::default()
+            .quiet(true)
+            .build();
+        let mut s = self.docker.import_image_stream(opts, tar, None);
+        while let Some(r) = s.next().await {
+            let info = r.map_err(map_err("loading an image"))?;
+            if let Some(e) = info.error_detail.and_then(|d| d.message) {
+                return Err(Error::Failed(format!("loading an image: {e}")));
+            }
+        }
+        Ok(())
     }
 
+    /// An image as a tar archive (`docker save`), streamed.
     fn export_image(&self, image: &str) -> super::ByteStream {
         let op = format!("saving image {image}");
         Box::pin(
