@@ -81,11 +81,9 @@ fn endpoint_url(addr: &SocketAddr, tls: bool) -> String {
 /// handles that stop it.
 pub(crate) struct Built {
     pub router: axum::Router,
-    /// The state behind the router (tests put other routes in front of it).
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// The state behind the router: its operations and event log, and
+    /// what tests put other routes in front of.
     pub app: Arc<App>,
-    pub ops: Arc<Ops>,
-    pub log: Arc<EventLog>,
     /// Stops the services, the engine watch and the reaper.
     pub stop: CancellationToken,
 }
@@ -200,13 +198,7 @@ pub(crate) async fn build(
         openapi: Bytes::from(serde_json::to_vec_pretty(&api::document()).expect("serializable")),
     });
     let router = api::router(app.clone(), opts.public_metrics)?;
-    Ok(Built {
-        router,
-        app,
-        ops,
-        log,
-        stop,
-    })
+    Ok(Built { router, app, stop })
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
@@ -257,13 +249,9 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
 
     let endpoint = endpoint_url(&bound[0], tls.is_some());
     let provider: Arc<dyn Provider> = mcc_core::provider::connect().await?;
-    let Built {
-        router,
-        ops,
-        log,
-        stop,
-        ..
-    } = build(&dir, provider, &opts, &endpoint, tls.is_some()).await?;
+    let Built { router, app, stop } =
+        build(&dir, provider, &opts, &endpoint, tls.is_some()).await?;
+    let (ops, log) = (&app.ops, &app.log);
     let table = crate::listen::Table::new(limits);
     let stop_listening = CancellationToken::new();
     let mut servers = tokio::task::JoinSet::new();
