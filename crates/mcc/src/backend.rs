@@ -11,16 +11,19 @@ use mcc_core::cluster::{
     ClusterView, Clusters, DeleteReport, GcReport, NodeView, Removal, Reporter, Silent,
 };
 use mcc_core::model::{ClusterName, NodeId};
+use mcc_core::provider::Provider;
 use mcc_core::Result;
 use reqwest::Method;
 
-use crate::local::{connect, Notes};
+use crate::local::Notes;
 use crate::progress::{interrupt_token, Progress};
 use crate::remote::{self, body, Client};
 
 pub(crate) enum Backend {
-    /// The library, on the engine `DOCKER_HOST` names (or the local one).
-    Local,
+    /// The library, on the engine `DOCKER_HOST` names (or the local one),
+    /// connected to at the first verb that needs it and once only (a
+    /// `delete` of several clusters is one connection).
+    Local(tokio::sync::OnceCell<Arc<dyn Provider>>),
     /// `mcc serve`, through its API.
     Daemon(Client),
 }
@@ -51,26 +54,31 @@ impl Backend {
     pub(crate) fn new(remote: Option<Client>) -> Backend {
         match remote {
             Some(c) => Backend::Daemon(c),
-            None => Backend::Local,
+            None => Backend::Local(tokio::sync::OnceCell::new()),
         }
+    }
+
+    /// The clusters of the engine, reporting to `reporter`.
+    async fn local(
+        engine: &tokio::sync::OnceCell<Arc<dyn Provider>>,
+        reporter: Arc<dyn Reporter>,
+    ) -> Result<Clusters> {
+        let provider = engine.get_or_try_init(mcc_core::provider::connect).await?;
+        Ok(Clusters::new(provider.clone(), reporter))
     }
 
     /// The daemon, when the verb goes through one.
     pub(crate) fn daemon(&self) -> Option<&Client> {
         match self {
             Backend::Daemon(c) => Some(c),
-            Backend::Local => None,
+            Backend::Local(_) => None,
         }
-    }
-
-    async fn local(reporter: Arc<dyn Reporter>) -> Result<Clusters> {
-        connect(reporter).await
     }
 
     pub(crate) async fn list(&self) -> Result<Vec<ClusterView>> {
         match self {
             Backend::Daemon(c) => c.call(Method::GET, "/api/v1/clusters", None).await,
-            Backend::Local => Self::local(Arc::new(Notes)).await?.list().await,
+            Backend::Local(e) => Self::local(e, Arc::new(Notes)).await?.list().await,
         }
     }
 
@@ -80,7 +88,7 @@ impl Backend {
                 c.call(Method::GET, &format!("/api/v1/clusters/{name}"), None)
                     .await
             }
-            Backend::Local => Self::local(Arc::new(Silent)).await?.inspect(name).await,
+            Backend::Local(e) => Self::local(e, Arc::new(Silent)).await?.inspect(name).await,
         }
     }
 
@@ -99,9 +107,9 @@ impl Backend {
                 let path = format!("/api/v1/clusters/{name}/nodes");
                 follow(c, Method::POST, &path, Some(body(&req))).await
             }
-            Backend::Local => {
+            Backend::Local(e) => {
                 let progress = Arc::new(Progress::new());
-                let clusters = Self::local(progress.clone()).await?;
+                let clusters = Self::local(e, progress.clone()).await?;
                 clusters
                     .add_nodes(name, count, timeout, &interrupt_token(progress))
                     .await
@@ -124,9 +132,9 @@ impl Backend {
                 let path = format!("/api/v1/clusters/{name}/recreate");
                 follow(c, Method::POST, &path, Some(body(&req))).await
             }
-            Backend::Local => {
+            Backend::Local(e) => {
                 let progress = Arc::new(Progress::new());
-                let clusters = Self::local(progress.clone()).await?;
+                let clusters = Self::local(e, progress.clone()).await?;
                 clusters
                     .recreate(name, nodes, timeout, &interrupt_token(progress))
                     .await
@@ -156,8 +164,8 @@ impl Backend {
                 let path = format!("/api/v1/clusters/{name}/delnode");
                 follow(c, Method::POST, &path, Some(body(&req))).await
             }
-            Backend::Local => {
-                Self::local(Arc::new(Progress::new()))
+            Backend::Local(e) => {
+                Self::local(e, Arc::new(Progress::new()))
                     .await?
                     .remove_nodes(name, removal, keep_state)
                     .await
@@ -180,8 +188,8 @@ impl Backend {
                 let path = format!("/api/v1/clusters/{name}{query}");
                 follow(c, Method::DELETE, &path, None).await
             }
-            Backend::Local => {
-                Self::local(Arc::new(Silent))
+            Backend::Local(e) => {
+                Self::local(e, Arc::new(Silent))
                     .await?
                     .delete(name, keep_volumes)
                     .await
@@ -195,8 +203,8 @@ impl Backend {
                 let path = format!("/api/v1/clusters/{name}/start");
                 follow(c, Method::POST, &path, None).await
             }
-            Backend::Local => {
-                Self::local(Arc::new(Progress::new()))
+            Backend::Local(e) => {
+                Self::local(e, Arc::new(Progress::new()))
                     .await?
                     .start(name)
                     .await
@@ -210,8 +218,8 @@ impl Backend {
                 let path = format!("/api/v1/clusters/{name}/stop");
                 follow(c, Method::POST, &path, None).await
             }
-            Backend::Local => {
-                Self::local(Arc::new(Progress::new()))
+            Backend::Local(e) => {
+                Self::local(e, Arc::new(Progress::new()))
                     .await?
                     .stop(name)
                     .await
@@ -234,7 +242,12 @@ impl Backend {
                 let logs: Vec<NodeLog> = c.call(Method::GET, &path, None).await?;
                 Ok(logs.into_iter().map(|l| (l.node, l.text)).collect())
             }
-            Backend::Local => Self::local(Arc::new(Silent)).await?.logs(name, node).await,
+            Backend::Local(e) => {
+                Self::local(e, Arc::new(Silent))
+                    .await?
+                    .logs(name, node)
+                    .await
+            }
         }
     }
 
@@ -247,7 +260,12 @@ impl Backend {
                 };
                 follow(c, Method::POST, "/api/v1/gc", Some(body(&req))).await
             }
-            Backend::Local => Self::local(Arc::new(Notes)).await?.gc(only, volumes).await,
+            Backend::Local(e) => {
+                Self::local(e, Arc::new(Notes))
+                    .await?
+                    .gc(only, volumes)
+                    .await
+            }
         }
     }
 }
