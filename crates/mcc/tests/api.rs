@@ -1001,8 +1001,15 @@ fn daemon_killed_mid_create_reports_failed_and_leaves_nothing() {
             &ctx.arg(),
         ])
         .spawn();
+    // Killed while its scripts run: every node made and the front-end
+    // running (its script sleeps), so no request to make a container is
+    // still on its way to the engine when the daemon dies. (Killed earlier,
+    // a container the engine finished making after the restart's collection
+    // stayed behind with the volumes it mounts.)
+    let frontend = format!("{}-frontend", c.n());
     wait_until(Duration::from_secs(60), "the nodes of the create", || {
-        labelled(c.n()).containers.len() >= 3
+        let states = container_states(c.n());
+        states.len() >= 4 && states.get(&frontend).map(String::as_str) == Some("running")
     });
     let ops = d.request("GET", "/api/v1/operations?limit=1", "").json();
     let id = ops[0]["id"].as_str().unwrap().to_string();
