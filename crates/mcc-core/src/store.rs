@@ -6,7 +6,7 @@
 //! says how they are kept.
 //!
 //! [`MetaStore`] keeps them on the engine itself, which works for any
-//! [`Provider`]: a never-started record container `<name>-mcc` whose name
+//! [`Engine`]: a never-started record container `<name>-mcc` whose name
 //! is the claim and whose label is the record, mounting the meta volume
 //! (writable only there) and the shared volume; a file that running nodes
 //! bind is rewritten in place by a helper container. A provider whose
@@ -21,7 +21,7 @@ use crate::context::SHARED_MOUNT;
 use crate::error::{Error, Result};
 use crate::lock::HostLock;
 use crate::model::{labels, ClusterName, ClusterRecord, META_MOUNT};
-use crate::provider::{ContainerSpec, Helper, Mount, Provider};
+use crate::provider::{ContainerSpec, Engine, Helper, Mount};
 
 #[async_trait]
 pub trait ClusterStore: Send + Sync {
@@ -79,11 +79,11 @@ pub type Held = Box<dyn std::any::Any + Send + Sync>;
 /// each other; a store for engines on several hosts needs locks they all
 /// see.
 pub struct MetaStore {
-    provider: Arc<dyn Provider>,
+    provider: Arc<dyn Engine>,
 }
 
 impl MetaStore {
-    pub fn new(provider: Arc<dyn Provider>) -> MetaStore {
+    pub fn new(provider: Arc<dyn Engine>) -> MetaStore {
         MetaStore { provider }
     }
 }

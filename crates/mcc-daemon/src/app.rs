@@ -16,7 +16,7 @@ use axum::Json;
 use futures_util::{SinkExt, StreamExt};
 use mcc_api::{AttachControl, ErrorBody, ErrorDetail, STREAM_STDERR, STREAM_STDOUT};
 use mcc_core::cluster::Clusters;
-use mcc_core::provider::{Chunk, Provider};
+use mcc_core::provider::{Chunk, Engine};
 use serde::de::DeserializeOwned;
 
 use crate::auth::{Auth, Caller};
@@ -27,7 +27,7 @@ use crate::ops::Ops;
 
 /// Everything a handler can reach.
 pub struct App {
-    pub provider: Arc<dyn Provider>,
+    pub provider: Arc<dyn Engine>,
     pub clusters: Clusters,
     pub ops: Arc<Ops>,
     pub log: Arc<EventLog>,

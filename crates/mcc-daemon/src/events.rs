@@ -7,7 +7,7 @@ use std::sync::Arc;
 use futures_util::StreamExt;
 use mcc_api::Event;
 use mcc_core::model::labels;
-use mcc_core::provider::{EngineEvent, EventAction, EventObject, Provider};
+use mcc_core::provider::{Engine, EngineEvent, EventAction, EventObject};
 use tokio::sync::broadcast;
 use tokio_util::sync::CancellationToken;
 
@@ -97,7 +97,7 @@ pub enum Change<'a> {
 /// `changed` (which invalidates caches). Reconnects after a drop with
 /// `since`, so no event is missed.
 pub async fn watch_engine(
-    provider: Arc<dyn Provider>,
+    provider: Arc<dyn Engine>,
     log: Arc<EventLog>,
     changed: impl Fn(Change<'_>) + Send + Sync,
     stop: CancellationToken,

@@ -28,7 +28,7 @@ use axum::response::Response;
 use futures_util::StreamExt;
 use mcc_core::cluster::vpc::VPC_LABEL;
 use mcc_core::cluster::ClusterView;
-use mcc_core::provider::{ContainerInfo, ContainerState, Provider, StatsSample};
+use mcc_core::provider::{ContainerInfo, ContainerState, Engine, StatsSample};
 use prometheus_client::collector::Collector;
 use prometheus_client::encoding::{
     text, DescriptorEncoder, EncodeLabelSet, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
@@ -377,7 +377,7 @@ impl Metrics {
     /// Opens stats streams for running containers (nodes and `run`
     /// containers) not yet followed, closes those of containers gone or
     /// stopped.
-    fn follow(&self, provider: &Arc<dyn Provider>, running: &[&str]) {
+    fn follow(&self, provider: &Arc<dyn Engine>, running: &[&str]) {
         let running: HashMap<&str, ()> = running.iter().map(|c| (*c, ())).collect();
         let mut nodes = self.nodes.lock().unwrap_or_else(|p| p.into_inner());
         nodes.retain(|c, s| {
@@ -406,7 +406,7 @@ impl Metrics {
 
     pub fn render(
         &self,
-        provider: &Arc<dyn Provider>,
+        provider: &Arc<dyn Engine>,
         clusters: &[ClusterView],
         runs: &[ContainerInfo],
         operations_running: usize,

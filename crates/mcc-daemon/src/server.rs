@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use mcc_core::cluster::{Clusters, Silent};
-use mcc_core::provider::Provider;
+use mcc_core::provider::Engine;
 use tokio_util::sync::CancellationToken;
 
 use crate::api;
@@ -94,7 +94,7 @@ pub(crate) struct Built {
 /// router. Listening is the caller's.
 pub(crate) async fn build(
     dir: &StateDir,
-    provider: Arc<dyn Provider>,
+    provider: Arc<dyn Engine>,
     opts: &ServeOptions,
     endpoint: &str,
     secure: bool,
@@ -248,7 +248,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     }
 
     let endpoint = endpoint_url(&bound[0], tls.is_some());
-    let provider: Arc<dyn Provider> = mcc_core::provider::connect().await?;
+    let provider: Arc<dyn Engine> = mcc_core::provider::connect().await?;
     let Built { router, app, stop } =
         build(&dir, provider, &opts, &endpoint, tls.is_some()).await?;
     let (ops, log) = (&app.ops, &app.log);
@@ -324,7 +324,7 @@ mod tests {
     }
 
     impl Daemon {
-        async fn on(provider: Arc<dyn Provider>) -> Daemon {
+        async fn on(provider: Arc<dyn Engine>) -> Daemon {
             let tmp = tempfile::tempdir().unwrap();
             let state = tmp.path().join("state");
             let dir = StateDir::open(&state).unwrap();

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mcc_core::cluster::run::{volumes_of, VOLUMES_LABEL};
 use mcc_core::cluster::Clusters;
-use mcc_core::provider::Provider;
+use mcc_core::provider::Engine;
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{About, EventLog};
@@ -22,7 +22,7 @@ const SWEEP: Duration = Duration::from_secs(600);
 
 /// Starts the watcher; it ends with `stop`.
 pub fn spawn_reaper(
-    provider: Arc<dyn Provider>,
+    provider: Arc<dyn Engine>,
     clusters: Clusters,
     log: Arc<EventLog>,
     stop: CancellationToken,

@@ -11,7 +11,7 @@ use mcc_core::cluster::{
     ClusterView, Clusters, DeleteReport, GcReport, NodeView, Removal, Reporter, Silent,
 };
 use mcc_core::model::{ClusterName, NodeId};
-use mcc_core::provider::Provider;
+use mcc_core::provider::Engine;
 use mcc_core::Result;
 use reqwest::Method;
 
@@ -23,7 +23,7 @@ pub(crate) enum Backend {
     /// The library, on the engine `DOCKER_HOST` names (or the local one),
     /// connected to at the first verb that needs it and once only (a
     /// `delete` of several clusters is one connection).
-    Local(tokio::sync::OnceCell<Arc<dyn Provider>>),
+    Local(tokio::sync::OnceCell<Arc<dyn Engine>>),
     /// `mcc serve`, through its API.
     Daemon(Client),
 }
@@ -60,7 +60,7 @@ impl Backend {
 
     /// The clusters of the engine, reporting to `reporter`.
     async fn local(
-        engine: &tokio::sync::OnceCell<Arc<dyn Provider>>,
+        engine: &tokio::sync::OnceCell<Arc<dyn Engine>>,
         reporter: Arc<dyn Reporter>,
     ) -> Result<Clusters> {
         let provider = engine.get_or_try_init(mcc_core::provider::connect).await?;

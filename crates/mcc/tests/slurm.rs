@@ -7,7 +7,7 @@ mod common;
 use std::collections::BTreeSet;
 
 use common::*;
-use mcc_core::provider::Provider;
+use mcc_core::provider::Engine;
 
 const SLURM_IMAGE: &str = "mcc-examples/slurm:bookworm";
 

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use super::Clusters;
 use crate::error::Result;
 use crate::model::{ClusterName, NodeId};
-use crate::provider::{ExecSpec, InputSink, OutputStream, Provider};
+use crate::provider::{Engine, ExecSpec, InputSink, OutputStream};
 
 /// What to run on the node.
 #[derive(Clone, Debug, Default)]
@@ -33,7 +33,7 @@ pub struct Session {
 
 /// What can be done to a running session besides its streams.
 pub struct Control {
-    provider: Arc<dyn Provider>,
+    provider: Arc<dyn Engine>,
     id: String,
 }
 

@@ -1,4 +1,4 @@
-//! Cluster operations as steps over a [`Provider`]: create, add and remove
+//! Cluster operations as steps over a [`Engine`]: create, add and remove
 //! nodes, start, stop, delete, garbage-collect, query, run commands.
 //!
 //! Every operation starts by reading the engine's labelled objects
@@ -42,7 +42,7 @@ pub use query::{ClusterStatus, ClusterView, NodeView};
 use crate::error::{Error, Result};
 use crate::lock::LOCK_TIMEOUT;
 use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role};
-use crate::provider::{ContainerInfo, ContainerState, Provider, VolumeInfo};
+use crate::provider::{ContainerInfo, ContainerState, Engine, VolumeInfo};
 use crate::store::{ClusterStore, Held, MetaStore};
 
 /// Where progress goes: a terminal display, plain lines, or nowhere.
@@ -70,7 +70,7 @@ impl Reporter for Silent {
 /// Entry point of every cluster operation.
 #[derive(Clone)]
 pub struct Clusters {
-    provider: Arc<dyn Provider>,
+    provider: Arc<dyn Engine>,
     /// Where each cluster's claim, record and files are kept.
     store: Arc<dyn ClusterStore>,
     reporter: Arc<dyn Reporter>,
@@ -183,14 +183,14 @@ impl Loaded {
 
 impl Clusters {
     /// The clusters on `provider`, kept in a [`MetaStore`] on it.
-    pub fn new(provider: Arc<dyn Provider>, reporter: Arc<dyn Reporter>) -> Self {
+    pub fn new(provider: Arc<dyn Engine>, reporter: Arc<dyn Reporter>) -> Self {
         let store = Arc::new(MetaStore::new(provider.clone()));
         Self::with_store(provider, store, reporter)
     }
 
     /// The clusters on `provider`, kept in `store`.
     pub fn with_store(
-        provider: Arc<dyn Provider>,
+        provider: Arc<dyn Engine>,
         store: Arc<dyn ClusterStore>,
         reporter: Arc<dyn Reporter>,
     ) -> Self {
@@ -201,7 +201,7 @@ impl Clusters {
         }
     }
 
-    pub fn provider(&self) -> &dyn Provider {
+    pub fn provider(&self) -> &dyn Engine {
         self.provider.as_ref()
     }
 

@@ -592,7 +592,7 @@ mod tests {
     #[tokio::test]
     async fn only_containers_of_run_are_resolved() {
         use crate::provider::fake::FakeProvider;
-        use crate::provider::Provider;
+        use crate::provider::Engine;
         let p = std::sync::Arc::new(FakeProvider::default());
         p.add_image("busybox", false);
         let c = Clusters::new(p.clone(), std::sync::Arc::new(crate::cluster::Silent));

@@ -186,7 +186,7 @@ impl Clusters {
 mod tests {
     use super::*;
     use crate::provider::fake::FakeProvider;
-    use crate::provider::Provider;
+    use crate::provider::Engine;
     use std::sync::Arc;
 
     #[tokio::test]

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use crate::error::{Error, Result};
 use crate::model::{NodeId, Role, META_MOUNT};
-use crate::provider::{exec_collect, ExecSpec, Provider};
+use crate::provider::{exec_collect, Engine, ExecSpec};
 
 mod pack;
 mod upload;
@@ -72,7 +72,7 @@ fn boot_outcome(node: &str, text: &str) -> Option<Result<()>> {
 
 /// Waits for the creation phases that a node runs at its first start
 /// (see [`BOOT_AND_KEEPALIVE`]) by following its output.
-pub async fn await_boot_run(provider: &dyn Provider, container: &str, node: NodeId) -> Result<()> {
+pub async fn await_boot_run(provider: &dyn Engine, container: &str, node: NodeId) -> Result<()> {
     use futures_util::StreamExt;
     let host = node.hostname();
     let mut stream = provider.follow_logs(container);
@@ -271,7 +271,7 @@ pub fn start_outcome(node: &str, text: &str, before: u64) -> Option<Result<()>> 
 /// Runs the given phases of the context on one node; a failing script
 /// becomes [`Error::ScriptFailed`] with its name, exit code and last lines.
 pub async fn run_phases(
-    provider: &dyn Provider,
+    provider: &dyn Engine,
     container: &str,
     node: NodeId,
     env: Vec<String>,

@@ -12,8 +12,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, ExecSpec, Helper, ImageInfo,
-    Labels, Mount, NetworkInfo, NetworkSpec, NodeRequest, OutputStream, Provider, VolumeInfo,
+    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, Engine, ExecSpec, Helper,
+    ImageInfo, Labels, Mount, NetworkInfo, NetworkSpec, NodeRequest, OutputStream, VolumeInfo,
 };
 use crate::error::{Error, Result};
 use crate::model::{labels, Ipv4Cidr};
@@ -360,7 +360,7 @@ fn one_shot(chunks: Vec<Chunk>) -> OutputStream {
 }
 
 #[async_trait]
-impl Provider for FakeProvider {
+impl Engine for FakeProvider {
     fn endpoint(&self) -> String {
         "fake://".into()
     }

@@ -26,7 +26,7 @@ use crate::error::Result;
 /// The engine mcc works on, for every caller (the CLI, `mcc serve`, shell
 /// completion): the one place that picks a provider. Today that is the
 /// Docker engine `DOCKER_HOST` names (or the local socket).
-pub async fn connect() -> Result<std::sync::Arc<dyn Provider>> {
+pub async fn connect() -> Result<std::sync::Arc<dyn Engine>> {
     Ok(std::sync::Arc::new(DockerProvider::connect().await?))
 }
 
@@ -37,7 +37,7 @@ pub async fn connect_worker(
     addr: &str,
     tls: &(std::path::PathBuf, std::path::PathBuf, std::path::PathBuf),
     timeout_secs: u64,
-) -> Result<std::sync::Arc<dyn Provider>> {
+) -> Result<std::sync::Arc<dyn Engine>> {
     Ok(std::sync::Arc::new(
         DockerProvider::connect_tls(addr, &tls.0, &tls.1, &tls.2, timeout_secs).await?,
     ))
@@ -323,7 +323,7 @@ pub struct EngineEvent {
     pub name: String,
     pub labels: Labels,
     /// When, in nanoseconds since the Unix epoch; resume after it with
-    /// [`Provider::events`]'s `since`.
+    /// [`Engine::events`]'s `since`.
     pub time_nano: i64,
 }
 
@@ -446,7 +446,7 @@ pub struct Helper {
 
 /// The engine operations mcc needs; deliberately few.
 #[async_trait]
-pub trait Provider: Send + Sync {
+pub trait Engine: Send + Sync {
     /// Where the engine is and which version answers, e.g. for errors.
     fn endpoint(&self) -> String;
 
@@ -510,7 +510,7 @@ pub trait Provider: Send + Sync {
     /// Records, where only root can write, that a container has used a
     /// sized volume: ephemeral ones go once used and left by all.
     async fn mark_sized_volume_used(&self, name: &str) -> Result<()>;
-    /// Whether [`Provider::mark_sized_volume_used`] was called for it.
+    /// Whether [`Engine::mark_sized_volume_used`] was called for it.
     async fn sized_volume_used(&self, name: &str) -> Result<bool>;
     /// Gives the root folder of a sized volume that no container mounts
     /// to `uid:gid` (a fresh volume, first mounted for a `--user`),
@@ -565,7 +565,7 @@ pub trait Provider: Send + Sync {
     fn stats(&self, container: &str) -> StatsStream;
     /// An image as a tar archive (`docker save`), streamed.
     fn export_image(&self, image: &str) -> ByteStream;
-    /// Loads an image from a tar archive made by [`Provider::export_image`]
+    /// Loads an image from a tar archive made by [`Engine::export_image`]
     /// (`docker load`): how a worker's engine gets an image without a
     /// registry.
     async fn load_image(&self, tar: ByteStream) -> Result<()>;
@@ -578,7 +578,7 @@ pub trait Provider: Send + Sync {
 
 /// Runs a command to completion, collecting stdout and stderr together.
 pub async fn exec_collect(
-    provider: &dyn Provider,
+    provider: &dyn Engine,
     container: &str,
     spec: &ExecSpec,
 ) -> Result<(i64, Vec<u8>)> {

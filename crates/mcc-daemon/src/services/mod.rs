@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use mcc_api::{ReplicaView, ServiceDef};
 use mcc_core::model::docker_workers::ENGINE_PORT;
 use mcc_core::model::{labels, ClusterName, ClusterRecord, SCHEMA_VERSION};
-use mcc_core::provider::{ContainerSpec, ContainerState, EngineEvent, EventObject, Provider};
+use mcc_core::provider::{ContainerSpec, ContainerState, Engine, EngineEvent, EventObject};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -84,13 +84,13 @@ impl Snapshot {
 }
 
 /// A connection to one worker's engine, and the task following its events.
-struct Engine {
+struct WorkerEngine {
     addr: String,
-    docker: Arc<dyn Provider>,
+    docker: Arc<dyn Engine>,
     watching: CancellationToken,
 }
 
-impl Drop for Engine {
+impl Drop for WorkerEngine {
     fn drop(&mut self) {
         self.watching.cancel();
     }
@@ -118,7 +118,7 @@ struct Backoff {
 /// What a pass keeps from one to the next.
 #[derive(Default)]
 struct Memory {
-    engines: HashMap<String, Engine>,
+    engines: HashMap<String, WorkerEngine>,
     /// The client certificate files, once written.
     tls: Option<Tls>,
     healthy: HashMap<String, bool>,
@@ -138,7 +138,7 @@ struct Runtime {
 }
 
 pub struct Services {
-    provider: Arc<dyn Provider>,
+    provider: Arc<dyn Engine>,
     /// The clusters on `provider`: how their labels are read.
     clusters: mcc_core::cluster::Clusters,
     store: Arc<Store>,
@@ -158,7 +158,7 @@ fn counter(name: &str, cluster: &str) -> String {
 
 impl Services {
     pub fn new(
-        provider: Arc<dyn Provider>,
+        provider: Arc<dyn Engine>,
         store: Arc<Store>,
         log: Arc<EventLog>,
         dir: PathBuf,
@@ -427,7 +427,7 @@ impl Services {
                         let watching = self.watch_worker(rt, &w, docker.clone());
                         mem.engines.insert(
                             w.clone(),
-                            Engine {
+                            WorkerEngine {
                                 addr,
                                 docker,
                                 watching,
@@ -537,7 +537,7 @@ impl Services {
         name: &ClusterName,
     ) -> usize {
         let cluster = rt.cluster.as_str();
-        let engines: HashMap<String, Arc<dyn Provider>> = mem
+        let engines: HashMap<String, Arc<dyn Engine>> = mem
             .engines
             .iter()
             .map(|(w, e)| (w.clone(), e.docker.clone()))
@@ -708,7 +708,7 @@ impl Services {
     async fn apply(
         &self,
         a: &Action,
-        docker: &dyn Provider,
+        docker: &dyn Engine,
         def: Option<&ServiceDef>,
         name: &ClusterName,
     ) -> Result<(), String> {
@@ -743,7 +743,7 @@ impl Services {
         &self,
         cluster: &str,
         worker: &str,
-        docker: &dyn Provider,
+        docker: &dyn Engine,
         image: &str,
     ) -> Result<(), String> {
         if docker
@@ -814,7 +814,7 @@ impl Services {
         self: &Arc<Self>,
         rt: &Runtime,
         worker: &str,
-        docker: Arc<dyn Provider>,
+        docker: Arc<dyn Engine>,
     ) -> CancellationToken {
         let token = self.stop.child_token();
         let (t2, cluster, worker) = (token.clone(), rt.cluster.clone(), worker.to_string());
@@ -962,12 +962,12 @@ async fn observe(
 }
 
 /// An action to carry out, on its worker's engine, with its service.
-type Job = (Action, Arc<dyn Provider>, Option<ServiceDef>);
+type Job = (Action, Arc<dyn Engine>, Option<ServiceDef>);
 
 /// A worker's engine, its address and what it lists of the cluster.
 type Observed = (
     String,
-    Arc<dyn Provider>,
+    Arc<dyn Engine>,
     Vec<mcc_core::provider::ContainerInfo>,
 );
 

@@ -35,7 +35,7 @@ use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use mcc_core::model::labels;
-use mcc_core::provider::{ContainerInfo, DockerProvider, Provider};
+use mcc_core::provider::{ContainerInfo, DockerProvider, Engine};
 
 pub const BUSYBOX: &str = "mcc-test/busybox:latest";
 pub const DEBIAN: &str = "mcc-test/debian:bookworm";

@@ -23,9 +23,9 @@ use bollard::{body_full, container::LogOutput, Docker};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
-    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, EngineEvent, EventAction,
-    EventObject, ExecSpec, Helper, ImageInfo, Labels, Mount, NetworkInfo, NetworkSpec, NodeInit,
-    NodeRequest, Provider, StatsSample, VolumeInfo,
+    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, Engine, EngineEvent,
+    EventAction, EventObject, ExecSpec, Helper, ImageInfo, Labels, Mount, NetworkInfo, NetworkSpec,
+    NodeInit, NodeRequest, StatsSample, VolumeInfo,
 };
 use crate::error::{Error, Result};
 use crate::model::{labels, Ipv4Cidr};
@@ -259,7 +259,7 @@ fn label_filter(label: &str, value: Option<&str>) -> HashMap<String, Vec<String>
 }
 
 #[async_trait]
-impl Provider for DockerProvider {
+impl Engine for DockerProvider {
     fn endpoint(&self) -> String {
         self.host.clone()
     }
