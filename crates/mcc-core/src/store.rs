@@ -21,7 +21,7 @@ use crate::context::SHARED_MOUNT;
 use crate::error::{Error, Result};
 use crate::lock::HostLock;
 use crate::model::{labels, ClusterName, ClusterRecord, META_MOUNT};
-use crate::provider::{ContainerSpec, Engine, Helper, Mount};
+use crate::provider::{ContainerRequest, Engine, Helper, Mount};
 
 #[async_trait]
 pub trait ClusterStore: Send + Sync {
@@ -100,7 +100,7 @@ impl ClusterStore for MetaStore {
         let mut l = labels::of(name, Some(labels::role::META));
         l.insert(labels::RECORD.into(), record.to_label());
         l.insert(labels::CREATOR.into(), creator.to_string());
-        let meta = ContainerSpec {
+        let meta = ContainerRequest {
             name: name.meta_container(),
             image: image.to_string(),
             // never started: it holds the record and gives access to the

@@ -68,7 +68,7 @@ impl Clusters {
             .ensure_images(&[&spec.frontend_image, &spec.worker_image], cancel)
             .await?;
         if spec.options.systemd && !spec.privileged {
-            if let Some(why) = self.provider.systemd_privileged().await? {
+            if let Some(why) = self.provider.host().await?.systemd_privileged {
                 self.reporter
                     .note(&format!("note: the nodes will run privileged ({why})"));
             }
@@ -310,7 +310,8 @@ impl Clusters {
         if let Some(parent) = &spec.parent {
             // Elsewhere the engine says so (if cryptically: "invalid
             // subinterface vlan name").
-            if self.provider.has_interface(parent).await? == Some(false) {
+            let known = self.provider.host().await?.interfaces;
+            if known.is_some_and(|names| !names.iter().any(|n| n == parent)) {
                 return Err(Error::Invalid(format!(
                     "--parent {parent}: this host has no network interface of that name; \
                      `ip link` lists them"
@@ -488,6 +489,7 @@ impl Clusters {
                         self.provider
                             .create_volume(
                                 &name.device_volume(&d.name),
+                                None,
                                 &data_volume_labels(name, &d.name),
                             )
                             .await?;

@@ -230,7 +230,7 @@ impl Clusters {
         let mut view = self.view(&l).await?;
         if let Some(r) = &l.record {
             if r.options.systemd && !r.privileged {
-                if let Some(why) = self.provider.systemd_privileged().await? {
+                if let Some(why) = self.provider.host().await?.systemd_privileged {
                     view.privileged = true;
                     view.privileged_reason = Some(why);
                 }

@@ -15,7 +15,7 @@ use crate::model::options::{is_engine_path, normalize_mount_path, validate_user}
 use crate::model::size::parse_size;
 use crate::model::spec::parse_env;
 use crate::model::{labels, SCHEMA_VERSION};
-use crate::provider::{ContainerInfo, ContainerSpec, ContainerStatus, Labels, Mount};
+use crate::provider::{ContainerInfo, ContainerRequest, ContainerStatus, Labels, Limit, Mount};
 
 pub use crate::model::labels::VOLUMES as VOLUMES_LABEL;
 
@@ -179,7 +179,7 @@ fn pick_run<'a>(given: &str, runs: &'a [ContainerInfo]) -> Result<Option<&'a Con
 
 impl Clusters {
     /// Checks a run's input and makes its container spec; nothing is made.
-    async fn run_container(&self, spec: &RunSpec) -> Result<ContainerSpec> {
+    async fn run_container(&self, spec: &RunSpec) -> Result<ContainerRequest> {
         validate_image_ref(&spec.image).map_err(|e| invalid(format!("--image: {e}")))?;
         if spec.cmd.is_empty() {
             return Err(invalid(
@@ -189,7 +189,7 @@ impl Clusters {
         let mut l: Labels = Labels::new();
         l.insert(labels::ROLE.into(), labels::role::RUN.into());
         l.insert(labels::SCHEMA.into(), SCHEMA_VERSION.into());
-        let mut c = ContainerSpec {
+        let mut c = ContainerRequest {
             image: spec.image.clone(),
             entrypoint: None,
             cmd: Some(spec.cmd.clone()),
@@ -250,25 +250,22 @@ impl Clusters {
             l.insert(VOLUMES_LABEL.into(), ids.join(","));
         }
         if let Some(m) = &spec.memory {
-            let b = parse_size("--memory", m).map_err(Error::Invalid)?;
-            if b < 6 << 20 {
-                return Err(invalid(format!(
-                    "--memory {m}: the engine needs at least 6M"
-                )));
-            }
-            c.memory =
-                Some(i64::try_from(b).map_err(|_| invalid(format!("--memory {m} is too large")))?);
+            c.limits.memory = Some(parse_size("--memory", m).map_err(Error::Invalid)?);
         }
         if let Some(s) = spec.cpu {
-            if !(2..=262_144).contains(&s) {
-                return Err(invalid(format!(
-                    "--cpu {s}: shares go from 2 to 262144 (1024 is one CPU's worth)"
-                )));
-            }
-            c.cpu_shares = Some(s);
+            c.limits.cpu_shares = Some(u64::try_from(s).unwrap_or(0));
         }
         if let Some(d) = &spec.disk {
-            c.disk = Some(parse_size("--disk", d).map_err(Error::Invalid)?);
+            c.limits.disk = Some(parse_size("--disk", d).map_err(Error::Invalid)?);
+        }
+        if let Some((limit, why)) = self.provider.refuse_limits(&c.limits) {
+            return Err(invalid(match limit {
+                Limit::Memory => {
+                    format!("--memory {}: {why}", spec.memory.as_deref().unwrap_or(""))
+                }
+                Limit::Cpu => format!("--cpu {}: {why}", spec.cpu.unwrap_or_default()),
+                Limit::Disk => format!("--disk {}: {why}", spec.disk.as_deref().unwrap_or("")),
+            }));
         }
         if let Some(u) = &spec.user {
             validate_user(u).map_err(Error::Invalid)?;
@@ -304,28 +301,15 @@ impl Clusters {
         let _serialized = self.volumes_lock(&volumes, "mounting volumes").await?;
         let mut fresh = Vec::new();
         for v in &volumes {
-            self.provider.prepare_sized_volume(v).await?;
             // fresh: never mounted by mcc for a container, and mounted by
             // none now (the lock keeps another run out meanwhile)
-            if !self.provider.sized_volume_used(v).await?
+            if !self.provider.volume_used(v).await?
                 && self.provider.volume_users(v).await?.is_empty()
             {
                 fresh.push(v.clone());
             }
         }
-        let id = self.provider.create_container(&c).await.map_err(|e| {
-            let m = e.to_string();
-            if c.disk.is_some()
-                && (m.contains("storage-opt") || m.contains("storage opt") || m.contains("quota"))
-            {
-                invalid(format!(
-                    "--disk: this engine cannot limit a container's disk here ({m}); leave --disk \
-                     out, and give the data a sized volume instead (mcc volume create --size)"
-                ))
-            } else {
-                e
-            }
-        })?;
+        let id = self.provider.create_container(&c).await?;
         let started = async {
             if let (Some(user), false) = (&spec.user, fresh.is_empty()) {
                 self.give_fresh_volumes(&id, user, &fresh).await?;
@@ -338,7 +322,7 @@ impl Clusters {
         }
         // After the start: a run that failed leaves a volume as it was.
         for v in &volumes {
-            self.provider.mark_sized_volume_used(v).await?;
+            self.provider.mark_volume_used(v).await?;
         }
         Ok(id)
     }
@@ -361,7 +345,7 @@ impl Clusters {
             return Ok(());
         };
         for v in fresh {
-            self.provider.own_sized_volume_root(v, uid, gid).await?;
+            self.provider.own_volume_root(v, uid, gid).await?;
         }
         Ok(())
     }
@@ -599,7 +583,7 @@ mod tests {
         let mut labels = Labels::new();
         labels.insert(labels::CLUSTER.into(), "web".into());
         let node = p
-            .create_container(&ContainerSpec {
+            .create_container(&ContainerRequest {
                 name: "web-node01".into(),
                 image: "busybox".into(),
                 labels,
@@ -608,7 +592,7 @@ mod tests {
             .await
             .unwrap();
         let foreign = p
-            .create_container(&ContainerSpec {
+            .create_container(&ContainerRequest {
                 name: "someone-elses".into(),
                 image: "busybox".into(),
                 ..Default::default()

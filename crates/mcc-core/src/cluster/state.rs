@@ -250,7 +250,7 @@ impl Clusters {
         l.insert(labels::GENERATION.into(), generation.to_string());
         l.insert(labels::STATE.into(), marker.unwrap_or_default().into());
         l.insert(labels::MEMBERS.into(), members::to_label(members));
-        self.provider.create_volume(&volume, &l).await?;
+        self.provider.create_volume(&volume, None, &l).await?;
         Ok(volume)
     }
 

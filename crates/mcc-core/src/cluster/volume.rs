@@ -72,7 +72,7 @@ impl Clusters {
         l.insert(PERSISTENT_LABEL.into(), persistent.to_string());
         l.insert(labels::ROLE.into(), labels::role::VOLUME.into());
         l.insert(labels::SCHEMA.into(), SCHEMA_VERSION.into());
-        self.provider.create_sized_volume(&id, bytes, &l).await?;
+        self.provider.create_volume(&id, Some(bytes), &l).await?;
         Ok(id)
     }
 
@@ -122,7 +122,7 @@ impl Clusters {
         let (doomed, mut report) =
             super::vpc::plan_delete(ids, &existing, "remove those containers first")?;
         for id in doomed {
-            self.provider.remove_sized_volume(&id).await?;
+            self.provider.remove_volume(&id).await?;
             report.deleted.push(id);
         }
         Ok(report)
@@ -164,13 +164,13 @@ impl Clusters {
             }
             let unused = async {
                 Ok::<_, Error>(
-                    self.provider.sized_volume_used(id).await?
+                    self.provider.volume_used(id).await?
                         && self.provider.volume_users(id).await?.is_empty(),
                 )
             };
             match unused.await {
                 Ok(false) => {}
-                Ok(true) => match self.provider.remove_sized_volume(id).await {
+                Ok(true) => match self.provider.remove_volume(id).await {
                     Ok(_) => r.removed.push(id.clone()),
                     Err(e) => r.failed.push((id.clone(), e.to_string())),
                 },

@@ -120,7 +120,7 @@ impl Clusters {
         with_routes: bool,
     ) -> Result<Vec<(String, Ipv4Cidr)>> {
         let routes = if with_routes {
-            self.provider.host_routes().await?.unwrap_or_default()
+            self.provider.host().await?.routes.unwrap_or_default()
         } else {
             Vec::new()
         };

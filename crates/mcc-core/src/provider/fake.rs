@@ -12,7 +12,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 
 use super::{
-    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, Engine, ExecSpec, Helper,
+    Attached, Chunk, ContainerInfo, ContainerRequest, ContainerState, Engine, ExecSpec, Helper,
     ImageInfo, Labels, Mount, NetworkInfo, NetworkSpec, NodeRequest, OutputStream, VolumeInfo,
 };
 use crate::error::{Error, Result};
@@ -365,16 +365,8 @@ impl Engine for FakeProvider {
         "fake://".into()
     }
 
-    async fn systemd_privileged(&self) -> Result<Option<String>> {
-        Ok(None)
-    }
-
-    async fn host_routes(&self) -> Result<Option<Vec<Ipv4Cidr>>> {
-        Ok(None)
-    }
-
-    async fn has_interface(&self, _name: &str) -> Result<Option<bool>> {
-        Ok(None)
+    async fn host(&self) -> Result<super::HostInfo> {
+        Ok(super::HostInfo::default())
     }
 
     async fn create_node(&self, node: &NodeRequest) -> Result<String> {
@@ -456,38 +448,16 @@ impl Engine for FakeProvider {
             .collect())
     }
 
-    async fn create_sized_volume(
-        &self,
-        name: &str,
-        _size: u64,
-        labels: &Labels,
-    ) -> Result<VolumeInfo> {
-        self.create_volume(name, labels).await
-    }
-
-    async fn remove_sized_volume(&self, name: &str) -> Result<bool> {
-        let existed = self.remove_volume(name).await?;
-        self.lock().used_volumes.remove(name);
-        Ok(existed)
-    }
-
-    async fn prepare_sized_volume(&self, name: &str) -> Result<()> {
-        match self.lock().volumes.contains_key(name) {
-            true => Ok(()),
-            false => Err(Error::NotFound(format!("volume {name} is gone"))),
-        }
-    }
-
-    async fn mark_sized_volume_used(&self, name: &str) -> Result<()> {
+    async fn mark_volume_used(&self, name: &str) -> Result<()> {
         self.lock().used_volumes.insert(name.to_string());
         Ok(())
     }
 
-    async fn sized_volume_used(&self, name: &str) -> Result<bool> {
+    async fn volume_used(&self, name: &str) -> Result<bool> {
         Ok(self.lock().used_volumes.contains(name))
     }
 
-    async fn own_sized_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()> {
+    async fn own_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()> {
         self.lock().owned_volumes.push((name.to_string(), uid, gid));
         Ok(())
     }
@@ -547,7 +517,12 @@ impl Engine for FakeProvider {
         ))
     }
 
-    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo> {
+    async fn create_volume(
+        &self,
+        name: &str,
+        _size: Option<u64>,
+        labels: &Labels,
+    ) -> Result<VolumeInfo> {
         self.call(Op::CreateVolume, name)?;
         let mut s = self.lock();
         let v = s.volumes.entry(name.into()).or_insert_with(|| Volume {
@@ -578,6 +553,7 @@ impl Engine for FakeProvider {
         {
             return Err(Error::Conflict(format!("volume {name} is in use")));
         }
+        s.used_volumes.remove(name);
         Ok(s.volumes.remove(name).is_some())
     }
 
@@ -595,7 +571,11 @@ impl Engine for FakeProvider {
             .collect())
     }
 
-    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
+    fn refuse_limits(&self, _limits: &super::Limits) -> Option<(super::Limit, String)> {
+        None
+    }
+
+    async fn create_container(&self, spec: &ContainerRequest) -> Result<String> {
         self.call(Op::CreateContainer, &spec.name)?;
         self.insert_container(
             &spec.name,

@@ -46,6 +46,20 @@ use crate::model::Ipv4Cidr;
 
 pub type Labels = HashMap<String, String>;
 
+/// What an engine's host is, as far as it changes what mcc makes on it.
+/// Each part is `None` where the engine cannot tell from here (an engine
+/// on another machine): callers then leave the check to the engine.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HostInfo {
+    /// Why nodes that run systemd must be privileged on this host, if they
+    /// must (Docker on cgroup v2).
+    pub systemd_privileged: Option<String>,
+    /// The host's IPv4 routes that a bridged network must not shadow.
+    pub routes: Option<Vec<Ipv4Cidr>>,
+    /// Names of the host's network interfaces (parents of a macvlan).
+    pub interfaces: Option<Vec<String>>,
+}
+
 /// What an image runs when a container gives no command.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ImageInfo {
@@ -166,19 +180,13 @@ pub enum Mount {
     },
 }
 
+/// A container that is not a node, as mcc asks for one (`mcc run`, a
+/// service's replica, a cluster's record): what it runs, on which network,
+/// with which volumes and limits. How the engine makes it is the
+/// provider's (the Docker provider adds nothing of its own).
 #[derive(Clone, Debug, Default)]
-pub struct ContainerSpec {
+pub struct ContainerRequest {
     pub name: String,
-    pub hostname: Option<String>,
-    pub domainname: Option<String>,
-    pub dns: Vec<String>,
-    pub dns_search: Vec<String>,
-    /// Paths mounted as empty tmpfs.
-    pub tmpfs: Vec<String>,
-    /// Signal that stops the container (`SIGRTMIN+3` for systemd).
-    pub stop_signal: Option<String>,
-    /// A cgroup namespace of its own (the engine's default otherwise).
-    pub private_cgroupns: bool,
     pub image: String,
     /// Replaces the image's entrypoint; `None` keeps it.
     pub entrypoint: Option<Vec<String>>,
@@ -190,30 +198,38 @@ pub struct ContainerSpec {
     pub labels: Labels,
     /// Network to join, with a static address and DNS aliases.
     pub network: Option<(String, Option<Ipv4Addr>, Vec<String>)>,
-    /// No network at all (not even the engine's default bridge).
+    /// No network at all (not even the engine's default one).
     pub no_network: bool,
+    /// Volumes to mount; a sized one is made ready to mount first (after
+    /// a host restart, say).
     pub mounts: Vec<Mount>,
-    pub privileged: bool,
-    /// A tiny init as PID 1 (the engine's `--init`): reaps and forwards
-    /// signals.
-    pub init: bool,
-    /// Capabilities added to the engine's default set.
-    pub cap_add: Vec<String>,
-    /// Security options (`seccomp=<profile JSON>`, …).
-    pub security_opt: Vec<String>,
     /// TCP ports of the container published on free ports of the host.
     pub publish: Vec<u16>,
-    /// Memory limit in bytes.
-    pub memory: Option<i64>,
-    /// CPU shares (relative weight).
-    pub cpu_shares: Option<i64>,
-    /// Size of the container's writable layer, in bytes (storage drivers
-    /// with quotas only: the engine refuses it elsewhere).
-    pub disk: Option<u64>,
+    pub limits: Limits,
     /// Working directory of the first process.
     pub workdir: Option<String>,
     /// Restart with the engine unless stopped by the user.
     pub restart_unless_stopped: bool,
+}
+
+/// What a container may use. The engine enforces them, and says through
+/// [`Engine::refuse_limits`] which it cannot before anything is made.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Limits {
+    /// Memory, in bytes.
+    pub memory: Option<u64>,
+    /// CPU shares: a relative weight, 1024 being one CPU's worth.
+    pub cpu_shares: Option<u64>,
+    /// Size of the container's own disk (its writable layer), in bytes.
+    pub disk: Option<u64>,
+}
+
+/// Which of a container's [`Limits`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Memory,
+    Cpu,
+    Disk,
 }
 
 /// A container as `mcc status` shows it.
@@ -450,17 +466,9 @@ pub trait Engine: Send + Sync {
     /// Where the engine is and which version answers, e.g. for errors.
     fn endpoint(&self) -> String;
 
-    /// Why nodes running systemd must be privileged on this engine's
-    /// host, if they must (cgroup v2 on Docker).
-    async fn systemd_privileged(&self) -> Result<Option<String>>;
-
-    /// The IPv4 routes of the engine's host, which a bridge network must
-    /// not shadow; `None` when they cannot be read (a remote engine).
-    async fn host_routes(&self) -> Result<Option<Vec<Ipv4Cidr>>>;
-
-    /// Whether the engine's host has a network interface of this name;
-    /// `None` when it cannot be told from here.
-    async fn has_interface(&self, name: &str) -> Result<Option<bool>>;
+    /// What the engine's host is, as far as it changes what mcc makes on
+    /// it: read once per engine, cheap to ask again.
+    async fn host(&self) -> Result<HostInfo>;
 
     /// Creates (does not start) a node; a name in use is [`crate::Error::Conflict`].
     async fn create_node(&self, node: &NodeRequest) -> Result<String>;
@@ -485,44 +493,42 @@ pub trait Engine: Send + Sync {
     /// its start; `None` when there is no such network.
     async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>>;
 
-    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo>;
-    async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>>;
-    async fn remove_volume(&self, name: &str) -> Result<bool>;
-    async fn volumes(&self, label: Option<(&str, &str)>) -> Result<Vec<VolumeInfo>>;
-    /// A volume whose size is enforced: an ext4 file system of `size`
-    /// bytes (the Docker provider: an image file on the engine's host,
-    /// attached to a loop device). Refused, saying why, where the engine
-    /// cannot have one.
-    async fn create_sized_volume(
+    /// Creates a volume; with `size` (bytes) one whose size is enforced:
+    /// writes past it fail with "No space left on device" (the Docker
+    /// provider: an ext4 image on a loop device of the engine's host).
+    /// Refused, saying why, where the engine cannot enforce a size.
+    async fn create_volume(
         &self,
         name: &str,
-        size: u64,
+        size: Option<u64>,
         labels: &Labels,
     ) -> Result<VolumeInfo>;
-    /// Removes a sized volume and what holds its data; false if it was
-    /// not there.
-    async fn remove_sized_volume(&self, name: &str) -> Result<bool>;
-    /// Makes sure a sized volume can be mounted and holds its own data:
-    /// after a host restart its image file is attached again and the
-    /// engine's record pointed at that device (never at one that holds
-    /// another file). Call it before a container mounts the volume.
-    async fn prepare_sized_volume(&self, name: &str) -> Result<()>;
-    /// Records, where only root can write, that a container has used a
+    async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>>;
+    /// Removes a volume and whatever holds its data; `Ok(false)` when
+    /// there was none.
+    async fn remove_volume(&self, name: &str) -> Result<bool>;
+    async fn volumes(&self, label: Option<(&str, &str)>) -> Result<Vec<VolumeInfo>>;
+    /// Records, where no container can write, that a container has used a
     /// sized volume: ephemeral ones go once used and left by all.
-    async fn mark_sized_volume_used(&self, name: &str) -> Result<()>;
-    /// Whether [`Engine::mark_sized_volume_used`] was called for it.
-    async fn sized_volume_used(&self, name: &str) -> Result<bool>;
+    async fn mark_volume_used(&self, name: &str) -> Result<()>;
+    /// Whether [`Engine::mark_volume_used`] was called for it.
+    async fn volume_used(&self, name: &str) -> Result<bool>;
     /// Gives the root folder of a sized volume that no container mounts
     /// to `uid:gid` (a fresh volume, first mounted for a `--user`),
     /// following no path a container could have changed.
-    async fn own_sized_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()>;
+    async fn own_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()>;
     /// Names of the containers (running or not) that mount a volume.
     async fn volume_users(&self, name: &str) -> Result<Vec<String>>;
     /// What the engine says of a container now; `None` if there is none.
     async fn container_status(&self, id: &str) -> Result<Option<ContainerStatus>>;
 
-    /// Creates a container; a name in use is [`crate::Error::Conflict`].
-    async fn create_container(&self, spec: &ContainerSpec) -> Result<String>;
+    /// Which of `limits` this engine cannot enforce, and why (a value out
+    /// of its range): asked before anything is made.
+    fn refuse_limits(&self, limits: &Limits) -> Option<(Limit, String)>;
+    /// Creates (does not start) a container; a name in use is
+    /// [`crate::Error::Conflict`], a limit the engine cannot enforce on
+    /// this host [`crate::Error::Invalid`].
+    async fn create_container(&self, req: &ContainerRequest) -> Result<String>;
     async fn start_container(&self, name: &str) -> Result<()>;
     async fn stop_container(&self, name: &str, timeout_secs: i64) -> Result<()>;
     /// Removes a container, running or not, with its anonymous volumes.

@@ -22,7 +22,7 @@ use futures_util::StreamExt;
 use mcc_api::{ReplicaView, ServiceDef};
 use mcc_core::model::docker_workers::ENGINE_PORT;
 use mcc_core::model::{labels, ClusterName, ClusterRecord, SCHEMA_VERSION};
-use mcc_core::provider::{ContainerSpec, ContainerState, Engine, EngineEvent, EventObject};
+use mcc_core::provider::{ContainerRequest, ContainerState, Engine, EngineEvent, EventObject};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -895,7 +895,7 @@ fn node_about<'a>(cluster: &'a str, node: &'a str) -> About<'a> {
 }
 
 /// The container of replica `index` of a service.
-pub fn replica_spec(cluster: &ClusterName, def: &ServiceDef, index: u32) -> ContainerSpec {
+pub fn replica_spec(cluster: &ClusterName, def: &ServiceDef, index: u32) -> ContainerRequest {
     let mut l: mcc_core::provider::Labels = HashMap::new();
     l.insert(labels::CLUSTER.into(), cluster.to_string());
     l.insert(labels::SCHEMA.into(), SCHEMA_VERSION.into());
@@ -903,7 +903,7 @@ pub fn replica_spec(cluster: &ClusterName, def: &ServiceDef, index: u32) -> Cont
     l.insert(REPLICA_LABEL.into(), index.to_string());
     let mut suffix = [0u8; 3];
     let _ = getrandom::fill(&mut suffix);
-    ContainerSpec {
+    ContainerRequest {
         name: format!("{}.{index}.{}", def.service, hex::encode(suffix)),
         image: def.image.clone(),
         cmd: (!def.cmd.is_empty()).then(|| def.cmd.clone()),

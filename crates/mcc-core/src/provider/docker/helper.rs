@@ -67,7 +67,7 @@ impl DockerProvider {
             }],
             ..Default::default()
         };
-        self.create_container(&spec).await?;
+        self.create_plain_container(&spec).await?;
         let ran = async {
             self.docker
                 .start_container(&name, None)

@@ -34,6 +34,16 @@ pub(super) fn routes_of(table: &str) -> Vec<Ipv4Cidr> {
         .collect()
 }
 
+/// This machine's network interfaces, by name; `None` without
+/// `/sys/class/net`.
+pub(super) fn interfaces() -> Option<Vec<String>> {
+    let dir = std::fs::read_dir("/sys/class/net").ok()?;
+    Some(
+        dir.filter_map(|e| e.ok()?.file_name().into_string().ok())
+            .collect(),
+    )
+}
+
 impl DockerProvider {
     pub(super) async fn facts(&self) -> Result<HostFacts> {
         self.facts

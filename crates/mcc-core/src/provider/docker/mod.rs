@@ -23,9 +23,9 @@ use bollard::{body_full, container::LogOutput, Docker};
 use futures_util::{StreamExt, TryStreamExt};
 
 use super::{
-    Attached, Chunk, ContainerInfo, ContainerSpec, ContainerState, Engine, EngineEvent,
-    EventAction, EventObject, ExecSpec, Helper, ImageInfo, Labels, Mount, NetworkInfo, NetworkSpec,
-    NodeInit, NodeRequest, StatsSample, VolumeInfo,
+    Attached, Chunk, ContainerInfo, ContainerRequest, ContainerState, Engine, EngineEvent,
+    EventAction, EventObject, ExecSpec, Helper, ImageInfo, Labels, Limit, Limits, Mount,
+    NetworkInfo, NetworkSpec, NodeInit, NodeRequest, StatsSample, VolumeInfo,
 };
 use crate::error::{Error, Result};
 use crate::model::{labels, Ipv4Cidr};
@@ -37,9 +37,11 @@ mod host;
 mod loopfs;
 mod recipe;
 mod sized;
+mod spec;
 
 use host::*;
 use recipe::*;
+use spec::*;
 
 pub struct DockerProvider {
     docker: Docker,
@@ -161,6 +163,22 @@ impl DockerProvider {
     }
 
     /// Creates the engine volume `req` describes.
+    /// Removes the engine's record of a volume (and, for a plain one, its
+    /// data); `Ok(false)` when there was none.
+    async fn remove_engine_volume(&self, name: &str) -> Result<bool> {
+        match self
+            .docker
+            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
+            .await
+        {
+            Ok(()) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(map_err(format!("removing volume {name}"))(e)),
+        }
+    }
+
     async fn new_volume(&self, req: VolumeCreateRequest) -> Result<VolumeInfo> {
         let name = req.name.clone().unwrap_or_default();
         let v = self
@@ -264,33 +282,25 @@ impl Engine for DockerProvider {
         self.host.clone()
     }
 
-    async fn systemd_privileged(&self) -> Result<Option<String>> {
-        Ok(self
+    async fn host(&self) -> Result<super::HostInfo> {
+        let systemd_privileged = self
             .facts()
             .await?
             .cgroup_v2
-            .then(|| SYSTEMD_V2_PRIVILEGED.to_string()))
-    }
-
-    async fn host_routes(&self) -> Result<Option<Vec<Ipv4Cidr>>> {
+            .then(|| SYSTEMD_V2_PRIVILEGED.to_string());
         if !self.local() {
-            return Ok(None);
+            return Ok(super::HostInfo {
+                systemd_privileged,
+                ..Default::default()
+            });
         }
-        Ok(std::fs::read_to_string("/proc/net/route")
-            .ok()
-            .map(|t| routes_of(&t)))
-    }
-
-    async fn has_interface(&self, name: &str) -> Result<Option<bool>> {
-        let net = std::path::Path::new("/sys/class/net");
-        if !self.local() || !net.is_dir() {
-            return Ok(None);
-        }
-        // a name with a slash would reach outside /sys/class/net
-        if name.contains('/') || name == "." || name == ".." {
-            return Ok(Some(false));
-        }
-        Ok(Some(net.join(name).exists()))
+        Ok(super::HostInfo {
+            systemd_privileged,
+            routes: std::fs::read_to_string("/proc/net/route")
+                .ok()
+                .map(|t| routes_of(&t)),
+            interfaces: interfaces(),
+        })
     }
 
     async fn create_node(&self, node: &NodeRequest) -> Result<String> {
@@ -311,7 +321,7 @@ impl Engine for DockerProvider {
                 Some(format!("{}/{path}", v.mountpoint))
             }
         };
-        self.create_container(&node_container(node, facts, hosts_source))
+        self.create_plain_container(&node_container(node, facts, hosts_source))
             .await
     }
 
@@ -480,33 +490,16 @@ impl Engine for DockerProvider {
             .collect())
     }
 
-    async fn create_sized_volume(
-        &self,
-        name: &str,
-        size: u64,
-        labels: &Labels,
-    ) -> Result<VolumeInfo> {
-        self.create_sized_on_loop(name, size, labels).await
-    }
-
-    async fn prepare_sized_volume(&self, name: &str) -> Result<()> {
-        self.prepare_sized_on_loop(name).await
-    }
-
-    async fn mark_sized_volume_used(&self, name: &str) -> Result<()> {
+    async fn mark_volume_used(&self, name: &str) -> Result<()> {
         self.mark_sized_used_on_loop(name).await
     }
 
-    async fn sized_volume_used(&self, name: &str) -> Result<bool> {
+    async fn volume_used(&self, name: &str) -> Result<bool> {
         self.sized_used_on_loop(name).await
     }
 
-    async fn own_sized_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()> {
+    async fn own_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()> {
         self.own_sized_root_on_loop(name, uid, gid).await
-    }
-
-    async fn remove_sized_volume(&self, name: &str) -> Result<bool> {
-        self.remove_sized_on_loop(name).await
     }
 
     async fn volume_users(&self, name: &str) -> Result<Vec<String>> {
@@ -613,7 +606,15 @@ impl Engine for DockerProvider {
         ))
     }
 
-    async fn create_volume(&self, name: &str, labels: &Labels) -> Result<VolumeInfo> {
+    async fn create_volume(
+        &self,
+        name: &str,
+        size: Option<u64>,
+        labels: &Labels,
+    ) -> Result<VolumeInfo> {
+        if let Some(size) = size {
+            return self.create_sized_on_loop(name, size, labels).await;
+        }
         self.new_volume(VolumeCreateRequest {
             name: Some(name.to_string()),
             labels: Some(labels.clone()),
@@ -637,17 +638,9 @@ impl Engine for DockerProvider {
     }
 
     async fn remove_volume(&self, name: &str) -> Result<bool> {
-        match self
-            .docker
-            .remove_volume(name, None::<bollard::query_parameters::RemoveVolumeOptions>)
-            .await
-        {
-            Ok(()) => Ok(true),
-            Err(BollardError::DockerResponseServerError {
-                status_code: 404, ..
-            }) => Ok(false),
-            Err(e) => Err(map_err(format!("removing volume {name}"))(e)),
-        }
+        let existed = self.remove_engine_volume(name).await?;
+        self.release_sized(name).await;
+        Ok(existed)
     }
 
     async fn volumes(&self, label: Option<(&str, &str)>) -> Result<Vec<VolumeInfo>> {
@@ -672,8 +665,34 @@ impl Engine for DockerProvider {
             .collect())
     }
 
-    async fn create_container(&self, spec: &ContainerSpec) -> Result<String> {
-        self.create_plain_container(spec).await
+    fn refuse_limits(&self, limits: &Limits) -> Option<(Limit, String)> {
+        refused(limits)
+    }
+
+    async fn create_container(&self, req: &ContainerRequest) -> Result<String> {
+        for m in &req.mounts {
+            if let Mount::Volume { name, .. } = m {
+                self.prepare_sized_on_loop(name).await?;
+            }
+        }
+        self.create_plain_container(&ContainerSpec::plain(req))
+            .await
+            .map_err(|e| {
+                let m = e.to_string();
+                if req.limits.disk.is_some()
+                    && (m.contains("storage-opt")
+                        || m.contains("storage opt")
+                        || m.contains("quota"))
+                {
+                    Error::Invalid(format!(
+                        "--disk: this engine cannot limit a container's disk here ({m}); leave \
+                         --disk out, and give the data a sized volume instead (mcc volume create \
+                         --size)"
+                    ))
+                } else {
+                    e
+                }
+            })
     }
 
     async fn start_container(&self, name: &str) -> Result<()> {

@@ -53,8 +53,13 @@ impl DockerProvider {
         }
     }
 
+    /// Makes sure a sized volume can be mounted and holds its own data:
+    /// after a host restart its image file is attached again and the
+    /// engine's record pointed at that device (never at one that holds
+    /// another file). Any other volume (no image file of mcc's here) is
+    /// left to the engine.
     pub(super) async fn prepare_sized_on_loop(&self, name: &str) -> Result<()> {
-        if !self.local() {
+        if !self.local() || !loopfs::image_path(name).is_ok_and(|p| p.exists()) {
             return Ok(());
         }
         let v = match self.docker.inspect_volume(name).await {
@@ -95,7 +100,7 @@ impl DockerProvider {
                 users.join(", ")
             )));
         }
-        self.remove_volume(name).await?;
+        self.remove_engine_volume(name).await?;
         self.loop_volume(name, device.clone(), &v.labels)
             .await
             .map_err(|e| {
@@ -151,12 +156,13 @@ impl DockerProvider {
             .map_err(|e| Error::Failed(format!("giving volume {name} to {uid}:{gid}: {e}")))?
     }
 
-    pub(super) async fn remove_sized_on_loop(&self, name: &str) -> Result<bool> {
-        let existed = self.remove_volume(name).await?;
-        if self.local() {
-            let n = name.to_string();
-            let _ = tokio::task::spawn_blocking(move || loopfs::release(&n)).await;
+    /// Detaches and removes what held a sized volume's data on this
+    /// machine, if it was one (its image file is there).
+    pub(super) async fn release_sized(&self, name: &str) {
+        if !self.local() || !loopfs::image_path(name).is_ok_and(|p| p.exists()) {
+            return;
         }
-        Ok(existed)
+        let n = name.to_string();
+        let _ = tokio::task::spawn_blocking(move || loopfs::release(&n)).await;
     }
 }
