@@ -106,7 +106,7 @@ pub async fn watch_engine(
     let mut last: Option<(i64, String, EventAction)> = None;
     let mut backoff = std::time::Duration::from_millis(100);
     loop {
-        let mut stream = provider.events(since);
+        let mut stream = provider.events(labels::CLUSTER, since);
         changed(Change::Up);
         let mut connected = false;
         loop {

@@ -12,7 +12,7 @@ use std::time::Duration;
 use futures_util::StreamExt;
 use mcc_core::cluster::run::{volumes_of, VOLUMES_LABEL};
 use mcc_core::cluster::Clusters;
-use mcc_core::provider::Engine;
+use mcc_core::provider::{Engine, EventAction, EventObject};
 use tokio_util::sync::CancellationToken;
 
 use crate::events::{About, EventLog};
@@ -30,7 +30,7 @@ pub fn spawn_reaper(
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
-            let mut stream = provider.destroyed_containers(VOLUMES_LABEL);
+            let mut stream = provider.events(VOLUMES_LABEL, None);
             reap(&clusters, &log, None).await;
             let mut sweep = tokio::time::interval_at(tokio::time::Instant::now() + SWEEP, SWEEP);
             loop {
@@ -45,6 +45,9 @@ pub fn spawn_reaper(
                 match next {
                     Some(Ok(e)) => {
                         backoff = Duration::from_millis(100);
+                        if e.object != EventObject::Container || e.action != EventAction::Removed {
+                            continue;
+                        }
                         let ids = volumes_of(&e.labels);
                         if !ids.is_empty() {
                             reap(&clusters, &log, Some(&ids)).await;

@@ -43,7 +43,7 @@ use crate::error::{Error, Result};
 use crate::lock::LOCK_TIMEOUT;
 use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role};
 use crate::provider::{ContainerInfo, ContainerState, Engine, VolumeInfo};
-use crate::store::{ClusterStore, Held, MetaStore};
+use crate::store::{ClusterStore, Held};
 
 /// Where progress goes: a terminal display, plain lines, or nowhere.
 pub trait Reporter: Send + Sync {
@@ -182,9 +182,10 @@ impl Loaded {
 }
 
 impl Clusters {
-    /// The clusters on `provider`, kept in a [`MetaStore`] on it.
+    /// The clusters on `provider`, kept in the store it brings
+    /// ([`Engine::store`]).
     pub fn new(provider: Arc<dyn Engine>, reporter: Arc<dyn Reporter>) -> Self {
-        let store = Arc::new(MetaStore::new(provider.clone()));
+        let store = provider.clone().store();
         Self::with_store(provider, store, reporter)
     }
 

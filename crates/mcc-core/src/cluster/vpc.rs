@@ -227,11 +227,15 @@ impl Clusters {
     /// The addresses held in a VPC now, by container name (a stopped
     /// container's fixed one too); an error when the VPC is gone.
     pub(crate) async fn vpc_addresses(&self, id: &str) -> Result<Vec<(String, Ipv4Addr)>> {
-        self.provider.network_addresses(id).await?.ok_or_else(|| {
+        let members = self.provider.network_members(id).await?.ok_or_else(|| {
             Error::NotFound(format!(
                 "VPC {id} does not exist (any more); `mcc vpc list` shows the VPCs there are"
             ))
-        })
+        })?;
+        Ok(members
+            .into_iter()
+            .filter_map(|(who, ip)| Some((who, ip?)))
+            .collect())
     }
 
     /// Every VPC, with what uses it.
@@ -244,9 +248,12 @@ impl Clusters {
             };
             let containers = self
                 .provider
-                .network_users(&n.name)
+                .network_members(&n.name)
                 .await?
-                .unwrap_or_default();
+                .unwrap_or_default()
+                .into_iter()
+                .map(|(who, _)| who)
+                .collect();
             out.push(VpcView {
                 name: n.labels.get(NAME_LABEL).cloned().unwrap_or_default(),
                 cidr: n.subnets.first().map(|s| s.to_string()).unwrap_or_default(),

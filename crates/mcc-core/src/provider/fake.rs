@@ -365,6 +365,10 @@ impl Engine for FakeProvider {
         "fake://".into()
     }
 
+    fn store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::store::ClusterStore> {
+        std::sync::Arc::new(crate::store::MetaStore::new(self))
+    }
+
     async fn host(&self) -> Result<super::HostInfo> {
         Ok(super::HostInfo::default())
     }
@@ -487,21 +491,7 @@ impl Engine for FakeProvider {
             }))
     }
 
-    async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>> {
-        let s = self.lock();
-        if !s.networks.contains_key(name) {
-            return Ok(None);
-        }
-        Ok(Some(
-            s.containers
-                .iter()
-                .filter(|(_, c)| c.network.as_ref().is_some_and(|(n, _)| n == name))
-                .map(|(n, _)| n.clone())
-                .collect(),
-        ))
-    }
-
-    async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>> {
+    async fn network_members(&self, name: &str) -> Result<Option<Vec<(String, Option<Ipv4Addr>)>>> {
         let s = self.lock();
         if !s.networks.contains_key(name) {
             return Ok(None);
@@ -510,7 +500,7 @@ impl Engine for FakeProvider {
             s.containers
                 .iter()
                 .filter_map(|(n, c)| match &c.network {
-                    Some((net, Some(ip))) if net == name => Some((n.clone(), *ip)),
+                    Some((net, ip)) if net == name => Some((n.clone(), *ip)),
                     _ => None,
                 })
                 .collect(),
@@ -661,11 +651,7 @@ impl Engine for FakeProvider {
         })
     }
 
-    fn events(&self, _since_nano: Option<i64>) -> super::EventStream {
-        Box::pin(futures_util::stream::pending())
-    }
-
-    fn destroyed_containers(&self, _label: &str) -> super::EventStream {
+    fn events(&self, _label: &str, _since_nano: Option<i64>) -> super::EventStream {
         Box::pin(futures_util::stream::pending())
     }
 

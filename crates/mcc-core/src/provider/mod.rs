@@ -466,6 +466,12 @@ pub trait Engine: Send + Sync {
     /// Where the engine is and which version answers, e.g. for errors.
     fn endpoint(&self) -> String;
 
+    /// Where this engine's clusters keep their claims, records, files and
+    /// locks (the Docker provider: a [`crate::store::MetaStore`] on the
+    /// engine itself, with locks of this host). A provider whose nodes
+    /// span hosts brings a store that every host reaches.
+    fn store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::store::ClusterStore>;
+
     /// What the engine's host is, as far as it changes what mcc makes on
     /// it: read once per engine, cheap to ask again.
     async fn host(&self) -> Result<HostInfo>;
@@ -485,13 +491,11 @@ pub trait Engine: Send + Sync {
     async fn remove_network(&self, name: &str) -> Result<bool>;
     /// Every network, or those carrying `label=value` when given.
     async fn networks(&self, label: Option<(&str, &str)>) -> Result<Vec<NetworkInfo>>;
-    /// Names of the containers attached to a network, mcc's or not;
-    /// `None` when there is no such network.
-    async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>>;
-    /// The addresses held on a network, by container name: a running
-    /// container's, and the fixed one a stopped container takes back at
-    /// its start; `None` when there is no such network.
-    async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>>;
+    /// Every container on a network, mcc's or not, running or not, by
+    /// name, with the address it holds there: a running container's, or
+    /// the fixed one a stopped container takes back at its start; `None`
+    /// when there is no such network.
+    async fn network_members(&self, name: &str) -> Result<Option<Vec<(String, Option<Ipv4Addr>)>>>;
 
     /// Creates a volume; with `size` (bytes) one whose size is enforced:
     /// writes past it fail with "No space left on device" (the Docker
@@ -559,13 +563,12 @@ pub trait Engine: Send + Sync {
         helper: &Helper,
     ) -> Result<()>;
 
-    /// Events of objects labelled `mcc.cluster`, as they happen; with
-    /// `since` (nanoseconds since the epoch) those after it first, so a
-    /// watcher that reconnects misses none.
-    fn events(&self, since_nano: Option<i64>) -> EventStream;
-    /// The removals of containers carrying label `label` (any value),
-    /// from now on, whoever removes them.
-    fn destroyed_containers(&self, label: &str) -> EventStream;
+    /// Events of objects carrying `label` (any value: `mcc.cluster` for
+    /// the clusters', `mcc.volumes` for containers that mount volumes), as
+    /// they happen, whoever causes them; with `since` (nanoseconds since
+    /// the epoch) those after it first, so a watcher that reconnects misses
+    /// none.
+    fn events(&self, label: &str, since_nano: Option<i64>) -> EventStream;
     /// A running container's resource use, a sample about every second,
     /// until it stops (one stream, not a poll per sample).
     fn stats(&self, container: &str) -> StatsStream;

@@ -820,7 +820,7 @@ impl Services {
         let (t2, cluster, worker) = (token.clone(), rt.cluster.clone(), worker.to_string());
         let me = self.clone();
         tokio::spawn(async move {
-            let mut events = docker.events(None);
+            let mut events = docker.events(labels::CLUSTER, None);
             loop {
                 let next = tokio::select! {
                     _ = t2.cancelled() => return,

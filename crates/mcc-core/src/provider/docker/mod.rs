@@ -54,12 +54,10 @@ const MAX_DOWNLOAD: usize = 64 << 20;
 
 impl DockerProvider {
     /// Every container on a network, stopped ones too (they join it again
-    /// at start); `None` when there is no such network. `what` names the
-    /// lookup in an error.
+    /// at start); `None` when there is no such network.
     async fn containers_on_network(
         &self,
         name: &str,
-        what: &str,
     ) -> Result<Option<Vec<bollard::models::ContainerSummary>>> {
         let id = match self.docker.inspect_network(name, None).await {
             Ok(n) => n.id.unwrap_or_else(|| name.to_string()),
@@ -76,7 +74,7 @@ impl DockerProvider {
             .list_containers(Some(opts))
             .await
             .map(Some)
-            .map_err(map_err(format!("listing the {what} of network {name}")))
+            .map_err(map_err(format!("listing the containers of network {name}")))
     }
 
     /// Connects to the engine named by `DOCKER_HOST`, or the local socket,
@@ -280,6 +278,10 @@ fn label_filter(label: &str, value: Option<&str>) -> HashMap<String, Vec<String>
 impl Engine for DockerProvider {
     fn endpoint(&self) -> String {
         self.host.clone()
+    }
+
+    fn store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::store::ClusterStore> {
+        std::sync::Arc::new(crate::store::MetaStore::new(self))
     }
 
     async fn host(&self) -> Result<super::HostInfo> {
@@ -570,36 +572,28 @@ impl Engine for DockerProvider {
         }))
     }
 
-    async fn network_users(&self, name: &str) -> Result<Option<Vec<String>>> {
-        let Some(list) = self.containers_on_network(name, "users").await? else {
-            return Ok(None);
-        };
-        Ok(Some(
-            list.into_iter()
-                .filter_map(|c| c.names.and_then(|n| n.into_iter().next()))
-                .map(|n| n.trim_start_matches('/').to_string())
-                .collect(),
-        ))
-    }
-
-    async fn network_addresses(&self, name: &str) -> Result<Option<Vec<(String, Ipv4Addr)>>> {
-        let Some(list) = self.containers_on_network(name, "addresses").await? else {
+    async fn network_members(&self, name: &str) -> Result<Option<Vec<(String, Option<Ipv4Addr>)>>> {
+        let Some(list) = self.containers_on_network(name).await? else {
             return Ok(None);
         };
         Ok(Some(
             list.into_iter()
                 .filter_map(|c| {
                     let who = c.names?.into_iter().next()?;
-                    let ep = c.network_settings?.networks?.remove(name)?;
+                    let ep = c
+                        .network_settings
+                        .and_then(|s| s.networks)
+                        .and_then(|mut n| n.remove(name));
                     // a stopped container has no address now, but takes
                     // its fixed one back when it starts
-                    let ip = ep
-                        .ip_address
-                        .filter(|s| !s.is_empty())
-                        .or_else(|| ep.ipam_config.and_then(|i| i.ipv4_address))?;
+                    let ip = ep.and_then(|ep| {
+                        ep.ip_address
+                            .filter(|s| !s.is_empty())
+                            .or_else(|| ep.ipam_config.and_then(|i| i.ipv4_address))
+                    });
                     Some((
                         who.trim_start_matches('/').to_string(),
-                        ip.parse::<Ipv4Addr>().ok()?,
+                        ip.and_then(|ip| ip.parse::<Ipv4Addr>().ok()),
                     ))
                 })
                 .collect(),
@@ -864,19 +858,9 @@ impl Engine for DockerProvider {
         )
     }
 
-    fn events(&self, since_nano: Option<i64>) -> super::EventStream {
-        let mut filters = HashMap::new();
-        filters.insert("label".to_string(), vec![labels::CLUSTER.to_string()]);
+    fn events(&self, label: &str, since_nano: Option<i64>) -> super::EventStream {
+        let filters = HashMap::from([("label".to_string(), vec![label.to_string()])]);
         self.event_stream(since_nano, filters)
-    }
-
-    fn destroyed_containers(&self, label: &str) -> super::EventStream {
-        let filters = HashMap::from([
-            ("type".to_string(), vec!["container".to_string()]),
-            ("event".to_string(), vec!["destroy".to_string()]),
-            ("label".to_string(), vec![label.to_string()]),
-        ]);
-        self.event_stream(None, filters)
     }
 
     /// Loads an image archive (`docker load`) as it streams in.
