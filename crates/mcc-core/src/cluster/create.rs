@@ -419,20 +419,17 @@ impl Clusters {
             .await
     }
 
-    async fn provision(
+    /// The cluster's network (unless it joins a VPC), its devices'
+    /// volumes and its first index, made at once; `networks_lock` is
+    /// released as soon as they are made (or failed).
+    async fn make_network_and_volumes(
         &self,
         spec: &ClusterSpec,
         record: &ClusterRecord,
-        prepared: Prepared,
-        timeout: Duration,
+        members: &[NodeId],
+        networks_lock: crate::store::Held,
         cancel: &CancellationToken,
     ) -> Result<()> {
-        let Prepared {
-            images,
-            networks_lock,
-            archive,
-        } = prepared;
-        let images = &images;
         let name = &spec.name;
         let plan = record.plan();
         // a VPC's network is there already, and not the cluster's
@@ -470,11 +467,8 @@ impl Clusters {
                 .filter(|d| !record.reused_volumes.contains(&name.device_volume(&d.name)))
                 .map(Job::Device),
         );
-        let members: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
-            .chain((1..=spec.nodes).map(NodeId::worker))
-            .collect();
         let made = run_all(jobs, 8, cancel, |job| {
-            let (net, members) = (&net, &members);
+            let net = &net;
             async move {
                 match job {
                     Job::Network => self.provider.create_network(net).await?,
@@ -506,18 +500,35 @@ impl Clusters {
         drop(networks_lock);
         let made = first_error(made);
         self.reporter.end(made.is_ok());
-        made.map_err(|e| match e {
+        made.map(|_| ()).map_err(|e| match e {
             Error::Conflict(message) => Error::Failed(format!(
                 "{message}: another network took it meanwhile; try again, or give a free \
                  --subnet"
             )),
             e => e,
-        })?;
+        })
+    }
 
-        self.meta_volume(name, record).await?;
+    async fn provision(
+        &self,
+        spec: &ClusterSpec,
+        record: &ClusterRecord,
+        prepared: Prepared,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<()> {
+        let Prepared {
+            images,
+            networks_lock,
+            archive,
+        } = prepared;
+        let name = &spec.name;
         let all: Vec<NodeId> = std::iter::once(NodeId::FRONTEND)
             .chain((1..=spec.nodes).map(NodeId::worker))
             .collect();
+        self.make_network_and_volumes(spec, record, &all, networks_lock, cancel)
+            .await?;
+        self.meta_volume(name, record).await?;
         let workers: Vec<NodeId> = all[1..].to_vec();
         self.store.write(name, META_MOUNT, archive).await?;
         self.store
@@ -530,7 +541,7 @@ impl Clusters {
         let blueprint = Blueprint {
             name,
             record,
-            images,
+            images: &images,
             timeout,
         };
         self.bring_up(&blueprint, &all, &workers, cancel).await?;

@@ -93,6 +93,20 @@ impl Clusters {
         self.remove_objects(name, &data).await
     }
 
+    /// Removes these containers at once, each with how it went.
+    async fn remove_batch(
+        &self,
+        batch: Vec<crate::provider::ContainerInfo>,
+    ) -> Vec<(String, Result<bool>)> {
+        let names: Vec<String> = batch.into_iter().map(|c| c.name).collect();
+        let never = CancellationToken::new();
+        let results = run_all(names.clone(), PARALLELISM, &never, |n| async move {
+            self.provider.remove_container(&n).await
+        })
+        .await;
+        names.into_iter().zip(results).collect()
+    }
+
     /// Removes the cluster's objects: nodes, the network, the meta container
     /// and volume, and the data volumes `data` says. Every removal is
     /// tried; what could not be removed is named, with the cure.
@@ -107,7 +121,6 @@ impl Clusters {
         };
         let mut errors: Vec<String> = Vec::new();
         let label = Some((labels::CLUSTER, name.as_str()));
-        let never = CancellationToken::new();
 
         // Order matters when this is cut short: the record container goes
         // last but for its own volume, so that until everything else is
@@ -120,28 +133,8 @@ impl Clusters {
         let (meta, nodes): (Vec<_>, Vec<_>) = containers
             .into_iter()
             .partition(|c| c.labels.get(labels::ROLE).map(String::as_str) == Some(role::META));
-        let remove_containers = |batch: Vec<crate::provider::ContainerInfo>| async {
-            let names: Vec<String> = batch.into_iter().map(|c| c.name).collect();
-            let results = run_all(names.clone(), PARALLELISM, &never, |n| async move {
-                self.provider.remove_container(&n).await
-            })
-            .await;
-            names.into_iter().zip(results).collect::<Vec<_>>()
-        };
-        fn tally(
-            done: Vec<(String, Result<bool>)>,
-            into: &mut Vec<String>,
-            errors: &mut Vec<String>,
-        ) {
-            for (n, r) in done {
-                match r {
-                    Ok(_) => into.push(n),
-                    Err(e) => errors.push(format!("{n}: {e}")),
-                }
-            }
-        }
         tally(
-            remove_containers(nodes).await,
+            self.remove_batch(nodes).await,
             &mut report.containers,
             &mut errors,
         );
@@ -173,7 +166,7 @@ impl Clusters {
         // still knows what the cluster used and how it was being removed.
         if errors.is_empty() {
             tally(
-                remove_containers(meta).await,
+                self.remove_batch(meta).await,
                 &mut report.containers,
                 &mut errors,
             );
@@ -199,6 +192,17 @@ impl Clusters {
                  again",
                 errors.join("\n    ")
             )))
+        }
+    }
+}
+
+/// Adds the objects whose removal went well to `into`, the others with
+/// why to `errors`.
+fn tally(done: Vec<(String, Result<bool>)>, into: &mut Vec<String>, errors: &mut Vec<String>) {
+    for (n, r) in done {
+        match r {
+            Ok(_) => into.push(n),
+            Err(e) => errors.push(format!("{n}: {e}")),
         }
     }
 }

@@ -302,46 +302,7 @@ impl Clusters {
             }
             self.reporter
                 .begin("Removing the nodes just made", nodes.len());
-            let cleanup = async {
-                // Only the nodes this process made: with a concurrent mcc
-                // elsewhere, a name conflict may mean the node is theirs.
-                let me = creator::current_for(0);
-                let now = self.load_existing(name).await?;
-                let mine: Vec<NodeId> = now
-                    .nodes
-                    .iter()
-                    .filter(|n| nodes.contains(&n.node))
-                    .filter(|n| {
-                        n.info
-                            .labels
-                            .get(labels::CREATOR)
-                            .is_some_and(|c| creator::same_process(c, &me))
-                    })
-                    .map(|n| n.node)
-                    .collect();
-                self.remove_containers(name, &mine).await?;
-                let made_volumes: Vec<String> = self
-                    .node_volumes(name, &mine)
-                    .await?
-                    .into_iter()
-                    .filter(|v| !kept_volumes.contains(v))
-                    .collect();
-                for v in made_volumes {
-                    self.provider.remove_volume(&v).await?;
-                }
-                // The members as recorded now (a concurrent change included),
-                // less the new nodes this run failed to add; nodes being
-                // recreated stay members, to be recreated again.
-                let now = self.load_existing(name).await?;
-                let members: Vec<NodeId> = self
-                    .recorded_members(&now)
-                    .await?
-                    .into_iter()
-                    .filter(|m| before.contains(m) || !nodes.contains(m))
-                    .collect();
-                self.write_hosts(&now, &members).await
-            }
-            .await;
+            let cleanup = self.undo_grow(name, nodes, &before, &kept_volumes).await;
             self.reporter.end(cleanup.is_ok());
             return Err(e.with_cleanup(cleanup.err()));
         }
@@ -357,6 +318,55 @@ impl Clusters {
                 made.join(", ")
             ))
         })
+    }
+
+    /// Removes what a failed addnode made of `nodes`: the nodes this
+    /// process made and their new volumes (not `kept_volumes`, there
+    /// before), and the hosts file without the nodes it failed to add.
+    async fn undo_grow(
+        &self,
+        name: &ClusterName,
+        nodes: &[NodeId],
+        before: &[NodeId],
+        kept_volumes: &[String],
+    ) -> Result<()> {
+        // Only the nodes this process made: with a concurrent mcc
+        // elsewhere, a name conflict may mean the node is theirs.
+        let me = creator::current_for(0);
+        let now = self.load_existing(name).await?;
+        let mine: Vec<NodeId> = now
+            .nodes
+            .iter()
+            .filter(|n| nodes.contains(&n.node))
+            .filter(|n| {
+                n.info
+                    .labels
+                    .get(labels::CREATOR)
+                    .is_some_and(|c| creator::same_process(c, &me))
+            })
+            .map(|n| n.node)
+            .collect();
+        self.remove_containers(name, &mine).await?;
+        let made_volumes: Vec<String> = self
+            .node_volumes(name, &mine)
+            .await?
+            .into_iter()
+            .filter(|v| !kept_volumes.contains(v))
+            .collect();
+        for v in made_volumes {
+            self.provider.remove_volume(&v).await?;
+        }
+        // The members as recorded now (a concurrent change included),
+        // less the new nodes this run failed to add; nodes being
+        // recreated stay members, to be recreated again.
+        let now = self.load_existing(name).await?;
+        let members: Vec<NodeId> = self
+            .recorded_members(&now)
+            .await?
+            .into_iter()
+            .filter(|m| before.contains(m) || !nodes.contains(m))
+            .collect();
+        self.write_hosts(&now, &members).await
     }
 
     /// Names of the per-node volumes (`--persist`) of these nodes.

@@ -144,23 +144,7 @@ impl ClusterView {
             .iter()
             .filter(|n| n.info.state == ContainerState::Running)
             .count();
-        let has_frontend = l.nodes.iter().any(|n| n.node.role == Role::Frontend);
-        let status = if let Some(s) = state.filter(|s| *s != CreateState::Ready) {
-            match s {
-                CreateState::InProgress => ClusterStatus::Creating,
-                CreateState::Failed => ClusterStatus::Failed,
-                CreateState::Deleting { .. } => ClusterStatus::Deleting,
-                _ => ClusterStatus::Incomplete,
-            }
-        } else if l.record.is_none() || !has_frontend {
-            ClusterStatus::Incomplete
-        } else if running == l.nodes.len() && missing.is_empty() {
-            ClusterStatus::Running
-        } else if running == 0 {
-            ClusterStatus::Stopped
-        } else {
-            ClusterStatus::Degraded
-        };
+        let status = status_of(l, state, running, missing);
         ClusterView {
             name: l.name.to_string(),
             status,
@@ -198,6 +182,33 @@ impl ClusterView {
             }),
             nodes,
         }
+    }
+}
+
+/// A cluster's status from how its create went (`state`), its record, and
+/// how many of its nodes run (`missing`: members without a container).
+fn status_of(
+    l: &Loaded,
+    state: Option<CreateState>,
+    running: usize,
+    missing: &[NodeId],
+) -> ClusterStatus {
+    let has_frontend = l.nodes.iter().any(|n| n.node.role == Role::Frontend);
+    if let Some(s) = state.filter(|s| *s != CreateState::Ready) {
+        match s {
+            CreateState::InProgress => ClusterStatus::Creating,
+            CreateState::Failed => ClusterStatus::Failed,
+            CreateState::Deleting { .. } => ClusterStatus::Deleting,
+            _ => ClusterStatus::Incomplete,
+        }
+    } else if l.record.is_none() || !has_frontend {
+        ClusterStatus::Incomplete
+    } else if running == l.nodes.len() && missing.is_empty() {
+        ClusterStatus::Running
+    } else if running == 0 {
+        ClusterStatus::Stopped
+    } else {
+        ClusterStatus::Degraded
     }
 }
 

@@ -203,49 +203,8 @@ impl Clusters {
             l.insert(VPC_LABEL.into(), v.clone());
             c.network = Some((v.clone(), None, Vec::new()));
         }
-        let known = if spec.volumes.is_empty() {
-            Vec::new()
-        } else {
-            self.volume_list().await?
-        };
-        let mut ids = Vec::new();
-        for v in &spec.volumes {
-            let (id, path) = v.split_once(':').ok_or_else(|| {
-                invalid(format!(
-                    "--volume '{v}' has no ':'; write --volume ID:PATH, e.g. vol-1a2b3c4d:/data"
-                ))
-            })?;
-            validate_volume_id(id)?;
-            let path = normalize_mount_path(path).ok_or_else(|| {
-                invalid(format!(
-                    "--volume '{v}': '{path}' is not an absolute path below /, e.g. /data"
-                ))
-            })?;
-            if is_engine_path(&path) {
-                return Err(invalid(format!(
-                    "--volume '{v}': {path} is the engine's own (/proc, /sys, /dev, /etc/hosts, \
-                     /etc/hostname, /etc/resolv.conf); mount the volume elsewhere, e.g. /data"
-                )));
-            }
-            if !known.iter().any(|k| k.id == id) {
-                return Err(invalid(format!(
-                    "--volume {id}: no such volume (`mcc volume list`)"
-                )));
-            }
-            if c.mounts
-                .iter()
-                .any(|m| matches!(m, Mount::Volume { target, .. } if *target == path))
-            {
-                return Err(invalid(format!("--volume '{v}': {path} is given twice")));
-            }
-            ids.push(id.to_string());
-            c.mounts.push(Mount::Volume {
-                name: id.to_string(),
-                target: path,
-                labels: Labels::new(),
-                read_only: false,
-            });
-        }
+        let (mounts, ids) = self.run_mounts(&spec.volumes).await?;
+        c.mounts = mounts;
         if !ids.is_empty() {
             l.insert(VOLUMES_LABEL.into(), ids.join(","));
         }
@@ -286,6 +245,57 @@ impl Clusters {
         }
         c.labels = l;
         Ok(c)
+    }
+
+    /// The `--volume ID:PATH`s of a run as mounts, each checked (a volume
+    /// mcc made, an absolute path that is not the engine's, no path twice),
+    /// and the volumes' IDs.
+    async fn run_mounts(&self, volumes: &[String]) -> Result<(Vec<Mount>, Vec<String>)> {
+        let known = if volumes.is_empty() {
+            Vec::new()
+        } else {
+            self.volume_list().await?
+        };
+        let mut ids = Vec::new();
+        let mut mounts: Vec<Mount> = Vec::new();
+        for v in volumes {
+            let (id, path) = v.split_once(':').ok_or_else(|| {
+                invalid(format!(
+                    "--volume '{v}' has no ':'; write --volume ID:PATH, e.g. vol-1a2b3c4d:/data"
+                ))
+            })?;
+            validate_volume_id(id)?;
+            let path = normalize_mount_path(path).ok_or_else(|| {
+                invalid(format!(
+                    "--volume '{v}': '{path}' is not an absolute path below /, e.g. /data"
+                ))
+            })?;
+            if is_engine_path(&path) {
+                return Err(invalid(format!(
+                    "--volume '{v}': {path} is the engine's own (/proc, /sys, /dev, /etc/hosts, \
+                     /etc/hostname, /etc/resolv.conf); mount the volume elsewhere, e.g. /data"
+                )));
+            }
+            if !known.iter().any(|k| k.id == id) {
+                return Err(invalid(format!(
+                    "--volume {id}: no such volume (`mcc volume list`)"
+                )));
+            }
+            if mounts
+                .iter()
+                .any(|m| matches!(m, Mount::Volume { target, .. } if *target == path))
+            {
+                return Err(invalid(format!("--volume '{v}': {path} is given twice")));
+            }
+            ids.push(id.to_string());
+            mounts.push(Mount::Volume {
+                name: id.to_string(),
+                target: path,
+                labels: Labels::new(),
+                read_only: false,
+            });
+        }
+        Ok((mounts, ids))
     }
 
     /// Makes and starts a container; its ID. A limit the engine cannot

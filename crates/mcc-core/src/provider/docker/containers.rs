@@ -1,107 +1,12 @@
-//! A plain container (`mcc run`, the record container, helpers) from a
-//! `ContainerSpec`: mounts, limits, ports, restart policy.
+//! Docker's create call from a `ContainerSpec` (nodes, `mcc run`, the
+//! record container, helpers): mounts, network, limits, ports, restart
+//! policy.
 
 #[allow(unused_imports)]
 use super::*;
 
 impl DockerProvider {
     pub(super) async fn create_plain_container(&self, spec: &ContainerSpec) -> Result<String> {
-        let mut binds = Vec::new();
-        let mut mounts = Vec::new();
-        for m in &spec.mounts {
-            match m {
-                // A bind through `Binds` rather than `Mounts`: the engine
-                // then accepts a file as source (our /etc/hosts).
-                Mount::Bind {
-                    source,
-                    target,
-                    read_only,
-                } => binds.push(format!(
-                    "{source}:{target}{}",
-                    if *read_only { ":ro" } else { "" }
-                )),
-                Mount::Volume {
-                    name,
-                    target,
-                    labels,
-                    read_only,
-                } => mounts.push(DockerMount {
-                    typ: Some(MountType::VOLUME),
-                    source: Some(name.clone()),
-                    target: Some(target.clone()),
-                    read_only: Some(*read_only),
-                    volume_options: Some(MountVolumeOptions {
-                        labels: Some(labels.clone()),
-                        ..Default::default()
-                    }),
-                    ..Default::default()
-                }),
-            }
-        }
-        let (network_mode, networking_config) = match &spec.network {
-            None if spec.no_network => (Some("none".to_string()), None),
-            None => (None, None),
-            Some((net, ip, aliases)) => (
-                Some(net.clone()),
-                Some(NetworkingConfig {
-                    endpoints_config: Some(HashMap::from([(
-                        net.clone(),
-                        EndpointSettings {
-                            ipam_config: ip.map(|ip| EndpointIpamConfig {
-                                ipv4_address: Some(ip.to_string()),
-                                ..Default::default()
-                            }),
-                            aliases: Some(aliases.clone()),
-                            ..Default::default()
-                        },
-                    )])),
-                }),
-            ),
-        };
-        let host_config = HostConfig {
-            binds: (!binds.is_empty()).then_some(binds),
-            mounts: (!mounts.is_empty()).then_some(mounts),
-            network_mode,
-            privileged: Some(spec.privileged),
-            dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
-            dns_search: (!spec.dns_search.is_empty()).then(|| spec.dns_search.clone()),
-            tmpfs: (!spec.tmpfs.is_empty()).then(|| {
-                spec.tmpfs
-                    .iter()
-                    .map(|p| (p.clone(), String::new()))
-                    .collect()
-            }),
-            cgroupns_mode: spec
-                .private_cgroupns
-                .then_some(HostConfigCgroupnsModeEnum::PRIVATE),
-            restart_policy: spec.restart_unless_stopped.then_some(RestartPolicy {
-                name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
-                maximum_retry_count: None,
-            }),
-            init: spec.init.then_some(true),
-            memory: spec.memory,
-            cpu_shares: spec.cpu_shares,
-            storage_opt: spec
-                .disk
-                .map(|d| HashMap::from([("size".to_string(), d.to_string())])),
-            port_bindings: (!spec.publish.is_empty()).then(|| {
-                spec.publish
-                    .iter()
-                    .map(|p| {
-                        (
-                            format!("{p}/tcp"),
-                            Some(vec![PortBinding {
-                                host_ip: None,
-                                host_port: None,
-                            }]),
-                        )
-                    })
-                    .collect()
-            }),
-            cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
-            security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
-            ..Default::default()
-        };
         let body = ContainerCreateBody {
             hostname: spec.hostname.clone(),
             domainname: spec.domainname.clone(),
@@ -115,8 +20,8 @@ impl DockerProvider {
             labels: Some(spec.labels.clone()),
             exposed_ports: (!spec.publish.is_empty())
                 .then(|| spec.publish.iter().map(|p| format!("{p}/tcp")).collect()),
-            host_config: Some(host_config),
-            networking_config,
+            host_config: Some(host_config(spec)),
+            networking_config: networking_config(spec),
             ..Default::default()
         };
         let opts = CreateContainerOptionsBuilder::default()
@@ -128,5 +33,119 @@ impl DockerProvider {
             .await
             .map_err(map_err(format!("creating container {}", spec.name)))?;
         Ok(r.id)
+    }
+}
+
+/// The engine's binds (paths of its host) and mounts (volumes) of a spec.
+fn mounts_of(spec: &ContainerSpec) -> (Vec<String>, Vec<DockerMount>) {
+    let mut binds = Vec::new();
+    let mut mounts = Vec::new();
+    for m in &spec.mounts {
+        match m {
+            // A bind through `Binds` rather than `Mounts`: the engine
+            // then accepts a file as source (our /etc/hosts).
+            Mount::Bind {
+                source,
+                target,
+                read_only,
+            } => binds.push(format!(
+                "{source}:{target}{}",
+                if *read_only { ":ro" } else { "" }
+            )),
+            Mount::Volume {
+                name,
+                target,
+                labels,
+                read_only,
+            } => mounts.push(DockerMount {
+                typ: Some(MountType::VOLUME),
+                source: Some(name.clone()),
+                target: Some(target.clone()),
+                read_only: Some(*read_only),
+                volume_options: Some(MountVolumeOptions {
+                    labels: Some(labels.clone()),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            }),
+        }
+    }
+    (binds, mounts)
+}
+
+/// The network a spec joins, with its static address and aliases; `none`
+/// for no network at all, the engine's default bridge when neither.
+fn network_mode(spec: &ContainerSpec) -> Option<String> {
+    match &spec.network {
+        None if spec.no_network => Some("none".to_string()),
+        None => None,
+        Some((net, _, _)) => Some(net.clone()),
+    }
+}
+
+fn networking_config(spec: &ContainerSpec) -> Option<NetworkingConfig> {
+    let (net, ip, aliases) = spec.network.as_ref()?;
+    Some(NetworkingConfig {
+        endpoints_config: Some(HashMap::from([(
+            net.clone(),
+            EndpointSettings {
+                ipam_config: ip.map(|ip| EndpointIpamConfig {
+                    ipv4_address: Some(ip.to_string()),
+                    ..Default::default()
+                }),
+                aliases: Some(aliases.clone()),
+                ..Default::default()
+            },
+        )])),
+    })
+}
+
+/// What the engine's host gives the container: mounts, network, limits,
+/// ports, privileges and restart policy.
+fn host_config(spec: &ContainerSpec) -> HostConfig {
+    let (binds, mounts) = mounts_of(spec);
+    HostConfig {
+        binds: (!binds.is_empty()).then_some(binds),
+        mounts: (!mounts.is_empty()).then_some(mounts),
+        network_mode: network_mode(spec),
+        privileged: Some(spec.privileged),
+        dns: (!spec.dns.is_empty()).then(|| spec.dns.clone()),
+        dns_search: (!spec.dns_search.is_empty()).then(|| spec.dns_search.clone()),
+        tmpfs: (!spec.tmpfs.is_empty()).then(|| {
+            spec.tmpfs
+                .iter()
+                .map(|p| (p.clone(), String::new()))
+                .collect()
+        }),
+        cgroupns_mode: spec
+            .private_cgroupns
+            .then_some(HostConfigCgroupnsModeEnum::PRIVATE),
+        restart_policy: spec.restart_unless_stopped.then_some(RestartPolicy {
+            name: Some(RestartPolicyNameEnum::UNLESS_STOPPED),
+            maximum_retry_count: None,
+        }),
+        init: spec.init.then_some(true),
+        memory: spec.memory,
+        cpu_shares: spec.cpu_shares,
+        storage_opt: spec
+            .disk
+            .map(|d| HashMap::from([("size".to_string(), d.to_string())])),
+        port_bindings: (!spec.publish.is_empty()).then(|| {
+            spec.publish
+                .iter()
+                .map(|p| {
+                    (
+                        format!("{p}/tcp"),
+                        Some(vec![PortBinding {
+                            host_ip: None,
+                            host_port: None,
+                        }]),
+                    )
+                })
+                .collect()
+        }),
+        cap_add: (!spec.cap_add.is_empty()).then(|| spec.cap_add.clone()),
+        security_opt: (!spec.security_opt.is_empty()).then(|| spec.security_opt.clone()),
+        ..Default::default()
     }
 }
