@@ -19,6 +19,8 @@ use crate::local::Notes;
 use crate::progress::{interrupt_token, Progress};
 use crate::remote::{self, body, Client};
 
+mod cloud;
+
 pub(crate) enum Backend {
     /// The library, on the engine `DOCKER_HOST` names (or the local one),
     /// connected to at the first verb that needs it and once only (a

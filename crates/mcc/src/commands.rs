@@ -99,17 +99,17 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
         Command::Serve(args) => serve(args).await,
         Command::Token(t) => token(t, &daemon_client(&remote_args)?).await,
         Command::Service(s) => crate::service::service(s, &daemon_client(&remote_args)?).await,
-        Command::Vpc(v) => crate::cloud::vpc(v, b.daemon()).await,
-        Command::Run(r) => crate::cloud::run(r, b.daemon()).await,
-        Command::Status { ids, output } => crate::cloud::status(&ids, output, b.daemon()).await,
-        Command::Rm { ids } => crate::cloud::rm(&ids, b.daemon()).await,
+        Command::Vpc(v) => crate::cloud::vpc(v, &b).await,
+        Command::Run(r) => crate::cloud::run(r, &b).await,
+        Command::Status { ids, output } => crate::cloud::status(&ids, output, &b).await,
+        Command::Rm { ids } => crate::cloud::rm(&ids, &b).await,
         Command::LocalRemote(crate::cli::LocalRemoteCommand::Serve {
             container_id,
             container_port,
             bind,
-        }) => crate::forward::serve(&container_id, container_port, &bind, b.daemon()).await,
-        Command::Metrics { ids, output } => crate::cloud::metrics(&ids, output, b.daemon()).await,
-        Command::Volume(v) => crate::cloud::volume(v, b.daemon()).await,
+        }) => crate::forward::serve(&container_id, container_port, &bind, &b).await,
+        Command::Metrics { ids, output } => crate::cloud::metrics(&ids, output, &b).await,
+        Command::Volume(v) => crate::cloud::volume(v, &b).await,
         Command::Api { method, path, data } => {
             api(&daemon_client(&remote_args)?, &method, &path, data).await
         }
