@@ -149,22 +149,8 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
             on,
             command,
         } => exec(&b, &cluster, &on, &command).await,
-        Command::Start { cluster } => {
-            let name = cluster_name(&cluster)?;
-            let view = b.start(&name).await?;
-            say!(
-                "cluster {name}: {} of {} nodes running",
-                view.running,
-                view.nodes.len()
-            );
-            Ok(0)
-        }
-        Command::Stop { cluster } => {
-            let name = cluster_name(&cluster)?;
-            let view = b.stop(&name).await?;
-            say!("cluster {name}: stopped ({} nodes)", view.nodes.len());
-            Ok(0)
-        }
+        Command::Start { cluster } => start(&b, &cluster).await,
+        Command::Stop { cluster } => stop(&b, &cluster).await,
         Command::Logs { cluster, node } => logs(&b, &cluster, node.as_deref()).await,
         Command::Gc {
             clusters,
@@ -280,6 +266,24 @@ async fn enter(b: &Backend, cluster: &str, node: Option<&str>, command: Vec<Stri
     let name = cluster_name(cluster)?;
     let node = node.map(node_name).transpose()?.unwrap_or(NodeId::FRONTEND);
     b.enter(&name, node, command).await
+}
+
+async fn start(b: &Backend, cluster: &str) -> Result<u8> {
+    let name = cluster_name(cluster)?;
+    let view = b.start(&name).await?;
+    say!(
+        "cluster {name}: {} of {} nodes running",
+        view.running,
+        view.nodes.len()
+    );
+    Ok(0)
+}
+
+async fn stop(b: &Backend, cluster: &str) -> Result<u8> {
+    let name = cluster_name(cluster)?;
+    let view = b.stop(&name).await?;
+    say!("cluster {name}: stopped ({} nodes)", view.nodes.len());
+    Ok(0)
 }
 
 async fn logs(b: &Backend, cluster: &str, node: Option<&str>) -> Result<u8> {
