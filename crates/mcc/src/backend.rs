@@ -1,7 +1,8 @@
 //! Where a cluster verb runs: the library on this machine's engine, or a
 //! daemon through its typed API. Each verb is one method here, returning
 //! the same type either way, so `commands` prints it once and the two
-//! ways cannot drift apart.
+//! ways cannot drift apart. The container-cloud verbs' methods are in
+//! [`cloud`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,7 +40,7 @@ pub(crate) enum Backend {
 
 /// An operation of the daemon followed to its end in the progress display
 /// (Ctrl-C cancels it), and its result.
-pub(crate) async fn follow<T: serde::de::DeserializeOwned>(
+async fn follow<T: serde::de::DeserializeOwned>(
     client: &Client,
     method: Method,
     path: &str,
@@ -65,7 +66,7 @@ async fn follow_in<T: serde::de::DeserializeOwned>(
 }
 
 /// `--timeout` as the API takes it.
-pub(crate) fn secs(d: Duration) -> Option<String> {
+fn secs(d: Duration) -> Option<String> {
     Some(format!("{}s", d.as_secs()))
 }
 
