@@ -1,23 +1,33 @@
 //! Where a cluster verb runs: the library on this machine's engine, or a
 //! daemon through its typed API. Each verb is one method here, returning
 //! the same type either way, so `commands` prints it once and the two
-//! ways cannot drift apart.
+//! ways cannot drift apart. The container-cloud verbs' methods are in
+//! [`cloud`].
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use mcc_api::{AddNodesRequest, GcRequest, NodeLog, RecreateRequest, RemoveNodesRequest};
-use mcc_core::cluster::{
-    ClusterView, Clusters, DeleteReport, GcReport, NodeView, Removal, Reporter, Silent,
+use mcc_api::{
+    AddNodesRequest, CreateRequest, ExecEvent, ExecRequest, GcRequest, NodeLog, RecreateRequest,
+    RemoveNodesRequest,
 };
-use mcc_core::model::{ClusterName, NodeId};
+use mcc_core::cluster::{
+    ClusterView, Clusters, CreateOptions, DeleteReport, ExecReport, GcReport, NodeView, OutputLine,
+    Removal, Reporter, Silent, Target,
+};
+use mcc_core::model::{ClusterName, ClusterSpec, NodeId, SpecInput};
 use mcc_core::provider::Engine;
-use mcc_core::Result;
+use mcc_core::{Error, Result};
 use reqwest::Method;
 
 use crate::local::Notes;
 use crate::progress::{interrupt_token, Progress};
 use crate::remote::{self, body, Client};
+
+mod cloud;
+
+/// What `exec` passes each line a node prints to.
+pub(crate) type OnLine<'a> = &'a (dyn Fn(OutputLine<'_>) + Send + Sync);
 
 pub(crate) enum Backend {
     /// The library, on the engine `DOCKER_HOST` names (or the local one),
@@ -30,13 +40,23 @@ pub(crate) enum Backend {
 
 /// An operation of the daemon followed to its end in the progress display
 /// (Ctrl-C cancels it), and its result.
-pub(crate) async fn follow<T: serde::de::DeserializeOwned>(
+async fn follow<T: serde::de::DeserializeOwned>(
     client: &Client,
     method: Method,
     path: &str,
     req: Option<serde_json::Value>,
 ) -> Result<T> {
-    let progress = Arc::new(Progress::new());
+    follow_in(client, method, path, req, Arc::new(Progress::new())).await
+}
+
+/// [`follow`], in the progress display `progress`.
+async fn follow_in<T: serde::de::DeserializeOwned>(
+    client: &Client,
+    method: Method,
+    path: &str,
+    req: Option<serde_json::Value>,
+    progress: Arc<Progress>,
+) -> Result<T> {
     let cancel = interrupt_token(progress.clone());
     let v = client
         .operation(method, path, req.as_ref(), progress.as_ref(), &cancel)
@@ -46,8 +66,88 @@ pub(crate) async fn follow<T: serde::de::DeserializeOwned>(
 }
 
 /// `--timeout` as the API takes it.
-pub(crate) fn secs(d: Duration) -> Option<String> {
+fn secs(d: Duration) -> Option<String> {
     Some(format!("{}s", d.as_secs()))
+}
+
+/// The daemon's create request: the cluster's input with its name fixed
+/// (a generated one too) and the context folder packed into it, as the
+/// daemon cannot read the client's paths.
+async fn create_request(
+    spec: &ClusterSpec,
+    mut input: SpecInput,
+    opts: &CreateOptions,
+) -> Result<CreateRequest> {
+    let context = match &spec.context {
+        None => None,
+        Some(dir) => {
+            let dir = dir.clone();
+            let tar = tokio::task::spawn_blocking(move || mcc_core::context::pack_folder(&dir))
+                .await
+                .map_err(|e| Error::Failed(format!("packing the context folder: {e}")))??;
+            use base64::Engine as _;
+            Some(base64::engine::general_purpose::STANDARD.encode(tar))
+        }
+    };
+    input.name = Some(spec.name.to_string());
+    input.context_folder = None;
+    Ok(CreateRequest {
+        spec: input,
+        context,
+        keep_on_failure: opts.keep_on_failure,
+        timeout: secs(opts.timeout),
+    })
+}
+
+/// An exec through the daemon: the lines of its NDJSON answer as they
+/// come, then each node's outcome.
+async fn exec_remote(
+    client: &Client,
+    name: &ClusterName,
+    on: &str,
+    command: &[String],
+    on_line: OnLine<'_>,
+) -> Result<ExecReport> {
+    let req = ExecRequest {
+        on: Some(on.to_string()),
+        command: command.to_vec(),
+    };
+    let mut results = None;
+    let mut failure = None;
+    client
+        .lines::<ExecEvent>(
+            Method::POST,
+            &format!("/api/v1/clusters/{name}/exec"),
+            Some(&body(&req)),
+            |e| {
+                match e {
+                    ExecEvent::Line { node, stderr, text } => on_line(OutputLine {
+                        node: &node,
+                        stderr,
+                        text: &text,
+                    }),
+                    ExecEvent::Done { results: r } => results = Some(r),
+                    ExecEvent::Error { error } => failure = Some(error.into_error()),
+                }
+                Ok(())
+            },
+        )
+        .await?;
+    if let Some(e) = failure {
+        return Err(e);
+    }
+    let results = results
+        .ok_or_else(|| Error::Failed("the daemon's answer ended before the command did".into()))?
+        .into_iter()
+        .map(|r| {
+            let outcome = match (r.exit_code, r.error) {
+                (Some(code), _) => Ok(code),
+                (None, e) => Err(e.unwrap_or_else(|| "no exit code".into())),
+            };
+            (r.node, outcome)
+        })
+        .collect();
+    Ok(ExecReport { results })
 }
 
 impl Backend {
@@ -72,6 +172,72 @@ impl Backend {
         match self {
             Backend::Daemon(c) => Some(c),
             Backend::Local(_) => None,
+        }
+    }
+
+    /// Makes the cluster `spec` (validated from `input`, which is what a
+    /// daemon is sent), in the progress display `progress`. `starting` is
+    /// called as the making begins (the engine reached, or the context
+    /// folder packed) with the daemon's URL when it goes through one.
+    pub(crate) async fn create(
+        &self,
+        spec: &ClusterSpec,
+        input: SpecInput,
+        opts: &CreateOptions,
+        progress: Arc<Progress>,
+        starting: impl FnOnce(Option<&str>),
+    ) -> Result<ClusterView> {
+        match self {
+            Backend::Daemon(c) => {
+                let req = create_request(spec, input, opts).await?;
+                starting(Some(&c.endpoint.url));
+                let req = Some(body(&req));
+                follow_in(c, Method::POST, "/api/v1/clusters", req, progress).await
+            }
+            Backend::Local(e) => {
+                let clusters = Self::local(e, progress.clone()).await?;
+                starting(None);
+                clusters
+                    .create(spec, opts, &interrupt_token(progress))
+                    .await
+            }
+        }
+    }
+
+    /// A shell (or `command`) on `node`, on this terminal; its exit code.
+    pub(crate) async fn enter(
+        &self,
+        name: &ClusterName,
+        node: NodeId,
+        command: Vec<String>,
+    ) -> Result<u8> {
+        match self {
+            Backend::Daemon(c) => crate::enter::enter_remote(c, name.as_str(), node, command).await,
+            Backend::Local(e) => {
+                let clusters = Self::local(e, Arc::new(Silent)).await?;
+                crate::enter::enter(&clusters, name, node, command).await
+            }
+        }
+    }
+
+    /// Runs `command` on the nodes `on` names (`target`, parsed from it),
+    /// passing each line they print to `on_line`.
+    pub(crate) async fn exec(
+        &self,
+        name: &ClusterName,
+        on: &str,
+        target: &Target,
+        command: &[String],
+        on_line: OnLine<'_>,
+    ) -> Result<ExecReport> {
+        match self {
+            Backend::Daemon(c) => exec_remote(c, name, on, command, on_line).await,
+            Backend::Local(e) => {
+                Self::local(e, Arc::new(Silent))
+                    .await?
+                    .exec(name, target, command, on_line)
+                    .await
+            }
         }
     }
 

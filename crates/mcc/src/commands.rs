@@ -5,22 +5,20 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use clap::CommandFactory;
 use mcc_core::cluster::{
-    ClusterView, CreateOptions, DeleteReport, GcAction, OutputLine, Removal, Reporter, Silent,
+    ClusterView, CreateOptions, DeleteReport, GcAction, GcReport, OutputLine, Removal, Reporter,
     Target,
 };
 use mcc_core::model::flags::CreateFlags;
-use mcc_core::model::{ClusterName, NodeId, SpecInput};
+use mcc_core::model::{ClusterName, ClusterSpec, NodeId, SpecInput};
 use mcc_core::{Error, Result};
 
-use mcc_api::{CreateRequest, Event, ExecEvent, NewToken, TokenInfo, TokenRequest};
-use mcc_core::cluster::GcReport;
+use mcc_api::{Event, NewToken, TokenInfo, TokenRequest};
 use reqwest::Method;
 
-use crate::backend::{secs, Backend};
+use crate::backend::Backend;
 use crate::cli::{Cli, Command, CreateArgs, Output, RemoteArgs, ServeArgs, TokenCommand};
-use crate::local::connect;
 use crate::out::{self, count, json, print_list, say, say_raw};
-use crate::progress::{interrupt_token, Progress};
+use crate::progress::Progress;
 use crate::remote::{self, body, Client, Endpoint};
 use crate::table;
 
@@ -95,21 +93,21 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
     };
     let b = Backend::new(remote);
     match command {
-        Command::Create(args) => create(*args, b.daemon()).await,
+        Command::Create(args) => create(*args, &b).await,
         Command::Serve(args) => serve(args).await,
         Command::Token(t) => token(t, &daemon_client(&remote_args)?).await,
         Command::Service(s) => crate::service::service(s, &daemon_client(&remote_args)?).await,
-        Command::Vpc(v) => crate::cloud::vpc(v, b.daemon()).await,
-        Command::Run(r) => crate::cloud::run(r, b.daemon()).await,
-        Command::Status { ids, output } => crate::cloud::status(&ids, output, b.daemon()).await,
-        Command::Rm { ids } => crate::cloud::rm(&ids, b.daemon()).await,
+        Command::Vpc(v) => crate::cloud::vpc(v, &b).await,
+        Command::Run(r) => crate::cloud::run(r, &b).await,
+        Command::Status { ids, output } => crate::cloud::status(&ids, output, &b).await,
+        Command::Rm { ids } => crate::cloud::rm(&ids, &b).await,
         Command::LocalRemote(crate::cli::LocalRemoteCommand::Serve {
             container_id,
             container_port,
             bind,
-        }) => crate::forward::serve(&container_id, container_port, &bind, b.daemon()).await,
-        Command::Metrics { ids, output } => crate::cloud::metrics(&ids, output, b.daemon()).await,
-        Command::Volume(v) => crate::cloud::volume(v, b.daemon()).await,
+        }) => crate::forward::serve(&container_id, container_port, &bind, &b).await,
+        Command::Metrics { ids, output } => crate::cloud::metrics(&ids, output, &b).await,
+        Command::Volume(v) => crate::cloud::volume(v, &b).await,
         Command::Api { method, path, data } => {
             api(&daemon_client(&remote_args)?, &method, &path, data).await
         }
@@ -150,23 +148,9 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
             cluster,
             on,
             command,
-        } => exec(&cluster, &on, &command, b.daemon()).await,
-        Command::Start { cluster } => {
-            let name = cluster_name(&cluster)?;
-            let view = b.start(&name).await?;
-            say!(
-                "cluster {name}: {} of {} nodes running",
-                view.running,
-                view.nodes.len()
-            );
-            Ok(0)
-        }
-        Command::Stop { cluster } => {
-            let name = cluster_name(&cluster)?;
-            let view = b.stop(&name).await?;
-            say!("cluster {name}: stopped ({} nodes)", view.nodes.len());
-            Ok(0)
-        }
+        } => exec(&b, &cluster, &on, &command).await,
+        Command::Start { cluster } => start(&b, &cluster).await,
+        Command::Stop { cluster } => stop(&b, &cluster).await,
         Command::Logs { cluster, node } => logs(&b, &cluster, node.as_deref()).await,
         Command::Gc {
             clusters,
@@ -281,13 +265,25 @@ async fn delete(b: &Backend, names: &[String], keep_volumes: bool) -> Result<u8>
 async fn enter(b: &Backend, cluster: &str, node: Option<&str>, command: Vec<String>) -> Result<u8> {
     let name = cluster_name(cluster)?;
     let node = node.map(node_name).transpose()?.unwrap_or(NodeId::FRONTEND);
-    match b.daemon() {
-        Some(c) => crate::enter::enter_remote(c, name.as_str(), node, command).await,
-        None => {
-            let clusters = connect(Arc::new(Silent)).await?;
-            crate::enter::enter(&clusters, &name, node, command).await
-        }
-    }
+    b.enter(&name, node, command).await
+}
+
+async fn start(b: &Backend, cluster: &str) -> Result<u8> {
+    let name = cluster_name(cluster)?;
+    let view = b.start(&name).await?;
+    say!(
+        "cluster {name}: {} of {} nodes running",
+        view.running,
+        view.nodes.len()
+    );
+    Ok(0)
+}
+
+async fn stop(b: &Backend, cluster: &str) -> Result<u8> {
+    let name = cluster_name(cluster)?;
+    let view = b.stop(&name).await?;
+    say!("cluster {name}: stopped ({} nodes)", view.nodes.len());
+    Ok(0)
 }
 
 async fn logs(b: &Backend, cluster: &str, node: Option<&str>) -> Result<u8> {
@@ -375,12 +371,58 @@ fn print_gc(report: &GcReport, failed: usize) {
     }
 }
 
-async fn create(args: CreateArgs, remote: Option<&Client>) -> Result<u8> {
+async fn create(args: CreateArgs, b: &Backend) -> Result<u8> {
+    let (output, enter_cluster) = (args.output, args.enter_cluster);
+    let opts = CreateOptions {
+        keep_on_failure: args.keep_on_failure,
+        timeout: args.timeout,
+    };
+    let (input, spec) = create_input(args)?;
+    let progress = Arc::new(Progress::new());
+    if spec.name_generated {
+        progress.note(&format!("cluster name: {}", spec.name));
+    }
+    let started = std::time::Instant::now();
+    let starting = |via: Option<&str>| {
+        let what = format!(
+            "Creating cluster {} (front-end + {})",
+            spec.name,
+            count(spec.nodes as usize, "worker")
+        );
+        match via {
+            Some(url) => eprintln!("{what} through {url}"),
+            None => eprintln!("{what}"),
+        }
+    };
+    let view = b
+        .create(&spec, input, &opts, progress.clone(), starting)
+        .await?;
+    print_created(&view, started, output);
+    if enter_cluster {
+        return b.enter(&spec.name, NodeId::FRONTEND, Vec::new()).await;
+    }
+    Ok(0)
+}
+
+/// The cluster a create asks for: the cluster file's fields overridden
+/// by the flags, and that checked. Checked here whether the create goes
+/// through a daemon or not: bad input is refused before anything is sent
+/// or made, with the same message.
+fn create_input(args: CreateArgs) -> Result<(SpecInput, ClusterSpec)> {
     let file = match &args.file {
         Some(path) => mcc_core::input::read_cluster_file(path).map_err(Error::Invalid)?,
         None => SpecInput::default(),
     };
-    let flags = CreateFlags {
+    let input = file
+        .overridden_by(create_flags(args).into_input().map_err(Error::Invalid)?)
+        .map_err(Error::Invalid)?;
+    let spec = input.clone().validate().map_err(Error::Invalid)?;
+    Ok((input, spec))
+}
+
+/// The flags of `create` that describe the cluster.
+fn create_flags(args: CreateArgs) -> CreateFlags {
+    CreateFlags {
         name: args.name,
         image: args.image,
         front_end_image: args.front_end_image,
@@ -405,81 +447,14 @@ async fn create(args: CreateArgs, remote: Option<&Client>) -> Result<u8> {
         docker_workers: args.docker_workers,
         privileged: args.privileged,
         env: args.env,
-    };
-    // Checked here in both modes: bad input is refused before anything
-    // is sent or made, with the same message.
-    let input = file
-        .overridden_by(flags.into_input().map_err(Error::Invalid)?)
-        .map_err(Error::Invalid)?;
-    let spec = input.clone().validate().map_err(Error::Invalid)?;
-    let progress = Arc::new(Progress::new());
-    if spec.name_generated {
-        progress.note(&format!("cluster name: {}", spec.name));
     }
-    let started = std::time::Instant::now();
-    let (view, clusters) = match remote {
-        Some(client) => {
-            let context = match &spec.context {
-                None => None,
-                Some(dir) => {
-                    let dir = dir.clone();
-                    let tar =
-                        tokio::task::spawn_blocking(move || mcc_core::context::pack_folder(&dir))
-                            .await
-                            .map_err(|e| {
-                                Error::Failed(format!("packing the context folder: {e}"))
-                            })??;
-                    use base64::Engine as _;
-                    Some(base64::engine::general_purpose::STANDARD.encode(tar))
-                }
-            };
-            let mut input = input;
-            input.name = Some(spec.name.to_string());
-            input.context_folder = None;
-            let req = CreateRequest {
-                spec: input,
-                context,
-                keep_on_failure: args.keep_on_failure,
-                timeout: secs(args.timeout),
-            };
-            eprintln!(
-                "Creating cluster {} (front-end + {}) through {}",
-                spec.name,
-                count(spec.nodes as usize, "worker"),
-                client.endpoint.url
-            );
-            let cancel = interrupt_token(progress.clone());
-            let v = client
-                .operation(
-                    Method::POST,
-                    "/api/v1/clusters",
-                    Some(&body(&req)),
-                    progress.as_ref(),
-                    &cancel,
-                )
-                .await;
-            progress.clear();
-            (remote::result::<ClusterView>(v?)?, None)
-        }
-        None => {
-            let clusters = connect(progress.clone()).await?;
-            eprintln!(
-                "Creating cluster {} (front-end + {})",
-                spec.name,
-                count(spec.nodes as usize, "worker")
-            );
-            let opts = CreateOptions {
-                keep_on_failure: args.keep_on_failure,
-                timeout: args.timeout,
-            };
-            let view = clusters
-                .create(&spec, &opts, &interrupt_token(progress.clone()))
-                .await?;
-            (view, Some(clusters))
-        }
-    };
-    match args.output {
-        Output::Json => json(&view),
+}
+
+/// A made cluster: its view, and in text how long it took and what to
+/// try next.
+fn print_created(view: &ClusterView, started: std::time::Instant, output: Output) {
+    match output {
+        Output::Json => json(view),
         Output::Text => {
             eprintln!(
                 "Cluster {} is ready in {:.1}s. Try: mcc enter {}   ·   mcc exec {} -- hostname",
@@ -488,22 +463,9 @@ async fn create(args: CreateArgs, remote: Option<&Client>) -> Result<u8> {
                 view.name,
                 view.name
             );
-            print_view(&view);
+            print_view(view);
         }
     }
-    if args.enter_cluster {
-        return match (clusters, remote) {
-            (Some(clusters), _) => {
-                crate::enter::enter(&clusters, &spec.name, NodeId::FRONTEND, Vec::new()).await
-            }
-            (None, Some(c)) => {
-                crate::enter::enter_remote(c, spec.name.as_str(), NodeId::FRONTEND, Vec::new())
-                    .await
-            }
-            (None, None) => unreachable!("one of local or remote"),
-        };
-    }
-    Ok(0)
 }
 
 /// Writes one line of a node's output; a reader that has gone (`mcc exec
@@ -518,64 +480,15 @@ fn print_line(node: &str, stderr: bool, text: &str, width: usize) {
     };
 }
 
-async fn exec(cluster: &str, on: &str, command: &[String], remote: Option<&Client>) -> Result<u8> {
+async fn exec(b: &Backend, cluster: &str, on: &str, command: &[String]) -> Result<u8> {
     let name = cluster_name(cluster)?;
     let target: Target = on.parse().map_err(Error::Invalid)?;
     let width = match &target {
         Target::Nodes(n) => n.iter().map(|n| n.hostname().len()).max().unwrap_or(8),
         _ => 8,
     };
-    let results: Vec<(String, std::result::Result<i64, String>)> = match remote {
-        Some(c) => {
-            let req = mcc_api::ExecRequest {
-                on: Some(on.to_string()),
-                command: command.to_vec(),
-            };
-            let mut results = None;
-            let mut failure = None;
-            c.lines::<ExecEvent>(
-                Method::POST,
-                &format!("/api/v1/clusters/{name}/exec"),
-                Some(&body(&req)),
-                |e| {
-                    match e {
-                        ExecEvent::Line { node, stderr, text } => {
-                            print_line(&node, stderr, &text, width)
-                        }
-                        ExecEvent::Done { results: r } => results = Some(r),
-                        ExecEvent::Error { error } => failure = Some(error.into_error()),
-                    }
-                    Ok(())
-                },
-            )
-            .await?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            results
-                .ok_or_else(|| {
-                    Error::Failed("the daemon's answer ended before the command did".into())
-                })?
-                .into_iter()
-                .map(|r| {
-                    let outcome = match (r.exit_code, r.error) {
-                        (Some(code), _) => Ok(code),
-                        (None, e) => Err(e.unwrap_or_else(|| "no exit code".into())),
-                    };
-                    (r.node, outcome)
-                })
-                .collect()
-        }
-        None => {
-            let clusters = connect(Arc::new(Silent)).await?;
-            let print = move |l: OutputLine<'_>| print_line(l.node, l.stderr, l.text, width);
-            clusters
-                .exec(&name, &target, command, &print)
-                .await?
-                .results
-        }
-    };
-    let report = mcc_core::cluster::ExecReport { results };
+    let print = move |l: OutputLine<'_>| print_line(l.node, l.stderr, l.text, width);
+    let report = b.exec(&name, on, &target, command, &print).await?;
     let failed = report.failed();
     if failed.is_empty() {
         if report.results.len() > 1 {

@@ -7,20 +7,18 @@
 //! (`mcc_api::tunnel`), so the engine may be on another machine.
 
 use std::net::SocketAddr;
-use std::sync::Arc;
 
 use futures_util::{SinkExt, StreamExt};
 use mcc_api::tunnel::{self, Frame, BUFFER};
-use mcc_api::{AddressRequest, AddressView, ForwardQuery};
+use mcc_api::ForwardQuery;
 use mcc_core::{Error, Result};
-use reqwest::Method;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 use tokio_tungstenite::tungstenite::Message;
 
-use crate::local::{connect, Notes};
+use crate::backend::Backend;
 use crate::progress::interrupts;
-use crate::remote::{body, Client};
+use crate::remote::Client;
 
 /// Where each accepted connection goes.
 #[derive(Clone)]
@@ -32,30 +30,15 @@ enum Target {
 }
 
 impl Target {
-    async fn new(id: &str, port: u16, remote: Option<&Client>) -> Result<Target> {
-        match remote {
-            None => Ok(Target::Direct(
-                connect(Arc::new(Notes))
-                    .await?
-                    .run_address(id, port)
-                    .await?,
-            )),
-            Some(c) => {
-                // the same checks as locally, before anything listens
-                let req = AddressRequest {
-                    id: id.to_string(),
-                    port,
-                };
-                let _: AddressView = c
-                    .call(
-                        Method::POST,
-                        "/api/v1/containers/address",
-                        Some(&body(&req)),
-                    )
-                    .await?;
-                Ok(Target::Daemon(c.clone(), ForwardQuery { port }.path(id)))
-            }
-        }
+    /// Where connections to port `port` of container `id` go; the
+    /// address is looked up either way, so a container that is not there
+    /// (or not running) is refused before anything listens.
+    async fn new(id: &str, port: u16, b: &Backend) -> Result<Target> {
+        let address = b.run_address(id, port).await?;
+        Ok(match b.daemon() {
+            None => Target::Direct(address),
+            Some(c) => Target::Daemon(c.clone(), ForwardQuery { port }.path(id)),
+        })
     }
 
     fn describe(&self) -> String {
@@ -128,8 +111,8 @@ async fn bind(addr: &str) -> Result<TcpListener> {
     )))
 }
 
-pub async fn serve(id: &str, port: u16, bind_addr: &str, remote: Option<&Client>) -> Result<u8> {
-    let to = Target::new(id, port, remote).await?;
+pub async fn serve(id: &str, port: u16, bind_addr: &str, b: &Backend) -> Result<u8> {
+    let to = Target::new(id, port, b).await?;
     let listener = bind(bind_addr).await?;
     let local = listener
         .local_addr()

@@ -1,18 +1,7 @@
-//! The local backend: the library on the engine of this machine (or the
-//! one `DOCKER_HOST` names), as opposed to a daemon through `remote`.
+//! What the local backend's verbs report through when their output is
+//! their result (the backend itself is [`crate::backend::Backend::Local`]).
 
-use std::sync::Arc;
-
-use mcc_core::cluster::{Clusters, Reporter};
-use mcc_core::Result;
-
-/// The clusters of the engine mcc works on, reporting to `reporter`.
-pub(crate) async fn connect(reporter: Arc<dyn Reporter>) -> Result<Clusters> {
-    Ok(Clusters::new(
-        mcc_core::provider::connect().await?,
-        reporter,
-    ))
-}
+use mcc_core::cluster::Reporter;
 
 /// A reporter that shows only notes (warnings), for commands whose
 /// output is their result.

@@ -109,44 +109,17 @@ pub async fn service(cmd: ServiceCommand, client: &Client) -> Result<u8> {
             output,
             cmd,
         } => {
-            let base = base(&cluster)?;
             let req = ServiceRequest {
-                service: name.clone(),
+                service: name,
                 image,
                 replicas,
                 env,
                 ports,
                 cmd,
             };
-            let view: ServiceView = client.call(Method::POST, &base, Some(&body(&req))).await?;
-            let view = if detach {
-                view
-            } else {
-                wait_running(client, &format!("{base}/{}", segment(&name)?), view).await?
-            };
-            print_view(&view, output);
-            Ok(0)
+            create(client, &cluster, &req, detach, output).await
         }
-        ServiceCommand::List { cluster, output } => {
-            let list: Vec<ServiceView> = client.call(Method::GET, &base(&cluster)?, None).await?;
-            print_list(
-                output,
-                &list,
-                &["SERVICE", "IMAGE", "RUNNING", "WORKERS"],
-                |v| {
-                    let mut on: Vec<&str> = v.instances.iter().map(|r| r.worker.as_str()).collect();
-                    on.sort();
-                    on.dedup();
-                    vec![
-                        v.def.service.clone(),
-                        v.def.image.clone(),
-                        format!("{}/{}", v.running, v.def.replicas),
-                        table::list_cell(&on),
-                    ]
-                },
-            );
-            Ok(0)
-        }
+        ServiceCommand::List { cluster, output } => list(client, &cluster, output).await,
         ServiceCommand::Show {
             name,
             cluster,
@@ -162,44 +135,97 @@ pub async fn service(cmd: ServiceCommand, client: &Client) -> Result<u8> {
             replicas,
             cluster,
             detach,
-        } => {
-            let path = format!("{}/{}", base(&cluster)?, segment(&name)?);
-            let req = ScaleRequest { replicas };
-            let view: ServiceView = client.call(Method::PATCH, &path, Some(&body(&req))).await?;
-            let view = if detach {
-                view
-            } else {
-                wait_running(client, &path, view).await?
-            };
-            say!(
-                "service {} scaled to {} replicas ({} running)",
-                view.def.service,
-                view.def.replicas,
-                view.running
-            );
-            Ok(0)
-        }
-        ServiceCommand::Delete { names, cluster } => {
-            let base = base(&cluster)?;
-            let mut failed = false;
-            for n in names {
-                let r: Result<ServiceDef> = match segment(&n) {
-                    Ok(s) => {
-                        client
-                            .call(Method::DELETE, &format!("{base}/{s}"), None)
-                            .await
-                    }
-                    Err(e) => Err(e),
-                };
-                match r {
-                    Ok(d) => say!("deleted service {}", d.service),
-                    Err(e) => {
-                        eprintln!("mcc: error: {e}");
-                        failed = true;
-                    }
-                }
+        } => scale(client, &cluster, &name, replicas, detach).await,
+        ServiceCommand::Delete { names, cluster } => delete(client, &cluster, &names).await,
+    }
+}
+
+/// Defines the service and, unless `detach`, waits for its replicas.
+async fn create(
+    client: &Client,
+    cluster: &str,
+    req: &ServiceRequest,
+    detach: bool,
+    output: Output,
+) -> Result<u8> {
+    let base = base(cluster)?;
+    let view: ServiceView = client.call(Method::POST, &base, Some(&body(req))).await?;
+    let view = if detach {
+        view
+    } else {
+        let path = format!("{base}/{}", segment(&req.service)?);
+        wait_running(client, &path, view).await?
+    };
+    print_view(&view, output);
+    Ok(0)
+}
+
+async fn list(client: &Client, cluster: &str, output: Output) -> Result<u8> {
+    let list: Vec<ServiceView> = client.call(Method::GET, &base(cluster)?, None).await?;
+    print_list(
+        output,
+        &list,
+        &["SERVICE", "IMAGE", "RUNNING", "WORKERS"],
+        |v| {
+            let mut on: Vec<&str> = v.instances.iter().map(|r| r.worker.as_str()).collect();
+            on.sort();
+            on.dedup();
+            vec![
+                v.def.service.clone(),
+                v.def.image.clone(),
+                format!("{}/{}", v.running, v.def.replicas),
+                table::list_cell(&on),
+            ]
+        },
+    );
+    Ok(0)
+}
+
+/// Sets the service's replicas and, unless `detach`, waits for them.
+async fn scale(
+    client: &Client,
+    cluster: &str,
+    name: &str,
+    replicas: u32,
+    detach: bool,
+) -> Result<u8> {
+    let path = format!("{}/{}", base(cluster)?, segment(name)?);
+    let req = ScaleRequest { replicas };
+    let view: ServiceView = client.call(Method::PATCH, &path, Some(&body(&req))).await?;
+    let view = if detach {
+        view
+    } else {
+        wait_running(client, &path, view).await?
+    };
+    say!(
+        "service {} scaled to {} replicas ({} running)",
+        view.def.service,
+        view.def.replicas,
+        view.running
+    );
+    Ok(0)
+}
+
+/// Deletes each service named, going on past a failure (exit 1 then).
+async fn delete(client: &Client, cluster: &str, names: &[String]) -> Result<u8> {
+    let base = base(cluster)?;
+    let mut failed = false;
+    for n in names {
+        let r: Result<ServiceDef> = match segment(n) {
+            Ok(s) => {
+                client
+                    .call(Method::DELETE, &format!("{base}/{s}"), None)
+                    .await
             }
-            Ok(u8::from(failed))
+            Err(e) => Err(e),
+        };
+        match r {
+            Ok(d) => say!("deleted service {}", d.service),
+            Err(e) => {
+                eprintln!("mcc: error: {e}");
+                failed = true;
+            }
         }
     }
+    Ok(u8::from(failed))
 }
