@@ -176,8 +176,9 @@ impl Clusters {
                 Ok((_, out)) => last = String::from_utf8_lossy(&out).trim().to_string(),
                 Err(Error::Conflict(_)) => {
                     return Err(Error::Failed(format!(
-                        "node {node} stopped while its engine was starting; see `docker logs \
-                         {container}`"
+                        "node {node} stopped while its engine was starting; `mcc logs {name} \
+                         {node}` shows its output (a create keeps the node for that with \
+                         --keep-on-failure)"
                     )))
                 }
                 Err(_) => {} // not possible yet: try again

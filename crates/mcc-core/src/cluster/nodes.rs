@@ -302,7 +302,8 @@ impl Clusters {
                 Err(Error::Conflict(_)) => {
                     return Err(Error::Failed(format!(
                         "node {node} stopped while systemd was starting (is /sbin/init \
-                         systemd in image {}?); see `docker logs {container}`",
+                         systemd in image {}?); `mcc logs {name} {node}` shows its output (a \
+                         create keeps the node for that with --keep-on-failure)",
                         self.image_of(name, node).await
                     )));
                 }
