@@ -88,8 +88,9 @@ pub async fn await_boot_run(provider: &dyn Engine, container: &str, node: NodeId
         }
     }
     Err(Error::Failed(format!(
-        "node {host} stopped while running its context scripts; see `docker logs {container}` \
-         and `mcc logs CLUSTER {host}`"
+        "node {host} ({container}) stopped while running its context scripts; \
+         `mcc logs CLUSTER {host}` shows its output (a create keeps the node for that with \
+         --keep-on-failure)"
     )))
 }
 
