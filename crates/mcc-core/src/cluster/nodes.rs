@@ -152,6 +152,7 @@ pub(crate) fn node_request(
         hosts_file: Some((record.meta_volume.clone(), "hosts".into())),
         host_modules: opts.mount_modules,
         privileged: record.privileged,
+        placement: None,
         engine_host,
     }
 }

@@ -128,6 +128,10 @@ pub struct NodeRequest {
     /// The host's kernel modules, read-only at `/lib/modules`.
     pub host_modules: bool,
     pub privileged: bool,
+    /// The host the node must run on (a host of a provider whose nodes
+    /// span hosts); `None`: the provider's choice. A provider of one host
+    /// refuses any.
+    pub placement: Option<String>,
     /// The node runs a container engine of its own (`--docker-workers`):
     /// it gets what that engine needs (the Docker provider: an init, the
     /// capabilities and system calls of ENGINE-FACTS, a tmpfs /run).

@@ -306,6 +306,13 @@ impl Engine for DockerProvider {
     }
 
     async fn create_node(&self, node: &NodeRequest) -> Result<String> {
+        if let Some(host) = &node.placement {
+            return Err(Error::Invalid(format!(
+                "node {}: placement on host '{host}': the engine at {} is one host; leave \
+                 the placement out",
+                node.hostname, self.host
+            )));
+        }
         let facts = if node.init == NodeInit::Systemd {
             self.facts().await?
         } else {

@@ -191,6 +191,7 @@ mod tests {
             hosts_file: Some(("lab-mcc.1".into(), "hosts".into())),
             host_modules: true,
             privileged: false,
+            placement: None,
             engine_host: false,
         }
     }
