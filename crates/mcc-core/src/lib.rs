@@ -6,7 +6,6 @@ pub mod input;
 pub mod lock;
 pub mod model;
 pub mod provider;
-pub mod store;
 
 pub use error::{Error, Result};
 pub mod cluster;

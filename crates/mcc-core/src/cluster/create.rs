@@ -427,7 +427,7 @@ impl Clusters {
         spec: &ClusterSpec,
         record: &ClusterRecord,
         members: &[NodeId],
-        networks_lock: crate::store::Held,
+        networks_lock: crate::provider::store::Held,
         cancel: &CancellationToken,
     ) -> Result<()> {
         let name = &spec.name;
@@ -557,7 +557,7 @@ impl Clusters {
 struct Prepared {
     images: HashMap<String, crate::provider::ImageInfo>,
     /// Held until the network exists.
-    networks_lock: crate::store::Held,
+    networks_lock: crate::provider::store::Held,
     /// The meta volume's first content.
     archive: Vec<u8>,
 }

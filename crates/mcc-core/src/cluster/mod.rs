@@ -42,8 +42,8 @@ pub use query::{ClusterStatus, ClusterView, NodeView};
 use crate::error::{Error, Result};
 use crate::lock::LOCK_TIMEOUT;
 use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role};
+use crate::provider::store::{ClusterStore, Held};
 use crate::provider::{ContainerInfo, ContainerState, Engine, VolumeInfo};
-use crate::store::{ClusterStore, Held};
 
 /// Where progress goes: a terminal display, plain lines, or nowhere.
 pub trait Reporter: Send + Sync {

@@ -365,7 +365,7 @@ impl Clusters {
         &self,
         volumes: &[String],
         why: &str,
-    ) -> Result<Option<crate::store::Held>> {
+    ) -> Result<Option<crate::provider::store::Held>> {
         if volumes.is_empty() {
             return Ok(None);
         }

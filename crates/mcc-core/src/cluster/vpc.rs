@@ -216,7 +216,10 @@ impl Clusters {
     /// Serializes the picking of node addresses in one VPC (create,
     /// addnode) between mcc processes of this host; held until the nodes
     /// that got them exist, since only then does the engine see them.
-    pub(crate) async fn lock_vpc_addresses(&self, id: &str) -> Result<crate::store::Held> {
+    pub(crate) async fn lock_vpc_addresses(
+        &self,
+        id: &str,
+    ) -> Result<crate::provider::store::Held> {
         self.lock_host(
             &format!("addresses-{id}"),
             &format!("picking node addresses in VPC {id}"),

@@ -25,8 +25,7 @@ pub use upload::{pack_folder, unpack_folder, MAX_UPLOAD};
 
 const RUNNER: &str = include_str!("runner.sh");
 
-/// Where the node-writable volume is mounted (`MCC_SHARED`).
-pub const SHARED_MOUNT: &str = "/opt/mcc/shared";
+pub use crate::model::paths::SHARED_MOUNT;
 /// The scripts' log, on each node itself (no other node can write it).
 pub const NODE_LOG: &str = "/var/log/mcc/context.log";
 /// The output so far of the script a node is running (`runner.sh` adds it

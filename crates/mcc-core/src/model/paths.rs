@@ -5,6 +5,9 @@
 /// Where every node mounts the cluster's meta volume (read-only).
 pub const META_MOUNT: &str = "/opt/mcc";
 
+/// Where the node-writable volume is mounted (`MCC_SHARED`).
+pub const SHARED_MOUNT: &str = "/opt/mcc/shared";
+
 /// A volume-name-safe form of a path: `/var/lib/x` → `var-lib-x`.
 pub fn path_slug(path: &str) -> String {
     path.trim_matches('/')

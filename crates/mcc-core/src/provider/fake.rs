@@ -365,8 +365,10 @@ impl Engine for FakeProvider {
         "fake://".into()
     }
 
-    fn store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::store::ClusterStore> {
-        std::sync::Arc::new(crate::store::MetaStore::new(self))
+    fn store(
+        self: std::sync::Arc<Self>,
+    ) -> std::sync::Arc<dyn crate::provider::store::ClusterStore> {
+        std::sync::Arc::new(crate::provider::store::MetaStore::new(self))
     }
 
     async fn host(&self) -> Result<super::HostInfo> {

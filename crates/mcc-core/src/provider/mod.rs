@@ -10,6 +10,7 @@ mod docker;
 /// the `fake` feature. It never stands in for the real-engine tests.
 #[cfg(any(test, feature = "fake"))]
 pub mod fake;
+pub mod store;
 
 use std::collections::HashMap;
 use std::net::Ipv4Addr;
@@ -471,10 +472,12 @@ pub trait Engine: Send + Sync {
     fn endpoint(&self) -> String;
 
     /// Where this engine's clusters keep their claims, records, files and
-    /// locks (the Docker provider: a [`crate::store::MetaStore`] on the
+    /// locks (the Docker provider: a [`crate::provider::store::MetaStore`] on the
     /// engine itself, with locks of this host). A provider whose nodes
     /// span hosts brings a store that every host reaches.
-    fn store(self: std::sync::Arc<Self>) -> std::sync::Arc<dyn crate::store::ClusterStore>;
+    fn store(
+        self: std::sync::Arc<Self>,
+    ) -> std::sync::Arc<dyn crate::provider::store::ClusterStore>;
 
     /// What the engine's host is, as far as it changes what mcc makes on
     /// it: read once per engine, cheap to ask again.

@@ -17,9 +17,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::context::SHARED_MOUNT;
 use crate::error::{Error, Result};
 use crate::lock::HostLock;
+use crate::model::paths::SHARED_MOUNT;
 use crate::model::{labels, ClusterName, ClusterRecord, META_MOUNT};
 use crate::provider::{ContainerRequest, Engine, Helper, Mount};
 
