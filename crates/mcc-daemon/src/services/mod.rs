@@ -129,6 +129,52 @@ struct Memory {
     images: HashSet<(String, String)>,
 }
 
+impl Memory {
+    /// The replicas a worker's engine lists; where each running one is
+    /// is remembered, and one well again ends its backoff.
+    fn replicas_seen(
+        &mut self,
+        worker: &str,
+        list: &[mcc_core::provider::ContainerInfo],
+    ) -> Vec<Replica> {
+        let mut replicas = Vec::new();
+        for c in list {
+            let (Some(service), Some(index)) = (
+                c.labels.get(SERVICE_LABEL),
+                c.labels.get(REPLICA_LABEL).and_then(|i| i.parse().ok()),
+            ) else {
+                continue;
+            };
+            let running = c.state == ContainerState::Running;
+            let key = (service.clone(), index);
+            if running {
+                self.placements.insert(key.clone(), worker.to_string());
+                if self
+                    .backoff
+                    .get(&key)
+                    .is_some_and(|b| b.last.elapsed() > HEALTHY_AFTER)
+                {
+                    self.backoff.remove(&key);
+                }
+            }
+            replicas.push(Replica {
+                service: service.clone(),
+                index,
+                id: c.id.clone(),
+                running,
+            });
+        }
+        replicas
+    }
+
+    /// A worker whose engine did not answer: it is reached anew when it
+    /// does, and what images it had is not counted on.
+    fn forget(&mut self, worker: &str) {
+        self.engines.remove(worker);
+        self.images.retain(|(iw, _)| iw != worker);
+    }
+}
+
 struct Runtime {
     cluster: String,
     wake: Notify,
@@ -370,109 +416,16 @@ impl Services {
         let cluster = &rt.cluster;
         let defs = self.defs(cluster).map_err(|e| e.to_string())?;
         let name: ClusterName = cluster.parse().map_err(|e: String| e)?;
-        let objects = self
-            .clusters
-            .objects(&name)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some((objects, record)) = objects
-            .and_then(|o| o.record.clone().map(|r| (o, r)))
-            .filter(|(_, r)| r.docker.is_some())
-        else {
+        let Some((record, workers)) = self.docker_workers(&name).await? else {
             // no such cluster (any more), or not one of Docker workers
-            let mut s = rt.snapshot.write().unwrap_or_else(|p| p.into_inner());
-            *s = Snapshot {
-                passes: s.passes + 1,
-                ..Snapshot::default()
-            };
+            publish(rt, Snapshot::default());
             mem.engines.clear();
             return Ok(None);
         };
-        let network = record.network(&name);
-        let mut workers: Vec<(String, Option<String>)> = objects
-            .workers()
-            .map(|(node, c)| {
-                let ip = c.addresses.get(&network).map(|ip| ip.to_string());
-                let up = c.state == ContainerState::Running;
-                (node.hostname(), ip.filter(|_| up))
-            })
-            .collect();
-        workers.sort();
         let tls = self.renew_tls(&name, &record, mem)?;
         // observe every worker's engine at once
         let observed = observe(&workers, mem, &tls, cluster).await;
-        let mut states: Vec<WorkerState> = Vec::new();
-        let mut listed: HashMap<String, Vec<mcc_core::provider::ContainerInfo>> = HashMap::new();
-        for (w, seen) in observed {
-            let healthy = seen.is_some();
-            let was = mem.healthy.insert(w.clone(), healthy);
-            if was == Some(true) && !healthy {
-                self.count(FAILURES, cluster, 1);
-                self.log.record(
-                    "service",
-                    node_about(cluster, &w),
-                    format!("worker {w} is down: relocating its replicas"),
-                );
-            } else if was == Some(false) && healthy {
-                self.log.record(
-                    "service",
-                    node_about(cluster, &w),
-                    format!("worker {w} is back"),
-                );
-            }
-            let mut replicas = Vec::new();
-            match seen {
-                Some((addr, docker, list)) => {
-                    if mem.engines.get(&w).map(|e| e.addr.as_str()) != Some(addr.as_str()) {
-                        let watching = self.watch_worker(rt, &w, docker.clone());
-                        mem.engines.insert(
-                            w.clone(),
-                            WorkerEngine {
-                                addr,
-                                docker,
-                                watching,
-                            },
-                        );
-                    }
-                    for c in &list {
-                        let (Some(service), Some(index)) = (
-                            c.labels.get(SERVICE_LABEL),
-                            c.labels.get(REPLICA_LABEL).and_then(|i| i.parse().ok()),
-                        ) else {
-                            continue;
-                        };
-                        let running = c.state == ContainerState::Running;
-                        let key = (service.clone(), index);
-                        if running {
-                            mem.placements.insert(key.clone(), w.clone());
-                            if mem
-                                .backoff
-                                .get(&key)
-                                .is_some_and(|b| b.last.elapsed() > HEALTHY_AFTER)
-                            {
-                                mem.backoff.remove(&key);
-                            }
-                        }
-                        replicas.push(Replica {
-                            service: service.clone(),
-                            index,
-                            id: c.id.clone(),
-                            running,
-                        });
-                    }
-                    listed.insert(w.clone(), list);
-                }
-                None => {
-                    mem.engines.remove(&w);
-                    mem.images.retain(|(iw, _)| *iw != w);
-                }
-            }
-            states.push(WorkerState {
-                name: w,
-                healthy,
-                replicas,
-            });
-        }
+        let (states, listed) = self.take_in(rt, mem, observed);
 
         let (todo, mut next) = due(plan::plan(&defs, &states), mem);
         if !todo.is_empty() {
@@ -489,14 +442,125 @@ impl Services {
         }
 
         // publish what was observed
-        let views = views_of(&defs, &states, &listed);
-        let mut s = rt.snapshot.write().unwrap_or_else(|p| p.into_inner());
-        *s = Snapshot {
-            created: record.created,
-            workers: views,
-            passes: s.passes + 1,
-        };
+        publish(
+            rt,
+            Snapshot {
+                created: record.created,
+                workers: views_of(&defs, &states, &listed),
+                ..Snapshot::default()
+            },
+        );
         Ok(next)
+    }
+
+    /// The cluster's record and its workers by name, each with its
+    /// engine's address while its container runs; `None` when the
+    /// provider holds no such cluster or it is not one of Docker workers.
+    async fn docker_workers(
+        &self,
+        name: &ClusterName,
+    ) -> Result<Option<(ClusterRecord, Vec<(String, Option<String>)>)>, String> {
+        let objects = self
+            .clusters
+            .objects(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some((objects, record)) = objects
+            .and_then(|o| o.record.clone().map(|r| (o, r)))
+            .filter(|(_, r)| r.docker.is_some())
+        else {
+            return Ok(None);
+        };
+        let network = record.network(name);
+        let mut workers: Vec<(String, Option<String>)> = objects
+            .workers()
+            .map(|(node, c)| {
+                let ip = c.addresses.get(&network).map(|ip| ip.to_string());
+                let up = c.state == ContainerState::Running;
+                (node.hostname(), ip.filter(|_| up))
+            })
+            .collect();
+        workers.sort();
+        Ok(Some((record, workers)))
+    }
+
+    /// What a pass observed, as the planner takes it (each worker, its
+    /// health and replicas) and as the pass publishes it (what each
+    /// engine listed); the memory follows it.
+    fn take_in(
+        self: &Arc<Self>,
+        rt: &Runtime,
+        mem: &mut Memory,
+        observed: Vec<(String, Option<Observed>)>,
+    ) -> (Vec<WorkerState>, Listings) {
+        let mut states: Vec<WorkerState> = Vec::new();
+        let mut listed: Listings = HashMap::new();
+        for (w, seen) in observed {
+            let healthy = seen.is_some();
+            self.note_health(&rt.cluster, mem, &w, healthy);
+            let replicas = match seen {
+                Some((addr, docker, list)) => {
+                    self.keep_engine(rt, mem, &w, addr, docker);
+                    let replicas = mem.replicas_seen(&w, &list);
+                    listed.insert(w.clone(), list);
+                    replicas
+                }
+                None => {
+                    mem.forget(&w);
+                    Vec::new()
+                }
+            };
+            states.push(WorkerState {
+                name: w,
+                healthy,
+                replicas,
+            });
+        }
+        (states, listed)
+    }
+
+    /// Remembers whether worker `w` answered: a worker going down counts
+    /// as a failure, and the log says why its replicas move.
+    fn note_health(&self, cluster: &str, mem: &mut Memory, w: &str, healthy: bool) {
+        let was = mem.healthy.insert(w.to_string(), healthy);
+        if was == Some(true) && !healthy {
+            self.count(FAILURES, cluster, 1);
+            self.log.record(
+                "service",
+                node_about(cluster, w),
+                format!("worker {w} is down: relocating its replicas"),
+            );
+        } else if was == Some(false) && healthy {
+            self.log.record(
+                "service",
+                node_about(cluster, w),
+                format!("worker {w} is back"),
+            );
+        }
+    }
+
+    /// Keeps the connection a pass reached worker `w`'s engine by; one at
+    /// another address than before is followed from now on (the old
+    /// one's watch ends as it is dropped).
+    fn keep_engine(
+        self: &Arc<Self>,
+        rt: &Runtime,
+        mem: &mut Memory,
+        w: &str,
+        addr: String,
+        docker: Arc<dyn Engine>,
+    ) {
+        if mem.engines.get(w).map(|e| e.addr.as_str()) != Some(addr.as_str()) {
+            let watching = self.watch_worker(rt, w, docker.clone());
+            mem.engines.insert(
+                w.to_string(),
+                WorkerEngine {
+                    addr,
+                    docker,
+                    watching,
+                },
+            );
+        }
     }
 
     /// The client certificate for the cluster's engines, made anew when
@@ -971,6 +1035,9 @@ type Observed = (
     Vec<mcc_core::provider::ContainerInfo>,
 );
 
+/// What each worker's engine lists of the cluster, by worker.
+type Listings = HashMap<String, Vec<mcc_core::provider::ContainerInfo>>;
+
 /// The actions to take now: restarts still in their backoff wait, and
 /// when the next pass is due for them.
 fn due(actions: Vec<Action>, mem: &Memory) -> (Vec<Action>, Option<Duration>) {
@@ -993,6 +1060,16 @@ fn due(actions: Vec<Action>, mem: &Memory) -> (Vec<Action>, Option<Duration>) {
         todo.push(a);
     }
     (todo, next)
+}
+
+/// Makes `seen` what the cluster's routes answer from, counted as one
+/// more pass (what [`Services::converge`] waits on).
+fn publish(rt: &Runtime, seen: Snapshot) {
+    let mut s = rt.snapshot.write().unwrap_or_else(|p| p.into_inner());
+    *s = Snapshot {
+        passes: s.passes + 1,
+        ..seen
+    };
 }
 
 /// What a pass publishes of each worker: its health and its replicas.
