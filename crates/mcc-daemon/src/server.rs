@@ -100,32 +100,8 @@ pub(crate) async fn build(
     secure: bool,
 ) -> Result<Built> {
     let store = Arc::new(Store::open(&dir.database())?);
-    let key = dir.key()?;
-    let auth = Arc::new(Auth::new(key, store.clone(), opts.rate_limit)?);
-    if auth.is_empty() {
-        let (info, secret) = auth.create("admin", false)?;
-        // A credentials file of an earlier store names a token that is
-        // gone: replace it (removing a link removes the link only).
-        let _ = std::fs::remove_file(dir.credentials());
-        dir.write_credentials(&format!(
-            "MCC_ENDPOINT_URL={endpoint}\nMCC_ACCESS_TOKEN={}\nMCC_SECRET_KEY={secret}\n",
-            info.token
-        ))?;
-        tracing::info!(
-            credentials = %dir.credentials().display(),
-            token = %info.token,
-            "created the admin token; its secret is in the credentials file"
-        );
-    }
-    let uploads = dir.path().join("uploads");
-    let _ = std::fs::remove_dir_all(&uploads);
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&uploads)
-            .map_err(|e| DaemonError::State(format!("{}: {e}", uploads.display())))?;
-    }
+    let auth = open_tokens(dir, store.clone(), opts.rate_limit, endpoint)?;
+    let uploads = empty_uploads(dir)?;
 
     let clusters = Clusters::new(provider.clone(), Arc::new(Silent));
     let log = Arc::new(EventLog::new(store.clone()));
@@ -146,35 +122,13 @@ pub(crate) async fn build(
         stop.clone(),
     );
     services.start();
-    {
-        let (provider, log, cache, stop, services) = (
-            provider.clone(),
-            log.clone(),
-            cache.clone(),
-            stop.clone(),
-            services.clone(),
-        );
-        tokio::spawn(async move {
-            events::watch_engine(
-                provider,
-                log,
-                move |c| match c {
-                    Change::Up => {
-                        cache.set_watching(true);
-                        services.wake_all();
-                    }
-                    Change::Down => cache.set_watching(false),
-                    Change::Event(e) if events::changes_state(e) => {
-                        cache.invalidate();
-                        services.host_event(e);
-                    }
-                    Change::Event(_) => {}
-                },
-                stop,
-            )
-            .await
-        });
-    }
+    spawn_engine_watch(
+        provider.clone(),
+        log.clone(),
+        cache.clone(),
+        services.clone(),
+        stop.clone(),
+    );
 
     crate::volumes::spawn_reaper(
         provider.clone(),
@@ -199,6 +153,79 @@ pub(crate) async fn build(
     });
     let router = api::router(app.clone(), opts.public_metrics)?;
     Ok(Built { router, app, stop })
+}
+
+/// The tokens, in `store`; a store without any gets the admin token, its
+/// credentials written where the first client reads them.
+fn open_tokens(
+    dir: &StateDir,
+    store: Arc<Store>,
+    rate_limit: u32,
+    endpoint: &str,
+) -> Result<Arc<Auth>> {
+    let key = dir.key()?;
+    let auth = Arc::new(Auth::new(key, store, rate_limit)?);
+    if auth.is_empty() {
+        let (info, secret) = auth.create("admin", false)?;
+        // A credentials file of an earlier store names a token that is
+        // gone: replace it (removing a link removes the link only).
+        let _ = std::fs::remove_file(dir.credentials());
+        dir.write_credentials(&format!(
+            "MCC_ENDPOINT_URL={endpoint}\nMCC_ACCESS_TOKEN={}\nMCC_SECRET_KEY={secret}\n",
+            info.token
+        ))?;
+        tracing::info!(
+            credentials = %dir.credentials().display(),
+            token = %info.token,
+            "created the admin token; its secret is in the credentials file"
+        );
+    }
+    Ok(auth)
+}
+
+/// Where uploaded context folders are unpacked, emptied first: what an
+/// earlier daemon left there belongs to no operation now.
+fn empty_uploads(dir: &StateDir) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let uploads = dir.path().join("uploads");
+    let _ = std::fs::remove_dir_all(&uploads);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&uploads)
+        .map_err(|e| DaemonError::State(format!("{}: {e}", uploads.display())))?;
+    Ok(uploads)
+}
+
+/// Follows the host engine's events: the cluster list is cached only
+/// while they are seen, and a worker stopping, or the stream coming back
+/// after a drop, wakes the services' reconcilers.
+fn spawn_engine_watch(
+    provider: Arc<dyn Engine>,
+    log: Arc<EventLog>,
+    cache: Arc<ListCache>,
+    services: Arc<crate::services::Services>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        events::watch_engine(
+            provider,
+            log,
+            move |c| match c {
+                Change::Up => {
+                    cache.set_watching(true);
+                    services.wake_all();
+                }
+                Change::Down => cache.set_watching(false),
+                Change::Event(e) if events::changes_state(e) => {
+                    cache.invalidate();
+                    services.host_event(e);
+                }
+                Change::Event(_) => {}
+            },
+            stop,
+        )
+        .await
+    });
 }
 
 /// Runs the daemon until SIGTERM or SIGINT.
