@@ -100,32 +100,8 @@ pub(crate) async fn build(
     secure: bool,
 ) -> Result<Built> {
     let store = Arc::new(Store::open(&dir.database())?);
-    let key = dir.key()?;
-    let auth = Arc::new(Auth::new(key, store.clone(), opts.rate_limit)?);
-    if auth.is_empty() {
-        let (info, secret) = auth.create("admin", false)?;
-        // A credentials file of an earlier store names a token that is
-        // gone: replace it (removing a link removes the link only).
-        let _ = std::fs::remove_file(dir.credentials());
-        dir.write_credentials(&format!(
-            "MCC_ENDPOINT_URL={endpoint}\nMCC_ACCESS_TOKEN={}\nMCC_SECRET_KEY={secret}\n",
-            info.token
-        ))?;
-        tracing::info!(
-            credentials = %dir.credentials().display(),
-            token = %info.token,
-            "created the admin token; its secret is in the credentials file"
-        );
-    }
-    let uploads = dir.path().join("uploads");
-    let _ = std::fs::remove_dir_all(&uploads);
-    {
-        use std::os::unix::fs::DirBuilderExt;
-        std::fs::DirBuilder::new()
-            .mode(0o700)
-            .create(&uploads)
-            .map_err(|e| DaemonError::State(format!("{}: {e}", uploads.display())))?;
-    }
+    let auth = open_tokens(dir, store.clone(), opts.rate_limit, endpoint)?;
+    let uploads = empty_uploads(dir)?;
 
     let clusters = Clusters::new(provider.clone(), Arc::new(Silent));
     let log = Arc::new(EventLog::new(store.clone()));
@@ -146,35 +122,13 @@ pub(crate) async fn build(
         stop.clone(),
     );
     services.start();
-    {
-        let (provider, log, cache, stop, services) = (
-            provider.clone(),
-            log.clone(),
-            cache.clone(),
-            stop.clone(),
-            services.clone(),
-        );
-        tokio::spawn(async move {
-            events::watch_engine(
-                provider,
-                log,
-                move |c| match c {
-                    Change::Up => {
-                        cache.set_watching(true);
-                        services.wake_all();
-                    }
-                    Change::Down => cache.set_watching(false),
-                    Change::Event(e) if events::changes_state(e) => {
-                        cache.invalidate();
-                        services.host_event(e);
-                    }
-                    Change::Event(_) => {}
-                },
-                stop,
-            )
-            .await
-        });
-    }
+    spawn_engine_watch(
+        provider.clone(),
+        log.clone(),
+        cache.clone(),
+        services.clone(),
+        stop.clone(),
+    );
 
     crate::volumes::spawn_reaper(
         provider.clone(),
@@ -201,70 +155,100 @@ pub(crate) async fn build(
     Ok(Built { router, app, stop })
 }
 
+/// The tokens, in `store`; a store without any gets the admin token, its
+/// credentials written where the first client reads them.
+fn open_tokens(
+    dir: &StateDir,
+    store: Arc<Store>,
+    rate_limit: u32,
+    endpoint: &str,
+) -> Result<Arc<Auth>> {
+    let key = dir.key()?;
+    let auth = Arc::new(Auth::new(key, store, rate_limit)?);
+    if auth.is_empty() {
+        let (info, secret) = auth.create("admin", false)?;
+        // A credentials file of an earlier store names a token that is
+        // gone: replace it (removing a link removes the link only).
+        let _ = std::fs::remove_file(dir.credentials());
+        dir.write_credentials(&format!(
+            "MCC_ENDPOINT_URL={endpoint}\nMCC_ACCESS_TOKEN={}\nMCC_SECRET_KEY={secret}\n",
+            info.token
+        ))?;
+        tracing::info!(
+            credentials = %dir.credentials().display(),
+            token = %info.token,
+            "created the admin token; its secret is in the credentials file"
+        );
+    }
+    Ok(auth)
+}
+
+/// Where uploaded context folders are unpacked, emptied first: what an
+/// earlier daemon left there belongs to no operation now.
+fn empty_uploads(dir: &StateDir) -> Result<PathBuf> {
+    use std::os::unix::fs::DirBuilderExt;
+    let uploads = dir.path().join("uploads");
+    let _ = std::fs::remove_dir_all(&uploads);
+    std::fs::DirBuilder::new()
+        .mode(0o700)
+        .create(&uploads)
+        .map_err(|e| DaemonError::State(format!("{}: {e}", uploads.display())))?;
+    Ok(uploads)
+}
+
+/// Follows the host engine's events: the cluster list is cached only
+/// while they are seen, and a worker stopping, or the stream coming back
+/// after a drop, wakes the services' reconcilers.
+fn spawn_engine_watch(
+    provider: Arc<dyn Engine>,
+    log: Arc<EventLog>,
+    cache: Arc<ListCache>,
+    services: Arc<crate::services::Services>,
+    stop: CancellationToken,
+) {
+    tokio::spawn(async move {
+        events::watch_engine(
+            provider,
+            log,
+            move |c| match c {
+                Change::Up => {
+                    cache.set_watching(true);
+                    services.wake_all();
+                }
+                Change::Down => cache.set_watching(false),
+                Change::Event(e) if events::changes_state(e) => {
+                    cache.invalidate();
+                    services.host_event(e);
+                }
+                Change::Event(_) => {}
+            },
+            stop,
+        )
+        .await
+    });
+}
+
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn serve(opts: ServeOptions) -> Result<()> {
     init_logging(&opts.log_format)?;
-    let tls = match (&opts.tls_cert, &opts.tls_key) {
-        (None, None) => None,
-        (Some(c), Some(k)) => Some(crate::listen::tls_config(c, k)?),
-        _ => {
-            return Err(DaemonError::Listen(
-                "give both --tls-cert and --tls-key, or neither".into(),
-            ))
-        }
-    };
+    let tls = tls_of(&opts)?;
     // The state directory first: a second daemon is told so, whatever
     // its addresses.
     let dir = StateDir::open(&opts.state_dir)?;
-    if opts.listen.is_empty() {
-        return Err(DaemonError::Listen(
-            "give at least one --listen address".into(),
-        ));
-    }
     // Bound before anything else starts, so a taken port is said at once.
-    let mut listeners = Vec::new();
-    for addr in &opts.listen {
-        let l = crate::listen::bind(*addr).map_err(|e| {
-            DaemonError::Listen(format!(
-                "cannot listen on {addr}: {e}; choose another --listen address"
-            ))
-        })?;
-        listeners.push(l);
-    }
+    let listeners = bind_all(&opts.listen)?;
     let bound: Vec<SocketAddr> = listeners
         .iter()
         .filter_map(|l| l.local_addr().ok())
         .collect();
-    let limits = crate::listen::Limits {
-        max: crate::listen::connection_room(opts.limits.max),
-        ..opts.limits
-    };
-    if limits.max < opts.limits.max {
-        tracing::warn!(
-            wanted = opts.limits.max,
-            max = limits.max,
-            "the open-file limit leaves room for fewer connections than --max-connections"
-        );
-    }
+    let limits = connection_limits(opts.limits);
 
     let endpoint = endpoint_url(&bound[0], tls.is_some());
     let provider: Arc<dyn Engine> = mcc_core::provider::connect().await?;
     let Built { router, app, stop } =
         build(&dir, provider, &opts, &endpoint, tls.is_some()).await?;
     let (ops, log) = (&app.ops, &app.log);
-    let table = crate::listen::Table::new(limits);
-    let stop_listening = CancellationToken::new();
-    let mut servers = tokio::task::JoinSet::new();
-    for l in listeners {
-        servers.spawn(crate::listen::serve(
-            l,
-            tls.clone(),
-            router.clone(),
-            table.clone(),
-            stop_listening.clone(),
-            Duration::from_secs(2),
-        ));
-    }
+    let mut listening = Listening::start(listeners, &tls, &router, limits);
     log.record(
         "daemon",
         About::default(),
@@ -280,16 +264,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
         ),
     );
 
-    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .map_err(|e| DaemonError::Listen(format!("SIGTERM handler: {e}")))?;
-    let failed = tokio::select! {
-        _ = term.recv() => None,
-        _ = tokio::signal::ctrl_c() => None,
-        r = servers.join_next() => Some(format!("{r:?}")),
-    };
-    if let Some(why) = failed {
-        return Err(DaemonError::Listen(format!("a listener stopped: {why}")));
-    }
+    listening.until_signal().await?;
     let running = ops.active();
     tracing::info!(
         operations = running,
@@ -298,10 +273,108 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     ops.shutdown(opts.grace).await;
     stop.cancel();
     log.record("daemon", About::default(), "mcc serve stopped");
-    stop_listening.cancel();
-    while servers.join_next().await.is_some() {}
+    listening.stop().await;
     drop(dir);
     Ok(())
+}
+
+/// The TLS acceptor `--tls-cert` and `--tls-key` make, if given.
+fn tls_of(opts: &ServeOptions) -> Result<Option<tokio_rustls::TlsAcceptor>> {
+    match (&opts.tls_cert, &opts.tls_key) {
+        (None, None) => Ok(None),
+        (Some(c), Some(k)) => Ok(Some(crate::listen::tls_config(c, k)?)),
+        _ => Err(DaemonError::Listen(
+            "give both --tls-cert and --tls-key, or neither".into(),
+        )),
+    }
+}
+
+/// A listener on each `--listen` address.
+fn bind_all(addrs: &[SocketAddr]) -> Result<Vec<tokio::net::TcpListener>> {
+    if addrs.is_empty() {
+        return Err(DaemonError::Listen(
+            "give at least one --listen address".into(),
+        ));
+    }
+    let mut listeners = Vec::new();
+    for addr in addrs {
+        let l = crate::listen::bind(*addr).map_err(|e| {
+            DaemonError::Listen(format!(
+                "cannot listen on {addr}: {e}; choose another --listen address"
+            ))
+        })?;
+        listeners.push(l);
+    }
+    Ok(listeners)
+}
+
+/// `wanted`, with no more connections than the open-file limit has room
+/// for (said when that is fewer than asked).
+fn connection_limits(wanted: crate::listen::Limits) -> crate::listen::Limits {
+    let limits = crate::listen::Limits {
+        max: crate::listen::connection_room(wanted.max),
+        ..wanted
+    };
+    if limits.max < wanted.max {
+        tracing::warn!(
+            wanted = wanted.max,
+            max = limits.max,
+            "the open-file limit leaves room for fewer connections than --max-connections"
+        );
+    }
+    limits
+}
+
+/// The listeners serving, and what stops them.
+struct Listening {
+    servers: tokio::task::JoinSet<()>,
+    stop: CancellationToken,
+}
+
+impl Listening {
+    fn start(
+        listeners: Vec<tokio::net::TcpListener>,
+        tls: &Option<tokio_rustls::TlsAcceptor>,
+        router: &axum::Router,
+        limits: crate::listen::Limits,
+    ) -> Listening {
+        let table = crate::listen::Table::new(limits);
+        let stop = CancellationToken::new();
+        let mut servers = tokio::task::JoinSet::new();
+        for l in listeners {
+            servers.spawn(crate::listen::serve(
+                l,
+                tls.clone(),
+                router.clone(),
+                table.clone(),
+                stop.clone(),
+                Duration::from_secs(2),
+            ));
+        }
+        Listening { servers, stop }
+    }
+
+    /// Until SIGTERM or SIGINT; a listener that stops first is an error.
+    async fn until_signal(&mut self) -> Result<()> {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .map_err(|e| DaemonError::Listen(format!("SIGTERM handler: {e}")))?;
+        let failed = tokio::select! {
+            _ = term.recv() => None,
+            _ = tokio::signal::ctrl_c() => None,
+            r = self.servers.join_next() => Some(format!("{r:?}")),
+        };
+        match failed {
+            Some(why) => Err(DaemonError::Listen(format!("a listener stopped: {why}"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Stops accepting, and returns once each listener's open connections
+    /// finished or had their grace.
+    async fn stop(mut self) {
+        self.stop.cancel();
+        while self.servers.join_next().await.is_some() {}
+    }
 }
 
 /// The daemon's routes on the in-memory engine: signed requests through

@@ -129,6 +129,67 @@ struct Memory {
     images: HashSet<(String, String)>,
 }
 
+impl Memory {
+    /// The replicas a worker's engine lists; where each running one is
+    /// is remembered, and one well again ends its backoff.
+    fn replicas_seen(
+        &mut self,
+        worker: &str,
+        list: &[mcc_core::provider::ContainerInfo],
+    ) -> Vec<Replica> {
+        let mut replicas = Vec::new();
+        for c in list {
+            let (Some(service), Some(index)) = (
+                c.labels.get(SERVICE_LABEL),
+                c.labels.get(REPLICA_LABEL).and_then(|i| i.parse().ok()),
+            ) else {
+                continue;
+            };
+            let running = c.state == ContainerState::Running;
+            let key = (service.clone(), index);
+            if running {
+                self.placements.insert(key.clone(), worker.to_string());
+                if self
+                    .backoff
+                    .get(&key)
+                    .is_some_and(|b| b.last.elapsed() > HEALTHY_AFTER)
+                {
+                    self.backoff.remove(&key);
+                }
+            }
+            replicas.push(Replica {
+                service: service.clone(),
+                index,
+                id: c.id.clone(),
+                running,
+            });
+        }
+        replicas
+    }
+
+    /// A worker whose engine did not answer: it is reached anew when it
+    /// does, and what images it had is not counted on.
+    fn forget(&mut self, worker: &str) {
+        self.engines.remove(worker);
+        self.images.retain(|(iw, _)| iw != worker);
+    }
+
+    /// One more restart of replica `index` of `service`: how many in a
+    /// row now, which its backoff grows with.
+    fn restarted(&mut self, service: &str, index: u32) -> u32 {
+        let b = self
+            .backoff
+            .entry((service.to_string(), index))
+            .or_insert(Backoff {
+                attempts: 0,
+                last: Instant::now(),
+            });
+        b.attempts += 1;
+        b.last = Instant::now();
+        b.attempts
+    }
+}
+
 struct Runtime {
     cluster: String,
     wake: Notify,
@@ -370,113 +431,21 @@ impl Services {
         let cluster = &rt.cluster;
         let defs = self.defs(cluster).map_err(|e| e.to_string())?;
         let name: ClusterName = cluster.parse().map_err(|e: String| e)?;
-        let objects = self
-            .clusters
-            .objects(&name)
-            .await
-            .map_err(|e| e.to_string())?;
-        let Some((objects, record)) = objects
-            .and_then(|o| o.record.clone().map(|r| (o, r)))
-            .filter(|(_, r)| r.docker.is_some())
-        else {
+        let Some((record, workers)) = self.docker_workers(&name).await? else {
             // no such cluster (any more), or not one of Docker workers
-            let mut s = rt.snapshot.write().unwrap_or_else(|p| p.into_inner());
-            *s = Snapshot {
-                passes: s.passes + 1,
-                ..Snapshot::default()
-            };
+            publish(rt, Snapshot::default());
             mem.engines.clear();
             return Ok(None);
         };
-        let network = record.network(&name);
-        let mut workers: Vec<(String, Option<String>)> = objects
-            .workers()
-            .map(|(node, c)| {
-                let ip = c.addresses.get(&network).map(|ip| ip.to_string());
-                let up = c.state == ContainerState::Running;
-                (node.hostname(), ip.filter(|_| up))
-            })
-            .collect();
-        workers.sort();
         let tls = self.renew_tls(&name, &record, mem)?;
         // observe every worker's engine at once
         let observed = observe(&workers, mem, &tls, cluster).await;
-        let mut states: Vec<WorkerState> = Vec::new();
-        let mut listed: HashMap<String, Vec<mcc_core::provider::ContainerInfo>> = HashMap::new();
-        for (w, seen) in observed {
-            let healthy = seen.is_some();
-            let was = mem.healthy.insert(w.clone(), healthy);
-            if was == Some(true) && !healthy {
-                self.count(FAILURES, cluster, 1);
-                self.log.record(
-                    "service",
-                    node_about(cluster, &w),
-                    format!("worker {w} is down: relocating its replicas"),
-                );
-            } else if was == Some(false) && healthy {
-                self.log.record(
-                    "service",
-                    node_about(cluster, &w),
-                    format!("worker {w} is back"),
-                );
-            }
-            let mut replicas = Vec::new();
-            match seen {
-                Some((addr, docker, list)) => {
-                    if mem.engines.get(&w).map(|e| e.addr.as_str()) != Some(addr.as_str()) {
-                        let watching = self.watch_worker(rt, &w, docker.clone());
-                        mem.engines.insert(
-                            w.clone(),
-                            WorkerEngine {
-                                addr,
-                                docker,
-                                watching,
-                            },
-                        );
-                    }
-                    for c in &list {
-                        let (Some(service), Some(index)) = (
-                            c.labels.get(SERVICE_LABEL),
-                            c.labels.get(REPLICA_LABEL).and_then(|i| i.parse().ok()),
-                        ) else {
-                            continue;
-                        };
-                        let running = c.state == ContainerState::Running;
-                        let key = (service.clone(), index);
-                        if running {
-                            mem.placements.insert(key.clone(), w.clone());
-                            if mem
-                                .backoff
-                                .get(&key)
-                                .is_some_and(|b| b.last.elapsed() > HEALTHY_AFTER)
-                            {
-                                mem.backoff.remove(&key);
-                            }
-                        }
-                        replicas.push(Replica {
-                            service: service.clone(),
-                            index,
-                            id: c.id.clone(),
-                            running,
-                        });
-                    }
-                    listed.insert(w.clone(), list);
-                }
-                None => {
-                    mem.engines.remove(&w);
-                    mem.images.retain(|(iw, _)| *iw != w);
-                }
-            }
-            states.push(WorkerState {
-                name: w,
-                healthy,
-                replicas,
-            });
-        }
+        let (states, listed) = self.take_in(rt, mem, observed);
 
         let (todo, mut next) = due(plan::plan(&defs, &states), mem);
         if !todo.is_empty() {
-            let done = self.act(rt, mem, &defs, &todo, &states, &name).await;
+            let acting = Acting::new(cluster, &name, &defs, &states, mem);
+            let done = self.act(&acting, mem, &todo).await;
             // what the actions did is seen by the next pass, which comes
             // at once (the published state is then what runs); after
             // failures only, a little later
@@ -489,14 +458,125 @@ impl Services {
         }
 
         // publish what was observed
-        let views = views_of(&defs, &states, &listed);
-        let mut s = rt.snapshot.write().unwrap_or_else(|p| p.into_inner());
-        *s = Snapshot {
-            created: record.created,
-            workers: views,
-            passes: s.passes + 1,
-        };
+        publish(
+            rt,
+            Snapshot {
+                created: record.created,
+                workers: views_of(&defs, &states, &listed),
+                ..Snapshot::default()
+            },
+        );
         Ok(next)
+    }
+
+    /// The cluster's record and its workers by name, each with its
+    /// engine's address while its container runs; `None` when the
+    /// provider holds no such cluster or it is not one of Docker workers.
+    async fn docker_workers(
+        &self,
+        name: &ClusterName,
+    ) -> Result<Option<(ClusterRecord, Vec<(String, Option<String>)>)>, String> {
+        let objects = self
+            .clusters
+            .objects(name)
+            .await
+            .map_err(|e| e.to_string())?;
+        let Some((objects, record)) = objects
+            .and_then(|o| o.record.clone().map(|r| (o, r)))
+            .filter(|(_, r)| r.docker.is_some())
+        else {
+            return Ok(None);
+        };
+        let network = record.network(name);
+        let mut workers: Vec<(String, Option<String>)> = objects
+            .workers()
+            .map(|(node, c)| {
+                let ip = c.addresses.get(&network).map(|ip| ip.to_string());
+                let up = c.state == ContainerState::Running;
+                (node.hostname(), ip.filter(|_| up))
+            })
+            .collect();
+        workers.sort();
+        Ok(Some((record, workers)))
+    }
+
+    /// What a pass observed, as the planner takes it (each worker, its
+    /// health and replicas) and as the pass publishes it (what each
+    /// engine listed); the memory follows it.
+    fn take_in(
+        self: &Arc<Self>,
+        rt: &Runtime,
+        mem: &mut Memory,
+        observed: Vec<(String, Option<Observed>)>,
+    ) -> (Vec<WorkerState>, Listings) {
+        let mut states: Vec<WorkerState> = Vec::new();
+        let mut listed: Listings = HashMap::new();
+        for (w, seen) in observed {
+            let healthy = seen.is_some();
+            self.note_health(&rt.cluster, mem, &w, healthy);
+            let replicas = match seen {
+                Some((addr, docker, list)) => {
+                    self.keep_engine(rt, mem, &w, addr, docker);
+                    let replicas = mem.replicas_seen(&w, &list);
+                    listed.insert(w.clone(), list);
+                    replicas
+                }
+                None => {
+                    mem.forget(&w);
+                    Vec::new()
+                }
+            };
+            states.push(WorkerState {
+                name: w,
+                healthy,
+                replicas,
+            });
+        }
+        (states, listed)
+    }
+
+    /// Remembers whether worker `w` answered: a worker going down counts
+    /// as a failure, and the log says why its replicas move.
+    fn note_health(&self, cluster: &str, mem: &mut Memory, w: &str, healthy: bool) {
+        let was = mem.healthy.insert(w.to_string(), healthy);
+        if was == Some(true) && !healthy {
+            self.count(FAILURES, cluster, 1);
+            self.log.record(
+                "service",
+                node_about(cluster, w),
+                format!("worker {w} is down: relocating its replicas"),
+            );
+        } else if was == Some(false) && healthy {
+            self.log.record(
+                "service",
+                node_about(cluster, w),
+                format!("worker {w} is back"),
+            );
+        }
+    }
+
+    /// Keeps the connection a pass reached worker `w`'s engine by; one at
+    /// another address than before is followed from now on (the old
+    /// one's watch ends as it is dropped).
+    fn keep_engine(
+        self: &Arc<Self>,
+        rt: &Runtime,
+        mem: &mut Memory,
+        w: &str,
+        addr: String,
+        docker: Arc<dyn Engine>,
+    ) {
+        if mem.engines.get(w).map(|e| e.addr.as_str()) != Some(addr.as_str()) {
+            let watching = self.watch_worker(rt, w, docker.clone());
+            mem.engines.insert(
+                w.to_string(),
+                WorkerEngine {
+                    addr,
+                    docker,
+                    watching,
+                },
+            );
+        }
     }
 
     /// The client certificate for the cluster's engines, made anew when
@@ -526,41 +606,31 @@ impl Services {
         Ok(mem.tls.as_ref().expect("written above").files.clone())
     }
 
-    /// Carries out a pass's actions, a few at once.
-    async fn act(
-        self: &Arc<Self>,
-        rt: &Runtime,
-        mem: &mut Memory,
-        defs: &[ServiceDef],
-        actions: &[Action],
-        states: &[WorkerState],
-        name: &ClusterName,
-    ) -> usize {
-        let cluster = rt.cluster.as_str();
-        let engines: HashMap<String, Arc<dyn Engine>> = mem
-            .engines
-            .iter()
-            .map(|(w, e)| (w.clone(), e.docker.clone()))
-            .collect();
-        let engine = |w: &str| engines.get(w).cloned();
+    /// Carries out a pass's actions, a few at once; how many succeeded.
+    async fn act(&self, acting: &Acting<'_>, mem: &mut Memory, actions: &[Action]) -> usize {
         // images first, once per worker and image
-        let mut needed: Vec<(String, String)> = actions
-            .iter()
-            .filter_map(|a| match a {
-                Action::Start {
-                    service, worker, ..
-                } => defs
-                    .iter()
-                    .find(|d| &d.service == service)
-                    .map(|d| (worker.clone(), d.image.clone())),
-                _ => None,
-            })
-            .filter(|k| !mem.images.contains(k))
-            .collect();
-        needed.sort();
-        needed.dedup();
+        let unloadable = self.load_images(acting, mem, actions).await;
+        let results = self.run(acting, acting.jobs(actions, &unloadable)).await;
+        let done = results.iter().filter(|(_, r)| r.is_ok()).count();
+        for (a, r) in results {
+            self.record_outcome(acting, mem, &a, r);
+        }
+        done
+    }
+
+    /// Gets the images the starts need onto their workers, all at once;
+    /// the (worker, image) pairs that could not be had, whose starts wait
+    /// for a later pass.
+    async fn load_images(
+        &self,
+        acting: &Acting<'_>,
+        mem: &mut Memory,
+        actions: &[Action],
+    ) -> HashSet<(String, String)> {
+        let cluster = acting.cluster;
+        let needed = acting.images_needed(actions, mem);
         let loads = futures_util::future::join_all(needed.iter().map(|(w, image)| {
-            let docker = engine(w);
+            let docker = acting.engine(w);
             async move {
                 let Some(docker) = docker else {
                     return (w.clone(), image.clone(), Err("no engine".to_string()));
@@ -586,36 +656,13 @@ impl Services {
                 }
             }
         }
+        unloadable
+    }
 
-        let down: HashSet<&str> = states
-            .iter()
-            .filter(|w| !w.healthy)
-            .map(|w| w.name.as_str())
-            .collect();
-        let jobs: Vec<_> = actions
-            .iter()
-            .filter_map(|a| {
-                let (worker, service) = match a {
-                    Action::Start {
-                        worker, service, ..
-                    }
-                    | Action::Restart {
-                        worker, service, ..
-                    }
-                    | Action::Remove {
-                        worker, service, ..
-                    } => (worker, service),
-                };
-                let docker = engine(worker)?;
-                let def = defs.iter().find(|d| &d.service == service).cloned();
-                if let (Action::Start { .. }, Some(d)) = (a, &def) {
-                    if unloadable.contains(&(worker.clone(), d.image.clone())) {
-                        return None;
-                    }
-                }
-                Some((a.clone(), docker, def))
-            })
-            .collect();
+    /// Applies the jobs, [`PARALLEL_ACTIONS`] at once: each action, with
+    /// what became of it.
+    async fn run(&self, acting: &Acting<'_>, jobs: Vec<Job>) -> Vec<(Action, Result<(), String>)> {
+        let name = acting.name;
         // the futures made first, then run a few at once: a closure inside
         // the stream trips the compiler's Send check over the engines'
         // trait objects
@@ -628,81 +675,80 @@ impl Services {
                 })
             })
             .collect();
-        let results: Vec<(Action, Result<(), String>)> = futures_util::stream::iter(work)
+        futures_util::stream::iter(work)
             .buffer_unordered(PARALLEL_ACTIONS)
             .collect()
-            .await;
-        let done = results.iter().filter(|(_, r)| r.is_ok()).count();
-        for (a, r) in results {
-            let about = |w| node_about(cluster, w);
-            match (&a, r) {
-                (
-                    Action::Start {
-                        service,
-                        index,
-                        worker,
-                    },
-                    Ok(()),
-                ) => {
-                    let key = (service.clone(), *index);
-                    let from = mem.placements.insert(key, worker.clone());
-                    let msg = match from.filter(|f| f != worker && down.contains(f.as_str())) {
-                        Some(f) => {
-                            self.count(RELOCATED, cluster, 1);
-                            format!("replica {service}.{index} relocated from {f} to {worker}")
-                        }
-                        None => format!("replica {service}.{index} started on {worker}"),
-                    };
-                    self.log.record("service", about(worker), msg);
-                }
-                (
-                    Action::Restart {
-                        service,
-                        index,
-                        worker,
-                        ..
-                    },
-                    Ok(()),
-                ) => {
-                    let b = mem
-                        .backoff
-                        .entry((service.clone(), *index))
-                        .or_insert(Backoff {
-                            attempts: 0,
-                            last: Instant::now(),
-                        });
-                    b.attempts += 1;
-                    b.last = Instant::now();
-                    self.log.record(
-                        "service",
-                        about(worker),
-                        format!(
-                            "replica {service}.{index} stopped; restarted on {worker} (attempt {})",
-                            b.attempts
-                        ),
-                    );
-                }
-                (
-                    Action::Remove {
-                        service,
-                        index,
-                        worker,
-                        ..
-                    },
-                    Ok(()),
-                ) => {
-                    self.log.record(
-                        "service",
-                        about(worker),
-                        format!("replica {service}.{index} removed from {worker}"),
-                    );
-                }
-                (a, Err(e)) => {
-                    tracing::warn!(cluster, action = ?a, error = %e, "service action failed");
-                }
+            .await
+    }
+
+    /// Says what an action did, and remembers what later passes need of
+    /// it: where a replica runs now, how often it was restarted.
+    fn record_outcome(
+        &self,
+        acting: &Acting<'_>,
+        mem: &mut Memory,
+        a: &Action,
+        r: Result<(), String>,
+    ) {
+        let cluster = acting.cluster;
+        let about = |w| node_about(cluster, w);
+        match (a, r) {
+            (
+                Action::Start {
+                    service,
+                    index,
+                    worker,
+                },
+                Ok(()),
+            ) => {
+                let key = (service.clone(), *index);
+                let from = mem.placements.insert(key, worker.clone());
+                let msg = match from.filter(|f| f != worker && acting.down.contains(f.as_str())) {
+                    Some(f) => {
+                        self.count(RELOCATED, cluster, 1);
+                        format!("replica {service}.{index} relocated from {f} to {worker}")
+                    }
+                    None => format!("replica {service}.{index} started on {worker}"),
+                };
+                self.log.record("service", about(worker), msg);
+            }
+            (
+                Action::Restart {
+                    service,
+                    index,
+                    worker,
+                    ..
+                },
+                Ok(()),
+            ) => {
+                let attempts = mem.restarted(service, *index);
+                self.log.record(
+                    "service",
+                    about(worker),
+                    format!(
+                        "replica {service}.{index} stopped; restarted on {worker} (attempt {attempts})"
+                    ),
+                );
+            }
+            (
+                Action::Remove {
+                    service,
+                    index,
+                    worker,
+                    ..
+                },
+                Ok(()),
+            ) => {
+                self.log.record(
+                    "service",
+                    about(worker),
+                    format!("replica {service}.{index} removed from {worker}"),
+                );
+            }
+            (a, Err(e)) => {
+                tracing::warn!(cluster, action = ?a, error = %e, "service action failed");
             }
         }
-        done
     }
 
     async fn apply(
@@ -971,6 +1017,103 @@ type Observed = (
     Vec<mcc_core::provider::ContainerInfo>,
 );
 
+/// What each worker's engine lists of the cluster, by worker.
+type Listings = HashMap<String, Vec<mcc_core::provider::ContainerInfo>>;
+
+/// What a pass's actions are carried out with: the engines it reached (a
+/// copy, so that the memory is free for what the actions did), the
+/// services, and the workers it found down (a replica started elsewhere
+/// was relocated from one).
+struct Acting<'a> {
+    cluster: &'a str,
+    name: &'a ClusterName,
+    defs: &'a [ServiceDef],
+    engines: HashMap<String, Arc<dyn Engine>>,
+    down: HashSet<&'a str>,
+}
+
+impl<'a> Acting<'a> {
+    fn new(
+        cluster: &'a str,
+        name: &'a ClusterName,
+        defs: &'a [ServiceDef],
+        states: &'a [WorkerState],
+        mem: &Memory,
+    ) -> Acting<'a> {
+        Acting {
+            cluster,
+            name,
+            defs,
+            engines: mem
+                .engines
+                .iter()
+                .map(|(w, e)| (w.clone(), e.docker.clone()))
+                .collect(),
+            down: states
+                .iter()
+                .filter(|w| !w.healthy)
+                .map(|w| w.name.as_str())
+                .collect(),
+        }
+    }
+
+    fn engine(&self, worker: &str) -> Option<Arc<dyn Engine>> {
+        self.engines.get(worker).cloned()
+    }
+
+    /// The images the starts need on their workers, as (worker, image),
+    /// once each, leaving out those known to be there.
+    fn images_needed(&self, actions: &[Action], mem: &Memory) -> Vec<(String, String)> {
+        let mut needed: Vec<(String, String)> = actions
+            .iter()
+            .filter_map(|a| match a {
+                Action::Start {
+                    service, worker, ..
+                } => self
+                    .defs
+                    .iter()
+                    .find(|d| &d.service == service)
+                    .map(|d| (worker.clone(), d.image.clone())),
+                _ => None,
+            })
+            .filter(|k| !mem.images.contains(k))
+            .collect();
+        needed.sort();
+        needed.dedup();
+        needed
+    }
+
+    /// Each action with its worker's engine and its service; one on a
+    /// worker whose engine the pass did not reach, or a start whose image
+    /// could not be had, waits for a later pass.
+    fn jobs(&self, actions: &[Action], unloadable: &HashSet<(String, String)>) -> Vec<Job> {
+        actions
+            .iter()
+            .filter_map(|a| {
+                let (worker, service) = match a {
+                    Action::Start {
+                        worker, service, ..
+                    }
+                    | Action::Restart {
+                        worker, service, ..
+                    }
+                    | Action::Remove {
+                        worker, service, ..
+                    } => (worker, service),
+                };
+                let docker = self.engine(worker)?;
+                let def = self.defs.iter().find(|d| &d.service == service).cloned();
+                if let (Action::Start { .. }, Some(d)) = (a, &def) {
+                    if unloadable.contains(&(worker.clone(), d.image.clone())) {
+                        return None;
+                    }
+                }
+                Some((a.clone(), docker, def))
+            })
+            .collect()
+    }
+}
+
 /// The actions to take now: restarts still in their backoff wait, and
 /// when the next pass is due for them.
 fn due(actions: Vec<Action>, mem: &Memory) -> (Vec<Action>, Option<Duration>) {
@@ -993,6 +1136,16 @@ fn due(actions: Vec<Action>, mem: &Memory) -> (Vec<Action>, Option<Duration>) {
         todo.push(a);
     }
     (todo, next)
+}
+
+/// Makes `seen` what the cluster's routes answer from, counted as one
+/// more pass (what [`Services::converge`] waits on).
+fn publish(rt: &Runtime, seen: Snapshot) {
+    let mut s = rt.snapshot.write().unwrap_or_else(|p| p.into_inner());
+    *s = Snapshot {
+        passes: s.passes + 1,
+        ..seen
+    };
 }
 
 /// What a pass publishes of each worker: its health and its replicas.
