@@ -2,6 +2,7 @@
 //! operations built from them. The `mcc` binary only parses and prints.
 
 pub mod error;
+pub mod hosts;
 pub mod input;
 pub mod lock;
 pub mod model;

@@ -263,6 +263,9 @@ pub enum Command {
     /// Private networks with a CIDR of yours, for containers (the CC seed's `cc vpc`)
     #[command(subcommand)]
     Vpc(VpcCommand),
+    /// The hosts a cluster may span: engines of one Docker swarm, with zones
+    #[command(subcommand)]
+    Host(HostCommand),
     /// Run a command in a container of its own, with limits (the CC seed's `cc run`); prints its ID
     #[command(
         after_help = "Examples:\n  mcc run --image busybox --memory 64M --cpu 512 -- sleep 1d\n  \
@@ -383,6 +386,50 @@ pub struct ServeArgs {
     /// /state); default: the only one
     #[arg(long, value_name = "NAME")]
     pub cluster: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HostCommand {
+    /// Add an engine as a host: it makes the swarm (the first host), joins
+    /// it as a manager, or is adopted with the swarm it is in already
+    #[command(after_help = "Examples:\n  \
+        mcc host add h1 --engine unix:///var/run/docker.sock --zone a\n  \
+        mcc host add h2 --engine tcp://10.0.0.2:2376 --tls-ca ca.pem --tls-cert cert.pem \
+        --tls-key key.pem --zone b\n\n\
+        The list is a file of yours (MCC_HOSTS_FILE, or ~/.config/mcc/hosts.json); zones are\n\
+        the swarm's node labels (mcc.zone). Nothing changes when a check fails.")]
+    Add {
+        /// 1 to 63 of a-z, 0-9 and '-'
+        name: String,
+        /// unix:///path/to/docker.sock, or tcp://HOST:PORT with --tls-*
+        #[arg(long, value_name = "URL")]
+        engine: String,
+        /// Its availability zone (a swarm node label)
+        #[arg(long, value_name = "ZONE")]
+        zone: Option<String>,
+        /// The authority that signed the engine's certificate (tcp://)
+        #[arg(long, value_name = "PEM", requires_all = ["tls_cert", "tls_key"])]
+        tls_ca: Option<PathBuf>,
+        /// mcc's client certificate for the engine (tcp://)
+        #[arg(long, value_name = "PEM", requires_all = ["tls_ca", "tls_key"])]
+        tls_cert: Option<PathBuf>,
+        /// Its key (tcp://)
+        #[arg(long, value_name = "PEM", requires_all = ["tls_ca", "tls_cert"])]
+        tls_key: Option<PathBuf>,
+        /// The address the other hosts reach this one at (the engine picks
+        /// when it has one interface)
+        #[arg(long, value_name = "ADDR")]
+        advertise_addr: Option<String>,
+    },
+    /// List the hosts: engine version, reachable, swarm role, zone, clusters
+    #[command(alias = "ls")]
+    List {
+        #[arg(long, short, value_enum, default_value_t)]
+        output: Output,
+    },
+    /// Remove a host (refused while it runs nodes of a cluster)
+    #[command(alias = "rm")]
+    Remove { name: String },
 }
 
 #[derive(Subcommand, Debug)]

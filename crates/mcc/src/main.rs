@@ -8,6 +8,7 @@ mod commands;
 mod complete;
 mod enter;
 mod forward;
+mod host;
 mod local;
 mod out;
 mod progress;

@@ -20,6 +20,7 @@ use async_trait::async_trait;
 use futures_util::Stream;
 use tokio::io::AsyncWrite;
 
+pub use docker::swarm;
 pub use docker::DockerProvider;
 
 use crate::error::Result;

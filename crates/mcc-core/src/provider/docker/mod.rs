@@ -38,6 +38,7 @@ mod loopfs;
 mod recipe;
 mod sized;
 mod spec;
+pub mod swarm;
 
 use host::*;
 use recipe::*;

@@ -1,0 +1,273 @@
+//! This engine's part in a Docker swarm, for `mcc host` (the hosts of a
+//! multi-host cluster are the swarm's nodes): reaching an engine by URL,
+//! its version, its membership, joining, labelling, leaving.
+
+#[allow(unused_imports)]
+use super::*;
+
+use bollard::models::{NodeSpec, NodeSpecRoleEnum, SwarmInitRequest, SwarmJoinRequest};
+use bollard::query_parameters::{DeleteNodeOptions, LeaveSwarmOptions, UpdateNodeOptionsBuilder};
+
+/// The swarm node label that holds a host's availability zone.
+pub const ZONE_LABEL: &str = "mcc.zone";
+
+/// PEM files of a client certificate for an engine over TCP with TLS.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct TlsFiles {
+    pub ca: std::path::PathBuf,
+    pub cert: std::path::PathBuf,
+    pub key: std::path::PathBuf,
+}
+
+/// An engine's membership of a swarm.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SwarmState {
+    /// In no swarm.
+    None,
+    /// A node of swarm `cluster_id`.
+    Member(SwarmMember),
+    /// Joining, locked or failed: the engine's own word for it.
+    Other(String),
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwarmMember {
+    pub node_id: String,
+    pub cluster_id: String,
+    pub manager: bool,
+    /// The manager that leads the Raft group (managers only know).
+    pub leader: bool,
+    /// Where the other nodes reach it (`IP:2377` for a manager).
+    pub addr: String,
+    /// Its `mcc.zone` label (managers only can read it).
+    pub zone: Option<String>,
+}
+
+impl DockerProvider {
+    /// The engine at `url`: `unix:///path/to/docker.sock`, or
+    /// `tcp://HOST:PORT` with a client certificate; every request bounded
+    /// by `timeout_secs`.
+    pub async fn connect_url(
+        url: &str,
+        tls: Option<&TlsFiles>,
+        timeout_secs: u64,
+    ) -> Result<DockerProvider> {
+        let fail = |reason: String| Error::NoEngine {
+            host: url.to_string(),
+            reason,
+            hint: "check that the engine runs there and that the URL is right".to_string(),
+        };
+        let docker = match (url.strip_prefix("unix://"), tls) {
+            (Some(path), None) => {
+                Docker::connect_with_socket(path, timeout_secs, bollard::API_DEFAULT_VERSION)
+            }
+            (None, Some(t)) => Docker::connect_with_ssl(
+                url,
+                &t.key,
+                &t.cert,
+                &t.ca,
+                timeout_secs,
+                bollard::API_DEFAULT_VERSION,
+            ),
+            _ => {
+                return Err(Error::Invalid(format!(
+                    "--engine {url}: give unix:///PATH, or tcp://HOST:PORT with --tls-ca, \
+                     --tls-cert and --tls-key"
+                )))
+            }
+        }
+        .map_err(|e| fail(e.to_string()))?;
+        let docker = docker
+            .negotiate_version()
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        docker.ping().await.map_err(|e| fail(e.to_string()))?;
+        Ok(DockerProvider {
+            docker,
+            host: url.to_string(),
+            facts: tokio::sync::OnceCell::new(),
+        })
+    }
+
+    /// The engine's version and API version, e.g. `("20.10.24", "1.41")`.
+    pub async fn engine_version(&self) -> Result<(String, String)> {
+        let v = self
+            .docker
+            .version()
+            .await
+            .map_err(map_err("reading the engine's version"))?;
+        Ok((
+            v.version.unwrap_or_default(),
+            v.api_version.unwrap_or_default(),
+        ))
+    }
+
+    /// Whether and how the engine is in a swarm.
+    pub async fn swarm(&self) -> Result<SwarmState> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(map_err("reading engine info"))?;
+        let Some(s) = info.swarm else {
+            return Ok(SwarmState::None);
+        };
+        use bollard::models::LocalNodeState;
+        match s.local_node_state {
+            None | Some(LocalNodeState::INACTIVE) | Some(LocalNodeState::EMPTY) => {
+                return Ok(SwarmState::None)
+            }
+            Some(LocalNodeState::ACTIVE) => {}
+            Some(other) => {
+                let why = s.error.filter(|e| !e.is_empty());
+                return Ok(SwarmState::Other(match why {
+                    Some(e) => format!("{other} ({e})"),
+                    None => other.to_string(),
+                }));
+            }
+        }
+        let node_id = s.node_id.unwrap_or_default();
+        let manager = s.control_available.unwrap_or(false);
+        let (mut leader, mut zone, mut addr) = (false, None, s.node_addr.unwrap_or_default());
+        if manager {
+            let node = self
+                .docker
+                .inspect_node(&node_id)
+                .await
+                .map_err(map_err(format!("inspecting swarm node {node_id}")))?;
+            if let Some(m) = node.manager_status {
+                leader = m.leader.unwrap_or(false);
+                if let Some(a) = m.addr {
+                    addr = a;
+                }
+            }
+            zone = node
+                .spec
+                .and_then(|s| s.labels)
+                .and_then(|mut l| l.remove(ZONE_LABEL));
+        }
+        Ok(SwarmState::Member(SwarmMember {
+            node_id,
+            cluster_id: s.cluster.and_then(|c| c.id).unwrap_or_default(),
+            manager,
+            leader,
+            addr,
+            zone,
+        }))
+    }
+
+    /// Makes the engine the first manager of a new swarm, reached by the
+    /// others at `advertise` (an address or interface; the engine picks
+    /// when there is one).
+    pub async fn swarm_init(&self, advertise: Option<&str>) -> Result<()> {
+        self.docker
+            .init_swarm(SwarmInitRequest {
+                listen_addr: Some("0.0.0.0:2377".into()),
+                advertise_addr: advertise.map(str::to_string),
+                ..Default::default()
+            })
+            .await
+            .map(|_| ())
+            .map_err(map_err(format!("making a swarm on {}", self.host)))
+    }
+
+    /// The token that makes a joining engine a manager (a manager only).
+    pub async fn swarm_manager_token(&self) -> Result<String> {
+        let s = self
+            .docker
+            .inspect_swarm()
+            .await
+            .map_err(map_err("reading the swarm's join tokens"))?;
+        s.join_tokens
+            .and_then(|t| t.manager)
+            .ok_or_else(|| Error::Failed(format!("{} gave no manager join token", self.host)))
+    }
+
+    /// Joins the swarm that the managers at `remote` (`IP:2377`) lead, as
+    /// a manager (so that losing one host leaves a quorum).
+    pub async fn swarm_join(
+        &self,
+        token: &str,
+        remote: &[String],
+        advertise: Option<&str>,
+    ) -> Result<()> {
+        self.docker
+            .join_swarm(SwarmJoinRequest {
+                listen_addr: Some("0.0.0.0:2377".into()),
+                advertise_addr: advertise.map(str::to_string),
+                remote_addrs: Some(remote.to_vec()),
+                join_token: Some(token.to_string()),
+                ..Default::default()
+            })
+            .await
+            .map_err(map_err(format!("joining {} to the swarm", self.host)))
+    }
+
+    /// Sets (or with `None` removes) the zone label of swarm node `node_id`
+    /// (on a manager).
+    pub async fn swarm_set_zone(&self, node_id: &str, zone: Option<&str>) -> Result<()> {
+        self.update_swarm_node(node_id, |spec| {
+            let labels = spec.labels.get_or_insert_with(HashMap::new);
+            match zone {
+                Some(z) => labels.insert(ZONE_LABEL.into(), z.into()),
+                None => labels.remove(ZONE_LABEL),
+            };
+        })
+        .await
+    }
+
+    /// Makes swarm node `node_id` a worker (on a manager), so that it can
+    /// leave without the managers counting it in their quorum.
+    pub async fn swarm_demote(&self, node_id: &str) -> Result<()> {
+        self.update_swarm_node(node_id, |spec| spec.role = Some(NodeSpecRoleEnum::WORKER))
+            .await
+    }
+
+    async fn update_swarm_node(
+        &self,
+        node_id: &str,
+        change: impl FnOnce(&mut NodeSpec),
+    ) -> Result<()> {
+        let op = format!("changing swarm node {node_id}");
+        let node = self
+            .docker
+            .inspect_node(node_id)
+            .await
+            .map_err(map_err(op.clone()))?;
+        let version = node.version.and_then(|v| v.index).unwrap_or(0) as i64;
+        let mut spec = node.spec.unwrap_or_default();
+        change(&mut spec);
+        self.docker
+            .update_node(
+                node_id,
+                spec,
+                UpdateNodeOptionsBuilder::new().version(version).build(),
+            )
+            .await
+            .map_err(map_err(op))
+    }
+
+    /// Leaves the swarm (a manager's last word: `force`).
+    pub async fn swarm_leave(&self, force: bool) -> Result<()> {
+        self.docker
+            .leave_swarm(Some(LeaveSwarmOptions { force }))
+            .await
+            .map_err(map_err(format!("leaving the swarm from {}", self.host)))
+    }
+
+    /// Removes swarm node `node_id` (one that left or is lost) from the
+    /// swarm's list, on a manager.
+    pub async fn swarm_remove_node(&self, node_id: &str) -> Result<()> {
+        match self
+            .docker
+            .delete_node(node_id, Some(DeleteNodeOptions { force: true }))
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(()),
+            Err(e) => Err(map_err(format!("removing swarm node {node_id}"))(e)),
+        }
+    }
+}

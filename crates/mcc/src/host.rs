@@ -1,0 +1,101 @@
+//! `mcc host`: the hosts a cluster may span, kept in the user's hosts file
+//! (mcc-core's `hosts`), printed here.
+
+use mcc_core::hosts::{self, AddHost, HostView, HostsFile};
+use mcc_core::provider::swarm::TlsFiles;
+use mcc_core::Result;
+
+use crate::cli::HostCommand;
+use crate::out::{print_list, say};
+
+/// A host's clusters as a table cell: `lab(3),web(1)`, `-` for none.
+fn clusters_cell(v: &HostView) -> String {
+    if v.clusters.is_empty() {
+        return "-".into();
+    }
+    v.clusters
+        .iter()
+        .map(|(c, n)| format!("{c}({n})"))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+pub async fn host(cmd: HostCommand) -> Result<u8> {
+    let file = HostsFile::at(HostsFile::default_path()?);
+    match cmd {
+        HostCommand::Add {
+            name,
+            engine,
+            zone,
+            tls_ca,
+            tls_cert,
+            tls_key,
+            advertise_addr,
+        } => {
+            let tls = match (tls_ca, tls_cert, tls_key) {
+                (Some(ca), Some(cert), Some(key)) => Some(TlsFiles { ca, cert, key }),
+                _ => None,
+            };
+            let v = hosts::add(
+                &file,
+                &AddHost {
+                    name,
+                    engine,
+                    zone,
+                    tls,
+                    advertise: advertise_addr,
+                },
+            )
+            .await?;
+            say!(
+                "host {} added: Docker {}, swarm {}{}",
+                v.name,
+                v.version.as_deref().unwrap_or("?"),
+                v.swarm,
+                v.zone
+                    .as_deref()
+                    .map(|z| format!(", zone {z}"))
+                    .unwrap_or_default()
+            );
+            Ok(0)
+        }
+        HostCommand::List { output } => {
+            let list = hosts::list(&file).await?;
+            print_list(
+                output,
+                &list,
+                &[
+                    "NAME",
+                    "ENGINE",
+                    "ZONE",
+                    "REACHABLE",
+                    "VERSION",
+                    "SWARM",
+                    "CLUSTERS",
+                ],
+                |v| {
+                    vec![
+                        v.name.clone(),
+                        v.engine.clone(),
+                        v.zone.clone().unwrap_or_else(|| "-".into()),
+                        if v.reachable { "yes" } else { "no" }.into(),
+                        v.version.clone().unwrap_or_else(|| "-".into()),
+                        v.swarm.clone(),
+                        clusters_cell(v),
+                    ]
+                },
+            );
+            for v in &list {
+                if let Some(p) = &v.problem {
+                    eprintln!("{}: {p}", v.name);
+                }
+            }
+            Ok(u8::from(list.iter().any(|v| !v.reachable)))
+        }
+        HostCommand::Remove { name } => {
+            let h = hosts::remove(&file, &name).await?;
+            say!("host {} removed", h.name);
+            Ok(0)
+        }
+    }
+}
