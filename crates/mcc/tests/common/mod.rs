@@ -8,7 +8,8 @@
 //! in `mcc delete` cannot leave litter behind.
 //!
 //! By what they help with: `engine` (the engine's objects, the docker CLI,
-//! a private engine), `cluster` (the guard, subnets, files), `mcc` (running
+//! a private engine), `hosts` (several engines in one swarm,
+//! `scripts/hosts`), `cluster` (the guard, subnets, files), `mcc` (running
 //! the binary and checking what it made), `daemon` (`mcc serve` for a
 //! test), `registry` (a stand-in registry).
 
@@ -19,11 +20,12 @@ pub mod registry;
 mod cluster;
 mod daemon;
 mod engine;
+mod hosts;
 mod mcc;
 
 // (each test binary uses a different subset)
 #[allow(unused_imports)]
-pub use {cluster::*, daemon::*, engine::*, mcc::*};
+pub use {cluster::*, daemon::*, engine::*, hosts::*, mcc::*};
 
 use std::collections::BTreeMap;
 use std::future::Future;
