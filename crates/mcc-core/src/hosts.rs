@@ -178,18 +178,30 @@ impl HostsFile {
         &self.path
     }
 
-    /// The folder of the file, made private (0700, no link) if missing.
+    /// The folder of the file: the folders missing on the way to it are
+    /// made private (0700, no link), below the nearest one that exists.
     fn dir(&self) -> Result<PathBuf> {
         let parent = self
             .path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
-        let (base, below) = match (parent.parent(), parent.file_name()) {
-            (Some(b), Some(n)) if !b.as_os_str().is_empty() => (b, n.to_string_lossy()),
-            _ => return Ok(parent.to_path_buf()),
-        };
-        private_dir(base, &[below.as_ref()])
+        let mut base = parent;
+        let mut below: Vec<String> = Vec::new();
+        while !base.exists() {
+            let (Some(up), Some(name)) = (base.parent(), base.file_name()) else {
+                break;
+            };
+            below.push(name.to_string_lossy().into_owned());
+            base = if up.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                up
+            };
+        }
+        below.reverse();
+        let below: Vec<&str> = below.iter().map(String::as_str).collect();
+        private_dir(base, &below)
     }
 
     /// The hosts listed; none when there is no file yet.
