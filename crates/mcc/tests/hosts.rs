@@ -191,3 +191,57 @@ fn an_engine_in_the_swarm_already_is_adopted_and_left_in_it() {
     drop(hosts);
     let _ = std::fs::remove_dir_all(dir);
 }
+
+/// Claims in the swarm's store hold across managers: two mcc processes on
+/// two hosts racing for one cluster name, each through its own manager,
+/// never both win; only the holder gives a claim up.
+#[test]
+fn a_swarm_claim_has_one_winner_whichever_manager_is_asked() {
+    use mcc_core::provider::DockerProvider;
+    let hosts = Hosts::up("mcchclaim", 2, &[BUSYBOX]);
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let connect = |i: usize| DockerProvider::connect_url(hosts.docker_host(i), None, 10);
+        let (one, two) = (connect(1).await.unwrap(), connect(2).await.unwrap());
+        let labels =
+            std::collections::HashMap::from([("mcc.cluster".to_string(), "race".to_string())]);
+        for round in 0..10 {
+            let key = format!("claim.race{round}");
+            let (a, b) = tokio::join!(
+                one.swarm_claim(&key, "one", &labels),
+                two.swarm_claim(&key, "two", &labels)
+            );
+            let (a, b) = (a.unwrap(), b.unwrap());
+            let winner = match (&a, &b) {
+                (None, Some(h)) => {
+                    assert_eq!(h, "one", "round {round}: the loser names the winner");
+                    "one"
+                }
+                (Some(h), None) => {
+                    assert_eq!(h, "two", "round {round}: the loser names the winner");
+                    "two"
+                }
+                other => panic!("round {round}: not exactly one winner: {other:?}"),
+            };
+            let loser = if winner == "one" { "two" } else { "one" };
+            // each manager sees the same holder
+            assert_eq!(
+                one.swarm_claim_holder(&key).await.unwrap().as_deref(),
+                Some(winner)
+            );
+            assert_eq!(
+                two.swarm_claim_holder(&key).await.unwrap().as_deref(),
+                Some(winner)
+            );
+            assert!(
+                !one.swarm_release(&key, loser).await.unwrap(),
+                "a loser releases nothing"
+            );
+            assert!(two.swarm_release(&key, winner).await.unwrap());
+            assert_eq!(one.swarm_claim_holder(&key).await.unwrap(), None);
+        }
+        let left = hosts.docker_ok(1, &["config", "ls", "--format", "{{.Name}}"]);
+        assert_eq!(left, "", "every claim was given up");
+    });
+    drop(hosts);
+}

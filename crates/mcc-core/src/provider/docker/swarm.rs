@@ -271,3 +271,123 @@ impl DockerProvider {
         }
     }
 }
+
+/// The label of a swarm claim that names who holds it.
+pub const HOLDER_LABEL: &str = "mcc.holder";
+
+/// A claim's name in the swarm: `mcc-KEY`, within the 64 characters and
+/// the `[a-zA-Z0-9._-]` a config name may have.
+fn claim_name(key: &str) -> Result<String> {
+    let name = format!("mcc-{key}");
+    let ok = name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-');
+    if ok {
+        Ok(name)
+    } else {
+        Err(Error::Invalid(format!(
+            "'{key}' cannot name a swarm claim (at most 60 of a-z, 0-9, '.', '_', '-')"
+        )))
+    }
+}
+
+impl DockerProvider {
+    /// Takes claim `key` in the swarm's own consistent store (a swarm
+    /// config named after it, which the managers' Raft log lets exactly
+    /// one creator make), for `holder`, carrying `with` too (a cluster's
+    /// claim: its `mcc.cluster`, so that gc finds it). `Ok(None)`: taken;
+    /// `Ok(Some(h))`: someone holds it already, `h` says who.
+    pub async fn swarm_claim(
+        &self,
+        key: &str,
+        holder: &str,
+        with: &Labels,
+    ) -> Result<Option<String>> {
+        let name = claim_name(key)?;
+        let mut l = with.clone();
+        l.insert(HOLDER_LABEL.to_string(), holder.to_string());
+        l.insert(
+            labels::SCHEMA.to_string(),
+            crate::model::SCHEMA_VERSION.to_string(),
+        );
+        let spec = bollard::models::ConfigSpec {
+            name: Some(name.clone()),
+            labels: Some(l),
+            // a config holds 1 byte at least: the holder, base64 as the API wants
+            data: Some({
+                use base64::Engine as _;
+                base64::engine::general_purpose::STANDARD.encode(holder)
+            }),
+            ..Default::default()
+        };
+        match self.docker.create_config(spec).await {
+            Ok(_) => Ok(None),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 409, ..
+            }) => Ok(Some(
+                self.swarm_claim_holder(key).await?.unwrap_or_default(),
+            )),
+            Err(e) => Err(map_err(format!("claiming {name} in the swarm"))(e)),
+        }
+    }
+
+    /// Who holds claim `key`; `None` when no one does.
+    pub async fn swarm_claim_holder(&self, key: &str) -> Result<Option<String>> {
+        let name = claim_name(key)?;
+        match self.docker.inspect_config(&name).await {
+            Ok(c) => Ok(Some(
+                c.spec
+                    .and_then(|s| s.labels)
+                    .and_then(|mut l| l.remove(HOLDER_LABEL))
+                    .unwrap_or_default(),
+            )),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(None),
+            Err(e) => Err(map_err(format!("reading swarm claim {name}"))(e)),
+        }
+    }
+
+    /// Gives claim `key` up if `holder` holds it: `Ok(false)` when someone
+    /// else does (or no one), and then nothing is changed. The claim is
+    /// removed by its ID, so a claim made again meanwhile is not touched.
+    pub async fn swarm_release(&self, key: &str, holder: &str) -> Result<bool> {
+        let name = claim_name(key)?;
+        let c = match self.docker.inspect_config(&name).await {
+            Ok(c) => c,
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Ok(false),
+            Err(e) => return Err(map_err(format!("reading swarm claim {name}"))(e)),
+        };
+        let held_by = c
+            .spec
+            .and_then(|s| s.labels)
+            .and_then(|mut l| l.remove(HOLDER_LABEL));
+        let Some(id) = c.id.filter(|_| held_by.as_deref() == Some(holder)) else {
+            return Ok(false);
+        };
+        match self.docker.delete_config(&id).await {
+            Ok(()) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(map_err(format!("releasing swarm claim {name}"))(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn claim_names_are_what_a_swarm_config_may_be_called() {
+        assert_eq!(claim_name("claim.lab").unwrap(), "mcc-claim.lab");
+        assert!(claim_name(&"x".repeat(60)).is_ok());
+        assert!(claim_name(&"x".repeat(61)).is_err());
+        assert!(claim_name("a/b").is_err());
+        assert!(claim_name("a b").is_err());
+    }
+}
