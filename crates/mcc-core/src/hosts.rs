@@ -14,8 +14,8 @@
 //! a manager, or adopt the swarm the engine is already in.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::io::Write;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -213,27 +213,9 @@ impl HostsFile {
                 self.path.display()
             ))
         };
-        let mut f = match std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-            .open(&self.path)
-        {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
-            Err(e) => return Err(unsafe_file(e.to_string())),
+        let Some(text) = crate::lock::read_private_file(&self.path).map_err(unsafe_file)? else {
+            return Ok(Vec::new());
         };
-        let m = f.metadata().map_err(|e| unsafe_file(e.to_string()))?;
-        let me = rustix::process::geteuid().as_raw();
-        if !m.is_file() || m.uid() != me || m.mode() & 0o077 != 0 {
-            return Err(unsafe_file(format!(
-                "mode {:o}, owner uid {}",
-                m.mode() & 0o777,
-                m.uid()
-            )));
-        }
-        let mut text = String::new();
-        f.read_to_string(&mut text)
-            .map_err(|e| unsafe_file(e.to_string()))?;
         let doc: HostsDoc = serde_json::from_str(&text).map_err(|e| {
             invalid(format!(
                 "{}: not a hosts list mcc can read ({e}); fix it or remove it",
@@ -415,7 +397,10 @@ pub async fn add(file: &HostsFile, req: &AddHost) -> Result<HostView> {
         }
     };
     if let Some(z) = &req.zone {
-        engine.swarm_set_zone(&member.node_id, Some(z)).await?;
+        // through a manager that was one before: a node that has just
+        // joined may not act as a manager yet
+        let by = manager.as_ref().map(|(e, _)| e).unwrap_or(&engine);
+        by.swarm_set_zone(&member.node_id, Some(z)).await?;
     }
     hosts.push(HostEntry {
         name: req.name.clone(),
@@ -507,6 +492,26 @@ pub async fn list(file: &HostsFile) -> Result<Vec<HostView>> {
     )
 }
 
+/// Waits until `engine` itself knows it is a worker now: a demotion goes
+/// through the managers' log, and a manager that leaves before it has is
+/// refused (or, forced, costs the swarm a manager's vote).
+async fn wait_demoted(engine: &DockerProvider, name: &str) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match engine.swarm().await? {
+            SwarmState::Member(m) if m.manager => {}
+            _ => return Ok(()),
+        }
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Error::Failed(format!(
+                "host '{name}' was demoted, but its engine still acts as a manager after 30 s; \
+                 `mcc host remove {name}` again"
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Removes a host from the list (and from the swarm, when mcc put it
 /// there). Refused while its engine runs nodes of a cluster, naming them.
 pub async fn remove(file: &HostsFile, name: &str) -> Result<HostEntry> {
@@ -536,9 +541,10 @@ pub async fn remove(file: &HostsFile, name: &str) -> Result<HostEntry> {
     }
     if h.joined_by_mcc && !h.node_id.is_empty() {
         let other = a_manager(&hosts).await;
-        if let (Some((m, _)), true) = (&other, engine.is_some()) {
+        if let (Some((m, _)), Some(e)) = (&other, &engine) {
             // a manager that leaves first stops counting in the quorum
             m.swarm_demote(&h.node_id).await?;
+            wait_demoted(e, name).await?;
         }
         if let Some(e) = &engine {
             e.swarm_leave(other.is_none()).await?;
@@ -611,7 +617,8 @@ mod tests {
         };
         f.save(std::slice::from_ref(&h)).unwrap();
         assert_eq!(f.load().unwrap(), vec![h]);
-        let mode = std::fs::metadata(f.path()).unwrap().mode() & 0o777;
+        let mode =
+            std::os::unix::fs::MetadataExt::mode(&std::fs::metadata(f.path()).unwrap()) & 0o777;
         assert_eq!(mode, 0o600);
         let _ = std::fs::remove_dir_all(&d);
     }

@@ -144,6 +144,33 @@ fn resolve_lock_dir(over: Option<OsString>, xdg: Option<OsString>, euid: u32) ->
     private_dir_of(&base, &below, euid)
 }
 
+/// The text of `path` when it is a private file of this user: opened
+/// without following a link, a regular file this user owns, with no group
+/// or other permission bits. `Ok(None)`: there is no such file;
+/// `Err(why)`: it is there and not trusted, or cannot be read.
+pub fn read_private_file(path: &Path) -> std::result::Result<Option<String>, String> {
+    let mut f = match OpenOptions::new()
+        .read(true)
+        .custom_flags(OFlags::NOFOLLOW.bits() as i32)
+        .open(path)
+    {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    let m = f.metadata().map_err(|e| e.to_string())?;
+    if !m.is_file() || m.uid() != euid() || m.mode() & 0o077 != 0 {
+        return Err(format!(
+            "not a private file of this user (mode {:o}, uid {}); not trusted",
+            m.mode() & 0o777,
+            m.uid()
+        ));
+    }
+    let mut text = String::new();
+    io::Read::read_to_string(&mut f, &mut text).map_err(|e| e.to_string())?;
+    Ok(Some(text))
+}
+
 /// `base/below…`, each folder below `base` made 0700 if missing; `base`
 /// and what is above it belong to root or this user and cannot be written
 /// by others (unless sticky), and each folder made is this user's alone

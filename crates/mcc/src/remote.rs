@@ -2,8 +2,6 @@
 //! followed with their progress fed to the same reporter as local work,
 //! errors turned back into the library's (so exit codes match).
 
-use std::io::Read as _;
-use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
 use std::path::Path;
 
 use futures_util::StreamExt;
@@ -48,23 +46,9 @@ pub fn read_credentials(path: &Path) -> Result<Endpoint> {
             path.display()
         ))
     };
-    let mut f = std::fs::OpenOptions::new()
-        .read(true)
-        .custom_flags(rustix::fs::OFlags::NOFOLLOW.bits() as i32)
-        .open(path)
-        .map_err(|e| fail(format!("{e}; start one with `mcc serve`")))?;
-    let m = f.metadata().map_err(|e| fail(e.to_string()))?;
-    let me = rustix::process::geteuid().as_raw();
-    if !m.is_file() || m.uid() != me || m.mode() & 0o077 != 0 {
-        return Err(fail(format!(
-            "not a private file of this user (mode {:o}, uid {}); not trusted",
-            m.mode() & 0o777,
-            m.uid()
-        )));
-    }
-    let mut text = String::new();
-    f.read_to_string(&mut text)
-        .map_err(|e| fail(e.to_string()))?;
+    let text = mcc_core::lock::read_private_file(path)
+        .map_err(fail)?
+        .ok_or_else(|| fail("there is no such file; start one with `mcc serve`".into()))?;
     let mut url = None;
     let mut token = None;
     let mut secret = None;

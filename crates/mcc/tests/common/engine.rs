@@ -436,43 +436,51 @@ impl PrivateEngine {
         self.script("kill-restart", &[]);
     }
 
-    fn command(&self, verb: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(repo_root().join("scripts/private-engine"));
-        cmd.arg(verb)
-            .arg(&self.name)
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
-    }
-
     #[track_caller]
     fn script(&self, verb: &str, args: &[&str]) -> std::process::Output {
-        let out = self
-            .command(verb, args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run scripts/private-engine: {e}"));
-        assert!(
-            out.status.success(),
-            "scripts/private-engine {verb} {}: {}\n{}",
-            self.name,
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        script_ok("private-engine", verb, &self.name, args)
     }
 }
 
 impl Drop for PrivateEngine {
     fn drop(&mut self) {
-        match self.command("stop", &[]).output() {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => eprintln!(
-                "scripts/private-engine stop {}: {}\n{}",
-                self.name,
-                o.status,
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) => eprintln!("cannot run scripts/private-engine stop {}: {e}", self.name),
-        }
+        script_quietly("private-engine", "stop", &self.name);
+    }
+}
+
+/// `scripts/SCRIPT VERB NAME ARGS…` (private-engine, hosts: scripts that
+/// act on a set of things they made under NAME).
+pub fn script_command(script: &str, verb: &str, name: &str, args: &[&str]) -> Command {
+    let mut cmd = Command::new(repo_root().join("scripts").join(script));
+    cmd.arg(verb).arg(name).args(args).stdin(Stdio::null());
+    cmd
+}
+
+/// [`script_command`] run, which must succeed; its output.
+#[track_caller]
+pub fn script_ok(script: &str, verb: &str, name: &str, args: &[&str]) -> std::process::Output {
+    let out = script_command(script, verb, name, args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run scripts/{script}: {e}"));
+    assert!(
+        out.status.success(),
+        "scripts/{script} {verb} {name} {args:?}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// [`script_command`] on a test's way out (a Drop): a failure is printed,
+/// never a panic.
+pub fn script_quietly(script: &str, verb: &str, name: &str) {
+    match script_command(script, verb, name, &[]).output() {
+        Ok(o) if o.status.success() => {}
+        Ok(o) => eprintln!(
+            "scripts/{script} {verb} {name}: {}\n{}",
+            o.status,
+            String::from_utf8_lossy(&o.stderr)
+        ),
+        Err(e) => eprintln!("cannot run scripts/{script} {verb} {name}: {e}"),
     }
 }

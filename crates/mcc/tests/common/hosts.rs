@@ -128,29 +128,9 @@ impl Hosts {
         self.script("down", &[]);
     }
 
-    fn command(&self, verb: &str, args: &[&str]) -> Command {
-        let mut cmd = Command::new(repo_root().join("scripts/hosts"));
-        cmd.arg(verb)
-            .arg(&self.name)
-            .args(args)
-            .stdin(Stdio::null());
-        cmd
-    }
-
     #[track_caller]
     fn script(&self, verb: &str, args: &[&str]) -> std::process::Output {
-        let out = self
-            .command(verb, args)
-            .output()
-            .unwrap_or_else(|e| panic!("cannot run scripts/hosts: {e}"));
-        assert!(
-            out.status.success(),
-            "scripts/hosts {verb} {} {args:?}: {}\n{}",
-            self.name,
-            out.status,
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out
+        script_ok("hosts", verb, &self.name, args)
     }
 }
 
@@ -159,16 +139,7 @@ impl Drop for Hosts {
         if self.down {
             return;
         }
-        match self.command("down", &[]).output() {
-            Ok(o) if o.status.success() => {}
-            Ok(o) => eprintln!(
-                "scripts/hosts down {}: {}\n{}",
-                self.name,
-                o.status,
-                String::from_utf8_lossy(&o.stderr)
-            ),
-            Err(e) => eprintln!("cannot run scripts/hosts down {}: {e}", self.name),
-        }
+        script_quietly("hosts", "down", &self.name);
     }
 }
 

@@ -127,14 +127,23 @@ impl DockerProvider {
             }
         }
         let node_id = s.node_id.unwrap_or_default();
-        let manager = s.control_available.unwrap_or(false);
+        let mut manager = s.control_available.unwrap_or(false);
         let (mut leader, mut zone, mut addr) = (false, None, s.node_addr.unwrap_or_default());
-        if manager {
-            let node = self
-                .docker
-                .inspect_node(&node_id)
-                .await
-                .map_err(map_err(format!("inspecting swarm node {node_id}")))?;
+        let node = match manager {
+            false => None,
+            true => match self.docker.inspect_node(&node_id).await {
+                Ok(n) => Some(n),
+                // demoted between the two calls: a worker now
+                Err(BollardError::DockerResponseServerError {
+                    status_code: 503, ..
+                }) => {
+                    manager = false;
+                    None
+                }
+                Err(e) => return Err(map_err(format!("inspecting swarm node {node_id}"))(e)),
+            },
+        };
+        if let Some(node) = node {
             if let Some(m) = node.manager_status {
                 leader = m.leader.unwrap_or(false);
                 if let Some(a) = m.addr {
