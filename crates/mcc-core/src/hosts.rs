@@ -34,6 +34,10 @@ pub const MIN_API: (u32, u32) = (1, 41);
 /// less (a lost host must not hold them up).
 const ADD_TIMEOUT: u64 = 10;
 const LIST_TIMEOUT: u64 = 3;
+/// How long a swarm change (init, join, leave, demote) may take once its
+/// engines have answered: it waits for the managers' log, which a busy
+/// machine slows down (a leave took over 3 s in CI).
+const ACT_TIMEOUT: u64 = 60;
 
 /// One host as the list keeps it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -281,6 +285,8 @@ async fn a_manager(hosts: &[HostEntry]) -> Option<(DockerProvider, SwarmMember)>
         };
         if let Ok(SwarmState::Member(m)) = e.swarm().await {
             if m.manager {
+                // it answers: from here on, wait for what it is asked
+                let e = reach(&h.engine, h.tls.as_ref(), ACT_TIMEOUT).await.ok()?;
                 return Some((e, m));
             }
         }
@@ -323,9 +329,11 @@ pub async fn add(file: &HostsFile, req: &AddHost) -> Result<HostView> {
             req.engine, h.name
         )));
     }
-    let engine = reach(&req.engine, req.tls.as_ref(), ADD_TIMEOUT)
+    reach(&req.engine, req.tls.as_ref(), ADD_TIMEOUT)
         .await
         .map_err(|e| invalid(format!("host '{}': {e}", req.name)))?;
+    // it answers: its swarm changes may take longer than that
+    let engine = reach(&req.engine, req.tls.as_ref(), ACT_TIMEOUT).await?;
     let (version, api) = engine.engine_version().await?;
     if api_of(&api).is_none_or(|v| v < MIN_API) {
         return Err(invalid(format!(
@@ -523,7 +531,11 @@ pub async fn remove(file: &HostsFile, name: &str) -> Result<HostEntry> {
         )));
     };
     let h = hosts.remove(at);
-    let engine = reach(&h.engine, h.tls.as_ref(), LIST_TIMEOUT).await.ok();
+    let engine = match reach(&h.engine, h.tls.as_ref(), LIST_TIMEOUT).await {
+        // it answers: its swarm changes may take longer than that
+        Ok(_) => Some(reach(&h.engine, h.tls.as_ref(), ACT_TIMEOUT).await?),
+        Err(_) => None,
+    };
     if let Some(e) = &engine {
         let nodes: Vec<String> = e
             .containers(labels::CLUSTER, None)
