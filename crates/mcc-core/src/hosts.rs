@@ -356,45 +356,7 @@ pub async fn add(file: &HostsFile, req: &AddHost) -> Result<HostView> {
             req.name
         )));
     }
-    let joined_by_mcc = match (&state, &manager) {
-        (SwarmState::Other(word), _) => {
-            return Err(invalid(format!(
-                "host '{}': its engine's swarm state is {word}; mend it there (`docker swarm \
-                 leave --force`) and add it again",
-                req.name
-            )))
-        }
-        (SwarmState::Member(m), Some((_, lead))) if m.cluster_id != lead.cluster_id => {
-            return Err(invalid(format!(
-                "host '{}': its engine is in another swarm ({}) than the listed hosts' ({}); \
-                 `docker swarm leave` there first",
-                req.name, m.cluster_id, lead.cluster_id
-            )))
-        }
-        (SwarmState::Member(m), _) if !m.manager => {
-            return Err(invalid(format!(
-                "host '{}': its engine is a worker of its swarm; make it a manager (`docker \
-                 node promote`) so that mcc can act on the swarm from it",
-                req.name
-            )))
-        }
-        (SwarmState::Member(_), _) => false,
-        (SwarmState::None, None) => {
-            engine.swarm_init(req.advertise.as_deref()).await?;
-            true
-        }
-        (SwarmState::None, Some((lead_engine, lead))) => {
-            let token = lead_engine.swarm_manager_token().await?;
-            engine
-                .swarm_join(
-                    &token,
-                    std::slice::from_ref(&lead.addr),
-                    req.advertise.as_deref(),
-                )
-                .await?;
-            true
-        }
-    };
+    let joined_by_mcc = enter_swarm(&engine, &state, manager.as_ref(), req).await?;
     let member = match engine.swarm().await? {
         SwarmState::Member(m) => m,
         other => {
@@ -421,6 +383,53 @@ pub async fn add(file: &HostsFile, req: &AddHost) -> Result<HostView> {
     file.save(&hosts)?;
     let entry = hosts.last().expect("just pushed");
     Ok(view_of(entry, Ok(engine), Some(version)).await)
+}
+
+/// Puts a new host's engine in the listed hosts' swarm (`manager`: one of
+/// their managers; none for the first host): adopted as it is when it is a
+/// manager of it already, else made the swarm's first manager or joined to
+/// it as a manager. Whether mcc made the change (remove undoes only that).
+async fn enter_swarm(
+    engine: &DockerProvider,
+    state: &SwarmState,
+    manager: Option<&(DockerProvider, SwarmMember)>,
+    req: &AddHost,
+) -> Result<bool> {
+    match (state, manager) {
+        (SwarmState::Other(word), _) => Err(invalid(format!(
+            "host '{}': its engine's swarm state is {word}; mend it there (`docker swarm \
+             leave --force`) and add it again",
+            req.name
+        ))),
+        (SwarmState::Member(m), Some((_, lead))) if m.cluster_id != lead.cluster_id => {
+            Err(invalid(format!(
+                "host '{}': its engine is in another swarm ({}) than the listed hosts' ({}); \
+             `docker swarm leave` there first",
+                req.name, m.cluster_id, lead.cluster_id
+            )))
+        }
+        (SwarmState::Member(m), _) if !m.manager => Err(invalid(format!(
+            "host '{}': its engine is a worker of its swarm; make it a manager (`docker \
+             node promote`) so that mcc can act on the swarm from it",
+            req.name
+        ))),
+        (SwarmState::Member(_), _) => Ok(false),
+        (SwarmState::None, None) => {
+            engine.swarm_init(req.advertise.as_deref()).await?;
+            Ok(true)
+        }
+        (SwarmState::None, Some((lead_engine, lead))) => {
+            let token = lead_engine.swarm_manager_token().await?;
+            engine
+                .swarm_join(
+                    &token,
+                    std::slice::from_ref(&lead.addr),
+                    req.advertise.as_deref(),
+                )
+                .await?;
+            Ok(true)
+        }
+    }
 }
 
 /// How a host is now, from its engine (when it answers).
