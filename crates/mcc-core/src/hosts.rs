@@ -272,22 +272,17 @@ impl HostsFile {
     }
 }
 
-/// A host's engine, answering within `timeout` seconds.
-async fn reach(entry_engine: &str, tls: Option<&TlsFiles>, timeout: u64) -> Result<DockerProvider> {
-    DockerProvider::connect_url(entry_engine, tls, timeout).await
-}
-
 /// A manager of the swarm among `hosts` that answers, with its membership.
 async fn a_manager(hosts: &[HostEntry]) -> Option<(DockerProvider, SwarmMember)> {
     for h in hosts {
-        let Ok(e) = reach(&h.engine, h.tls.as_ref(), LIST_TIMEOUT).await else {
+        let Ok(e) = DockerProvider::connect_url(&h.engine, h.tls.as_ref(), LIST_TIMEOUT).await
+        else {
             continue;
         };
         if let Ok(SwarmState::Member(m)) = e.swarm().await {
             if m.manager {
                 // it answers: from here on, wait for what it is asked
-                let e = reach(&h.engine, h.tls.as_ref(), ACT_TIMEOUT).await.ok()?;
-                return Some((e, m));
+                return Some((e.with_timeout(ACT_TIMEOUT), m));
             }
         }
     }
@@ -329,11 +324,11 @@ pub async fn add(file: &HostsFile, req: &AddHost) -> Result<HostView> {
             req.engine, h.name
         )));
     }
-    reach(&req.engine, req.tls.as_ref(), ADD_TIMEOUT)
+    let engine = DockerProvider::connect_url(&req.engine, req.tls.as_ref(), ADD_TIMEOUT)
         .await
-        .map_err(|e| invalid(format!("host '{}': {e}", req.name)))?;
-    // it answers: its swarm changes may take longer than that
-    let engine = reach(&req.engine, req.tls.as_ref(), ACT_TIMEOUT).await?;
+        .map_err(|e| invalid(format!("host '{}': {e}", req.name)))?
+        // it answers: its swarm changes may take longer than that
+        .with_timeout(ACT_TIMEOUT);
     let (version, api) = engine.engine_version().await?;
     if api_of(&api).is_none_or(|v| v < MIN_API) {
         return Err(invalid(format!(
@@ -502,7 +497,7 @@ pub async fn list(file: &HostsFile) -> Result<Vec<HostView>> {
     let hosts = file.load()?;
     Ok(
         futures_util::future::join_all(hosts.iter().map(|h| async move {
-            let e = reach(&h.engine, h.tls.as_ref(), LIST_TIMEOUT).await;
+            let e = DockerProvider::connect_url(&h.engine, h.tls.as_ref(), LIST_TIMEOUT).await;
             view_of(h, e, None).await
         }))
         .await,
@@ -540,11 +535,11 @@ pub async fn remove(file: &HostsFile, name: &str) -> Result<HostEntry> {
         )));
     };
     let h = hosts.remove(at);
-    let engine = match reach(&h.engine, h.tls.as_ref(), LIST_TIMEOUT).await {
+    let engine = DockerProvider::connect_url(&h.engine, h.tls.as_ref(), LIST_TIMEOUT)
+        .await
+        .ok()
         // it answers: its swarm changes may take longer than that
-        Ok(_) => Some(reach(&h.engine, h.tls.as_ref(), ACT_TIMEOUT).await?),
-        Err(_) => None,
-    };
+        .map(|e| e.with_timeout(ACT_TIMEOUT));
     if let Some(e) = &engine {
         let nodes: Vec<String> = e
             .containers(labels::CLUSTER, None)

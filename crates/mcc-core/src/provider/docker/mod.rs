@@ -94,16 +94,37 @@ impl DockerProvider {
         }
         };
         let docker = Docker::connect_with_defaults().map_err(|e| no_engine(e.to_string()))?;
+        Self::answering(docker, host.clone(), no_engine).await
+    }
+
+    /// The provider on `docker` once it has agreed on an API version and
+    /// answered a ping; `fail` says why not.
+    async fn answering(
+        docker: Docker,
+        host: String,
+        fail: impl Fn(String) -> Error,
+    ) -> Result<DockerProvider> {
         let docker = docker
             .negotiate_version()
             .await
-            .map_err(|e| no_engine(e.to_string()))?;
-        docker.ping().await.map_err(|e| no_engine(e.to_string()))?;
+            .map_err(|e| fail(e.to_string()))?;
+        docker.ping().await.map_err(|e| fail(e.to_string()))?;
         Ok(DockerProvider {
             docker,
             host,
             facts: tokio::sync::OnceCell::new(),
         })
+    }
+
+    /// The same connection, its requests bounded by `timeout_secs` from now
+    /// on (a host that answered a short probe, given time for slow work).
+    pub fn with_timeout(self, timeout_secs: u64) -> DockerProvider {
+        DockerProvider {
+            docker: self
+                .docker
+                .with_timeout(std::time::Duration::from_secs(timeout_secs)),
+            ..self
+        }
     }
 
     /// Names of the containers the engine lists as attached to a network.
@@ -161,7 +182,6 @@ impl DockerProvider {
         self.host.starts_with("unix://")
     }
 
-    /// Creates the engine volume `req` describes.
     /// Removes the engine's record of a volume (and, for a plain one, its
     /// data); `Ok(false)` when there was none.
     async fn remove_engine_volume(&self, name: &str) -> Result<bool> {
@@ -178,6 +198,7 @@ impl DockerProvider {
         }
     }
 
+    /// Creates the engine volume `req` describes.
     async fn new_volume(&self, req: VolumeCreateRequest) -> Result<VolumeInfo> {
         let name = req.name.clone().unwrap_or_default();
         let v = self

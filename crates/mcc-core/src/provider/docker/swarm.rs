@@ -77,16 +77,7 @@ impl DockerProvider {
             }
         }
         .map_err(|e| fail(e.to_string()))?;
-        let docker = docker
-            .negotiate_version()
-            .await
-            .map_err(|e| fail(e.to_string()))?;
-        docker.ping().await.map_err(|e| fail(e.to_string()))?;
-        Ok(DockerProvider {
-            docker,
-            host: url.to_string(),
-            facts: tokio::sync::OnceCell::new(),
-        })
+        Self::answering(docker, url.to_string(), fail).await
     }
 
     /// The engine's version and API version, e.g. `("20.10.24", "1.41")`.
