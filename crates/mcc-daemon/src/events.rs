@@ -115,6 +115,10 @@ pub async fn watch_engine(
                 n = stream.next() => n,
             };
             match next {
+                Some(Ok(e)) if e.action == EventAction::Lost => {
+                    tracing::warn!(error = %e.detail, "the engine's event stream was lost; reconnecting");
+                    break;
+                }
                 Some(Ok(e)) => {
                     // A resumed stream starts at `since` itself: skip
                     // what was seen already.
@@ -170,7 +174,7 @@ pub fn changes_state(e: &EngineEvent) -> bool {
             A::Created | A::Removed | A::Connected | A::Disconnected
         ),
         EventObject::Volume => matches!(e.action, A::Created | A::Removed),
-        EventObject::Other => false,
+        EventObject::Engine | EventObject::Other => false,
     }
 }
 
@@ -199,7 +203,7 @@ fn describe(e: &EngineEvent) -> Option<String> {
             )
         }
         EventObject::Network | EventObject::Volume => matches!(e.action, A::Created | A::Removed),
-        EventObject::Other => false,
+        EventObject::Engine | EventObject::Other => false,
     };
     worth.then(|| format!("{} {} {}", e.object.as_str(), e.name, e.action.as_str()))
 }

@@ -43,6 +43,10 @@ pub fn spawn_reaper(
                     n = stream.next() => n,
                 };
                 match next {
+                    Some(Ok(e)) if e.action == EventAction::Lost => {
+                        tracing::warn!(error = %e.detail, "container removals: the stream was lost; reconnecting");
+                        break;
+                    }
                     Some(Ok(e)) => {
                         backoff = Duration::from_millis(100);
                         if e.object != EventObject::Container || e.action != EventAction::Removed {

@@ -347,6 +347,45 @@ pub struct EngineEvent {
     /// When, in nanoseconds since the Unix epoch; resume after it with
     /// [`Engine::events`]'s `since`.
     pub time_nano: i64,
+    /// For [`EventAction::Lost`]: why the engine is no longer heard.
+    pub detail: String,
+}
+
+impl EngineEvent {
+    /// The event that ends a stream whose engine stopped answering.
+    pub fn lost(detail: impl Into<String>) -> EngineEvent {
+        EngineEvent {
+            object: EventObject::Engine,
+            action: EventAction::Lost,
+            detail: detail.into(),
+            ..EngineEvent::default()
+        }
+    }
+}
+
+/// An engine's event stream as mcc reads it: the provider's own items,
+/// then, when the engine fails or closes the stream, one
+/// [`EventAction::Lost`] event (with the error's text) and the end. A
+/// consumer thus sees an engine lost as an event, whatever the engine, and
+/// never an error item.
+pub fn until_lost<S>(events: S) -> EventStream
+where
+    S: Stream<Item = Result<EngineEvent>> + Send + 'static,
+{
+    use futures_util::StreamExt;
+    let events: EventStream = Box::pin(events);
+    Box::pin(futures_util::stream::unfold(
+        Some(events),
+        |state| async move {
+            let mut events = state?;
+            let lost = match events.next().await {
+                Some(Ok(e)) => return Some((Ok(e), Some(events))),
+                Some(Err(e)) => EngineEvent::lost(e.to_string()),
+                None => EngineEvent::lost("the engine closed its event stream"),
+            };
+            Some((Ok(lost), None))
+        },
+    ))
 }
 
 /// What an engine event is about.
@@ -355,7 +394,9 @@ pub enum EventObject {
     Container,
     Network,
     Volume,
-    /// Images, plugins, the engine itself…
+    /// The engine itself (its loss).
+    Engine,
+    /// Images, plugins, the engine's own configuration…
     #[default]
     Other,
 }
@@ -366,6 +407,7 @@ impl EventObject {
             EventObject::Container => "container",
             EventObject::Network => "network",
             EventObject::Volume => "volume",
+            EventObject::Engine => "engine",
             EventObject::Other => "other",
         }
     }
@@ -396,6 +438,9 @@ pub enum EventAction {
     /// A container joined or left a network (on the network's event).
     Connected,
     Disconnected,
+    /// The engine stopped answering or closed the stream: the last event
+    /// of a stream ([`until_lost`]); follow again (with `since`) to resume.
+    Lost,
     /// What changes nothing mcc shows: execs, attaches, file reads…
     #[default]
     Other,
@@ -420,6 +465,7 @@ impl EventAction {
             EventAction::Health => "health_status",
             EventAction::Connected => "connect",
             EventAction::Disconnected => "disconnect",
+            EventAction::Lost => "lost",
             EventAction::Other => "other",
         }
     }
@@ -575,7 +621,8 @@ pub trait Engine: Send + Sync {
     /// the clusters', `mcc.volumes` for containers that mount volumes), as
     /// they happen, whoever causes them; with `since` (nanoseconds since
     /// the epoch) those after it first, so a watcher that reconnects misses
-    /// none.
+    /// none. The stream ends with one [`EventAction::Lost`] event when the
+    /// engine fails or closes it ([`until_lost`]), never with an error.
     fn events(&self, label: &str, since_nano: Option<i64>) -> EventStream;
     /// A running container's resource use, a sample about every second,
     /// until it stops (one stream, not a poll per sample).
@@ -615,6 +662,36 @@ pub async fn exec_collect(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn a_failed_or_closed_stream_ends_with_one_lost_event() {
+        use futures_util::StreamExt;
+        let ev = |name: &str| {
+            Ok(EngineEvent {
+                name: name.into(),
+                ..EngineEvent::default()
+            })
+        };
+        let failing = futures_util::stream::iter(vec![
+            ev("a"),
+            Err(crate::Error::Failed("connection reset".into())),
+            ev("never seen"),
+        ]);
+        let got: Vec<EngineEvent> = until_lost(failing).map(|r| r.unwrap()).collect().await;
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[0].name, "a");
+        assert_eq!(
+            (got[1].object, got[1].action),
+            (EventObject::Engine, EventAction::Lost)
+        );
+        assert!(got[1].detail.contains("connection reset"), "{:?}", got[1]);
+
+        let closed = futures_util::stream::iter(vec![ev("a")]);
+        let got: Vec<EngineEvent> = until_lost(closed).map(|r| r.unwrap()).collect().await;
+        assert_eq!(got.len(), 2, "{got:?}");
+        assert_eq!(got[1].action, EventAction::Lost);
+        assert!(got[1].detail.contains("closed"), "{:?}", got[1]);
+    }
 
     #[test]
     fn only_shell_images_exit_at_once() {

@@ -22,7 +22,9 @@ use futures_util::StreamExt;
 use mcc_api::{ReplicaView, ServiceDef};
 use mcc_core::model::docker_workers::ENGINE_PORT;
 use mcc_core::model::{labels, ClusterName, ClusterRecord, SCHEMA_VERSION};
-use mcc_core::provider::{ContainerRequest, ContainerState, Engine, EngineEvent, EventObject};
+use mcc_core::provider::{
+    ContainerRequest, ContainerState, Engine, EngineEvent, EventAction, EventObject,
+};
 use tokio::sync::{watch, Notify};
 use tokio_util::sync::CancellationToken;
 
@@ -873,6 +875,11 @@ impl Services {
                     n = events.next() => n,
                 };
                 match next {
+                    Some(Ok(e)) if e.action == EventAction::Lost => {
+                        tracing::info!(cluster, worker, reason = %e.detail, "a worker's engine was lost");
+                        me.wake(&cluster);
+                        return;
+                    }
                     Some(Ok(e)) if e.labels.contains_key(SERVICE_LABEL) => {
                         if e.action.ends() {
                             me.wake(&cluster);

@@ -16,7 +16,7 @@ impl DockerProvider {
             until: None,
             filters: Some(filters),
         };
-        Box::pin(
+        crate::provider::until_lost(
             self.docker
                 .events(Some(opts))
                 .map_err(|e| map_err("reading the engine's events")(e))
@@ -37,6 +37,7 @@ impl DockerProvider {
                         name: labels.get("name").cloned().unwrap_or_default(),
                         labels,
                         time_nano: m.time_nano.unwrap_or(0),
+                        detail: String::new(),
                     }
                 }),
         )
