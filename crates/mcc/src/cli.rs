@@ -735,6 +735,21 @@ pub struct CreateArgs {
     /// the worker image must contain dockerd
     #[arg(long, help_heading = "Nodes")]
     pub docker_workers: bool,
+    /// Spread the nodes over these hosts (`mcc host list`): the front-end on
+    /// the first, workers round-robin after it, on an overlay network of the
+    /// swarm; needs --shared-from
+    #[arg(
+        long,
+        value_name = "HOST,…",
+        value_delimiter = ',',
+        help_heading = "Hosts"
+    )]
+    pub hosts: Vec<String>,
+    /// With --hosts: file:///PATH, a folder every host has at that path (an
+    /// NFS export or cluster filesystem mounted there) that holds the
+    /// cluster's files and shared folders
+    #[arg(long, value_name = "URL", help_heading = "Hosts")]
+    pub shared_from: Option<String>,
     /// Run nodes privileged (the engine may refuse)
     #[arg(long)]
     pub privileged: bool,

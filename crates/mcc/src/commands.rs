@@ -448,6 +448,8 @@ fn create_flags(args: CreateArgs) -> CreateFlags {
         docker_workers: args.docker_workers,
         privileged: args.privileged,
         env: args.env,
+        hosts: args.hosts,
+        shared_from: args.shared_from,
     }
 }
 

@@ -29,7 +29,9 @@ fn a_killed_engine_ends_its_event_stream_with_a_lost_event() {
         - 1_000_000_000;
     let (tx, rx) = std::sync::mpsc::channel();
     let follower = std::thread::spawn(move || follow(from, tx));
-    docker_ok(&["create", "--name", &name, "--label", &label, BUSYBOX, "true"]);
+    docker_ok(&[
+        "create", "--name", &name, "--label", &label, BUSYBOX, "true",
+    ]);
     let first = rx
         .recv_timeout(Duration::from_secs(30))
         .expect("the event of the labelled container");

@@ -307,6 +307,19 @@ impl Clusters {
                  another --name"
             )));
         }
+        if !spec.hosts.is_empty() {
+            let known = self.provider.host().await?.hosts;
+            if let Some(h) = spec.hosts.iter().find(|h| !known.contains(h)) {
+                return Err(Error::Invalid(format!(
+                    "--hosts: '{h}' is not a host of this engine's (it knows {}); add it with                      `mcc host add {h} --engine URL`, or name one `mcc host list` shows",
+                    if known.is_empty() {
+                        "none".to_string()
+                    } else {
+                        known.join(", ")
+                    }
+                )));
+            }
+        }
         if let Some(parent) = &spec.parent {
             // Elsewhere the engine says so (if cryptically: "invalid
             // subinterface vlan name").
@@ -484,7 +497,7 @@ impl Clusters {
                             .create_volume(
                                 &name.device_volume(&d.name),
                                 None,
-                                &data_volume_labels(name, &d.name),
+                                &record.across_hosts(data_volume_labels(name, &d.name)),
                             )
                             .await?;
                     }

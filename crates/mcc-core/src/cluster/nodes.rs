@@ -87,13 +87,13 @@ pub(crate) fn node_request(
         Mount::Volume {
             name: record.meta_volume.clone(),
             target: META_MOUNT.into(),
-            labels: meta_volume_labels(name),
+            labels: record.across_hosts(meta_volume_labels(name)),
             read_only: true,
         },
         Mount::Volume {
             name: record.shared_volume.clone(),
             target: context::SHARED_MOUNT.into(),
-            labels: shared_volume_labels(name),
+            labels: record.across_hosts(shared_volume_labels(name)),
             read_only: false,
         },
     ];
@@ -101,7 +101,7 @@ pub(crate) fn node_request(
         mounts.push(Mount::Volume {
             name: name.device_volume(&d.name),
             target: d.path.clone(),
-            labels: data_volume_labels(name, &d.name),
+            labels: record.across_hosts(data_volume_labels(name, &d.name)),
             read_only: false,
         });
     }
@@ -152,7 +152,7 @@ pub(crate) fn node_request(
         hosts_file: Some((record.meta_volume.clone(), "hosts".into())),
         host_modules: opts.mount_modules,
         privileged: record.privileged,
-        placement: None,
+        placement: crate::model::placement::host_of(&record.hosts, node).map(String::from),
         engine_host,
     }
 }
@@ -469,6 +469,8 @@ mod tests {
             reused_volumes: vec![],
             created: 0,
             docker: None,
+            hosts: Vec::new(),
+            shared_from: None,
         }
     }
 

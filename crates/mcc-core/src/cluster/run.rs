@@ -507,6 +507,7 @@ mod tests {
             labels: Labels::new(),
             addresses: Default::default(),
             ports: Vec::new(),
+            host: None,
         }
     }
 

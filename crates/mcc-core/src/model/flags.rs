@@ -41,6 +41,10 @@ pub struct CreateFlags {
     pub privileged: bool,
     /// `K=V`.
     pub env: Vec<String>,
+    /// Host names (`--hosts h1,h2`).
+    pub hosts: Vec<String>,
+    /// `file:///PATH`.
+    pub shared_from: Option<String>,
 }
 
 impl CreateFlags {
@@ -96,6 +100,8 @@ impl CreateFlags {
             persist: list(self.persist),
             docker_workers: self.docker_workers.then_some(true),
             per_node: (!per_node.is_empty()).then_some(per_node),
+            hosts: list(self.hosts),
+            shared_from: self.shared_from,
         })
     }
 

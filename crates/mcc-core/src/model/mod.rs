@@ -12,6 +12,7 @@ pub mod members;
 pub mod names;
 pub mod options;
 pub mod paths;
+pub mod placement;
 pub mod record;
 pub mod size;
 pub mod spec;

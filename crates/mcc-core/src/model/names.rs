@@ -57,6 +57,9 @@ pub mod labels {
     pub const SERVICE: &str = "mcc.service";
     /// On a replica: its index, 1..=replicas.
     pub const REPLICA: &str = "mcc.replica";
+    /// On a volume of a cluster that spans hosts (`--shared-from`): the
+    /// folder its data lives in, the same path on every host.
+    pub const EXPORT: &str = "mcc.export";
 
     /// The labels every object of cluster `name` carries (its name and
     /// this schema), with its `role` when given.

@@ -33,6 +33,8 @@ pub enum NetworkDriver {
     Bridge,
     /// Nodes on a host interface's segment (`--parent IFACE`).
     Macvlan,
+    /// Nodes on several hosts of a swarm (`--hosts`): an attachable overlay.
+    Overlay,
 }
 
 impl NetworkDriver {
@@ -40,6 +42,7 @@ impl NetworkDriver {
         match self {
             NetworkDriver::Bridge => "bridge",
             NetworkDriver::Macvlan => "macvlan",
+            NetworkDriver::Overlay => "overlay",
         }
     }
 }
@@ -50,8 +53,9 @@ impl std::str::FromStr for NetworkDriver {
         match s {
             "bridge" => Ok(NetworkDriver::Bridge),
             "macvlan" => Ok(NetworkDriver::Macvlan),
+            "overlay" => Ok(NetworkDriver::Overlay),
             other => Err(format!(
-                "--network-driver '{other}' is not supported; use bridge (default) or macvlan"
+                "--network-driver '{other}' is not supported; use bridge (default) or macvlan (overlay: give --hosts)"
             )),
         }
     }

@@ -74,9 +74,31 @@ pub struct ClusterRecord {
     /// cluster's certificate authority.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub docker: Option<DockerWorkers>,
+    /// The hosts its nodes run on (`--hosts`, `model::placement`); empty
+    /// for a cluster on one engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
+    /// The folder every one of those hosts has at this path, which holds
+    /// the cluster's files and shared folders (`--shared-from`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shared_from: Option<String>,
 }
 
 impl ClusterRecord {
+    /// `labels` of a volume whose data every host of the cluster must
+    /// reach (its files, shared folders), with the folder those hosts
+    /// share when the cluster spans hosts (`labels::EXPORT`, which the
+    /// provider reads).
+    pub fn across_hosts(
+        &self,
+        mut labels: std::collections::HashMap<String, String>,
+    ) -> std::collections::HashMap<String, String> {
+        if let Some(export) = &self.shared_from {
+            labels.insert(super::labels::EXPORT.into(), export.clone());
+        }
+        labels
+    }
+
     pub fn new(
         spec: &ClusterSpec,
         subnet: Ipv4Cidr,
@@ -117,6 +139,8 @@ impl ClusterRecord {
             created,
             // chosen by create, which knows the host's networks
             docker: None,
+            hosts: spec.hosts.clone(),
+            shared_from: spec.shared_from.clone(),
         }
     }
 

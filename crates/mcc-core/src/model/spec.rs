@@ -58,6 +58,12 @@ pub struct SpecInput {
     pub docker_workers: Option<bool>,
     /// Per-node settings, by hostname: `per-node: {node01: {ip: 10.0.0.11}}`.
     pub per_node: Option<BTreeMap<String, NodeInput>>,
+    /// The hosts the nodes run on (`mcc host list`): the front-end on the
+    /// first, workers round-robin after it.
+    pub hosts: Option<Vec<String>>,
+    /// With `hosts`: `file:///PATH`, a folder every host has at that path,
+    /// holding the cluster's files and shared folders.
+    pub shared_from: Option<String>,
 }
 
 /// Settings of one node in a cluster file.
@@ -131,6 +137,10 @@ pub struct ClusterSpec {
     pub privileged: bool,
     pub env: Vec<(String, String)>,
     pub options: NodeOptions,
+    /// The hosts the nodes run on (`model::placement`); empty: one engine.
+    pub hosts: Vec<String>,
+    /// The path of `--shared-from` (with `hosts`).
+    pub shared_from: Option<String>,
 }
 
 /// What to write instead of an unknown field of a cluster file: most
@@ -223,6 +233,8 @@ impl SpecInput {
             mount_modules: flags.mount_modules.or(self.mount_modules),
             persist: flags.persist.or(self.persist),
             docker_workers: flags.docker_workers.or(self.docker_workers),
+            hosts: flags.hosts.or(self.hosts),
+            shared_from: flags.shared_from.or(self.shared_from),
             per_node,
             name: flags.name.or(self.name),
             image: flags.image.or(self.image),
@@ -284,7 +296,24 @@ impl SpecInput {
             None => Vec::new(),
             Some(e) => env_pairs(e)?,
         };
-        let network_driver = network(self.network_driver.as_deref(), self.parent.as_deref())?;
+        let (hosts, shared_from) = spanning(
+            self.hosts.unwrap_or_default(),
+            self.shared_from.as_deref(),
+            &[
+                ("--vpc", self.vpc.clone()),
+                ("--network-driver", self.network_driver.clone()),
+                ("--parent", self.parent.clone()),
+                (
+                    "--docker-workers",
+                    self.docker_workers.filter(|d| *d).map(|_| String::new()),
+                ),
+            ],
+        )?;
+        let network_driver = if hosts.is_empty() {
+            network(self.network_driver.as_deref(), self.parent.as_deref())?
+        } else {
+            NetworkDriver::Overlay
+        };
         let names = NameOptions::check(
             self.domain,
             self.dns.unwrap_or_default(),
@@ -327,8 +356,47 @@ impl SpecInput {
             privileged: self.privileged.unwrap_or(false),
             env,
             options,
+            hosts,
+            shared_from,
         })
     }
+}
+
+/// The hosts a cluster spans and the folder they share, checked: the
+/// folder is needed with hosts and means nothing without them, and the
+/// settings `excluded` (a VPC, a driver, Docker workers) cannot be combined
+/// with hosts yet.
+fn spanning(
+    hosts: Vec<String>,
+    shared_from: Option<&str>,
+    excluded: &[(&str, Option<String>)],
+) -> Result<(Vec<String>, Option<String>), String> {
+    if hosts.is_empty() {
+        if let Some(s) = shared_from {
+            return Err(format!(
+                "--shared-from {s} is the folder the hosts of --hosts share; give --hosts                  h1,h2,… too, or leave it out"
+            ));
+        }
+        return Ok((hosts, None));
+    }
+    super::placement::check_hosts(&hosts)?;
+    if let Some((flag, value)) = excluded
+        .iter()
+        .find_map(|(flag, v)| Some((flag, v.as_ref()?)))
+    {
+        return Err(format!(
+            "--hosts {} and {flag} {value} cannot be combined: a cluster over several hosts              has an overlay network of its own; leave out {flag}",
+            hosts.join(",")
+        ));
+    }
+    let Some(url) = shared_from else {
+        return Err(format!(
+            "--hosts {} needs --shared-from file:///PATH: a folder every host has at that              path (an NFS export or cluster filesystem mounted there), where the cluster's              files and shared folders live so that nodes on every host see them",
+            hosts.join(",")
+        ));
+    };
+    let path = super::placement::shared_path(url)?;
+    Ok((hosts, Some(path)))
 }
 
 /// Each role's image: `--image` sets both, `--front-end-image` and

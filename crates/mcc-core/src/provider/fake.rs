@@ -632,6 +632,7 @@ impl Engine for FakeProvider {
                     .filter_map(|(n, ip)| Some((n.clone(), (*ip)?)))
                     .collect(),
                 ports: Vec::new(),
+                host: None,
             })
             .collect())
     }

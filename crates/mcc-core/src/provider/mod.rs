@@ -21,15 +21,23 @@ use futures_util::Stream;
 use tokio::io::AsyncWrite;
 
 pub use docker::swarm;
-pub use docker::DockerProvider;
+pub use docker::{DockerProvider, MultiHost};
 
 use crate::error::Result;
 
 /// The engine mcc works on, for every caller (the CLI, `mcc serve`, shell
-/// completion): the one place that picks a provider. Today that is the
-/// Docker engine `DOCKER_HOST` names (or the local socket).
+/// completion): the one place that picks a provider. The Docker engine
+/// `DOCKER_HOST` names (or the local socket); with hosts listed (`mcc host
+/// add`, the user's hosts file), that engine and the hosts as one
+/// ([`MultiHost`]), so that clusters over several hosts are seen and made.
 pub async fn connect() -> Result<std::sync::Arc<dyn Engine>> {
-    Ok(std::sync::Arc::new(DockerProvider::connect().await?))
+    let home = DockerProvider::connect().await?;
+    let file = crate::hosts::file::HostsFile::at(crate::hosts::file::HostsFile::default_path()?);
+    let hosts = file.load()?;
+    if hosts.is_empty() {
+        return Ok(std::sync::Arc::new(home));
+    }
+    Ok(std::sync::Arc::new(MultiHost::new(home, hosts)))
 }
 
 /// The engine of a Docker worker (`--docker-workers`) at `addr`
@@ -60,6 +68,9 @@ pub struct HostInfo {
     pub routes: Option<Vec<Ipv4Cidr>>,
     /// Names of the host's network interfaces (parents of a macvlan).
     pub interfaces: Option<Vec<String>>,
+    /// The hosts a node may be placed on (`NodeRequest::placement`);
+    /// none for an engine of one host.
+    pub hosts: Vec<String>,
 }
 
 /// What an image runs when a container gives no command.
@@ -302,6 +313,9 @@ pub struct ContainerInfo {
     pub addresses: HashMap<String, Ipv4Addr>,
     /// Published TCP ports: (the container's, the host's).
     pub ports: Vec<(u16, u16)>,
+    /// The host it runs on, for an engine of several hosts (`mcc host`);
+    /// `None` on the engine mcc is pointed at.
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Debug, Default)]

@@ -113,13 +113,13 @@ impl ClusterStore for MetaStore {
                 Mount::Volume {
                     name: record.meta_volume.clone(),
                     target: META_MOUNT.into(),
-                    labels: labels::of(name, Some(labels::role::META)),
+                    labels: record.across_hosts(labels::of(name, Some(labels::role::META))),
                     read_only: false,
                 },
                 Mount::Volume {
                     name: record.shared_volume.clone(),
                     target: SHARED_MOUNT.into(),
-                    labels: labels::of(name, Some(labels::role::SHARED)),
+                    labels: record.across_hosts(labels::of(name, Some(labels::role::SHARED))),
                     read_only: false,
                 },
             ],

@@ -7,6 +7,13 @@ use super::*;
 
 impl DockerProvider {
     pub(super) async fn create_plain_container(&self, spec: &ContainerSpec) -> Result<String> {
+        for m in &spec.mounts {
+            if let Mount::Volume { name, labels, .. } = m {
+                if let Some(e) = export::export_of(labels) {
+                    export::prepare(e, name)?;
+                }
+            }
+        }
         let body = ContainerCreateBody {
             hostname: spec.hostname.clone(),
             domainname: spec.domainname.clone(),
@@ -64,6 +71,15 @@ fn mounts_of(spec: &ContainerSpec) -> (Vec<String>, Vec<DockerMount>) {
                 read_only: Some(*read_only),
                 volume_options: Some(MountVolumeOptions {
                     labels: Some(labels.clone()),
+                    // made where it is missing, binding the shared folder
+                    driver_config: export::export_of(labels).map(|e| {
+                        bollard::models::MountVolumeOptionsDriverConfig {
+                            name: Some("local".into()),
+                            options: Some(export::driver_options(
+                                &crate::model::placement::volume_dir(e, name),
+                            )),
+                        }
+                    }),
                     ..Default::default()
                 }),
                 ..Default::default()

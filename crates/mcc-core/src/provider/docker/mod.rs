@@ -32,13 +32,17 @@ use crate::model::{labels, Ipv4Cidr};
 
 mod containers;
 mod events;
+mod export;
 mod helper;
 mod host;
 mod loopfs;
+mod multi;
 mod recipe;
 mod sized;
 mod spec;
 pub mod swarm;
+
+pub use multi::MultiHost;
 
 use host::*;
 use recipe::*;
@@ -326,6 +330,7 @@ impl Engine for DockerProvider {
                 .ok()
                 .map(|t| routes_of(&t)),
             interfaces: interfaces(),
+            hosts: Vec::new(),
         })
     }
 
@@ -342,8 +347,18 @@ impl Engine for DockerProvider {
         } else {
             HostFacts::default()
         };
+        let shared_hosts_file = node.hosts_file.as_ref().and_then(|(volume, path)| {
+            node.volumes.iter().find_map(|m| match m {
+                Mount::Volume { name, labels, .. } if name == volume => export::export_of(labels)
+                    .map(|e| format!("{}/{path}", crate::model::placement::volume_dir(e, name))),
+                _ => None,
+            })
+        });
         let hosts_source = match &node.hosts_file {
             None => None,
+            // in the shared folder: the same path on every host, whether
+            // this engine has mounted the volume yet or not
+            Some(_) if shared_hosts_file.is_some() => shared_hosts_file,
             Some((volume, path)) => {
                 let v = self.volume(volume).await?.ok_or_else(|| {
                     Error::NotFound(format!(
@@ -640,19 +655,39 @@ impl Engine for DockerProvider {
         if let Some(size) = size {
             return self.create_sized_on_loop(name, size, labels).await;
         }
-        self.new_volume(VolumeCreateRequest {
-            name: Some(name.to_string()),
-            labels: Some(labels.clone()),
-            ..Default::default()
-        })
-        .await
+        let (driver, driver_opts) = match export::export_of(labels) {
+            Some(e) => (
+                Some("local".to_string()),
+                Some(export::driver_options(&export::prepare(e, name)?)),
+            ),
+            None => (None, None),
+        };
+        let mut v = self
+            .new_volume(VolumeCreateRequest {
+                name: Some(name.to_string()),
+                labels: Some(labels.clone()),
+                driver,
+                driver_opts,
+                ..Default::default()
+            })
+            .await?;
+        if let Some(e) = export::export_of(labels) {
+            v.mountpoint = crate::model::placement::volume_dir(e, name);
+        }
+        Ok(v)
     }
 
     async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>> {
         match self.docker.inspect_volume(name).await {
             Ok(v) => Ok(Some(VolumeInfo {
+                // a shared folder's volume keeps its data there, the same
+                // path on every host (the engine's mountpoint is empty
+                // while no container mounts it)
+                mountpoint: match export::export_of(&v.labels) {
+                    Some(e) => crate::model::placement::volume_dir(e, &v.name),
+                    None => v.mountpoint,
+                },
                 name: v.name,
-                mountpoint: v.mountpoint,
                 labels: v.labels,
             })),
             Err(BollardError::DockerResponseServerError {
@@ -663,8 +698,15 @@ impl Engine for DockerProvider {
     }
 
     async fn remove_volume(&self, name: &str) -> Result<bool> {
+        let export = self
+            .volume(name)
+            .await?
+            .and_then(|v| export::export_of(&v.labels).map(String::from));
         let existed = self.remove_engine_volume(name).await?;
         self.release_sized(name).await;
+        if let Some(e) = export {
+            export::remove_data(&e, name)?;
+        }
         Ok(existed)
     }
 
@@ -815,6 +857,7 @@ impl Engine for DockerProvider {
                         .filter(|p| p.ip.as_deref().is_none_or(|ip| !ip.contains(':')))
                         .filter_map(|p| Some((p.private_port, p.public_port?)))
                         .collect(),
+                    host: None,
                 }
             })
             .collect())

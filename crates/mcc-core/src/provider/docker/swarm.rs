@@ -11,13 +11,7 @@ use bollard::query_parameters::{DeleteNodeOptions, LeaveSwarmOptions, UpdateNode
 /// The swarm node label that holds a host's availability zone.
 pub const ZONE_LABEL: &str = "mcc.zone";
 
-/// PEM files of a client certificate for an engine over TCP with TLS.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub struct TlsFiles {
-    pub ca: std::path::PathBuf,
-    pub cert: std::path::PathBuf,
-    pub key: std::path::PathBuf,
-}
+pub use crate::hosts::file::TlsFiles;
 
 /// An engine's membership of a swarm.
 #[derive(Clone, Debug, PartialEq, Eq)]

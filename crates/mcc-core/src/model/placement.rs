@@ -1,0 +1,156 @@
+//! Where the nodes of a cluster that spans hosts run (`--hosts`), and the
+//! folder they share across those hosts (`--shared-from`). Pure: which
+//! hosts exist is the provider's to say.
+//!
+//! The front-end runs on the first host; workers go round-robin over the
+//! hosts starting after it (1+3 over h1,h2,h3: frontend h1, node01 h2,
+//! node02 h3, node03 h1), so a cluster's work spreads from its first
+//! worker on.
+
+use super::names::{NodeId, Role};
+
+/// The folder under the shared export that holds a cluster's volumes.
+pub const EXPORT_SUBDIR: &str = "mcc-volumes";
+
+/// A host's or zone's name: 1 to 63 of `a-z`, `0-9` and `-`, starting with
+/// a letter or digit (a DNS label, as swarm node names are).
+pub fn check_name(what: &str, name: &str) -> Result<(), String> {
+    let ok = !name.is_empty()
+        && name.len() <= 63
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !name.starts_with('-');
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "{what} '{name}': use 1 to 63 of a-z, 0-9 and '-', not starting with '-', e.g. h1 \
+             or zone-a"
+        ))
+    }
+}
+
+/// `--hosts h1,h2,…` checked: names of hosts (`mcc host list`), each once.
+pub fn check_hosts(hosts: &[String]) -> Result<(), String> {
+    for (i, h) in hosts.iter().enumerate() {
+        check_name("--hosts: host", h)?;
+        if hosts[..i].contains(h) {
+            return Err(format!(
+                "--hosts: host '{h}' is named twice; name each host once (workers go \
+                 round-robin over them)"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `--shared-from`: the folder every host has at the same path (an NFS
+/// export or a cluster filesystem mounted there), as `file:///PATH`; the
+/// path it names.
+pub fn shared_path(url: &str) -> Result<String, String> {
+    if url.starts_with("nfs://") {
+        return Err(format!(
+            "--shared-from {url}: mcc does not mount NFS exports itself yet; mount the export \
+             at the same path on every host (and on this one) and give file:///THAT/PATH"
+        ));
+    }
+    let Some(path) = url.strip_prefix("file://") else {
+        return Err(format!(
+            "--shared-from {url}: give file:///PATH, a folder every host has at that path \
+             (e.g. file:///srv/mcc, an NFS export mounted there)"
+        ));
+    };
+    let plain = path.starts_with('/')
+        && path.len() > 1
+        && !path.ends_with('/')
+        && path
+            .split('/')
+            .skip(1)
+            .all(|c| !c.is_empty() && c != "." && c != "..")
+        && path
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
+    if !plain {
+        return Err(format!(
+            "--shared-from {url}: the path must be absolute and plain (letters, digits, '.', \
+             '_', '-'; no '..', no trailing '/'), e.g. file:///srv/mcc"
+        ));
+    }
+    Ok(path.to_string())
+}
+
+/// Where volume `volume` of a cluster keeps its data under the shared
+/// folder `export`.
+pub fn volume_dir(export: &str, volume: &str) -> String {
+    format!("{export}/{EXPORT_SUBDIR}/{volume}")
+}
+
+/// The host `node` runs on among `hosts`; `None` when the cluster is on
+/// one engine (no hosts).
+pub fn host_of(hosts: &[String], node: NodeId) -> Option<&str> {
+    if hosts.is_empty() {
+        return None;
+    }
+    let i = match node.role {
+        Role::Frontend => 0,
+        Role::Worker => node.index as usize % hosts.len(),
+    };
+    Some(hosts[i].as_str())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn hosts(names: &[&str]) -> Vec<String> {
+        names.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn the_front_end_goes_first_and_workers_round_robin_after_it() {
+        let h = hosts(&["h1", "h2", "h3"]);
+        let placed: Vec<&str> = std::iter::once(NodeId::FRONTEND)
+            .chain((1..=5).map(NodeId::worker))
+            .map(|n| host_of(&h, n).unwrap())
+            .collect();
+        assert_eq!(placed, ["h1", "h2", "h3", "h1", "h2", "h3"]);
+        assert_eq!(host_of(&hosts(&["only"]), NodeId::worker(7)), Some("only"));
+        assert_eq!(host_of(&[], NodeId::worker(1)), None);
+    }
+
+    #[test]
+    fn hosts_are_names_each_given_once() {
+        check_hosts(&hosts(&["h1", "zone-a-2"])).unwrap();
+        let e = check_hosts(&hosts(&["h1", "h1"])).unwrap_err();
+        assert!(e.contains("'h1' is named twice"), "{e}");
+        for bad in ["H1", "-h", "", "a b", "h1;rm"] {
+            let e = check_hosts(&hosts(&[bad])).unwrap_err();
+            assert!(e.contains(&format!("'{bad}'")), "{e}");
+        }
+    }
+
+    #[test]
+    fn a_shared_folder_is_a_plain_absolute_path() {
+        assert_eq!(shared_path("file:///srv/mcc").unwrap(), "/srv/mcc");
+        assert_eq!(
+            volume_dir("/srv/mcc", "lab-home"),
+            "/srv/mcc/mcc-volumes/lab-home"
+        );
+        for bad in [
+            "/srv/mcc",
+            "file://srv",
+            "file:///",
+            "file:///srv/../etc",
+            "file:///srv/",
+            "file:///srv//x",
+            "file:///srv/a b",
+            "file:///srv/$(x)",
+        ] {
+            let e = shared_path(bad).unwrap_err();
+            assert!(e.contains(bad), "{bad}: {e}");
+        }
+        let e = shared_path("nfs://server/export").unwrap_err();
+        assert!(e.contains("file:///"), "{e}");
+    }
+}

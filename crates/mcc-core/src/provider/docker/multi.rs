@@ -1,0 +1,490 @@
+//! Docker engines of one swarm as one [`Engine`]: the engine mcc is
+//! pointed at (`DOCKER_HOST`, the "home" engine, as for a cluster on one
+//! host) and the hosts of `mcc host list`. A node with a placement is made
+//! on that host's engine; everything else that mcc makes (a cluster's
+//! record container, its index, `mcc run` containers, helpers) on the home
+//! engine. Listings are the union of every engine's; a container is acted
+//! on where it is. The swarm gives the attachable overlay a cluster over
+//! several hosts joins (made through a host's engine, a manager), and
+//! volumes whose data every host must reach live in a folder they share
+//! (`export.rs`).
+//!
+//! A cluster on the home engine alone behaves as on a plain
+//! [`DockerProvider`]: the hosts are asked only to list.
+
+use std::sync::{Arc, Mutex};
+
+#[allow(unused_imports)]
+use super::*;
+
+use crate::hosts::file::HostEntry;
+use crate::provider::{ByteStream, ContainerStatus, EventStream, OutputStream, StatsStream};
+
+/// How long a host's engine may take to answer the first request of a
+/// command (a lost host must not hold a listing up for long), and each
+/// later one.
+const PROBE_SECS: u64 = 3;
+const WORK_SECS: u64 = 120;
+
+/// One host: its entry in the list and, once reached, its engine.
+struct Host {
+    entry: HostEntry,
+    engine: tokio::sync::Mutex<Option<Arc<DockerProvider>>>,
+}
+
+/// The home engine and the hosts; see the module's text.
+pub struct MultiHost {
+    home: Arc<DockerProvider>,
+    hosts: Vec<Host>,
+    /// Container name (or ID) -> engine (0: home, i: host i-1), as found.
+    placed: Mutex<HashMap<String, usize>>,
+    /// Exec ID -> engine.
+    execs: Mutex<HashMap<String, usize>>,
+}
+
+impl MultiHost {
+    /// The home engine with the listed hosts; a host that is the home
+    /// engine itself (the same URL) is not asked twice.
+    pub fn new(home: DockerProvider, hosts: Vec<HostEntry>) -> MultiHost {
+        let home_url = home.host.clone();
+        MultiHost {
+            home: Arc::new(home),
+            hosts: hosts
+                .into_iter()
+                .filter(|h| h.engine != home_url)
+                .map(|entry| Host {
+                    entry,
+                    engine: tokio::sync::Mutex::new(None),
+                })
+                .collect(),
+            placed: Mutex::new(HashMap::new()),
+            execs: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn remember(map: &Mutex<HashMap<String, usize>>, key: &str, at: usize) {
+        map.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key.to_string(), at);
+    }
+
+    fn recall(map: &Mutex<HashMap<String, usize>>, key: &str) -> Option<usize> {
+        map.lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied()
+    }
+
+    /// Engine `at` (0: home), reached now if it was not yet.
+    async fn engine(&self, at: usize) -> Result<Arc<DockerProvider>> {
+        let Some(host) = at.checked_sub(1).map(|i| &self.hosts[i]) else {
+            return Ok(self.home.clone());
+        };
+        let mut slot = host.engine.lock().await;
+        if let Some(e) = slot.as_ref() {
+            return Ok(e.clone());
+        }
+        let e =
+            DockerProvider::connect_url(&host.entry.engine, host.entry.tls.as_ref(), PROBE_SECS)
+                .await
+                .map_err(|e| {
+                    Error::Failed(format!(
+                        "host {} ({}) does not answer: {e}",
+                        host.entry.name, host.entry.engine
+                    ))
+                })?
+                .with_timeout(WORK_SECS);
+        let e = Arc::new(e);
+        *slot = Some(e.clone());
+        Ok(e)
+    }
+
+    /// The engine of host `name`.
+    fn host_index(&self, name: &str) -> Result<usize> {
+        self.hosts
+            .iter()
+            .position(|h| h.entry.name == name)
+            .map(|i| i + 1)
+            .ok_or_else(|| {
+                Error::Invalid(format!(
+                    "host '{name}' is not listed; `mcc host list` shows the hosts, `mcc host \
+                     add {name} --engine URL` adds one"
+                ))
+            })
+    }
+
+    /// Every engine (0: home), each that answers with what `f` gives; a
+    /// host that cannot be reached is left out (it has no answer, and its
+    /// loss is not an error of the others').
+    async fn each<T, F, Fut>(&self, f: F) -> Result<Vec<(usize, T)>>
+    where
+        F: Fn(Arc<DockerProvider>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        let calls = (0..=self.hosts.len()).map(|at| {
+            let f = &f;
+            async move {
+                match self.engine(at).await {
+                    Ok(e) => Some(f(e).await.map(|t| (at, t))),
+                    // (marking its nodes unreachable is the listing's
+                    // caller's: it sees them missing)
+                    Err(_) if at > 0 => None,
+                    Err(e) => Some(Err(e)),
+                }
+            }
+        });
+        futures_util::future::join_all(calls)
+            .await
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// The engine that has container `name` (home when none has it, so
+    /// that its answer says so).
+    async fn locate(&self, name: &str) -> usize {
+        if let Some(at) = Self::recall(&self.placed, name) {
+            return at;
+        }
+        if self.hosts.is_empty() {
+            return 0;
+        }
+        let found = self
+            .each(|e| async move { e.container_status(name).await })
+            .await
+            .unwrap_or_default()
+            .into_iter()
+            .find_map(|(at, s)| s.map(|_| at))
+            .unwrap_or(0);
+        Self::remember(&self.placed, name, found);
+        found
+    }
+
+    async fn at_container(&self, name: &str) -> Result<Arc<DockerProvider>> {
+        let at = self.locate(name).await;
+        self.engine(at).await
+    }
+
+    /// The host name of engine `at` (none for home).
+    fn host_name(&self, at: usize) -> Option<String> {
+        at.checked_sub(1).map(|i| self.hosts[i].entry.name.clone())
+    }
+}
+
+#[async_trait]
+impl Engine for MultiHost {
+    fn endpoint(&self) -> String {
+        self.home.endpoint()
+    }
+
+    fn store(self: Arc<Self>) -> Arc<dyn crate::provider::store::ClusterStore> {
+        Arc::new(crate::provider::store::MetaStore::new(self))
+    }
+
+    async fn host(&self) -> Result<crate::provider::HostInfo> {
+        let mut info = self.home.host().await?;
+        info.hosts = self.hosts.iter().map(|h| h.entry.name.clone()).collect();
+        Ok(info)
+    }
+
+    async fn create_node(&self, node: &NodeRequest) -> Result<String> {
+        let Some(host) = &node.placement else {
+            return self.home.create_node(node).await;
+        };
+        let at = self.host_index(host)?;
+        let engine = self.engine(at).await?;
+        if engine.image(&node.image).await?.is_none() {
+            engine.pull(&node.image, &|_| {}).await?;
+        }
+        let mut here = node.clone();
+        here.placement = None;
+        let id = engine.create_node(&here).await?;
+        Self::remember(&self.placed, &node.name, at);
+        Ok(id)
+    }
+
+    async fn image(&self, image: &str) -> Result<Option<ImageInfo>> {
+        self.home.image(image).await
+    }
+
+    async fn pull(&self, image: &str, progress: &(dyn Fn(String) + Send + Sync)) -> Result<()> {
+        self.home.pull(image, progress).await
+    }
+
+    async fn create_network(&self, spec: &NetworkSpec) -> Result<()> {
+        if spec.driver != "overlay" {
+            return self.home.create_network(spec).await;
+        }
+        // through the first host that answers: every host is a manager
+        let mut last = None;
+        for at in 1..=self.hosts.len() {
+            match self.engine(at).await {
+                Ok(e) => return e.create_network(spec).await,
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| {
+            Error::Invalid(format!(
+                "network {}: an overlay spans hosts, and none is listed (`mcc host add`)",
+                spec.name
+            ))
+        }))
+    }
+
+    async fn remove_network(&self, name: &str) -> Result<bool> {
+        if self.home.remove_network(name).await? {
+            return Ok(true);
+        }
+        // an overlay is one object of the swarm: removed through the first
+        // host that has it, it is gone from the others (which would then
+        // answer that it is not found)
+        for at in 1..=self.hosts.len() {
+            if let Ok(e) = self.engine(at).await {
+                if e.remove_network(name).await? {
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
+    }
+
+    async fn networks(&self, label: Option<(&str, &str)>) -> Result<Vec<NetworkInfo>> {
+        let mut seen = std::collections::HashSet::new();
+        Ok(self
+            .each(|e| async move { e.networks(label).await })
+            .await?
+            .into_iter()
+            .flat_map(|(_, n)| n)
+            // an overlay is listed by every host it is on
+            .filter(|n| seen.insert(n.name.clone()))
+            .collect())
+    }
+
+    async fn network_members(&self, name: &str) -> Result<Option<Vec<(String, Option<Ipv4Addr>)>>> {
+        let mut all: Option<Vec<(String, Option<Ipv4Addr>)>> = None;
+        for (_, m) in self
+            .each(|e| async move { e.network_members(name).await })
+            .await?
+        {
+            if let Some(m) = m {
+                all.get_or_insert_with(Vec::new).extend(m);
+            }
+        }
+        if let Some(a) = all.as_mut() {
+            a.sort();
+            a.dedup();
+        }
+        Ok(all)
+    }
+
+    async fn create_volume(
+        &self,
+        name: &str,
+        size: Option<u64>,
+        labels: &Labels,
+    ) -> Result<VolumeInfo> {
+        self.home.create_volume(name, size, labels).await
+    }
+
+    async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>> {
+        if let Some(v) = self.home.volume(name).await? {
+            return Ok(Some(v));
+        }
+        Ok(self
+            .each(|e| async move { e.volume(name).await })
+            .await?
+            .into_iter()
+            .find_map(|(_, v)| v))
+    }
+
+    async fn remove_volume(&self, name: &str) -> Result<bool> {
+        let removed = self
+            .each(|e| async move { e.remove_volume(name).await })
+            .await?;
+        Ok(removed.into_iter().any(|(_, r)| r))
+    }
+
+    async fn volumes(&self, label: Option<(&str, &str)>) -> Result<Vec<VolumeInfo>> {
+        let mut seen = std::collections::HashSet::new();
+        Ok(self
+            .each(|e| async move { e.volumes(label).await })
+            .await?
+            .into_iter()
+            .flat_map(|(_, v)| v)
+            // a shared folder's volume is on every host that mounts it
+            .filter(|v| seen.insert(v.name.clone()))
+            .collect())
+    }
+
+    async fn mark_volume_used(&self, name: &str) -> Result<()> {
+        self.home.mark_volume_used(name).await
+    }
+
+    async fn volume_used(&self, name: &str) -> Result<bool> {
+        self.home.volume_used(name).await
+    }
+
+    async fn own_volume_root(&self, name: &str, uid: u32, gid: u32) -> Result<()> {
+        self.home.own_volume_root(name, uid, gid).await
+    }
+
+    async fn volume_users(&self, name: &str) -> Result<Vec<String>> {
+        let mut users: Vec<String> = self
+            .each(|e| async move { e.volume_users(name).await })
+            .await?
+            .into_iter()
+            .flat_map(|(_, u)| u)
+            .collect();
+        users.sort();
+        users.dedup();
+        Ok(users)
+    }
+
+    async fn container_status(&self, id: &str) -> Result<Option<ContainerStatus>> {
+        self.at_container(id).await?.container_status(id).await
+    }
+
+    fn refuse_limits(&self, limits: &Limits) -> Option<(Limit, String)> {
+        self.home.refuse_limits(limits)
+    }
+
+    async fn create_container(&self, req: &ContainerRequest) -> Result<String> {
+        self.home.create_container(req).await
+    }
+
+    async fn start_container(&self, name: &str) -> Result<()> {
+        self.at_container(name).await?.start_container(name).await
+    }
+
+    async fn stop_container(&self, name: &str, timeout_secs: i64) -> Result<()> {
+        self.at_container(name)
+            .await?
+            .stop_container(name, timeout_secs)
+            .await
+    }
+
+    async fn remove_container(&self, name: &str) -> Result<bool> {
+        let removed = self.at_container(name).await?.remove_container(name).await;
+        self.placed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(name);
+        removed
+    }
+
+    async fn containers(&self, label: &str, value: Option<&str>) -> Result<Vec<ContainerInfo>> {
+        let listed = self
+            .each(|e| async move { e.containers(label, value).await })
+            .await?;
+        let mut all = Vec::new();
+        for (at, cs) in listed {
+            for mut c in cs {
+                Self::remember(&self.placed, &c.name, at);
+                Self::remember(&self.placed, &c.id, at);
+                c.host = self.host_name(at);
+                all.push(c);
+            }
+        }
+        Ok(all)
+    }
+
+    async fn exec_attach(&self, container: &str, spec: &ExecSpec) -> Result<Attached> {
+        let at = self.locate(container).await;
+        let a = self.engine(at).await?.exec_attach(container, spec).await?;
+        Self::remember(&self.execs, &a.id, at);
+        Ok(a)
+    }
+
+    fn follow_logs(&self, container: &str) -> OutputStream {
+        let container = container.to_string();
+        let at = Self::recall(&self.placed, &container).unwrap_or(0);
+        match at.checked_sub(1).map(|i| &self.hosts[i]) {
+            None => self.home.follow_logs(&container),
+            Some(h) => match h.engine.try_lock().ok().and_then(|g| g.clone()) {
+                Some(e) => e.follow_logs(&container),
+                None => Box::pin(futures_util::stream::once(async move {
+                    Err(Error::Failed(format!(
+                        "the logs of {container}: its host is not reached yet"
+                    )))
+                })),
+            },
+        }
+    }
+
+    async fn exec_exit_code(&self, exec_id: &str) -> Result<i64> {
+        let at = Self::recall(&self.execs, exec_id).unwrap_or(0);
+        self.engine(at).await?.exec_exit_code(exec_id).await
+    }
+
+    async fn exec_resize(&self, exec_id: &str, rows: u16, cols: u16) -> Result<()> {
+        let at = Self::recall(&self.execs, exec_id).unwrap_or(0);
+        self.engine(at)
+            .await?
+            .exec_resize(exec_id, rows, cols)
+            .await
+    }
+
+    async fn rewrite_in_place(
+        &self,
+        volume: &str,
+        path: &str,
+        content: &[u8],
+        helper: &Helper,
+    ) -> Result<()> {
+        // a cluster's files are on the home engine, or in the folder every
+        // host shares, which the home engine reaches too
+        self.home
+            .rewrite_in_place(volume, path, content, helper)
+            .await
+    }
+
+    fn events(&self, label: &str, since_nano: Option<i64>) -> EventStream {
+        // the hosts reached so far; one that is lost ends the stream (a
+        // watcher follows again, reaching the others anew)
+        let mut streams = vec![self.home.events(label, since_nano)];
+        for h in &self.hosts {
+            if let Some(e) = h.engine.try_lock().ok().and_then(|g| g.clone()) {
+                streams.push(e.events(label, since_nano));
+            }
+        }
+        crate::provider::until_lost(futures_util::stream::select_all(streams).map(
+            |item| match item {
+                Ok(e) if e.action == EventAction::Lost => Err(Error::Failed(e.detail)),
+                other => other,
+            },
+        ))
+    }
+
+    fn stats(&self, container: &str) -> StatsStream {
+        let at = Self::recall(&self.placed, container).unwrap_or(0);
+        match at
+            .checked_sub(1)
+            .and_then(|i| self.hosts[i].engine.try_lock().ok().and_then(|g| g.clone()))
+        {
+            Some(e) => e.stats(container),
+            None => self.home.stats(container),
+        }
+    }
+
+    fn export_image(&self, image: &str) -> ByteStream {
+        self.home.export_image(image)
+    }
+
+    async fn load_image(&self, tar: ByteStream) -> Result<()> {
+        self.home.load_image(tar).await
+    }
+
+    async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()> {
+        self.at_container(container)
+            .await?
+            .upload(container, dir, tar)
+            .await
+    }
+
+    async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>> {
+        self.at_container(container)
+            .await?
+            .download(container, path)
+            .await
+    }
+}

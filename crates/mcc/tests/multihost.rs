@@ -1,0 +1,207 @@
+//! One cluster over three engines of this machine (`scripts/hosts`, one
+//! swarm): `mcc create --hosts h1,h2,h3 --shared-from file:///…` puts the
+//! front-end on h1 and the workers round-robin after it, on an overlay
+//! network with the nodes' static addresses; names resolve and packets go
+//! across hosts, the hosts file and the shared folder are the same on
+//! every host, an addnode lands on the next host and is in every node's
+//! hosts file at once, and delete leaves nothing on any engine nor in the
+//! shared folder. Bad input (an unknown host, no shared folder) is refused
+//! before anything is made.
+
+mod common;
+
+use common::*;
+
+/// The hosts file and the shared folder of this test, removed at the end.
+struct Setup {
+    dir: std::path::PathBuf,
+    file: String,
+    export: String,
+}
+
+impl Setup {
+    fn new(tag: &str) -> Setup {
+        // under /var/tmp: a folder every engine of this machine sees
+        let dir =
+            std::path::PathBuf::from(format!("/var/tmp/mcc-span-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let export = dir.join("export");
+        std::fs::create_dir_all(&export).unwrap();
+        Setup {
+            file: dir
+                .join("mcc")
+                .join("hosts.json")
+                .to_string_lossy()
+                .into_owned(),
+            export: export.to_string_lossy().into_owned(),
+            dir,
+        }
+    }
+
+    fn mcc<const N: usize>(&self, args: [&str; N]) -> Mcc {
+        mcc(args).env("MCC_HOSTS_FILE", &self.file).local()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The names of the cluster's containers on host `i`.
+fn on_host(hosts: &Hosts, i: usize, cluster: &str) -> Vec<String> {
+    let mut names: Vec<String> = hosts
+        .docker_ok(
+            i,
+            &[
+                "ps",
+                "-a",
+                "--filter",
+                &format!("label=mcc.cluster={cluster}"),
+                "--format",
+                "{{.Names}}",
+            ],
+        )
+        .lines()
+        .map(str::to_string)
+        .collect();
+    names.sort();
+    names
+}
+
+#[test]
+fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
+    let hosts = Hosts::up("mccspan", 3, &[BUSYBOX]);
+    let s = Setup::new("span");
+    let c = Cluster::new("span");
+    for (name, i) in [("h1", 1), ("h2", 2), ("h3", 3)] {
+        s.mcc(["host", "add", name, "--engine", hosts.docker_host(i)])
+            .run()
+            .ok();
+    }
+    let shared = format!("file://{}", s.export);
+    let subnet = test_subnet(209);
+
+    // bad input first: nothing is made
+    let out = s
+        .mcc([
+            "create",
+            "--name",
+            c.n(),
+            "--image",
+            BUSYBOX,
+            "--hosts",
+            "h1,h9",
+            "--shared-from",
+            &shared,
+        ])
+        .run()
+        .code_is(2);
+    assert!(out.stderr.contains("'h9'"), "{}", out.describe());
+    let out = s
+        .mcc([
+            "create",
+            "--name",
+            c.n(),
+            "--image",
+            BUSYBOX,
+            "--hosts",
+            "h1,h2",
+        ])
+        .run()
+        .code_is(2);
+    assert!(out.stderr.contains("--shared-from"), "{}", out.describe());
+    assert_nothing_labelled(c.n(), "after the refused creates");
+    for i in 1..=3 {
+        assert!(on_host(&hosts, i, c.n()).is_empty(), "host {i}");
+    }
+
+    s.mcc([
+        "create",
+        "--name",
+        c.n(),
+        "--image",
+        BUSYBOX,
+        "--nodes",
+        "3",
+        "--subnet",
+        &subnet,
+        "--device",
+        "home:/home",
+        "--hosts",
+        "h1,h2,h3",
+        "--shared-from",
+        &shared,
+    ])
+    .run()
+    .ok();
+    let n = |node: &str| format!("{}-{node}", c.n());
+    assert_eq!(on_host(&hosts, 1, c.n()), [n("frontend"), n("node03")]);
+    assert_eq!(on_host(&hosts, 2, c.n()), [n("node01")]);
+    assert_eq!(on_host(&hosts, 3, c.n()), [n("node02")]);
+
+    // names, addresses and packets across hosts
+    let sh = |on: &str, script: &str| {
+        s.mcc(["exec", c.n(), "--on", on, "--", "sh", "-c", script])
+            .run()
+    };
+    let out = sh("node01", "ping -c 1 -W 5 node02 && ping -c 1 -W 5 frontend").ok();
+    assert!(
+        out.stdout.contains("1 packets received"),
+        "{}",
+        out.describe()
+    );
+    let out = sh("node02", "cat /etc/hosts").ok();
+    assert!(
+        out.stdout
+            .contains(&format!("{}\tnode03", static_ip(&subnet, 3))),
+        "{}",
+        out.describe()
+    );
+    let out = sh("node03", "ip -4 -o addr show eth0").ok();
+    assert!(
+        out.stdout.contains(&format!("{}/", static_ip(&subnet, 3))),
+        "{}",
+        out.describe()
+    );
+
+    // the shared folder is one on every host
+    sh("node01", "echo from-h2 > /home/x").ok();
+    let out = sh("node02", "cat /home/x").ok();
+    assert!(out.stdout.contains("from-h2"), "{}", out.describe());
+
+    // an addnode goes on the next host, and every node sees its name now
+    s.mcc(["addnode", c.n()]).run().ok();
+    assert_eq!(on_host(&hosts, 2, c.n()), [n("node01"), n("node04")]);
+    let out = sh("node02", "ping -c 1 -W 5 node04").ok();
+    assert!(
+        out.stdout.contains("1 packets received"),
+        "{}",
+        out.describe()
+    );
+
+    let out = s.mcc(["list"]).run().ok();
+    assert!(out.stdout.contains(c.n()), "{}", out.describe());
+
+    s.mcc(["delete", c.n()]).run().ok();
+    for i in 1..=3 {
+        assert!(on_host(&hosts, i, c.n()).is_empty(), "host {i}");
+        let vols = hosts.docker_ok(
+            i,
+            &[
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("label=mcc.cluster={}", c.n()),
+            ],
+        );
+        assert!(vols.is_empty(), "host {i} keeps volumes: {vols}");
+    }
+    assert_nothing_labelled(c.n(), "after delete");
+    let left: Vec<_> = std::fs::read_dir(format!("{}/mcc-volumes", s.export))
+        .map(|d| d.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    assert!(left.is_empty(), "the shared folder keeps {left:?}");
+}
