@@ -797,6 +797,9 @@ fn print_view(v: &ClusterView) {
         v.subnet.as_deref().unwrap_or("-"),
         table::list_cell(&v.devices)
     );
+    if !v.hosts.is_empty() {
+        say!("hosts {}", v.hosts.join(","));
+    }
     if let Some(problem) = &v.problem {
         say!("problem: {problem}");
     }
@@ -805,11 +808,13 @@ fn print_view(v: &ClusterView) {
     } else if v.privileged {
         say!("nodes run privileged (--privileged)");
     }
+    // a HOST column for a cluster over several hosts
+    let spans = !v.hosts.is_empty();
     let rows: Vec<Vec<String>> = v
         .nodes
         .iter()
         .map(|n| {
-            vec![
+            let mut row = vec![
                 n.name.clone(),
                 n.role.clone(),
                 n.container.clone(),
@@ -817,22 +822,24 @@ fn print_view(v: &ClusterView) {
                 n.ip.map(|i| i.to_string()).unwrap_or_else(|| "-".into()),
                 n.state.clone(),
                 n.image.clone(),
-            ]
+            ];
+            if spans {
+                row.push(n.host.clone().unwrap_or_else(|| "-".into()));
+            }
+            row
         })
         .collect();
-    say_raw!(
-        "{}",
-        table::render(
-            &[
-                "NODE",
-                "ROLE",
-                "CONTAINER",
-                "HOSTNAME",
-                "IP",
-                "STATE",
-                "IMAGE"
-            ],
-            &rows
-        )
-    );
+    let mut heads = vec![
+        "NODE",
+        "ROLE",
+        "CONTAINER",
+        "HOSTNAME",
+        "IP",
+        "STATE",
+        "IMAGE",
+    ];
+    if spans {
+        heads.push("HOST");
+    }
+    say_raw!("{}", table::render(&heads, &rows));
 }

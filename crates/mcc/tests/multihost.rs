@@ -141,6 +141,32 @@ fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
     assert_eq!(on_host(&hosts, 2, c.n()), [n("node01")]);
     assert_eq!(on_host(&hosts, 3, c.n()), [n("node02")]);
 
+    // inspect says where each node runs
+    let out = s.mcc(["inspect", c.n(), "--output", "json"]).run().ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let placed: Vec<(String, String)> = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| {
+            (
+                n["name"].as_str().unwrap().to_string(),
+                n["host"].as_str().unwrap_or("-").to_string(),
+            )
+        })
+        .collect();
+    let want = [
+        ("frontend", "h1"),
+        ("node01", "h2"),
+        ("node02", "h3"),
+        ("node03", "h1"),
+    ]
+    .map(|(a, b)| (a.to_string(), b.to_string()));
+    assert_eq!(placed, want, "{}", out.describe());
+    assert_eq!(v["hosts"], serde_json::json!(["h1", "h2", "h3"]));
+    let out = s.mcc(["inspect", c.n()]).run().ok();
+    assert!(out.stdout.contains("HOST"), "{}", out.describe());
+
     // names, addresses and packets across hosts
     let sh = |on: &str, script: &str| {
         s.mcc(["exec", c.n(), "--on", on, "--", "sh", "-c", script])

@@ -56,6 +56,9 @@ pub struct NodeView {
     pub ip: Option<Ipv4Addr>,
     pub state: String,
     pub image: String,
+    /// The host it runs on (a cluster over several hosts, `--hosts`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -81,6 +84,9 @@ pub struct ClusterView {
     pub privileged: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub privileged_reason: Option<String>,
+    /// The hosts its nodes run on (`--hosts`); none on one engine.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<String>,
     /// What is wrong with the cluster's record, when it cannot be read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
@@ -117,6 +123,7 @@ impl ClusterView {
                     .or_else(|| plan.as_ref().and_then(|p| p.ip(n.node))),
                 state: n.info.state.as_str().to_string(),
                 image: n.info.image.clone(),
+                host: n.info.host.clone(),
             })
             .collect();
         for m in missing {
@@ -128,6 +135,10 @@ impl ClusterView {
                 hostname: hostname(*m),
                 ip: plan.as_ref().and_then(|p| p.ip(*m)),
                 state: "missing".to_string(),
+                host: l
+                    .record
+                    .as_ref()
+                    .and_then(|r| crate::model::placement::host_of(&r.hosts, *m).map(String::from)),
                 image: l
                     .record
                     .as_ref()
@@ -171,6 +182,11 @@ impl ClusterView {
             created: l.record.as_ref().map(|r| r.created),
             privileged: l.record.as_ref().is_some_and(|r| r.privileged),
             privileged_reason: None,
+            hosts: l
+                .record
+                .as_ref()
+                .map(|r| r.hosts.clone())
+                .unwrap_or_default(),
             problem: l.problem.clone().or_else(|| {
                 (!l.unreadable.is_empty()).then(|| {
                     format!(
