@@ -230,4 +230,82 @@ fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
         .map(|d| d.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();
     assert!(left.is_empty(), "the shared folder keeps {left:?}");
+
+    two_mcc_on_two_machines_race_for_one_name(&hosts, &s);
+}
+
+/// Two mcc that share no lock (as on two machines: each its own lock
+/// folder) and are pointed at different engines of the swarm create the
+/// same cluster at once: the swarm's claim lets exactly one make it, the
+/// other makes nothing; the cluster is seen, and deleted, from the other
+/// engine, and its name is free again after.
+fn two_mcc_on_two_machines_race_for_one_name(hosts: &Hosts, s: &Setup) {
+    let c = Cluster::new("race");
+    let shared = format!("file://{}", s.export);
+    let locks: Vec<String> = (1..=2)
+        .map(|i| {
+            let d = s.dir.join(format!("locks-{i}"));
+            std::fs::create_dir_all(&d).unwrap();
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
+            d.to_string_lossy().into_owned()
+        })
+        .collect();
+    let from = |i: usize, args: &[&str]| {
+        mcc(args)
+            .env("MCC_HOSTS_FILE", &s.file)
+            .env("DOCKER_HOST", hosts.docker_host(i))
+            .env("MCC_LOCK_DIR", &locks[i - 1])
+            .local()
+    };
+    let create = [
+        "create",
+        "--name",
+        c.n(),
+        "--image",
+        BUSYBOX,
+        "--nodes",
+        "2",
+        "--hosts",
+        "h1,h2,h3",
+        "--shared-from",
+        &shared,
+    ];
+    let runs: Vec<Running> = (1..=2).map(|i| from(i, &create).spawn()).collect();
+    let outs: Vec<Out> = runs.into_iter().map(|r| r.wait(TIMEOUT)).collect();
+    let won: Vec<usize> = (0..2).filter(|i| outs[*i].code() == 0).collect();
+    assert_eq!(
+        won.len(),
+        1,
+        "exactly one create wins:\n{}\n{}",
+        outs[0].describe(),
+        outs[1].describe()
+    );
+    let lost = &outs[1 - won[0]];
+    assert_eq!(lost.code(), 1, "{}", lost.describe());
+    assert!(
+        lost.stderr.contains("already exists"),
+        "{}",
+        lost.describe()
+    );
+    // one cluster: 1+2 nodes and one record container
+    let all: usize = (1..=3).map(|i| on_host(hosts, i, c.n()).len()).sum();
+    assert_eq!(all, 4, "the loser made nothing");
+
+    // seen and deleted from the engine of the one that lost
+    let other = 2 - won[0];
+    let out = from(other, &["inspect", c.n(), "--output", "json"])
+        .run()
+        .ok();
+    assert!(out.stdout.contains("\"running\""), "{}", out.describe());
+    from(other, &["delete", c.n()]).run().ok();
+    for i in 1..=3 {
+        assert!(on_host(hosts, i, c.n()).is_empty(), "host {i}");
+    }
+    // the name is free again
+    from(other, &create).run().ok();
+    from(won[0] + 1, &["delete", c.n()]).run().ok();
+    for i in 1..=3 {
+        assert!(on_host(hosts, i, c.n()).is_empty(), "host {i}");
+    }
 }

@@ -180,6 +180,11 @@ impl Clusters {
                 }
             }
         }
+        if errors.is_empty() {
+            if let Err(e) = self.store.release(name).await {
+                errors.push(format!("the claim on its name: {e}"));
+            }
+        }
         report.existed = !(report.containers.is_empty()
             && report.networks.is_empty()
             && report.volumes.is_empty()

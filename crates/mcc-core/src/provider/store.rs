@@ -69,6 +69,14 @@ pub trait ClusterStore: Send + Sync {
         file: &str,
         content: &[u8],
     ) -> Result<()>;
+
+    /// Gives up the claim on `name` once the cluster's objects are gone
+    /// (delete, gc), so that the name can be claimed again. A store whose
+    /// claim is one of those objects (the record container) has nothing
+    /// more to do.
+    async fn release(&self, _name: &ClusterName) -> Result<()> {
+        Ok(())
+    }
 }
 
 /// A lock of a store, held until dropped.

@@ -44,14 +44,13 @@ pub struct MultiHost {
 
 impl MultiHost {
     /// The home engine with the listed hosts; a host that is the home
-    /// engine itself (the same URL) is not asked twice.
+    /// engine itself (the same URL) is reached as the home engine, never
+    /// twice.
     pub fn new(home: DockerProvider, hosts: Vec<HostEntry>) -> MultiHost {
-        let home_url = home.host.clone();
         MultiHost {
             home: Arc::new(home),
             hosts: hosts
                 .into_iter()
-                .filter(|h| h.engine != home_url)
                 .map(|entry| Host {
                     entry,
                     engine: tokio::sync::Mutex::new(None),
@@ -75,8 +74,16 @@ impl MultiHost {
             .copied()
     }
 
+    /// Whether engine `at` is a host that is the home engine itself.
+    fn aliases_home(&self, at: usize) -> bool {
+        at > 0 && self.hosts[at - 1].entry.engine == self.home.host
+    }
+
     /// Engine `at` (0: home), reached now if it was not yet.
     async fn engine(&self, at: usize) -> Result<Arc<DockerProvider>> {
+        if self.aliases_home(at) {
+            return Ok(self.home.clone());
+        }
         let Some(host) = at.checked_sub(1).map(|i| &self.hosts[i]) else {
             return Ok(self.home.clone());
         };
@@ -121,7 +128,8 @@ impl MultiHost {
         F: Fn(Arc<DockerProvider>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let calls = (0..=self.hosts.len()).map(|at| {
+        let engines = (0..=self.hosts.len()).filter(|at| !self.aliases_home(*at));
+        let calls = engines.map(|at| {
             let f = &f;
             async move {
                 match self.engine(at).await {
@@ -165,9 +173,29 @@ impl MultiHost {
         self.engine(at).await
     }
 
-    /// The host name of engine `at` (none for home).
+    /// The host name of engine `at` (for home: the host that is it, if
+    /// one is).
     fn host_name(&self, at: usize) -> Option<String> {
-        at.checked_sub(1).map(|i| self.hosts[i].entry.name.clone())
+        let at = match at {
+            0 => (1..=self.hosts.len()).find(|a| self.aliases_home(*a))?,
+            a => a,
+        };
+        Some(self.hosts[at - 1].entry.name.clone())
+    }
+
+    /// Runs `f` on the first host that answers (every host is a manager of
+    /// the swarm); `None` when no host is listed or none answers.
+    async fn through_a_manager<T, F, Fut>(&self, f: F) -> Option<Result<T>>
+    where
+        F: Fn(Arc<DockerProvider>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        for at in 1..=self.hosts.len() {
+            if let Ok(e) = self.engine(at).await {
+                return Some(f(e).await);
+            }
+        }
+        None
     }
 }
 
@@ -178,7 +206,10 @@ impl Engine for MultiHost {
     }
 
     fn store(self: Arc<Self>) -> Arc<dyn crate::provider::store::ClusterStore> {
-        Arc::new(crate::provider::store::MetaStore::new(self))
+        Arc::new(SwarmStore {
+            meta: crate::provider::store::MetaStore::new(self.clone()),
+            multi: self,
+        })
     }
 
     async fn host(&self) -> Result<crate::provider::HostInfo> {
@@ -215,20 +246,14 @@ impl Engine for MultiHost {
         if spec.driver != "overlay" {
             return self.home.create_network(spec).await;
         }
-        // through the first host that answers: every host is a manager
-        let mut last = None;
-        for at in 1..=self.hosts.len() {
-            match self.engine(at).await {
-                Ok(e) => return e.create_network(spec).await,
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.unwrap_or_else(|| {
-            Error::Invalid(format!(
-                "network {}: an overlay spans hosts, and none is listed (`mcc host add`)",
-                spec.name
-            ))
-        }))
+        self.through_a_manager(|e| async move { e.create_network(spec).await })
+            .await
+            .unwrap_or_else(|| {
+                Err(Error::Failed(format!(
+                    "network {}: an overlay is made through a host of the swarm, and none                      answers (`mcc host list`)",
+                    spec.name
+                )))
+            })
     }
 
     async fn remove_network(&self, name: &str) -> Result<bool> {
@@ -486,5 +511,119 @@ impl Engine for MultiHost {
             .await?
             .download(container, path)
             .await
+    }
+}
+
+/// The store of [`MultiHost`]: the record container and its volumes as on
+/// one engine ([`MetaStore`](crate::provider::store::MetaStore), on the
+/// home engine), and for a cluster over several hosts a claim on its name
+/// in the swarm's own consistent store too (a swarm config `mcc-c-NAME`,
+/// which the managers' Raft log lets exactly one creator make): two mcc
+/// pointed at different engines of the swarm cannot both make it. The
+/// claim is dropped when the cluster's objects are gone.
+struct SwarmStore {
+    meta: crate::provider::store::MetaStore,
+    multi: Arc<MultiHost>,
+}
+
+/// The swarm claim of cluster `name`.
+fn cluster_claim(name: &crate::model::ClusterName) -> String {
+    format!("c-{name}")
+}
+
+#[async_trait]
+impl crate::provider::store::ClusterStore for SwarmStore {
+    async fn claim(
+        &self,
+        name: &crate::model::ClusterName,
+        record: &crate::model::ClusterRecord,
+        image: &str,
+        creator: &str,
+    ) -> Result<()> {
+        if record.hosts.is_empty() {
+            return self.meta.claim(name, record, image, creator).await;
+        }
+        let key = cluster_claim(name);
+        let with = labels::of(name, None);
+        let claimed = self
+            .multi
+            .through_a_manager(|e| {
+                let (key, with) = (&key, &with);
+                async move { e.swarm_claim(key, creator, with).await }
+            })
+            .await
+            .unwrap_or_else(|| {
+                Err(Error::Failed(format!(
+                    "cluster '{name}': no host of the swarm answers, and its name is claimed                      there (`mcc host list`)"
+                )))
+            })?;
+        if let Some(holder) = claimed {
+            return Err(Error::Conflict(format!(
+                "cluster '{name}' already exists on the swarm or is being created by another                  mcc (its name is claimed by {holder}); choose another --name"
+            )));
+        }
+        let made = self.meta.claim(name, record, image, creator).await;
+        if made.is_err() {
+            let _ = self
+                .multi
+                .through_a_manager(|e| {
+                    let key = &key;
+                    async move { e.swarm_release(key, creator).await }
+                })
+                .await;
+        }
+        made
+    }
+
+    async fn release(&self, name: &crate::model::ClusterName) -> Result<()> {
+        if self.multi.hosts.is_empty() {
+            return Ok(());
+        }
+        let key = cluster_claim(name);
+        // no host answering: the claim stays, and a create of the name
+        // says who holds it
+        match self
+            .multi
+            .through_a_manager(|e| {
+                let key = &key;
+                async move { e.swarm_drop(key).await }
+            })
+            .await
+        {
+            Some(Err(e)) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
+    async fn read(&self, name: &crate::model::ClusterName, path: &str) -> Result<Option<Vec<u8>>> {
+        self.meta.read(name, path).await
+    }
+
+    async fn write(&self, name: &crate::model::ClusterName, dir: &str, tar: Vec<u8>) -> Result<()> {
+        self.meta.write(name, dir, tar).await
+    }
+
+    async fn lock(
+        &self,
+        key: &str,
+        what: &str,
+        timeout: std::time::Duration,
+        on_wait: &(dyn for<'m> Fn(&'m str) + Send + Sync),
+    ) -> Result<crate::provider::store::Held> {
+        self.meta.lock(key, what, timeout, on_wait).await
+    }
+
+    fn try_lock(&self, key: &str, what: &str) -> Result<Option<crate::provider::store::Held>> {
+        self.meta.try_lock(key, what)
+    }
+
+    async fn rewrite_live(
+        &self,
+        name: &crate::model::ClusterName,
+        record: &crate::model::ClusterRecord,
+        file: &str,
+        content: &[u8],
+    ) -> Result<()> {
+        self.meta.rewrite_live(name, record, file, content).await
     }
 }

@@ -343,6 +343,19 @@ impl DockerProvider {
         }
     }
 
+    /// Removes claim `key` whoever holds it (the cluster it names is gone);
+    /// `Ok(false)` when there was none.
+    pub async fn swarm_drop(&self, key: &str) -> Result<bool> {
+        let name = claim_name(key)?;
+        match self.docker.delete_config(&name).await {
+            Ok(()) => Ok(true),
+            Err(BollardError::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(map_err(format!("removing swarm claim {name}"))(e)),
+        }
+    }
+
     /// Gives claim `key` up if `holder` holds it: `Ok(false)` when someone
     /// else does (or no one), and then nothing is changed. The claim is
     /// removed by its ID, so a claim made again meanwhile is not touched.
