@@ -53,9 +53,8 @@ impl std::str::FromStr for NetworkDriver {
         match s {
             "bridge" => Ok(NetworkDriver::Bridge),
             "macvlan" => Ok(NetworkDriver::Macvlan),
-            "overlay" => Ok(NetworkDriver::Overlay),
             other => Err(format!(
-                "--network-driver '{other}' is not supported; use bridge (default) or macvlan (overlay: give --hosts)"
+                "--network-driver '{other}' is not supported; use bridge (default) or macvlan (a cluster over several hosts, --hosts, gets an overlay)"
             )),
         }
     }
