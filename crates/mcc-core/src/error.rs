@@ -93,6 +93,15 @@ impl Error {
         }
     }
 
+    /// Whether the engine gave no answer at all (not reached, the
+    /// connection broken, timed out), as opposed to an answer that says no.
+    pub fn engine_unreachable(&self) -> bool {
+        matches!(
+            self,
+            Error::NoEngine { .. } | Error::Engine { status: None, .. }
+        )
+    }
+
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::NotFound(_))
             || matches!(

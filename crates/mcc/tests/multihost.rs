@@ -4,8 +4,9 @@
 //! network with the nodes' static addresses; names resolve and packets go
 //! across hosts, the hosts file and the shared folder are the same on
 //! every host, an addnode lands on the next host and is in every node's
-//! hosts file at once, and delete leaves nothing on any engine nor in the
-//! shared folder. Bad input (an unknown host, no shared folder) is refused
+//! hosts file at once, a killed host's node is unreachable while the others
+//! run on, and delete leaves nothing on any engine nor in the shared
+//! folder. Bad input (an unknown host, no shared folder) is refused
 //! before anything is made.
 
 mod common;
@@ -209,6 +210,28 @@ fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
 
     let out = s.mcc(["list"]).run().ok();
     assert!(out.stdout.contains(c.n()), "{}", out.describe());
+
+    // a host lost: its node is unreachable (not gone), the others run on
+    hosts.kill(3);
+    let out = s.mcc(["inspect", c.n(), "--output", "json"]).run().ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let node02 = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "node02")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(node02["state"], "unreachable", "{}", out.describe());
+    assert_eq!(node02["host"], "h3", "{}", out.describe());
+    assert_eq!(v["status"], "degraded", "{}", out.describe());
+    let out = sh("node01", "ping -c 1 -W 5 node04").ok();
+    assert!(
+        out.stdout.contains("1 packets received"),
+        "{}",
+        out.describe()
+    );
+    hosts.start(3);
 
     s.mcc(["delete", c.n()]).run().ok();
     for i in 1..=3 {

@@ -95,8 +95,15 @@ pub struct ClusterView {
 
 impl ClusterView {
     /// `missing`: members without a container (removed behind mcc's back),
-    /// shown with state `missing` so the user knows to recreate them.
-    fn new(l: &Loaded, state: Option<CreateState>, missing: &[NodeId]) -> Self {
+    /// shown with state `missing` so the user knows to recreate them, or
+    /// `unreachable` when they are on a host in `unreachable` (a cluster
+    /// over several hosts: their host did not answer).
+    fn new(
+        l: &Loaded,
+        state: Option<CreateState>,
+        missing: &[NodeId],
+        unreachable: &[String],
+    ) -> Self {
         let plan = l.record.as_ref().map(|r| r.plan());
         let network = match &l.record {
             Some(r) => r.network(&l.name),
@@ -127,6 +134,14 @@ impl ClusterView {
             })
             .collect();
         for m in missing {
+            let host = l
+                .record
+                .as_ref()
+                .and_then(|r| crate::model::placement::host_of(&r.hosts, *m).map(String::from));
+            let state = match &host {
+                Some(h) if unreachable.contains(h) => "unreachable",
+                _ => "missing",
+            };
             nodes.push(NodeView {
                 name: m.hostname(),
                 role: m.role.as_str().to_string(),
@@ -134,11 +149,8 @@ impl ClusterView {
                 container: l.name.container(*m),
                 hostname: hostname(*m),
                 ip: plan.as_ref().and_then(|p| p.ip(*m)),
-                state: "missing".to_string(),
-                host: l
-                    .record
-                    .as_ref()
-                    .and_then(|r| crate::model::placement::host_of(&r.hosts, *m).map(String::from)),
+                state: state.to_string(),
+                host,
                 image: l
                     .record
                     .as_ref()
@@ -241,7 +253,7 @@ impl Clusters {
                 Ok(match self.view(&l).await {
                     Ok(v) => v,
                     Err(e) => {
-                        let mut v = ClusterView::new(&l, Some(CreateState::CutShort), &[]);
+                        let mut v = ClusterView::new(&l, Some(CreateState::CutShort), &[], &[]);
                         v.problem = Some(e.to_string());
                         v
                     }
@@ -283,6 +295,11 @@ impl Clusters {
         } else {
             Vec::new()
         };
-        Ok(ClusterView::new(l, state, &missing))
+        Ok(ClusterView::new(
+            l,
+            state,
+            &missing,
+            &self.provider.unreachable_hosts(),
+        ))
     }
 }

@@ -650,6 +650,12 @@ pub trait Engine: Send + Sync {
 
     /// Extracts a tar archive into directory `dir` of a container (running or not).
     async fn upload(&self, container: &str, dir: &str, tar: Vec<u8>) -> Result<()>;
+
+    /// The hosts that did not answer this engine's latest listing (an
+    /// engine of several hosts): their nodes are unreachable, not gone.
+    fn unreachable_hosts(&self) -> Vec<String> {
+        Vec::new()
+    }
     /// A tar archive of `path` in a container (running or not).
     async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>>;
 }

@@ -40,6 +40,8 @@ pub struct MultiHost {
     placed: Mutex<HashMap<String, usize>>,
     /// Exec ID -> engine.
     execs: Mutex<HashMap<String, usize>>,
+    /// The hosts the latest listing could not reach.
+    unreached: Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl MultiHost {
@@ -58,6 +60,7 @@ impl MultiHost {
                 .collect(),
             placed: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
+            unreached: Mutex::new(Default::default()),
         }
     }
 
@@ -94,11 +97,12 @@ impl MultiHost {
         let e =
             DockerProvider::connect_url(&host.entry.engine, host.entry.tls.as_ref(), PROBE_SECS)
                 .await
-                .map_err(|e| {
-                    Error::Failed(format!(
-                        "host {} ({}) does not answer: {e}",
-                        host.entry.name, host.entry.engine
-                    ))
+                .map_err(|e| Error::NoEngine {
+                    host: format!("host {} ({})", host.entry.name, host.entry.engine),
+                    reason: e.to_string(),
+                    hint: "`mcc host list` says which hosts answer; the nodes on this one are \
+                           unreachable until it does"
+                        .into(),
                 })?
                 .with_timeout(WORK_SECS);
         let e = Arc::new(e);
@@ -132,13 +136,29 @@ impl MultiHost {
         let calls = engines.map(|at| {
             let f = &f;
             async move {
-                match self.engine(at).await {
-                    Ok(e) => Some(f(e).await.map(|t| (at, t))),
-                    // (marking its nodes unreachable is the listing's
-                    // caller's: it sees them missing)
-                    Err(_) if at > 0 => None,
-                    Err(e) => Some(Err(e)),
+                let answer = match self.engine(at).await {
+                    Ok(e) => f(e).await,
+                    Err(e) => Err(e),
+                };
+                if at == 0 {
+                    return Some(answer.map(|t| (at, t)));
                 }
+                let name = self.hosts[at - 1].entry.name.clone();
+                let lost = answer.as_ref().is_err_and(|e| e.engine_unreachable());
+                {
+                    let mut u = self.unreached.lock().unwrap_or_else(|p| p.into_inner());
+                    if lost {
+                        u.insert(name);
+                    } else {
+                        u.remove(&name);
+                    }
+                }
+                if lost {
+                    // reached anew next time: it may be back
+                    *self.hosts[at - 1].engine.lock().await = None;
+                    return None;
+                }
+                Some(answer.map(|t| (at, t)))
             }
         });
         futures_util::future::join_all(calls)
@@ -504,6 +524,15 @@ impl Engine for MultiHost {
             .await?
             .upload(container, dir, tar)
             .await
+    }
+
+    fn unreachable_hosts(&self) -> Vec<String> {
+        self.unreached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .cloned()
+            .collect()
     }
 
     async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>> {
