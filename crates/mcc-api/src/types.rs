@@ -138,6 +138,10 @@ pub struct AddNodesRequest {
     pub count: Option<u32>,
     #[serde(default)]
     pub timeout: Option<String>,
+    /// The host the new workers run on (a cluster over several hosts);
+    /// default: the next hosts round-robin.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// `POST /api/v1/clusters/{name}/delnode`: remove workers, by name or
@@ -161,6 +165,10 @@ pub struct RecreateRequest {
     pub nodes: Vec<String>,
     #[serde(default)]
     pub timeout: Option<String>,
+    /// The host the nodes are made on (a cluster over several hosts: one
+    /// whose host was lost comes back there); default: where each runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// `POST /api/v1/gc`.

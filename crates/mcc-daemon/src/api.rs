@@ -303,8 +303,13 @@ pub async fn add_nodes(
     let t = timeout(&req.timeout)?;
     app.clusters.check_add_nodes(&name, count).await?;
     let n = name.clone();
+    let host = req.host;
     app.start("addnode", Some(&name), move |clusters, cancel| async move {
-        Ok(to_value(clusters.add_nodes(&n, count, t, &cancel).await?))
+        Ok(to_value(
+            clusters
+                .add_nodes_on(&n, count, host.as_deref(), t, &cancel)
+                .await?,
+        ))
     })
 }
 
@@ -403,11 +408,16 @@ pub async fn recreate(
     let t = timeout(&req.timeout)?;
     app.existing(&name).await?;
     let n = name.clone();
+    let host = req.host;
     app.start(
         "recreate",
         Some(&name),
         move |clusters, cancel| async move {
-            Ok(to_value(clusters.recreate(&n, &nodes, t, &cancel).await?))
+            Ok(to_value(
+                clusters
+                    .recreate_on(&n, &nodes, host.as_deref(), t, &cancel)
+                    .await?,
+            ))
         },
     )
 }

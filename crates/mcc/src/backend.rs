@@ -262,6 +262,7 @@ impl Backend {
         &self,
         name: &ClusterName,
         count: u32,
+        host: Option<&str>,
         timeout: Duration,
     ) -> Result<Vec<NodeView>> {
         match self {
@@ -269,6 +270,7 @@ impl Backend {
                 let req = AddNodesRequest {
                     count: Some(count),
                     timeout: secs(timeout),
+                    host: host.map(String::from),
                 };
                 let path = format!("/api/v1/clusters/{name}/nodes");
                 follow(c, Method::POST, &path, Some(body(&req))).await
@@ -277,7 +279,7 @@ impl Backend {
                 let progress = Arc::new(Progress::new());
                 let clusters = Self::local(e, progress.clone()).await?;
                 clusters
-                    .add_nodes(name, count, timeout, &interrupt_token(progress))
+                    .add_nodes_on(name, count, host, timeout, &interrupt_token(progress))
                     .await
             }
         }
@@ -287,6 +289,7 @@ impl Backend {
         &self,
         name: &ClusterName,
         nodes: &[NodeId],
+        host: Option<&str>,
         timeout: Duration,
     ) -> Result<ClusterView> {
         match self {
@@ -294,6 +297,7 @@ impl Backend {
                 let req = RecreateRequest {
                     nodes: nodes.iter().map(|n| n.hostname()).collect(),
                     timeout: secs(timeout),
+                    host: host.map(String::from),
                 };
                 let path = format!("/api/v1/clusters/{name}/recreate");
                 follow(c, Method::POST, &path, Some(body(&req))).await
@@ -302,7 +306,7 @@ impl Backend {
                 let progress = Arc::new(Progress::new());
                 let clusters = Self::local(e, progress.clone()).await?;
                 clusters
-                    .recreate(name, nodes, timeout, &interrupt_token(progress))
+                    .recreate_on(name, nodes, host, timeout, &interrupt_token(progress))
                     .await
             }
         }

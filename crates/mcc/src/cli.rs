@@ -127,13 +127,19 @@ pub enum Command {
         output: Output,
     },
     /// Add workers to a cluster (they run the cluster's context)
-    #[command(after_help = "Examples:\n  mcc addnode lab\n  mcc addnode lab --count 4")]
+    #[command(
+        after_help = "Examples:\n  mcc addnode lab\n  mcc addnode lab --count 4\n  mcc addnode lab --host h3"
+    )]
     Addnode {
         #[arg(add = ArgValueCompleter::new(crate::complete::clusters))]
         cluster: String,
         /// How many workers to add
         #[arg(long, short = 'c', default_value_t = 1)]
         count: u32,
+        /// The host they run on (a cluster made with --hosts); default: the
+        /// next hosts round-robin
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
         /// Give up (and remove the new nodes) after this long, e.g. 90s, 10m
         #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
         timeout: Duration,
@@ -172,6 +178,10 @@ pub enum Command {
         cluster: String,
         #[arg(required = true, add = ArgValueCompleter::new(crate::complete::nodes))]
         nodes: Vec<String>,
+        /// Make them on this host (a cluster made with --hosts; e.g. one whose
+        /// host was lost); default: each where it runs
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
         /// Give up after this long, e.g. 90s, 10m
         #[arg(long, value_name = "DURATION", default_value = "10m", value_parser = duration)]
         timeout: Duration,

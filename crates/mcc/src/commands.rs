@@ -122,14 +122,16 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
         Command::Addnode {
             cluster,
             count,
+            host,
             timeout,
             output,
-        } => addnode(&b, &cluster, count, timeout, output).await,
+        } => addnode(&b, &cluster, count, host.as_deref(), timeout, output).await,
         Command::Recreate {
             cluster,
             nodes,
+            host,
             timeout,
-        } => recreate(&b, &cluster, &nodes, timeout).await,
+        } => recreate(&b, &cluster, &nodes, host.as_deref(), timeout).await,
         Command::Delnode {
             cluster,
             nodes,
@@ -191,11 +193,12 @@ async fn addnode(
     b: &Backend,
     cluster: &str,
     count: u32,
+    host: Option<&str>,
     timeout: std::time::Duration,
     output: Output,
 ) -> Result<u8> {
     let name = cluster_name(cluster)?;
-    let added = b.add_nodes(&name, count, timeout).await?;
+    let added = b.add_nodes(&name, count, host, timeout).await?;
     match output {
         Output::Json => json(&added),
         Output::Text => {
@@ -210,11 +213,12 @@ async fn recreate(
     b: &Backend,
     cluster: &str,
     nodes: &[String],
+    host: Option<&str>,
     timeout: std::time::Duration,
 ) -> Result<u8> {
     let name = cluster_name(cluster)?;
     let nodes: Vec<NodeId> = nodes.iter().map(|n| node_name(n)).collect::<Result<_>>()?;
-    print_view(&b.recreate(&name, &nodes, timeout).await?);
+    print_view(&b.recreate(&name, &nodes, host, timeout).await?);
     Ok(0)
 }
 

@@ -231,7 +231,24 @@ fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
         "{}",
         out.describe()
     );
+    // --host on a host that is not listed: refused, nothing changed
+    let out = s.mcc(["addnode", c.n(), "--host", "h9"]).run().code_is(2);
+    assert!(out.stderr.contains("h9"), "{}", out.describe());
     hosts.start(3);
+    // moved to another host with its name, address and shared folder
+    s.mcc(["recreate", c.n(), "node02", "--host", "h1"])
+        .run()
+        .ok();
+    assert!(on_host(&hosts, 1, c.n()).contains(&n("node02")));
+    assert!(on_host(&hosts, 3, c.n()).is_empty(), "node02 left h3");
+    let out = sh("node01", "ping -c 1 -W 5 node02 && cat /home/x").ok();
+    assert!(out.stdout.contains("from-h2"), "{}", out.describe());
+    let out = sh("node02", "ip -4 -o addr show eth0").ok();
+    assert!(
+        out.stdout.contains(&format!("{}/", static_ip(&subnet, 2))),
+        "{}",
+        out.describe()
+    );
 
     s.mcc(["delete", c.n()]).run().ok();
     for i in 1..=3 {

@@ -98,6 +98,9 @@ impl<'a> BringUp<'a> {
     fn request(&self, node: NodeId) -> NodeRequest {
         let record = self.bp.record;
         let mut spec = node_request(self.bp.name, node, record, &self.image_of(node));
+        if let Some(host) = self.bp.placements.get(&node) {
+            spec.placement = Some(host.clone());
+        }
         if record.context {
             // the run's id also reaches the exec'd runner (container env)
             spec = if self.boots(node) {

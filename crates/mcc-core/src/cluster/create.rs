@@ -556,6 +556,7 @@ impl Clusters {
             record,
             images: &images,
             timeout,
+            placements: &Default::default(),
         };
         self.bring_up(&blueprint, &all, &workers, cancel).await?;
         self.on_change(name, cancel).await?;

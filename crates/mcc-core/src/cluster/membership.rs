@@ -2,7 +2,7 @@
 //! every node's hosts file current, without restarting any node; then run
 //! the context's on-change hooks everywhere.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::time::Duration;
 
@@ -15,7 +15,7 @@ use super::parallel::{first_error, run_all, PARALLELISM};
 use super::query::NodeView;
 use super::{ClusterView, Clusters};
 use crate::error::{Error, Result};
-use crate::model::{labels, ClusterName, NodeId, Role};
+use crate::model::{labels, ClusterName, ClusterRecord, NodeId, Role};
 use crate::provider::ImageInfo;
 
 /// Which workers `delnode` removes.
@@ -176,10 +176,26 @@ impl Clusters {
         timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<Vec<NodeView>> {
+        self.add_nodes_on(name, count, None, timeout, cancel).await
+    }
+
+    /// [`Clusters::add_nodes`], the new workers on `host` (a cluster over
+    /// several hosts) instead of round-robin.
+    pub async fn add_nodes_on(
+        &self,
+        name: &ClusterName,
+        count: u32,
+        host: Option<&str>,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<Vec<NodeView>> {
         check_count(count)?;
         let _serialized = self.lock_cluster(name).await?;
         let loaded = self.load_existing(name).await?;
         let record = loaded.record_to_change()?.clone();
+        if let Some(h) = host {
+            self.check_host(name, &record, h).await?;
+        }
         // In a VPC, held until the new nodes exist, as in create.
         let _addresses = match &record.vpc {
             Some(v) => Some(self.lock_vpc_addresses(v).await?),
@@ -190,13 +206,26 @@ impl Clusters {
             self.reporter.note(note);
         }
         let new = new.nodes;
+        let placements: BTreeMap<NodeId, String> = match host {
+            Some(h) => new.iter().map(|n| (*n, h.to_string())).collect(),
+            None => BTreeMap::new(),
+        };
 
         let images = self
             .ensure_images(&[&record.frontend_image, &record.worker_image], cancel)
             .await?;
         let deadline = Deadline::start(timeout, cancel);
         let grown = self
-            .grow(name, &loaded, &existing, &new, &images, timeout, &deadline)
+            .grow(
+                name,
+                &loaded,
+                &existing,
+                &new,
+                &images,
+                &placements,
+                timeout,
+                &deadline,
+            )
             .await;
         deadline.finish(
             grown,
@@ -260,6 +289,7 @@ impl Clusters {
         members: &[NodeId],
         nodes: &[NodeId],
         images: &HashMap<String, ImageInfo>,
+        placements: &BTreeMap<NodeId, String>,
         timeout: Duration,
         deadline: &Deadline,
     ) -> Result<()> {
@@ -290,6 +320,7 @@ impl Clusters {
                     record: &record,
                     images,
                     timeout,
+                    placements,
                 },
                 nodes,
                 &all_workers,
@@ -459,6 +490,21 @@ impl Clusters {
         timeout: Duration,
         cancel: &CancellationToken,
     ) -> Result<ClusterView> {
+        self.recreate_on(name, nodes, None, timeout, cancel).await
+    }
+
+    /// [`Clusters::recreate`], the nodes made on `host` (a cluster over
+    /// several hosts: a node whose host was lost comes back elsewhere with
+    /// its name, address and shared folders); without one each node stays
+    /// on the host it runs on.
+    pub async fn recreate_on(
+        &self,
+        name: &ClusterName,
+        nodes: &[NodeId],
+        host: Option<&str>,
+        timeout: Duration,
+        cancel: &CancellationToken,
+    ) -> Result<ClusterView> {
         let mut nodes = nodes.to_vec();
         nodes.sort();
         nodes.dedup();
@@ -485,6 +531,16 @@ impl Clusters {
                 ));
             }
         }
+        if let Some(h) = host {
+            self.check_host(name, &record, h).await?;
+        }
+        let placements: BTreeMap<NodeId, String> = nodes
+            .iter()
+            .filter_map(|n| {
+                let here = loaded.node(*n).and_then(|c| c.info.host.clone());
+                Some((*n, host.map(String::from).or(here)?))
+            })
+            .collect();
         // Everything a new container needs is checked before the old one
         // goes: a missing image must not turn a broken node into no node.
         let images = self
@@ -500,7 +556,16 @@ impl Clusters {
         let now = self.load_existing(name).await?;
         let deadline = Deadline::start(timeout, cancel);
         let grown = self
-            .grow(name, &now, &members, nodes, &images, timeout, &deadline)
+            .grow(
+                name,
+                &now,
+                &members,
+                nodes,
+                &images,
+                &placements,
+                timeout,
+                &deadline,
+            )
             .await;
         deadline.finish(
             grown,
@@ -508,5 +573,31 @@ impl Clusters {
             &format!("they are members still, to recreate again (`mcc recreate {name} …`)"),
         )?;
         self.inspect(name).await
+    }
+}
+
+impl Clusters {
+    /// `--host h` of addnode or recreate: a host of this engine's, for a
+    /// cluster that spans hosts.
+    async fn check_host(
+        &self,
+        name: &ClusterName,
+        record: &ClusterRecord,
+        host: &str,
+    ) -> Result<()> {
+        if record.hosts.is_empty() {
+            return Err(Error::Invalid(format!(
+                "--host {host}: cluster '{name}' is on one engine (made without --hosts); \
+                 leave --host out"
+            )));
+        }
+        let known = self.provider.host().await?.hosts;
+        if !known.iter().any(|h| h == host) {
+            return Err(Error::Invalid(format!(
+                "--host {host}: not a listed host (`mcc host list` shows them: {})",
+                known.join(", ")
+            )));
+        }
+        Ok(())
     }
 }

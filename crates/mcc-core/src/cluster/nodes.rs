@@ -1,7 +1,7 @@
 //! Building, starting and contextualizing node containers; keeping the
 //! shared hosts file current. Shared by create and addnode.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::Ipv4Addr;
 use std::time::{Duration, Instant};
 
@@ -55,6 +55,9 @@ pub(crate) struct Blueprint<'a> {
     pub images: &'a HashMap<String, ImageInfo>,
     /// How long the operation may take (for the creator labels).
     pub timeout: Duration,
+    /// Nodes placed on a host other than their round-robin one (`addnode
+    /// --host`, `recreate --host`, or where a recreated node runs now).
+    pub placements: &'a BTreeMap<NodeId, String>,
 }
 
 /// How long systemd may take to boot a node.
