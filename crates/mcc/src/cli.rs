@@ -438,8 +438,20 @@ pub enum HostCommand {
         output: Output,
     },
     /// Remove a host (refused while it runs nodes of a cluster)
-    #[command(alias = "rm")]
-    Remove { name: String },
+    #[command(
+        alias = "rm",
+        after_help = "Examples:\n  mcc host remove h2\n  \
+                      mcc host remove h3 --lost     # h3 is gone: take it out of the swarm\n  \
+                      mcc recreate lab node02 --host h1   # then bring its nodes back elsewhere"
+    )]
+    Remove {
+        name: String,
+        /// The host is gone for good (its engine does not answer): take it
+        /// out of the swarm through another host, whoever put it there, so
+        /// that its nodes' addresses are free for `mcc recreate … --host`
+        #[arg(long)]
+        lost: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]

@@ -92,8 +92,12 @@ pub async fn host(cmd: HostCommand) -> Result<u8> {
             }
             Ok(u8::from(list.iter().any(|v| !v.reachable)))
         }
-        HostCommand::Remove { name } => {
-            let h = hosts::remove(&file, &name).await?;
+        HostCommand::Remove { name, lost } => {
+            let h = if lost {
+                hosts::remove_lost(&file, &name).await?
+            } else {
+                hosts::remove(&file, &name).await?
+            };
             say!("host {} removed", h.name);
             Ok(0)
         }

@@ -380,6 +380,14 @@ pub async fn remove(file: &HostsFile, name: &str) -> Result<HostEntry> {
         .ok()
         // it answers: its swarm changes may take longer than that
         .map(|e| e.with_timeout(ACT_TIMEOUT));
+    if engine.is_none() {
+        // whether it runs nodes cannot be told: the user says what it is
+        return Err(Error::Failed(format!(
+            "host '{name}' does not answer at {}, so mcc cannot tell whether it runs nodes; \
+             start its engine, or if it is gone for good, `mcc host remove {name} --lost`",
+            h.engine
+        )));
+    }
     if let Some(e) = &engine {
         let nodes: Vec<String> = e
             .containers(labels::CLUSTER, None)
@@ -408,6 +416,44 @@ pub async fn remove(file: &HostsFile, name: &str) -> Result<HostEntry> {
         if let Some((m, _)) = &other {
             m.swarm_remove_node(&h.node_id).await?;
         }
+    }
+    file.save(&hosts)?;
+    Ok(h)
+}
+
+/// Removes a host that is gone for good: refused while its engine
+/// answers (then it is not lost: [`remove`] it). Through another host, a
+/// manager, it is demoted and taken out of the swarm whoever put it there,
+/// which frees what the swarm held for it (its nodes' overlay addresses),
+/// so that those nodes can be made again elsewhere (`recreate --host`).
+pub async fn remove_lost(file: &HostsFile, name: &str) -> Result<HostEntry> {
+    let _lock = file.lock().await?;
+    let mut hosts = file.load()?;
+    let Some(at) = hosts.iter().position(|h| h.name == name) else {
+        return Err(Error::NotFound(format!(
+            "no host '{name}' (`mcc host list` shows the hosts)"
+        )));
+    };
+    let h = hosts.remove(at);
+    if DockerProvider::connect_url(&h.engine, h.tls.as_ref(), LIST_TIMEOUT)
+        .await
+        .is_ok()
+    {
+        return Err(invalid(format!(
+            "host '{name}' answers at {}: it is not lost; `mcc host remove {name}` without \
+             --lost",
+            h.engine
+        )));
+    }
+    if !h.node_id.is_empty() {
+        let Some((m, _)) = a_manager(&hosts).await else {
+            return Err(Error::Failed(format!(
+                "host '{name}': no other host of the swarm answers, and one must take it out"
+            )));
+        };
+        let m = m.with_timeout(ACT_TIMEOUT);
+        m.swarm_demote(&h.node_id).await?;
+        m.swarm_remove_node(&h.node_id).await?;
     }
     file.save(&hosts)?;
     Ok(h)
