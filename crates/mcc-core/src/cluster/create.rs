@@ -311,7 +311,7 @@ impl Clusters {
             let known = self.provider.host().await?.hosts;
             if let Some(h) = spec.hosts.iter().find(|h| !known.contains(h)) {
                 return Err(Error::Invalid(format!(
-                    "--hosts: '{h}' is not a host of this engine's (it knows {}); add it with                      `mcc host add {h} --engine URL`, or name one `mcc host list` shows",
+                    "--hosts: '{h}' is not a host of this engine's (it knows {}); add it with `mcc host add {h} --engine URL`, or name one `mcc host list` shows",
                     if known.is_empty() {
                         "none".to_string()
                     } else {

@@ -374,7 +374,7 @@ fn spanning(
     if hosts.is_empty() {
         if let Some(s) = shared_from {
             return Err(format!(
-                "--shared-from {s} is the folder the hosts of --hosts share; give --hosts                  h1,h2,… too, or leave it out"
+                "--shared-from {s} is the folder the hosts of --hosts share; give --hosts h1,h2,… too, or leave it out"
             ));
         }
         return Ok((hosts, None));
@@ -385,13 +385,13 @@ fn spanning(
         .find_map(|(flag, v)| Some((flag, v.as_ref()?)))
     {
         return Err(format!(
-            "--hosts {} and {flag} {value} cannot be combined: a cluster over several hosts              has an overlay network of its own; leave out {flag}",
+            "--hosts {} and {flag} {value} cannot be combined: a cluster over several hosts has an overlay network of its own; leave out {flag}",
             hosts.join(",")
         ));
     }
     let Some(url) = shared_from else {
         return Err(format!(
-            "--hosts {} needs --shared-from file:///PATH: a folder every host has at that              path (an NFS export or cluster filesystem mounted there), where the cluster's              files and shared folders live so that nodes on every host see them",
+            "--hosts {} needs --shared-from file:///PATH: a folder every host has at that path (an NFS export or cluster filesystem mounted there), where the cluster's files and shared folders live so that nodes on every host see them",
             hosts.join(",")
         ));
     };
@@ -1038,6 +1038,64 @@ mod tests {
             s.env,
             vec![("A".into(), "1".into()), ("B".into(), "3".into())]
         );
+    }
+
+    /// `--hosts` needs `--shared-from` (and the other way round), takes
+    /// neither a VPC nor a driver, and gives an overlay.
+    #[test]
+    fn hosts_need_a_shared_folder_and_make_an_overlay() {
+        let hosts = || Some(vec!["h1".to_string(), "h2".to_string()]);
+        let base = SpecInput {
+            name: Some("a".into()),
+            image: Some("x".into()),
+            ..Default::default()
+        };
+        let ok = SpecInput {
+            hosts: hosts(),
+            shared_from: Some("file:///srv/mcc".into()),
+            ..base.clone()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(ok.hosts, ["h1", "h2"]);
+        assert_eq!(ok.shared_from.as_deref(), Some("/srv/mcc"));
+        assert_eq!(ok.network_driver, NetworkDriver::Overlay);
+        for (bad, says) in [
+            (
+                SpecInput {
+                    hosts: hosts(),
+                    ..base.clone()
+                },
+                "needs --shared-from",
+            ),
+            (
+                SpecInput {
+                    shared_from: Some("file:///srv/mcc".into()),
+                    ..base.clone()
+                },
+                "give --hosts",
+            ),
+            (
+                SpecInput {
+                    hosts: hosts(),
+                    shared_from: Some("file:///srv/mcc".into()),
+                    vpc: Some("vpc-0a1b2c3d".into()),
+                    ..base.clone()
+                },
+                "--vpc",
+            ),
+            (
+                SpecInput {
+                    hosts: Some(vec!["h1".into(), "h1".into()]),
+                    shared_from: Some("file:///srv/mcc".into()),
+                    ..base.clone()
+                },
+                "named twice",
+            ),
+        ] {
+            let e = bad.validate().unwrap_err();
+            assert!(e.contains(says), "{e}");
+        }
     }
 
     /// A VPC brings its own subnet, gateway and driver: naming any of them

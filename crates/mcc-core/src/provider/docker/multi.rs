@@ -270,7 +270,7 @@ impl Engine for MultiHost {
             .await
             .unwrap_or_else(|| {
                 Err(Error::Failed(format!(
-                    "network {}: an overlay is made through a host of the swarm, and none                      answers (`mcc host list`)",
+                    "network {}: an overlay is made through a host of the swarm, and none answers (`mcc host list`)",
                     spec.name
                 )))
             })
@@ -583,12 +583,12 @@ impl crate::provider::store::ClusterStore for SwarmStore {
             .await
             .unwrap_or_else(|| {
                 Err(Error::Failed(format!(
-                    "cluster '{name}': no host of the swarm answers, and its name is claimed                      there (`mcc host list`)"
+                    "cluster '{name}': no host of the swarm answers, and its name is claimed there (`mcc host list`)"
                 )))
             })?;
         if let Some(holder) = claimed {
             return Err(Error::Conflict(format!(
-                "cluster '{name}' already exists on the swarm or is being created by another                  mcc (its name is claimed by {holder}); choose another --name"
+                "cluster '{name}' already exists on the swarm or is being created by another mcc (its name is claimed by {holder}); choose another --name"
             )));
         }
         let made = self.meta.claim(name, record, image, creator).await;
