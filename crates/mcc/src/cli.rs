@@ -772,6 +772,10 @@ pub struct CreateArgs {
     /// cluster's files and shared folders
     #[arg(long, value_name = "URL", help_heading = "Hosts")]
     pub shared_from: Option<String>,
+    /// `zone`: spread the nodes over the hosts' zones (of --hosts, or every
+    /// listed host), consecutive nodes in different zones; needs --shared-from
+    #[arg(long, value_name = "zone", help_heading = "Hosts")]
+    pub spread: Option<String>,
     /// Run nodes privileged (the engine may refuse)
     #[arg(long)]
     pub privileged: bool,

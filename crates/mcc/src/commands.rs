@@ -454,6 +454,7 @@ fn create_flags(args: CreateArgs) -> CreateFlags {
         env: args.env,
         hosts: args.hosts,
         shared_from: args.shared_from,
+        spread: args.spread,
     }
 }
 

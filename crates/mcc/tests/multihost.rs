@@ -77,10 +77,18 @@ fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
     let hosts = Hosts::up("mccspan", 3, &[BUSYBOX]);
     let s = Setup::new("span");
     let c = Cluster::new("span");
-    for (name, i) in [("h1", 1), ("h2", 2), ("h3", 3)] {
-        s.mcc(["host", "add", name, "--engine", hosts.docker_host(i)])
-            .run()
-            .ok();
+    for (name, i, zone) in [("h1", 1, "a"), ("h2", 2, "a"), ("h3", 3, "b")] {
+        s.mcc([
+            "host",
+            "add",
+            name,
+            "--engine",
+            hosts.docker_host(i),
+            "--zone",
+            zone,
+        ])
+        .run()
+        .ok();
     }
     let shared = format!("file://{}", s.export);
     let subnet = test_subnet(209);
@@ -117,6 +125,45 @@ fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
     assert_nothing_labelled(c.n(), "after the refused creates");
     for i in 1..=3 {
         assert!(on_host(&hosts, i, c.n()).is_empty(), "host {i}");
+    }
+
+    // --spread zone: consecutive nodes in different zones (h1 and h2 are
+    // in zone a, h3 in b: frontend h1, node01 h3, node02 h2)
+    {
+        let z = Cluster::new("zones");
+        s.mcc([
+            "create",
+            "--name",
+            z.n(),
+            "--image",
+            BUSYBOX,
+            "--nodes",
+            "2",
+            "--spread",
+            "zone",
+            "--shared-from",
+            &shared,
+        ])
+        .run()
+        .ok();
+        let zn = |node: &str| format!("{}-{node}", z.n());
+        assert_eq!(on_host(&hosts, 1, z.n()), [zn("frontend")]);
+        assert_eq!(on_host(&hosts, 2, z.n()), [zn("node02")]);
+        assert_eq!(on_host(&hosts, 3, z.n()), [zn("node01")]);
+        s.mcc(["delete", z.n()]).run().ok();
+        let out = s
+            .mcc([
+                "create",
+                "--name",
+                z.n(),
+                "--image",
+                BUSYBOX,
+                "--spread",
+                "rack",
+            ])
+            .run()
+            .code_is(2);
+        assert!(out.stderr.contains("rack"), "{}", out.describe());
     }
 
     s.mcc([

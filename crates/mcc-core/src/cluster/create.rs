@@ -49,6 +49,13 @@ impl Clusters {
         opts: &CreateOptions,
         cancel: &CancellationToken,
     ) -> Result<ClusterView> {
+        let spread;
+        let spec = if spec.spread_zones {
+            spread = self.spread_over_zones(spec).await?;
+            &spread
+        } else {
+            spec
+        };
         let name = &spec.name;
         // Held until the create has ended: a delete or addnode of the same
         // name waits for it.
@@ -124,6 +131,29 @@ impl Clusters {
         };
         let made = deadline.finish(made, &format!("creating cluster '{name}'"), &after);
         self.conclude(name, &record, opts, made).await
+    }
+
+    /// `spec` with `--spread zone` resolved: its hosts (every listed one
+    /// when it names none) in the order that alternates their zones.
+    async fn spread_over_zones(&self, spec: &ClusterSpec) -> Result<ClusterSpec> {
+        let info = self.provider.host().await?;
+        let named = if spec.hosts.is_empty() {
+            info.hosts.clone()
+        } else {
+            spec.hosts.clone()
+        };
+        let with_zones: Vec<(String, Option<String>)> = named
+            .into_iter()
+            .map(|h| {
+                let z = info.zones.get(&h).cloned();
+                (h, z)
+            })
+            .collect();
+        let mut spread = spec.clone();
+        spread.hosts =
+            crate::model::placement::spread_by_zone(&with_zones).map_err(Error::Invalid)?;
+        spread.spread_zones = false;
+        Ok(spread)
     }
 
     /// The subnet of a new cluster: its VPC's, the one asked (if free), or

@@ -45,6 +45,8 @@ pub struct CreateFlags {
     pub hosts: Vec<String>,
     /// `file:///PATH`.
     pub shared_from: Option<String>,
+    /// `zone`.
+    pub spread: Option<String>,
 }
 
 impl CreateFlags {
@@ -102,6 +104,7 @@ impl CreateFlags {
             per_node: (!per_node.is_empty()).then_some(per_node),
             hosts: list(self.hosts),
             shared_from: self.shared_from,
+            spread: self.spread,
         })
     }
 

@@ -80,6 +80,37 @@ pub fn shared_path(url: &str) -> Result<String, String> {
     Ok(path.to_string())
 }
 
+/// `--spread zone`: `hosts` (each with its zone) in the order that puts
+/// consecutive nodes in different zones: one host of each zone in turn,
+/// zones in the order their first host comes, hosts of a zone in their
+/// order. A host without a zone is refused, naming it.
+pub fn spread_by_zone(hosts: &[(String, Option<String>)]) -> Result<Vec<String>, String> {
+    let mut zones: Vec<(String, Vec<String>)> = Vec::new();
+    for (h, z) in hosts {
+        let Some(z) = z else {
+            return Err(format!(
+                "--spread zone: host '{h}' has no zone; give it one (`mcc host remove {h}`, \
+                 then `mcc host add {h} --engine URL --zone Z`) or leave it out of --hosts"
+            ));
+        };
+        match zones.iter_mut().find(|(name, _)| name == z) {
+            Some((_, members)) => members.push(h.clone()),
+            None => zones.push((z.clone(), vec![h.clone()])),
+        }
+    }
+    if zones.is_empty() {
+        return Err(
+            "--spread zone: no host is listed; add them with `mcc host add NAME --engine URL \
+             --zone Z`"
+                .into(),
+        );
+    }
+    let longest = zones.iter().map(|(_, m)| m.len()).max().unwrap_or(0);
+    Ok((0..longest)
+        .flat_map(|i| zones.iter().filter_map(move |(_, m)| m.get(i).cloned()))
+        .collect())
+}
+
 /// Where volume `volume` of a cluster keeps its data under the shared
 /// folder `export`.
 pub fn volume_dir(export: &str, volume: &str) -> String {
@@ -117,6 +148,17 @@ mod tests {
         assert_eq!(placed, ["h1", "h2", "h3", "h1", "h2", "h3"]);
         assert_eq!(host_of(&hosts(&["only"]), NodeId::worker(7)), Some("only"));
         assert_eq!(host_of(&[], NodeId::worker(1)), None);
+    }
+
+    #[test]
+    fn a_spread_over_zones_alternates_them() {
+        let h = |n: &str, z: &str| (n.to_string(), Some(z.to_string()));
+        let order =
+            spread_by_zone(&[h("h1", "a"), h("h2", "a"), h("h3", "b"), h("h4", "c")]).unwrap();
+        assert_eq!(order, ["h1", "h3", "h4", "h2"]);
+        let e = spread_by_zone(&[h("h1", "a"), ("h2".into(), None)]).unwrap_err();
+        assert!(e.contains("'h2' has no zone"), "{e}");
+        assert!(spread_by_zone(&[]).is_err());
     }
 
     #[test]

@@ -64,6 +64,9 @@ pub struct SpecInput {
     /// With `hosts`: `file:///PATH`, a folder every host has at that path,
     /// holding the cluster's files and shared folders.
     pub shared_from: Option<String>,
+    /// `zone`: the nodes go round-robin over the zones of the hosts (of
+    /// `hosts`, or every listed host), not over the hosts.
+    pub spread: Option<String>,
 }
 
 /// Settings of one node in a cluster file.
@@ -141,6 +144,9 @@ pub struct ClusterSpec {
     pub hosts: Vec<String>,
     /// The path of `--shared-from` (with `hosts`).
     pub shared_from: Option<String>,
+    /// `--spread zone`: `hosts` (every listed one when empty) are put in
+    /// zone order by create, which knows their zones.
+    pub spread_zones: bool,
 }
 
 /// What to write instead of an unknown field of a cluster file: most
@@ -235,6 +241,7 @@ impl SpecInput {
             docker_workers: flags.docker_workers.or(self.docker_workers),
             hosts: flags.hosts.or(self.hosts),
             shared_from: flags.shared_from.or(self.shared_from),
+            spread: flags.spread.or(self.spread),
             per_node,
             name: flags.name.or(self.name),
             image: flags.image.or(self.image),
@@ -296,8 +303,19 @@ impl SpecInput {
             None => Vec::new(),
             Some(e) => env_pairs(e)?,
         };
+        let spread_zones = match self.spread.as_deref() {
+            None => false,
+            Some("zone") => true,
+            Some(other) => {
+                return Err(format!(
+                    "--spread {other}: the nodes spread over hosts by `zone` only (`--spread \
+                     zone`); without it they go round-robin over the hosts"
+                ))
+            }
+        };
         let (hosts, shared_from) = spanning(
             self.hosts.unwrap_or_default(),
+            spread_zones,
             self.shared_from.as_deref(),
             &[
                 ("--vpc", self.vpc.clone()),
@@ -309,7 +327,7 @@ impl SpecInput {
                 ),
             ],
         )?;
-        let network_driver = if hosts.is_empty() {
+        let network_driver = if hosts.is_empty() && !spread_zones {
             network(self.network_driver.as_deref(), self.parent.as_deref())?
         } else {
             NetworkDriver::Overlay
@@ -358,6 +376,7 @@ impl SpecInput {
             options,
             hosts,
             shared_from,
+            spread_zones,
         })
     }
 }
@@ -368,10 +387,11 @@ impl SpecInput {
 /// with hosts yet.
 fn spanning(
     hosts: Vec<String>,
+    spread_zones: bool,
     shared_from: Option<&str>,
     excluded: &[(&str, Option<String>)],
 ) -> Result<(Vec<String>, Option<String>), String> {
-    if hosts.is_empty() {
+    if hosts.is_empty() && !spread_zones {
         if let Some(s) = shared_from {
             return Err(format!(
                 "--shared-from {s} is the folder the hosts of --hosts share; give --hosts h1,h2,… too, or leave it out"
@@ -380,19 +400,22 @@ fn spanning(
         return Ok((hosts, None));
     }
     super::placement::check_hosts(&hosts)?;
+    let over = if hosts.is_empty() {
+        "--spread zone".to_string()
+    } else {
+        format!("--hosts {}", hosts.join(","))
+    };
     if let Some((flag, value)) = excluded
         .iter()
         .find_map(|(flag, v)| Some((flag, v.as_ref()?)))
     {
         return Err(format!(
-            "--hosts {} and {flag} {value} cannot be combined: a cluster over several hosts has an overlay network of its own; leave out {flag}",
-            hosts.join(",")
+            "{over} and {flag} {value} cannot be combined: a cluster over several hosts has an overlay network of its own; leave out {flag}"
         ));
     }
     let Some(url) = shared_from else {
         return Err(format!(
-            "--hosts {} needs --shared-from file:///PATH: a folder every host has at that path (an NFS export or cluster filesystem mounted there), where the cluster's files and shared folders live so that nodes on every host see them",
-            hosts.join(",")
+            "{over} needs --shared-from file:///PATH: a folder every host has at that path (an NFS export or cluster filesystem mounted there), where the cluster's files and shared folders live so that nodes on every host see them"
         ));
     };
     let path = super::placement::shared_path(url)?;

@@ -71,6 +71,8 @@ pub struct HostInfo {
     /// The hosts a node may be placed on (`NodeRequest::placement`);
     /// none for an engine of one host.
     pub hosts: Vec<String>,
+    /// The zone of each of those hosts that has one.
+    pub zones: std::collections::BTreeMap<String, String>,
 }
 
 /// What an image runs when a container gives no command.

@@ -330,7 +330,7 @@ impl Engine for DockerProvider {
                 .ok()
                 .map(|t| routes_of(&t)),
             interfaces: interfaces(),
-            hosts: Vec::new(),
+            ..Default::default()
         })
     }
 

@@ -235,6 +235,11 @@ impl Engine for MultiHost {
     async fn host(&self) -> Result<crate::provider::HostInfo> {
         let mut info = self.home.host().await?;
         info.hosts = self.hosts.iter().map(|h| h.entry.name.clone()).collect();
+        info.zones = self
+            .hosts
+            .iter()
+            .filter_map(|h| Some((h.entry.name.clone(), h.entry.zone.clone()?)))
+            .collect();
         Ok(info)
     }
 
