@@ -369,12 +369,7 @@ async fn wait_demoted(engine: &DockerProvider, name: &str) -> Result<()> {
 pub async fn remove(file: &HostsFile, name: &str) -> Result<HostEntry> {
     let _lock = file.lock().await?;
     let mut hosts = file.load()?;
-    let Some(at) = hosts.iter().position(|h| h.name == name) else {
-        return Err(Error::NotFound(format!(
-            "no host '{name}' (`mcc host list` shows the hosts)"
-        )));
-    };
-    let h = hosts.remove(at);
+    let h = take(&mut hosts, name)?;
     let engine = DockerProvider::connect_url(&h.engine, h.tls.as_ref(), LIST_TIMEOUT)
         .await
         .ok()
@@ -421,6 +416,16 @@ pub async fn remove(file: &HostsFile, name: &str) -> Result<HostEntry> {
     Ok(h)
 }
 
+/// Host `name` taken out of `hosts`; not found when it is not listed.
+fn take(hosts: &mut Vec<HostEntry>, name: &str) -> Result<HostEntry> {
+    let at = hosts.iter().position(|h| h.name == name).ok_or_else(|| {
+        Error::NotFound(format!(
+            "no host '{name}' (`mcc host list` shows the hosts)"
+        ))
+    })?;
+    Ok(hosts.remove(at))
+}
+
 /// Removes a host that is gone for good: refused while its engine
 /// answers (then it is not lost: [`remove`] it). Through another host, a
 /// manager, it is demoted and taken out of the swarm whoever put it there,
@@ -429,12 +434,7 @@ pub async fn remove(file: &HostsFile, name: &str) -> Result<HostEntry> {
 pub async fn remove_lost(file: &HostsFile, name: &str) -> Result<HostEntry> {
     let _lock = file.lock().await?;
     let mut hosts = file.load()?;
-    let Some(at) = hosts.iter().position(|h| h.name == name) else {
-        return Err(Error::NotFound(format!(
-            "no host '{name}' (`mcc host list` shows the hosts)"
-        )));
-    };
-    let h = hosts.remove(at);
+    let h = take(&mut hosts, name)?;
     if DockerProvider::connect_url(&h.engine, h.tls.as_ref(), LIST_TIMEOUT)
         .await
         .is_ok()
