@@ -32,8 +32,11 @@ use crate::error::Result;
 /// ([`MultiHost`]), so that clusters over several hosts are seen and made.
 pub async fn connect() -> Result<std::sync::Arc<dyn Engine>> {
     let home = DockerProvider::connect().await?;
-    let file = crate::hosts::file::HostsFile::at(crate::hosts::file::HostsFile::default_path()?);
-    let hosts = file.load()?;
+    // no HOME and no MCC_HOSTS_FILE (a bare service): no hosts listed
+    let hosts = match crate::hosts::file::HostsFile::default_path() {
+        Ok(path) => crate::hosts::file::HostsFile::at(path).load()?,
+        Err(_) => Vec::new(),
+    };
     if hosts.is_empty() {
         return Ok(std::sync::Arc::new(home));
     }
