@@ -830,6 +830,7 @@ fn print_view(v: &ClusterView) {
             ];
             if spans {
                 row.push(n.host.clone().unwrap_or_else(|| "-".into()));
+                row.push(n.zone.clone().unwrap_or_else(|| "-".into()));
             }
             row
         })
@@ -844,7 +845,7 @@ fn print_view(v: &ClusterView) {
         "IMAGE",
     ];
     if spans {
-        heads.push("HOST");
+        heads.extend(["HOST", "ZONE"]);
     }
     say_raw!("{}", table::render(&heads, &rows));
 }

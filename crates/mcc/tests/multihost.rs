@@ -150,6 +150,17 @@ fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
         assert_eq!(on_host(&hosts, 1, z.n()), [zn("frontend")]);
         assert_eq!(on_host(&hosts, 2, z.n()), [zn("node02")]);
         assert_eq!(on_host(&hosts, 3, z.n()), [zn("node01")]);
+        let out = s.mcc(["inspect", z.n(), "--output", "json"]).run().ok();
+        let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+        let zones: Vec<&str> = v["nodes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|n| n["zone"].as_str().unwrap_or("-"))
+            .collect();
+        assert_eq!(zones, ["a", "b", "a"], "{}", out.describe());
+        let out = s.mcc(["inspect", z.n()]).run().ok();
+        assert!(out.stdout.contains("ZONE"), "{}", out.describe());
         s.mcc(["delete", z.n()]).run().ok();
         let out = s
             .mcc([

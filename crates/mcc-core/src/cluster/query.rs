@@ -59,6 +59,9 @@ pub struct NodeView {
     /// The host it runs on (a cluster over several hosts, `--hosts`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
+    /// That host's availability zone, when it has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub zone: Option<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
@@ -93,17 +96,20 @@ pub struct ClusterView {
     pub nodes: Vec<NodeView>,
 }
 
+/// What a view says of the hosts of a cluster that spans them.
+#[derive(Default)]
+struct HostInfo {
+    unreachable: Vec<String>,
+    zones: std::collections::BTreeMap<String, String>,
+}
+
 impl ClusterView {
     /// `missing`: members without a container (removed behind mcc's back),
     /// shown with state `missing` so the user knows to recreate them, or
     /// `unreachable` when they are on a host in `unreachable` (a cluster
     /// over several hosts: their host did not answer).
-    fn new(
-        l: &Loaded,
-        state: Option<CreateState>,
-        missing: &[NodeId],
-        unreachable: &[String],
-    ) -> Self {
+    fn new(l: &Loaded, state: Option<CreateState>, missing: &[NodeId], hosts: &HostInfo) -> Self {
+        let unreachable = &hosts.unreachable;
         let plan = l.record.as_ref().map(|r| r.plan());
         let network = match &l.record {
             Some(r) => r.network(&l.name),
@@ -131,6 +137,7 @@ impl ClusterView {
                 state: n.info.state.as_str().to_string(),
                 image: n.info.image.clone(),
                 host: n.info.host.clone(),
+                zone: None,
             })
             .collect();
         for m in missing {
@@ -151,6 +158,7 @@ impl ClusterView {
                 ip: plan.as_ref().and_then(|p| p.ip(*m)),
                 state: state.to_string(),
                 host,
+                zone: None,
                 image: l
                     .record
                     .as_ref()
@@ -160,6 +168,9 @@ impl ClusterView {
                     })
                     .unwrap_or_default(),
             });
+        }
+        for n in nodes.iter_mut() {
+            n.zone = n.host.as_ref().and_then(|h| hosts.zones.get(h).cloned());
         }
         nodes.sort_by_key(|n| (n.role != "frontend", n.index));
         let running = l
@@ -253,7 +264,12 @@ impl Clusters {
                 Ok(match self.view(&l).await {
                     Ok(v) => v,
                     Err(e) => {
-                        let mut v = ClusterView::new(&l, Some(CreateState::CutShort), &[], &[]);
+                        let mut v = ClusterView::new(
+                            &l,
+                            Some(CreateState::CutShort),
+                            &[],
+                            &HostInfo::default(),
+                        );
                         v.problem = Some(e.to_string());
                         v
                     }
@@ -295,11 +311,12 @@ impl Clusters {
         } else {
             Vec::new()
         };
-        Ok(ClusterView::new(
-            l,
-            state,
-            &missing,
-            &self.provider.unreachable_hosts(),
-        ))
+        // where a cluster spans hosts: which answer, and their zones
+        let mut hosts = HostInfo::default();
+        if l.record.as_ref().is_some_and(|r| !r.hosts.is_empty()) {
+            hosts.zones = self.provider.host().await?.zones;
+            hosts.unreachable = self.provider.unreachable_hosts();
+        }
+        Ok(ClusterView::new(l, state, &missing, &hosts))
     }
 }
