@@ -96,6 +96,38 @@ pub struct ClusterView {
     pub nodes: Vec<NodeView>,
 }
 
+/// A member without a container: `missing`, or `unreachable` when its
+/// host is among `unreachable` (a cluster over several hosts).
+fn missing_view(l: &Loaded, m: NodeId, hostname: String, unreachable: &[String]) -> NodeView {
+    let host = l
+        .record
+        .as_ref()
+        .and_then(|r| crate::model::placement::host_of(&r.hosts, m).map(String::from));
+    let state = match &host {
+        Some(h) if unreachable.contains(h) => "unreachable",
+        _ => "missing",
+    };
+    NodeView {
+        name: m.hostname(),
+        role: m.role.as_str().to_string(),
+        index: m.index,
+        container: l.name.container(m),
+        hostname,
+        ip: l.record.as_ref().and_then(|r| r.plan().ip(m)),
+        state: state.to_string(),
+        host,
+        zone: None,
+        image: l
+            .record
+            .as_ref()
+            .map(|r| match m.role {
+                Role::Frontend => r.frontend_image.clone(),
+                Role::Worker => r.worker_image.clone(),
+            })
+            .unwrap_or_default(),
+    }
+}
+
 /// What a view says of the hosts of a cluster that spans them.
 #[derive(Default)]
 struct HostInfo {
@@ -109,7 +141,6 @@ impl ClusterView {
     /// `unreachable` when they are on a host in `unreachable` (a cluster
     /// over several hosts: their host did not answer).
     fn new(l: &Loaded, state: Option<CreateState>, missing: &[NodeId], hosts: &HostInfo) -> Self {
-        let unreachable = &hosts.unreachable;
         let plan = l.record.as_ref().map(|r| r.plan());
         let network = match &l.record {
             Some(r) => r.network(&l.name),
@@ -140,35 +171,11 @@ impl ClusterView {
                 zone: None,
             })
             .collect();
-        for m in missing {
-            let host = l
-                .record
-                .as_ref()
-                .and_then(|r| crate::model::placement::host_of(&r.hosts, *m).map(String::from));
-            let state = match &host {
-                Some(h) if unreachable.contains(h) => "unreachable",
-                _ => "missing",
-            };
-            nodes.push(NodeView {
-                name: m.hostname(),
-                role: m.role.as_str().to_string(),
-                index: m.index,
-                container: l.name.container(*m),
-                hostname: hostname(*m),
-                ip: plan.as_ref().and_then(|p| p.ip(*m)),
-                state: state.to_string(),
-                host,
-                zone: None,
-                image: l
-                    .record
-                    .as_ref()
-                    .map(|r| match m.role {
-                        Role::Frontend => r.frontend_image.clone(),
-                        Role::Worker => r.worker_image.clone(),
-                    })
-                    .unwrap_or_default(),
-            });
-        }
+        nodes.extend(
+            missing
+                .iter()
+                .map(|m| missing_view(l, *m, hostname(*m), &hosts.unreachable)),
+        );
         for n in nodes.iter_mut() {
             n.zone = n.host.as_ref().and_then(|h| hosts.zones.get(h).cloned());
         }

@@ -258,9 +258,38 @@ impl SpecInput {
         })
     }
 
+    /// The cluster's network driver and the hosts it spans: an overlay
+    /// over hosts ([`spanning`]), or the driver asked on one engine.
+    #[allow(clippy::type_complexity)]
+    fn network_and_hosts(
+        &self,
+    ) -> Result<(NetworkDriver, (Vec<String>, Option<String>, bool)), String> {
+        let spans = spanning(
+            self.hosts.clone().unwrap_or_default(),
+            self.spread.as_deref(),
+            self.shared_from.as_deref(),
+            &[
+                ("--vpc", self.vpc.clone()),
+                ("--network-driver", self.network_driver.clone()),
+                ("--parent", self.parent.clone()),
+                (
+                    "--docker-workers",
+                    self.docker_workers.filter(|d| *d).map(|_| String::new()),
+                ),
+            ],
+        )?;
+        let driver = if spans.0.is_empty() && !spans.2 {
+            network(self.network_driver.as_deref(), self.parent.as_deref())?
+        } else {
+            NetworkDriver::Overlay
+        };
+        Ok((driver, spans))
+    }
+
     /// The cluster these settings describe, each concern checked by its
     /// own validator; the first problem found is the error.
     pub fn validate(self) -> Result<ClusterSpec, String> {
+        let (network_driver, (hosts, shared_from, spread_zones)) = self.network_and_hosts()?;
         let (name, name_generated) = match &self.name {
             Some(n) => (n.parse::<ClusterName>()?, false),
             None => (ClusterName::generate(), true),
@@ -302,35 +331,6 @@ impl SpecInput {
         let env = match self.env {
             None => Vec::new(),
             Some(e) => env_pairs(e)?,
-        };
-        let spread_zones = match self.spread.as_deref() {
-            None => false,
-            Some("zone") => true,
-            Some(other) => {
-                return Err(format!(
-                    "--spread {other}: the nodes spread over hosts by `zone` only (`--spread \
-                     zone`); without it they go round-robin over the hosts"
-                ))
-            }
-        };
-        let (hosts, shared_from) = spanning(
-            self.hosts.unwrap_or_default(),
-            spread_zones,
-            self.shared_from.as_deref(),
-            &[
-                ("--vpc", self.vpc.clone()),
-                ("--network-driver", self.network_driver.clone()),
-                ("--parent", self.parent.clone()),
-                (
-                    "--docker-workers",
-                    self.docker_workers.filter(|d| *d).map(|_| String::new()),
-                ),
-            ],
-        )?;
-        let network_driver = if hosts.is_empty() && !spread_zones {
-            network(self.network_driver.as_deref(), self.parent.as_deref())?
-        } else {
-            NetworkDriver::Overlay
         };
         let names = NameOptions::check(
             self.domain,
@@ -387,17 +387,27 @@ impl SpecInput {
 /// with hosts yet.
 fn spanning(
     hosts: Vec<String>,
-    spread_zones: bool,
+    spread: Option<&str>,
     shared_from: Option<&str>,
     excluded: &[(&str, Option<String>)],
-) -> Result<(Vec<String>, Option<String>), String> {
+) -> Result<(Vec<String>, Option<String>, bool), String> {
+    let spread_zones = match spread {
+        None => false,
+        Some("zone") => true,
+        Some(other) => {
+            return Err(format!(
+                "--spread {other}: the nodes spread over hosts by `zone` only (`--spread \
+                 zone`); without it they go round-robin over the hosts"
+            ))
+        }
+    };
     if hosts.is_empty() && !spread_zones {
         if let Some(s) = shared_from {
             return Err(format!(
                 "--shared-from {s} is the folder the hosts of --hosts share; give --hosts h1,h2,… too, or leave it out"
             ));
         }
-        return Ok((hosts, None));
+        return Ok((hosts, None, false));
     }
     super::placement::check_hosts(&hosts)?;
     let over = if hosts.is_empty() {
@@ -419,7 +429,7 @@ fn spanning(
         ));
     };
     let path = super::placement::shared_path(url)?;
-    Ok((hosts, Some(path)))
+    Ok((hosts, Some(path), spread_zones))
 }
 
 /// Each role's image: `--image` sets both, `--front-end-image` and
