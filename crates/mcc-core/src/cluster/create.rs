@@ -156,6 +156,24 @@ impl Clusters {
         Ok(spread)
     }
 
+    /// Each of `hosts` (given with `flag`) is a host of the engine's
+    /// (`mcc host list`); the first that is not is bad input.
+    pub(crate) async fn check_listed(&self, flag: &str, hosts: &[String]) -> Result<()> {
+        let known = self.provider.host().await?.hosts;
+        match hosts.iter().find(|h| !known.contains(h)) {
+            None => Ok(()),
+            Some(h) => Err(Error::Invalid(format!(
+                "{flag}: '{h}' is not a listed host (it knows {}); add it with `mcc host add \
+                 {h} --engine URL`, or name one `mcc host list` shows",
+                if known.is_empty() {
+                    "none".to_string()
+                } else {
+                    known.join(", ")
+                }
+            ))),
+        }
+    }
+
     /// The subnet of a new cluster: its VPC's, the one asked (if free), or
     /// a free one picked; and the subnets others hold. The caller holds
     /// the host's networks lock.
@@ -338,17 +356,7 @@ impl Clusters {
             )));
         }
         if !spec.hosts.is_empty() {
-            let known = self.provider.host().await?.hosts;
-            if let Some(h) = spec.hosts.iter().find(|h| !known.contains(h)) {
-                return Err(Error::Invalid(format!(
-                    "--hosts: '{h}' is not a host of this engine's (it knows {}); add it with `mcc host add {h} --engine URL`, or name one `mcc host list` shows",
-                    if known.is_empty() {
-                        "none".to_string()
-                    } else {
-                        known.join(", ")
-                    }
-                )));
-            }
+            self.check_listed("--hosts", &spec.hosts).await?;
         }
         if let Some(parent) = &spec.parent {
             // Elsewhere the engine says so (if cryptically: "invalid

@@ -591,13 +591,6 @@ impl Clusters {
                  leave --host out"
             )));
         }
-        let known = self.provider.host().await?.hosts;
-        if !known.iter().any(|h| h == host) {
-            return Err(Error::Invalid(format!(
-                "--host {host}: not a listed host (`mcc host list` shows them: {})",
-                known.join(", ")
-            )));
-        }
-        Ok(())
+        self.check_listed("--host", &[host.to_string()]).await
     }
 }

@@ -51,7 +51,7 @@ pub struct HostsFile {
     path: PathBuf,
 }
 
-fn invalid(s: impl Into<String>) -> Error {
+pub(super) fn invalid(s: impl Into<String>) -> Error {
     Error::Invalid(s.into())
 }
 

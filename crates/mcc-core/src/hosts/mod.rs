@@ -57,9 +57,7 @@ pub struct HostView {
     pub problem: Option<String>,
 }
 
-fn invalid(s: impl Into<String>) -> Error {
-    Error::Invalid(s.into())
-}
+use file::invalid;
 
 /// A host's or zone's name: 1 to 63 of `a-z`, `0-9` and `-`, starting with
 /// a letter or digit (a DNS label, as swarm node names are).

@@ -299,15 +299,11 @@ impl Engine for MultiHost {
     }
 
     async fn networks(&self, label: Option<(&str, &str)>) -> Result<Vec<NetworkInfo>> {
-        let mut seen = std::collections::HashSet::new();
-        Ok(self
+        // an overlay is listed by every host it is on
+        let listed = self
             .each(|e| async move { e.networks(label).await })
-            .await?
-            .into_iter()
-            .flat_map(|(_, n)| n)
-            // an overlay is listed by every host it is on
-            .filter(|n| seen.insert(n.name.clone()))
-            .collect())
+            .await?;
+        Ok(once_by_name(listed, |n| &n.name))
     }
 
     async fn network_members(&self, name: &str) -> Result<Option<Vec<(String, Option<Ipv4Addr>)>>> {
@@ -337,9 +333,7 @@ impl Engine for MultiHost {
     }
 
     async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>> {
-        if let Some(v) = self.home.volume(name).await? {
-            return Ok(Some(v));
-        }
+        // every engine at once, the home engine's answer first
         Ok(self
             .each(|e| async move { e.volume(name).await })
             .await?
@@ -355,15 +349,9 @@ impl Engine for MultiHost {
     }
 
     async fn volumes(&self, label: Option<(&str, &str)>) -> Result<Vec<VolumeInfo>> {
-        let mut seen = std::collections::HashSet::new();
-        Ok(self
-            .each(|e| async move { e.volumes(label).await })
-            .await?
-            .into_iter()
-            .flat_map(|(_, v)| v)
-            // a shared folder's volume is on every host that mounts it
-            .filter(|v| seen.insert(v.name.clone()))
-            .collect())
+        // a shared folder's volume is on every host that mounts it
+        let listed = self.each(|e| async move { e.volumes(label).await }).await?;
+        Ok(once_by_name(listed, |v| &v.name))
     }
 
     async fn mark_volume_used(&self, name: &str) -> Result<()> {
@@ -546,6 +534,16 @@ impl Engine for MultiHost {
             .download(container, path)
             .await
     }
+}
+
+/// What every engine listed, each name once (the first engine's).
+fn once_by_name<T>(listed: Vec<(usize, Vec<T>)>, name: impl Fn(&T) -> &String) -> Vec<T> {
+    let mut seen = std::collections::HashSet::new();
+    listed
+        .into_iter()
+        .flat_map(|(_, items)| items)
+        .filter(|t| seen.insert(name(t).clone()))
+        .collect()
 }
 
 /// The store of [`MultiHost`]: the record container and its volumes as on
