@@ -58,59 +58,6 @@ fn replicas(cluster: &str, workers: &[&str]) -> Replicas {
     m
 }
 
-/// The service as the daemon shows it.
-fn show(d: &Daemon, c: &Cluster, service: &str) -> serde_json::Value {
-    let a = d.request(
-        "GET",
-        &format!("/api/v1/clusters/{}/services/{service}", c.n()),
-        "",
-    );
-    assert_eq!(a.status, 200, "{}", a.body);
-    a.json()
-}
-
-/// Waits until `service` has `n` replicas running, none on `not_on`, each
-/// index once; the view.
-#[track_caller]
-fn converged(
-    d: &Daemon,
-    c: &Cluster,
-    service: &str,
-    n: u32,
-    not_on: &[&str],
-    why: &str,
-) -> serde_json::Value {
-    let start = Instant::now();
-    loop {
-        let v = show(d, c, service);
-        let inst = v["instances"].as_array().unwrap();
-        let running: Vec<&serde_json::Value> =
-            inst.iter().filter(|r| r["state"] == "running").collect();
-        let mut idx: Vec<u64> = running
-            .iter()
-            .map(|r| r["replica"].as_u64().unwrap())
-            .collect();
-        idx.sort();
-        idx.dedup();
-        let placed_ok = running
-            .iter()
-            .all(|r| !not_on.contains(&r["worker"].as_str().unwrap()));
-        if running.len() == n as usize
-            && idx.len() == n as usize
-            && placed_ok
-            && inst.len() == n as usize
-        {
-            return v;
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "{why}: {service} did not converge to {n} running replicas off {not_on:?}: {v:#}\n{}",
-            d.log()
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
-
 #[test]
 fn replicas_spread_move_off_failed_workers_and_survive_a_daemon_restart() {
     let c = docker_workers_cluster("svc", "4", 237);
@@ -124,7 +71,7 @@ fn replicas_spread_move_off_failed_workers_and_survive_a_daemon_restart() {
         "4",
         &["--port", "8080", "--", "httpd", "-f", "-p", "8080"],
     );
-    let v = converged(&d, &c, "web", 4, &[], "create");
+    let v = d.converged(&c, "web", 4, &[], "create");
     let mut on: Vec<&str> = v["instances"]
         .as_array()
         .unwrap()
@@ -160,8 +107,7 @@ fn replicas_spread_move_off_failed_workers_and_survive_a_daemon_restart() {
         let mut args: Vec<&str> = how.to_vec();
         args.push(&container);
         docker_ok(&args);
-        converged(
-            &d,
+        d.converged(
             &c,
             "web",
             4,
@@ -182,8 +128,7 @@ fn replicas_spread_move_off_failed_workers_and_survive_a_daemon_restart() {
         "-9",
         "dockerd",
     ]);
-    converged(
-        &d,
+    d.converged(
         &c,
         "web",
         4,
@@ -232,7 +177,7 @@ fn replicas_spread_move_off_failed_workers_and_survive_a_daemon_restart() {
     let before = replicas(c.n(), &workers);
     d.kill();
     d.spawn();
-    converged(&d, &c, "web", 4, &[], "after a daemon restart");
+    d.converged(&c, "web", 4, &[], "after a daemon restart");
     std::thread::sleep(Duration::from_secs(1));
     let after = replicas(c.n(), &workers);
     let running = |m: &Replicas| -> Vec<String> {
@@ -284,7 +229,7 @@ fn replicas_spread_move_off_failed_workers_and_survive_a_daemon_restart() {
         ),
         (Some("hello"), Some(BUSYBOX), Some(2))
     );
-    converged(&d, &c, "hello", 2, &[], "MyCluster's POST");
+    d.converged(&c, "hello", 2, &[], "MyCluster's POST");
     let state = d.request("GET", "/api/v1/state", "").json();
     let counted: u64 = state["cluster.workers"]
         .as_array()
@@ -307,7 +252,7 @@ fn replicas_spread_move_off_failed_workers_and_survive_a_daemon_restart() {
     ])
     .run()
     .ok();
-    converged(&d, &c, "web", 2, &[], "scale to 2");
+    d.converged(&c, "web", 2, &[], "scale to 2");
     d.mcc(["service", "delete", "web", "hello", "--cluster", c.n()])
         .run()
         .ok();
@@ -426,7 +371,7 @@ fn many_services_converge_after_two_workers_die_and_the_daemon_is_killed_mid_rel
         d.busybox_service(&c, s, "3", &["--detach", "--", "sleep", "86400"]);
     }
     for s in &services {
-        converged(&d, &c, s, 3, &[], "20 x 3 created");
+        d.converged(&c, s, 3, &[], "20 x 3 created");
     }
     // two workers die at once; the daemon dies while it relocates
     docker_ok(&[
@@ -452,8 +397,7 @@ fn many_services_converge_after_two_workers_die_and_the_daemon_is_killed_mid_rel
     );
     d.spawn();
     for s in &services {
-        converged(
-            &d,
+        d.converged(
             &c,
             s,
             3,

@@ -35,14 +35,13 @@ impl Clusters {
         let Some(dw) = &record.docker else {
             return Ok(());
         };
-        let files = docker_workers::worker_files(
-            dw,
-            name,
-            node,
-            record.options.domain.as_deref(),
-            record.plan().ip(node),
-        )
-        .map_err(Error::Failed)?;
+        let mut ips: Vec<_> = record.plan().ip(node).into_iter().collect();
+        if !record.hosts.is_empty() {
+            ips.extend(self.host_address_of(name, node).await?);
+        }
+        let files =
+            docker_workers::worker_files(dw, name, node, record.options.domain.as_deref(), &ips)
+                .map_err(Error::Failed)?;
         let mut b = tar::Builder::new(Vec::new());
         let io = |e: std::io::Error| Error::Failed(format!("packing {node}'s certificate: {e}"));
         context::append_dir(&mut b, docker_workers::ENGINE_TLS_SUBDIR, 0o700).map_err(io)?;
@@ -53,6 +52,28 @@ impl Clusters {
         self.provider
             .upload(&name.container(node), docker_workers::ENGINE_DATA, tar)
             .await
+    }
+
+    /// The address of the host a node runs on, where its published ports
+    /// are (a cluster over hosts); `None` on an engine of one host.
+    async fn host_address_of(
+        &self,
+        name: &ClusterName,
+        node: NodeId,
+    ) -> Result<Option<std::net::Ipv4Addr>> {
+        let container = name.container(node);
+        let listed = self
+            .provider
+            .containers(crate::model::labels::CLUSTER, Some(name.as_str()))
+            .await?;
+        let host = listed
+            .into_iter()
+            .find(|c| c.name == container)
+            .and_then(|c| c.host);
+        match host {
+            Some(h) => self.provider.host_address(&h).await,
+            None => Ok(None),
+        }
     }
 
     /// Empties the copy of a worker's key that an older mcc kept in the

@@ -157,6 +157,13 @@ pub(crate) fn node_request(
         privileged: record.privileged,
         placement: crate::model::placement::host_of(&record.hosts, node).map(String::from),
         engine_host,
+        // over hosts, mcc is outside the overlay: it reaches a worker's
+        // engine (TLS, client certificates) where its host publishes it
+        publish: match engine_host && !record.hosts.is_empty() {
+            true => vec![docker_workers::ENGINE_PORT],
+            false => Vec::new(),
+        },
+        publish_on: None,
     }
 }
 

@@ -257,22 +257,22 @@ impl DockerWorkers {
     }
 
     /// The server certificate of a worker's engine: valid for its
-    /// hostname (with the domain if any), its container name and address.
+    /// hostname (with the domain if any), its container name and the
+    /// addresses it is reached at (on the cluster's network; over hosts,
+    /// also its host's, where the engine's port is published).
     pub fn server_cert(
         &self,
         cluster: &ClusterName,
         node: NodeId,
         domain: Option<&str>,
-        ip: Option<Ipv4Addr>,
+        ips: &[Ipv4Addr],
     ) -> Result<Pem, String> {
         let mut names = vec![node.hostname(), cluster.container(node), "localhost".into()];
         if let Some(d) = domain {
             names.push(format!("{}.{d}", node.hostname()));
         }
         names.push("127.0.0.1".into());
-        if let Some(ip) = ip {
-            names.push(ip.to_string());
-        }
+        names.extend(ips.iter().map(Ipv4Addr::to_string));
         let (host, now) = (node.hostname(), OffsetDateTime::now_utc());
         self.issue(cluster, &host, names, true, NODE_CERT_LIFETIME, now)
     }
@@ -323,9 +323,9 @@ pub fn worker_files(
     cluster: &ClusterName,
     node: NodeId,
     domain: Option<&str>,
-    ip: Option<Ipv4Addr>,
+    ips: &[Ipv4Addr],
 ) -> Result<Vec<(String, String, u32)>, String> {
-    let pem = dw.server_cert(cluster, node, domain, ip)?;
+    let pem = dw.server_cert(cluster, node, domain, ips)?;
     let dir = ENGINE_TLS_SUBDIR;
     Ok(vec![
         (format!("{dir}/cert.pem"), pem.cert, 0o644),
@@ -426,7 +426,7 @@ mod tests {
                 &cluster(),
                 NodeId::worker(1),
                 Some("hpc.test"),
-                Some(Ipv4Addr::new(10, 0, 0, 3)),
+                &[Ipv4Addr::new(10, 0, 0, 3)],
             )
             .unwrap();
         assert!(s.key.contains("PRIVATE KEY"));
@@ -451,7 +451,7 @@ mod tests {
         )
         .unwrap();
         // a worker's key: in its own engine volume, where its engine looks
-        let f = worker_files(&dw, &cluster(), NodeId::worker(2), None, None).unwrap();
+        let f = worker_files(&dw, &cluster(), NodeId::worker(2), None, &[]).unwrap();
         assert_eq!(ENGINE_TLS_SUBDIR, "mcc-tls");
         assert_eq!(f[1].0, "mcc-tls/key.pem");
         assert_eq!(f[1].2, 0o600);
@@ -565,9 +565,9 @@ mod tests {
         let (b, p) = subnets();
         let dw = DockerWorkers::new(&cluster(), b, p).unwrap();
         let server = dw
-            .server_cert(&cluster(), NodeId::worker(1), Some("hpc.test"), None)
+            .server_cert(&cluster(), NodeId::worker(1), Some("hpc.test"), &[])
             .unwrap();
-        let files = worker_files(&dw, &cluster(), NodeId::worker(1), None, None).unwrap();
+        let files = worker_files(&dw, &cluster(), NodeId::worker(1), None, &[]).unwrap();
         let nodes = cluster_files(&dw, &cluster()).unwrap();
         let nodes = &nodes.iter().find(|f| f.0 == NODES_CERT_FILE).unwrap().1;
         let session = dw.session_cert(&cluster(), "mcc").unwrap();
@@ -658,7 +658,7 @@ mod tests {
         let until = older.ca_until().unwrap();
         assert_eq!(until.year(), 4096);
         let server = older
-            .server_cert(&cluster(), NodeId::worker(1), None, None)
+            .server_cert(&cluster(), NodeId::worker(1), None, &[])
             .unwrap();
         assert!(verifies(&older.ca_cert, &server.cert, true, now));
         let (_, s_until) = validity(&server.cert).unwrap();

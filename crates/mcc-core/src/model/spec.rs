@@ -272,10 +272,6 @@ impl SpecInput {
                 ("--vpc", self.vpc.clone()),
                 ("--network-driver", self.network_driver.clone()),
                 ("--parent", self.parent.clone()),
-                (
-                    "--docker-workers",
-                    self.docker_workers.filter(|d| *d).map(|_| String::new()),
-                ),
             ],
         )?;
         let driver = if spans.0.is_empty() && !spans.2 {
@@ -383,7 +379,7 @@ impl SpecInput {
 
 /// The hosts a cluster spans and the folder they share, checked: the
 /// folder is needed with hosts and means nothing without them, and the
-/// settings `excluded` (a VPC, a driver, Docker workers) cannot be combined
+/// settings `excluded` (a VPC, a driver) cannot be combined
 /// with hosts yet.
 fn spanning(
     hosts: Vec<String>,

@@ -154,6 +154,14 @@ pub struct NodeRequest {
     /// it gets what that engine needs (the Docker provider: an init, the
     /// capabilities and system calls of ENGINE-FACTS, a tmpfs /run).
     pub engine_host: bool,
+    /// TCP ports of the node published on free ports of its host, for
+    /// mcc to reach from outside the cluster's network where that network
+    /// is not routed to mcc's machine (an overlay over hosts): see
+    /// [`Engine::host_address`] and [`ContainerInfo::ports`].
+    pub publish: Vec<u16>,
+    /// The host address they are published on; `None`: every address.
+    /// The provider of several hosts sets it to the host's own.
+    pub publish_on: Option<Ipv4Addr>,
 }
 
 #[derive(Clone, Debug)]
@@ -660,6 +668,14 @@ pub trait Engine: Send + Sync {
     /// engine of several hosts): their nodes are unreachable, not gone.
     fn unreachable_hosts(&self) -> Vec<String> {
         Vec::new()
+    }
+
+    /// The address mcc reaches `host` (a [`ContainerInfo::host`]) at,
+    /// where a node's published ports are (an engine of several hosts);
+    /// `None` for an engine of one host, whose nodes mcc reaches on their
+    /// own network.
+    async fn host_address(&self, _host: &str) -> Result<Option<Ipv4Addr>> {
+        Ok(None)
     }
     /// A tar archive of `path` in a container (running or not).
     async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>>;

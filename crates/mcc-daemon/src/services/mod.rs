@@ -433,12 +433,13 @@ impl Services {
         let cluster = &rt.cluster;
         let defs = self.defs(cluster).map_err(|e| e.to_string())?;
         let name: ClusterName = cluster.parse().map_err(|e: String| e)?;
-        let Some((record, workers)) = self.docker_workers(&name).await? else {
+        let Some((record, mut workers)) = self.docker_workers(&name).await? else {
             // no such cluster (any more), or not one of Docker workers
             publish(rt, Snapshot::default());
             mem.engines.clear();
             return Ok(None);
         };
+        self.keep_unreached(&mut workers, mem);
         let tls = self.renew_tls(&name, &record, mem)?;
         // observe every worker's engine at once
         let observed = observe(&workers, mem, &tls, cluster).await;
@@ -490,16 +491,56 @@ impl Services {
             return Ok(None);
         };
         let network = record.network(name);
-        let mut workers: Vec<(String, Option<String>)> = objects
-            .workers()
-            .map(|(node, c)| {
-                let ip = c.addresses.get(&network).map(|ip| ip.to_string());
-                let up = c.state == ContainerState::Running;
-                (node.hostname(), ip.filter(|_| up))
-            })
-            .collect();
+        let mut workers = Vec::new();
+        for (node, c) in objects.workers() {
+            let addr = match c.state == ContainerState::Running {
+                true => self.engine_address(&record, &network, c).await,
+                false => None,
+            };
+            workers.push((node.hostname(), addr));
+        }
         workers.sort();
         Ok(Some((record, workers)))
+    }
+
+    /// Where a running worker's engine is reached: on the cluster's
+    /// network, or (a cluster over hosts, whose overlay is not routed to
+    /// this machine) where its host publishes the engine's port. `None`
+    /// while that cannot be told (its host does not answer).
+    async fn engine_address(
+        &self,
+        record: &ClusterRecord,
+        network: &str,
+        c: &mcc_core::provider::ContainerInfo,
+    ) -> Option<String> {
+        let host = c.host.as_deref().filter(|_| !record.hosts.is_empty());
+        let Some(host) = host else {
+            let ip = c.addresses.get(network)?;
+            return Some(format!("tcp://{ip}:{ENGINE_PORT}"));
+        };
+        let port = c.ports.iter().find(|(inner, _)| *inner == ENGINE_PORT)?.1;
+        match self.provider.host_address(host).await {
+            Ok(Some(ip)) => Some(format!("tcp://{ip}:{port}")),
+            _ => None,
+        }
+    }
+
+    /// A worker seen before that no engine lists now while a host does
+    /// not answer is on that host as far as can be told: kept, down (its
+    /// replicas are relocated and counted so), not dropped as if removed.
+    fn keep_unreached(&self, workers: &mut Vec<(String, Option<String>)>, mem: &Memory) {
+        if self.provider.unreachable_hosts().is_empty() {
+            return;
+        }
+        let mut gone: Vec<String> = mem
+            .healthy
+            .keys()
+            .filter(|w| !workers.iter().any(|(l, _)| l == *w))
+            .cloned()
+            .collect();
+        gone.sort();
+        workers.extend(gone.into_iter().map(|w| (w, None)));
+        workers.sort();
     }
 
     /// What a pass observed, as the planner takes it (each worker, its
@@ -976,7 +1017,7 @@ async fn observe(
     tls: &(PathBuf, PathBuf, PathBuf),
     cluster: &str,
 ) -> Vec<(String, Option<Observed>)> {
-    futures_util::future::join_all(workers.iter().map(|(w, ip)| {
+    futures_util::future::join_all(workers.iter().map(|(w, addr)| {
         let existing = mem
             .engines
             .get(w)
@@ -984,10 +1025,9 @@ async fn observe(
         let tls = tls.clone();
         let cluster = cluster.to_string();
         async move {
-            let Some(ip) = ip else {
+            let Some(addr) = addr.clone() else {
                 return (w.clone(), None);
             };
-            let addr = format!("tcp://{ip}:{ENGINE_PORT}");
             let docker = match existing.filter(|(a, _)| *a == addr) {
                 Some((_, d)) => d,
                 None => match tokio::time::timeout(

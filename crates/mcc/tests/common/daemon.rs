@@ -80,6 +80,8 @@ pub struct Daemon {
     pub token: String,
     pub secret: String,
     extra: Vec<String>,
+    /// More environment for the process (`start_env`).
+    envs: Vec<(String, String)>,
     http: reqwest::blocking::Client,
 }
 
@@ -89,6 +91,11 @@ impl Daemon {
     }
 
     pub fn start_with(tag: &str, extra: &[&str]) -> Daemon {
+        Daemon::start_env(tag, extra, &[])
+    }
+
+    /// `start_with`, the process getting `envs` too (say `MCC_HOSTS_FILE`).
+    pub fn start_env(tag: &str, extra: &[&str], envs: &[(&str, &str)]) -> Daemon {
         require_engine_and_images();
         let mut d = Daemon {
             child: None,
@@ -98,6 +105,10 @@ impl Daemon {
             token: String::new(),
             secret: String::new(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            envs: envs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             http: reqwest::blocking::Client::builder()
                 .timeout(Duration::from_secs(120))
                 .build()
@@ -147,6 +158,7 @@ impl Daemon {
         for k in REMOTE_VARS {
             cmd.env_remove(k);
         }
+        cmd.envs(self.envs.iter().map(|(k, v)| (k, v)));
         cmd
     }
 
@@ -284,6 +296,59 @@ impl Daemon {
             .env("MCC_ENDPOINT_URL", &self.url)
             .env("MCC_ACCESS_TOKEN", &self.token)
             .env("MCC_SECRET_KEY", &self.secret)
+    }
+
+    /// The service as the daemon shows it.
+    pub fn show(&self, c: &Cluster, service: &str) -> serde_json::Value {
+        let a = self.request(
+            "GET",
+            &format!("/api/v1/clusters/{}/services/{service}", c.n()),
+            "",
+        );
+        assert_eq!(a.status, 200, "{}", a.body);
+        a.json()
+    }
+
+    /// Waits until `service` has `n` replicas running, none on `not_on`, each
+    /// index once; the view.
+    #[track_caller]
+    pub fn converged(
+        &self,
+        c: &Cluster,
+        service: &str,
+        n: u32,
+        not_on: &[&str],
+        why: &str,
+    ) -> serde_json::Value {
+        let start = Instant::now();
+        loop {
+            let v = self.show(c, service);
+            let inst = v["instances"].as_array().unwrap();
+            let running: Vec<&serde_json::Value> =
+                inst.iter().filter(|r| r["state"] == "running").collect();
+            let mut idx: Vec<u64> = running
+                .iter()
+                .map(|r| r["replica"].as_u64().unwrap())
+                .collect();
+            idx.sort();
+            idx.dedup();
+            let placed_ok = running
+                .iter()
+                .all(|r| !not_on.contains(&r["worker"].as_str().unwrap()));
+            if running.len() == n as usize
+                && idx.len() == n as usize
+                && placed_ok
+                && inst.len() == n as usize
+            {
+                return v;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(60),
+                "{why}: {service} did not converge to {n} running replicas off {not_on:?}: {v:#}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
     }
 
     /// `mcc service create NAME --cluster C --image busybox --replicas N`

@@ -122,6 +122,15 @@ impl Hosts {
         parse_env(&String::from_utf8_lossy(&self.script("status", &[]).stdout))
     }
 
+    /// `scripts/hosts reach`: this machine's namespace on the hosts'
+    /// network (as the machine `mcc serve` runs on would be); its address.
+    pub fn reach(&self) -> String {
+        let out = self.script("reach", &[]);
+        parse_env(&String::from_utf8_lossy(&out.stdout))
+            .remove("MCC_HOSTS_REACH_ADDR")
+            .expect("scripts/hosts reach printed MCC_HOSTS_REACH_ADDR")
+    }
+
     /// `scripts/hosts down`, which must succeed (Drop then does nothing).
     pub fn down(mut self) {
         self.down = true;

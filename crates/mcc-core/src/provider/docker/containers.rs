@@ -153,7 +153,7 @@ fn host_config(spec: &ContainerSpec) -> HostConfig {
                     (
                         format!("{p}/tcp"),
                         Some(vec![PortBinding {
-                            host_ip: None,
+                            host_ip: spec.publish_on.map(|a| a.to_string()),
                             host_port: None,
                         }]),
                     )

@@ -42,6 +42,8 @@ pub struct MultiHost {
     execs: Mutex<HashMap<String, usize>>,
     /// The hosts the latest listing could not reach.
     unreached: Mutex<std::collections::BTreeSet<String>>,
+    /// Each host's address in the swarm, once read (`host_address`).
+    addresses: Mutex<HashMap<usize, std::net::Ipv4Addr>>,
 }
 
 impl MultiHost {
@@ -61,6 +63,7 @@ impl MultiHost {
             placed: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             unreached: Mutex::new(Default::default()),
+            addresses: Mutex::new(HashMap::new()),
         }
     }
 
@@ -203,6 +206,31 @@ impl MultiHost {
         Some(self.hosts[at - 1].entry.name.clone())
     }
 
+    /// The swarm address of engine `at`, read once.
+    async fn address_of(
+        &self,
+        at: usize,
+        engine: &DockerProvider,
+    ) -> Result<Option<std::net::Ipv4Addr>> {
+        let known = self
+            .addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&at)
+            .copied();
+        if let Some(a) = known {
+            return Ok(Some(a));
+        }
+        let a = engine.swarm_address().await?;
+        if let Some(a) = a {
+            self.addresses
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(at, a);
+        }
+        Ok(a)
+    }
+
     /// Runs `f` on the first host that answers (every host is a manager of
     /// the swarm); `None` when no host is listed or none answers.
     async fn through_a_manager<T, F, Fut>(&self, f: F) -> Option<Result<T>>
@@ -243,6 +271,12 @@ impl Engine for MultiHost {
         Ok(info)
     }
 
+    async fn host_address(&self, host: &str) -> Result<Option<std::net::Ipv4Addr>> {
+        let at = self.host_index(host)?;
+        let engine = self.engine(at).await?;
+        self.address_of(at, &engine).await
+    }
+
     async fn create_node(&self, node: &NodeRequest) -> Result<String> {
         let Some(host) = &node.placement else {
             return self.home.create_node(node).await;
@@ -254,6 +288,10 @@ impl Engine for MultiHost {
         }
         let mut here = node.clone();
         here.placement = None;
+        if !here.publish.is_empty() {
+            // on the host's own address: the one mcc reaches it at
+            here.publish_on = self.address_of(at, &engine).await?;
+        }
         let id = engine.create_node(&here).await?;
         Self::remember(&self.placed, &node.name, at);
         Ok(id)

@@ -51,6 +51,8 @@ pub(super) fn node_container(
         network: Some(node.network.clone()),
         mounts,
         privileged: node.privileged,
+        publish: node.publish.clone(),
+        publish_on: node.publish_on,
         // Nodes come back with the engine, as machines come back after a
         // power cut; a node the user stopped stays stopped.
         restart_unless_stopped: true,
@@ -193,6 +195,8 @@ mod tests {
             privileged: false,
             placement: None,
             engine_host: false,
+            publish: Vec::new(),
+            publish_on: None,
         }
     }
 

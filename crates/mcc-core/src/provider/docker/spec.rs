@@ -44,6 +44,8 @@ pub(super) struct ContainerSpec {
     pub(super) security_opt: Vec<String>,
     /// TCP ports of the container published on free ports of the host.
     pub(super) publish: Vec<u16>,
+    /// The host address they are published on; `None`: every address.
+    pub(super) publish_on: Option<Ipv4Addr>,
     /// Memory limit in bytes.
     pub(super) memory: Option<i64>,
     /// CPU shares (relative weight).

@@ -2,8 +2,9 @@
 //! multi-host cluster are the swarm's nodes): reaching an engine by URL,
 //! its version, its membership, joining, labelling, leaving.
 
-#[allow(unused_imports)]
 use super::*;
+#[allow(unused_imports)]
+use std::net::Ipv4Addr;
 
 use bollard::models::{NodeSpec, NodeSpecRoleEnum, SwarmInitRequest, SwarmJoinRequest};
 use bollard::query_parameters::{DeleteNodeOptions, LeaveSwarmOptions, UpdateNodeOptionsBuilder};
@@ -148,6 +149,21 @@ impl DockerProvider {
             addr,
             zone,
         }))
+    }
+
+    /// The address the swarm reaches this engine's host at (its
+    /// `NodeAddr`): where its nodes' published ports are for a machine on
+    /// the hosts' network; `None` outside a swarm.
+    pub async fn swarm_address(&self) -> Result<Option<Ipv4Addr>> {
+        let info = self
+            .docker
+            .info()
+            .await
+            .map_err(map_err("reading engine info"))?;
+        Ok(info
+            .swarm
+            .and_then(|s| s.node_addr)
+            .and_then(|a| a.parse().ok()))
     }
 
     /// Makes the engine the first manager of a new swarm, reached by the

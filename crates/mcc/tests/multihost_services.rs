@@ -1,0 +1,148 @@
+//! MyCluster's services on a cluster of Docker workers that spans three
+//! engines of this machine (`scripts/hosts`, one swarm): `mcc serve`, on a
+//! machine of the hosts' network but outside the cluster's overlay,
+//! reaches each worker's engine where its host publishes it (TLS with the
+//! cluster's client certificates, nothing without one); replicas spread
+//! over the workers of every host; a whole host SIGKILLed, its replicas run
+//! again on the workers of the other hosts, each index once.
+
+mod common;
+
+use common::*;
+
+/// The hosts file and the shared folder of this test, removed at the end.
+struct Setup {
+    dir: std::path::PathBuf,
+    file: String,
+    export: String,
+}
+
+impl Setup {
+    fn new(tag: &str) -> Setup {
+        let dir =
+            std::path::PathBuf::from(format!("/var/tmp/mcc-span-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let export = dir.join("export");
+        std::fs::create_dir_all(&export).unwrap();
+        Setup {
+            file: dir.join("hosts.json").to_string_lossy().into_owned(),
+            export: export.to_string_lossy().into_owned(),
+            dir,
+        }
+    }
+
+    fn mcc<const N: usize>(&self, args: [&str; N]) -> Mcc {
+        mcc(args).env("MCC_HOSTS_FILE", &self.file).local()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// The workers the service's running replicas are on, sorted.
+fn placed(v: &serde_json::Value) -> Vec<String> {
+    let mut on: Vec<String> = v["instances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["state"] == "running")
+        .map(|r| r["worker"].as_str().unwrap().to_string())
+        .collect();
+    on.sort();
+    on
+}
+
+#[test]
+fn services_move_to_the_workers_of_other_hosts_when_a_host_is_lost() {
+    let hosts = Hosts::up("mccsvc", 3, &[DOCKER_IMAGE]);
+    hosts.reach();
+    let s = Setup::new("svc");
+    let c = Cluster::new("spansvc");
+    for (name, i) in [("h1", 1), ("h2", 2), ("h3", 3)] {
+        s.mcc(["host", "add", name, "--engine", hosts.docker_host(i)])
+            .run()
+            .ok();
+    }
+    let shared = format!("file://{}", s.export);
+    let subnet = test_subnet(211);
+    // frontend on h1; node01 h2, node02 h3, node03 h1, node04 h2
+    s.mcc([
+        "create",
+        "--name",
+        c.n(),
+        "--image",
+        DOCKER_IMAGE,
+        "--nodes",
+        "4",
+        "--subnet",
+        &subnet,
+        "--docker-workers",
+        "--hosts",
+        "h1,h2,h3",
+        "--shared-from",
+        &shared,
+    ])
+    .run()
+    .ok();
+    // a worker's engine is published on its host's address, nowhere else
+    let ports = hosts.docker_ok(3, &["port", &format!("{}-node02", c.n())]);
+    assert!(
+        ports.starts_with(&format!("2375/tcp -> {}:", hosts.addr(3))),
+        "{ports}"
+    );
+    // and asks for the cluster's client certificate: a bare TLS client
+    // is turned away
+    let port = ports.rsplit(':').next().unwrap().trim();
+    let out = std::process::Command::new("curl")
+        .args(["-sk", "--max-time", "5"])
+        .arg(format!("https://{}:{port}/version", hosts.addr(3)))
+        .output()
+        .expect("curl");
+    assert!(
+        !String::from_utf8_lossy(&out.stdout).contains("ApiVersion"),
+        "the engine answered a client without a certificate"
+    );
+
+    let d = Daemon::start_env("svc", &[], &[("MCC_HOSTS_FILE", &s.file)]);
+    d.busybox_service(&c, "web", "4", &["--", "sleep", "3600"]);
+    let v = d.converged(&c, "web", 4, &[], "create over three hosts");
+    assert_eq!(
+        placed(&v),
+        ["node01", "node02", "node03", "node04"],
+        "one replica per worker: {v:#}"
+    );
+
+    // host 3 (node02) lost whole: its replica runs again on another host
+    hosts.kill(3);
+    let v = d.converged(&c, "web", 4, &["node02"], "after host 3 was killed");
+    let on = placed(&v);
+    assert!(!on.contains(&"node02".to_string()), "{v:#}");
+    let stats = d.request("GET", "/api/v1/stats", "").json();
+    assert!(
+        stats["containers.relocated"].as_u64().unwrap() >= 1,
+        "{stats:#}"
+    );
+    // the replicas left on the hosts that answer are the four, once each
+    let mut running = 0;
+    for i in [1, 2] {
+        for node in ["node01", "node03", "node04"] {
+            let name = format!("{}-{node}", c.n());
+            let out = hosts.docker(
+                i,
+                &[
+                    "exec", &name, "sh", "-c",
+                    "DOCKER_HOST=unix:///var/run/docker.sock DOCKER_TLS_VERIFY= docker ps -q --filter label=mcc.service=web",
+                ],
+            );
+            if out.status.success() {
+                running += String::from_utf8_lossy(&out.stdout).lines().count();
+            }
+        }
+    }
+    assert_eq!(running, 4, "replicas running on the hosts left");
+    drop(d);
+    // the cluster goes with the hosts (`down`); h3 is not there to ask
+}
