@@ -177,6 +177,42 @@ fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
         assert!(out.stderr.contains("rack"), "{}", out.describe());
     }
 
+    // nodes pinned in the file (`per-node: {NODE: {host: H}}`) go there,
+    // over the round-robin; kept to the end, where its host is lost
+    let p = Cluster::new("spanpin");
+    let file = s.dir.join("pinned.yaml");
+    std::fs::write(
+        &file,
+        format!(
+            "image: {BUSYBOX}\nnodes: 2\nhosts: [h1, h2]\nshared-from: {shared}\n\
+             per-node:\n  frontend: {{host: h2}}\n  node01: {{host: h3}}\n"
+        ),
+    )
+    .unwrap();
+    let file = file.to_string_lossy().into_owned();
+    s.mcc(["create", "--name", p.n(), "--file", &file])
+        .run()
+        .ok();
+    let pn = |node: &str| format!("{}-{node}", p.n());
+    // (node02 is not pinned: round-robin over h1,h2 puts it on h1)
+    assert_eq!(on_host(&hosts, 1, p.n()), [pn("node02")]);
+    assert_eq!(on_host(&hosts, 2, p.n()), [pn("frontend")]);
+    assert_eq!(on_host(&hosts, 3, p.n()), [pn("node01")]);
+    // a pin on a host that is not listed: refused, nothing made
+    let bad = Cluster::new("spanpin2");
+    std::fs::write(
+        s.dir.join("bad.yaml"),
+        format!("image: {BUSYBOX}\nhosts: [h1]\nshared-from: {shared}\nper-node:\n  frontend: {{host: h9}}\n"),
+    )
+    .unwrap();
+    let bad_file = s.dir.join("bad.yaml").to_string_lossy().into_owned();
+    let out = s
+        .mcc(["create", "--name", bad.n(), "--file", &bad_file])
+        .run()
+        .code_is(2);
+    assert!(out.stderr.contains("'h9'"), "{}", out.describe());
+    assert!(on_host(&hosts, 1, bad.n()).is_empty());
+
     s.mcc([
         "create",
         "--name",
@@ -284,6 +320,26 @@ fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
     assert_eq!(node02["state"], "unreachable", "{}", out.describe());
     assert_eq!(node02["host"], "h3", "{}", out.describe());
     assert_eq!(v["status"], "degraded", "{}", out.describe());
+    // a pinned node of the lost host: unreachable there, as recorded
+    let out = s.mcc(["inspect", p.n(), "--output", "json"]).run().ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let pinned = v["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "node01")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(pinned["state"], "unreachable", "{}", out.describe());
+    assert_eq!(pinned["host"], "h3", "{}", out.describe());
+    // its delete cannot free the overlay while h3 holds a node's address,
+    // and says what does
+    let out = s.mcc(["delete", p.n()]).run().code_is(1);
+    assert!(
+        out.stderr.contains("mcc host remove h3 --lost"),
+        "{}",
+        out.describe()
+    );
     let out = sh("node01", "ping -c 1 -W 5 node04").ok();
     assert!(
         out.stdout.contains("1 packets received"),
@@ -298,6 +354,9 @@ fn a_cluster_spans_three_hosts_with_its_names_addresses_and_folders() {
     let out = s.mcc(["host", "remove", "h3"]).run();
     assert_ne!(out.code(), 0, "h3 holds nodes: {}", out.describe());
     s.mcc(["host", "remove", "h3", "--lost"]).run().ok();
+    s.mcc(["delete", p.n()]).run().ok();
+    assert!(on_host(&hosts, 1, p.n()).is_empty());
+    assert!(on_host(&hosts, 2, p.n()).is_empty());
     let out = s.mcc(["host", "remove", "h2", "--lost"]).run().code_is(2);
     assert!(out.stderr.contains("not lost"), "{}", out.describe());
     s.mcc(["recreate", c.n(), "node02", "--host", "h1"])

@@ -61,6 +61,18 @@ impl<'a> BringUp<'a> {
         } else {
             "Creating and starting nodes"
         };
+        if !self.bp.record.hosts.is_empty() {
+            // where each goes, recorded first: a node whose host is lost
+            // is known to be there even if it never answered
+            let placed: Vec<(NodeId, String)> = self
+                .nodes
+                .iter()
+                .filter_map(|n| Some((*n, self.request(*n).placement?)))
+                .collect();
+            self.clusters
+                .record_placements(self.bp.name, &placed)
+                .await?;
+        }
         reporter.begin(title, self.nodes.len());
         let (up_tx, up_rx) = unbounded_channel::<NodeId>();
         let (made, contextualized) =

@@ -358,6 +358,8 @@ impl Clusters {
         if !spec.hosts.is_empty() {
             self.check_listed("--hosts", &spec.hosts).await?;
         }
+        let pinned: Vec<String> = spec.node_hosts.values().cloned().collect();
+        self.check_listed("per-node host", &pinned).await?;
         if let Some(parent) = &spec.parent {
             // Elsewhere the engine says so (if cryptically: "invalid
             // subinterface vlan name").
@@ -594,7 +596,7 @@ impl Clusters {
             record,
             images: &images,
             timeout,
-            placements: &Default::default(),
+            placements: &spec.node_hosts,
         };
         self.bring_up(&blueprint, &all, &workers, cancel).await?;
         self.on_change(name, cancel).await?;

@@ -190,14 +190,24 @@ impl Clusters {
             && report.volumes.is_empty()
             && report.kept_volumes.is_empty());
         if errors.is_empty() {
-            Ok(report)
-        } else {
-            Err(Error::Failed(format!(
-                "could not remove all of cluster '{name}':\n    {}\n  `mcc gc {name}` tries \
-                 again",
-                errors.join("\n    ")
-            )))
+            return Ok(report);
         }
+        // a node of a lost host holds its overlay address (a swarm task)
+        // until the host leaves the swarm
+        let hint = match self.provider.unreachable_hosts().as_slice() {
+            [] => String::new(),
+            hosts => format!(
+                "host {} does not answer: its nodes hold the cluster's network until `mcc \
+                 host remove {} --lost` takes it out of the swarm; then ",
+                hosts.join(", "),
+                hosts[0]
+            ),
+        };
+        Err(Error::Failed(format!(
+            "could not remove all of cluster '{name}':\n    {}\n  {hint}`mcc gc {name}` tries \
+             again",
+            errors.join("\n    ")
+        )))
     }
 }
 

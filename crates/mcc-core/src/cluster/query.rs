@@ -98,13 +98,14 @@ pub struct ClusterView {
 
 /// A member without a container: `missing`, or `unreachable` when its
 /// host is among `unreachable` (a cluster over several hosts).
-fn missing_view(l: &Loaded, m: NodeId, hostname: String, unreachable: &[String]) -> NodeView {
-    let host = l
-        .record
-        .as_ref()
-        .and_then(|r| crate::model::placement::host_of(&r.hosts, m).map(String::from));
+fn missing_view(l: &Loaded, m: NodeId, hostname: String, hosts: &HostInfo) -> NodeView {
+    let host = hosts.placed.get(&m).cloned().or_else(|| {
+        l.record
+            .as_ref()
+            .and_then(|r| crate::model::placement::host_of(&r.hosts, m).map(String::from))
+    });
     let state = match &host {
-        Some(h) if unreachable.contains(h) => "unreachable",
+        Some(h) if hosts.unreachable.contains(h) => "unreachable",
         _ => "missing",
     };
     NodeView {
@@ -133,6 +134,8 @@ fn missing_view(l: &Loaded, m: NodeId, hostname: String, unreachable: &[String])
 struct HostInfo {
     unreachable: Vec<String>,
     zones: std::collections::BTreeMap<String, String>,
+    /// Where each node was placed (read when a member has no container).
+    placed: std::collections::BTreeMap<NodeId, String>,
 }
 
 impl ClusterView {
@@ -174,7 +177,7 @@ impl ClusterView {
         nodes.extend(
             missing
                 .iter()
-                .map(|m| missing_view(l, *m, hostname(*m), &hosts.unreachable)),
+                .map(|m| missing_view(l, *m, hostname(*m), hosts)),
         );
         for n in nodes.iter_mut() {
             n.zone = n.host.as_ref().and_then(|h| hosts.zones.get(h).cloned());
@@ -323,6 +326,9 @@ impl Clusters {
         if l.record.as_ref().is_some_and(|r| !r.hosts.is_empty()) {
             hosts.zones = self.provider.host().await?.zones;
             hosts.unreachable = self.provider.unreachable_hosts();
+            if !missing.is_empty() {
+                hosts.placed = self.placements(&l.name).await?;
+            }
         }
         Ok(ClusterView::new(l, state, &missing, &hosts))
     }

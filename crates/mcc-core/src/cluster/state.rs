@@ -376,6 +376,50 @@ impl Clusters {
         Ok(members)
     }
 
+    /// The host each node of a cluster over hosts was placed on, as
+    /// recorded when it was made (empty for a cluster on one engine, or
+    /// one made before it was recorded).
+    pub(crate) async fn placements(
+        &self,
+        name: &ClusterName,
+    ) -> Result<std::collections::BTreeMap<NodeId, String>> {
+        let Some(tar) = self.meta_file(name, context::PLACEMENTS_FILE).await? else {
+            return Ok(Default::default());
+        };
+        let text = context::single_file_text(&tar)?;
+        let by_name: std::collections::BTreeMap<String, String> = serde_json::from_str(&text)
+            .map_err(|e| {
+                Error::Failed(format!(
+                    "cluster '{name}': its placements ({META_MOUNT}/{}) are unreadable: {e}",
+                    context::PLACEMENTS_FILE
+                ))
+            })?;
+        Ok(by_name
+            .into_iter()
+            .filter_map(|(n, h)| Some((NodeId::parse_hostname(&n)?, h)))
+            .collect())
+    }
+
+    /// Records where `placed` nodes go (over what was recorded of others).
+    pub(crate) async fn record_placements(
+        &self,
+        name: &ClusterName,
+        placed: &[(NodeId, String)],
+    ) -> Result<()> {
+        let mut all = self.placements(name).await?;
+        all.extend(placed.iter().cloned());
+        let by_name: std::collections::BTreeMap<String, &String> =
+            all.iter().map(|(n, h)| (n.hostname(), h)).collect();
+        let text = serde_json::to_string(&by_name).expect("names serialize");
+        self.store
+            .write(
+                name,
+                META_MOUNT,
+                context::file_archive(context::PLACEMENTS_FILE, &text)?,
+            )
+            .await
+    }
+
     /// Records the cluster's members.
     pub(crate) async fn write_members(&self, name: &ClusterName, members: &[NodeId]) -> Result<()> {
         let loaded = self.load(name).await?;

@@ -163,6 +163,11 @@ pub fn shared_archive() -> Result<Vec<u8>> {
 /// File of a schema 2 cluster's meta volume listing its members.
 pub const MEMBERS_FILE: &str = "members";
 
+/// File of the meta volume of a cluster over hosts: the host each node
+/// was placed on (JSON, node name -> host), so that a node whose host no
+/// longer answers is still known to be there.
+pub const PLACEMENTS_FILE: &str = "placements";
+
 /// A tar archive holding one file.
 pub fn file_archive(name: &str, content: &str) -> Result<Vec<u8>> {
     let mut b = tar::Builder::new(Vec::new());

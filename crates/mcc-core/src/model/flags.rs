@@ -67,6 +67,7 @@ impl CreateFlags {
                 .split_once('=')
                 .ok_or_else(|| format!("--ip '{kv}' has no '='; write --ip node01=10.42.0.11"))?;
             let given = NodeInput {
+                host: None,
                 ip: Some(ip.to_string()),
             };
             if let Some(first) = per_node.insert(n.to_string(), given) {

@@ -74,6 +74,8 @@ pub struct SpecInput {
 #[serde(deny_unknown_fields)]
 pub struct NodeInput {
     pub ip: Option<String>,
+    /// The host it runs on (a cluster over hosts), over the round-robin.
+    pub host: Option<String>,
 }
 
 /// Environment in a cluster file: a map (`FOO: bar`) or a list (`- FOO=bar`).
@@ -147,6 +149,9 @@ pub struct ClusterSpec {
     /// `--spread zone`: `hosts` (every listed one when empty) are put in
     /// zone order by create, which knows their zones.
     pub spread_zones: bool,
+    /// Nodes pinned to a host (`per-node: {node03: {host: h2}}`), over the
+    /// round-robin.
+    pub node_hosts: BTreeMap<NodeId, String>,
 }
 
 /// What to write instead of an unknown field of a cluster file: most
@@ -222,7 +227,12 @@ impl SpecInput {
         };
         let per_node = match (self.per_node, flags.per_node) {
             (Some(mut base), Some(over)) => {
-                base.extend(over);
+                // a flag's address of a node keeps the file's host of it
+                for (node, o) in over {
+                    let b = base.entry(node).or_default();
+                    b.ip = o.ip.or(b.ip.take());
+                    b.host = o.host.or(b.host.take());
+                }
                 Some(base)
             }
             (base, over) => over.or(base),
@@ -317,6 +327,11 @@ impl SpecInput {
             )?;
         }
         let devices = devices(self.devices.unwrap_or_default())?;
+        let node_hosts = node_hosts(
+            self.per_node.as_ref(),
+            nodes,
+            !hosts.is_empty() || spread_zones,
+        )?;
         let (subnet, gateway, fixed_ips) = addressing(
             self.subnet.as_deref(),
             self.allow_public_subnet.unwrap_or(false),
@@ -373,8 +388,39 @@ impl SpecInput {
             hosts,
             shared_from,
             spread_zones,
+            node_hosts,
         })
     }
+}
+
+/// The nodes pinned to a host by `per-node: {NODE: {host: H}}`: each a node
+/// of the cluster, on a cluster that spans hosts (`--hosts` or `--spread`).
+fn node_hosts(
+    per_node: Option<&BTreeMap<String, NodeInput>>,
+    nodes: u32,
+    spans: bool,
+) -> Result<BTreeMap<NodeId, String>, String> {
+    let mut pinned = BTreeMap::new();
+    for (node, n) in per_node.into_iter().flatten() {
+        let Some(host) = &n.host else { continue };
+        super::placement::check_name("host", host)?;
+        let id = NodeId::parse_hostname(node)
+            .filter(|id| id.role == super::Role::Frontend || id.index <= nodes)
+            .ok_or_else(|| {
+                format!(
+                    "per-node: '{node}' is given host {host} but is not a node of this cluster \
+                     (frontend, node01 … node{nodes:02})"
+                )
+            })?;
+        if !spans {
+            return Err(format!(
+                "per-node: {node} is given host {host}, but the cluster runs on one engine; \
+                 give --hosts h1,h2,… (and --shared-from), or leave the host out"
+            ));
+        }
+        pinned.insert(id, host.clone());
+    }
+    Ok(pinned)
 }
 
 /// The hosts a cluster spans and the folder they share, checked: the
@@ -1127,6 +1173,50 @@ mod tests {
         }
     }
 
+    /// `per-node: {NODE: {host: H}}` pins a node of a cluster over hosts;
+    /// a node that is not one, or a cluster on one engine, is refused; a
+    /// flag's `--ip` of the node keeps the file's host.
+    #[test]
+    fn a_node_is_pinned_to_a_host_in_the_file() {
+        let file = "image: x\nnodes: 3\nhosts: [h1, h2]\nshared-from: file:///srv/mcc\n\
+                    per-node:\n  node03: {host: h1}\n  frontend: {host: h2}\n";
+        let spec = SpecInput::from_yaml(file).unwrap();
+        let flags = SpecInput {
+            per_node: Some(BTreeMap::from([(
+                "node03".to_string(),
+                NodeInput {
+                    ip: Some("10.9.0.40".into()),
+                    host: None,
+                },
+            )])),
+            subnet: Some("10.9.0.0/24".into()),
+            ..Default::default()
+        };
+        let ok = spec
+            .clone()
+            .overridden_by(flags)
+            .unwrap()
+            .validate()
+            .unwrap();
+        assert_eq!(ok.node_hosts[&NodeId::worker(3)], "h1");
+        assert_eq!(ok.node_hosts[&NodeId::FRONTEND], "h2");
+        assert_eq!(ok.fixed_ips[&NodeId::worker(3)].to_string(), "10.9.0.40");
+        for (text, says) in [
+            (
+                file.replace("node03: {host", "node04: {host"),
+                "node04' is given host h1 but is not a node",
+            ),
+            (file.replace("{host: h1}", "{host: H1}"), "host 'H1'"),
+            (
+                "image: x\nnodes: 1\nper-node:\n  node01: {host: h1}\n".to_string(),
+                "runs on one engine",
+            ),
+        ] {
+            let e = SpecInput::from_yaml(&text).unwrap().validate().unwrap_err();
+            assert!(e.contains(says), "{text}: {e}");
+        }
+    }
+
     /// A VPC brings its own subnet, gateway and driver: naming any of them
     /// beside it is an error naming both; a file's `vpc:` is a flag's.
     #[test]
@@ -1148,6 +1238,7 @@ mod tests {
             "node01".to_string(),
             NodeInput {
                 ip: Some("10.1.0.9".into()),
+                host: None,
             },
         )]);
         for (bad, flag) in [
