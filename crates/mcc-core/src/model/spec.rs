@@ -1092,6 +1092,14 @@ mod tests {
         .unwrap();
         assert_eq!(ok.hosts, ["h1", "h2"]);
         assert_eq!(ok.shared_from.as_deref(), Some("/srv/mcc"));
+        let nfs = SpecInput {
+            hosts: hosts(),
+            shared_from: Some("nfs://NAS/srv/mcc".into()),
+            ..base.clone()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(nfs.shared_from.as_deref(), Some("nfs://nas/srv/mcc"));
         assert_eq!(ok.network_driver, NetworkDriver::Overlay);
         for (bad, says) in [
             (
