@@ -457,7 +457,7 @@ fn shared_folders_are_made_and_removed_through_the_engines() {
             .local()
             .hiding(&s.export)
     };
-    hidden(&[
+    let out = hidden(&[
         "create",
         "--name",
         c.n(),
@@ -467,6 +467,8 @@ fn shared_folders_are_made_and_removed_through_the_engines() {
         "1",
         "--device",
         "home:/home",
+        "--persist",
+        "/var",
         "--hosts",
         "h1,h2",
         "--shared-from",
@@ -474,6 +476,42 @@ fn shared_folders_are_made_and_removed_through_the_engines() {
     ])
     .run()
     .ok();
+    // --persist stays on each node's host, and says so
+    assert!(
+        out.stderr
+            .contains("--persist /var: each node's volume stays on its node's host"),
+        "{}",
+        out.describe()
+    );
+    let out = hidden(&["inspect", c.n(), "--output", "json"]).run().ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let persisted: Vec<(&str, &str, &str)> = v["persisted"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    (
+                        p["node"].as_str().unwrap_or("-"),
+                        p["path"].as_str().unwrap_or("-"),
+                        p["host"].as_str().unwrap_or("-"),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        persisted,
+        [("frontend", "/var", "h1"), ("node01", "/var", "h2")],
+        "{}",
+        out.describe()
+    );
+    let out = hidden(&["inspect", c.n()]).run().ok();
+    assert!(
+        out.stdout
+            .contains("--persist volumes, each on its node's host"),
+        "{}",
+        out.describe()
+    );
     let home = volumes.join(format!("{}-home", c.n()));
     let mode = |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().permissions().mode();
     assert_eq!(mode(&volumes) & 0o7777, 0o700, "{}", volumes.display());

@@ -224,6 +224,7 @@ impl DockerProvider {
             name: v.name,
             mountpoint: v.mountpoint,
             labels: v.labels,
+            host: None,
         })
     }
 }
@@ -678,6 +679,7 @@ impl Engine for DockerProvider {
                 mountpoint: v.mountpoint,
                 name: v.name,
                 labels: v.labels,
+                host: None,
             })),
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
@@ -714,6 +716,7 @@ impl Engine for DockerProvider {
                 name: v.name,
                 mountpoint: v.mountpoint,
                 labels: v.labels,
+                host: None,
             })
             .collect())
     }

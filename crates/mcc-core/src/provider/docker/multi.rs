@@ -375,7 +375,13 @@ impl Engine for MultiHost {
 
     async fn volumes(&self, label: Option<(&str, &str)>) -> Result<Vec<VolumeInfo>> {
         // a shared folder's volume is on every host that mounts it
-        let listed = self.each(|e| async move { e.volumes(label).await }).await?;
+        let mut listed = self.each(|e| async move { e.volumes(label).await }).await?;
+        for (at, vs) in listed.iter_mut() {
+            let host = self.host_name(*at);
+            for v in vs.iter_mut() {
+                v.host = host.clone();
+            }
+        }
         Ok(once_by_name(listed, |v| &v.name))
     }
 
