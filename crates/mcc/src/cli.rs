@@ -749,7 +749,8 @@ pub struct CreateArgs {
     /// Mount the host's /lib/modules read-only in every node
     #[arg(long, help_heading = "Nodes")]
     pub mount_modules: bool,
-    /// Keep PATH in a volume of each node, across recreation (repeatable), e.g. /var
+    /// Keep PATH in a volume of each node, across recreation (repeatable), e.g. /var;
+    /// on several hosts the volume stays on its node's host
     #[arg(long, value_name = "PATH", help_heading = "Nodes")]
     pub persist: Vec<String>,
     /// Every worker runs its own Docker engine, reachable from every node as
@@ -767,9 +768,11 @@ pub struct CreateArgs {
         help_heading = "Hosts"
     )]
     pub hosts: Vec<String>,
-    /// With --hosts: file:///PATH, a folder every host has at that path (an
-    /// NFS export or cluster filesystem mounted there) that holds the
-    /// cluster's files and shared folders
+    /// With --hosts: where the cluster's files and shared folders live.
+    /// nfs://SERVER/PATH[?OPT,…]: an NFS export that each host's engine
+    /// mounts (volumes of the local driver, type nfs); file:///PATH: a
+    /// folder every host has at that path (a cluster filesystem). mcc makes
+    /// mcc-volumes/ in it through the engines
     #[arg(long, value_name = "URL", help_heading = "Hosts")]
     pub shared_from: Option<String>,
     /// `zone`: spread the nodes over the hosts' zones (of --hosts, or every

@@ -848,4 +848,23 @@ fn print_view(v: &ClusterView) {
         heads.extend(["HOST", "ZONE"]);
     }
     say_raw!("{}", table::render(&heads, &rows));
+    if !v.persisted.is_empty() {
+        say!("--persist volumes, each on its node's host:");
+        let rows: Vec<Vec<String>> = v
+            .persisted
+            .iter()
+            .map(|p| {
+                vec![
+                    p.node.clone(),
+                    p.path.clone(),
+                    p.volume.clone(),
+                    p.host.clone().unwrap_or_else(|| "-".into()),
+                ]
+            })
+            .collect();
+        say_raw!(
+            "{}",
+            table::render(&["NODE", "PATH", "VOLUME", "HOST"], &rows)
+        );
+    }
 }

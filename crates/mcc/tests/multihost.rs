@@ -483,3 +483,228 @@ fn two_mcc_on_two_machines_race_for_one_name(hosts: &Hosts, s: &Setup) {
         assert!(on_host(hosts, i, c.n()).is_empty(), "host {i}");
     }
 }
+
+/// The folders of a cluster's volumes on the shared export are made and
+/// removed through the engines (a helper container that mounts the
+/// export), not by mcc's own file calls: mcc runs where the export is an
+/// empty tmpfs of its own, and the nodes on both hosts still share /home,
+/// kept in `<export>/mcc-volumes` (0700). A link a node plants in /home is
+/// removed, never followed; a link where a volume's folder goes is
+/// refused. An NFS export a host cannot mount (this kernel has no NFS
+/// client) is refused naming the host and the export, leaving nothing.
+#[test]
+fn shared_folders_are_made_and_removed_through_the_engines() {
+    use std::os::unix::fs::PermissionsExt;
+    let hosts = Hosts::up("mccex", 2, &[BUSYBOX]);
+    let s = Setup::new("export");
+    for (name, i) in [("h1", 1), ("h2", 2)] {
+        s.mcc(["host", "add", name, "--engine", hosts.docker_host(i)])
+            .run()
+            .ok();
+    }
+    let shared = format!("file://{}", s.export);
+    let volumes = std::path::Path::new(&s.export).join("mcc-volumes");
+    // what a planted link points to, outside the export
+    let outside = s.dir.join("outside");
+    std::fs::create_dir_all(&outside).unwrap();
+    std::fs::write(outside.join("keep"), "x").unwrap();
+
+    let c = Cluster::new("export");
+    let hidden = |args: &[&str]| {
+        mcc(args)
+            .env("MCC_HOSTS_FILE", &s.file)
+            .local()
+            .hiding(&s.export)
+    };
+    let out = hidden(&[
+        "create",
+        "--name",
+        c.n(),
+        "--image",
+        BUSYBOX,
+        "--nodes",
+        "1",
+        "--device",
+        "home:/home",
+        "--persist",
+        "/var",
+        "--hosts",
+        "h1,h2",
+        "--shared-from",
+        &shared,
+    ])
+    .run()
+    .ok();
+    // --persist stays on each node's host, and says so
+    assert!(
+        out.stderr
+            .contains("--persist /var: each node's volume stays on its node's host"),
+        "{}",
+        out.describe()
+    );
+    let out = hidden(&["inspect", c.n(), "--output", "json"]).run().ok();
+    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
+    let persisted: Vec<(&str, &str, &str)> = v["persisted"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    (
+                        p["node"].as_str().unwrap_or("-"),
+                        p["path"].as_str().unwrap_or("-"),
+                        p["host"].as_str().unwrap_or("-"),
+                    )
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    assert_eq!(
+        persisted,
+        [("frontend", "/var", "h1"), ("node01", "/var", "h2")],
+        "{}",
+        out.describe()
+    );
+    let out = hidden(&["inspect", c.n()]).run().ok();
+    assert!(
+        out.stdout
+            .contains("--persist volumes, each on its node's host"),
+        "{}",
+        out.describe()
+    );
+    let home = volumes.join(format!("{}-home", c.n()));
+    let mode = |p: &std::path::Path| std::fs::symlink_metadata(p).unwrap().permissions().mode();
+    assert_eq!(mode(&volumes) & 0o7777, 0o700, "{}", volumes.display());
+    assert_eq!(mode(&home) & 0o7777, 0o755, "{}", home.display());
+    let sh = |on: &str, script: &str| {
+        hidden(&["exec", c.n(), "--on", on, "--", "sh", "-c", script]).run()
+    };
+    sh("node01", "echo from-h2 > /home/x").ok();
+    let out = sh("frontend", "cat /home/x && ping -c 1 -W 5 node01").ok();
+    assert!(out.stdout.contains("from-h2"), "{}", out.describe());
+    assert_eq!(
+        std::fs::read_to_string(home.join("x")).unwrap(),
+        "from-h2\n"
+    );
+    // a node plants links to a folder of the host in the shared folder
+    let target = outside.to_string_lossy();
+    sh(
+        "node01",
+        &format!("ln -s {target} /home/link && mkdir /home/d && ln -s {target}/keep /home/d/f"),
+    )
+    .ok();
+    hidden(&["delete", c.n()]).run().ok();
+    assert!(outside.join("keep").exists(), "a link was followed");
+    let left: Vec<_> = std::fs::read_dir(&volumes)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert!(left.is_empty(), "the shared folder keeps {left:?}");
+    for i in 1..=2 {
+        assert!(on_host(&hosts, i, c.n()).is_empty(), "host {i}");
+        let vols = hosts.docker_ok(
+            i,
+            &[
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("label=mcc.cluster={}", c.n()),
+            ],
+        );
+        assert!(vols.is_empty(), "host {i} keeps volumes: {vols}");
+    }
+    assert_nothing_labelled(c.n(), "after delete");
+
+    // a link where a volume's folder goes: refused, naming it, not followed
+    let c2 = Cluster::new("exlink");
+    let planted = volumes.join(format!("{}-home", c2.n()));
+    std::os::unix::fs::symlink(&outside, &planted).unwrap();
+    let out = s
+        .mcc([
+            "create",
+            "--name",
+            c2.n(),
+            "--image",
+            BUSYBOX,
+            "--device",
+            "home:/home",
+            "--hosts",
+            "h1,h2",
+            "--shared-from",
+            &shared,
+        ])
+        .run();
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    assert!(
+        out.stderr
+            .contains(&format!("mcc-volumes/{}-home is not a folder", c2.n())),
+        "{}",
+        out.describe()
+    );
+    let inside: Vec<_> = std::fs::read_dir(&outside)
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name())
+        .collect();
+    assert_eq!(inside, ["keep"], "something was made through the link");
+    assert_nothing_labelled(c2.n(), "after the refused create");
+    std::fs::remove_file(&planted).unwrap();
+
+    // an NFS export that the hosts cannot mount (h1 is the engine mcc is
+    // pointed at: the cluster's record goes there first)
+    let c3 = Cluster::new("exnfs");
+    let nfs = "nfs://192.0.2.1/srv/mcc";
+    let out = s
+        .mcc([
+            "create",
+            "--name",
+            c3.n(),
+            "--image",
+            BUSYBOX,
+            "--hosts",
+            "h1,h2",
+            "--shared-from",
+            nfs,
+        ])
+        .env("DOCKER_HOST", hosts.docker_host(1))
+        .run();
+    assert_eq!(out.code(), 1, "{}", out.describe());
+    for says in ["on host h1", nfs, "cannot mount"] {
+        assert!(out.stderr.contains(says), "{says}: {}", out.describe());
+    }
+    for i in 1..=2 {
+        assert!(on_host(&hosts, i, c3.n()).is_empty(), "host {i}");
+        let left = hosts.docker_ok(
+            i,
+            &[
+                "volume",
+                "ls",
+                "-q",
+                "--filter",
+                &format!("label=mcc.cluster={}", c3.n()),
+            ],
+        );
+        assert!(left.is_empty(), "host {i} keeps volumes: {left}");
+    }
+    // and one that is not an export at all: a usage error
+    let out = s
+        .mcc([
+            "create",
+            "--name",
+            c3.n(),
+            "--image",
+            BUSYBOX,
+            "--hosts",
+            "h1,h2",
+            "--shared-from",
+            "nfs://nas:2049/srv",
+        ])
+        .run()
+        .code_is(2);
+    assert!(
+        out.stderr.contains("nfs://nas:2049/srv") && out.stderr.contains("?port="),
+        "{}",
+        out.describe()
+    );
+}

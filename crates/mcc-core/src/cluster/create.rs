@@ -71,6 +71,14 @@ impl Clusters {
             ),
         };
         self.check_create(spec).await?;
+        if (!spec.hosts.is_empty() || spec.spread_zones) && !spec.options.persist.is_empty() {
+            let paths = spec.options.persist.join(", ");
+            self.reporter.note(&format!(
+                "note: --persist {paths}: each node's volume stays on its node's host, not on \
+                 the shared export; a node recreated on another host (`mcc recreate --host`) \
+                 starts with them empty there (`mcc inspect` shows each volume's host)"
+            ));
+        }
         let images = self
             .ensure_images(&[&spec.frontend_image, &spec.worker_image], cancel)
             .await?;

@@ -154,14 +154,16 @@ impl Clusters {
                     Some(role::META | role::SHARED | role::INDEX)
                 )
             });
-        for v in data_volumes {
-            if !data.removes(&v) {
-                report.kept_volumes.push(v.name);
-            } else {
-                let r = self.provider.remove_volume(&v.name).await;
-                tally(vec![(v.name, r)], &mut report.volumes, &mut errors);
-            }
-        }
+        // at once: one on a shared export is removed by a helper container
+        let (doomed, kept): (Vec<_>, Vec<_>) =
+            data_volumes.into_iter().partition(|v| data.removes(v));
+        report.kept_volumes.extend(kept.into_iter().map(|v| v.name));
+        tally(
+            self.remove_volumes(doomed.into_iter().map(|v| v.name))
+                .await,
+            &mut report.volumes,
+            &mut errors,
+        );
         // The record stays while anything else does: a later `gc` then
         // still knows what the cluster used and how it was being removed.
         if errors.is_empty() {
@@ -170,15 +172,21 @@ impl Clusters {
                 &mut report.containers,
                 &mut errors,
             );
-            for v in meta_volumes {
-                let r = self.provider.remove_volume(&v.name).await;
-                // the index is mcc's bookkeeping, not a volume the user
-                // counts; one that is not removed is still said
-                let is_index = v.labels.get(labels::ROLE).map(String::as_str) == Some(role::INDEX);
-                if !(is_index && r.is_ok()) {
-                    tally(vec![(v.name, r)], &mut report.volumes, &mut errors);
-                }
-            }
+            let index: Vec<String> = meta_volumes
+                .iter()
+                .filter(|v| v.labels.get(labels::ROLE).map(String::as_str) == Some(role::INDEX))
+                .map(|v| v.name.clone())
+                .collect();
+            let removed = self
+                .remove_volumes(meta_volumes.into_iter().map(|v| v.name))
+                .await;
+            // the index is mcc's bookkeeping, not a volume the user
+            // counts; one that is not removed is still said
+            let said = removed
+                .into_iter()
+                .filter(|(n, r)| !(index.contains(n) && r.is_ok()))
+                .collect();
+            tally(said, &mut report.volumes, &mut errors);
         }
         if errors.is_empty() {
             if let Err(e) = self.store.release(name).await {
@@ -213,6 +221,24 @@ impl Clusters {
 
 /// Adds the objects whose removal went well to `into`, the others with
 /// why to `errors`.
+impl Clusters {
+    /// Removes `volumes`, a few at once; each with how it went, in their
+    /// order.
+    async fn remove_volumes(
+        &self,
+        volumes: impl Iterator<Item = String>,
+    ) -> Vec<(String, Result<bool>)> {
+        use futures_util::StreamExt;
+        futures_util::stream::iter(volumes.map(|v| async move {
+            let r = self.provider.remove_volume(&v).await;
+            (v, r)
+        }))
+        .buffered(PARALLELISM)
+        .collect()
+        .await
+    }
+}
+
 fn tally(done: Vec<(String, Result<bool>)>, into: &mut Vec<String>, errors: &mut Vec<String>) {
     for (n, r) in done {
         match r {

@@ -37,7 +37,7 @@ pub use delete::DeleteReport;
 pub use exec::{ExecReport, OutputLine, Target};
 pub use gc::{GcAction, GcFailure, GcReport};
 pub use membership::Removal;
-pub use query::{ClusterStatus, ClusterView, NodeView};
+pub use query::{ClusterStatus, ClusterView, NodeView, PersistView};
 
 use crate::error::{Error, Result};
 use crate::lock::LOCK_TIMEOUT;

@@ -94,6 +94,24 @@ pub struct ClusterView {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub problem: Option<String>,
     pub nodes: Vec<NodeView>,
+    /// The nodes' `--persist` volumes of a cluster over several hosts
+    /// (`inspect` only), each on its node's host.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub persisted: Vec<PersistView>,
+}
+
+/// A node's `--persist` volume and where it is: on its node's host (a
+/// cluster over several hosts), where a node recreated elsewhere does not
+/// find it.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct PersistView {
+    /// The node's hostname.
+    pub node: String,
+    pub path: String,
+    pub volume: String,
+    /// The host whose engine has it (`None`: no host answered for it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 /// A member without a container: `missing`, or `unreachable` when its
@@ -230,6 +248,7 @@ impl ClusterView {
                 })
             }),
             nodes,
+            persisted: Vec::new(),
         }
     }
 }
@@ -293,6 +312,7 @@ impl Clusters {
     pub async fn inspect(&self, name: &ClusterName) -> Result<ClusterView> {
         let l = self.load_existing(name).await?;
         let mut view = self.view(&l).await?;
+        view.persisted = self.persisted(&l).await?;
         if let Some(r) = &l.record {
             if r.options.systemd && !r.privileged {
                 if let Some(why) = self.provider.host().await?.systemd_privileged {
@@ -302,6 +322,37 @@ impl Clusters {
             }
         }
         Ok(view)
+    }
+
+    /// The `--persist` volumes of a cluster over several hosts, with the
+    /// host each is on; none for a cluster on one engine.
+    async fn persisted(&self, l: &Loaded) -> Result<Vec<PersistView>> {
+        use crate::model::labels;
+        if !l
+            .record
+            .as_ref()
+            .is_some_and(|r| !r.hosts.is_empty() && !r.options.persist.is_empty())
+        {
+            return Ok(Vec::new());
+        }
+        let name = l.name.to_string();
+        let mut out: Vec<PersistView> = self
+            .provider
+            .volumes(Some((labels::CLUSTER, &name)))
+            .await?
+            .into_iter()
+            .filter(|v| {
+                v.labels.get(labels::ROLE).map(String::as_str) == Some(labels::role::PERSIST)
+            })
+            .map(|v| PersistView {
+                node: v.labels.get(labels::NODE).cloned().unwrap_or_default(),
+                path: v.labels.get(labels::PATH).cloned().unwrap_or_default(),
+                volume: v.name,
+                host: v.host,
+            })
+            .collect();
+        out.sort_by(|a, b| (&a.node, &a.path).cmp(&(&b.node, &b.path)));
+        Ok(out)
     }
 
     /// The view of one cluster, with its status computed once, the same

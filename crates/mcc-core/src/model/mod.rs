@@ -5,6 +5,7 @@ pub mod address;
 pub mod cidr;
 pub mod docker_workers;
 pub mod duration;
+pub mod export;
 pub mod flags;
 pub mod hosts;
 pub mod image;

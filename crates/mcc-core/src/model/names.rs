@@ -58,8 +58,11 @@ pub mod labels {
     /// On a replica: its index, 1..=replicas.
     pub const REPLICA: &str = "mcc.replica";
     /// On a volume of a cluster that spans hosts (`--shared-from`): the
-    /// folder its data lives in, the same path on every host.
+    /// export its data lives in (`model::export::Export::label`).
     pub const EXPORT: &str = "mcc.export";
+    /// Beside [`EXPORT`]: the image (with `/bin/sh`) of the helper that
+    /// makes and removes the volume's folder there.
+    pub const EXPORT_HELPER: &str = "mcc.export-helper";
 
     /// The labels every object of cluster `name` carries (its name and
     /// this schema), with its `role` when given.

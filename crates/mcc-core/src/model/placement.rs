@@ -1,6 +1,6 @@
-//! Where the nodes of a cluster that spans hosts run (`--hosts`), and the
-//! folder they share across those hosts (`--shared-from`). Pure: which
-//! hosts exist is the provider's to say.
+//! Where the nodes of a cluster that spans hosts run (`--hosts`); the
+//! folder they share is `export`'s. Pure: which hosts exist is the
+//! provider's to say.
 //!
 //! The front-end runs on the first host; workers go round-robin over the
 //! hosts starting after it (1+3 over h1,h2,h3: frontend h1, node01 h2,
@@ -8,9 +8,6 @@
 //! worker on.
 
 use super::names::{NodeId, Role};
-
-/// The folder under the shared export that holds a cluster's volumes.
-pub const EXPORT_SUBDIR: &str = "mcc-volumes";
 
 /// A host's or zone's name: 1 to 63 of `a-z`, `0-9` and `-`, starting with
 /// a letter or digit (a DNS label, as swarm node names are).
@@ -45,41 +42,6 @@ pub fn check_hosts(hosts: &[String]) -> Result<(), String> {
     Ok(())
 }
 
-/// `--shared-from`: the folder every host has at the same path (an NFS
-/// export or a cluster filesystem mounted there), as `file:///PATH`; the
-/// path it names.
-pub fn shared_path(url: &str) -> Result<String, String> {
-    if url.starts_with("nfs://") {
-        return Err(format!(
-            "--shared-from {url}: mcc does not mount NFS exports itself yet; mount the export \
-             at the same path on every host (and on this one) and give file:///THAT/PATH"
-        ));
-    }
-    let Some(path) = url.strip_prefix("file://") else {
-        return Err(format!(
-            "--shared-from {url}: give file:///PATH, a folder every host has at that path \
-             (e.g. file:///srv/mcc, an NFS export mounted there)"
-        ));
-    };
-    let plain = path.starts_with('/')
-        && path.len() > 1
-        && !path.ends_with('/')
-        && path
-            .split('/')
-            .skip(1)
-            .all(|c| !c.is_empty() && c != "." && c != "..")
-        && path
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"/._-".contains(&b));
-    if !plain {
-        return Err(format!(
-            "--shared-from {url}: the path must be absolute and plain (letters, digits, '.', \
-             '_', '-'; no '..', no trailing '/'), e.g. file:///srv/mcc"
-        ));
-    }
-    Ok(path.to_string())
-}
-
 /// `--spread zone`: `hosts` (each with its zone) in the order that puts
 /// consecutive nodes in different zones: one host of each zone in turn,
 /// zones in the order their first host comes, hosts of a zone in their
@@ -109,12 +71,6 @@ pub fn spread_by_zone(hosts: &[(String, Option<String>)]) -> Result<Vec<String>,
     Ok((0..longest)
         .flat_map(|i| zones.iter().filter_map(move |(_, m)| m.get(i).cloned()))
         .collect())
-}
-
-/// Where volume `volume` of a cluster keeps its data under the shared
-/// folder `export`.
-pub fn volume_dir(export: &str, volume: &str) -> String {
-    format!("{export}/{EXPORT_SUBDIR}/{volume}")
 }
 
 /// The host `node` runs on among `hosts`; `None` when the cluster is on
@@ -170,29 +126,5 @@ mod tests {
             let e = check_hosts(&hosts(&[bad])).unwrap_err();
             assert!(e.contains(&format!("'{bad}'")), "{e}");
         }
-    }
-
-    #[test]
-    fn a_shared_folder_is_a_plain_absolute_path() {
-        assert_eq!(shared_path("file:///srv/mcc").unwrap(), "/srv/mcc");
-        assert_eq!(
-            volume_dir("/srv/mcc", "lab-home"),
-            "/srv/mcc/mcc-volumes/lab-home"
-        );
-        for bad in [
-            "/srv/mcc",
-            "file://srv",
-            "file:///",
-            "file:///srv/../etc",
-            "file:///srv/",
-            "file:///srv//x",
-            "file:///srv/a b",
-            "file:///srv/$(x)",
-        ] {
-            let e = shared_path(bad).unwrap_err();
-            assert!(e.contains(bad), "{bad}: {e}");
-        }
-        let e = shared_path("nfs://server/export").unwrap_err();
-        assert!(e.contains("file:///"), "{e}");
     }
 }

@@ -78,23 +78,29 @@ pub struct ClusterRecord {
     /// for a cluster on one engine.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub hosts: Vec<String>,
-    /// The folder every one of those hosts has at this path, which holds
-    /// the cluster's files and shared folders (`--shared-from`).
+    /// The folder every one of those hosts shares, which holds the
+    /// cluster's files and shared folders (`--shared-from`, as
+    /// `model::export::Export::label` keeps it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shared_from: Option<String>,
 }
 
 impl ClusterRecord {
     /// `labels` of a volume whose data every host of the cluster must
-    /// reach (its files, shared folders), with the folder those hosts
+    /// reach (its files, shared folders), with the export those hosts
     /// share when the cluster spans hosts (`labels::EXPORT`, which the
-    /// provider reads).
+    /// provider reads) and the image whose shell makes and removes the
+    /// volume's folder there (the front-end's, which mcc's helpers use).
     pub fn across_hosts(
         &self,
         mut labels: std::collections::HashMap<String, String>,
     ) -> std::collections::HashMap<String, String> {
         if let Some(export) = &self.shared_from {
             labels.insert(super::labels::EXPORT.into(), export.clone());
+            labels.insert(
+                super::labels::EXPORT_HELPER.into(),
+                self.frontend_image.clone(),
+            );
         }
         labels
     }

@@ -144,7 +144,7 @@ pub struct ClusterSpec {
     pub options: NodeOptions,
     /// The hosts the nodes run on (`model::placement`); empty: one engine.
     pub hosts: Vec<String>,
-    /// The path of `--shared-from` (with `hosts`).
+    /// `--shared-from` (with `hosts`) as `Export::label` keeps it.
     pub shared_from: Option<String>,
     /// `--spread zone`: `hosts` (every listed one when empty) are put in
     /// zone order by create, which knows their zones.
@@ -467,11 +467,11 @@ fn spanning(
     }
     let Some(url) = shared_from else {
         return Err(format!(
-            "{over} needs --shared-from file:///PATH: a folder every host has at that path (an NFS export or cluster filesystem mounted there), where the cluster's files and shared folders live so that nodes on every host see them"
+            "{over} needs --shared-from nfs://SERVER/PATH (an NFS export every host's engine mounts) or file:///PATH (a folder every host has at that path): the cluster's files and shared folders live there so that nodes on every host see them"
         ));
     };
-    let path = super::placement::shared_path(url)?;
-    Ok((hosts, Some(path), spread_zones))
+    let export = super::export::Export::parse(url)?;
+    Ok((hosts, Some(export.label()), spread_zones))
 }
 
 /// Each role's image: `--image` sets both, `--front-end-image` and
@@ -1134,6 +1134,14 @@ mod tests {
         .unwrap();
         assert_eq!(ok.hosts, ["h1", "h2"]);
         assert_eq!(ok.shared_from.as_deref(), Some("/srv/mcc"));
+        let nfs = SpecInput {
+            hosts: hosts(),
+            shared_from: Some("nfs://NAS/srv/mcc".into()),
+            ..base.clone()
+        }
+        .validate()
+        .unwrap();
+        assert_eq!(nfs.shared_from.as_deref(), Some("nfs://nas/srv/mcc"));
         assert_eq!(ok.network_driver, NetworkDriver::Overlay);
         for (bad, says) in [
             (

@@ -525,6 +525,7 @@ impl Engine for FakeProvider {
             name: name.into(),
             mountpoint: format!("/fake/volumes/{name}"),
             labels: v.labels.clone(),
+            host: None,
         })
     }
 
@@ -533,6 +534,7 @@ impl Engine for FakeProvider {
             name: name.into(),
             mountpoint: format!("/fake/volumes/{name}"),
             labels: v.labels.clone(),
+            host: None,
         }))
     }
 
@@ -559,6 +561,7 @@ impl Engine for FakeProvider {
                 name: n.clone(),
                 mountpoint: format!("/fake/volumes/{n}"),
                 labels: v.labels.clone(),
+                host: None,
             })
             .collect())
     }

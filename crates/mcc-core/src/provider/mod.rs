@@ -187,9 +187,13 @@ pub struct NetworkInfo {
 #[derive(Clone, Debug)]
 pub struct VolumeInfo {
     pub name: String,
-    /// Where the volume's data lives on the engine's host.
+    /// Where the volume's data lives on the engine's host (one on a
+    /// shared export: where the engine mounts it).
     pub mountpoint: String,
     pub labels: Labels,
+    /// The host whose engine has it (an engine of several hosts; the
+    /// first that listed it, for one on a shared export).
+    pub host: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -150,6 +150,7 @@ pub struct Mcc {
     env: Vec<(String, String)>,
     stdin: Option<Vec<u8>>,
     local: bool,
+    hidden: Option<String>,
 }
 
 /// The variables that send the CLI through a daemon.
@@ -178,6 +179,7 @@ where
         args: args.into_iter().map(|s| s.as_ref().to_string()).collect(),
         env: Vec::new(),
         stdin: None,
+        hidden: None,
         local: false,
     }
 }
@@ -195,6 +197,14 @@ impl Mcc {
         self
     }
 
+    /// Runs in a mount namespace of its own where `path` is an empty
+    /// tmpfs: what mcc does there, it cannot do with its own file calls
+    /// (the engines, outside, see the real folder).
+    pub fn hiding(mut self, path: &str) -> Mcc {
+        self.hidden = Some(path.into());
+        self
+    }
+
     pub fn stdin(mut self, data: &str) -> Mcc {
         self.stdin = Some(data.as_bytes().to_vec());
         self
@@ -202,7 +212,16 @@ impl Mcc {
 
     pub fn spawn(self) -> Running {
         let cmdline = format!("mcc {}", self.args.join(" "));
-        let mut cmd = Command::new(bin());
+        let mut cmd = match &self.hidden {
+            None => Command::new(bin()),
+            Some(path) => {
+                let mut c = Command::new("unshare");
+                c.args(["--mount", "--propagation", "private", "--", "/bin/sh", "-c"])
+                    .arg("mount -t tmpfs -o size=1m,mode=0700 mcc-hidden \"$1\" && shift && exec \"$@\"")
+                    .args(["mcc-hiding", path.as_str(), bin()]);
+                c
+            }
+        };
         cmd.args(&self.args)
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

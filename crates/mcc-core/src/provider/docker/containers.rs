@@ -7,13 +7,13 @@ use super::*;
 
 impl DockerProvider {
     pub(super) async fn create_plain_container(&self, spec: &ContainerSpec) -> Result<String> {
-        for m in &spec.mounts {
-            if let Mount::Volume { name, labels, .. } = m {
-                if let Some(e) = export::export_of(labels) {
-                    export::prepare(e, name)?;
-                }
-            }
-        }
+        self.ensure_export_volumes(spec).await?;
+        self.create_container_as_is(spec).await
+    }
+
+    /// Docker's create call alone: no volume of a shared export is made
+    /// first (a helper's, which mounts none).
+    pub(super) async fn create_container_as_is(&self, spec: &ContainerSpec) -> Result<String> {
         let body = ContainerCreateBody {
             hostname: spec.hostname.clone(),
             domainname: spec.domainname.clone(),
@@ -71,13 +71,13 @@ fn mounts_of(spec: &ContainerSpec) -> (Vec<String>, Vec<DockerMount>) {
                 read_only: Some(*read_only),
                 volume_options: Some(MountVolumeOptions {
                     labels: Some(labels.clone()),
-                    // made where it is missing, binding the shared folder
-                    driver_config: export::export_of(labels).map(|e| {
+                    // made by `ensure_export_volumes`; should it be gone
+                    // again, made mounting the export's folder, never as
+                    // a volume of this host's disk
+                    driver_config: export::export_of(labels).ok().flatten().map(|e| {
                         bollard::models::MountVolumeOptionsDriverConfig {
                             name: Some("local".into()),
-                            options: Some(export::driver_options(
-                                &crate::model::placement::volume_dir(e, name),
-                            )),
+                            options: Some(e.volume_options(name)),
                         }
                     }),
                     ..Default::default()

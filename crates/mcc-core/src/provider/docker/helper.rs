@@ -30,21 +30,14 @@ impl DockerProvider {
         {
             return Err(Error::Failed(format!("{path}: not a plain relative path")));
         }
-        let name = format!(
-            "{volume}.write.{:x}",
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos() as u64)
-                .unwrap_or_default()
-                ^ u64::from(std::process::id())
-        );
+        let name = helper_name(volume, "write");
         let mut labels = helper.labels.clone();
         labels.insert(
             crate::model::labels::ROLE.into(),
             crate::model::labels::role::HELPER.into(),
         );
         let spec = ContainerSpec {
-            name: name.clone(),
+            name,
             image: helper.image.clone(),
             entrypoint: Some(vec!["/bin/sh".into()]),
             // Fixed script; the content and the path are its arguments.
@@ -67,15 +60,23 @@ impl DockerProvider {
             }],
             ..Default::default()
         };
-        self.create_plain_container(&spec).await?;
+        self.run_helper(&spec)
+            .await
+            .map_err(|e| Error::Failed(format!("rewriting {path} on volume {volume}: {e}")))
+    }
+
+    /// Runs `spec` (a helper of mcc's own: no network, a fixed script) to
+    /// its end and removes it; an error when it could not run or exited
+    /// non-zero, with what it printed.
+    pub(super) async fn run_helper(&self, spec: &ContainerSpec) -> Result<()> {
+        let name = &spec.name;
+        self.create_container_as_is(spec).await?;
         let ran = async {
             self.docker
-                .start_container(&name, None)
+                .start_container(name, None)
                 .await
-                .map_err(map_err(format!(
-                    "starting {name} to rewrite {volume}:{path}"
-                )))?;
-            let mut wait = self.docker.wait_container(&name, None);
+                .map_err(map_err(format!("starting {name}")))?;
+            let mut wait = self.docker.wait_container(name, None);
             let code = match wait.next().await {
                 Some(Ok(r)) => r.status_code,
                 // a non-zero exit comes as an error carrying the code
@@ -84,21 +85,33 @@ impl DockerProvider {
                 None => -1,
             };
             if code != 0 {
-                let mut logs = self.follow_logs(&name);
+                let mut logs = self.follow_logs(name);
                 let mut out = String::new();
                 while let Some(Ok(Chunk::Stdout(b) | Chunk::Stderr(b))) = logs.next().await {
                     out.push_str(&String::from_utf8_lossy(&b));
                 }
                 return Err(Error::Failed(format!(
-                    "rewriting {path} on volume {volume} failed (exit {code}): {}",
+                    "{name} exited with {code}: {}",
                     out.trim()
                 )));
             }
             Ok(())
         }
         .await;
-        let removed = self.remove_container(&name).await;
+        let removed = self.remove_container(name).await;
         ran?;
         removed.map(|_| ())
     }
+}
+
+/// A helper's container name: `<about>.<what>.<unique>`.
+pub(super) fn helper_name(about: &str, what: &str) -> String {
+    format!(
+        "{about}.{what}.{:x}",
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default()
+            ^ u64::from(std::process::id())
+    )
 }

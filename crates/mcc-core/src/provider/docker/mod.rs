@@ -202,6 +202,16 @@ impl DockerProvider {
         }
     }
 
+    /// Removes volume `name` from this engine (a sized one's image file
+    /// too), not what it keeps on a shared export; whether it was there,
+    /// and its labels.
+    async fn remove_volume_here(&self, name: &str) -> Result<(bool, Option<Labels>)> {
+        let labels = self.volume(name).await?.map(|v| v.labels);
+        let existed = self.remove_engine_volume(name).await?;
+        self.release_sized(name).await;
+        Ok((existed, labels))
+    }
+
     /// Creates the engine volume `req` describes.
     async fn new_volume(&self, req: VolumeCreateRequest) -> Result<VolumeInfo> {
         let name = req.name.clone().unwrap_or_default();
@@ -214,6 +224,7 @@ impl DockerProvider {
             name: v.name,
             mountpoint: v.mountpoint,
             labels: v.labels,
+            host: None,
         })
     }
 }
@@ -347,18 +358,14 @@ impl Engine for DockerProvider {
         } else {
             HostFacts::default()
         };
-        let shared_hosts_file = node.hosts_file.as_ref().and_then(|(volume, path)| {
-            node.volumes.iter().find_map(|m| match m {
-                Mount::Volume { name, labels, .. } if name == volume => export::export_of(labels)
-                    .map(|e| format!("{}/{path}", crate::model::placement::volume_dir(e, name))),
-                _ => None,
-            })
-        });
+        let spec = node_container(node, facts, None);
+        // a volume on a shared export is made on this engine (its folder
+        // first) before its mountpoint is asked for: the hosts file is
+        // bound from there, where the engine mounts the export's folder
+        // when the node starts (the node mounts the same volume)
+        self.ensure_export_volumes(&spec).await?;
         let hosts_source = match &node.hosts_file {
             None => None,
-            // in the shared folder: the same path on every host, whether
-            // this engine has mounted the volume yet or not
-            Some(_) if shared_hosts_file.is_some() => shared_hosts_file,
             Some((volume, path)) => {
                 let v = self.volume(volume).await?.ok_or_else(|| {
                     Error::NotFound(format!(
@@ -655,40 +662,24 @@ impl Engine for DockerProvider {
         if let Some(size) = size {
             return self.create_sized_on_loop(name, size, labels).await;
         }
-        let (driver, driver_opts) = match export::export_of(labels) {
-            Some(e) => (
-                Some("local".to_string()),
-                Some(export::driver_options(&export::prepare(e, name)?)),
-            ),
-            None => (None, None),
-        };
-        let mut v = self
-            .new_volume(VolumeCreateRequest {
-                name: Some(name.to_string()),
-                labels: Some(labels.clone()),
-                driver,
-                driver_opts,
-                ..Default::default()
-            })
-            .await?;
-        if let Some(e) = export::export_of(labels) {
-            v.mountpoint = crate::model::placement::volume_dir(e, name);
+        if let Some(e) = export::export_of(labels)? {
+            return self.create_export_volume(name, &e, labels).await;
         }
-        Ok(v)
+        self.new_volume(VolumeCreateRequest {
+            name: Some(name.to_string()),
+            labels: Some(labels.clone()),
+            ..Default::default()
+        })
+        .await
     }
 
     async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>> {
         match self.docker.inspect_volume(name).await {
             Ok(v) => Ok(Some(VolumeInfo {
-                // a shared folder's volume keeps its data there, the same
-                // path on every host (the engine's mountpoint is empty
-                // while no container mounts it)
-                mountpoint: match export::export_of(&v.labels) {
-                    Some(e) => crate::model::placement::volume_dir(e, &v.name),
-                    None => v.mountpoint,
-                },
+                mountpoint: v.mountpoint,
                 name: v.name,
                 labels: v.labels,
+                host: None,
             })),
             Err(BollardError::DockerResponseServerError {
                 status_code: 404, ..
@@ -698,14 +689,11 @@ impl Engine for DockerProvider {
     }
 
     async fn remove_volume(&self, name: &str) -> Result<bool> {
-        let export = self
-            .volume(name)
-            .await?
-            .and_then(|v| export::export_of(&v.labels).map(String::from));
-        let existed = self.remove_engine_volume(name).await?;
-        self.release_sized(name).await;
-        if let Some(e) = export {
-            export::remove_data(&e, name)?;
+        let (existed, labels) = self.remove_volume_here(name).await?;
+        if let Some(labels) = labels {
+            if let Some(e) = export::export_of(&labels)? {
+                self.remove_export_data(&e, name, &labels).await?;
+            }
         }
         Ok(existed)
     }
@@ -728,6 +716,7 @@ impl Engine for DockerProvider {
                 name: v.name,
                 mountpoint: v.mountpoint,
                 labels: v.labels,
+                host: None,
             })
             .collect())
     }

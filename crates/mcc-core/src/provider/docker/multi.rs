@@ -231,6 +231,15 @@ impl MultiHost {
         Ok(a)
     }
 
+    /// `e`, a failure on engine `at`, naming that engine's host (if it is
+    /// one): a host that cannot mount the shared export, say.
+    fn failed_on(&self, at: usize, e: Error) -> Error {
+        match (e, self.host_name(at)) {
+            (Error::Failed(m), Some(h)) => Error::Failed(format!("on host {h}: {m}")),
+            (e, _) => e,
+        }
+    }
+
     /// Runs `f` on the first host that answers (every host is a manager of
     /// the swarm); `None` when no host is listed or none answers.
     async fn through_a_manager<T, F, Fut>(&self, f: F) -> Option<Result<T>>
@@ -292,7 +301,10 @@ impl Engine for MultiHost {
             // on the host's own address: the one mcc reaches it at
             here.publish_on = self.address_of(at, &engine).await?;
         }
-        let id = engine.create_node(&here).await?;
+        let id = engine
+            .create_node(&here)
+            .await
+            .map_err(|e| self.failed_on(at, e))?;
         Self::remember(&self.placed, &node.name, at);
         Ok(id)
     }
@@ -367,7 +379,10 @@ impl Engine for MultiHost {
         size: Option<u64>,
         labels: &Labels,
     ) -> Result<VolumeInfo> {
-        self.home.create_volume(name, size, labels).await
+        self.home
+            .create_volume(name, size, labels)
+            .await
+            .map_err(|e| self.failed_on(0, e))
     }
 
     async fn volume(&self, name: &str) -> Result<Option<VolumeInfo>> {
@@ -380,15 +395,31 @@ impl Engine for MultiHost {
     }
 
     async fn remove_volume(&self, name: &str) -> Result<bool> {
+        // off every engine, then its data off the export once, through the
+        // home engine (which has the cluster's front-end image: its
+        // record container's)
         let removed = self
-            .each(|e| async move { e.remove_volume(name).await })
+            .each(|e| async move { e.remove_volume_here(name).await })
             .await?;
-        Ok(removed.into_iter().any(|(_, r)| r))
+        let existed = removed.iter().any(|(_, (r, _))| *r);
+        let Some(labels) = removed.into_iter().find_map(|(_, (_, l))| l) else {
+            return Ok(existed);
+        };
+        if let Some(e) = export::export_of(&labels)? {
+            self.home.remove_export_data(&e, name, &labels).await?;
+        }
+        Ok(existed)
     }
 
     async fn volumes(&self, label: Option<(&str, &str)>) -> Result<Vec<VolumeInfo>> {
         // a shared folder's volume is on every host that mounts it
-        let listed = self.each(|e| async move { e.volumes(label).await }).await?;
+        let mut listed = self.each(|e| async move { e.volumes(label).await }).await?;
+        for (at, vs) in listed.iter_mut() {
+            let host = self.host_name(*at);
+            for v in vs.iter_mut() {
+                v.host = host.clone();
+            }
+        }
         Ok(once_by_name(listed, |v| &v.name))
     }
 
@@ -425,7 +456,10 @@ impl Engine for MultiHost {
     }
 
     async fn create_container(&self, req: &ContainerRequest) -> Result<String> {
-        self.home.create_container(req).await
+        self.home
+            .create_container(req)
+            .await
+            .map_err(|e| self.failed_on(0, e))
     }
 
     async fn start_container(&self, name: &str) -> Result<()> {
