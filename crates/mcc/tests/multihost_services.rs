@@ -55,16 +55,51 @@ fn placed(v: &serde_json::Value) -> Vec<String> {
     on
 }
 
+/// `/ui/state` as the dashboard's page reads it, signed in.
+fn dashboard_state(d: &Daemon) -> serde_json::Value {
+    let http = reqwest::blocking::Client::new();
+    let login = serde_json::json!({"token": d.token, "secret": d.secret}).to_string();
+    let a = http
+        .post(format!("{}/ui/login", d.url))
+        .header("Origin", &d.url)
+        .header("Content-Type", "application/json")
+        .body(login)
+        .send()
+        .unwrap();
+    assert_eq!(a.status(), 200, "sign-in");
+    let cookie = a
+        .headers()
+        .get("set-cookie")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    http.get(format!("{}/ui/state", d.url))
+        .header("Cookie", cookie)
+        .send()
+        .unwrap()
+        .json()
+        .unwrap()
+}
+
 #[test]
 fn services_move_to_the_workers_of_other_hosts_when_a_host_is_lost() {
     let hosts = Hosts::up("mccsvc", 3, &[DOCKER_IMAGE]);
     hosts.reach();
     let s = Setup::new("svc");
     let c = Cluster::new("spansvc");
-    for (name, i) in [("h1", 1), ("h2", 2), ("h3", 3)] {
-        s.mcc(["host", "add", name, "--engine", hosts.docker_host(i)])
-            .run()
-            .ok();
+    for (name, i, zone) in [("h1", 1, "a"), ("h2", 2, "a"), ("h3", 3, "b")] {
+        s.mcc([
+            "host",
+            "add",
+            name,
+            "--engine",
+            hosts.docker_host(i),
+            "--zone",
+            zone,
+        ])
+        .run()
+        .ok();
     }
     let shared = format!("file://{}", s.export);
     let subnet = test_subnet(211);
@@ -113,6 +148,28 @@ fn services_move_to_the_workers_of_other_hosts_when_a_host_is_lost() {
         placed(&v),
         ["node01", "node02", "node03", "node04"],
         "one replica per worker: {v:#}"
+    );
+
+    // the dashboard's state has each node's host and zone
+    let ui = dashboard_state(&d);
+    let nodes = ui["clusters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|v| v["name"] == c.n())
+        .map(|v| v["nodes"].clone())
+        .unwrap_or_default();
+    let node02 = nodes
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|n| n["name"] == "node02")
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(
+        (node02["host"].as_str(), node02["zone"].as_str()),
+        (Some("h3"), Some("b")),
+        "{ui:#}"
     );
 
     // host 3 (node02) lost whole: its replica runs again on another host

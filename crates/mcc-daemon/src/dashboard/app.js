@@ -31,8 +31,11 @@ function renderCluster(c, svc) {
   card.append(el("h2", {}, "cluster ", c.name, " ", badge(c.status)));
   card.append(el("div", { class: "muted" },
     `${c.workers} workers · ${c.running} running · network ${c.network} ${c.subnet}`));
-  card.append(table(["node", "role", "IP", "state", "image"],
-    c.nodes.map((n) => [n.name, n.role, n.ip || "-", badge(n.state), n.image])));
+  // a cluster over several hosts: where each node runs
+  const spans = c.nodes.some((n) => n.host);
+  const where = (n) => (spans ? [n.host || "-", n.zone || "-"] : []);
+  card.append(table(["node", "role", "IP", "state", "image"].concat(spans ? ["host", "zone"] : []),
+    c.nodes.map((n) => [n.name, n.role, n.ip || "-", badge(n.state), n.image].concat(where(n)))));
   if (svc && (svc.workers.length || svc.services.length)) {
     card.append(el("h2", {}, "Workers"));
     const ws = el("div", { class: "workers" });
