@@ -507,7 +507,10 @@ impl Engine for MultiHost {
 
     fn follow_logs(&self, container: &str) -> OutputStream {
         let container = container.to_string();
-        let at = Self::recall(&self.placed, &container).unwrap_or(0);
+        // a host that is the home engine itself is reached as it
+        let at = Self::recall(&self.placed, &container)
+            .filter(|at| !self.aliases_home(*at))
+            .unwrap_or(0);
         match at.checked_sub(1).map(|i| &self.hosts[i]) {
             None => self.home.follow_logs(&container),
             Some(h) => match h.engine.try_lock().ok().and_then(|g| g.clone()) {
