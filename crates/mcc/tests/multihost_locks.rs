@@ -6,134 +6,16 @@
 //! both succeed with distinct nodes and addresses that every node's hosts
 //! file lists; an mcc SIGKILLed while holding the lock blocks the others
 //! until its lease ends, not longer and not less, and they say whom they
-//! wait for.
+//! wait for; with no manager of the swarm answering, a lock is an error
+//! that names every host.
 
 mod common;
 
-use std::path::PathBuf;
-use std::time::{SystemTime, UNIX_EPOCH};
-
 use common::*;
-
-/// The hosts file, the shared folder and two lock folders of a test,
-/// removed at the end.
-struct Setup {
-    dir: PathBuf,
-    file: String,
-    export: String,
-    locks: Vec<String>,
-}
-
-impl Setup {
-    fn new(tag: &str, hosts: &Hosts) -> Setup {
-        // under /var/tmp: a folder every engine of this machine sees
-        let dir = PathBuf::from(format!("/var/tmp/mcc-locks-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let export = dir.join("export");
-        std::fs::create_dir_all(&export).unwrap();
-        let locks = (1..=hosts.count)
-            .map(|i| {
-                use std::os::unix::fs::PermissionsExt;
-                let d = dir.join(format!("locks-{i}"));
-                std::fs::create_dir_all(&d).unwrap();
-                std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
-                d.to_string_lossy().into_owned()
-            })
-            .collect();
-        let s = Setup {
-            file: dir.join("hosts.json").to_string_lossy().into_owned(),
-            export: export.to_string_lossy().into_owned(),
-            locks,
-            dir,
-        };
-        for i in 1..=hosts.count {
-            let name = format!("h{i}");
-            s.from(
-                hosts,
-                1,
-                &["host", "add", &name, "--engine", hosts.docker_host(i)],
-            )
-            .run()
-            .ok();
-        }
-        s
-    }
-
-    /// mcc as on machine `i`: its own lock folder, pointed at engine `i`.
-    fn from(&self, hosts: &Hosts, i: usize, args: &[&str]) -> Mcc {
-        mcc(args)
-            .env("MCC_HOSTS_FILE", &self.file)
-            .env("DOCKER_HOST", hosts.docker_host(i))
-            .env("MCC_LOCK_DIR", &self.locks[i - 1])
-            .local()
-    }
-
-    fn shared(&self) -> String {
-        format!("file://{}", self.export)
-    }
-
-    /// The cluster's shared folder (`/opt/mcc/shared` in its nodes), as the
-    /// hosts see it.
-    fn shared_folder(&self, cluster: &str) -> PathBuf {
-        let vols = PathBuf::from(&self.export).join("mcc-volumes");
-        std::fs::read_dir(&vols)
-            .unwrap()
-            .flatten()
-            .map(|e| e.path())
-            .find(|p| {
-                let n = p.file_name().unwrap().to_string_lossy().into_owned();
-                n.starts_with(&format!("{cluster}-")) && n.ends_with(".shared")
-            })
-            .unwrap_or_else(|| panic!("no shared folder of {cluster} in {}", vols.display()))
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn now_ms() -> u128 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_millis()
-}
-
-/// The swarm configs whose name starts with `prefix`, as host `i` lists them.
-fn configs(hosts: &Hosts, i: usize, prefix: &str) -> Vec<String> {
-    hosts
-        .docker_ok(i, &["config", "ls", "--format", "{{.Name}}"])
-        .lines()
-        .filter(|n| n.starts_with(prefix))
-        .map(str::to_string)
-        .collect()
-}
-
-/// `(name, ip)` of each node of `cluster`, as inspect gives them.
-fn nodes(s: &Setup, hosts: &Hosts, cluster: &str) -> Vec<(String, String)> {
-    let out = s
-        .from(hosts, 1, &["inspect", cluster, "--output", "json"])
-        .run()
-        .ok();
-    let v: serde_json::Value = serde_json::from_str(&out.stdout).unwrap();
-    v["nodes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| {
-            (
-                n["name"].as_str().unwrap().to_string(),
-                n["ip"].as_str().unwrap_or("-").to_string(),
-            )
-        })
-        .collect()
-}
 
 /// Every node's hosts file lists every node of `want` at its address.
 #[track_caller]
-fn every_hosts_file_lists(s: &Setup, hosts: &Hosts, cluster: &str, want: &[(String, String)]) {
+fn every_hosts_file_lists(s: &Span, hosts: &Hosts, cluster: &str, want: &[(String, String)]) {
     let out = s
         .from(hosts, 2, &["exec", cluster, "--", "cat", "/etc/hosts"])
         .run()
@@ -156,7 +38,7 @@ fn every_hosts_file_lists(s: &Setup, hosts: &Hosts, cluster: &str, want: &[(Stri
     }
 }
 
-fn create(s: &Setup, hosts: &Hosts, c: &Cluster, subnet: &str, extra: &[&str]) {
+fn create(s: &Span, hosts: &Hosts, c: &Cluster, subnet: &str, extra: &[&str]) {
     let shared = s.shared();
     let mut args = vec![
         "create",
@@ -179,7 +61,7 @@ fn create(s: &Setup, hosts: &Hosts, c: &Cluster, subnet: &str, extra: &[&str]) {
 
 /// Deletes `c` and checks that no engine keeps a container of it and the
 /// swarm keeps neither its claim nor its lock.
-fn delete(s: &Setup, hosts: &Hosts, c: &Cluster) {
+fn delete(s: &Span, hosts: &Hosts, c: &Cluster) {
     s.from(hosts, 2, &["delete", c.n()]).run().ok();
     for i in 1..=hosts.count {
         let left = hosts.docker_ok(
@@ -206,7 +88,7 @@ fn delete(s: &Setup, hosts: &Hosts, c: &Cluster) {
 #[test]
 fn two_mcc_on_two_machines_add_nodes_to_one_cluster_at_once() {
     let hosts = Hosts::up("mcclk", 2, &[BUSYBOX]);
-    let s = Setup::new("race", &hosts);
+    let s = Span::new("race", &hosts);
     let c = Cluster::new("lkrace");
     let subnet = test_subnet(217);
     create(&s, &hosts, &c, &subnet, &[]);
@@ -218,7 +100,7 @@ fn two_mcc_on_two_machines_add_nodes_to_one_cluster_at_once() {
     for o in &outs {
         assert_eq!(o.code(), 0, "both addnodes succeed:\n{}", o.describe());
     }
-    let all = nodes(&s, &hosts, c.n());
+    let all = span_nodes(&s, &hosts, c.n());
     let names: Vec<&str> = all.iter().map(|(n, _)| n.as_str()).collect();
     assert_eq!(names, ["frontend", "node01", "node02", "node03"], "{all:?}");
     let mut ips: Vec<&str> = all.iter().map(|(_, ip)| ip.as_str()).collect();
@@ -245,7 +127,7 @@ const HOLD_HOOK: &str = "#!/bin/sh\n\
 #[test]
 fn a_lock_holder_sigkilled_blocks_the_others_until_its_lease_ends() {
     let hosts = Hosts::up("mcclk2", 2, &[BUSYBOX]);
-    let s = Setup::new("kill", &hosts);
+    let s = Span::new("kill", &hosts);
     let c = Cluster::new("lkkill");
     let ctx = context_folder("lkkill", &[("on-change/10-hold", HOLD_HOOK, 0o755)]);
     let subnet = test_subnet(218);
@@ -317,7 +199,7 @@ fn a_lock_holder_sigkilled_blocks_the_others_until_its_lease_ends() {
         "the lock was taken before the lease's end ({until}, now {ended}): {}",
         b.describe()
     );
-    let names: Vec<String> = nodes(&s, &hosts, c.n())
+    let names: Vec<String> = span_nodes(&s, &hosts, c.n())
         .into_iter()
         .map(|(n, _)| n)
         .collect();
@@ -325,6 +207,37 @@ fn a_lock_holder_sigkilled_blocks_the_others_until_its_lease_ends() {
     assert_eq!(configs(&hosts, 1, "mcc-l-"), [] as [String; 0]);
 
     delete(&s, &hosts, &c);
+
+    // no quorum (host 2's link cut: one manager of two is no majority):
+    // a lock is an error naming each host and why, and nothing is made
+    create(&s, &hosts, &c, &subnet, &[]);
+    hosts.cut(2);
+    let out = s.from(&hosts, 1, &["addnode", c.n()]).run().code_is(1);
+    for h in ["h1 (", "h2 ("] {
+        assert!(
+            out.stderr.contains("no manager of the swarm answers") && out.stderr.contains(h),
+            "{}",
+            out.describe()
+        );
+    }
+    let made: usize = (1..=2)
+        .map(|i| {
+            hosts
+                .docker_ok(
+                    i,
+                    &[
+                        "ps",
+                        "-aq",
+                        "--filter",
+                        &format!("label=mcc.cluster={}", c.n()),
+                    ],
+                )
+                .lines()
+                .count()
+        })
+        .sum();
+    assert_eq!(made, 3, "front-end, node01 and the record, nothing more");
     drop(s);
+    // (the engines go with their containers)
     hosts.down();
 }

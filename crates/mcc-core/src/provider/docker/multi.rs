@@ -281,10 +281,7 @@ impl MultiHost {
                 Ok(e) => {
                     let limit = std::time::Duration::from_secs(MANAGER_SECS);
                     tokio::time::timeout(limit, f(e)).await.unwrap_or_else(|_| {
-                        Err(Error::engine(
-                            doing,
-                            format!("no answer in {MANAGER_SECS} s"),
-                        ))
+                        Err(Error::Failed(format!("no answer in {MANAGER_SECS} s")))
                     })
                 }
                 Err(e) => Err(e),
