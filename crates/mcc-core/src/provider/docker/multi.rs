@@ -655,6 +655,23 @@ impl Engine for MultiHost {
             .collect()
     }
 
+    async fn lost_hosts(&self) -> Result<Vec<String>> {
+        let seen = self
+            .on_managers("reading which hosts the swarm has lost", |e| async move {
+                e.swarm_nodes().await
+            })
+            .await?;
+        Ok(self
+            .hosts
+            .iter()
+            .filter(|h| {
+                seen.iter()
+                    .any(|n| n.node_id == h.entry.node_id && n.lost())
+            })
+            .map(|h| h.entry.name.clone())
+            .collect())
+    }
+
     async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>> {
         self.at_container(container)
             .await?
