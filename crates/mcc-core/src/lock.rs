@@ -8,7 +8,8 @@
 //! kernel drops the file lock). Processes on other hosts sharing a remote
 //! engine are not covered: for them the engine's own refusals (overlapping
 //! pool, name conflict) remain, and rollbacks only touch what their own
-//! process made.
+//! process made. With hosts listed (a swarm), each lock is also taken in
+//! the swarm's store (`provider/docker/lease.rs`), which every machine sees.
 //!
 //! mcc often runs as root, so its lock files are a way in if anyone else
 //! can name them. They used to live in a world-writable `/tmp/mcc-locks`

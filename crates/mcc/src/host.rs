@@ -90,7 +90,9 @@ pub async fn host(cmd: HostCommand) -> Result<u8> {
                     eprintln!("{}: {p}", v.name);
                 }
             }
-            Ok(u8::from(list.iter().any(|v| !v.reachable)))
+            Ok(u8::from(
+                list.iter().any(|v| !v.reachable || v.swarm == "down"),
+            ))
         }
         HostCommand::Remove { name, lost } => {
             let h = if lost {

@@ -144,10 +144,12 @@ impl Clusters {
         remove_kept_volumes: bool,
         report: &mut GcReport,
     ) -> Result<()> {
-        // Another mcc of this host changing it holds its lock: leave it.
+        // Another mcc changing it holds its lock (of this host; through
+        // the swarm, of any machine): leave it.
         let Some(_serialized) = self
             .store
-            .try_lock(&format!("cluster-{name}"), &format!("collecting '{name}'"))?
+            .try_lock(&format!("cluster-{name}"), &format!("collecting '{name}'"))
+            .await?
         else {
             report.actions.push(GcAction::Busy {
                 name: name.to_string(),

@@ -210,6 +210,8 @@ impl Clusters {
             Some(h) => new.iter().map(|n| (*n, h.to_string())).collect(),
             None => BTreeMap::new(),
         };
+        self.refuse_lost_hosts(name, &record, &new, &placements)
+            .await?;
 
         let images = self
             .ensure_images(&[&record.frontend_image, &record.worker_image], cancel)
@@ -541,6 +543,8 @@ impl Clusters {
                 Some((*n, host.map(String::from).or(here)?))
             })
             .collect();
+        self.refuse_lost_hosts(name, &record, nodes, &placements)
+            .await?;
         // Everything a new container needs is checked before the old one
         // goes: a missing image must not turn a broken node into no node.
         let images = self
@@ -577,6 +581,47 @@ impl Clusters {
 }
 
 impl Clusters {
+    /// Refuses to make `nodes` (on their `placements`, else their
+    /// round-robin hosts) when one would go on a host the swarm has lost:
+    /// its engine could not attach it to the overlay (it waits 20 s for
+    /// the managers, then fails).
+    async fn refuse_lost_hosts(
+        &self,
+        name: &ClusterName,
+        record: &ClusterRecord,
+        nodes: &[NodeId],
+        placements: &BTreeMap<NodeId, String>,
+    ) -> Result<()> {
+        if record.hosts.is_empty() {
+            return Ok(());
+        }
+        let lost = self.provider.lost_hosts().await?;
+        for n in nodes {
+            let on = placements
+                .get(n)
+                .map(String::as_str)
+                .or_else(|| crate::model::placement::host_of(&record.hosts, *n));
+            if let Some(h) = on.filter(|h| lost.iter().any(|l| l == h)) {
+                let others: Vec<&str> = record
+                    .hosts
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|o| !lost.iter().any(|l| l == o))
+                    .collect();
+                return Err(Error::Failed(format!(
+                    "{n} of cluster '{name}' goes on host {h}, which the swarm has lost (its link \
+                     cut or its machine down: `mcc host list`); put it on another with --host \
+                     ({}), or try again once {h} is back",
+                    match others.is_empty() {
+                        true => "none answers now".to_string(),
+                        false => others.join(", "),
+                    }
+                )));
+            }
+        }
+        Ok(())
+    }
+
     /// `--host h` of addnode or recreate: a host of this engine's, for a
     /// cluster that spans hosts.
     async fn check_host(

@@ -330,16 +330,51 @@ async fn view_of(
 }
 
 /// Every listed host, each asked at once (a lost one takes its timeout,
-/// not the others').
+/// not the others'), and as the swarm's managers see it: a host they have
+/// lost (its link cut, its machine gone) is `down` even when its own
+/// engine answers mcc.
 pub async fn list(file: &HostsFile) -> Result<Vec<HostView>> {
     let hosts = file.load()?;
-    Ok(
-        futures_util::future::join_all(hosts.iter().map(|h| async move {
-            let e = DockerProvider::connect_url(&h.engine, h.tls.as_ref(), LIST_TIMEOUT).await;
-            view_of(h, e, None).await
-        }))
-        .await,
-    )
+    let views = futures_util::future::join_all(hosts.iter().map(|h| async move {
+        let e = DockerProvider::connect_url(&h.engine, h.tls.as_ref(), LIST_TIMEOUT).await;
+        view_of(h, e, None).await
+    }));
+    let (mut views, seen) = tokio::join!(views, seen_by_the_swarm(&hosts));
+    for (v, h) in views.iter_mut().zip(&hosts) {
+        let Some(n) = seen.iter().find(|n| n.node_id == h.node_id) else {
+            continue;
+        };
+        if n.lost() {
+            let manager = n
+                .manager
+                .as_ref()
+                .map(|m| format!(", manager {m}"))
+                .unwrap_or_default();
+            let own = v
+                .problem
+                .take()
+                .map(|p| format!("; its engine: {p}"))
+                .unwrap_or_default();
+            v.swarm = "down".into();
+            v.problem = Some(format!(
+                "the swarm's managers have lost it (node {}{manager}): its link is cut or its \
+                 machine is down, and the other hosts' nodes cannot reach the nodes on it{own}",
+                n.state
+            ));
+        }
+    }
+    Ok(views)
+}
+
+/// The swarm's nodes as the first host whose side of the swarm has a
+/// leader says (hosts asked at once); none when no host can say.
+async fn seen_by_the_swarm(hosts: &[HostEntry]) -> Vec<crate::provider::swarm::SwarmNodeSeen> {
+    let asked = futures_util::future::join_all(hosts.iter().map(|h| async move {
+        let e = DockerProvider::connect_url(&h.engine, h.tls.as_ref(), LIST_TIMEOUT).await?;
+        e.swarm_nodes().await
+    }))
+    .await;
+    asked.into_iter().find_map(|a| a.ok()).unwrap_or_default()
 }
 
 /// Waits until `engine` itself knows it is a worker now: a demotion goes

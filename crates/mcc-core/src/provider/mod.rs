@@ -681,6 +681,13 @@ pub trait Engine: Send + Sync {
     async fn host_address(&self, _host: &str) -> Result<Option<Ipv4Addr>> {
         Ok(None)
     }
+
+    /// The hosts the engine's managers have lost now (an engine of several
+    /// hosts: a swarm node down or a manager unreachable, its link cut or
+    /// its machine gone): no node can be made on them.
+    async fn lost_hosts(&self) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
     /// A tar archive of `path` in a container (running or not).
     async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>>;
 }

@@ -58,7 +58,7 @@ pub trait ClusterStore: Send + Sync {
     ) -> Result<Held>;
 
     /// Like [`ClusterStore::lock`], but `None` at once when it is held.
-    fn try_lock(&self, key: &str, what: &str) -> Result<Option<Held>>;
+    async fn try_lock(&self, key: &str, what: &str) -> Result<Option<Held>>;
 
     /// Replaces `file` (relative to `/opt/mcc`) in place, in one write, so
     /// that running nodes that bind it see the new content at once.
@@ -85,7 +85,7 @@ pub type Held = Box<dyn std::any::Any + Send + Sync>;
 /// A cluster's store on its engine: see the module's text. Its locks are
 /// files of this host (`crate::lock`): mcc processes of one host exclude
 /// each other; a store for engines on several hosts needs locks they all
-/// see.
+/// see (the swarm's, `SwarmStore`).
 pub struct MetaStore {
     provider: Arc<dyn Engine>,
 }
@@ -176,7 +176,7 @@ impl ClusterStore for MetaStore {
         ))
     }
 
-    fn try_lock(&self, key: &str, what: &str) -> Result<Option<Held>> {
+    async fn try_lock(&self, key: &str, what: &str) -> Result<Option<Held>> {
         Ok(HostLock::try_acquire(key, what)?.map(|l| Box::new(l) as Held))
     }
 

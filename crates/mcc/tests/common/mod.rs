@@ -9,7 +9,7 @@
 //!
 //! By what they help with: `engine` (the engine's objects, the docker CLI,
 //! a private engine), `hosts` (several engines in one swarm,
-//! `scripts/hosts`), `cluster` (the guard, subnets, files), `mcc` (running
+//! `scripts/hosts`; `span`: a cluster over them), `cluster` (the guard, subnets, files), `mcc` (running
 //! the binary and checking what it made), `daemon` (`mcc serve` for a
 //! test), `registry` (a stand-in registry).
 
@@ -22,10 +22,11 @@ mod daemon;
 mod engine;
 mod hosts;
 mod mcc;
+mod span;
 
 // (each test binary uses a different subset)
 #[allow(unused_imports)]
-pub use {cluster::*, daemon::*, engine::*, hosts::*, mcc::*};
+pub use {cluster::*, daemon::*, engine::*, hosts::*, mcc::*, span::*};
 
 use std::collections::BTreeMap;
 use std::future::Future;

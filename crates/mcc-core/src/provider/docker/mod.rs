@@ -35,6 +35,7 @@ mod events;
 mod export;
 mod helper;
 mod host;
+mod lease;
 mod loopfs;
 mod multi;
 mod recipe;

@@ -26,6 +26,10 @@ use crate::provider::{ByteStream, ContainerStatus, EventStream, OutputStream, St
 const PROBE_SECS: u64 = 3;
 const WORK_SECS: u64 = 120;
 
+/// How long a manager may take to answer one request of the swarm's store
+/// before the next host is asked.
+const MANAGER_SECS: u64 = 5;
+
 /// One host: its entry in the list and, once reached, its engine.
 struct Host {
     entry: HostEntry,
@@ -44,6 +48,8 @@ pub struct MultiHost {
     unreached: Mutex<std::collections::BTreeSet<String>>,
     /// Each host's address in the swarm, once read (`host_address`).
     addresses: Mutex<HashMap<usize, std::net::Ipv4Addr>>,
+    /// The host whose manager answered last (0: none yet).
+    manager: std::sync::atomic::AtomicUsize,
 }
 
 impl MultiHost {
@@ -64,6 +70,7 @@ impl MultiHost {
             execs: Mutex::new(HashMap::new()),
             unreached: Mutex::new(Default::default()),
             addresses: Mutex::new(HashMap::new()),
+            manager: Default::default(),
         }
     }
 
@@ -253,6 +260,51 @@ impl MultiHost {
             }
         }
         None
+    }
+
+    /// Runs `f` on the hosts' engines (every host is a manager of the
+    /// swarm) until one answers within [`MANAGER_SECS`], the one that
+    /// answered last first; an error naming every host and why when none
+    /// does. For the swarm's consistent store, which any manager serves.
+    pub(super) async fn on_managers<T, F, Fut>(&self, doing: &str, f: F) -> Result<T>
+    where
+        F: Fn(Arc<DockerProvider>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
+        use std::sync::atomic::Ordering;
+        let n = self.hosts.len();
+        let first = self.manager.load(Ordering::Relaxed).max(1);
+        let mut why = Vec::new();
+        for at in (0..n).map(|i| (first - 1 + i) % n + 1) {
+            let entry = &self.hosts[at - 1].entry;
+            let answer = match self.engine(at).await {
+                Ok(e) => {
+                    let limit = std::time::Duration::from_secs(MANAGER_SECS);
+                    tokio::time::timeout(limit, f(e)).await.unwrap_or_else(|_| {
+                        Err(Error::Failed(format!("no answer in {MANAGER_SECS} s")))
+                    })
+                }
+                Err(e) => Err(e),
+            };
+            match answer {
+                Ok(t) => {
+                    self.manager.store(at, Ordering::Relaxed);
+                    return Ok(t);
+                }
+                Err(Error::NoEngine { reason, .. }) => {
+                    why.push(format!("{} ({}): {reason}", entry.name, entry.engine))
+                }
+                Err(e) => why.push(format!("{} ({}): {e}", entry.name, entry.engine)),
+            }
+        }
+        Err(Error::Failed(format!(
+            "{doing}: no manager of the swarm answers; {}\n  hint: `mcc host list` says which \
+             hosts answer; the swarm's store needs most of its managers up and linked",
+            match why.is_empty() {
+                true => "no host is listed".to_string(),
+                false => why.join("; "),
+            }
+        )))
     }
 }
 
@@ -507,7 +559,10 @@ impl Engine for MultiHost {
 
     fn follow_logs(&self, container: &str) -> OutputStream {
         let container = container.to_string();
-        let at = Self::recall(&self.placed, &container).unwrap_or(0);
+        // a host that is the home engine itself is reached as it
+        let at = Self::recall(&self.placed, &container)
+            .filter(|at| !self.aliases_home(*at))
+            .unwrap_or(0);
         match at.checked_sub(1).map(|i| &self.hosts[i]) {
             None => self.home.follow_logs(&container),
             Some(h) => match h.engine.try_lock().ok().and_then(|g| g.clone()) {
@@ -600,6 +655,23 @@ impl Engine for MultiHost {
             .collect()
     }
 
+    async fn lost_hosts(&self) -> Result<Vec<String>> {
+        let seen = self
+            .on_managers("reading which hosts the swarm has lost", |e| async move {
+                e.swarm_nodes().await
+            })
+            .await?;
+        Ok(self
+            .hosts
+            .iter()
+            .filter(|h| {
+                seen.iter()
+                    .any(|n| n.node_id == h.entry.node_id && n.lost())
+            })
+            .map(|h| h.entry.name.clone())
+            .collect())
+    }
+
     async fn download(&self, container: &str, path: &str) -> Result<Vec<u8>> {
         self.at_container(container)
             .await?
@@ -624,10 +696,19 @@ fn once_by_name<T>(listed: Vec<(usize, Vec<T>)>, name: impl Fn(&T) -> &String) -
 /// in the swarm's own consistent store too (a swarm config `mcc-c-NAME`,
 /// which the managers' Raft log lets exactly one creator make): two mcc
 /// pointed at different engines of the swarm cannot both make it. The
-/// claim is dropped when the cluster's objects are gone.
+/// claim is dropped when the cluster's objects are gone. Its locks are
+/// this machine's files and, while they are held, swarm configs
+/// `mcc-l-KEY` with a lease (`lease.rs`).
 struct SwarmStore {
     meta: crate::provider::store::MetaStore,
     multi: Arc<MultiHost>,
+}
+
+/// A lock of a [`SwarmStore`]: the swarm's (`lease.rs`), and this
+/// machine's file (`crate::lock`), released in that order.
+struct BothLocks {
+    _swarm: super::lease::SwarmLock,
+    _file: crate::provider::store::Held,
 }
 
 /// The swarm claim of cluster `name`.
@@ -714,11 +795,34 @@ impl crate::provider::store::ClusterStore for SwarmStore {
         timeout: std::time::Duration,
         on_wait: &(dyn for<'m> Fn(&'m str) + Send + Sync),
     ) -> Result<crate::provider::store::Held> {
-        self.meta.lock(key, what, timeout, on_wait).await
+        // this machine's processes exclude each other through the file
+        // first, so that only one of them at a time asks the swarm
+        let started = std::time::Instant::now();
+        let file = self.meta.lock(key, what, timeout, on_wait).await?;
+        let left = timeout.saturating_sub(started.elapsed());
+        let swarm = self.multi.lock_swarm(key, what, left, on_wait).await?;
+        Ok(Box::new(BothLocks {
+            _swarm: swarm,
+            _file: file,
+        }))
     }
 
-    fn try_lock(&self, key: &str, what: &str) -> Result<Option<crate::provider::store::Held>> {
-        self.meta.try_lock(key, what)
+    async fn try_lock(
+        &self,
+        key: &str,
+        what: &str,
+    ) -> Result<Option<crate::provider::store::Held>> {
+        let Some(file) = self.meta.try_lock(key, what).await? else {
+            return Ok(None);
+        };
+        Ok(self.multi.try_lock_swarm(key, what).await?.map(
+            |swarm| -> crate::provider::store::Held {
+                Box::new(BothLocks {
+                    _swarm: swarm,
+                    _file: file,
+                })
+            },
+        ))
     }
 
     async fn rewrite_live(

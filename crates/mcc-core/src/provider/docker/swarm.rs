@@ -282,6 +282,52 @@ impl DockerProvider {
     }
 }
 
+/// A swarm node as the swarm's managers see it (`docker node ls`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SwarmNodeSeen {
+    pub node_id: String,
+    /// `ready`, `down`, `unknown` or `disconnected`.
+    pub state: String,
+    /// A manager's `reachable`, `unreachable` or `unknown`.
+    pub manager: Option<String>,
+}
+
+impl SwarmNodeSeen {
+    /// Whether the managers have lost it (its link cut, its engine or
+    /// machine gone): not ready, or a manager they cannot reach.
+    pub fn lost(&self) -> bool {
+        self.state != "ready" || self.manager.as_deref() == Some("unreachable")
+    }
+}
+
+impl DockerProvider {
+    /// The swarm's nodes as its managers see them: answered by a manager
+    /// whose side of the swarm has a leader (one cut off from the others
+    /// answers that it has none, an error).
+    pub async fn swarm_nodes(&self) -> Result<Vec<SwarmNodeSeen>> {
+        let nodes = self
+            .docker
+            .list_nodes(None)
+            .await
+            .map_err(map_err("listing the swarm's nodes"))?;
+        Ok(nodes
+            .into_iter()
+            .map(|n| SwarmNodeSeen {
+                node_id: n.id.unwrap_or_default(),
+                state: n
+                    .status
+                    .and_then(|s| s.state)
+                    .map(|s| s.to_string())
+                    .unwrap_or_else(|| "unknown".into()),
+                manager: n
+                    .manager_status
+                    .and_then(|m| m.reachability)
+                    .map(|r| r.to_string()),
+            })
+            .collect())
+    }
+}
+
 /// The label of a swarm claim that names who holds it.
 pub const HOLDER_LABEL: &str = "mcc.holder";
 
