@@ -200,6 +200,33 @@ fn services_move_to_the_workers_of_other_hosts_when_a_host_is_lost() {
         }
     }
     assert_eq!(running, 4, "replicas running on the hosts left");
+
+    // host 2 goes silent (its engine stopped, its link cut: nothing
+    // refuses a connection, as with a machine that lost power): its
+    // workers count as down once a listing of it goes unanswered for
+    // a few seconds, not after an engine's two-minute timeout
+    let pid = std::fs::read_to_string(format!("/run/mcc-hosts/{}/2/docker.pid", hosts.name))
+        .expect("host 2's dockerd pid");
+    let signal = |sig: &str| {
+        let ok = std::process::Command::new("kill")
+            .args([sig, pid.trim()])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "kill {sig} {pid}");
+    };
+    signal("-STOP");
+    hosts.cut(2);
+    let t = std::time::Instant::now();
+    d.converged(
+        &c,
+        "web",
+        4,
+        &["node01", "node02", "node04"],
+        "after host 2 went silent",
+    );
+    eprintln!("replicas back {:?} after host 2 went silent", t.elapsed());
+    signal("-CONT");
+    hosts.mend(2);
     drop(d);
     // the cluster goes with the hosts (`down`); h3 is not there to ask
 }

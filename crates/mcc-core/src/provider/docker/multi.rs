@@ -25,6 +25,15 @@ use crate::provider::{ByteStream, ContainerStatus, EventStream, OutputStream, St
 /// later one.
 const PROBE_SECS: u64 = 3;
 const WORK_SECS: u64 = 120;
+/// How long a host may take to answer a question of a listing (what runs,
+/// which networks and volumes) before it counts as not answering for that
+/// listing: a host that went silent (no power, no link: nothing refuses a
+/// connection) must not hold every listing up for `WORK_SECS`. A busy
+/// engine lists a cluster in well under a second.
+const LIST_SECS: u64 = 3;
+/// A host that did not answer is not asked again for this long: each of
+/// a command's listings would otherwise wait for it anew.
+const QUIET_SECS: u64 = 5;
 
 /// How long a manager may take to answer one request of the swarm's store
 /// before the next host is asked.
@@ -46,6 +55,8 @@ pub struct MultiHost {
     execs: Mutex<HashMap<String, usize>>,
     /// The hosts the latest listing could not reach.
     unreached: Mutex<std::collections::BTreeSet<String>>,
+    /// When each host last failed to answer a listing (`QUIET_SECS`).
+    failed_at: Mutex<HashMap<usize, std::time::Instant>>,
     /// Each host's address in the swarm, once read (`host_address`).
     addresses: Mutex<HashMap<usize, std::net::Ipv4Addr>>,
     /// The host whose manager answered last (0: none yet).
@@ -69,6 +80,7 @@ impl MultiHost {
             placed: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             unreached: Mutex::new(Default::default()),
+            failed_at: Mutex::new(HashMap::new()),
             addresses: Mutex::new(HashMap::new()),
             manager: Default::default(),
         }
@@ -142,17 +154,43 @@ impl MultiHost {
         F: Fn(Arc<DockerProvider>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
+        self.each_within(Some(std::time::Duration::from_secs(LIST_SECS)), f)
+            .await
+    }
+
+    /// [`Self::each`], each host given `limit` (none: its engine's own
+    /// timeout) to answer before it counts as not answering.
+    async fn each_within<T, F, Fut>(
+        &self,
+        limit: Option<std::time::Duration>,
+        f: F,
+    ) -> Result<Vec<(usize, T)>>
+    where
+        F: Fn(Arc<DockerProvider>) -> Fut,
+        Fut: std::future::Future<Output = Result<T>>,
+    {
         let engines = (0..=self.hosts.len()).filter(|at| !self.aliases_home(*at));
         let calls = engines.map(|at| {
             let f = &f;
             async move {
-                let answer = match self.engine(at).await {
-                    Ok(e) => f(e).await,
-                    Err(e) => Err(e),
+                let asked = async {
+                    match self.engine(at).await {
+                        Ok(e) => f(e).await,
+                        Err(e) => Err(e),
+                    }
                 };
                 if at == 0 {
-                    return Some(answer.map(|t| (at, t)));
+                    return Some(asked.await.map(|t| (at, t)));
                 }
+                if self.failed_lately(at) {
+                    return None;
+                }
+                let answer = match limit {
+                    None => asked.await,
+                    Some(l) => tokio::time::timeout(l, asked)
+                        .await
+                        .unwrap_or_else(|_| Err(self.silent(at, l))),
+                };
                 let name = self.hosts[at - 1].entry.name.clone();
                 let lost = answer.as_ref().is_err_and(|e| e.engine_unreachable());
                 {
@@ -163,8 +201,15 @@ impl MultiHost {
                         u.remove(&name);
                     }
                 }
+                {
+                    let mut f = self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
+                    match lost {
+                        true => f.insert(at, std::time::Instant::now()),
+                        false => f.remove(&at),
+                    };
+                }
                 if lost {
-                    // reached anew next time: it may be back
+                    // reached anew when asked again: it may be back
                     *self.hosts[at - 1].engine.lock().await = None;
                     return None;
                 }
@@ -176,6 +221,28 @@ impl MultiHost {
             .into_iter()
             .flatten()
             .collect()
+    }
+
+    /// Whether host `at` failed to answer less than `QUIET_SECS` ago (it
+    /// stays among the unreached, unasked).
+    fn failed_lately(&self, at: usize) -> bool {
+        self.failed_at
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&at)
+            .is_some_and(|t| t.elapsed() < std::time::Duration::from_secs(QUIET_SECS))
+    }
+
+    /// Host `at` did not answer within `limit`.
+    fn silent(&self, at: usize, limit: std::time::Duration) -> Error {
+        let entry = &self.hosts[at - 1].entry;
+        Error::NoEngine {
+            host: format!("host {} ({})", entry.name, entry.engine),
+            reason: format!("no answer in {} s", limit.as_secs()),
+            hint: "`mcc host list` says which hosts answer; the nodes on this one are \
+                   unreachable until it does"
+                .into(),
+        }
     }
 
     /// The engine that has container `name` (home when none has it, so
@@ -451,7 +518,7 @@ impl Engine for MultiHost {
         // home engine (which has the cluster's front-end image: its
         // record container's)
         let removed = self
-            .each(|e| async move { e.remove_volume_here(name).await })
+            .each_within(None, |e| async move { e.remove_volume_here(name).await })
             .await?;
         let existed = removed.iter().any(|(_, (r, _))| *r);
         let Some(labels) = removed.into_iter().find_map(|(_, (_, l))| l) else {
