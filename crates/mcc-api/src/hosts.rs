@@ -32,22 +32,3 @@ pub struct HostRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub advertise_addr: Option<String>,
 }
-
-/// `POST /api/v1/hosts`'s answer.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct HostAdded {
-    pub host: HostView,
-    /// Set when the daemon's engine does not place nodes on the change
-    /// yet: what to do for it (restart `mcc serve`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}
-
-/// `DELETE /api/v1/hosts/{name}`'s answer.
-#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
-pub struct HostRemoved {
-    pub name: String,
-    /// As in [`HostAdded`].
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub note: Option<String>,
-}

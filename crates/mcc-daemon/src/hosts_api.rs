@@ -3,9 +3,8 @@
 //! `MCC_HOSTS_FILE`), listed, added and removed as mcc-core's `hosts`
 //! does it for the user's file. Bodies are `mcc_api::hosts`'.
 //!
-//! The daemon's engine reads the file when it starts: a host added or
-//! removed since is placed on (or forgotten) once `mcc serve` restarts,
-//! and the answer says so in its `note`.
+//! The daemon's engine follows the file (`MultiHost::following`): a host
+//! added here is placed on by the next create, one removed is forgotten.
 
 use std::sync::Arc;
 
@@ -14,7 +13,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::Json;
-use mcc_api::{ErrorBody, HostAdded, HostRemoved, HostRequest, HostView};
+use mcc_api::{ErrorBody, HostRequest, HostView};
 use mcc_core::hosts::{self, AddHost, HostsFile, TlsFiles};
 use serde::Deserialize;
 use utoipa::IntoParams;
@@ -26,37 +25,6 @@ use crate::events::About;
 impl App {
     fn hosts_file(&self) -> HostsFile {
         HostsFile::at(self.hosts.clone())
-    }
-
-    /// What the answer of a change says when the daemon's engine, built
-    /// from the file when it started, does not list the same hosts as the
-    /// file now.
-    async fn restart_note(&self) -> Option<String> {
-        let listed: Vec<String> = self
-            .hosts_file()
-            .load()
-            .ok()?
-            .into_iter()
-            .map(|h| h.name)
-            .collect();
-        let mut seen = self.provider.host().await.ok()?.hosts;
-        let mut now = listed.clone();
-        seen.sort();
-        now.sort();
-        if seen == now {
-            return None;
-        }
-        let names = |v: &[String]| match v.is_empty() {
-            true => "none".to_string(),
-            false => v.join(", "),
-        };
-        Some(format!(
-            "mcc serve reads its hosts when it starts: its engine has hosts {} and the list \
-             now {}; restart mcc serve (SIGTERM lets running operations end) for nodes to be \
-             placed on the hosts listed now",
-            names(&seen),
-            names(&listed)
-        ))
     }
 }
 
@@ -78,7 +46,7 @@ pub async fn list_hosts(State(app): AppState) -> ApiResult<Json<Vec<HostView>>> 
 }
 
 #[utoipa::path(post, path = "/api/v1/hosts", security(("signature" = ["write"])), tag = "hosts", request_body = HostRequest,
-    responses((status = 201, body = HostAdded), (status = 409, body = ErrorBody),
+    responses((status = 201, body = HostView), (status = 409, body = ErrorBody),
               (status = 422, body = ErrorBody, description = "A value is wrong (the message names it): nothing is changed")))]
 pub async fn add_host(State(app): AppState, bytes: Bytes) -> ApiResult<Response> {
     let req: HostRequest = body(&bytes)?;
@@ -106,8 +74,7 @@ pub async fn add_host(State(app): AppState, bytes: Bytes) -> ApiResult<Response>
         About::default(),
         format!("host {} added ({})", view.name, view.engine),
     );
-    let note = app.restart_note().await;
-    Ok((StatusCode::CREATED, Json(HostAdded { host: view, note })).into_response())
+    Ok((StatusCode::CREATED, Json(view)).into_response())
 }
 
 #[derive(Deserialize, IntoParams, Default)]
@@ -122,13 +89,13 @@ pub struct RemoveHostQuery {
 
 #[utoipa::path(delete, path = "/api/v1/hosts/{name}", security(("signature" = ["write"])), tag = "hosts",
     params(("name" = String, Path, description = "Host name"), RemoveHostQuery),
-    responses((status = 200, body = HostRemoved),
+    responses((status = 204, description = "Removed"),
               (status = 409, body = ErrorBody, description = "It holds nodes (the message names them)")))]
 pub async fn remove_host(
     State(app): AppState,
     Path(name): Path<String>,
     ApiQuery(q): ApiQuery<RemoveHostQuery>,
-) -> ApiResult<Json<HostRemoved>> {
+) -> ApiResult<StatusCode> {
     hosts::validate_name("host", &name)?;
     let file = app.hosts_file();
     let h = match q.lost {
@@ -144,8 +111,7 @@ pub async fn remove_host(
             if q.lost { " (lost)" } else { "" }
         ),
     );
-    let note = app.restart_note().await;
-    Ok(Json(HostRemoved { name: h.name, note }))
+    Ok(StatusCode::NO_CONTENT)
 }
 
 pub fn routes() -> utoipa_axum::router::OpenApiRouter<Arc<App>> {

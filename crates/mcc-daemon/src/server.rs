@@ -256,7 +256,7 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
 
     let endpoint = endpoint_url(&bound[0], tls.is_some());
     let hosts = mcc_core::hosts::HostsFile::at(hosts_file(&dir));
-    let provider: Arc<dyn Engine> = mcc_core::provider::connect_with_hosts(Some(&hosts)).await?;
+    let provider: Arc<dyn Engine> = mcc_core::provider::connect_following(&hosts).await?;
     let Built { router, app, stop } =
         build(&dir, provider, &opts, &endpoint, tls.is_some()).await?;
     let (ops, log) = (&app.ops, &app.log);

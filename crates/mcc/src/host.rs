@@ -21,13 +21,6 @@ fn clusters_cell(v: &HostView) -> String {
         .join(",")
 }
 
-/// The daemon's note on a change its engine does not see yet.
-fn note(n: Option<String>) {
-    if let Some(n) = n {
-        eprintln!("note: {n}");
-    }
-}
-
 pub async fn host(cmd: HostCommand, b: &Backend) -> Result<u8> {
     match cmd {
         HostCommand::Add {
@@ -43,7 +36,7 @@ pub async fn host(cmd: HostCommand, b: &Backend) -> Result<u8> {
                 (Some(ca), Some(cert), Some(key)) => Some(TlsFiles { ca, cert, key }),
                 _ => None,
             };
-            let added = b
+            let v = b
                 .host_add(&AddHost {
                     name,
                     engine,
@@ -52,7 +45,6 @@ pub async fn host(cmd: HostCommand, b: &Backend) -> Result<u8> {
                     advertise: advertise_addr,
                 })
                 .await?;
-            let v = added.host;
             say!(
                 "host {} added: Docker {}, swarm {}{}",
                 v.name,
@@ -63,7 +55,6 @@ pub async fn host(cmd: HostCommand, b: &Backend) -> Result<u8> {
                     .map(|z| format!(", zone {z}"))
                     .unwrap_or_default()
             );
-            note(added.note);
             Ok(0)
         }
         HostCommand::List { output } => {
@@ -102,9 +93,8 @@ pub async fn host(cmd: HostCommand, b: &Backend) -> Result<u8> {
             ))
         }
         HostCommand::Remove { name, lost } => {
-            let h = b.host_remove(&name, lost).await?;
-            say!("host {} removed", h.name);
-            note(h.note);
+            b.host_remove(&name, lost).await?;
+            say!("host {name} removed");
             Ok(0)
         }
     }

@@ -38,9 +38,18 @@ pub async fn connect() -> Result<std::sync::Arc<dyn Engine>> {
     connect_with_hosts(file.as_ref()).await
 }
 
-/// [`connect`], with the hosts `file` lists (none: no hosts), as `mcc
-/// serve` does with the list in its state directory.
-pub async fn connect_with_hosts(
+/// The engine of `mcc serve`: the home engine and the hosts its `file`
+/// lists, followed as the file changes (hosts added or removed through
+/// the daemon while it runs), with or without hosts at the start.
+pub async fn connect_following(
+    file: &crate::hosts::file::HostsFile,
+) -> Result<std::sync::Arc<dyn Engine>> {
+    let home = DockerProvider::connect().await?;
+    Ok(std::sync::Arc::new(MultiHost::following(home, file)?))
+}
+
+/// [`connect`], with the hosts `file` lists (none: no hosts), read once.
+async fn connect_with_hosts(
     file: Option<&crate::hosts::file::HostsFile>,
 ) -> Result<std::sync::Arc<dyn Engine>> {
     let home = DockerProvider::connect().await?;

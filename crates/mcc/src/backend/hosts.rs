@@ -1,13 +1,13 @@
 //! `mcc host`'s verbs as [`Backend`] methods: on the user's hosts file,
 //! or through the daemon on its own (`mcc_api::hosts`).
 
-use mcc_api::{HostAdded, HostRemoved, HostRequest, HostView};
+use mcc_api::{HostRequest, HostView};
 use mcc_core::hosts::{self, AddHost, HostsFile};
 use mcc_core::Result;
 use reqwest::Method;
 
 use super::Backend;
-use crate::remote::body;
+use crate::remote::{self, body};
 
 /// The user's hosts file.
 fn user_file() -> Result<HostsFile> {
@@ -15,7 +15,7 @@ fn user_file() -> Result<HostsFile> {
 }
 
 impl Backend {
-    pub(crate) async fn host_add(&self, req: &AddHost) -> Result<HostAdded> {
+    pub(crate) async fn host_add(&self, req: &AddHost) -> Result<HostView> {
         match self {
             Backend::Daemon(c) => {
                 let r = HostRequest {
@@ -31,10 +31,7 @@ impl Backend {
                 };
                 c.call(Method::POST, "/api/v1/hosts", Some(&body(&r))).await
             }
-            Backend::Local(_) => Ok(HostAdded {
-                host: hosts::add(&user_file()?, req).await?,
-                note: None,
-            }),
+            Backend::Local(_) => hosts::add(&user_file()?, req).await,
         }
     }
 
@@ -46,23 +43,26 @@ impl Backend {
     }
 
     /// Removes host `name` (`lost`: gone for good).
-    pub(crate) async fn host_remove(&self, name: &str, lost: bool) -> Result<HostRemoved> {
+    pub(crate) async fn host_remove(&self, name: &str, lost: bool) -> Result<()> {
         match self {
             Backend::Daemon(c) => {
                 hosts::validate_name("host", name)?;
                 let path = format!("/api/v1/hosts/{name}?lost={lost}");
-                c.call(Method::DELETE, &path, None).await
+                let res = c.send(Method::DELETE, &path, Vec::new()).await?;
+                let status = res.status().as_u16();
+                if status >= 300 {
+                    let bytes = res.bytes().await.unwrap_or_default();
+                    return Err(remote::answer_error(&c.endpoint.url, status, &bytes));
+                }
+                Ok(())
             }
             Backend::Local(_) => {
                 let file = user_file()?;
-                let h = match lost {
+                match lost {
                     true => hosts::remove_lost(&file, name).await?,
                     false => hosts::remove(&file, name).await?,
                 };
-                Ok(HostRemoved {
-                    name: h.name,
-                    note: None,
-                })
+                Ok(())
             }
         }
     }
