@@ -979,6 +979,7 @@ pub(crate) fn routes() -> OpenApiRouter<Arc<App>> {
         .routes(routes!(metrics))
         .merge(crate::services::api::routes())
         .merge(crate::cloud_api::routes())
+        .merge(crate::hosts_api::routes())
         .merge(crate::dashboard::routes())
 }
 

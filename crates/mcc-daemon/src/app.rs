@@ -2,7 +2,7 @@
 //! the API's error answer, its query extractor, and the answers that
 //! stream (JSON lines, a process's output over a WebSocket, a WebSocket
 //! that ends with its token). The routes live in `api`, `cloud_api`,
-//! `services::api`, `events_api` and `dashboard`, and only import from here.
+//! `services::api`, `events_api`, `hosts_api` and `dashboard`, and only import from here.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -37,6 +37,8 @@ pub struct App {
     pub store: Arc<crate::store::Store>,
     /// Where uploaded context folders are unpacked.
     pub uploads: PathBuf,
+    /// The hosts file (`hosts_api`).
+    pub hosts: PathBuf,
     pub services: Arc<crate::services::Services>,
     pub dashboard: Arc<crate::dashboard::sessions::Dashboard>,
     pub openapi: Bytes,

@@ -14,6 +14,7 @@ mod cloud_api;
 mod dashboard;
 mod events;
 mod events_api;
+mod hosts_api;
 pub mod listen;
 mod metrics;
 mod ops;

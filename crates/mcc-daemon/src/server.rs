@@ -147,12 +147,23 @@ pub(crate) async fn build(
         metrics: Arc::new(Metrics::default()),
         store,
         uploads,
+        hosts: hosts_file(dir),
         services,
         dashboard: crate::dashboard::Dashboard::new(secure),
         openapi: Bytes::from(serde_json::to_vec_pretty(&api::document()).expect("serializable")),
     });
     let router = api::router(app.clone(), opts.public_metrics)?;
     Ok(Built { router, app, stop })
+}
+
+/// The daemon's list of hosts (`mcc host` through it): `hosts.json` in
+/// its state directory, private as the folder is, or the file
+/// `MCC_HOSTS_FILE` names.
+fn hosts_file(dir: &StateDir) -> PathBuf {
+    match std::env::var_os("MCC_HOSTS_FILE") {
+        Some(p) => PathBuf::from(p),
+        None => dir.path().join("hosts.json"),
+    }
 }
 
 /// The tokens, in `store`; a store without any gets the admin token, its
@@ -244,7 +255,8 @@ pub async fn serve(opts: ServeOptions) -> Result<()> {
     let limits = connection_limits(opts.limits);
 
     let endpoint = endpoint_url(&bound[0], tls.is_some());
-    let provider: Arc<dyn Engine> = mcc_core::provider::connect().await?;
+    let hosts = mcc_core::hosts::HostsFile::at(hosts_file(&dir));
+    let provider: Arc<dyn Engine> = mcc_core::provider::connect_following(&hosts).await?;
     let Built { router, app, stop } =
         build(&dir, provider, &opts, &endpoint, tls.is_some()).await?;
     let (ops, log) = (&app.ops, &app.log);

@@ -2,7 +2,7 @@
 //! daemon through its typed API. Each verb is one method here, returning
 //! the same type either way, so `commands` prints it once and the two
 //! ways cannot drift apart. The container-cloud verbs' methods are in
-//! [`cloud`].
+//! [`cloud`], `mcc host`'s in [`hosts`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,6 +25,7 @@ use crate::progress::{interrupt_token, Progress};
 use crate::remote::{self, body, Client};
 
 mod cloud;
+mod hosts;
 
 /// What `exec` passes each line a node prints to.
 pub(crate) type OnLine<'a> = &'a (dyn Fn(OutputLine<'_>) + Send + Sync);

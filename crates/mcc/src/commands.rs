@@ -98,7 +98,7 @@ async fn dispatch(command: Command, remote_args: RemoteArgs) -> Result<u8> {
         Command::Token(t) => token(t, &daemon_client(&remote_args)?).await,
         Command::Service(s) => crate::service::service(s, &daemon_client(&remote_args)?).await,
         Command::Vpc(v) => crate::cloud::vpc(v, &b).await,
-        Command::Host(h) => crate::host::host(h).await,
+        Command::Host(h) => crate::host::host(h, &b).await,
         Command::Run(r) => crate::cloud::run(r, &b).await,
         Command::Status { ids, output } => crate::cloud::status(&ids, output, &b).await,
         Command::Rm { ids } => crate::cloud::rm(&ids, &b).await,

@@ -1,10 +1,11 @@
 //! `mcc host`: the hosts a cluster may span, kept in the user's hosts file
-//! (mcc-core's `hosts`), printed here.
+//! (mcc-core's `hosts`) or by the daemon (`MCC_ENDPOINT_URL`), printed here.
 
-use mcc_core::hosts::{self, AddHost, HostView, HostsFile};
+use mcc_core::hosts::{AddHost, HostView};
 use mcc_core::provider::swarm::TlsFiles;
 use mcc_core::Result;
 
+use crate::backend::Backend;
 use crate::cli::HostCommand;
 use crate::out::{print_list, say};
 
@@ -20,8 +21,7 @@ fn clusters_cell(v: &HostView) -> String {
         .join(",")
 }
 
-pub async fn host(cmd: HostCommand) -> Result<u8> {
-    let file = HostsFile::at(HostsFile::default_path()?);
+pub async fn host(cmd: HostCommand, b: &Backend) -> Result<u8> {
     match cmd {
         HostCommand::Add {
             name,
@@ -36,17 +36,15 @@ pub async fn host(cmd: HostCommand) -> Result<u8> {
                 (Some(ca), Some(cert), Some(key)) => Some(TlsFiles { ca, cert, key }),
                 _ => None,
             };
-            let v = hosts::add(
-                &file,
-                &AddHost {
+            let v = b
+                .host_add(&AddHost {
                     name,
                     engine,
                     zone,
                     tls,
                     advertise: advertise_addr,
-                },
-            )
-            .await?;
+                })
+                .await?;
             say!(
                 "host {} added: Docker {}, swarm {}{}",
                 v.name,
@@ -60,7 +58,7 @@ pub async fn host(cmd: HostCommand) -> Result<u8> {
             Ok(0)
         }
         HostCommand::List { output } => {
-            let list = hosts::list(&file).await?;
+            let list = b.host_list().await?;
             print_list(
                 output,
                 &list,
@@ -95,12 +93,8 @@ pub async fn host(cmd: HostCommand) -> Result<u8> {
             ))
         }
         HostCommand::Remove { name, lost } => {
-            let h = if lost {
-                hosts::remove_lost(&file, &name).await?
-            } else {
-                hosts::remove(&file, &name).await?
-            };
-            say!("host {} removed", h.name);
+            b.host_remove(&name, lost).await?;
+            say!("host {name} removed");
             Ok(0)
         }
     }

@@ -2,7 +2,9 @@
 //! of one Docker swarm, each with a name and an optional availability zone.
 //!
 //! Without a daemon the list is a file of the user's (`MCC_HOSTS_FILE`, or
-//! `$XDG_CONFIG_HOME/mcc/hosts.json`, or `~/.config/mcc/hosts.json`): read
+//! `$XDG_CONFIG_HOME/mcc/hosts.json`, or `~/.config/mcc/hosts.json`); with
+//! `mcc serve`, `hosts.json` in its state directory (or `MCC_HOSTS_FILE`),
+//! changed through its API. Either way the file is read
 //! only when it is a private file of this user (no link, mode 0600),
 //! written whole by a rename in a folder made private (0700), changes
 //! serialized by a host lock. The swarm itself holds the zones (node label
@@ -39,7 +41,7 @@ const LIST_TIMEOUT: u64 = 3;
 const ACT_TIMEOUT: u64 = 60;
 
 /// A host as `mcc host list` shows it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct HostView {
     pub name: String,
     pub engine: String,

@@ -31,11 +31,31 @@ use crate::error::Result;
 /// add`, the user's hosts file), that engine and the hosts as one
 /// ([`MultiHost`]), so that clusters over several hosts are seen and made.
 pub async fn connect() -> Result<std::sync::Arc<dyn Engine>> {
-    let home = DockerProvider::connect().await?;
     // no HOME and no MCC_HOSTS_FILE (a bare service): no hosts listed
-    let hosts = match crate::hosts::file::HostsFile::default_path() {
-        Ok(path) => crate::hosts::file::HostsFile::at(path).load()?,
-        Err(_) => Vec::new(),
+    let file = crate::hosts::file::HostsFile::default_path()
+        .ok()
+        .map(crate::hosts::file::HostsFile::at);
+    connect_with_hosts(file.as_ref()).await
+}
+
+/// The engine of `mcc serve`: the home engine and the hosts its `file`
+/// lists, followed as the file changes (hosts added or removed through
+/// the daemon while it runs), with or without hosts at the start.
+pub async fn connect_following(
+    file: &crate::hosts::file::HostsFile,
+) -> Result<std::sync::Arc<dyn Engine>> {
+    let home = DockerProvider::connect().await?;
+    Ok(std::sync::Arc::new(MultiHost::following(home, file)?))
+}
+
+/// [`connect`], with the hosts `file` lists (none: no hosts), read once.
+async fn connect_with_hosts(
+    file: Option<&crate::hosts::file::HostsFile>,
+) -> Result<std::sync::Arc<dyn Engine>> {
+    let home = DockerProvider::connect().await?;
+    let hosts = match file {
+        Some(f) => f.load()?,
+        None => Vec::new(),
     };
     if hosts.is_empty() {
         return Ok(std::sync::Arc::new(home));

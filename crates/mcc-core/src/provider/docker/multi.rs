@@ -11,13 +11,20 @@
 //!
 //! A cluster on the home engine alone behaves as on a plain
 //! [`DockerProvider`]: the hosts are asked only to list.
+//!
+//! `mcc serve`'s engine follows its hosts file ([`MultiHost::following`]):
+//! a stat of the file per call, and when it changed the list is read
+//! again; the hosts that did not change keep their connections, removed
+//! ones stay as dead slots (so that an engine's index never names another
+//! host, even to a call under way), and the caches of where a container,
+//! an exec or a host's address is are forgotten.
 
 use std::sync::{Arc, Mutex};
 
 #[allow(unused_imports)]
 use super::*;
 
-use crate::hosts::file::HostEntry;
+use crate::hosts::file::{HostEntry, HostsFile};
 use crate::provider::{ByteStream, ContainerStatus, EventStream, OutputStream, StatsStream};
 
 /// How long a host's engine may take to answer the first request of a
@@ -43,12 +50,40 @@ const MANAGER_SECS: u64 = 5;
 struct Host {
     entry: HostEntry,
     engine: tokio::sync::Mutex<Option<Arc<DockerProvider>>>,
+    /// No longer listed (a followed file changed): skipped by every walk
+    /// of the hosts, its slot kept so that the indices after it hold.
+    gone: bool,
 }
+
+impl Host {
+    fn new(entry: HostEntry) -> Arc<Host> {
+        Arc::new(Host {
+            entry,
+            engine: tokio::sync::Mutex::new(None),
+            gone: false,
+        })
+    }
+}
+
+/// A file's identity and size as of its last read: a rename over it (how
+/// the hosts file is written) changes the inode, a write its time.
+type Stamp = Option<(std::time::SystemTime, u64, u64)>;
+
+fn stamp_of(path: &std::path::Path) -> Stamp {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::symlink_metadata(path).ok()?;
+    Some((m.modified().ok()?, m.len(), m.ino()))
+}
+
+/// The hosts now: engine `i` (1-based) is `hosts[i - 1]`.
+type Slots = Arc<Vec<Arc<Host>>>;
 
 /// The home engine and the hosts; see the module's text.
 pub struct MultiHost {
     home: Arc<DockerProvider>,
-    hosts: Vec<Host>,
+    hosts: std::sync::RwLock<Slots>,
+    /// The hosts file followed, and its stamp when last read.
+    file: Option<(std::path::PathBuf, Mutex<Stamp>)>,
     /// Container name (or ID) -> engine (0: home, i: host i-1), as found.
     placed: Mutex<HashMap<String, usize>>,
     /// Exec ID -> engine.
@@ -70,13 +105,8 @@ impl MultiHost {
     pub fn new(home: DockerProvider, hosts: Vec<HostEntry>) -> MultiHost {
         MultiHost {
             home: Arc::new(home),
-            hosts: hosts
-                .into_iter()
-                .map(|entry| Host {
-                    entry,
-                    engine: tokio::sync::Mutex::new(None),
-                })
-                .collect(),
+            hosts: std::sync::RwLock::new(Arc::new(hosts.into_iter().map(Host::new).collect())),
+            file: None,
             placed: Mutex::new(HashMap::new()),
             execs: Mutex::new(HashMap::new()),
             unreached: Mutex::new(Default::default()),
@@ -84,6 +114,84 @@ impl MultiHost {
             addresses: Mutex::new(HashMap::new()),
             manager: Default::default(),
         }
+    }
+
+    /// The home engine with the hosts `file` lists, read again whenever
+    /// it changes (none while there is no file).
+    pub fn following(home: DockerProvider, file: &HostsFile) -> Result<MultiHost> {
+        let stamp = stamp_of(file.path());
+        let mut m = MultiHost::new(home, file.load()?);
+        m.file = Some((file.path().to_path_buf(), Mutex::new(stamp)));
+        Ok(m)
+    }
+
+    /// The hosts now, the followed file read again first if it changed.
+    fn hosts(&self) -> Slots {
+        self.follow();
+        self.slots()
+    }
+
+    /// The hosts as last read.
+    fn slots(&self) -> Slots {
+        self.hosts.read().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// The engine indices of the listed hosts (1-based), in order.
+    fn live(hosts: &[Arc<Host>]) -> Vec<usize> {
+        (1..=hosts.len()).filter(|at| !hosts[at - 1].gone).collect()
+    }
+
+    /// Whether any host is listed.
+    pub(super) fn spans(&self) -> bool {
+        self.hosts().iter().any(|h| !h.gone)
+    }
+
+    /// Reads the followed file again if its stamp changed: see the
+    /// module's text. A file that cannot be read (half-made, untrusted)
+    /// leaves the list as it was.
+    fn follow(&self) {
+        let Some((path, seen)) = &self.file else {
+            return;
+        };
+        let stamp = stamp_of(path);
+        let mut seen = seen.lock().unwrap_or_else(|p| p.into_inner());
+        if *seen == stamp {
+            return;
+        }
+        let Ok(entries) = HostsFile::at(path.clone()).load() else {
+            return;
+        };
+        *seen = stamp;
+        let old = self.slots();
+        let mut slots: Vec<Arc<Host>> = old
+            .iter()
+            .map(|h| match h.gone || entries.contains(&h.entry) {
+                true => h.clone(),
+                false => Arc::new(Host {
+                    entry: h.entry.clone(),
+                    engine: tokio::sync::Mutex::new(None),
+                    gone: true,
+                }),
+            })
+            .collect();
+        for e in entries {
+            if !old.iter().any(|h| !h.gone && h.entry == e) {
+                slots.push(Host::new(e));
+            }
+        }
+        *self.hosts.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(slots);
+        for map in [&self.placed, &self.execs] {
+            map.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        }
+        self.addresses
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.unreached
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clear();
+        self.manager.store(0, std::sync::atomic::Ordering::Relaxed);
     }
 
     fn remember(map: &Mutex<HashMap<String, usize>>, key: &str, at: usize) {
@@ -101,7 +209,11 @@ impl MultiHost {
 
     /// Whether engine `at` is a host that is the home engine itself.
     fn aliases_home(&self, at: usize) -> bool {
-        at > 0 && self.hosts[at - 1].entry.engine == self.home.host
+        at > 0
+            && self
+                .slots()
+                .get(at - 1)
+                .is_some_and(|h| h.entry.engine == self.home.host)
     }
 
     /// Engine `at` (0: home), reached now if it was not yet.
@@ -109,9 +221,17 @@ impl MultiHost {
         if self.aliases_home(at) {
             return Ok(self.home.clone());
         }
-        let Some(host) = at.checked_sub(1).map(|i| &self.hosts[i]) else {
+        let slots = self.slots();
+        let Some(host) = at.checked_sub(1).and_then(|i| slots.get(i)) else {
             return Ok(self.home.clone());
         };
+        if host.gone {
+            return Err(Error::NoEngine {
+                host: format!("host {} ({})", host.entry.name, host.entry.engine),
+                reason: "it was removed from the hosts list".into(),
+                hint: "`mcc host list` shows the hosts".into(),
+            });
+        }
         let mut slot = host.engine.lock().await;
         if let Some(e) = slot.as_ref() {
             return Ok(e.clone());
@@ -134,10 +254,10 @@ impl MultiHost {
 
     /// The engine of host `name`.
     fn host_index(&self, name: &str) -> Result<usize> {
-        self.hosts
-            .iter()
-            .position(|h| h.entry.name == name)
-            .map(|i| i + 1)
+        let hosts = self.hosts();
+        Self::live(&hosts)
+            .into_iter()
+            .find(|at| hosts[at - 1].entry.name == name)
             .ok_or_else(|| {
                 Error::Invalid(format!(
                     "host '{name}' is not listed; `mcc host list` shows the hosts, `mcc host \
@@ -169,9 +289,12 @@ impl MultiHost {
         F: Fn(Arc<DockerProvider>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        let engines = (0..=self.hosts.len()).filter(|at| !self.aliases_home(*at));
+        let hosts = self.hosts();
+        let engines = std::iter::once(0)
+            .chain(Self::live(&hosts))
+            .filter(|at| !self.aliases_home(*at));
         let calls = engines.map(|at| {
-            let f = &f;
+            let (f, hosts) = (&f, &hosts);
             async move {
                 let asked = async {
                     match self.engine(at).await {
@@ -191,7 +314,8 @@ impl MultiHost {
                         .await
                         .unwrap_or_else(|_| Err(self.silent(at, l))),
                 };
-                let name = self.hosts[at - 1].entry.name.clone();
+                let host = &hosts[at - 1];
+                let name = host.entry.name.clone();
                 let lost = answer.as_ref().is_err_and(|e| e.engine_unreachable());
                 {
                     let mut u = self.unreached.lock().unwrap_or_else(|p| p.into_inner());
@@ -210,7 +334,7 @@ impl MultiHost {
                 }
                 if lost {
                     // reached anew when asked again: it may be back
-                    *self.hosts[at - 1].engine.lock().await = None;
+                    *host.engine.lock().await = None;
                     return None;
                 }
                 Some(answer.map(|t| (at, t)))
@@ -235,7 +359,8 @@ impl MultiHost {
 
     /// Host `at` did not answer within `limit`.
     fn silent(&self, at: usize, limit: std::time::Duration) -> Error {
-        let entry = &self.hosts[at - 1].entry;
+        let hosts = self.hosts();
+        let entry = &hosts[at - 1].entry;
         Error::NoEngine {
             host: format!("host {} ({})", entry.name, entry.engine),
             reason: format!("no answer in {} s", limit.as_secs()),
@@ -251,7 +376,7 @@ impl MultiHost {
         if let Some(at) = Self::recall(&self.placed, name) {
             return at;
         }
-        if self.hosts.is_empty() {
+        if !self.spans() {
             return 0;
         }
         let found = self
@@ -273,11 +398,14 @@ impl MultiHost {
     /// The host name of engine `at` (for home: the host that is it, if
     /// one is).
     fn host_name(&self, at: usize) -> Option<String> {
+        let hosts = self.slots();
         let at = match at {
-            0 => (1..=self.hosts.len()).find(|a| self.aliases_home(*a))?,
+            0 => Self::live(&hosts)
+                .into_iter()
+                .find(|a| self.aliases_home(*a))?,
             a => a,
         };
-        Some(self.hosts[at - 1].entry.name.clone())
+        Some(hosts.get(at - 1)?.entry.name.clone())
     }
 
     /// The swarm address of engine `at`, read once.
@@ -321,7 +449,7 @@ impl MultiHost {
         F: Fn(Arc<DockerProvider>) -> Fut,
         Fut: std::future::Future<Output = Result<T>>,
     {
-        for at in 1..=self.hosts.len() {
+        for at in Self::live(&self.hosts()) {
             if let Ok(e) = self.engine(at).await {
                 return Some(f(e).await);
             }
@@ -339,11 +467,14 @@ impl MultiHost {
         Fut: std::future::Future<Output = Result<T>>,
     {
         use std::sync::atomic::Ordering;
-        let n = self.hosts.len();
-        let first = self.manager.load(Ordering::Relaxed).max(1);
+        let hosts = self.hosts();
+        let live = Self::live(&hosts);
+        let n = live.len();
+        let last = self.manager.load(Ordering::Relaxed);
+        let first = live.iter().position(|at| *at == last).unwrap_or(0);
         let mut why = Vec::new();
-        for at in (0..n).map(|i| (first - 1 + i) % n + 1) {
-            let entry = &self.hosts[at - 1].entry;
+        for at in (0..n).map(|i| live[(first + i) % n]) {
+            let entry = &hosts[at - 1].entry;
             let answer = match self.engine(at).await {
                 Ok(e) => {
                     let limit = std::time::Duration::from_secs(MANAGER_SECS);
@@ -390,10 +521,10 @@ impl Engine for MultiHost {
 
     async fn host(&self) -> Result<crate::provider::HostInfo> {
         let mut info = self.home.host().await?;
-        info.hosts = self.hosts.iter().map(|h| h.entry.name.clone()).collect();
-        info.zones = self
-            .hosts
-            .iter()
+        let hosts = self.hosts();
+        let listed = || hosts.iter().filter(|h| !h.gone);
+        info.hosts = listed().map(|h| h.entry.name.clone()).collect();
+        info.zones = listed()
             .filter_map(|h| Some((h.entry.name.clone(), h.entry.zone.clone()?)))
             .collect();
         Ok(info)
@@ -457,7 +588,7 @@ impl Engine for MultiHost {
         // an overlay is one object of the swarm: removed through the first
         // host that has it, it is gone from the others (which would then
         // answer that it is not found)
-        for at in 1..=self.hosts.len() {
+        for at in Self::live(&self.hosts()) {
             if let Ok(e) = self.engine(at).await {
                 if e.remove_network(name).await? {
                     return Ok(true);
@@ -630,7 +761,8 @@ impl Engine for MultiHost {
         let at = Self::recall(&self.placed, &container)
             .filter(|at| !self.aliases_home(*at))
             .unwrap_or(0);
-        match at.checked_sub(1).map(|i| &self.hosts[i]) {
+        let hosts = self.slots();
+        match at.checked_sub(1).and_then(|i| hosts.get(i)) {
             None => self.home.follow_logs(&container),
             Some(h) => match h.engine.try_lock().ok().and_then(|g| g.clone()) {
                 Some(e) => e.follow_logs(&container),
@@ -674,7 +806,7 @@ impl Engine for MultiHost {
         // the hosts reached so far; one that is lost ends the stream (a
         // watcher follows again, reaching the others anew)
         let mut streams = vec![self.home.events(label, since_nano)];
-        for h in &self.hosts {
+        for h in self.hosts().iter().filter(|h| !h.gone) {
             if let Some(e) = h.engine.try_lock().ok().and_then(|g| g.clone()) {
                 streams.push(e.events(label, since_nano));
             }
@@ -689,10 +821,11 @@ impl Engine for MultiHost {
 
     fn stats(&self, container: &str) -> StatsStream {
         let at = Self::recall(&self.placed, container).unwrap_or(0);
-        match at
-            .checked_sub(1)
-            .and_then(|i| self.hosts[i].engine.try_lock().ok().and_then(|g| g.clone()))
-        {
+        match at.checked_sub(1).and_then(|i| {
+            let h = self.slots().get(i)?.clone();
+            let e = h.engine.try_lock().ok().and_then(|g| g.clone());
+            e
+        }) {
             Some(e) => e.stats(container),
             None => self.home.stats(container),
         }
@@ -723,14 +856,18 @@ impl Engine for MultiHost {
     }
 
     async fn lost_hosts(&self) -> Result<Vec<String>> {
+        if !self.spans() {
+            return Ok(Vec::new());
+        }
         let seen = self
             .on_managers("reading which hosts the swarm has lost", |e| async move {
                 e.swarm_nodes().await
             })
             .await?;
         Ok(self
-            .hosts
+            .hosts()
             .iter()
+            .filter(|h| !h.gone)
             .filter(|h| {
                 seen.iter()
                     .any(|n| n.node_id == h.entry.node_id && n.lost())
@@ -828,7 +965,7 @@ impl crate::provider::store::ClusterStore for SwarmStore {
     }
 
     async fn release(&self, name: &crate::model::ClusterName) -> Result<()> {
-        if self.multi.hosts.is_empty() {
+        if !self.multi.spans() {
             return Ok(());
         }
         let key = cluster_claim(name);
@@ -866,6 +1003,10 @@ impl crate::provider::store::ClusterStore for SwarmStore {
         // first, so that only one of them at a time asks the swarm
         let started = std::time::Instant::now();
         let file = self.meta.lock(key, what, timeout, on_wait).await?;
+        if !self.multi.spans() {
+            // no swarm: this machine's lock is all there is, as on one engine
+            return Ok(file);
+        }
         let left = timeout.saturating_sub(started.elapsed());
         let swarm = self.multi.lock_swarm(key, what, left, on_wait).await?;
         Ok(Box::new(BothLocks {
@@ -882,6 +1023,9 @@ impl crate::provider::store::ClusterStore for SwarmStore {
         let Some(file) = self.meta.try_lock(key, what).await? else {
             return Ok(None);
         };
+        if !self.multi.spans() {
+            return Ok(Some(file));
+        }
         Ok(self.multi.try_lock_swarm(key, what).await?.map(
             |swarm| -> crate::provider::store::Held {
                 Box::new(BothLocks {
