@@ -385,14 +385,18 @@ async fn seen_by_the_swarm(hosts: &[HostEntry]) -> Vec<crate::provider::swarm::S
 async fn wait_demoted(engine: &DockerProvider, name: &str) -> Result<()> {
     let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
     loop {
-        match engine.swarm().await? {
-            SwarmState::Member(m) if m.manager => {}
-            _ => return Ok(()),
-        }
+        // while it is demoted, its engine may fail a question about the
+        // swarm (its manager's connection closing: "Canceled … the client
+        // connection is closing"): asked again, until the deadline
+        let why = match engine.swarm().await {
+            Ok(SwarmState::Member(m)) if m.manager => "its engine still acts as a manager".into(),
+            Ok(_) => return Ok(()),
+            Err(e) => format!("its engine answers: {e}"),
+        };
         if tokio::time::Instant::now() >= deadline {
             return Err(Error::Failed(format!(
-                "host '{name}' was demoted, but its engine still acts as a manager after 30 s; \
-                 `mcc host remove {name}` again"
+                "host '{name}' was demoted, but after 30 s {why}; `mcc host remove {name}` \
+                 again"
             )));
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
