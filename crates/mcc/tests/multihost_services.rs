@@ -10,38 +10,6 @@ mod common;
 
 use common::*;
 
-/// The hosts file and the shared folder of this test, removed at the end.
-struct Setup {
-    dir: std::path::PathBuf,
-    file: String,
-    export: String,
-}
-
-impl Setup {
-    fn new(tag: &str) -> Setup {
-        let dir =
-            std::path::PathBuf::from(format!("/var/tmp/mcc-span-{tag}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        let export = dir.join("export");
-        std::fs::create_dir_all(&export).unwrap();
-        Setup {
-            file: dir.join("hosts.json").to_string_lossy().into_owned(),
-            export: export.to_string_lossy().into_owned(),
-            dir,
-        }
-    }
-
-    fn mcc<const N: usize>(&self, args: [&str; N]) -> Mcc {
-        mcc(args).env("MCC_HOSTS_FILE", &self.file).local()
-    }
-}
-
-impl Drop for Setup {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// The workers the service's running replicas are on, sorted.
 fn placed(v: &serde_json::Value) -> Vec<String> {
     let mut on: Vec<String> = v["instances"]

@@ -123,3 +123,41 @@ pub fn span_nodes(s: &Span, hosts: &Hosts, cluster: &str) -> Vec<(String, String
         })
         .collect()
 }
+
+/// A hosts file and a shared folder of a test (mcc without a daemon, on
+/// the engine it is pointed at), removed at the end.
+pub struct Setup {
+    pub dir: std::path::PathBuf,
+    pub file: String,
+    pub export: String,
+}
+
+impl Setup {
+    pub fn new(tag: &str) -> Setup {
+        // under /var/tmp: a folder every engine of this machine sees
+        let dir =
+            std::path::PathBuf::from(format!("/var/tmp/mcc-span-{tag}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let export = dir.join("export");
+        std::fs::create_dir_all(&export).unwrap();
+        Setup {
+            file: dir
+                .join("mcc")
+                .join("hosts.json")
+                .to_string_lossy()
+                .into_owned(),
+            export: export.to_string_lossy().into_owned(),
+            dir,
+        }
+    }
+
+    pub fn mcc<const N: usize>(&self, args: [&str; N]) -> Mcc {
+        mcc(args).env("MCC_HOSTS_FILE", &self.file).local()
+    }
+}
+
+impl Drop for Setup {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
